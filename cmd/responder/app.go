@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+// Exit codes. They are part of the interface: scripts and SOAR playbooks
+// decide on them.
+const (
+	exitOK                 = 0 // every step ok or skipped
+	exitContainmentFailed  = 1 // a containment step failed: the instance may not be isolated
+	exitUsage              = 2 // bad input; nothing was called
+	exitEvidenceIncomplete = 3 // contained, but an evidence, record or notify step failed
+	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0  every step succeeded or had nothing to do
+   1  a containment step failed: the instance may NOT be isolated
+   2  bad input (nothing was called)
+   3  contained, but some evidence, the case record or the notification failed
+   4  could not start: instance not found or terminated, no credentials, case not found`
+
+// streams are the command's standard output and error, injected for tests.
+type streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+// deps are what the commands get from outside: AWS clients, the clock.
+type deps struct {
+	loadClients func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error)
+}
+
+func defaultDeps() deps {
+	return deps{loadClients: cloud.Load}
+}
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitf(code int, format string, args ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+func newApp(s *streams, d deps) *cli.App {
+	return &cli.App{
+		Name:    "responder",
+		Usage:   "preserve the evidence of a suspect EC2 instance and isolate it",
+		Version: responder.Version,
+		Description: "responder acquires the evidence of a suspect EC2 instance (metadata, console output and\n" +
+			"screenshot, a crash-consistent snapshot set of its volumes), then contains it (termination\n" +
+			"protection, stop on shutdown, no instance profile, every interface in a quarantine security\n" +
+			"group), records every step in a case folder with the SHA-256 of every artifact, and notifies\n" +
+			"through SNS. It uses the standard AWS configuration: profiles, AWS_REGION, AWS_ENDPOINT_URL\n" +
+			"and the per-service endpoint variables.",
+		Writer:    s.Out,
+		ErrWriter: s.Err,
+		Commands:  []*cli.Command{respondCommand(s, d), statusCommand(s, d)},
+		// Errors are turned into exit codes by run, not by the library.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+	}
+}
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string, s *streams, d deps) int {
+	err := newApp(s, d).RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(s.Err, "responder:", ee.err)
+		}
+		return ee.code
+	}
+	var ie *responder.InputError
+	if errors.As(err, &ie) {
+		fmt.Fprintln(s.Err, "responder:", err)
+		return exitUsage
+	}
+	// Anything else comes from parsing the command line.
+	fmt.Fprintln(s.Err, "responder:", err)
+	return exitUsage
+}

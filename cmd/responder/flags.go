@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+// storeOptions select where cases are kept.
+type storeOptions struct {
+	Bucket   string
+	Dir      string
+	KMSKeyID string
+}
+
+func storeFlags(o *storeOptions) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "evidence-bucket", Usage: "keep the case in this S3 bucket, under cases/<case-id>/", Destination: &o.Bucket, EnvVars: []string{"RESPONDER_EVIDENCE_BUCKET"}},
+		&cli.StringFlag{Name: "evidence-dir", Usage: "keep the case in this local directory, under <dir>/<case-id>/ (when no bucket is given)", Value: "./cases", Destination: &o.Dir},
+		&cli.StringFlag{Name: "evidence-kms-key", Usage: "SSE-KMS key for objects in the evidence bucket (default: the bucket's default encryption)", Destination: &o.KMSKeyID},
+	}
+}
+
+func (o *storeOptions) validate(c *cli.Context) error {
+	if o.Bucket != "" && c.IsSet("evidence-dir") {
+		return exitf(exitUsage, "--evidence-bucket and --evidence-dir are exclusive: choose one")
+	}
+	if o.KMSKeyID != "" && o.Bucket == "" {
+		return exitf(exitUsage, "--evidence-kms-key needs --evidence-bucket")
+	}
+	return nil
+}
+
+func (o *storeOptions) store(clients *cloud.Clients) evidence.Store {
+	if o.Bucket != "" {
+		return &evidence.Bucket{API: clients.S3, Name: o.Bucket, KMSKeyID: o.KMSKeyID}
+	}
+	return &evidence.Folder{Root: o.Dir}
+}
+
+// awsOptions select credentials and Region.
+type awsOptions struct {
+	Region  string
+	Profile string
+}
+
+func awsFlags(o *awsOptions) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "region", Usage: "AWS Region of the instance (default: AWS_REGION or the profile's)", Destination: &o.Region},
+		&cli.StringFlag{Name: "profile", Usage: "shared config profile (default: AWS_PROFILE or default)", Destination: &o.Profile},
+	}
+}
+
+func outputFlag(dst *string) cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json", Value: "table", Destination: dst}
+}
+
+func validateOutput(o string) error {
+	if o != "table" && o != "json" {
+		return exitf(exitUsage, "--output must be table or json, not %q", o)
+	}
+	return nil
+}
+
+func loadClients(ctx context.Context, d deps, opts cloud.Options) (*cloud.Clients, error) {
+	clients, err := d.loadClients(ctx, opts)
+	if err != nil {
+		return nil, exitf(exitCannotStart, "%v", err)
+	}
+	return clients, nil
+}
+
+// logger writes structured lines to standard error.
+func logger(s *streams, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level}))
+}

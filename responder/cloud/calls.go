@@ -1,0 +1,118 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Call is one AWS API call as the case record keeps it: enough to find it in
+// CloudTrail (the request ID) and to see what it answered.
+type Call struct {
+	Service   string        `json:"service"`
+	Operation string        `json:"operation"`
+	RequestID string        `json:"request_id,omitempty"`
+	ErrorCode string        `json:"error_code,omitempty"`
+	Duration  time.Duration `json:"duration_ns"`
+}
+
+// CallLog collects the calls made under one context. It is safe for
+// concurrent use.
+type CallLog struct {
+	mu    sync.Mutex
+	calls []Call
+}
+
+// Calls returns a copy of the calls recorded so far.
+func (l *CallLog) Calls() []Call {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Call(nil), l.calls...)
+}
+
+func (l *CallLog) add(c Call) {
+	l.mu.Lock()
+	l.calls = append(l.calls, c)
+	l.mu.Unlock()
+}
+
+type callLogKey struct{}
+
+// WithCallLog returns a context whose AWS calls are recorded in log.
+func WithCallLog(ctx context.Context, log *CallLog) context.Context {
+	return context.WithValue(ctx, callLogKey{}, log)
+}
+
+// RecordCall adds a call to the log carried by ctx, if any. The SDK middleware
+// installed by Load calls it; fakes call it too, so that tests see the same
+// record as a real run.
+func RecordCall(ctx context.Context, c Call) {
+	if log, ok := ctx.Value(callLogKey{}).(*CallLog); ok && log != nil {
+		log.add(c)
+	}
+}
+
+// ErrorCode returns the AWS error code carried by err ("IncorrectInstanceState",
+// "RequestLimitExceeded", ...), or "" when err is not an AWS API error.
+func ErrorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+// IsErrorCode reports whether err carries one of the given AWS error codes.
+func IsErrorCode(err error, codes ...string) bool {
+	code := ErrorCode(err)
+	for _, c := range codes {
+		if code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// requestID returns the request ID of a failed call, when AWS sent one.
+func requestID(err error) string {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.ServiceRequestID()
+	}
+	return ""
+}
+
+// callRecorder is an Initialize-step middleware: it wraps the whole operation,
+// retries included, so one Call is one operation as the caller sees it.
+var callRecorder = middleware.InitializeMiddlewareFunc("responder.RecordCall",
+	func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		start := time.Now()
+		out, md, err := next.HandleInitialize(ctx, in)
+		c := Call{
+			Service:   awsmiddleware.GetServiceID(ctx),
+			Operation: awsmiddleware.GetOperationName(ctx),
+			Duration:  time.Since(start),
+		}
+		if err != nil {
+			c.ErrorCode = ErrorCode(err)
+			c.RequestID = requestID(err)
+		} else if id, ok := awsmiddleware.GetRequestIDMetadata(md); ok {
+			c.RequestID = id
+		}
+		RecordCall(ctx, c)
+		return out, md, err
+	})
+
+// AddCallRecorder installs the call recorder on a client's middleware stack.
+func AddCallRecorder(stack *middleware.Stack) error {
+	return stack.Initialize.Add(callRecorder, middleware.After)
+}

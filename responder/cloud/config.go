@@ -1,0 +1,113 @@
+package cloud
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// MaxAttempts is how many times one operation is tried before its error is
+// reported. Throttling (RequestLimitExceeded, Throttling, SlowDown...) and
+// transient errors are retried with the SDK's jittered exponential backoff.
+const MaxAttempts = 10
+
+// Options selects the credentials and Region. Empty fields fall back to the
+// standard SDK configuration (environment, shared config files, IMDS).
+type Options struct {
+	Region  string
+	Profile string
+	// RoleARN, when set, is assumed for every call into the workload account.
+	// The evidence store and the SNS topic keep the caller's own credentials,
+	// so they may live in another (forensics) account.
+	RoleARN     string
+	ExternalID  string
+	SessionName string
+	// APIOptions are extra SDK middleware (tests use them to inject latency
+	// and faults in front of an emulator).
+	APIOptions []func(*middleware.Stack) error
+}
+
+// Clients are the SDK clients of one response.
+type Clients struct {
+	// Workload-account clients (the assumed role when Options.RoleARN is set).
+	EC2 EC2
+	STS STS
+	// Caller-credential clients, for the evidence store and notifications.
+	S3  S3
+	SNS SNS
+	// CallerSTS identifies the caller behind the assumed role; nil when no
+	// role is assumed.
+	CallerSTS STS
+	Region    string
+}
+
+// Load builds the clients from the standard SDK configuration chain.
+func Load(ctx context.Context, opts Options) (*Clients, error) {
+	var loaders []func(*config.LoadOptions) error
+	if opts.Region != "" {
+		loaders = append(loaders, config.WithRegion(opts.Region))
+	}
+	if opts.Profile != "" {
+		loaders = append(loaders, config.WithSharedConfigProfile(opts.Profile))
+	}
+	loaders = append(loaders, config.WithRetryer(newRetryer))
+	base, err := config.LoadDefaultConfig(ctx, loaders...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if base.Region == "" {
+		return nil, fmt.Errorf("no AWS Region: set --region, AWS_REGION or a profile with a region")
+	}
+	base.APIOptions = append(base.APIOptions, AddCallRecorder)
+	base.APIOptions = append(base.APIOptions, opts.APIOptions...)
+
+	workload := base.Copy()
+	if opts.RoleARN != "" {
+		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), opts.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = opts.SessionName
+			if opts.ExternalID != "" {
+				o.ExternalID = aws.String(opts.ExternalID)
+			}
+		})
+		workload.Credentials = aws.NewCredentialsCache(provider)
+	}
+	c := &Clients{
+		EC2:    ec2.NewFromConfig(workload),
+		STS:    sts.NewFromConfig(workload),
+		S3:     s3.NewFromConfig(base, usePathStyleOnCustomEndpoint),
+		SNS:    sns.NewFromConfig(base),
+		Region: base.Region,
+	}
+	if opts.RoleARN != "" {
+		c.CallerSTS = sts.NewFromConfig(base)
+	}
+	return c, nil
+}
+
+// usePathStyleOnCustomEndpoint addresses buckets by path when a custom S3
+// endpoint is configured (AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3): emulators
+// and S3-compatible stores on loopback do not serve virtual-hosted buckets.
+func usePathStyleOnCustomEndpoint(o *s3.Options) {
+	if o.BaseEndpoint != nil && *o.BaseEndpoint != "" {
+		o.UsePathStyle = true
+	}
+}
+
+func newRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = MaxAttempts
+		// No client-side retry quota: a response under throttling must keep
+		// trying rather than give up after a burst of throttle errors.
+		o.RateLimiter = ratelimit.None
+	})
+}

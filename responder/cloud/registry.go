@@ -1,0 +1,130 @@
+package cloud
+
+import (
+	"context"
+	"reflect"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// EC2 lists every Amazon EC2 operation the toolkit calls in a workload account.
+// Add a method here when a step needs a new operation; the permission coverage
+// test then asks for it in the member-account role.
+type EC2 interface {
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
+	DescribeVolumes(context.Context, *ec2.DescribeVolumesInput, ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
+	DescribeSnapshots(context.Context, *ec2.DescribeSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+	GetConsoleOutput(context.Context, *ec2.GetConsoleOutputInput, ...func(*ec2.Options)) (*ec2.GetConsoleOutputOutput, error)
+	GetConsoleScreenshot(context.Context, *ec2.GetConsoleScreenshotInput, ...func(*ec2.Options)) (*ec2.GetConsoleScreenshotOutput, error)
+	CreateSnapshots(context.Context, *ec2.CreateSnapshotsInput, ...func(*ec2.Options)) (*ec2.CreateSnapshotsOutput, error)
+	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	ModifyInstanceAttribute(context.Context, *ec2.ModifyInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
+	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
+	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	RevokeSecurityGroupEgress(context.Context, *ec2.RevokeSecurityGroupEgressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error)
+	RevokeSecurityGroupIngress(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
+	DisassociateIamInstanceProfile(context.Context, *ec2.DisassociateIamInstanceProfileInput, ...func(*ec2.Options)) (*ec2.DisassociateIamInstanceProfileOutput, error)
+	AssociateIamInstanceProfile(context.Context, *ec2.AssociateIamInstanceProfileInput, ...func(*ec2.Options)) (*ec2.AssociateIamInstanceProfileOutput, error)
+}
+
+// S3 lists every Amazon S3 operation the evidence store calls.
+type S3 interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// SNS lists every Amazon SNS operation the toolkit calls.
+type SNS interface {
+	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// STS lists every AWS STS operation the toolkit calls directly. AssumeRole is
+// called by the credentials provider when a role is given (see Load).
+type STS interface {
+	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// The real clients must serve the registry.
+var (
+	_ EC2 = (*ec2.Client)(nil)
+	_ S3  = (*s3.Client)(nil)
+	_ SNS = (*sns.Client)(nil)
+	_ STS = (*sts.Client)(nil)
+)
+
+// Where an operation's permission is needed.
+const (
+	// WorkloadAccount operations run with the (possibly assumed) role in the
+	// account that owns the suspect instance.
+	WorkloadAccount = "workload"
+	// EvidenceAccount operations run with the caller's own credentials against
+	// the evidence store, usually in the forensics account.
+	EvidenceAccount = "evidence"
+)
+
+// Operation is one AWS API operation the toolkit calls, as an IAM action.
+type Operation struct {
+	API     string // service:Operation as the SDK names it, for example "s3:HeadObject"
+	Action  string // the IAM action that authorises it, for example "s3:GetObject"
+	Account string // WorkloadAccount or EvidenceAccount
+}
+
+// registry holds the interfaces registered by Register, in registration order.
+var registry []registered
+
+type registered struct {
+	prefix, account string
+	iface           reflect.Type
+}
+
+// Register adds a service interface to the operation registry. Each registry
+// file registers its interface in an init function.
+func Register(iamPrefix, account string, iface reflect.Type) {
+	registry = append(registry, registered{iamPrefix, account, iface})
+}
+
+func init() {
+	Register("ec2", WorkloadAccount, reflect.TypeFor[EC2]())
+	Register("sts", WorkloadAccount, reflect.TypeFor[STS]())
+	Register("sns", EvidenceAccount, reflect.TypeFor[SNS]())
+	Register("s3", EvidenceAccount, reflect.TypeFor[S3]())
+}
+
+// Operations returns every operation in the registry, sorted by action. It is
+// derived from the registered interfaces, so it cannot drift from the code.
+// sts:AssumeRole is added for the caller (it is made by the credentials
+// provider, not through the STS interface).
+func Operations() []Operation {
+	ops := []Operation{{API: "sts:AssumeRole", Action: "sts:AssumeRole", Account: EvidenceAccount}}
+	for _, r := range registry {
+		for i := 0; i < r.iface.NumMethod(); i++ {
+			api := r.prefix + ":" + r.iface.Method(i).Name
+			action := api
+			if a, ok := iamActionFor[api]; ok {
+				action = a
+			}
+			ops = append(ops, Operation{API: api, Action: action, Account: r.account})
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool {
+		if ops[i].Action != ops[j].Action {
+			return ops[i].Action < ops[j].Action
+		}
+		return ops[i].API < ops[j].API
+	})
+	return ops
+}
+
+// iamActionFor maps the operations whose IAM action has another name.
+var iamActionFor = map[string]string{
+	"s3:HeadObject":    "s3:GetObject",
+	"s3:ListObjectsV2": "s3:ListBucket",
+}

@@ -1,0 +1,162 @@
+package evidence
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+// bucketAPI is what the S3 store needs of S3.
+type bucketAPI interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// Bucket keeps cases in S3 under cases/<case-id>/. Every object is written
+// with a conditional PUT (If-None-Match: *), so an artifact is never replaced,
+// and with its SHA-256 as the S3 checksum, so S3 rejects a corrupted upload
+// and keeps the hash beside the object. The bucket's default Object Lock
+// retention applies to every object when the bucket has one.
+type Bucket struct {
+	API  bucketAPI
+	Name string
+	// KMSKeyID, when set, asks for SSE-KMS with that key; otherwise the
+	// bucket's default encryption applies (every S3 bucket encrypts at rest).
+	KMSKeyID string
+}
+
+var _ Store = (*Bucket)(nil)
+
+// Prefix is the key prefix of every case.
+const Prefix = "cases/"
+
+func (b *Bucket) key(caseID, path string) (string, error) {
+	if err := ValidateCaseID(caseID); err != nil {
+		return "", err
+	}
+	if err := validatePath(path); err != nil {
+		return "", err
+	}
+	return Prefix + caseID + "/" + path, nil
+}
+
+// Put writes an artifact once.
+func (b *Bucket) Put(ctx context.Context, caseID, path string, body []byte, contentType string) (Stored, error) {
+	key, err := b.key(caseID, path)
+	if err != nil {
+		return Stored{}, err
+	}
+	return b.putOnce(ctx, key, body, contentType)
+}
+
+func (b *Bucket) putOnce(ctx context.Context, key string, body []byte, contentType string) (Stored, error) {
+	// S3 honours If-None-Match on PUT; the HEAD first also protects evidence
+	// on S3-compatible stores that ignore the condition.
+	_, err := b.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.Name, Key: &key})
+	if err == nil {
+		return Stored{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrExists)
+	}
+	if !isNotFound(err) {
+		return Stored{}, fmt.Errorf("check s3://%s/%s: %w", b.Name, key, err)
+	}
+	return b.put(ctx, key, body, contentType, aws.String("*"))
+}
+
+func (b *Bucket) put(ctx context.Context, key string, body []byte, contentType string, ifNoneMatch *string) (Stored, error) {
+	sum := sha256.Sum256(body)
+	in := &s3.PutObjectInput{
+		Bucket:            &b.Name,
+		Key:               &key,
+		Body:              bytes.NewReader(body),
+		ContentLength:     aws.Int64(int64(len(body))),
+		ContentType:       aws.String(contentType),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		IfNoneMatch:       ifNoneMatch,
+	}
+	if b.KMSKeyID != "" {
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		in.SSEKMSKeyId = aws.String(b.KMSKeyID)
+	}
+	out, err := b.API.PutObject(ctx, in)
+	if err != nil {
+		if cloud.IsErrorCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
+			return Stored{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrExists)
+		}
+		return Stored{}, fmt.Errorf("put s3://%s/%s: %w", b.Name, key, err)
+	}
+	return Stored{VersionID: aws.ToString(out.VersionId), Encryption: string(out.ServerSideEncryption)}, nil
+}
+
+// Get reads a file of a case.
+func (b *Bucket) Get(ctx context.Context, caseID, path string) ([]byte, error) {
+	key, err := b.key(caseID, path)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.API.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.Name, Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", b.Name, key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", b.Name, key, err)
+	}
+	return data, nil
+}
+
+// SaveManifest writes the run's history copy once, then manifest.json (a new
+// object version in a versioned bucket; earlier versions stay under the
+// bucket's retention).
+func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
+	body, err := EncodeManifest(m)
+	if err != nil {
+		return err
+	}
+	hist, err := b.key(m.CaseID, historyName(m.LastRun()))
+	if err != nil {
+		return err
+	}
+	if _, err := b.putOnce(ctx, hist, body, "application/json"); err != nil {
+		return fmt.Errorf("store manifest history: %w", err)
+	}
+	key, _ := b.key(m.CaseID, ManifestName)
+	if _, err := b.put(ctx, key, body, "application/json", nil); err != nil {
+		return fmt.Errorf("store manifest: %w", err)
+	}
+	return nil
+}
+
+// Location is the object's S3 URI (the case prefix when path is empty).
+func (b *Bucket) Location(caseID, path string) string {
+	return "s3://" + b.Name + "/" + Prefix + caseID + "/" + path
+}
+
+func isNotFound(err error) bool {
+	if cloud.IsErrorCode(err, "NoSuchKey", "NotFound", "404") {
+		return true
+	}
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
+}

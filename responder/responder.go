@@ -1,0 +1,368 @@
+// Package responder is the engine of the toolkit: given one EC2 instance, it
+// acquires the evidence, contains the instance and records the case, by
+// running a plan of named steps (package step) against the AWS clients and
+// the evidence store it is given. The CLI, the Lambda handlers and the Step
+// Functions tasks are thin callers of Respond.
+package responder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// Version is the toolkit version recorded in every case.
+var Version = "0.1.0-dev"
+
+// Request is one response to run.
+type Request struct {
+	InstanceID string
+	// CaseID names the case; NewCaseID makes one. CaseIDGiven says the
+	// caller chose it (an earlier run of the case may exist).
+	CaseID      string
+	CaseIDGiven bool
+	// Plan names the steps to run, in order; empty means step.DefaultPlan.
+	Plan        []string
+	PlanName    string
+	DryRun      bool
+	TopicARN    string
+	StepTimeout time.Duration
+}
+
+// Clients are the AWS clients a response uses: EC2 and STS in the workload
+// account, SNS and the caller's STS with the caller's own credentials.
+type Clients struct {
+	EC2       cloud.EC2
+	STS       cloud.STS
+	CallerSTS cloud.STS // nil when no role is assumed
+	SNS       cloud.SNS
+	Region    string
+}
+
+// Responder runs responses.
+type Responder struct {
+	Clients Clients
+	Store   evidence.Store
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Result is the outcome of one run.
+type Result struct {
+	// Manifest is the case record after this run (cumulative).
+	Manifest *evidence.Manifest
+	// Steps are this run's step records, in plan order.
+	Steps  []evidence.StepRecord
+	Status string
+	DryRun bool
+	// Err aggregates every failed step and a failure to save the record.
+	Err error
+	// SaveErr is set when the case record could not be stored; the caller
+	// should keep Manifest some other way.
+	SaveErr error
+}
+
+// ContainmentFailed reports whether a containment step failed.
+func (r *Result) ContainmentFailed() bool {
+	return r.Status == evidence.CaseContainmentFailed
+}
+
+// InputError is bad input, found before any AWS call.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Errors from resolving the target, before anything is changed.
+var (
+	ErrInstanceNotFound   = errors.New("instance not found")
+	ErrInstanceTerminated = errors.New("instance is terminated")
+	ErrCaseMismatch       = errors.New("case belongs to another instance")
+)
+
+var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+// ValidateInstanceID checks the format of an EC2 instance ID.
+func ValidateInstanceID(id string) error {
+	if !instanceIDPattern.MatchString(id) {
+		return fmt.Errorf("invalid instance ID %q: want i- followed by 8 or 17 lowercase hex digits", id)
+	}
+	return nil
+}
+
+// NewCaseID makes a case ID that sorts by time: case-YYYYMMDD-HHMMSS-<8 hex>.
+func NewCaseID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("case-%s-%s", now.UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
+}
+
+// Validate checks a request without calling AWS.
+func (req *Request) Validate() error {
+	var errs *multierror.Error
+	if err := ValidateInstanceID(req.InstanceID); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if err := evidence.ValidateCaseID(req.CaseID); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if _, err := step.Plan(req.planNames()); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if errs != nil {
+		errs.ErrorFormat = joinErrors
+	}
+	if err := errs.ErrorOrNil(); err != nil {
+		return &InputError{Err: err}
+	}
+	return nil
+}
+
+// joinErrors renders several errors on one line.
+func joinErrors(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (req *Request) planNames() []string {
+	if len(req.Plan) == 0 {
+		return step.DefaultPlan
+	}
+	return req.Plan
+}
+
+func (r *Responder) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Respond runs one response. It returns an error only when the response
+// could not start (bad input, instance not found or terminated, no caller
+// identity); step failures are in Result.Err and the case record.
+func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	plan, _ := step.Plan(req.planNames())
+	log := r.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("case_id", req.CaseID, "instance_id", req.InstanceID)
+	started := r.now()
+	log.Info("response started", "dry_run", req.DryRun)
+
+	t, err := r.resolve(ctx, req, log)
+	if err != nil {
+		log.Error("response could not start", "error", err)
+		return nil, err
+	}
+	env := &step.Env{
+		CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
+		AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
+		EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
+		Prior: t.prior, Run: t.prior.LastRun() + 1, Log: log, Now: r.Now,
+	}
+	records := step.Execute(ctx, env, plan, req.StepTimeout)
+
+	res := &Result{Steps: records, Status: evidence.CaseStatus(records), DryRun: req.DryRun}
+	var errs *multierror.Error
+	for _, rec := range records {
+		if rec.Status == evidence.StatusFailed {
+			errs = multierror.Append(errs, fmt.Errorf("%s: %s", rec.Name, rec.Error))
+		}
+	}
+	playbook := req.PlanName
+	if playbook == "" {
+		playbook = "default"
+	}
+	res.Manifest = record(t.prior, env, records, evidence.Run{
+		Number: env.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
+		Status: res.Status, StartedAt: started, EndedAt: r.now(),
+	})
+	if !req.DryRun {
+		if err := r.Store.SaveManifest(ctx, res.Manifest); err != nil {
+			res.SaveErr = err
+			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
+			log.Error("case record not saved", "error", err)
+		}
+	}
+	if errs != nil {
+		errs.ErrorFormat = joinErrors
+	}
+	res.Err = errs.ErrorOrNil()
+	log.Info("response finished", "status", res.Status, "location", res.Manifest.Location)
+	return res, nil
+}
+
+// target is what resolve found.
+type target struct {
+	instance  types.Instance
+	accountID string
+	actor     string
+	actingAs  string
+	prior     *evidence.Manifest
+}
+
+// resolve describes the instance, identifies the caller and reads an earlier
+// record of the case, all at once.
+func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) (*target, error) {
+	var (
+		t            target
+		wg           sync.WaitGroup
+		descErr      error
+		idErr        error
+		callerErr    error
+		priorErr     error
+		reservations []types.Reservation
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}})
+		if err != nil {
+			descErr = err
+			return
+		}
+		reservations = out.Reservations
+	}()
+	go func() {
+		defer wg.Done()
+		out, err := r.Clients.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			idErr = err
+			return
+		}
+		t.actor = aws.ToString(out.Arn)
+		if r.Clients.CallerSTS != nil {
+			t.actingAs = t.actor
+			caller, err := r.Clients.CallerSTS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+			if err != nil {
+				callerErr = err
+				return
+			}
+			t.actor = aws.ToString(caller.Arn)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		t.prior, priorErr = evidence.LoadManifest(ctx, r.Store, req.CaseID)
+	}()
+	wg.Wait()
+
+	switch {
+	case cloud.IsErrorCode(descErr, "InvalidInstanceID.NotFound"):
+		return nil, fmt.Errorf("%w: %s does not exist in region %s of this account (check --region and --role-arn): %v",
+			ErrInstanceNotFound, req.InstanceID, r.Clients.Region, descErr)
+	case cloud.IsErrorCode(descErr, "InvalidInstanceID.Malformed"):
+		return nil, &InputError{Err: fmt.Errorf("instance ID %s: %w", req.InstanceID, descErr)}
+	case descErr != nil:
+		return nil, fmt.Errorf("describe instance %s: %w", req.InstanceID, descErr)
+	case idErr != nil:
+		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", idErr)
+	case callerErr != nil:
+		return nil, fmt.Errorf("identify the caller behind the assumed role: %w", callerErr)
+	}
+	for _, res := range reservations {
+		for _, inst := range res.Instances {
+			if aws.ToString(inst.InstanceId) == req.InstanceID {
+				t.instance, t.accountID = inst, aws.ToString(res.OwnerId)
+			}
+		}
+	}
+	if t.instance.InstanceId == nil {
+		return nil, fmt.Errorf("%w: %s is not in the DescribeInstances answer of region %s", ErrInstanceNotFound, req.InstanceID, r.Clients.Region)
+	}
+	if st := t.instance.State; st != nil && (st.Name == types.InstanceStateNameTerminated || st.Name == types.InstanceStateNameShuttingDown) {
+		return nil, fmt.Errorf("%w: %s is %s; its volumes and memory are gone", ErrInstanceTerminated, req.InstanceID, st.Name)
+	}
+	switch {
+	case errors.Is(priorErr, evidence.ErrNotFound):
+		t.prior = nil
+	case priorErr != nil:
+		// Containment must not wait on the evidence store: go on, and let
+		// the artifact writes report what fails.
+		log.Warn("could not read an earlier record of the case; continuing as a new run", "error", priorErr)
+		t.prior = nil
+	case t.prior.InstanceID != req.InstanceID:
+		return nil, &InputError{Err: fmt.Errorf("%w: case %s is about %s, not %s", ErrCaseMismatch, req.CaseID, t.prior.InstanceID, req.InstanceID)}
+	}
+	return &t, nil
+}
+
+// record builds the cumulative case record from the prior one and this run.
+func record(prior *evidence.Manifest, env *step.Env, steps []evidence.StepRecord, run evidence.Run) *evidence.Manifest {
+	m := &evidence.Manifest{}
+	if prior != nil {
+		*m = *prior
+		m.Runs = append([]evidence.Run(nil), prior.Runs...)
+		m.Steps = append([]evidence.StepRecord(nil), prior.Steps...)
+		m.Artifacts = append([]evidence.Artifact(nil), prior.Artifacts...)
+		m.Snapshots = append([]evidence.Snapshot(nil), prior.Snapshots...)
+	} else {
+		m.CaseID, m.InstanceID, m.StartedAt = env.CaseID, env.InstanceID(), run.StartedAt
+		m.AccountID, m.Region, m.Actor, m.ActingAs = env.AccountID, env.Region, run.Actor, run.ActingAs
+	}
+	m.SchemaVersion = evidence.SchemaVersion
+	m.Tool = "responder " + Version
+	m.Location = env.Store.Location(env.CaseID, "")
+	m.Status = run.Status
+	m.EndedAt = run.EndedAt
+	m.Runs = append(m.Runs, run)
+	m.Steps = append(m.Steps, steps...)
+	for _, a := range env.Artifacts() {
+		if _, dup := m.Artifact(a.Path); !dup {
+			m.Artifacts = append(m.Artifacts, a)
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range m.Snapshots {
+		seen[s.SnapshotID] = true
+	}
+	for _, s := range env.Snapshots() {
+		if !seen[s.SnapshotID] {
+			seen[s.SnapshotID] = true
+			m.Snapshots = append(m.Snapshots, s)
+		}
+	}
+	if m.Runs == nil {
+		m.Runs = []evidence.Run{}
+	}
+	if m.Artifacts == nil {
+		m.Artifacts = []evidence.Artifact{}
+	}
+	if m.Snapshots == nil {
+		m.Snapshots = []evidence.Snapshot{}
+	}
+	return m
+}
+
+// Status reads the record of a case.
+func Status(ctx context.Context, store evidence.Store, caseID string) (*evidence.Manifest, error) {
+	if err := evidence.ValidateCaseID(caseID); err != nil {
+		return nil, &InputError{Err: err}
+	}
+	return evidence.LoadManifest(ctx, store, caseID)
+}

@@ -1,0 +1,129 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+type instanceAttributeAPI interface {
+	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
+	ModifyInstanceAttribute(context.Context, *ec2.ModifyInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
+}
+
+// TerminationProtection enables termination protection, so that the instance
+// (and with it the evidence on its instance store and in memory) cannot be
+// terminated through the API by mistake or by the attacker.
+type TerminationProtection struct{}
+
+func (TerminationProtection) Name() string    { return "termination-protection" }
+func (TerminationProtection) Phase() Phase    { return Contain }
+func (TerminationProtection) Needs() []string { return []string{"metadata", "snapshots"} }
+
+type terminationState struct {
+	DisableAPITermination bool `json:"disable_api_termination"`
+}
+
+func (s TerminationProtection) Run(ctx context.Context, env *Env) Result {
+	var api instanceAttributeAPI = env.EC2
+	id := env.InstanceID()
+	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameDisableApiTermination})
+	if err != nil {
+		return Failed(fmt.Errorf("read termination protection of %s: %w", id, err), nil)
+	}
+	before := terminationState{DisableAPITermination: out.DisableApiTermination != nil && aws.ToBool(out.DisableApiTermination.Value)}
+	if before.DisableAPITermination {
+		return Skipped("termination protection already enabled", before)
+	}
+	return s.set(ctx, api, env, true, before)
+}
+
+func (s TerminationProtection) set(ctx context.Context, api instanceAttributeAPI, env *Env, on bool, before terminationState) Result {
+	id := env.InstanceID()
+	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
+		InstanceId:            &id,
+		DisableApiTermination: &types.AttributeBooleanValue{Value: aws.Bool(on)},
+		DryRun:                aws.Bool(env.DryRun),
+	})
+	if env.DryRun {
+		return dryRun(err, fmt.Sprintf("set termination protection to %t", on), before)
+	}
+	if err != nil {
+		return Failed(fmt.Errorf("set termination protection of %s to %t: %w", id, on, err), before)
+	}
+	return OK(fmt.Sprintf("termination protection set to %t", on), before, terminationState{DisableAPITermination: on})
+}
+
+// Release restores the termination protection found before.
+func (s TerminationProtection) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
+	var before terminationState
+	if err := json.Unmarshal(raw, &before); err != nil {
+		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
+	}
+	if before.DisableAPITermination {
+		return Skipped("termination protection was already enabled before the response", before)
+	}
+	return s.set(ctx, env.EC2, env, false, before)
+}
+
+// ShutdownBehavior makes a shutdown from inside the instance stop it rather
+// than terminate it, so that an attacker (or a panicking script) cannot
+// destroy the instance and its instance-store evidence with `shutdown -h`.
+type ShutdownBehavior struct{}
+
+func (ShutdownBehavior) Name() string    { return "shutdown-behavior" }
+func (ShutdownBehavior) Phase() Phase    { return Contain }
+func (ShutdownBehavior) Needs() []string { return []string{"metadata", "snapshots"} }
+
+type shutdownState struct {
+	Behavior string `json:"instance_initiated_shutdown_behavior"`
+}
+
+func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
+	var api instanceAttributeAPI = env.EC2
+	id := env.InstanceID()
+	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameInstanceInitiatedShutdownBehavior})
+	if err != nil {
+		return Failed(fmt.Errorf("read shutdown behavior of %s: %w", id, err), nil)
+	}
+	before := shutdownState{}
+	if out.InstanceInitiatedShutdownBehavior != nil {
+		before.Behavior = aws.ToString(out.InstanceInitiatedShutdownBehavior.Value)
+	}
+	if before.Behavior == "stop" {
+		return Skipped("instance-initiated shutdown already stops the instance", before)
+	}
+	return s.set(ctx, api, env, "stop", before)
+}
+
+func (s ShutdownBehavior) set(ctx context.Context, api instanceAttributeAPI, env *Env, behavior string, before shutdownState) Result {
+	id := env.InstanceID()
+	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
+		InstanceId:                        &id,
+		InstanceInitiatedShutdownBehavior: &types.AttributeValue{Value: aws.String(behavior)},
+		DryRun:                            aws.Bool(env.DryRun),
+	})
+	if env.DryRun {
+		return dryRun(err, "set instance-initiated shutdown behavior to "+behavior, before)
+	}
+	if err != nil {
+		return Failed(fmt.Errorf("set shutdown behavior of %s to %s: %w", id, behavior, err), before)
+	}
+	return OK("instance-initiated shutdown behavior set to "+behavior, before, shutdownState{Behavior: behavior})
+}
+
+// Release restores the shutdown behavior found before.
+func (s ShutdownBehavior) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
+	var before shutdownState
+	if err := json.Unmarshal(raw, &before); err != nil {
+		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
+	}
+	if before.Behavior == "" || before.Behavior == "stop" {
+		return Skipped("shutdown behavior was already stop before the response", before)
+	}
+	return s.set(ctx, env.EC2, env, before.Behavior, before)
+}

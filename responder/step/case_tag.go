@@ -1,0 +1,76 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+type tagAPI interface {
+	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+}
+
+// CaseTag tags the instance with the case ID and its status, so that anyone
+// looking at the instance in the console sees it is under investigation.
+type CaseTag struct{}
+
+func (CaseTag) Name() string    { return "case-tag" }
+func (CaseTag) Phase() Phase    { return Contain }
+func (CaseTag) Needs() []string { return []string{"metadata", "snapshots"} }
+
+// StatusQuarantined and StatusReleased are the values of the status tag.
+const (
+	StatusQuarantined = "quarantined"
+	StatusReleased    = "released"
+)
+
+type tagState struct {
+	Tags map[string]string `json:"tags"`
+}
+
+func (s CaseTag) Run(ctx context.Context, env *Env) Result {
+	before := tagState{Tags: map[string]string{}}
+	for _, t := range env.Instance.Tags {
+		if k := aws.ToString(t.Key); k == TagCaseID || k == TagStatus {
+			before.Tags[k] = aws.ToString(t.Value)
+		}
+	}
+	want := map[string]string{TagCaseID: env.CaseID, TagStatus: StatusQuarantined}
+	if before.Tags[TagCaseID] == want[TagCaseID] && before.Tags[TagStatus] == want[TagStatus] {
+		return Skipped("instance already tagged with this case", before)
+	}
+	return s.set(ctx, env, want, before)
+}
+
+func (s CaseTag) set(ctx context.Context, env *Env, tags map[string]string, before tagState) Result {
+	var api tagAPI = env.EC2
+	in := &ec2.CreateTagsInput{Resources: []string{env.InstanceID()}, DryRun: aws.Bool(env.DryRun)}
+	for _, k := range []string{TagCaseID, TagStatus} {
+		if v, ok := tags[k]; ok {
+			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+	}
+	_, err := api.CreateTags(ctx, in)
+	what := fmt.Sprintf("tag the instance %s=%s, %s=%s", TagCaseID, tags[TagCaseID], TagStatus, tags[TagStatus])
+	if env.DryRun {
+		return dryRun(err, what, before)
+	}
+	if err != nil {
+		return Failed(fmt.Errorf("%s: %w", what, err), before)
+	}
+	return OK(fmt.Sprintf("tagged %s=%s, %s=%s", TagCaseID, tags[TagCaseID], TagStatus, tags[TagStatus]), before, tagState{Tags: tags})
+}
+
+// Release marks the instance released; the case ID tag stays, as a pointer
+// to the case record.
+func (s CaseTag) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
+	var before tagState
+	if err := json.Unmarshal(raw, &before); err != nil {
+		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
+	}
+	return s.set(ctx, env, map[string]string{TagCaseID: env.CaseID, TagStatus: StatusReleased}, before)
+}

@@ -1,0 +1,104 @@
+package step
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+type consoleOutputAPI interface {
+	GetConsoleOutput(context.Context, *ec2.GetConsoleOutputInput, ...func(*ec2.Options)) (*ec2.GetConsoleOutputOutput, error)
+}
+
+// ConsoleOutput stores the instance's serial console output (at most 64 KB).
+// It asks for the latest output (Nitro instances) and falls back to the
+// buffered output where Latest is not supported.
+type ConsoleOutput struct{}
+
+func (ConsoleOutput) Name() string    { return "console-output" }
+func (ConsoleOutput) Phase() Phase    { return Acquire }
+func (ConsoleOutput) Needs() []string { return nil }
+
+func (s ConsoleOutput) Run(ctx context.Context, env *Env) Result {
+	var api consoleOutputAPI = env.EC2
+	id := env.InstanceID()
+	latest := true
+	out, err := api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id, Latest: &latest})
+	if cloud.IsErrorCode(err, "UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination") {
+		latest = false
+		out, err = api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id})
+	}
+	if err != nil {
+		return Failed(fmt.Errorf("get console output of %s: %w", id, err), nil)
+	}
+	text, err := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+	if err != nil {
+		return Failed(fmt.Errorf("decode console output of %s: %w", id, err), nil)
+	}
+	a, err := env.SaveArtifact(ctx, s.Name(), "console-output.txt", text, "text/plain; charset=utf-8", "ec2:GetConsoleOutput")
+	after := map[string]any{"bytes": len(text), "latest": latest}
+	if out.Timestamp != nil {
+		after["console_timestamp"] = out.Timestamp.UTC()
+	}
+	switch {
+	case errors.Is(err, ErrAlreadyCollected):
+		return Skipped("console output already collected in this case ("+a.Path+")", nil)
+	case err != nil:
+		return Failed(err, nil)
+	case env.DryRun:
+		return OK(fmt.Sprintf("dry run: would store %s (%d bytes)", a.Path, len(text)), nil, after)
+	case len(text) == 0:
+		return OK("stored "+a.Path+" (the instance has posted no console output yet)", nil, after)
+	}
+	return OK(fmt.Sprintf("stored %s (%d bytes)", a.Path, len(text)), nil, after)
+}
+
+type screenshotAPI interface {
+	GetConsoleScreenshot(context.Context, *ec2.GetConsoleScreenshotInput, ...func(*ec2.Options)) (*ec2.GetConsoleScreenshotOutput, error)
+}
+
+// ConsoleScreenshot stores a JPEG screenshot of the instance console. Some
+// instance types (many Graviton, bare metal, GPU with GRID drivers) and some
+// Regions do not support it: that is a recorded skip, not a failure.
+type ConsoleScreenshot struct{}
+
+func (ConsoleScreenshot) Name() string    { return "console-screenshot" }
+func (ConsoleScreenshot) Phase() Phase    { return Acquire }
+func (ConsoleScreenshot) Needs() []string { return nil }
+
+func (s ConsoleScreenshot) Run(ctx context.Context, env *Env) Result {
+	var api screenshotAPI = env.EC2
+	id := env.InstanceID()
+	if state := env.Instance.State; state != nil && state.Name != "running" {
+		return Skipped(fmt.Sprintf("instance is %s: a screenshot needs a running instance", state.Name), nil)
+	}
+	out, err := api.GetConsoleScreenshot(ctx, &ec2.GetConsoleScreenshotInput{InstanceId: &id})
+	switch {
+	case cloud.IsErrorCode(err, "UnsupportedOperation", "InvalidInstanceType", "NotImplemented", "InvalidAction"):
+		return Skipped("console screenshot is not supported for this instance or endpoint ("+cloud.ErrorCode(err)+")", nil)
+	case cloud.IsErrorCode(err, "IncorrectInstanceState", "IncorrectState"):
+		return Skipped("instance state does not allow a screenshot ("+cloud.ErrorCode(err)+")", nil)
+	case err != nil:
+		return Failed(fmt.Errorf("get console screenshot of %s: %w", id, err), nil)
+	}
+	img, err := base64.StdEncoding.DecodeString(aws.ToString(out.ImageData))
+	if err != nil {
+		return Failed(fmt.Errorf("decode console screenshot of %s: %w", id, err), nil)
+	}
+	a, err := env.SaveArtifact(ctx, s.Name(), "console-screenshot.jpg", img, "image/jpeg", "ec2:GetConsoleScreenshot")
+	switch {
+	case errors.Is(err, ErrAlreadyCollected):
+		return Skipped("console screenshot already collected in this case ("+a.Path+")", nil)
+	case err != nil:
+		return Failed(err, nil)
+	case env.DryRun:
+		return OK("dry run: would store "+a.Path, nil, map[string]any{"bytes": len(img)})
+	}
+	return OK(fmt.Sprintf("stored %s (%d bytes)", a.Path, len(img)), nil, map[string]any{"bytes": len(img)})
+}

@@ -1,0 +1,109 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/go-multierror"
+)
+
+type profileAPI interface {
+	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
+	DisassociateIamInstanceProfile(context.Context, *ec2.DisassociateIamInstanceProfileInput, ...func(*ec2.Options)) (*ec2.DisassociateIamInstanceProfileOutput, error)
+	AssociateIamInstanceProfile(context.Context, *ec2.AssociateIamInstanceProfileInput, ...func(*ec2.Options)) (*ec2.AssociateIamInstanceProfileOutput, error)
+}
+
+// InstanceProfile removes the instance profile, so that the instance gets no
+// new role credentials. Credentials already delivered stay valid until they
+// expire: revoking them is a separate step.
+type InstanceProfile struct{}
+
+func (InstanceProfile) Name() string    { return "instance-profile" }
+func (InstanceProfile) Phase() Phase    { return Contain }
+func (InstanceProfile) Needs() []string { return []string{"metadata", "snapshots"} }
+
+// ProfileAssociation is an instance profile association as recorded.
+type ProfileAssociation struct {
+	AssociationID string `json:"association_id"`
+	ProfileARN    string `json:"instance_profile_arn"`
+	ProfileID     string `json:"instance_profile_id,omitempty"`
+	State         string `json:"state"`
+}
+
+type profileState struct {
+	Associations []ProfileAssociation `json:"associations"`
+}
+
+func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
+	var api profileAPI = env.EC2
+	id := env.InstanceID()
+	out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(id)})
+	if err != nil {
+		return Failed(fmt.Errorf("list instance profile associations of %s: %w", id, err), nil)
+	}
+	var before profileState
+	for _, a := range out.IamInstanceProfileAssociations {
+		if a.State != types.IamInstanceProfileAssociationStateAssociated && a.State != types.IamInstanceProfileAssociationStateAssociating {
+			continue
+		}
+		pa := ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), State: string(a.State)}
+		if a.IamInstanceProfile != nil {
+			pa.ProfileARN, pa.ProfileID = aws.ToString(a.IamInstanceProfile.Arn), aws.ToString(a.IamInstanceProfile.Id)
+		}
+		before.Associations = append(before.Associations, pa)
+	}
+	if len(before.Associations) == 0 {
+		return Skipped("no instance profile is associated", before)
+	}
+	var arns []string
+	for _, a := range before.Associations {
+		arns = append(arns, a.ProfileARN)
+	}
+	if env.DryRun {
+		// DisassociateIamInstanceProfile has no DryRun parameter.
+		return Skipped("dry run: would remove instance profile "+strings.Join(arns, ", ")+" (this call has no DryRun permission check)", before)
+	}
+	var errs *multierror.Error
+	for _, a := range before.Associations {
+		if _, err := api.DisassociateIamInstanceProfile(ctx, &ec2.DisassociateIamInstanceProfileInput{AssociationId: aws.String(a.AssociationID)}); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("disassociate %s (%s): %w", a.AssociationID, a.ProfileARN, err))
+		}
+	}
+	if err := errs.ErrorOrNil(); err != nil {
+		return Failed(err, before)
+	}
+	return OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire",
+		before, profileState{})
+}
+
+// Release associates the instance profile found before again.
+func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
+	var api profileAPI = env.EC2
+	var before profileState
+	if err := json.Unmarshal(raw, &before); err != nil {
+		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
+	}
+	if len(before.Associations) == 0 {
+		return Skipped("no instance profile was associated before the response", before)
+	}
+	if env.DryRun {
+		return Skipped("dry run: would associate "+before.Associations[0].ProfileARN+" again (this call has no DryRun permission check)", before)
+	}
+	id := env.InstanceID()
+	// An instance has at most one association at a time.
+	a := before.Associations[0]
+	out, err := api.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{
+		InstanceId:         &id,
+		IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(a.ProfileARN)},
+	})
+	if err != nil {
+		return Failed(fmt.Errorf("associate %s with %s: %w", a.ProfileARN, id, err), before)
+	}
+	return OK("associated instance profile "+a.ProfileARN+" again", before,
+		profileState{Associations: []ProfileAssociation{{AssociationID: aws.ToString(out.IamInstanceProfileAssociation.AssociationId), ProfileARN: a.ProfileARN, State: string(out.IamInstanceProfileAssociation.State)}}})
+}

@@ -1,0 +1,162 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+type quarantineAPI interface {
+	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
+}
+
+// Quarantine moves every network interface of the instance into the
+// quarantine group of its VPC, in parallel, one ModifyNetworkInterfaceAttribute
+// per interface (the per-interface call is the documented way for instances
+// with several interfaces). New connections are refused at once; connections
+// already tracked by the security group can go on until they are idle.
+type Quarantine struct{}
+
+func (Quarantine) Name() string { return "quarantine" }
+func (Quarantine) Phase() Phase { return Contain }
+func (Quarantine) Needs() []string {
+	return []string{"metadata", "snapshots", "quarantine-group"}
+}
+
+// InterfaceGroups is the security groups of one network interface.
+type InterfaceGroups struct {
+	NetworkInterfaceID string   `json:"network_interface_id"`
+	VPC                string   `json:"vpc_id"`
+	Groups             []string `json:"groups"`
+}
+
+type quarantineState struct {
+	Interfaces []InterfaceGroups `json:"interfaces"`
+}
+
+func (s Quarantine) Run(ctx context.Context, env *Env) Result {
+	var before quarantineState
+	for _, n := range env.Instance.NetworkInterfaces {
+		before.Interfaces = append(before.Interfaces, InterfaceGroups{
+			NetworkInterfaceID: aws.ToString(n.NetworkInterfaceId),
+			VPC:                interfaceVPC(env.Instance, n),
+			Groups:             groupIDs(n.Groups),
+		})
+	}
+	sort.Slice(before.Interfaces, func(i, j int) bool {
+		return before.Interfaces[i].NetworkInterfaceID < before.Interfaces[j].NetworkInterfaceID
+	})
+	if len(before.Interfaces) == 0 {
+		return Skipped("the instance has no network interface", before)
+	}
+	target := make([]InterfaceGroups, len(before.Interfaces))
+	var missing []string
+	for i, n := range before.Interfaces {
+		target[i] = InterfaceGroups{NetworkInterfaceID: n.NetworkInterfaceID, VPC: n.VPC}
+		if g, ok := env.QuarantineGroup(n.VPC); ok {
+			target[i].Groups = []string{g}
+		} else {
+			missing = append(missing, n.VPC)
+		}
+	}
+	if len(missing) > 0 && !env.DryRun {
+		return Failed(fmt.Errorf("no quarantine group is ready for VPC %s (see step quarantine-group)", strings.Join(missing, ", ")), before)
+	}
+	return s.apply(ctx, env, before, target, "quarantine")
+}
+
+// apply sets every interface to its target groups, in parallel.
+func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState, target []InterfaceGroups, verb string) Result {
+	var api quarantineAPI = env.EC2
+	var (
+		mu      sync.Mutex
+		errs    *multierror.Error
+		changed []string
+		wg      sync.WaitGroup
+	)
+	after := quarantineState{Interfaces: make([]InterfaceGroups, len(target))}
+	for i, t := range target {
+		after.Interfaces[i] = before.Interfaces[i]
+		if slices.Equal(before.Interfaces[i].Groups, t.Groups) {
+			continue
+		}
+		groups := t.Groups
+		if env.DryRun && len(groups) == 0 {
+			// The quarantine group does not exist yet: check the permission
+			// with the interface's current groups.
+			groups = before.Interfaces[i].Groups
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := retryEventual(ctx, func() error {
+				_, err := api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+					NetworkInterfaceId: aws.String(t.NetworkInterfaceID),
+					Groups:             groups,
+					DryRun:             aws.Bool(env.DryRun),
+				})
+				return err
+			}, "InvalidGroup.NotFound")
+			mu.Lock()
+			defer mu.Unlock()
+			if env.DryRun {
+				if r := dryRun(err, "", nil); r.Err != nil {
+					errs = multierror.Append(errs, fmt.Errorf("%s: %w", t.NetworkInterfaceID, r.Err))
+				} else {
+					changed = append(changed, t.NetworkInterfaceID)
+				}
+				return
+			}
+			if err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("set groups of %s to %s: %w", t.NetworkInterfaceID, strings.Join(t.Groups, ","), err))
+				return
+			}
+			after.Interfaces[i] = t
+			changed = append(changed, t.NetworkInterfaceID)
+		}()
+	}
+	wg.Wait()
+	sort.Strings(changed)
+	switch {
+	case errs.ErrorOrNil() != nil:
+		return Result{Status: evidence.StatusFailed, Err: errs.ErrorOrNil(), Before: before, After: after}
+	case len(changed) == 0:
+		return Skipped(fmt.Sprintf("every interface is already in %s state", verb), before)
+	case env.DryRun:
+		return OK(fmt.Sprintf("dry run: permitted; would %s %s", verb, strings.Join(changed, ", ")), before, nil)
+	}
+	return OK(fmt.Sprintf("%s: %s moved", verb, strings.Join(changed, ", ")), before, after)
+}
+
+// Release puts every interface back in the groups it had before.
+func (s Quarantine) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
+	var recorded quarantineState
+	if err := json.Unmarshal(raw, &recorded); err != nil {
+		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
+	}
+	current := map[string][]string{}
+	for _, n := range env.Instance.NetworkInterfaces {
+		current[aws.ToString(n.NetworkInterfaceId)] = groupIDs(n.Groups)
+	}
+	var now quarantineState
+	var target []InterfaceGroups
+	for _, r := range recorded.Interfaces {
+		groups, attached := current[r.NetworkInterfaceID]
+		if !attached {
+			continue // detached since: nothing to restore on this instance
+		}
+		now.Interfaces = append(now.Interfaces, InterfaceGroups{NetworkInterfaceID: r.NetworkInterfaceID, VPC: r.VPC, Groups: groups})
+		target = append(target, r)
+	}
+	return s.apply(ctx, env, now, target, "release")
+}

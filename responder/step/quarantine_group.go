@@ -1,0 +1,226 @@
+package step
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+type quarantineGroupAPI interface {
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	RevokeSecurityGroupEgress(context.Context, *ec2.RevokeSecurityGroupEgressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error)
+	RevokeSecurityGroupIngress(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
+}
+
+// QuarantineGroup finds, for every VPC the instance has an interface in, the
+// quarantine security group (tagged responder:quarantine=true) and makes sure
+// it has no ingress and no egress rule; it creates the group when the VPC has
+// none. It changes nothing on the instance, so it runs while evidence is
+// acquired, and the quarantine step needs only to swap groups.
+type QuarantineGroup struct{}
+
+func (QuarantineGroup) Name() string    { return "quarantine-group" }
+func (QuarantineGroup) Phase() Phase    { return Contain }
+func (QuarantineGroup) Needs() []string { return nil }
+
+// QuarantineGroupName is the name of the quarantine group of a VPC.
+func QuarantineGroupName(vpcID string) string { return "responder-quarantine-" + vpcID }
+
+type groupState struct {
+	VPC       string   `json:"vpc_id"`
+	GroupID   string   `json:"group_id,omitempty"`
+	Created   bool     `json:"created,omitempty"`
+	RulesSeen []string `json:"rules_found,omitempty"`
+}
+
+func (s QuarantineGroup) Run(ctx context.Context, env *Env) Result {
+	var api quarantineGroupAPI = env.EC2
+	vpcs := instanceVPCs(env.Instance)
+	if len(vpcs) == 0 {
+		return Skipped("the instance is in no VPC", nil)
+	}
+	var (
+		before, after []groupState
+		done          []string
+		errs          *multierror.Error
+	)
+	for _, vpc := range vpcs {
+		b, a, what, err := s.ensure(ctx, api, env, vpc)
+		before, after = append(before, b), append(after, a)
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("VPC %s: %w", vpc, err))
+			continue
+		}
+		done = append(done, what)
+	}
+	if err := errs.ErrorOrNil(); err != nil {
+		return Failed(err, before)
+	}
+	return OK(strings.Join(done, "; "), before, after)
+}
+
+// ensure prepares the quarantine group of one VPC and says what it did.
+func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env *Env, vpc string) (before, after groupState, what string, err error) {
+	before = groupState{VPC: vpc}
+	g, err := findQuarantineGroup(ctx, api, vpc)
+	if err != nil {
+		return before, before, "", fmt.Errorf("find quarantine group: %w", err)
+	}
+	if g == nil {
+		if env.DryRun {
+			_, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, true))
+			r := dryRun(err, "create quarantine group "+QuarantineGroupName(vpc), nil)
+			if r.Err != nil {
+				return before, before, "", r.Err
+			}
+			return before, before, r.Reason, nil
+		}
+		id, created, err := s.create(ctx, api, env, vpc)
+		if err != nil {
+			return before, before, "", err
+		}
+		// Describe the new group: revoke whatever rule AWS added by default
+		// (the all-traffic egress rule, for IPv4 and, in a dual-stack VPC, IPv6).
+		err = retryEventual(ctx, func() error {
+			out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+			if err == nil && len(out.SecurityGroups) == 1 {
+				g = &out.SecurityGroups[0]
+			} else if err == nil {
+				err = fmt.Errorf("group %s not described", id)
+			}
+			return err
+		}, "InvalidGroup.NotFound")
+		if err != nil {
+			return before, before, "", fmt.Errorf("describe new group %s: %w", id, err)
+		}
+		if err := revokeAll(ctx, api, *g, false); err != nil {
+			return before, groupState{VPC: vpc, GroupID: id, Created: created}, "", err
+		}
+		env.SetQuarantineGroup(vpc, id)
+		return before, groupState{VPC: vpc, GroupID: id, Created: created},
+			fmt.Sprintf("created %s in %s without rules", id, vpc), nil
+	}
+	id := aws.ToString(g.GroupId)
+	before.GroupID = id
+	before.RulesSeen = describeRules(*g)
+	env.SetQuarantineGroup(vpc, id)
+	if len(before.RulesSeen) == 0 {
+		return before, before, fmt.Sprintf("reusing %s in %s (no rules)", id, vpc), nil
+	}
+	// Someone added rules to the quarantine group: a quarantine group must
+	// have none.
+	if err := revokeAll(ctx, api, *g, env.DryRun); err != nil {
+		return before, before, "", err
+	}
+	if env.DryRun {
+		return before, before, fmt.Sprintf("dry run: would revoke %d rule(s) from %s", len(before.RulesSeen), id), nil
+	}
+	return before, groupState{VPC: vpc, GroupID: id}, fmt.Sprintf("reusing %s in %s; revoked %d rule(s) found on it", id, vpc, len(before.RulesSeen)), nil
+}
+
+func (s QuarantineGroup) createInput(env *Env, vpc string, dryRun bool) *ec2.CreateSecurityGroupInput {
+	return &ec2.CreateSecurityGroupInput{
+		GroupName:   aws.String(QuarantineGroupName(vpc)),
+		Description: aws.String("responder quarantine: no ingress, no egress. Do not add rules."),
+		VpcId:       aws.String(vpc),
+		TagSpecifications: []types.TagSpecification{{
+			ResourceType: types.ResourceTypeSecurityGroup,
+			Tags: []types.Tag{
+				{Key: aws.String(TagQuarantine), Value: aws.String("true")},
+				{Key: aws.String("Name"), Value: aws.String(QuarantineGroupName(vpc))},
+				{Key: aws.String(TagCaseID), Value: aws.String(env.CaseID)},
+			},
+		}},
+		DryRun: aws.Bool(dryRun),
+	}
+}
+
+// create makes the group; when another response created it meanwhile
+// (InvalidGroup.Duplicate), it uses that one.
+func (s QuarantineGroup) create(ctx context.Context, api quarantineGroupAPI, env *Env, vpc string) (string, bool, error) {
+	out, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, false))
+	if err == nil {
+		return aws.ToString(out.GroupId), true, nil
+	}
+	if !cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
+		return "", false, fmt.Errorf("create quarantine group: %w", err)
+	}
+	found, derr := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}},
+		{Name: aws.String("group-name"), Values: []string{QuarantineGroupName(vpc)}},
+	}})
+	if derr != nil || len(found.SecurityGroups) == 0 {
+		return "", false, fmt.Errorf("create quarantine group: %w (and the existing group could not be found: %v)", err, derr)
+	}
+	return aws.ToString(found.SecurityGroups[0].GroupId), false, nil
+}
+
+func findQuarantineGroup(ctx context.Context, api quarantineGroupAPI, vpc string) (*types.SecurityGroup, error) {
+	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}},
+		{Name: aws.String("tag:" + TagQuarantine), Values: []string{"true"}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.SecurityGroups) == 0 {
+		return nil, nil
+	}
+	groups := out.SecurityGroups
+	sort.Slice(groups, func(i, j int) bool { return aws.ToString(groups[i].GroupId) < aws.ToString(groups[j].GroupId) })
+	return &groups[0], nil
+}
+
+// revokeAll removes every ingress and egress rule of a group.
+func revokeAll(ctx context.Context, api quarantineGroupAPI, g types.SecurityGroup, dryRun bool) error {
+	var errs *multierror.Error
+	if len(g.IpPermissionsEgress) > 0 {
+		_, err := api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissionsEgress, DryRun: aws.Bool(dryRun)})
+		if err != nil && !(dryRun && cloud.IsErrorCode(err, "DryRunOperation")) {
+			errs = multierror.Append(errs, fmt.Errorf("revoke egress rules of %s: %w", aws.ToString(g.GroupId), err))
+		}
+	}
+	if len(g.IpPermissions) > 0 {
+		_, err := api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissions, DryRun: aws.Bool(dryRun)})
+		if err != nil && !(dryRun && cloud.IsErrorCode(err, "DryRunOperation")) {
+			errs = multierror.Append(errs, fmt.Errorf("revoke ingress rules of %s: %w", aws.ToString(g.GroupId), err))
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+// describeRules renders a group's rules for the record.
+func describeRules(g types.SecurityGroup) []string {
+	var rules []string
+	render := func(dir string, perms []types.IpPermission) {
+		for _, p := range perms {
+			var peers []string
+			for _, r := range p.IpRanges {
+				peers = append(peers, aws.ToString(r.CidrIp))
+			}
+			for _, r := range p.Ipv6Ranges {
+				peers = append(peers, aws.ToString(r.CidrIpv6))
+			}
+			for _, r := range p.UserIdGroupPairs {
+				peers = append(peers, aws.ToString(r.GroupId))
+			}
+			for _, r := range p.PrefixListIds {
+				peers = append(peers, aws.ToString(r.PrefixListId))
+			}
+			rules = append(rules, fmt.Sprintf("%s %s %d-%d %s", dir, aws.ToString(p.IpProtocol),
+				aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort), strings.Join(peers, ",")))
+		}
+	}
+	render("ingress", g.IpPermissions)
+	render("egress", g.IpPermissionsEgress)
+	return rules
+}

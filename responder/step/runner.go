@@ -1,0 +1,162 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+// DefaultStepTimeout bounds one step, so that a hung call cannot hold the
+// response; the steps that wait for it go ahead when it ends.
+const DefaultStepTimeout = 5 * time.Minute
+
+// Validate checks a plan: unique names, no cycles, and needs that name
+// registered steps. A need that the plan leaves out is an ordering constraint
+// with nothing to wait for, so a playbook may run a subset of the steps.
+func Validate(plan []Step) error {
+	index := map[string]Step{}
+	for _, s := range plan {
+		if _, dup := index[s.Name()]; dup {
+			return fmt.Errorf("plan names step %q twice", s.Name())
+		}
+		index[s.Name()] = s
+	}
+	state := map[string]int{} // 0 new, 1 visiting, 2 done
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("plan has a cycle: %v", append(path, name))
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		for _, n := range index[name].Needs() {
+			if _, known := registry[n]; !known {
+				return fmt.Errorf("step %q needs unknown step %q", name, n)
+			}
+			if _, ok := index[n]; !ok {
+				continue
+			}
+			if err := visit(n, append(path, name)); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		return nil
+	}
+	for _, s := range plan {
+		if err := visit(s.Name(), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Execute runs a validated plan: every step starts as soon as the steps it
+// needs have finished, whatever their outcome, so one failing step never
+// stops the others and containment is never held up by evidence it does not
+// depend on. Report steps start after every other step. It returns one
+// record per step, in plan order.
+func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) []evidence.StepRecord {
+	if timeout <= 0 {
+		timeout = DefaultStepTimeout
+	}
+	order := map[string]int{}
+	done := map[string]chan struct{}{}
+	for i, s := range plan {
+		order[s.Name()] = i
+		done[s.Name()] = make(chan struct{})
+	}
+	records := make([]evidence.StepRecord, len(plan))
+	finished := make(chan int, len(plan))
+	for i, s := range plan {
+		go func() {
+			var waits []string
+			if s.Phase() == Report {
+				for _, o := range plan {
+					if o.Phase() != Report {
+						waits = append(waits, o.Name())
+					}
+				}
+			}
+			waits = append(waits, s.Needs()...)
+			for _, n := range waits {
+				if done[n] == nil {
+					continue // not in this plan
+				}
+				select {
+				case <-done[n]:
+				case <-ctx.Done():
+				}
+			}
+			records[i] = runOne(ctx, env, s, timeout)
+			env.addFinished(records[i], order)
+			close(done[s.Name()])
+			finished <- i
+		}()
+	}
+	for range plan {
+		<-finished
+	}
+	return records
+}
+
+func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec evidence.StepRecord) {
+	log := env.Log.With("step", s.Name())
+	calls := &cloud.CallLog{}
+	sctx, cancel := context.WithTimeout(cloud.WithCallLog(ctx, calls), timeout)
+	defer cancel()
+	rec = evidence.StepRecord{Run: env.Run, Name: s.Name(), Phase: string(s.Phase()), StartedAt: env.now()}
+	var res Result
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				res = Failed(fmt.Errorf("step panicked: %v\n%s", p, debug.Stack()), nil)
+			}
+		}()
+		if err := ctx.Err(); err != nil {
+			res = Skipped("response cancelled before the step started: "+err.Error(), nil)
+			return
+		}
+		res = s.Run(sctx, env)
+	}()
+	rec.EndedAt = env.now()
+	rec.Status, rec.Reason = res.Status, res.Reason
+	if rec.Status == "" {
+		rec.Status = evidence.StatusOK
+	}
+	if res.Err != nil {
+		rec.Status = evidence.StatusFailed
+		rec.Error = res.Err.Error()
+	}
+	rec.Before = rawJSON(res.Before)
+	rec.After = rawJSON(res.After)
+	rec.Calls = calls.Calls()
+	switch rec.Status {
+	case evidence.StatusFailed:
+		log.Error("step failed", "error", rec.Error, "duration", rec.EndedAt.Sub(rec.StartedAt))
+	default:
+		log.Info("step "+rec.Status, "reason", rec.Reason, "duration", rec.EndedAt.Sub(rec.StartedAt))
+	}
+	return rec
+}
+
+func rawJSON(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	if raw, ok := v.(json.RawMessage); ok {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"unencodable": err.Error()})
+	}
+	return b
+}

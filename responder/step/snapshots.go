@@ -1,0 +1,138 @@
+package step
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+type snapshotAPI interface {
+	CreateSnapshots(context.Context, *ec2.CreateSnapshotsInput, ...func(*ec2.Options)) (*ec2.CreateSnapshotsOutput, error)
+	DescribeSnapshots(context.Context, *ec2.DescribeSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+}
+
+// Snapshots takes one crash-consistent, multi-volume snapshot set of every
+// EBS volume attached to the instance (CreateSnapshots), tagged with the case
+// and the source instance in the same call. The point in time is fixed when
+// the call returns; the snapshots complete in the background, and nothing
+// waits for them.
+type Snapshots struct{}
+
+func (Snapshots) Name() string    { return "snapshots" }
+func (Snapshots) Phase() Phase    { return Acquire }
+func (Snapshots) Needs() []string { return nil }
+
+func (s Snapshots) Run(ctx context.Context, env *Env) Result {
+	var api snapshotAPI = env.EC2
+	id := env.InstanceID()
+	vols := attachedVolumes(env.Instance)
+	before := map[string]any{"volumes": vols}
+	if len(vols) == 0 {
+		return Skipped("no EBS volume is attached to the instance", before)
+	}
+	if prior := priorSnapshots(env); len(prior) > 0 {
+		env.AddSnapshots(prior...)
+		return Skipped(fmt.Sprintf("already taken in this case: %s", snapshotIDs(prior)), before)
+	}
+	if env.CaseIDGiven && !env.DryRun {
+		// The case may have been started by a run that did not get to write
+		// its record; its snapshots carry the case tag.
+		found, err := caseSnapshots(ctx, api, env.CaseID, id)
+		if err != nil {
+			return Failed(fmt.Errorf("look for snapshots of case %s: %w", env.CaseID, err), before)
+		}
+		if len(found) > 0 {
+			for i := range found {
+				found[i].Run = env.Run
+			}
+			env.AddSnapshots(found...)
+			return Skipped(fmt.Sprintf("already taken in this case: %s", snapshotIDs(found)), before)
+		}
+	}
+	in := &ec2.CreateSnapshotsInput{
+		InstanceSpecification: &types.InstanceSpecification{InstanceId: &id, ExcludeBootVolume: aws.Bool(false)},
+		Description:           aws.String(fmt.Sprintf("responder case %s: %s", env.CaseID, id)),
+		CopyTagsFromSource:    types.CopyTagsFromSourceVolume,
+		TagSpecifications: env.caseTags(types.ResourceTypeSnapshot,
+			types.Tag{Key: aws.String("Name"), Value: aws.String("responder " + env.CaseID)}),
+		DryRun: aws.Bool(env.DryRun),
+	}
+	out, err := api.CreateSnapshots(ctx, in)
+	if env.DryRun {
+		return dryRun(err, fmt.Sprintf("snapshot %d volume(s): %s", len(vols), strings.Join(vols, ", ")), before)
+	}
+	if err != nil {
+		return Failed(fmt.Errorf("create snapshots of %s: %w", id, err), before)
+	}
+	var taken []evidence.Snapshot
+	for _, si := range out.Snapshots {
+		taken = append(taken, evidence.Snapshot{
+			SnapshotID: aws.ToString(si.SnapshotId),
+			VolumeID:   aws.ToString(si.VolumeId),
+			InstanceID: id,
+			State:      string(si.State),
+			StartedAt:  aws.ToTime(si.StartTime).UTC(),
+			Encrypted:  aws.ToBool(si.Encrypted),
+			Run:        env.Run,
+		})
+	}
+	sort.Slice(taken, func(i, j int) bool { return taken[i].VolumeID < taken[j].VolumeID })
+	env.AddSnapshots(taken...)
+	return OK(fmt.Sprintf("snapshot set of %d volume(s) started: %s", len(taken), snapshotIDs(taken)), before,
+		map[string]any{"snapshots": taken})
+}
+
+// priorSnapshots are the snapshots an earlier run of the case recorded.
+func priorSnapshots(env *Env) []evidence.Snapshot {
+	if env.Prior == nil {
+		return nil
+	}
+	var out []evidence.Snapshot
+	for _, s := range env.Prior.Snapshots {
+		if s.InstanceID == env.InstanceID() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func caseSnapshots(ctx context.Context, api snapshotAPI, caseID, instanceID string) ([]evidence.Snapshot, error) {
+	out, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters: []types.Filter{
+			{Name: aws.String("tag:" + TagCaseID), Values: []string{caseID}},
+			{Name: aws.String("tag:" + TagSourceInstance), Values: []string{instanceID}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var found []evidence.Snapshot
+	for _, s := range out.Snapshots {
+		found = append(found, evidence.Snapshot{
+			SnapshotID: aws.ToString(s.SnapshotId),
+			VolumeID:   aws.ToString(s.VolumeId),
+			InstanceID: instanceID,
+			State:      string(s.State),
+			StartedAt:  aws.ToTime(s.StartTime).UTC(),
+			Encrypted:  aws.ToBool(s.Encrypted),
+		})
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].VolumeID < found[j].VolumeID })
+	return found, nil
+}
+
+func snapshotIDs(s []evidence.Snapshot) string {
+	ids := make([]string, len(s))
+	for i, x := range s {
+		ids[i] = x.SnapshotID
+	}
+	return strings.Join(ids, ", ")
+}
