@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -32,6 +33,8 @@ type Options struct {
 	RoleARN     string
 	ExternalID  string
 	SessionName string
+	// MaxBackoff caps the wait between two attempts (default: the SDK's 20 s).
+	MaxBackoff time.Duration
 	// APIOptions are extra SDK middleware (tests use them to inject latency
 	// and faults in front of an emulator).
 	APIOptions []func(*middleware.Stack) error
@@ -60,7 +63,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 	if opts.Profile != "" {
 		loaders = append(loaders, config.WithSharedConfigProfile(opts.Profile))
 	}
-	loaders = append(loaders, config.WithRetryer(newRetryer))
+	loaders = append(loaders, config.WithRetryer(func() aws.Retryer { return newRetryer(opts.MaxBackoff) }))
 	base, err := config.LoadDefaultConfig(ctx, loaders...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
@@ -103,9 +106,13 @@ func usePathStyleOnCustomEndpoint(o *s3.Options) {
 	}
 }
 
-func newRetryer() aws.Retryer {
+func newRetryer(maxBackoff time.Duration) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxAttempts
+		if maxBackoff > 0 {
+			o.MaxBackoff = maxBackoff
+			o.Backoff = retry.NewExponentialJitterBackoff(maxBackoff)
+		}
 		// No client-side retry quota: a response under throttling must keep
 		// trying rather than give up after a burst of throttle errors.
 		o.RateLimiter = ratelimit.None
