@@ -89,7 +89,9 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 			return before, before, "", err
 		}
 		// Describe the new group: revoke whatever rule AWS added by default
-		// (the all-traffic egress rule, for IPv4 and, in a dual-stack VPC, IPv6).
+		// (the all-traffic egress rule, for IPv4 and, in a dual-stack VPC, IPv6),
+		// or, for a group another response just made, whatever it has not
+		// revoked yet.
 		err = retryEventual(ctx, func() error {
 			out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
 			if err == nil && len(out.SecurityGroups) == 1 {
@@ -144,10 +146,13 @@ func (s QuarantineGroup) createInput(env *Env, vpc string, dryRun bool) *ec2.Cre
 	}
 }
 
-// create makes the group; when another response created it meanwhile
-// (InvalidGroup.Duplicate), it uses that one.
+// create makes the group. When the name is taken by a group tagged as a
+// quarantine group (another response made it meanwhile), it uses that one; a
+// lookalike without the tag is not ours to change, so the group is made under
+// a name that carries the case ID.
 func (s QuarantineGroup) create(ctx context.Context, api quarantineGroupAPI, env *Env, vpc string) (string, bool, error) {
-	out, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, false))
+	in := s.createInput(env, vpc, false)
+	out, err := api.CreateSecurityGroup(ctx, in)
 	if err == nil {
 		return aws.ToString(out.GroupId), true, nil
 	}
@@ -156,12 +161,29 @@ func (s QuarantineGroup) create(ctx context.Context, api quarantineGroupAPI, env
 	}
 	found, derr := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("vpc-id"), Values: []string{vpc}},
-		{Name: aws.String("group-name"), Values: []string{QuarantineGroupName(vpc)}},
+		{Name: aws.String("group-name"), Values: []string{aws.ToString(in.GroupName)}},
 	}})
 	if derr != nil || len(found.SecurityGroups) == 0 {
 		return "", false, fmt.Errorf("create quarantine group: %w (and the existing group could not be found: %v)", err, derr)
 	}
-	return aws.ToString(found.SecurityGroups[0].GroupId), false, nil
+	if g := found.SecurityGroups[0]; hasQuarantineTag(g.Tags) {
+		return aws.ToString(g.GroupId), false, nil
+	}
+	in.GroupName = aws.String(QuarantineGroupName(vpc) + "-" + env.CaseID)
+	out, err = api.CreateSecurityGroup(ctx, in)
+	if err != nil {
+		return "", false, fmt.Errorf("create quarantine group %s (the usual name is taken by an untagged group): %w", aws.ToString(in.GroupName), err)
+	}
+	return aws.ToString(out.GroupId), true, nil
+}
+
+func hasQuarantineTag(tags []types.Tag) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == TagQuarantine && aws.ToString(t.Value) == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 func findQuarantineGroup(ctx context.Context, api quarantineGroupAPI, vpc string) (*types.SecurityGroup, error) {
@@ -185,17 +207,23 @@ func revokeAll(ctx context.Context, api quarantineGroupAPI, g types.SecurityGrou
 	var errs *multierror.Error
 	if len(g.IpPermissionsEgress) > 0 {
 		_, err := api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissionsEgress, DryRun: aws.Bool(dryRun)})
-		if err != nil && !(dryRun && cloud.IsErrorCode(err, "DryRunOperation")) {
+		if err != nil && !ignorableRevokeError(err, dryRun) {
 			errs = multierror.Append(errs, fmt.Errorf("revoke egress rules of %s: %w", aws.ToString(g.GroupId), err))
 		}
 	}
 	if len(g.IpPermissions) > 0 {
 		_, err := api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissions, DryRun: aws.Bool(dryRun)})
-		if err != nil && !(dryRun && cloud.IsErrorCode(err, "DryRunOperation")) {
+		if err != nil && !ignorableRevokeError(err, dryRun) {
 			errs = multierror.Append(errs, fmt.Errorf("revoke ingress rules of %s: %w", aws.ToString(g.GroupId), err))
 		}
 	}
 	return errs.ErrorOrNil()
+}
+
+// ignorableRevokeError: a rule already gone (another response revoked it
+// first) is what we wanted; DryRunOperation is the dry-run answer.
+func ignorableRevokeError(err error, dryRun bool) bool {
+	return cloud.IsErrorCode(err, "InvalidPermission.NotFound") || (dryRun && cloud.IsErrorCode(err, "DryRunOperation"))
 }
 
 // describeRules renders a group's rules for the record.
