@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -337,6 +338,7 @@ func record(prior *evidence.Manifest, env *step.Env, steps []evidence.StepRecord
 			m.Artifacts = append(m.Artifacts, a)
 		}
 	}
+	sort.SliceStable(m.Artifacts, func(i, j int) bool { return m.Artifacts[i].Path < m.Artifacts[j].Path })
 	seen := map[string]bool{}
 	for _, s := range m.Snapshots {
 		seen[s.SnapshotID] = true

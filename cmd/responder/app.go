@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,10 +39,11 @@ type streams struct {
 // deps are what the commands get from outside: AWS clients, the clock.
 type deps struct {
 	loadClients func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error)
+	now         func() time.Time
 }
 
 func defaultDeps() deps {
-	return deps{loadClients: cloud.Load}
+	return deps{loadClients: cloud.Load, now: time.Now}
 }
 
 // exitError carries an exit code out of a command.

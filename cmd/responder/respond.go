@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -72,7 +71,7 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if o.ExternalID != "" && o.RoleARN == "" {
 		return exitf(exitUsage, "--external-id needs --role-arn")
 	}
-	now := time.Now()
+	now := d.now()
 	req := responder.Request{InstanceID: o.InstanceID, CaseID: o.CaseID, CaseIDGiven: o.CaseID != "", DryRun: o.DryRun, TopicARN: o.TopicARN}
 	if req.CaseID == "" {
 		req.CaseID = responder.NewCaseID(now)
@@ -98,6 +97,7 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 		Clients: responder.Clients{EC2: clients.EC2, STS: clients.STS, CallerSTS: clients.CallerSTS, SNS: clients.SNS, Region: clients.Region},
 		Store:   o.Store.store(clients),
 		Log:     logger(s, o.Verbose),
+		Now:     d.now,
 	}
 	res, err := r.Respond(ctx, req)
 	var ie *responder.InputError

@@ -1,0 +1,284 @@
+package fakeaws
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+// Defaults of a new Cloud.
+const (
+	DefaultAccount = "111122223333"
+	DefaultRegion  = "us-east-1"
+)
+
+// Service IDs as the SDK names them (ec2.ServiceID, s3.ServiceID, ...), used in
+// recorded calls.
+const (
+	serviceEC2 = "EC2"
+	serviceS3  = "S3"
+	serviceSNS = "SNS"
+	serviceSTS = "STS"
+)
+
+// Cloud is one fake AWS account in one Region. It is safe for concurrent use.
+//
+// The exported fields configure it. Set them before the code under test starts
+// calling; they are read under the Cloud's lock.
+type Cloud struct {
+	// Account is the 12-digit account ID every resource belongs to.
+	Account string
+	// Region is the only Region of the account.
+	Region string
+	// Latency, when positive, is how long every call waits before it is
+	// served. The wait ends early, with a canceled error, when the context is
+	// done.
+	Latency time.Duration
+	// GroupPropagationCalls imitates eventual consistency: a group made by
+	// CreateSecurityGroup is unknown (InvalidGroup.NotFound) to the next
+	// GroupPropagationCalls ModifyNetworkInterfaceAttribute calls that name it.
+	GroupPropagationCalls int
+	// SnapshotCompletesAfter, when positive, completes a pending snapshot once
+	// that many DescribeSnapshots calls have seen it pending: the next one shows
+	// it completed. When zero, snapshots stay pending until CompleteSnapshots.
+	SnapshotCompletesAfter int
+	// CallerArn and CallerUserID are what GetCallerIdentity answers. When
+	// empty, an IAM user "responder-test" in Account.
+	CallerArn    string
+	CallerUserID string
+	// Clock gives the time for creation and launch times. Defaults to time.Now.
+	Clock func() time.Time
+
+	mu     sync.Mutex
+	st     state
+	seq    int
+	rng    *rand.Rand
+	faults map[string][]*fault // operation -> pending injected faults, in order
+	denied map[string]bool     // operation -> answers its "access denied" code
+	calls  map[string]int      // operation -> number of calls served
+	// groupPending counts, per security group made by CreateSecurityGroup, the
+	// ModifyNetworkInterfaceAttribute calls that still do not see it.
+	groupPending map[string]int
+
+	ec2 *EC2
+	s3  *S3
+	sns *SNS
+	sts *STS
+}
+
+// state is everything a call can change. StateDigest hashes its JSON form, so
+// every field that is not part of the account's resources (counters, caches)
+// lives in Cloud instead, or carries `json:"-"`.
+type state struct {
+	VPCs         map[string]*vpc
+	Subnets      map[string]*subnet
+	Groups       map[string]*securityGroup
+	Instances    map[string]*instance
+	Volumes      map[string]*volume
+	Interfaces   map[string]*netInterface
+	Associations map[string]*profileAssociation
+	Snapshots    map[string]*snapshot
+	Buckets      map[string]*bucket
+	Topics       map[string]*topic // by ARN
+	Messages     []PublishedMessage
+}
+
+// Option configures a Cloud made by New.
+type Option func(*Cloud)
+
+// WithAccount sets the account ID.
+func WithAccount(id string) Option { return func(c *Cloud) { c.Account = id } }
+
+// WithRegion sets the Region.
+func WithRegion(region string) Option { return func(c *Cloud) { c.Region = region } }
+
+// New returns an empty account: no VPC, no instance, no bucket.
+func New(opts ...Option) *Cloud {
+	c := &Cloud{
+		Account: DefaultAccount,
+		Region:  DefaultRegion,
+		// A fixed seed: the same sequence of calls gives the same IDs.
+		rng:          rand.New(rand.NewPCG(0x5eed, 0xfa4e)),
+		faults:       map[string][]*fault{},
+		denied:       map[string]bool{},
+		calls:        map[string]int{},
+		groupPending: map[string]int{},
+		st: state{
+			VPCs:         map[string]*vpc{},
+			Subnets:      map[string]*subnet{},
+			Groups:       map[string]*securityGroup{},
+			Instances:    map[string]*instance{},
+			Volumes:      map[string]*volume{},
+			Interfaces:   map[string]*netInterface{},
+			Associations: map[string]*profileAssociation{},
+			Snapshots:    map[string]*snapshot{},
+			Buckets:      map[string]*bucket{},
+			Topics:       map[string]*topic{},
+		},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.ec2, c.s3, c.sns, c.sts = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}
+	return c
+}
+
+// EC2 returns the account's Amazon EC2 service.
+func (c *Cloud) EC2() *EC2 { return c.ec2 }
+
+// S3 returns the account's Amazon S3 service.
+func (c *Cloud) S3() *S3 { return c.s3 }
+
+// SNS returns the account's Amazon SNS service.
+func (c *Cloud) SNS() *SNS { return c.sns }
+
+// STS returns the account's AWS STS service.
+func (c *Cloud) STS() *STS { return c.sts }
+
+// The fakes serve the operation registry.
+var (
+	_ cloud.EC2 = (*EC2)(nil)
+	_ cloud.S3  = (*S3)(nil)
+	_ cloud.SNS = (*SNS)(nil)
+	_ cloud.STS = (*STS)(nil)
+)
+
+// CallCount returns how many calls of operation op (for example
+// "CreateSnapshots") were served, failed ones included.
+func (c *Cloud) CallCount(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[op]
+}
+
+// call serves one API operation. prepare runs under the lock: it validates the
+// input without changing anything and returns commit, which applies the
+// change (or fills the output) and cannot fail. Between the two, call answers
+// the operation's access-denied code when it is denied, and DryRunOperation
+// when dryRun is set. md receives the request ID, as the SDK's does.
+func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *middleware.Metadata,
+	prepare func() (commit func(), err error)) error {
+	start := time.Now()
+	c.mu.Lock()
+	requestID := c.uuidLocked()
+	latency := c.Latency
+	c.mu.Unlock()
+
+	err := c.serve(ctx, service, op, dryRun, latency, prepare)
+	rec := cloud.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
+	if err != nil {
+		if isCanceled(err) {
+			rec.RequestID = "" // the request never reached AWS
+		} else {
+			rec.ErrorCode = cloud.ErrorCode(err)
+		}
+		cloud.RecordCall(ctx, rec)
+		return wrapError(service, op, requestID, err)
+	}
+	cloud.RecordCall(ctx, rec)
+	if md != nil {
+		awsmiddleware.SetRequestIDMetadata(md, requestID)
+	}
+	return nil
+}
+
+func (c *Cloud) serve(ctx context.Context, service, op string, dryRun bool, latency time.Duration,
+	prepare func() (func(), error)) error {
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &smithy.CanceledError{Err: ctx.Err()}
+		case <-t.C:
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return &smithy.CanceledError{Err: err}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+	if err := c.takeFaultLocked(service, op); err != nil {
+		return err
+	}
+	commit, err := prepare()
+	if err != nil {
+		return err
+	}
+	if c.denied[op] {
+		return deniedError(service, op, c.callerArnLocked())
+	}
+	if dryRun {
+		return apiError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+	}
+	commit()
+	return nil
+}
+
+// now returns the fake's current time. c.mu need not be held.
+func (c *Cloud) now() time.Time {
+	if c.Clock != nil {
+		return c.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// nextSeqLocked numbers resources in creation order, which is the order
+// Describe calls list them in.
+func (c *Cloud) nextSeqLocked() int {
+	c.seq++
+	return c.seq
+}
+
+// hexIDLocked returns prefix-<17 hex digits>, the format of current EC2 IDs.
+func (c *Cloud) hexIDLocked(prefix string) string {
+	return fmt.Sprintf("%s-%016x%x", prefix, c.rng.Uint64(), c.rng.IntN(16))
+}
+
+// uuidLocked returns a random version 4 UUID, the format of AWS request IDs.
+func (c *Cloud) uuidLocked() string {
+	hi, lo := c.rng.Uint64(), c.rng.Uint64()
+	hi = hi&^0xf000 | 0x4000     // version 4
+	lo = lo&^(0xc<<60) | 0x8<<60 // RFC 4122 variant
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x",
+		hi>>32, hi>>16&0xffff, hi&0xffff, lo>>48, lo&0xffffffffffff)
+}
+
+// alnumLocked returns n random characters from alphabet.
+func (c *Cloud) alnumLocked(n int, alphabet string) string {
+	var b strings.Builder
+	for range n {
+		b.WriteByte(alphabet[c.rng.IntN(len(alphabet))])
+	}
+	return b.String()
+}
+
+// sortedBySeq returns the values of m in creation order.
+func sortedBySeq[T any](m map[string]*T, seq func(*T) int) []*T {
+	out := make([]*T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return seq(out[i]) < seq(out[j]) })
+	return out
+}
+
+// stableUUID derives a UUID-formatted string from its parts, for identifiers
+// that must not depend on call order (managed key IDs, profile IDs).
+func stableUUID(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
+}

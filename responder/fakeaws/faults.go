@@ -1,0 +1,129 @@
+package fakeaws
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+// fault is one injected error: the next `remaining` calls of an operation
+// answer code (forever when remaining < 0).
+type fault struct {
+	code      string
+	remaining int
+}
+
+// Fail makes the next `times` calls of operation op (for example
+// "CreateSnapshots") fail with the AWS error code, before the input is looked
+// at and without changing anything; times < 0 makes every later call fail.
+// Faults queue: Fail(op, "A", 1) then Fail(op, "B", 1) fails one call with A,
+// then one with B. It panics when op is not an operation of the registry.
+func (c *Cloud) Fail(op, code string, times int) {
+	serviceOf(op) // panics on an unknown operation
+	if times == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults[op] = append(c.faults[op], &fault{code: code, remaining: times})
+}
+
+// Throttle makes the next `times` calls of op fail with the service's
+// throttling code: RequestLimitExceeded (EC2), SlowDown (S3), Throttled (SNS),
+// Throttling (STS). The real SDK retries these; the fake does not, so the
+// caller sees each one.
+func (c *Cloud) Throttle(op string, times int) {
+	code := map[string]string{
+		serviceEC2: "RequestLimitExceeded",
+		serviceS3:  "SlowDown",
+		serviceSNS: "Throttled",
+		serviceSTS: "Throttling",
+	}[serviceOf(op)]
+	c.Fail(op, code, times)
+}
+
+// Deny makes operation op answer as if the caller lacked its IAM permission:
+// UnauthorizedOperation (EC2, dry runs included), AccessDenied (S3, STS;
+// Forbidden for HeadObject), AuthorizationError (SNS). Input errors still come
+// first, as they do on AWS for a dry run.
+func (c *Cloud) Deny(op string) {
+	serviceOf(op)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.denied[op] = true
+}
+
+// Allow undoes Deny.
+func (c *Cloud) Allow(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.denied, op)
+}
+
+// ClearFaults removes every injected fault and denial.
+func (c *Cloud) ClearFaults() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults = map[string][]*fault{}
+	c.denied = map[string]bool{}
+}
+
+// takeFaultLocked consumes the next injected fault of op, if any.
+func (c *Cloud) takeFaultLocked(service, op string) error {
+	queue := c.faults[op]
+	if len(queue) == 0 {
+		return nil
+	}
+	f := queue[0]
+	if f.remaining > 0 {
+		f.remaining--
+		if f.remaining == 0 {
+			c.faults[op] = queue[1:]
+		}
+	}
+	return apiError(f.code, "%s", faultMessage(service, f.code))
+}
+
+func faultMessage(service, code string) string {
+	switch code {
+	case "RequestLimitExceeded":
+		return "Request limit exceeded."
+	case "SlowDown":
+		return "Please reduce your request rate."
+	case "Throttled", "Throttling":
+		return "Rate exceeded"
+	case "InternalError":
+		return "An internal error has occurred"
+	case "ServiceUnavailable", "Unavailable":
+		return "The service is unavailable. Please try again shortly."
+	}
+	return fmt.Sprintf("fakeaws: injected %s fault %s", service, code)
+}
+
+// operationServices maps every operation of the registry to its service ID.
+var operationServices = func() map[string]string {
+	m := map[string]string{}
+	for service, iface := range map[string]reflect.Type{
+		serviceEC2: reflect.TypeFor[cloud.EC2](),
+		serviceS3:  reflect.TypeFor[cloud.S3](),
+		serviceSNS: reflect.TypeFor[cloud.SNS](),
+		serviceSTS: reflect.TypeFor[cloud.STS](),
+	} {
+		for i := range iface.NumMethod() {
+			m[iface.Method(i).Name] = service
+		}
+	}
+	return m
+}()
+
+// serviceOf returns the service of a registry operation. It panics on any
+// other name, so that a misspelt operation in a test fails loudly instead of
+// never firing.
+func serviceOf(op string) string {
+	s, ok := operationServices[op]
+	if !ok {
+		panic(fmt.Sprintf("fakeaws: %q is not an operation of the cloud registry", op))
+	}
+	return s
+}

@@ -1,0 +1,159 @@
+package fakeaws
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// maxGroupsPerInterface is AWS's default quota of security groups per
+// network interface.
+const maxGroupsPerInterface = 5
+
+// netInterface is an elastic network interface attached to an instance.
+type netInterface struct {
+	ID           string
+	AttachmentID string
+	InstanceID   string
+	DeviceIndex  int32
+	VpcID        string
+	SubnetID     string
+	PrivateIP    string
+	MAC          string
+	GroupIDs     []string
+	AttachTime   time.Time
+	Tags         []types.Tag
+	Seq          int
+}
+
+func (c *Cloud) addInterfaceLocked(inst *instance, index int32, groups []string) {
+	n := &netInterface{
+		ID:           c.hexIDLocked("eni"),
+		AttachmentID: c.hexIDLocked("eni-attach"),
+		InstanceID:   inst.ID,
+		DeviceIndex:  index,
+		VpcID:        inst.VpcID,
+		SubnetID:     inst.SubnetID,
+		PrivateIP:    c.nextAddressLocked(c.st.Subnets[inst.SubnetID]),
+		GroupIDs:     groups,
+		AttachTime:   inst.LaunchTime,
+		Seq:          c.nextSeqLocked(),
+	}
+	n.MAC = fmt.Sprintf("0e:%02x:%02x:%02x:%02x:%02x", c.rng.IntN(256), c.rng.IntN(256), c.rng.IntN(256), c.rng.IntN(256), c.rng.IntN(256))
+	c.st.Interfaces[n.ID] = n
+	inst.InterfaceIDs = append(inst.InterfaceIDs, n.ID)
+}
+
+func (c *Cloud) renderInterfaceLocked(n *netInterface) types.InstanceNetworkInterface {
+	groups := []types.GroupIdentifier{}
+	for _, id := range n.GroupIDs {
+		groups = append(groups, types.GroupIdentifier{GroupId: aws.String(id), GroupName: aws.String(c.st.Groups[id].Name)})
+	}
+	return types.InstanceNetworkInterface{
+		NetworkInterfaceId: aws.String(n.ID),
+		Attachment: &types.InstanceNetworkInterfaceAttachment{
+			AttachmentId:        aws.String(n.AttachmentID),
+			AttachTime:          aws.Time(n.AttachTime),
+			DeleteOnTermination: aws.Bool(n.DeviceIndex == 0),
+			DeviceIndex:         aws.Int32(n.DeviceIndex),
+			NetworkCardIndex:    aws.Int32(0),
+			Status:              types.AttachmentStatusAttached,
+		},
+		Groups:           groups,
+		InterfaceType:    aws.String("interface"),
+		MacAddress:       aws.String(n.MAC),
+		OwnerId:          aws.String(c.Account),
+		PrivateIpAddress: aws.String(n.PrivateIP),
+		PrivateDnsName:   aws.String(privateDNSName(n.PrivateIP)),
+		PrivateIpAddresses: []types.InstancePrivateIpAddress{{
+			Primary:          aws.Bool(true),
+			PrivateIpAddress: aws.String(n.PrivateIP),
+			PrivateDnsName:   aws.String(privateDNSName(n.PrivateIP)),
+		}},
+		SourceDestCheck: aws.Bool(true),
+		Status:          types.NetworkInterfaceStatusInUse,
+		SubnetId:        aws.String(n.SubnetID),
+		VpcId:           aws.String(n.VpcID),
+		Description:     aws.String(""),
+	}
+}
+
+// checkGroupsForInterfaceLocked checks the groups a call wants on an
+// interface: each must exist (and, when just made by CreateSecurityGroup,
+// have propagated) and be in the interface's VPC.
+func (c *Cloud) checkGroupsForInterfaceLocked(n *netInterface, groups []string) error {
+	if len(groups) > maxGroupsPerInterface {
+		return apiError("SecurityGroupsPerInterfaceLimitExceeded", "You have exceeded the maximum number of security groups allowed per network interface.")
+	}
+	if err := kindGroup.check(groups, c.hasGroup); err != nil {
+		return err
+	}
+	for _, id := range groups {
+		if c.st.Groups[id].VpcID != n.VpcID {
+			// The code AWS really answers for a group of another VPC.
+			return apiError("InvalidGroup.NotFound", "You have specified two resources that belong to different networks.")
+		}
+	}
+	return nil
+}
+
+// ModifyNetworkInterfaceAttribute replaces the security groups of a network
+// interface. The change shows in DescribeInstances for that interface and,
+// for the primary interface, in the instance's SecurityGroups. Other
+// attributes are not modelled.
+func (e *EC2) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.ModifyNetworkInterfaceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
+	if in == nil {
+		in = &ec2.ModifyNetworkInterfaceAttributeInput{}
+	}
+	c := e.c
+	out := &ec2.ModifyNetworkInterfaceAttributeOutput{}
+	err := c.call(ctx, serviceEC2, "ModifyNetworkInterfaceAttribute", aws.ToBool(in.DryRun), &out.ResultMetadata, func() (func(), error) {
+		if in.NetworkInterfaceId == nil {
+			return nil, missingParameter("networkInterfaceId")
+		}
+		others := in.AssociatePublicIpAddress != nil || len(in.AssociatedSubnetIds) > 0 || in.Attachment != nil ||
+			in.ConnectionTrackingSpecification != nil || in.Description != nil || in.EnaSrdSpecification != nil ||
+			in.EnablePrimaryIpv6 != nil || in.SourceDestCheck != nil
+		switch {
+		case others && len(in.Groups) > 0:
+			return nil, apiError("InvalidParameterCombination", "Fields for multiple attribute types specified")
+		case others:
+			return nil, notModelled("ModifyNetworkInterfaceAttribute", "attributes other than Groups")
+		case len(in.Groups) == 0:
+			return nil, apiError("InvalidParameterCombination", "No attributes specified.")
+		}
+		id := aws.ToString(in.NetworkInterfaceId)
+		if err := kindInterface.check([]string{id}, c.hasInterface); err != nil {
+			return nil, err
+		}
+		// Eventual consistency: a new group stays unknown to this call for
+		// GroupPropagationCalls calls that name it.
+		var unseen []string
+		for _, g := range dedupe(in.Groups) {
+			if c.groupPending[g] > 0 {
+				c.groupPending[g]--
+				if c.groupPending[g] == 0 {
+					delete(c.groupPending, g)
+				}
+				unseen = append(unseen, g)
+			}
+		}
+		if len(unseen) > 0 {
+			return nil, kindGroup.notFoundError(unseen)
+		}
+		n := c.st.Interfaces[id]
+		if err := c.checkGroupsForInterfaceLocked(n, in.Groups); err != nil {
+			return nil, err
+		}
+		groups := dedupe(in.Groups)
+		return func() { n.GroupIDs = groups }, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,106 @@
+package step_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// envFor describes the instance as the engine does and returns a step Env.
+func envFor(t *testing.T, c *fakeaws.Cloud, id string) *step.Env {
+	t.Helper()
+	out, err := c.EC2().DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &step.Env{
+		CaseID: "case-1", Instance: out.Reservations[0].Instances[0], AccountID: c.Account, Region: c.Region,
+		EC2: c.EC2(), SNS: c.SNS(), Store: &evidence.Folder{Root: t.TempDir()}, Run: 1,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// TestReleaseRestoresTheRecordedState contains the instance, then releases
+// every containment step from the before it recorded, and checks that the
+// instance is as it was.
+func TestReleaseRestoresTheRecordedState(t *testing.T) {
+	c := fakeaws.New()
+	vpc := c.AddVPC()
+	web := c.AddSecurityGroup(vpc, "web", nil, fakeaws.DefaultEgress())
+	db := c.AddSecurityGroup(vpc, "db", nil, fakeaws.DefaultEgress())
+	profile := "arn:aws:iam::" + c.Account + ":instance-profile/app"
+	id := c.AddInstance(fakeaws.InstanceSpec{
+		VpcID: vpc, NetworkInterfaces: 2, InterfaceGroupIDs: [][]string{{web}, {web, db}},
+		InstanceProfileArn: profile, ShutdownBehavior: "terminate",
+	})
+	original := c.Instance(id)
+
+	plan, err := step.Plan([]string{"quarantine-group", "quarantine", "termination-protection", "shutdown-behavior", "instance-profile", "case-tag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := step.Execute(context.Background(), envFor(t, c, id), plan, 0)
+	for _, r := range recs {
+		if r.Status != evidence.StatusOK {
+			t.Fatalf("contain %s: %s %s", r.Name, r.Status, r.Error)
+		}
+	}
+	if v := c.Instance(id); v.ProfileAssociation != nil || !v.DisableAPITermination {
+		t.Fatal("not contained")
+	}
+
+	// Release, with the instance as it is now.
+	env := envFor(t, c, id)
+	for i, s := range plan {
+		rel, ok := s.(step.Releaser)
+		if !ok {
+			continue
+		}
+		if res := rel.Release(context.Background(), env, mustRaw(t, recs[i].Before)); res.Status == evidence.StatusFailed {
+			t.Fatalf("release %s: %v", s.Name(), res.Err)
+		}
+	}
+	v := c.Instance(id)
+	if v.DisableAPITermination != original.DisableAPITermination || v.ShutdownBehavior != "terminate" {
+		t.Errorf("attributes not restored: termination %t shutdown %s", v.DisableAPITermination, v.ShutdownBehavior)
+	}
+	if v.ProfileAssociation == nil || aws.ToString(v.ProfileAssociation.IamInstanceProfile.Arn) != profile {
+		t.Errorf("instance profile not associated again: %+v", v.ProfileAssociation)
+	}
+	groups := map[string][]string{}
+	for _, n := range original.NetworkInterfaces {
+		groups[aws.ToString(n.NetworkInterfaceId)] = ids(n)
+	}
+	for _, n := range v.NetworkInterfaces {
+		if got, want := ids(n), groups[aws.ToString(n.NetworkInterfaceId)]; !slices.Equal(got, want) {
+			t.Errorf("interface %s in %v after release, want %v", aws.ToString(n.NetworkInterfaceId), got, want)
+		}
+	}
+}
+
+func ids(n types.InstanceNetworkInterface) []string {
+	var out []string
+	for _, g := range n.Groups {
+		out = append(out, aws.ToString(g.GroupId))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mustRaw(t *testing.T, b []byte) []byte {
+	t.Helper()
+	if len(b) == 0 {
+		t.Fatal("step recorded no before-state")
+	}
+	return b
+}

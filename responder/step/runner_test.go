@@ -1,0 +1,142 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+// fakeStep is a step for runner tests: it records when it ran.
+type fakeStep struct {
+	name  string
+	phase Phase
+	needs []string
+	run   func() Result
+	log   *[]string
+	mu    *sync.Mutex
+}
+
+func (s fakeStep) Name() string    { return s.name }
+func (s fakeStep) Phase() Phase    { return s.phase }
+func (s fakeStep) Needs() []string { return s.needs }
+func (s fakeStep) Run(ctx context.Context, env *Env) Result {
+	s.mu.Lock()
+	*s.log = append(*s.log, s.name)
+	s.mu.Unlock()
+	if s.run != nil {
+		return s.run()
+	}
+	return OK("done", nil, nil)
+}
+
+func quietEnv() *Env {
+	return &Env{CaseID: "case-1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func TestExecuteOrdersByNeedsAndNeverStopsOnFailure(t *testing.T) {
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	mk := func(name string, phase Phase, needs []string, run func() Result) Step {
+		return fakeStep{name: name, phase: phase, needs: needs, run: run, log: &log, mu: &mu}
+	}
+	plan := []Step{
+		mk("report", Report, nil, nil),
+		mk("slow-evidence", Acquire, nil, func() Result { time.Sleep(50 * time.Millisecond); return OK("", nil, nil) }),
+		mk("disk", Acquire, nil, func() Result { return Failed(errors.New("boom"), nil) }),
+		mk("isolate", Contain, []string{"disk"}, nil),
+		mk("panics", Contain, nil, func() Result { panic("bug") }),
+	}
+	recs := Execute(context.Background(), quietEnv(), plan, time.Second)
+	status := map[string]string{}
+	for i, r := range recs {
+		if r.Name != plan[i].Name() {
+			t.Fatalf("records not in plan order: %v", recs)
+		}
+		status[r.Name] = r.Status
+	}
+	want := map[string]string{"report": "ok", "slow-evidence": "ok", "disk": "failed", "isolate": "ok", "panics": "failed"}
+	for k, v := range want {
+		if status[k] != v {
+			t.Errorf("%s: %s, want %s", k, status[k], v)
+		}
+	}
+	pos := map[string]int{}
+	for i, n := range log {
+		pos[n] = i
+	}
+	if pos["isolate"] < pos["disk"] {
+		t.Error("isolate ran before the step it needs")
+	}
+	if !recs[3].StartedAt.Before(recs[1].EndedAt) {
+		t.Error("isolate waited for a step it does not need")
+	}
+	if pos["report"] != len(log)-1 {
+		t.Errorf("report did not run last: %v", log)
+	}
+	if !strings.Contains(recs[4].Error, "panicked: bug") {
+		t.Errorf("panic recorded as %q", recs[4].Error)
+	}
+}
+
+func TestExecuteTimesOutAStep(t *testing.T) {
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	hang := fakeStep{name: "hang", phase: Acquire, log: &log, mu: &mu}
+	plan := []Step{stepFunc{fakeStep: hang, fn: func(ctx context.Context) Result {
+		<-ctx.Done()
+		return Failed(ctx.Err(), nil)
+	}}}
+	recs := Execute(context.Background(), quietEnv(), plan, 20*time.Millisecond)
+	if recs[0].Status != evidence.StatusFailed || !strings.Contains(recs[0].Error, "deadline") {
+		t.Fatalf("hung step: %+v", recs[0])
+	}
+}
+
+type stepFunc struct {
+	fakeStep
+	fn func(ctx context.Context) Result
+}
+
+func (s stepFunc) Run(ctx context.Context, env *Env) Result { return s.fn(ctx) }
+
+func TestValidate(t *testing.T) {
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	mk := func(name string, needs ...string) Step {
+		return fakeStep{name: name, phase: Contain, needs: needs, log: &log, mu: &mu}
+	}
+	for _, tc := range []struct {
+		name string
+		plan []Step
+		want string
+	}{
+		{"duplicate", []Step{mk("metadata"), mk("metadata")}, "twice"},
+		{"cycle", []Step{mk("metadata", "snapshots"), mk("snapshots", "metadata")}, "cycle"},
+		{"unknown need", []Step{mk("metadata", "format-disk")}, "unknown step"},
+		{"need left out is fine", []Step{mk("quarantine", "metadata")}, ""},
+	} {
+		err := Validate(tc.plan)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Plan(DefaultPlan); err != nil {
+		t.Fatalf("default plan: %v", err)
+	}
+	if _, err := Plan([]string{"snapshots", "rm-rf"}); err == nil {
+		t.Fatal("a plan with an unknown step was accepted")
+	}
+}
