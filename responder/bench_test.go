@@ -1,0 +1,80 @@
+package responder_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// callLatency is added to every AWS call, the figure the issue asks for.
+const callLatency = 100 * time.Millisecond
+
+// BenchmarkRespondLatency measures, with 100 ms added to every AWS call, the
+// wall time from the start of Respond to full network isolation (the end of
+// the quarantine step: every interface moved) and to the end of Respond, and
+// derives the number of sequential round trips on the path to isolation.
+//
+//	go test -run '^$' -bench BenchmarkRespondLatency -benchtime 5x ./responder/
+func BenchmarkRespondLatency(b *testing.B) {
+	for _, tc := range []struct {
+		name        string
+		groupExists bool
+	}{
+		{"quarantine-group-exists", true},
+		{"quarantine-group-created", false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var isolation, total time.Duration
+			for i := 0; i < b.N; i++ {
+				c, s := fakeaws.NewSuspect()
+				topic := c.AddTopic("responder")
+				if tc.groupExists {
+					// An earlier case made the VPC's quarantine group.
+					other := c.AddInstance(fakeaws.InstanceSpec{VpcID: s.VpcID})
+					res := run(b, c, &evidence.Folder{Root: b.TempDir()}, responder.Request{InstanceID: other, CaseID: "case-earlier", Plan: []string{"quarantine-group"}})
+					if res.Status != evidence.CaseContained {
+						b.Fatal(res.Err)
+					}
+				}
+				c.Latency = callLatency
+				start := time.Now()
+				res := run(b, c, &evidence.Folder{Root: b.TempDir()}, responder.Request{InstanceID: s.InstanceID, CaseID: "case-bench", TopicARN: topic})
+				total += time.Since(start)
+				if res.Status != evidence.CaseContained {
+					b.Fatalf("status %s: %v", res.Status, res.Err)
+				}
+				for _, r := range res.Steps {
+					if r.Name == (step.Quarantine{}).Name() {
+						isolation += r.EndedAt.Sub(start)
+					}
+				}
+			}
+			n := time.Duration(b.N)
+			b.ReportMetric(float64((isolation / n).Milliseconds()), "ms-to-isolation")
+			b.ReportMetric(float64((total / n).Milliseconds()), "ms-total")
+			b.ReportMetric(math.Floor(float64(isolation/n)/float64(callLatency)), "round-trips-to-isolation")
+		})
+	}
+}
+
+func run(b *testing.B, c *fakeaws.Cloud, store evidence.Store, req responder.Request) *responder.Result {
+	b.Helper()
+	r := &responder.Responder{
+		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region},
+		Store:   store,
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	res, err := r.Respond(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
