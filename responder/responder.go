@@ -45,6 +45,11 @@ type Request struct {
 	DryRun      bool
 	TopicARN    string
 	StepTimeout time.Duration
+	// Actor, when set, is who asked for the response as the caller
+	// authenticated them (the IAM principal of an API call, the analyst of
+	// a Security Hub custom action). The identity the toolkit runs as is
+	// then recorded as acting_as.
+	Actor string
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -285,6 +290,12 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", idErr)
 	case callerErr != nil:
 		return nil, fmt.Errorf("identify the caller behind the assumed role: %w", callerErr)
+	}
+	if req.Actor != "" {
+		if t.actingAs == "" {
+			t.actingAs = t.actor
+		}
+		t.actor = req.Actor
 	}
 	for _, res := range reservations {
 		for _, inst := range res.Instances {

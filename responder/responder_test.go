@@ -555,3 +555,11 @@ func TestTaggedQuarantineGroupWithRulesIsEmptied(t *testing.T) {
 		t.Errorf("quarantine-group reason %q", st.Reason)
 	}
 }
+
+func TestActorGivenByTheCaller(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	res := respond(t, c, &evidence.Folder{Root: t.TempDir()}, responder.Request{InstanceID: s.InstanceID, Actor: "arn:aws:iam::444455556666:user/analyst"})
+	if res.Manifest.Actor != "arn:aws:iam::444455556666:user/analyst" || res.Manifest.ActingAs != "arn:aws:iam::111122223333:user/responder-test" {
+		t.Fatalf("actor %q acting as %q", res.Manifest.Actor, res.Manifest.ActingAs)
+	}
+}
