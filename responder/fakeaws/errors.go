@@ -46,6 +46,7 @@ var httpStatus = map[string]int{
 	"NoSuchVersion":         http.StatusNotFound,
 	"NotFound":              http.StatusNotFound,
 	"PreconditionFailed":    http.StatusPreconditionFailed,
+	"DryRunOperation":       http.StatusPreconditionFailed, // EC2 answers a successful dry run with 412
 	"NotImplemented":        http.StatusNotImplemented,
 }
 

@@ -195,12 +195,14 @@ func (e *EC2) CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGro
 	return out, nil
 }
 
-var groupFields = fields[*securityGroup]{
-	"group-id":    func(g *securityGroup) []string { return one(g.ID) },
-	"group-name":  func(g *securityGroup) []string { return one(g.Name) },
-	"vpc-id":      func(g *securityGroup) []string { return one(g.VpcID) },
-	"description": func(g *securityGroup) []string { return one(g.Description) },
-	"owner-id":    func(*securityGroup) []string { return nil }, // set per call below
+func (c *Cloud) groupFields() fields[*securityGroup] {
+	return fields[*securityGroup]{
+		"group-id":    func(g *securityGroup) []string { return one(g.ID) },
+		"group-name":  func(g *securityGroup) []string { return one(g.Name) },
+		"vpc-id":      func(g *securityGroup) []string { return one(g.VpcID) },
+		"description": func(g *securityGroup) []string { return one(g.Description) },
+		"owner-id":    func(*securityGroup) []string { return one(c.Account) },
+	}
 }
 
 // DescribeSecurityGroups describes groups by ID and filters (vpc-id,
@@ -219,11 +221,7 @@ func (e *EC2) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecuri
 		if err := kindGroup.check(in.GroupIds, c.hasGroup); err != nil {
 			return nil, err
 		}
-		f := fields[*securityGroup]{}
-		for k, v := range groupFields {
-			f[k] = v
-		}
-		f["owner-id"] = func(*securityGroup) []string { return one(c.Account) }
+		f := c.groupFields()
 		if err := checkFilters(in.Filters, f); err != nil {
 			return nil, err
 		}

@@ -346,57 +346,51 @@ func privateDNSName(ip string) string {
 	return "ip-" + strings.ReplaceAll(ip, ".", "-") + ".ec2.internal"
 }
 
-var instanceFields = fields[*instance]{
-	"instance-id":         func(i *instance) []string { return one(i.ID) },
-	"instance-state-name": func(i *instance) []string { return one(string(i.State)) },
-	"instance-state-code": func(i *instance) []string { return one(fmt.Sprint(stateCodes[i.State])) },
-	"instance-type":       func(i *instance) []string { return one(string(i.Type)) },
-	"architecture":        func(i *instance) []string { return one(string(i.Architecture)) },
-	"image-id":            func(i *instance) []string { return one(i.ImageID) },
-	"platform-details":    func(i *instance) []string { return one(i.PlatformDetails) },
-	// The filters below depend on attached resources; they are replaced per
-	// call by instanceFieldsLocked.
-	"vpc-id":                                 nil,
-	"subnet-id":                              nil,
-	"network-interface.network-interface-id": nil,
-	"instance.group-id":                      nil,
-	"block-device-mapping.volume-id":         nil,
-	"iam-instance-profile.arn":               nil,
-	"private-ip-address":                     nil,
-}
-
-// instanceFieldsLocked completes instanceFields with the filters that look at
-// the instance's interfaces, volumes and profile.
+// instanceFieldsLocked returns the filters DescribeInstances supports. Those
+// about placement, interfaces, volumes and the profile look at the instance
+// as described (a terminated instance has none).
 func (c *Cloud) instanceFieldsLocked() fields[*instance] {
-	f := fields[*instance]{}
-	for k, v := range instanceFields {
-		f[k] = v
-	}
 	rendered := func(i *instance) types.Instance { return c.renderInstanceLocked(i) }
-	f["vpc-id"] = func(i *instance) []string { return one(aws.ToString(rendered(i).VpcId)) }
-	f["subnet-id"] = func(i *instance) []string { return one(aws.ToString(rendered(i).SubnetId)) }
-	f["private-ip-address"] = func(i *instance) []string { return one(aws.ToString(rendered(i).PrivateIpAddress)) }
-	f["network-interface.network-interface-id"] = func(i *instance) []string {
-		if i.State == types.InstanceStateNameTerminated {
+	return fields[*instance]{
+		"instance-id":         func(i *instance) []string { return one(i.ID) },
+		"instance-state-name": func(i *instance) []string { return one(string(i.State)) },
+		"instance-state-code": func(i *instance) []string { return one(fmt.Sprint(stateCodes[i.State])) },
+		"instance-type":       func(i *instance) []string { return one(string(i.Type)) },
+		"architecture":        func(i *instance) []string { return one(string(i.Architecture)) },
+		"image-id":            func(i *instance) []string { return one(i.ImageID) },
+		"platform-details":    func(i *instance) []string { return one(i.PlatformDetails) },
+		"owner-id":            func(*instance) []string { return one(c.Account) },
+		"vpc-id":              func(i *instance) []string { return one(aws.ToString(rendered(i).VpcId)) },
+		"subnet-id":           func(i *instance) []string { return one(aws.ToString(rendered(i).SubnetId)) },
+		"private-ip-address":  func(i *instance) []string { return one(aws.ToString(rendered(i).PrivateIpAddress)) },
+		"network-interface.network-interface-id": func(i *instance) []string {
+			var ids []string
+			for _, n := range rendered(i).NetworkInterfaces {
+				ids = append(ids, aws.ToString(n.NetworkInterfaceId))
+			}
+			return ids
+		},
+		"block-device-mapping.volume-id": func(i *instance) []string {
+			var ids []string
+			for _, m := range rendered(i).BlockDeviceMappings {
+				ids = append(ids, aws.ToString(m.Ebs.VolumeId))
+			}
+			return ids
+		},
+		"instance.group-id": func(i *instance) []string {
+			var ids []string
+			for _, g := range rendered(i).SecurityGroups {
+				ids = append(ids, aws.ToString(g.GroupId))
+			}
+			return ids
+		},
+		"iam-instance-profile.arn": func(i *instance) []string {
+			if p := rendered(i).IamInstanceProfile; p != nil {
+				return one(aws.ToString(p.Arn))
+			}
 			return nil
-		}
-		return i.InterfaceIDs
+		},
 	}
-	f["block-device-mapping.volume-id"] = func(i *instance) []string { return i.VolumeIDs }
-	f["instance.group-id"] = func(i *instance) []string {
-		var ids []string
-		for _, g := range rendered(i).SecurityGroups {
-			ids = append(ids, aws.ToString(g.GroupId))
-		}
-		return ids
-	}
-	f["iam-instance-profile.arn"] = func(i *instance) []string {
-		if a, ok := c.st.Associations[i.AssociationID]; ok {
-			return one(a.ProfileArn)
-		}
-		return nil
-	}
-	return f
 }
 
 // DescribeInstances describes instances by ID and filters, one reservation

@@ -175,18 +175,20 @@ func (e *EC2) CreateSnapshots(ctx context.Context, in *ec2.CreateSnapshotsInput,
 	return out, nil
 }
 
-var snapshotFields = fields[*snapshot]{
-	"snapshot-id": func(s *snapshot) []string { return one(s.ID) },
-	"volume-id":   func(s *snapshot) []string { return one(s.VolumeID) },
-	"description": func(s *snapshot) []string { return one(s.Description) },
-	"encrypted":   func(s *snapshot) []string { return one(fmt.Sprint(s.Encrypted)) },
-	"status": func(s *snapshot) []string {
-		if s.Completed {
-			return one(string(types.SnapshotStateCompleted))
-		}
-		return one(string(types.SnapshotStatePending))
-	},
-	"owner-id": nil, // set per call
+func (c *Cloud) snapshotFields() fields[*snapshot] {
+	return fields[*snapshot]{
+		"snapshot-id": func(s *snapshot) []string { return one(s.ID) },
+		"volume-id":   func(s *snapshot) []string { return one(s.VolumeID) },
+		"description": func(s *snapshot) []string { return one(s.Description) },
+		"encrypted":   func(s *snapshot) []string { return one(fmt.Sprint(s.Encrypted)) },
+		"owner-id":    func(*snapshot) []string { return one(c.Account) },
+		"status": func(s *snapshot) []string {
+			if s.Completed {
+				return one(string(types.SnapshotStateCompleted))
+			}
+			return one(string(types.SnapshotStatePending))
+		},
+	}
 }
 
 // DescribeSnapshots describes the account's snapshots by ID, owner ("self"
@@ -204,11 +206,7 @@ func (e *EC2) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsIn
 		if err := kindSnapshot.check(in.SnapshotIds, c.hasSnapshot); err != nil {
 			return nil, err
 		}
-		f := fields[*snapshot]{}
-		for k, v := range snapshotFields {
-			f[k] = v
-		}
-		f["owner-id"] = func(*snapshot) []string { return one(c.Account) }
+		f := c.snapshotFields()
 		if err := checkFilters(in.Filters, f); err != nil {
 			return nil, err
 		}
