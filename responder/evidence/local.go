@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 )
 
 // Folder keeps cases in a local directory: <root>/<case-id>/<path>. Artifacts
@@ -52,6 +55,69 @@ func (f *Folder) Get(_ context.Context, caseID, path string) ([]byte, error) {
 	return b, err
 }
 
+// Open streams a file of a case.
+func (f *Folder) Open(_ context.Context, caseID, path string) (io.ReadCloser, error) {
+	name, err := f.file(caseID, path)
+	if err != nil {
+		return nil, err
+	}
+	fh, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", f.Location(caseID, path), ErrNotFound)
+	}
+	return fh, err
+}
+
+// Files lists every file of a case, sorted, with forward slashes.
+func (f *Folder) Files(_ context.Context, caseID string) ([]string, error) {
+	if err := ValidateCaseID(caseID); err != nil {
+		return nil, err
+	}
+	root := filepath.Join(f.Root, caseID)
+	var paths []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".manifest-") {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, filepath.ToSlash(rel))
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", root, ErrNotFound)
+	}
+	sort.Strings(paths)
+	return paths, err
+}
+
+// Cases lists the case folders that hold a manifest.
+func (f *Folder) Cases(_ context.Context) ([]string, error) {
+	entries, err := os.ReadDir(f.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if !e.IsDir() || ValidateCaseID(e.Name()) != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(f.Root, e.Name(), ManifestName)); err == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
 // SaveManifest writes the run's history copy once, then replaces manifest.json
 // atomically (write to a temporary file, then rename).
 func (f *Folder) SaveManifest(_ context.Context, m *Manifest) error {
@@ -59,12 +125,16 @@ func (f *Folder) SaveManifest(_ context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	hist, err := f.file(m.CaseID, historyName(m.LastRun()))
+	hist, err := f.file(m.CaseID, HistoryName(m.LastRun()))
 	if err != nil {
 		return err
 	}
 	if err := writeExclusive(hist, b); err != nil {
 		return fmt.Errorf("store manifest history: %w", err)
+	}
+	seal, _ := f.file(m.CaseID, SealName(m.LastRun()))
+	if err := writeExclusive(seal, sealBody(b)); err != nil {
+		return fmt.Errorf("store manifest seal: %w", err)
 	}
 	name, _ := f.file(m.CaseID, ManifestName)
 	tmp, err := os.CreateTemp(filepath.Dir(name), ".manifest-*.tmp")

@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -23,6 +26,8 @@ type bucketAPI interface {
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	PutObjectLegalHold(context.Context, *s3.PutObjectLegalHoldInput, ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error)
 }
 
 // Bucket keeps cases in S3 under cases/<case-id>/. Every object is written
@@ -38,7 +43,10 @@ type Bucket struct {
 	KMSKeyID string
 }
 
-var _ Store = (*Bucket)(nil)
+var (
+	_ Store  = (*Bucket)(nil)
+	_ Holder = (*Bucket)(nil)
+)
 
 // Prefix is the key prefix of every case.
 const Prefix = "cases/"
@@ -103,6 +111,20 @@ func (b *Bucket) put(ctx context.Context, key string, body []byte, contentType s
 
 // Get reads a file of a case.
 func (b *Bucket) Get(ctx context.Context, caseID, path string) ([]byte, error) {
+	body, err := b.Open(ctx, caseID, path)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", b.Location(caseID, path), err)
+	}
+	return data, nil
+}
+
+// Open streams a file of a case.
+func (b *Bucket) Open(ctx context.Context, caseID, path string) (io.ReadCloser, error) {
 	key, err := b.key(caseID, path)
 	if err != nil {
 		return nil, err
@@ -114,12 +136,105 @@ func (b *Bucket) Get(ctx context.Context, caseID, path string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("get s3://%s/%s: %w", b.Name, key, err)
 	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read s3://%s/%s: %w", b.Name, key, err)
+	return out.Body, nil
+}
+
+// Files lists every object of a case, sorted.
+func (b *Bucket) Files(ctx context.Context, caseID string) ([]string, error) {
+	if err := ValidateCaseID(caseID); err != nil {
+		return nil, err
 	}
-	return data, nil
+	prefix := Prefix + caseID + "/"
+	var paths []string
+	err := b.list(ctx, prefix, "", func(o types.Object, _ string) {
+		paths = append(paths, strings.TrimPrefix(aws.ToString(o.Key), prefix))
+	})
+	if err == nil && len(paths) == 0 {
+		return nil, fmt.Errorf("s3://%s/%s: %w", b.Name, prefix, ErrNotFound)
+	}
+	sort.Strings(paths)
+	return paths, err
+}
+
+// Cases lists the cases under cases/ (a case folder without a manifest is
+// listed too: the manifest read then says what is missing).
+func (b *Bucket) Cases(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := b.list(ctx, Prefix, "/", func(_ types.Object, commonPrefix string) {
+		if id := strings.TrimSuffix(strings.TrimPrefix(commonPrefix, Prefix), "/"); id != "" && ValidateCaseID(id) == nil {
+			ids = append(ids, id)
+		}
+	})
+	sort.Strings(ids)
+	return ids, err
+}
+
+// list pages through ListObjectsV2, calling f for every object and every
+// common prefix.
+func (b *Bucket) list(ctx context.Context, prefix, delimiter string, f func(types.Object, string)) error {
+	in := &s3.ListObjectsV2Input{Bucket: &b.Name, Prefix: aws.String(prefix)}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	for {
+		out, err := b.API.ListObjectsV2(ctx, in)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", b.Name, prefix, err)
+		}
+		for _, o := range out.Contents {
+			f(o, "")
+		}
+		for _, p := range out.CommonPrefixes {
+			f(types.Object{}, aws.ToString(p.Prefix))
+		}
+		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			return nil
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
+
+// SetLegalHold puts or lifts the legal hold of the current version of an
+// object of a case.
+func (b *Bucket) SetLegalHold(ctx context.Context, caseID, path string, on bool) error {
+	key, err := b.key(caseID, path)
+	if err != nil {
+		return err
+	}
+	status := types.ObjectLockLegalHoldStatusOff
+	if on {
+		status = types.ObjectLockLegalHoldStatusOn
+	}
+	_, err = b.API.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{
+		Bucket: &b.Name, Key: &key, LegalHold: &types.ObjectLockLegalHold{Status: status},
+	})
+	if err != nil {
+		return fmt.Errorf("legal hold %s on s3://%s/%s: %w", status, b.Name, key, err)
+	}
+	return nil
+}
+
+// LockState reads the Object Lock state and the S3 checksum of an object.
+func (b *Bucket) LockState(ctx context.Context, caseID, path string) (LockState, error) {
+	key, err := b.key(caseID, path)
+	if err != nil {
+		return LockState{}, err
+	}
+	out, err := b.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.Name, Key: &key, ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		if isNotFound(err) {
+			return LockState{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrNotFound)
+		}
+		return LockState{}, fmt.Errorf("head s3://%s/%s: %w", b.Name, key, err)
+	}
+	st := LockState{
+		VersionID: aws.ToString(out.VersionId), Mode: string(out.ObjectLockMode),
+		RetainUntil: out.ObjectLockRetainUntilDate, LegalHold: out.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn,
+	}
+	if sum, err := base64.StdEncoding.DecodeString(aws.ToString(out.ChecksumSHA256)); err == nil && len(sum) == sha256.Size {
+		st.SHA256 = hex.EncodeToString(sum)
+	}
+	return st, nil
 }
 
 // SaveManifest writes the run's history copy once, then manifest.json (a new
@@ -130,12 +245,16 @@ func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	hist, err := b.key(m.CaseID, historyName(m.LastRun()))
+	hist, err := b.key(m.CaseID, HistoryName(m.LastRun()))
 	if err != nil {
 		return err
 	}
 	if _, err := b.putOnce(ctx, hist, body, "application/json"); err != nil {
 		return fmt.Errorf("store manifest history: %w", err)
+	}
+	seal, _ := b.key(m.CaseID, SealName(m.LastRun()))
+	if _, err := b.putOnce(ctx, seal, sealBody(body), "text/plain"); err != nil {
+		return fmt.Errorf("store manifest seal: %w", err)
 	}
 	key, _ := b.key(m.CaseID, ManifestName)
 	if _, err := b.put(ctx, key, body, "application/json", nil); err != nil {

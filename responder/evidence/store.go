@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // ErrExists is returned when an artifact is written twice: evidence is never
@@ -28,12 +30,35 @@ type Store interface {
 	Put(ctx context.Context, caseID, path string, body []byte, contentType string) (Stored, error)
 	// Get reads an artifact (or the manifest) of a case.
 	Get(ctx context.Context, caseID, path string) ([]byte, error)
-	// SaveManifest stores the case record: history/manifest-run-<N>.json once,
-	// then manifest.json.
+	// Open streams an artifact of a case; the caller closes it.
+	Open(ctx context.Context, caseID, path string) (io.ReadCloser, error)
+	// Files lists every path stored in a case folder, sorted.
+	Files(ctx context.Context, caseID string) ([]string, error)
+	// Cases lists the IDs of the cases that have a manifest, sorted.
+	Cases(ctx context.Context) ([]string, error)
+	// SaveManifest stores the case record: history/manifest-run-<N>.json and
+	// its seal history/manifest-run-<N>.json.sha256 once, then manifest.json.
 	SaveManifest(ctx context.Context, m *Manifest) error
 	// Location says where a case or one of its files is, for people:
 	// "s3://bucket/cases/<id>/" or a local path.
 	Location(caseID, path string) string
+}
+
+// Holder is a store that can put S3 Object Lock legal holds and report the
+// lock state of what it holds (the S3 bucket; a local folder cannot).
+type Holder interface {
+	SetLegalHold(ctx context.Context, caseID, path string, on bool) error
+	LockState(ctx context.Context, caseID, path string) (LockState, error)
+}
+
+// LockState is the Object Lock state of a stored object.
+type LockState struct {
+	VersionID   string
+	Mode        string // GOVERNANCE, COMPLIANCE or "" (no retention)
+	RetainUntil *time.Time
+	LegalHold   bool
+	// SHA256 is the checksum S3 keeps with the object (hex), when it has one.
+	SHA256 string
 }
 
 // Stored is what the store reports about a written artifact.
@@ -80,6 +105,29 @@ func validatePath(p string) error {
 	return nil
 }
 
-func historyName(run int) string {
+// HistoryName is the path of the record as run N left it.
+func HistoryName(run int) string {
 	return fmt.Sprintf("history/manifest-run-%03d.json", run)
+}
+
+// SealName is the path of the SHA-256 of a history copy, written once when
+// the run closes: a later edit of the record shows as a mismatch.
+func SealName(run int) string {
+	return HistoryName(run) + ".sha256"
+}
+
+// HashReader returns the hex SHA-256 and size of everything r yields.
+func HashReader(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	n, err := io.CopyBuffer(h, r, buf)
+	if err != nil {
+		return "", n, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// sealBody is the content of a seal: the hex SHA-256 and a newline.
+func sealBody(manifest []byte) []byte {
+	return []byte(SHA256(manifest) + "\n")
 }

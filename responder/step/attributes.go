@@ -55,6 +55,13 @@ func (s TerminationProtection) set(ctx context.Context, api instanceAttributeAPI
 	if err != nil {
 		return Failed(fmt.Errorf("set termination protection of %s to %t: %w", id, on, err), before)
 	}
+	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameDisableApiTermination})
+	if err != nil {
+		return Failed(fmt.Errorf("read back termination protection of %s: %w", id, err), before)
+	}
+	if got := out.DisableApiTermination != nil && aws.ToBool(out.DisableApiTermination.Value); got != on {
+		return Failed(fmt.Errorf("termination protection of %s is %t after it was set to %t", id, got, on), before)
+	}
 	return OK(fmt.Sprintf("termination protection set to %t", on), before, terminationState{DisableAPITermination: on})
 }
 
@@ -90,10 +97,7 @@ func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
 	if err != nil {
 		return Failed(fmt.Errorf("read shutdown behavior of %s: %w", id, err), nil)
 	}
-	before := shutdownState{}
-	if out.InstanceInitiatedShutdownBehavior != nil {
-		before.Behavior = aws.ToString(out.InstanceInitiatedShutdownBehavior.Value)
-	}
+	before := shutdownState{Behavior: attributeValue(out.InstanceInitiatedShutdownBehavior)}
 	if before.Behavior == "stop" {
 		return Skipped("instance-initiated shutdown already stops the instance", before)
 	}
@@ -102,16 +106,28 @@ func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
 
 func (s ShutdownBehavior) set(ctx context.Context, api instanceAttributeAPI, env *Env, behavior string, before shutdownState) Result {
 	id := env.InstanceID()
+	// The Attribute + Value form: documented for this attribute, and the one
+	// every EC2-compatible endpoint we test against honours.
 	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
-		InstanceId:                        &id,
-		InstanceInitiatedShutdownBehavior: &types.AttributeValue{Value: aws.String(behavior)},
-		DryRun:                            aws.Bool(env.DryRun),
+		InstanceId: &id,
+		Attribute:  types.InstanceAttributeNameInstanceInitiatedShutdownBehavior,
+		Value:      aws.String(behavior),
+		DryRun:     aws.Bool(env.DryRun),
 	})
 	if env.DryRun {
 		return dryRun(err, "set instance-initiated shutdown behavior to "+behavior, before)
 	}
 	if err != nil {
 		return Failed(fmt.Errorf("set shutdown behavior of %s to %s: %w", id, behavior, err), before)
+	}
+	// Read it back: an accepted call that changed nothing must not pass for
+	// a containment.
+	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameInstanceInitiatedShutdownBehavior})
+	if err != nil {
+		return Failed(fmt.Errorf("read back shutdown behavior of %s: %w", id, err), before)
+	}
+	if got := attributeValue(out.InstanceInitiatedShutdownBehavior); got != behavior {
+		return Failed(fmt.Errorf("shutdown behavior of %s is %q after it was set to %q", id, got, behavior), before)
 	}
 	return OK("instance-initiated shutdown behavior set to "+behavior, before, shutdownState{Behavior: behavior})
 }
@@ -126,4 +142,11 @@ func (s ShutdownBehavior) Release(ctx context.Context, env *Env, raw json.RawMes
 		return Skipped("shutdown behavior was already stop before the response", before)
 	}
 	return s.set(ctx, env.EC2, env, before.Behavior, before)
+}
+
+func attributeValue(v *types.AttributeValue) string {
+	if v == nil {
+		return ""
+	}
+	return aws.ToString(v.Value)
 }

@@ -78,7 +78,9 @@ func (s ConsoleScreenshot) Run(ctx context.Context, env *Env) Result {
 	if state := env.Instance.State; state != nil && state.Name != "running" {
 		return Skipped(fmt.Sprintf("instance is %s: a screenshot needs a running instance", state.Name), nil)
 	}
-	out, err := api.GetConsoleScreenshot(ctx, &ec2.GetConsoleScreenshotInput{InstanceId: &id})
+	// Few attempts: an endpoint that cannot take screenshots may answer with
+	// a retryable server error, and this evidence is not worth minutes.
+	out, err := api.GetConsoleScreenshot(ctx, &ec2.GetConsoleScreenshotInput{InstanceId: &id}, func(o *ec2.Options) { o.RetryMaxAttempts = 3 })
 	switch {
 	case cloud.IsErrorCode(err, "UnsupportedOperation", "InvalidInstanceType", "NotImplemented", "InvalidAction"):
 		return Skipped("console screenshot is not supported for this instance or endpoint ("+cloud.ErrorCode(err)+")", nil)
