@@ -72,7 +72,10 @@ func newApp(s *streams, d deps) *cli.App {
 			"and the per-service endpoint variables.",
 		Writer:    s.Out,
 		ErrWriter: s.Err,
-		Commands:  []*cli.Command{respondCommand(s, d), statusCommand(s, d)},
+		Commands: []*cli.Command{
+			respondCommand(s, d), statusCommand(s, d), verifyCommand(s, d),
+			holdCommand(s, d, true), holdCommand(s, d, false), casesCommand(s, d),
+		},
 		// Errors are turned into exit codes by run, not by the library.
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+// casesOptions are the inputs of `responder cases list`.
+type casesOptions struct {
+	Output string
+	AWS    awsOptions
+	Store  storeOptions
+}
+
+func casesCommand(s *streams, d deps) *cli.Command {
+	o := &casesOptions{}
+	flags := []cli.Flag{outputFlag(&o.Output)}
+	flags = append(flags, awsFlags(&o.AWS)...)
+	flags = append(flags, storeFlags(&o.Store)...)
+	return &cli.Command{
+		Name:  "cases",
+		Usage: "work with the cases in an evidence store",
+		Subcommands: []*cli.Command{{
+			Name:      "list",
+			Usage:     "list the cases, newest first, with instance, status and time",
+			UsageText: "responder cases list [--evidence-bucket B | --evidence-dir DIR] [--output table|json]",
+			Flags:     flags,
+			Action: func(c *cli.Context) error {
+				if err := o.Store.validate(c); err != nil {
+					return err
+				}
+				return runCasesList(c, s, d, o)
+			},
+		}},
+	}
+}
+
+func runCasesList(c *cli.Context, s *streams, d deps, o *casesOptions) error {
+	if err := validateOutput(o.Output); err != nil {
+		return err
+	}
+	clients := &cloud.Clients{}
+	if o.Store.Bucket != "" {
+		var err error
+		if clients, err = loadClients(c.Context, d, cloud.Options{Region: o.AWS.Region, Profile: o.AWS.Profile}); err != nil {
+			return err
+		}
+	}
+	list, err := responder.ListCases(c.Context, o.Store.store(clients))
+	if err != nil {
+		return exitf(exitCannotStart, "list cases: %v", err)
+	}
+	if o.Output == "json" {
+		return writeJSON(s.Out, list)
+	}
+	t := newTable(s.Out, "CASE", "INSTANCE", "ACCOUNT", "REGION", "STATUS", "RUNS", "STARTED")
+	for _, cs := range list {
+		status := statusText(cs.Status)
+		if cs.Error != "" {
+			status = cs.Status + ": " + cs.Error
+		}
+		if err := t.Append([]string{cs.CaseID, cs.InstanceID, cs.AccountID, cs.Region, status, fmt.Sprint(cs.Runs), cs.StartedAt.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}

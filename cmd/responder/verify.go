@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+// verifyOptions are the inputs of `responder verify`.
+type verifyOptions struct {
+	CaseID      string
+	RoleARN     string
+	ExternalID  string
+	NoSnapshots bool
+	Output      string
+	AWS         awsOptions
+	Store       storeOptions
+}
+
+func verifyCommand(s *streams, d deps) *cli.Command {
+	o := &verifyOptions{}
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "case-id", Usage: "the case to verify", Required: true, Destination: &o.CaseID},
+		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account, to check its snapshots", Destination: &o.RoleARN},
+		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
+		&cli.BoolFlag{Name: "no-snapshots", Usage: "do not check the snapshots (no AWS access needed for a local case)", Destination: &o.NoSnapshots},
+		outputFlag(&o.Output),
+	}
+	flags = append(flags, awsFlags(&o.AWS)...)
+	flags = append(flags, storeFlags(&o.Store)...)
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "prove a case intact: re-hash every artifact, check the record's seals, Object Lock and snapshots",
+		UsageText: "responder verify --case-id ID [--evidence-bucket B | --evidence-dir DIR] [--no-snapshots]\n\n" +
+			"Exit codes: 0 verified; 1 a mismatch, something missing, or a check that could not be made;\n" +
+			"2 bad input; 3 intact so far but snapshots still pending; 4 case not found.",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if err := o.Store.validate(c); err != nil {
+				return err
+			}
+			return runVerify(c, s, d, o)
+		},
+	}
+}
+
+func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
+	if err := validateOutput(o.Output); err != nil {
+		return err
+	}
+	if err := evidence.ValidateCaseID(o.CaseID); err != nil {
+		return exitf(exitUsage, "%v", err)
+	}
+	clients := &cloud.Clients{}
+	if o.Store.Bucket != "" || !o.NoSnapshots {
+		var err error
+		clients, err = loadClients(c.Context, d, cloud.Options{Region: o.AWS.Region, Profile: o.AWS.Profile,
+			RoleARN: o.RoleARN, ExternalID: o.ExternalID, SessionName: sessionName(o.CaseID)})
+		if err != nil {
+			return err
+		}
+	}
+	var snapshots responder.SnapshotReader
+	if !o.NoSnapshots {
+		snapshots = clients.EC2
+	}
+	v, err := responder.Verify(c.Context, o.Store.store(clients), snapshots, o.CaseID)
+	switch {
+	case errors.Is(err, evidence.ErrNotFound):
+		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
+	case err != nil:
+		return exitf(exitCannotStart, "verify case %s: %v", o.CaseID, err)
+	}
+	if o.Output == "json" {
+		err = writeJSON(s.Out, v)
+	} else {
+		err = printVerification(s.Out, v)
+	}
+	if err != nil {
+		return exitf(exitContainmentFailed, "print: %v", err)
+	}
+	switch {
+	case v.Failed():
+		return &exitError{code: 1, err: fmt.Errorf("case %s FAILED verification", o.CaseID)}
+	case v.Pending():
+		return &exitError{code: 3, err: fmt.Errorf("case %s intact so far; snapshots still pending", o.CaseID)}
+	}
+	return nil
+}
+
+func printVerification(w io.Writer, v *responder.Verification) error {
+	fmt.Fprintf(w, "Case      %s\nEvidence  %s\n\n", v.CaseID, v.Location)
+	t := newTable(w, "CHECK", "SUBJECT", "RESULT", "DETAIL")
+	for _, c := range v.Checks {
+		if err := t.Append([]string{c.Kind, c.Subject, c.Status, c.Detail}); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	switch {
+	case v.Failed():
+		fmt.Fprintln(w, "\nResult    FAILED: the evidence does not match its record (see above)")
+	case v.Pending():
+		fmt.Fprintln(w, "\nResult    INTACT SO FAR: some snapshots are still pending")
+	default:
+		fmt.Fprintln(w, "\nResult    VERIFIED")
+	}
+	return nil
+}
