@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/responder-ir/responder/responder"
-	"github.com/responder-ir/responder/responder/cloud"
 )
 
 // casesOptions are the inputs of `responder cases list`.
@@ -44,12 +43,9 @@ func runCasesList(c *cli.Context, s *streams, d deps, o *casesOptions) error {
 	if err := validateOutput(o.Output); err != nil {
 		return err
 	}
-	clients := &cloud.Clients{}
-	if o.Store.Bucket != "" {
-		var err error
-		if clients, err = loadClients(c.Context, d, cloud.Options{Region: o.AWS.Region, Profile: o.AWS.Profile}); err != nil {
-			return err
-		}
+	clients, err := storeClients(c, d, o.AWS, o.Store)
+	if err != nil {
+		return err
 	}
 	list, err := responder.ListCases(c.Context, o.Store.store(clients))
 	if err != nil {

@@ -66,6 +66,15 @@ func validateOutput(o string) error {
 	return nil
 }
 
+// storeClients loads AWS clients only when the store is a bucket: a local
+// case folder needs no AWS access.
+func storeClients(c *cli.Context, d deps, a awsOptions, s storeOptions) (*cloud.Clients, error) {
+	if s.Bucket == "" {
+		return &cloud.Clients{}, nil
+	}
+	return loadClients(c.Context, d, cloud.Options{Region: a.Region, Profile: a.Profile})
+}
+
 func loadClients(ctx context.Context, d deps, opts cloud.Options) (*cloud.Clients, error) {
 	clients, err := d.loadClients(ctx, opts)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/responder-ir/responder/responder"
-	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -47,12 +46,9 @@ func runStatus(c *cli.Context, s *streams, d deps, o *statusOptions) error {
 	if err := evidence.ValidateCaseID(o.CaseID); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
-	clients := &cloud.Clients{}
-	if o.Store.Bucket != "" {
-		var err error
-		if clients, err = loadClients(c.Context, d, cloud.Options{Region: o.AWS.Region, Profile: o.AWS.Profile}); err != nil {
-			return err
-		}
+	clients, err := storeClients(c, d, o.AWS, o.Store)
+	if err != nil {
+		return err
 	}
 	m, err := responder.Status(c.Context, o.Store.store(clients), o.CaseID)
 	switch {

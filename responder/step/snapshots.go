@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -73,15 +74,7 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 	}
 	var taken []evidence.Snapshot
 	for _, si := range out.Snapshots {
-		taken = append(taken, evidence.Snapshot{
-			SnapshotID: aws.ToString(si.SnapshotId),
-			VolumeID:   aws.ToString(si.VolumeId),
-			InstanceID: id,
-			State:      string(si.State),
-			StartedAt:  aws.ToTime(si.StartTime).UTC(),
-			Encrypted:  aws.ToBool(si.Encrypted),
-			Run:        env.Run,
-		})
+		taken = append(taken, snapshotRecord(si.SnapshotId, si.VolumeId, id, string(si.State), si.StartTime, si.Encrypted, env.Run))
 	}
 	sort.Slice(taken, func(i, j int) bool { return taken[i].VolumeID < taken[j].VolumeID })
 	env.AddSnapshots(taken...)
@@ -116,17 +109,24 @@ func caseSnapshots(ctx context.Context, api snapshotAPI, caseID, instanceID stri
 	}
 	var found []evidence.Snapshot
 	for _, s := range out.Snapshots {
-		found = append(found, evidence.Snapshot{
-			SnapshotID: aws.ToString(s.SnapshotId),
-			VolumeID:   aws.ToString(s.VolumeId),
-			InstanceID: instanceID,
-			State:      string(s.State),
-			StartedAt:  aws.ToTime(s.StartTime).UTC(),
-			Encrypted:  aws.ToBool(s.Encrypted),
-		})
+		found = append(found, snapshotRecord(s.SnapshotId, s.VolumeId, instanceID, string(s.State), s.StartTime, s.Encrypted, 0))
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].VolumeID < found[j].VolumeID })
 	return found, nil
+}
+
+// snapshotRecord is how the case records a snapshot, from either answer
+// (CreateSnapshots' SnapshotInfo or DescribeSnapshots' Snapshot).
+func snapshotRecord(snapshotID, volumeID *string, instanceID, state string, started *time.Time, encrypted *bool, run int) evidence.Snapshot {
+	return evidence.Snapshot{
+		SnapshotID: aws.ToString(snapshotID),
+		VolumeID:   aws.ToString(volumeID),
+		InstanceID: instanceID,
+		State:      state,
+		StartedAt:  aws.ToTime(started).UTC(),
+		Encrypted:  aws.ToBool(encrypted),
+		Run:        run,
+	}
 }
 
 func snapshotIDs(s []evidence.Snapshot) string {
