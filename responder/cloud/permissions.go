@@ -67,13 +67,25 @@ var dependentActions = map[string][]string{
 	// The instance profile's role is passed to EC2.
 	"ec2:AssociateIamInstanceProfile": {"iam:PassRole"},
 	// Tags given in TagSpecifications are authorised as ec2:CreateTags with
-	// ec2:CreateAction set to the creating call.
+	// ec2:CreateAction set to the creating call (every resource the toolkit
+	// creates carries the case tags).
 	"ec2:CreateSnapshots":     {"ec2:CreateTags"},
 	"ec2:CreateSecurityGroup": {"ec2:CreateTags"},
+	// Copying an encrypted snapshot (a shared one, or one re-encrypted under
+	// a customer managed key) uses the source and the destination key through
+	// EC2, which holds a grant while it works (EBS user guide, sharing and
+	// copying encrypted snapshots).
+	"ec2:CopySnapshot": {"ec2:CreateTags", "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+		"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"},
 	// Without s3:ListBucket, S3 answers a request for a missing key with 403
 	// instead of 404, and the evidence store cannot tell "not written yet"
 	// from "access denied" (HeadObject before every write-once PUT).
-	"s3:HeadObject": {"s3:ListBucket"},
+	// The evidence store also reads an object's lock state with HeadObject:
+	// S3 returns the Object Lock mode and retain-until date only to callers
+	// with s3:GetObjectRetention, the legal hold status only with
+	// s3:GetObjectLegalHold, and (ChecksumMode ENABLED) the checksum of an
+	// SSE-KMS object only with kms:Decrypt.
+	"s3:HeadObject": {"kms:Decrypt", "s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:ListBucket"},
 	// Reading back an object encrypted with SSE-KMS decrypts its data key;
 	// a missing key must answer 404 as above.
 	"s3:GetObject": {"s3:ListBucket", "kms:Decrypt"},

@@ -1,0 +1,369 @@
+package cloudformation
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// SensitiveServices are the services on which no wildcard action is allowed
+// at all (not even "svc:Describe*"), and on which an identity policy may grant
+// on Resource "*" only Describe and List actions.
+var SensitiveServices = map[string]bool{"ec2": true, "iam": true, "kms": true, "s3": true, "sts": true}
+
+// Check runs every general check on a template and returns its findings,
+// each "<logical ID>: <problem>", sorted. No finding means the template passes.
+func Check(t *Template) []string {
+	var out []string
+	for _, check := range []func(*Template) []string{
+		CheckWildcardActions,
+		CheckOpenPrincipals,
+		CheckResourceScope,
+		CheckRolesSelfContained,
+		CheckBuckets,
+		CheckTopics,
+		CheckLogGroups,
+		CheckLambdaLogGroups,
+		CheckActionTargets,
+	} {
+		out = append(out, check(t)...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckWildcardActions reports Allow statements (in any policy document) with
+// "*", "svc:*", any wildcard on a sensitive service, an action built by an
+// intrinsic function (which cannot be checked), or NotAction.
+func CheckWildcardActions(t *Template) []string {
+	var out []string
+	for _, d := range t.Documents() {
+		for _, s := range d.Statements {
+			if s.Effect != "Allow" {
+				continue
+			}
+			if len(s.NotActions) > 0 {
+				out = append(out, fmt.Sprintf("%s: statement %q allows NotAction %v (everything else)", d, s.Sid, s.NotActions))
+			}
+			for _, a := range s.Actions {
+				if msg := wildcardProblem(a); msg != "" {
+					out = append(out, fmt.Sprintf("%s: statement %q: %s", d, s.Sid, msg))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// CheckOpenPrincipals reports resource, key and trust policies that allow
+// Principal "*" without any condition.
+func CheckOpenPrincipals(t *Template) []string {
+	var out []string
+	for _, d := range t.Documents() {
+		for _, s := range d.Statements {
+			if s.Effect == "Allow" && everyone(s.Principal) && len(branches(s.Condition)) == 0 {
+				out = append(out, fmt.Sprintf("%s: statement %q allows Principal \"*\" without a condition", d, s.Sid))
+			}
+		}
+	}
+	return out
+}
+
+func wildcardProblem(action string) string {
+	if action == "<intrinsic>" {
+		return "an action built by an intrinsic function cannot be checked"
+	}
+	if action == "*" {
+		return `allows every action ("*")`
+	}
+	svc, op, ok := strings.Cut(action, ":")
+	if !ok || svc == "" || op == "" {
+		return fmt.Sprintf("malformed action %q", action)
+	}
+	if op == "*" {
+		return fmt.Sprintf("allows every %s action (%q)", svc, action)
+	}
+	if SensitiveServices[strings.ToLower(svc)] && strings.ContainsAny(op, "*?") {
+		return fmt.Sprintf("wildcard action %q on sensitive service %s: list the actions", action, svc)
+	}
+	return ""
+}
+
+// CheckResourceScope reports identity-policy Allow statements that grant a
+// sensitive service's action other than Describe*/List* on Resource "*", or
+// that use NotResource. (In a key policy, "*" means the key itself; resource
+// policies are not identity grants.)
+func CheckResourceScope(t *Template) []string {
+	var out []string
+	for _, d := range t.Documents() {
+		if d.Kind != IdentityPolicy {
+			continue
+		}
+		for _, s := range d.Statements {
+			if s.Effect != "Allow" {
+				continue
+			}
+			if s.NotResources {
+				out = append(out, fmt.Sprintf("%s: statement %q allows NotResource", d, s.Sid))
+			}
+			if !hasStar(s.Resources) {
+				continue
+			}
+			for _, a := range s.Actions {
+				svc, op, _ := strings.Cut(a, ":")
+				lop := strings.ToLower(op)
+				if SensitiveServices[strings.ToLower(svc)] && !strings.HasPrefix(lop, "describe") && !strings.HasPrefix(lop, "list") {
+					out = append(out, fmt.Sprintf("%s: statement %q grants %s on Resource \"*\": scope it to ARNs or conditions", d, s.Sid, a))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func hasStar(resources []any) bool {
+	for _, r := range resources {
+		if r == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckRolesSelfContained reports roles with a managed policy that is not in
+// the template (an AWS managed policy, for example): its content cannot be
+// checked here.
+func CheckRolesSelfContained(t *Template) []string {
+	var out []string
+	for _, r := range t.ResourcesOfType("AWS::IAM::Role") {
+		_, unchecked, err := t.RoleDocuments(r.ID)
+		if err != nil {
+			out = append(out, err.Error())
+		}
+		out = append(out, unchecked...)
+	}
+	return out
+}
+
+// CheckBuckets reports S3 buckets without default encryption, without all
+// four public access block settings, or without a TLS-only bucket policy.
+func CheckBuckets(t *Template) []string {
+	var out []string
+	for _, b := range t.ResourcesOfType("AWS::S3::Bucket") {
+		out = append(out, bucketBasics(t, b)...)
+	}
+	return out
+}
+
+func bucketBasics(t *Template, b Resource) []string {
+	var out []string
+	if bucketSSE(b) == "" {
+		out = append(out, b.ID+": no default encryption (BucketEncryption)")
+	}
+	for _, setting := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if !isTrue(get(b.Properties, "PublicAccessBlockConfiguration", setting)) {
+			out = append(out, fmt.Sprintf("%s: PublicAccessBlockConfiguration.%s is not true", b.ID, setting))
+		}
+	}
+	if !tlsOnly(t, b.ID) {
+		out = append(out, b.ID+`: no bucket policy denies s3:* on the bucket and its objects when aws:SecureTransport is "false"`)
+	}
+	return out
+}
+
+// bucketSSE is the bucket's default encryption algorithm, "" when none.
+func bucketSSE(b Resource) string {
+	rules, _ := get(b.Properties, "BucketEncryption", "ServerSideEncryptionConfiguration").([]any)
+	for _, r := range rules {
+		if alg, ok := get(r, "ServerSideEncryptionByDefault", "SSEAlgorithm").(string); ok && alg != "" {
+			return alg
+		}
+	}
+	return ""
+}
+
+// CheckEvidenceBucket reports what the evidence bucket lacks: Object Lock
+// with a default retention, versioning, SSE-KMS with a key, server access
+// logging, a policy that refuses PUTs asking for another encryption, and what
+// CheckBuckets asks of every bucket (public access block, TLS-only policy).
+func CheckEvidenceBucket(t *Template, id string) []string {
+	b, ok := t.Resources[id]
+	if !ok || b.Type != "AWS::S3::Bucket" {
+		return []string{id + ": no such AWS::S3::Bucket"}
+	}
+	var out []string
+	if !isTrue(b.Properties["ObjectLockEnabled"]) {
+		out = append(out, id+": ObjectLockEnabled is not true")
+	}
+	if get(b.Properties, "ObjectLockConfiguration", "ObjectLockEnabled") != "Enabled" {
+		out = append(out, id+": ObjectLockConfiguration.ObjectLockEnabled is not Enabled")
+	}
+	retention := get(b.Properties, "ObjectLockConfiguration", "Rule", "DefaultRetention")
+	if get(retention, "Mode") == nil || (get(retention, "Days") == nil && get(retention, "Years") == nil) {
+		out = append(out, id+": no Object Lock default retention (Mode and Days or Years)")
+	}
+	if get(b.Properties, "VersioningConfiguration", "Status") != "Enabled" {
+		out = append(out, id+": versioning is not Enabled")
+	}
+	if bucketSSE(b) != "aws:kms" {
+		out = append(out, id+": default encryption is not aws:kms")
+	} else {
+		rules, _ := get(b.Properties, "BucketEncryption", "ServerSideEncryptionConfiguration").([]any)
+		if len(rules) == 0 || get(rules[0], "ServerSideEncryptionByDefault", "KMSMasterKeyID") == nil {
+			out = append(out, id+": SSE-KMS without KMSMasterKeyID (the AWS managed key cannot be shared or restricted)")
+		}
+	}
+	if get(b.Properties, "LoggingConfiguration", "DestinationBucketName") == nil {
+		out = append(out, id+": no server access logging")
+	}
+	if !deniesOtherEncryption(t, id) {
+		out = append(out, id+": no bucket policy denies a PutObject that asks for an encryption other than aws:kms")
+	}
+	return append(out, bucketBasics(t, b)...)
+}
+
+// bucketPolicyStatements returns the statements of the bucket policies of a
+// bucket of the template.
+func bucketPolicyStatements(t *Template, bucketID string) []Statement {
+	var out []Statement
+	for _, p := range t.ResourcesOfType("AWS::S3::BucketPolicy") {
+		if !refersTo(p.Properties["Bucket"], bucketID) {
+			continue
+		}
+		for _, d := range t.Documents() {
+			if d.Resource == p.ID {
+				out = append(out, d.Statements...)
+			}
+		}
+	}
+	return out
+}
+
+func tlsOnly(t *Template, bucketID string) bool {
+	for _, s := range bucketPolicyStatements(t, bucketID) {
+		if s.Effect != "Deny" || !everyone(s.Principal) || !contains(s.Actions, "s3:*") {
+			continue
+		}
+		if !coversBucket(s.Resources, bucketID) || !coversObjects(s.Resources, bucketID) {
+			continue
+		}
+		for _, c := range branches(s.Condition) {
+			if isFalse(get(c, "Bool", "aws:SecureTransport")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func deniesOtherEncryption(t *Template, bucketID string) bool {
+	for _, s := range bucketPolicyStatements(t, bucketID) {
+		if s.Effect != "Deny" || !everyone(s.Principal) || !contains(s.Actions, "s3:PutObject") || !coversObjects(s.Resources, bucketID) {
+			continue
+		}
+		for _, c := range branches(s.Condition) {
+			if get(c, "StringNotEquals", "s3:x-amz-server-side-encryption") == "aws:kms" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func everyone(principal any) bool {
+	return principal == "*" || get(principal, "AWS") == "*"
+}
+
+// coversBucket reports whether resources name the bucket itself.
+func coversBucket(resources []any, bucketID string) bool {
+	for _, r := range resources {
+		if ga, ok := get(r, "Fn::GetAtt").([]any); ok && len(ga) == 2 && ga[0] == bucketID && ga[1] == "Arn" {
+			return true
+		}
+		if sub, ok := get(r, "Fn::Sub").(string); ok && strings.HasSuffix(sub, ":::${"+bucketID+"}") {
+			return true
+		}
+	}
+	return false
+}
+
+// coversObjects reports whether resources name every object of the bucket.
+func coversObjects(resources []any, bucketID string) bool {
+	for _, r := range resources {
+		sub, ok := get(r, "Fn::Sub").(string)
+		if ok && (sub == "${"+bucketID+".Arn}/*" || strings.HasSuffix(sub, ":::${"+bucketID+"}/*")) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckTopics reports SNS topics without a KMS key.
+func CheckTopics(t *Template) []string {
+	var out []string
+	for _, r := range t.ResourcesOfType("AWS::SNS::Topic") {
+		if v := r.Properties["KmsMasterKeyId"]; v == nil || v == "" {
+			out = append(out, r.ID+": no KmsMasterKeyId (topic not encrypted)")
+		}
+	}
+	return out
+}
+
+// CheckLogGroups reports log groups without a retention.
+func CheckLogGroups(t *Template) []string {
+	var out []string
+	for _, r := range t.ResourcesOfType("AWS::Logs::LogGroup") {
+		if r.Properties["RetentionInDays"] == nil {
+			out = append(out, r.ID+": no RetentionInDays (logs kept forever)")
+		}
+	}
+	return out
+}
+
+// CheckLambdaLogGroups reports functions that do not log to a log group of
+// the template: Lambda would create one itself, without retention.
+func CheckLambdaLogGroups(t *Template) []string {
+	var out []string
+	for _, f := range t.ResourcesOfType("AWS::Lambda::Function") {
+		m, _ := get(f.Properties, "LoggingConfig", "LogGroup").(map[string]any)
+		id, _ := m["Ref"].(string)
+		if t.Resources[id].Type != "AWS::Logs::LogGroup" {
+			out = append(out, f.ID+": LoggingConfig.LogGroup does not refer to a log group of the template")
+		}
+	}
+	return out
+}
+
+var actionTargetID = regexp.MustCompile(`^[A-Za-z0-9]{1,20}$`)
+
+// CheckActionTargets checks Security Hub custom actions against the
+// CreateActionTarget limits (Id: up to 20 alphanumeric characters; Name: up
+// to 20 characters). cfn-lint 1.51 has no schema for this resource type.
+func CheckActionTargets(t *Template) []string {
+	var out []string
+	for _, r := range t.ResourcesOfType("AWS::SecurityHub::ActionTarget") {
+		if id, ok := r.Properties["Id"].(string); !ok || !actionTargetID.MatchString(id) {
+			out = append(out, fmt.Sprintf("%s: Id %v is not 1-20 alphanumeric characters", r.ID, r.Properties["Id"]))
+		}
+		if name, ok := r.Properties["Name"].(string); !ok || strings.TrimSpace(name) == "" || len([]rune(name)) > 20 {
+			out = append(out, fmt.Sprintf("%s: Name %v is not 1-20 characters", r.ID, r.Properties["Name"]))
+		}
+		if d, ok := r.Properties["Description"].(string); !ok || strings.TrimSpace(d) == "" {
+			out = append(out, r.ID+": no Description")
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if strings.EqualFold(e, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTrue(v any) bool  { return v == true || v == "true" }
+func isFalse(v any) bool { return v == false || v == "false" }

@@ -1,0 +1,15 @@
+// Package cloudformation holds the CloudFormation templates that deploy the
+// toolkit (forensics-account.yaml, member-account.yaml) and the checks CI runs
+// on them:
+//
+//   - security checks (checks.go): no wildcard actions on sensitive services,
+//     encrypted buckets, topics and logs, an evidence bucket with Object Lock,
+//     versioning, SSE-KMS, a public access block and a TLS-only policy;
+//   - permission coverage (permissions_test.go): the roles that run the engine
+//     are granted exactly the IAM actions of responder/cloud.Permissions, which
+//     is derived from the operation registry the code is built on;
+//   - cfn-lint (cfnlint_test.go), the maintained Python linter.
+//
+// The templates are parsed here (template.go), with the short-form intrinsic
+// functions (!Ref, !Sub, !GetAtt, ...) turned into their long form.
+package cloudformation
