@@ -30,7 +30,7 @@ const (
 
 // Check is one verification of one thing.
 type Check struct {
-	Kind    string `json:"kind"` // manifest, seal, artifact, object-lock, snapshot
+	Kind    string `json:"kind"` // manifest, seal, artifact, object-lock, snapshot, snapshot-copy
 	Subject string `json:"subject"`
 	Status  string `json:"status"`
 	Detail  string `json:"detail,omitempty"`
@@ -75,7 +75,14 @@ type SnapshotReader interface {
 // hashes to what the record says (re-read from the store), the Object Lock
 // retention and legal hold of every object (S3), and every snapshot exists
 // and is completed (when snapshots is not nil).
-func Verify(ctx context.Context, store evidence.Store, snapshots SnapshotReader, caseID string) (*Verification, error) {
+//
+// With WithSnapshotCopies, it also checks that every copy in the forensics
+// account (snapshot_copies) exists and completed.
+func Verify(ctx context.Context, store evidence.Store, snapshots SnapshotReader, caseID string, opts ...VerifyOption) (*Verification, error) {
+	var o verifyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := evidence.ValidateCaseID(caseID); err != nil {
 		return nil, &InputError{Err: err}
 	}
@@ -93,6 +100,9 @@ func Verify(ctx context.Context, store evidence.Store, snapshots SnapshotReader,
 	v.Checks = append(v.Checks, verifyArtifacts(ctx, store, m)...)
 	if snapshots != nil {
 		v.Checks = append(v.Checks, verifySnapshots(ctx, snapshots, m)...)
+	}
+	if o.copies != nil {
+		v.Checks = append(v.Checks, verifySnapshotCopies(ctx, o.copies, m)...)
 	}
 	return v, nil
 }

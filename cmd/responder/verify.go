@@ -67,10 +67,16 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 		}
 	}
 	var snapshots responder.SnapshotReader
+	var opts []responder.VerifyOption
 	if !o.NoSnapshots {
 		snapshots = clients.EC2
+		// The copies in the forensics account (responder preserve) are
+		// checked with the caller's own credentials.
+		if clients.ForensicsEC2 != nil {
+			opts = append(opts, responder.WithSnapshotCopies(clients.ForensicsEC2))
+		}
 	}
-	v, err := responder.Verify(c.Context, o.Store.store(clients), snapshots, o.CaseID)
+	v, err := responder.Verify(c.Context, o.Store.store(clients), snapshots, o.CaseID, opts...)
 	switch {
 	case errors.Is(err, evidence.ErrNotFound):
 		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -45,9 +46,13 @@ type Clients struct {
 	// Workload-account clients (the assumed role when Options.RoleARN is set).
 	EC2 EC2
 	STS STS
+	KMS KMS
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
+	// ForensicsEC2 is EC2 with the caller's own credentials, in the
+	// forensics account: it copies the snapshots shared with it.
+	ForensicsEC2 ForensicsEC2
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -85,11 +90,13 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		workload.Credentials = aws.NewCredentialsCache(provider)
 	}
 	c := &Clients{
-		EC2:    ec2.NewFromConfig(workload),
-		STS:    sts.NewFromConfig(workload),
-		S3:     s3.NewFromConfig(base, usePathStyleOnCustomEndpoint),
-		SNS:    sns.NewFromConfig(base),
-		Region: base.Region,
+		EC2:          ec2.NewFromConfig(workload),
+		STS:          sts.NewFromConfig(workload),
+		KMS:          kms.NewFromConfig(workload),
+		S3:           s3.NewFromConfig(base, usePathStyleOnCustomEndpoint),
+		SNS:          sns.NewFromConfig(base),
+		ForensicsEC2: ec2.NewFromConfig(base),
+		Region:       base.Region,
 	}
 	if opts.RoleARN != "" {
 		c.CallerSTS = sts.NewFromConfig(base)

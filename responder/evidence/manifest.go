@@ -10,7 +10,9 @@ import (
 // SchemaVersion is the version of the manifest format written by this code.
 // Readers accept any 1.x manifest; a change that breaks readers bumps the
 // major version. The format is documented in FORMAT.md beside this file.
-const SchemaVersion = "1.0"
+//
+// 1.1 added snapshot_copies (responder preserve).
+const SchemaVersion = "1.1"
 
 // ManifestName is the manifest's path inside the case folder.
 const ManifestName = "manifest.json"
@@ -44,6 +46,9 @@ type Manifest struct {
 	Steps     []StepRecord `json:"steps"`
 	Artifacts []Artifact   `json:"artifacts"`
 	Snapshots []Snapshot   `json:"snapshots"`
+	// SnapshotCopies are the case snapshots copied into the forensics
+	// account (responder preserve), one per source snapshot.
+	SnapshotCopies []SnapshotCopy `json:"snapshot_copies,omitempty"`
 }
 
 // Case statuses: how the response as a whole ended.
@@ -112,6 +117,51 @@ type Snapshot struct {
 	StartedAt  time.Time `json:"started_at"`
 	Encrypted  bool      `json:"encrypted"`
 	Run        int       `json:"run"`
+}
+
+// Snapshot copy states.
+const (
+	CopyPending   = "pending"   // CopySnapshot accepted; the copy is not complete
+	CopyCompleted = "completed" // the copy is complete in the forensics account
+	CopyFailed    = "failed"    // a step failed; Error says which and why
+)
+
+// SnapshotCopy is one case snapshot preserved in the forensics account: the
+// source, the re-encrypted intermediate copy when the source was encrypted
+// with the AWS managed key aws/ebs (which cannot be shared), and the copy.
+type SnapshotCopy struct {
+	SourceSnapshotID string `json:"source_snapshot_id"`
+	SourceAccountID  string `json:"source_account_id"`
+	SourceKMSKeyID   string `json:"source_kms_key_id,omitempty"`
+	// IntermediateSnapshotID is the copy made in the source account under
+	// IntermediateKMSKeyID (a customer managed key the forensics account may
+	// use), and shared instead of the source.
+	IntermediateSnapshotID string `json:"intermediate_snapshot_id,omitempty"`
+	IntermediateKMSKeyID   string `json:"intermediate_kms_key_id,omitempty"`
+	// SharedSnapshotID is the snapshot shared with the forensics account.
+	SharedSnapshotID string `json:"shared_snapshot_id,omitempty"`
+	// SnapshotID is the copy in the forensics account (AccountID, Region),
+	// encrypted with KMSKeyID.
+	SnapshotID  string     `json:"snapshot_id,omitempty"`
+	AccountID   string     `json:"account_id"`
+	Region      string     `json:"region"`
+	KMSKeyID    string     `json:"kms_key_id"`
+	State       string     `json:"state"`
+	Error       string     `json:"error,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// Run is the run that made the copy.
+	Run int `json:"run"`
+}
+
+// SnapshotCopy looks up the copy of a source snapshot.
+func (m *Manifest) SnapshotCopy(sourceSnapshotID string) (SnapshotCopy, bool) {
+	for _, c := range m.SnapshotCopies {
+		if c.SourceSnapshotID == sourceSnapshotID {
+			return c, true
+		}
+	}
+	return SnapshotCopy{}, false
 }
 
 // Artifact looks up an artifact by path.

@@ -30,6 +30,7 @@ const (
 	serviceS3  = "S3"
 	serviceSNS = "SNS"
 	serviceSTS = "STS"
+	serviceKMS = "KMS"
 )
 
 // Cloud is one fake AWS account in one Region. It is safe for concurrent use.
@@ -53,6 +54,10 @@ type Cloud struct {
 	// that many DescribeSnapshots calls have seen it pending: the next one shows
 	// it completed. When zero, snapshots stay pending until CompleteSnapshots.
 	SnapshotCompletesAfter int
+	// ConcurrentCopyLimit is how many CopySnapshot copies may be pending in
+	// the account at once; the next answers ResourceLimitExceeded. Zero means
+	// AWS's default quota, DefaultConcurrentCopyLimit.
+	ConcurrentCopyLimit int
 	// CallerArn and CallerUserID are what GetCallerIdentity answers. When
 	// empty, an IAM user "responder-test" in Account.
 	CallerArn    string
@@ -70,11 +75,15 @@ type Cloud struct {
 	// groupPending counts, per security group made by CreateSecurityGroup, the
 	// ModifyNetworkInterfaceAttribute calls that still do not see it.
 	groupPending map[string]int
+	// sources are the accounts whose snapshots shared with this one
+	// CopySnapshot can read (see Link).
+	sources []*Cloud
 
 	ec2 *EC2
 	s3  *S3
 	sns *SNS
 	sts *STS
+	kms *KMS
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -90,7 +99,8 @@ type state struct {
 	Associations map[string]*profileAssociation
 	Snapshots    map[string]*snapshot
 	Buckets      map[string]*bucket
-	Topics       map[string]*topic // by ARN
+	Topics       map[string]*topic  // by ARN
+	Keys         map[string]*kmsKey // customer managed KMS keys, by key ID
 	Messages     []PublishedMessage
 }
 
@@ -125,12 +135,13 @@ func New(opts ...Option) *Cloud {
 			Snapshots:    map[string]*snapshot{},
 			Buckets:      map[string]*bucket{},
 			Topics:       map[string]*topic{},
+			Keys:         map[string]*kmsKey{},
 		},
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	c.ec2, c.s3, c.sns, c.sts = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}
+	c.ec2, c.s3, c.sns, c.sts, c.kms = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}
 	return c
 }
 
@@ -146,12 +157,17 @@ func (c *Cloud) SNS() *SNS { return c.sns }
 // STS returns the account's AWS STS service.
 func (c *Cloud) STS() *STS { return c.sts }
 
+// KMS returns the account's AWS KMS service.
+func (c *Cloud) KMS() *KMS { return c.kms }
+
 // The fakes serve the operation registry.
 var (
-	_ cloud.EC2 = (*EC2)(nil)
-	_ cloud.S3  = (*S3)(nil)
-	_ cloud.SNS = (*SNS)(nil)
-	_ cloud.STS = (*STS)(nil)
+	_ cloud.EC2          = (*EC2)(nil)
+	_ cloud.ForensicsEC2 = (*EC2)(nil)
+	_ cloud.KMS          = (*KMS)(nil)
+	_ cloud.S3           = (*S3)(nil)
+	_ cloud.SNS          = (*SNS)(nil)
+	_ cloud.STS          = (*STS)(nil)
 )
 
 // CallCount returns how many calls of operation op (for example

@@ -1,6 +1,8 @@
 // Package fakeaws is an in-memory AWS account for unit tests: one account, one
-// Region, the EC2, S3, SNS and STS operations of the cloud package's operation
-// registry, with AWS's semantics and error codes.
+// Region, the EC2, S3, SNS, STS and KMS operations of the cloud package's
+// operation registry, with AWS's semantics and error codes. Link lets one
+// account copy the snapshots another shared with it (CopySnapshot across
+// accounts).
 //
 // A test builds the account it needs, hands the service fakes to the code under
 // test, then asserts on the resulting state:

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
@@ -101,6 +102,8 @@ func modelled(service, op string, e *smithy.GenericAPIError) error {
 		return &snstypes.InvalidParameterValueException{Message: msg}
 	case "SNS:Publish:InternalError":
 		return &snstypes.InternalErrorException{Message: msg}
+	case "KMS:DescribeKey:NotFoundException":
+		return &kmstypes.NotFoundException{Message: msg}
 	}
 	return e
 }
@@ -122,6 +125,8 @@ func deniedError(service, op, caller string) error {
 		return apiError("AccessDenied", "User: %s is not authorized to perform: s3:%s", caller, op)
 	case serviceSNS:
 		return apiError("AuthorizationError", "User: %s is not authorized to perform: SNS:%s", caller, op)
+	case serviceKMS:
+		return apiError("AccessDeniedException", "User: %s is not authorized to perform: kms:%s", caller, op)
 	default:
 		return apiError("AccessDenied", "User: %s is not authorized to perform: %s:%s", caller, strings.ToLower(service), op)
 	}

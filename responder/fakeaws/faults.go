@@ -39,6 +39,7 @@ func (c *Cloud) Throttle(op string, times int) {
 		serviceS3:  "SlowDown",
 		serviceSNS: "Throttled",
 		serviceSTS: "Throttling",
+		serviceKMS: "ThrottlingException",
 	}[serviceOf(op)]
 	c.Fail(op, code, times)
 }
@@ -109,6 +110,7 @@ var operationServices = func() map[string]string {
 		serviceS3:  reflect.TypeFor[cloud.S3](),
 		serviceSNS: reflect.TypeFor[cloud.SNS](),
 		serviceSTS: reflect.TypeFor[cloud.STS](),
+		serviceKMS: reflect.TypeFor[cloud.KMS](),
 	} {
 		for i := range iface.NumMethod() {
 			m[iface.Method(i).Name] = service

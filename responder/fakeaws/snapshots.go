@@ -23,6 +23,12 @@ type snapshot struct {
 	StartTime   time.Time
 	Tags        []types.Tag
 	Seq         int
+	// SharedWith are the accounts in its createVolumePermission.
+	SharedWith []string `json:",omitempty"`
+	// CopiedFrom is the source of a CopySnapshot copy ("account/snap-...").
+	CopiedFrom string `json:",omitempty"`
+	// Failed is the state message of a copy that failed (state "error").
+	Failed string `json:",omitempty"`
 
 	Completed      bool      `json:"-"`
 	CompletionTime time.Time `json:"-"`
@@ -39,7 +45,7 @@ func (c *Cloud) CompleteSnapshots() {
 }
 
 func (c *Cloud) completeLocked(s *snapshot) {
-	if !s.Completed {
+	if !s.Completed && s.Failed == "" {
 		s.Completed = true
 		s.CompletionTime = c.now()
 	}
@@ -74,10 +80,16 @@ func (c *Cloud) renderSnapshot(s *snapshot) types.Snapshot {
 	if s.Encrypted {
 		out.KmsKeyId = aws.String(s.KmsKeyID)
 	}
-	if s.Completed {
+	switch {
+	case s.Failed != "":
+		out.State, out.StateMessage = types.SnapshotStateError, aws.String(s.Failed)
+	case s.Completed:
 		out.State = types.SnapshotStateCompleted
 		out.Progress = aws.String("100%")
 		out.CompletionTime = aws.Time(s.CompletionTime)
+	case c.SnapshotCompletesAfter > 0:
+		// Progress grows with each DescribeSnapshots that sees it pending.
+		out.Progress = aws.String(fmt.Sprintf("%d%%", s.Seen*100/(c.SnapshotCompletesAfter+1)))
 	}
 	return out
 }
@@ -183,6 +195,9 @@ func (c *Cloud) snapshotFields() fields[*snapshot] {
 		"encrypted":   func(s *snapshot) []string { return one(fmt.Sprint(s.Encrypted)) },
 		"owner-id":    func(*snapshot) []string { return one(c.Account) },
 		"status": func(s *snapshot) []string {
+			if s.Failed != "" {
+				return one(string(types.SnapshotStateError))
+			}
 			if s.Completed {
 				return one(string(types.SnapshotStateCompleted))
 			}
@@ -245,7 +260,7 @@ func (e *EC2) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsIn
 // advanceLocked counts one more DescribeSnapshots call seeing s, and
 // completes it when SnapshotCompletesAfter calls have seen it pending.
 func (c *Cloud) advanceLocked(s *snapshot) {
-	if s.Completed || c.SnapshotCompletesAfter <= 0 {
+	if s.Completed || s.Failed != "" || c.SnapshotCompletesAfter <= 0 {
 		return
 	}
 	if s.Seen >= c.SnapshotCompletesAfter {

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+// preserveOptions are the inputs of `responder preserve`.
+type preserveOptions struct {
+	CaseID           string
+	ForensicsAccount string
+	ForensicsKMSKey  string
+	SourceKMSKey     string
+	RoleARN          string
+	ExternalID       string
+	Wait             bool
+	Timeout          time.Duration
+	PollInterval     time.Duration
+	Output           string
+	Verbose          bool
+	AWS              awsOptions
+	Store            storeOptions
+}
+
+func preserveCommand(s *streams, d deps) *cli.Command {
+	o := &preserveOptions{}
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "case-id", Usage: "the case whose snapshots to preserve", Required: true, Destination: &o.CaseID},
+		&cli.StringFlag{Name: "forensics-account", Usage: "12-digit ID of the forensics account your own credentials act in", Required: true, Destination: &o.ForensicsAccount, EnvVars: []string{"RESPONDER_FORENSICS_ACCOUNT"}},
+		&cli.StringFlag{Name: "forensics-kms-key", Usage: "KMS key (ARN or alias) of the forensics account that encrypts the copies", Required: true, Destination: &o.ForensicsKMSKey, EnvVars: []string{"RESPONDER_FORENSICS_KMS_KEY"}},
+		&cli.StringFlag{Name: "source-kms-key", Usage: "customer managed key of the instance's account, usable by the forensics account, to re-encrypt snapshots under aws/ebs (which cannot be shared)", Destination: &o.SourceKMSKey},
+		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account", Destination: &o.RoleARN},
+		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
+		&cli.BoolFlag{Name: "wait", Usage: "wait until the copies in the forensics account are completed", Destination: &o.Wait},
+		&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (the record keeps what is pending)", Value: responder.DefaultPreserveTimeout, Destination: &o.Timeout},
+		&cli.DurationFlag{Name: "poll-interval", Usage: "time between two looks at a snapshot in progress", Value: responder.DefaultPreservePoll, Destination: &o.PollInterval},
+		outputFlag(&o.Output),
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to standard error", Destination: &o.Verbose},
+	}
+	flags = append(flags, awsFlags(&o.AWS)...)
+	flags = append(flags, storeFlags(&o.Store)...)
+	return &cli.Command{
+		Name:  "preserve",
+		Usage: "copy the case snapshots into the forensics account, re-encrypted with its key",
+		UsageText: "responder preserve --case-id ID --forensics-account 444455556666 --forensics-kms-key ARN\n" +
+			"    [--source-kms-key ARN] [--role-arn ARN [--external-id X]] [--wait] [--timeout 2h]\n" +
+			"    [--evidence-bucket B | --evidence-dir DIR] [--output table|json]",
+		Description: "Each snapshot of the case is waited for until it is completed, shared with the forensics\n" +
+			"account and copied there, encrypted with --forensics-kms-key and tagged responder:case-id,\n" +
+			"responder:source-snapshot-id and responder:source-account-id. A snapshot encrypted with the\n" +
+			"AWS managed key aws/ebs cannot be shared: it is first copied in its own account under\n" +
+			"--source-kms-key (whose key policy must let the forensics account use it). The copies are\n" +
+			"recorded in the case (snapshot_copies) as a \"preserve\" run. Running it again makes no second\n" +
+			"copy. Progress goes to standard error.\n\n" +
+			"EXIT CODES:\n" +
+			"   0  every snapshot copied (and, with --wait, completed)\n" +
+			"   1  some snapshot could not be copied (see the table), or the record was not saved\n" +
+			"   2  bad input (nothing was called)\n" +
+			"   3  with --wait: copies made, some still pending when --timeout ran out\n" +
+			"   4  could not start: case not found, no credentials",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if err := o.Store.validate(c); err != nil {
+				return err
+			}
+			return runPreserve(c, s, d, o)
+		},
+	}
+}
+
+func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
+	ctx := c.Context
+	if err := validateOutput(o.Output); err != nil {
+		return err
+	}
+	if o.ExternalID != "" && o.RoleARN == "" {
+		return exitf(exitUsage, "--external-id needs --role-arn")
+	}
+	progress := newProgressPrinter(s.Err)
+	req := responder.PreserveRequest{
+		CaseID: o.CaseID, ForensicsAccountID: o.ForensicsAccount, ForensicsKMSKeyID: o.ForensicsKMSKey,
+		SourceKMSKeyID: o.SourceKMSKey, Wait: o.Wait, Timeout: o.Timeout, PollInterval: o.PollInterval,
+		Progress: progress.update,
+	}
+	if err := req.Validate(); err != nil {
+		return exitf(exitUsage, "%v", err)
+	}
+	clients, err := loadClients(ctx, d, cloud.Options{
+		Region: o.AWS.Region, Profile: o.AWS.Profile,
+		RoleARN: o.RoleARN, ExternalID: o.ExternalID, SessionName: sessionName(o.CaseID),
+	})
+	if err != nil {
+		return err
+	}
+	if clients.ForensicsEC2 == nil {
+		return exitf(exitCannotStart, "no EC2 client for the forensics account")
+	}
+	p := &responder.Preserver{
+		Source: clients.EC2, KMS: clients.KMS, Forensics: clients.ForensicsEC2, Caller: clients.STS,
+		Store: o.Store.store(clients), Region: clients.Region, Log: logger(s, o.Verbose), Now: d.now,
+	}
+	if clients.CallerSTS != nil {
+		p.Caller, p.ActingAs = clients.CallerSTS, clients.STS
+	}
+	res, err := p.Preserve(ctx, req)
+	var ie *responder.InputError
+	switch {
+	case errors.As(err, &ie):
+		return exitf(exitUsage, "%v", err)
+	case errors.Is(err, evidence.ErrNotFound):
+		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
+	case err != nil:
+		return exitf(exitCannotStart, "%v", err)
+	}
+	if err := printPreserve(s.Out, o.Output, res); err != nil {
+		return exitf(exitContainmentFailed, "print result: %v", err)
+	}
+	if res.SaveErr != nil {
+		keepRecord(s, res.Manifest)
+	}
+	switch {
+	case res.Err != nil:
+		return &exitError{code: 1, err: fmt.Errorf("case %s not fully preserved: %v", o.CaseID, res.Err)}
+	case o.Wait && res.Status == responder.PreservePending:
+		return &exitError{code: 3, err: fmt.Errorf("case %s: copies still pending after %s; run again to wait more", o.CaseID, o.Timeout)}
+	}
+	return nil
+}
+
+// preserveOutput is what --output json prints.
+type preserveOutput struct {
+	CaseID         string                  `json:"case_id"`
+	Run            int                     `json:"run"`
+	Status         string                  `json:"status"`
+	Location       string                  `json:"location"`
+	SnapshotCopies []evidence.SnapshotCopy `json:"snapshot_copies"`
+}
+
+func printPreserve(w io.Writer, format string, res *responder.PreserveResult) error {
+	m := res.Manifest
+	if format == "json" {
+		return writeJSON(w, preserveOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, SnapshotCopies: res.Copies})
+	}
+	fmt.Fprintf(w, "Case      %s (run %d)\n", m.CaseID, m.LastRun())
+	fmt.Fprintf(w, "Status    %s\n", preserveStatusText(res.Status))
+	fmt.Fprintf(w, "Evidence  %s\n\n", m.Location)
+	t := newTable(w, "SOURCE", "RE-ENCRYPTED", "COPY", "ACCOUNT", "STATE", "DETAIL")
+	for _, cp := range res.Copies {
+		if err := t.Append([]string{cp.SourceSnapshotID, dash(cp.IntermediateSnapshotID), dash(cp.SnapshotID), cp.AccountID, cp.State, cp.Error}); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+func preserveStatusText(s string) string {
+	switch s {
+	case responder.PreserveCompleted:
+		return "PRESERVED: every copy is completed in the forensics account"
+	case responder.PreservePending:
+		return "COPYING: the copies are made and still pending (verify or preserve --wait later)"
+	case responder.PreserveFailed:
+		return "INCOMPLETE: some snapshots could not be copied (see DETAIL)"
+	}
+	return s
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// progressPrinter shows PreserveProgress on standard error: one progress bar
+// per snapshot, redrawn in place, on a terminal; a plain line per change
+// otherwise (logs, CI). The library serialises its calls.
+type progressPrinter struct {
+	w     io.Writer
+	tty   bool
+	order []string          // source snapshots, in order of first report
+	lines map[string]string // source snapshot -> its current line
+	drawn int               // lines drawn by the last redraw (terminal)
+}
+
+func newProgressPrinter(w io.Writer) *progressPrinter {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+	}
+	return &progressPrinter{w: w, tty: tty, lines: map[string]string{}}
+}
+
+const barWidth = 30
+
+func (p *progressPrinter) update(pr responder.PreserveProgress) {
+	var line string
+	if p.tty {
+		filled := pr.Percent * barWidth / 100
+		line = fmt.Sprintf("%-22s %-11s [%s%s] %3d%% %s", pr.SourceSnapshotID, pr.Stage,
+			strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), pr.Percent, pr.SnapshotID)
+	} else {
+		line = fmt.Sprintf("%s: %s %s %d%%", pr.SourceSnapshotID, pr.Stage, pr.SnapshotID, pr.Percent)
+		if pr.Detail != "" && pr.Detail != "pending" {
+			line += " (" + pr.Detail + ")"
+		}
+	}
+	old, seen := p.lines[pr.SourceSnapshotID]
+	if !seen {
+		p.order = append(p.order, pr.SourceSnapshotID)
+	}
+	if old == line {
+		return
+	}
+	p.lines[pr.SourceSnapshotID] = line
+	if !p.tty {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn) // back to the first bar
+	}
+	for _, src := range p.order {
+		fmt.Fprintf(p.w, "\r\x1b[2K%s\n", p.lines[src])
+	}
+	p.drawn = len(p.order)
+}

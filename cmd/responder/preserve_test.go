@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+)
+
+const forensicsAccount = "444455556666"
+
+// runPreserveCLI runs `responder preserve` in an app of its own (app.go
+// lists the commands), with the workload account src and the forensics
+// account dst, and maps errors to exit codes as run does.
+func runPreserveCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int, string, string) {
+	t.Helper()
+	return runForensicsCLI(t, src, dst, append([]string{"preserve"}, args...)...)
+}
+
+// runForensicsCLI runs preserve or verify (args[0]) as runPreserveCLI does.
+func runForensicsCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	s := &streams{Out: &out, Err: &errOut}
+	d := deps{
+		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
+			return &cloud.Clients{EC2: src.EC2(), STS: src.STS(), KMS: src.KMS(), S3: dst.S3(), SNS: dst.SNS(),
+				ForensicsEC2: dst.EC2(), Region: src.Region}, nil
+		},
+		now: func() time.Time { return epoch },
+	}
+	app := &cli.App{Name: "responder", Writer: s.Out, ErrWriter: s.Err, ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{preserveCommand(s, d), verifyCommand(s, d)}}
+	err := app.RunContext(context.Background(), append([]string{"responder"}, args...))
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK, out.String(), errOut.String()
+	case errors.As(err, &ee):
+		errOut.WriteString(ee.Error())
+		return ee.code, out.String(), errOut.String()
+	default:
+		errOut.WriteString(err.Error())
+		return exitUsage, out.String(), errOut.String()
+	}
+}
+
+func TestPreserveCommand(t *testing.T) {
+	src, s := fakeaws.NewSuspect()
+	dst := fakeaws.New(fakeaws.WithAccount(forensicsAccount))
+	fakeaws.Link(src, dst)
+	key := dst.AddKMSKey("alias/evidence")
+	dir := t.TempDir()
+	if code, _, errOut := runCLI(t, src, "respond", "--instance-id", s.InstanceID, "--case-id", "case-p", "--evidence-dir", dir, "--steps", "snapshots"); code != exitOK {
+		t.Fatalf("respond: %d %s", code, errOut)
+	}
+	src.SnapshotCompletesAfter, dst.SnapshotCompletesAfter = 2, 2
+	args := []string{"--case-id", "case-p", "--forensics-account", forensicsAccount, "--forensics-kms-key", key,
+		"--evidence-dir", dir, "--wait", "--poll-interval", "1ms"}
+
+	code, out, errOut := runPreserveCLI(t, src, dst, args...)
+	if code != exitOK || !strings.Contains(out, "PRESERVED") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Standard error is not a terminal here: plain progress lines.
+	for _, want := range []string{": source snap-", ": copy snap-", " 100%"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errOut)
+		}
+	}
+	m, err := evidence.LoadManifest(context.Background(), &evidence.Folder{Root: dir}, "case-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.SnapshotCopies) != 2 {
+		t.Fatalf("copies %+v", m.SnapshotCopies)
+	}
+	for _, cp := range m.SnapshotCopies {
+		if cp.State != evidence.CopyCompleted || !strings.Contains(out, cp.SnapshotID) {
+			t.Errorf("copy %+v not completed or not shown", cp)
+		}
+	}
+
+	// Again, as JSON: nothing new is copied.
+	code, out, _ = runPreserveCLI(t, src, dst, append(args, "-o", "json")...)
+	var printed preserveOutput
+	if code != exitOK || json.Unmarshal([]byte(out), &printed) != nil || printed.Run != 3 || len(printed.SnapshotCopies) != 2 {
+		t.Fatalf("rerun: exit %d\n%s", code, out)
+	}
+	if n := len(dst.Snapshots()); n != 2 {
+		t.Errorf("forensics account holds %d snapshots after a rerun, want 2", n)
+	}
+
+	// verify checks the copies in the forensics account; another
+	// (empty) forensics account does not have them.
+	code, out, _ = runForensicsCLI(t, src, dst, "verify", "--case-id", "case-p", "--evidence-dir", dir)
+	if code != exitOK || strings.Count(out, "snapshot-copy") != 2 {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	empty := fakeaws.New(fakeaws.WithAccount(forensicsAccount))
+	code, out, _ = runForensicsCLI(t, src, empty, "verify", "--case-id", "case-p", "--evidence-dir", dir)
+	if code != 1 || !strings.Contains(out, "missing") {
+		t.Fatalf("verify without the copies: exit %d\n%s", code, out)
+	}
+}
+
+func TestPreserveCommandExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(src, dst *fakeaws.Cloud)
+		args    []string
+		want    int
+		stderr  string
+	}{
+		{name: "bad account", args: []string{"--forensics-account", "4444"}, want: exitUsage, stderr: "12 digits"},
+		{name: "unknown case", args: []string{"--case-id", "case-none"}, want: exitCannotStart, stderr: "not found"},
+		{name: "external id alone", args: []string{"--external-id", "x"}, want: exitUsage, stderr: "--role-arn"},
+		{name: "copy fails", prepare: func(_, dst *fakeaws.Cloud) { dst.Deny("CopySnapshot") }, want: 1, stderr: "UnauthorizedOperation"},
+		{name: "still pending", prepare: func(_, dst *fakeaws.Cloud) { dst.SnapshotCompletesAfter = 0 },
+			args: []string{"--timeout", "100ms"}, want: exitEvidenceIncomplete, stderr: "still pending"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, s := fakeaws.NewSuspect()
+			dst := fakeaws.New(fakeaws.WithAccount(forensicsAccount))
+			fakeaws.Link(src, dst)
+			dir := t.TempDir()
+			if code, _, errOut := runCLI(t, src, "respond", "--instance-id", s.InstanceID, "--case-id", "case-x", "--evidence-dir", dir, "--steps", "snapshots"); code != exitOK {
+				t.Fatalf("respond: %d %s", code, errOut)
+			}
+			src.CompleteSnapshots()
+			if tc.prepare != nil {
+				tc.prepare(src, dst)
+			}
+			args := append([]string{"--case-id", "case-x", "--forensics-account", forensicsAccount, "--forensics-kms-key", "alias/aws/ebs",
+				"--evidence-dir", dir, "--wait", "--poll-interval", "1ms"}, tc.args...)
+			code, _, errOut := runPreserveCLI(t, src, dst, args...)
+			if code != tc.want || !strings.Contains(errOut, tc.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut, tc.want, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestProgressBarsOnATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	p := &progressPrinter{w: &buf, tty: true, lines: map[string]string{}}
+	p.update(responder.PreserveProgress{SourceSnapshotID: "snap-a", Stage: responder.StageSource, SnapshotID: "snap-a", Percent: 50})
+	p.update(responder.PreserveProgress{SourceSnapshotID: "snap-b", Stage: responder.StageCopy, SnapshotID: "snap-c", Percent: 10})
+	p.update(responder.PreserveProgress{SourceSnapshotID: "snap-a", Stage: responder.StageSource, SnapshotID: "snap-a", Percent: 100})
+	got := buf.String()
+	for _, want := range []string{
+		"[###############...............]  50%", // half a bar
+		"\x1b[1A",                               // back up over one bar to redraw two
+		"\x1b[2A",                               // then over two
+		"[##############################] 100%",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+}
