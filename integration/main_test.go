@@ -60,7 +60,7 @@ func runSuite(m *testing.M) int {
 // fixture is one test's view of the suite: its own proxy in front of moto,
 // its own lab, clients that talk to moto directly, and a fresh HOME.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	proxy   *FaultProxy
 	aws     *lab.Clients
 	lab     *lab.Lab
@@ -70,7 +70,7 @@ type fixture struct {
 
 // setup prepares a test against moto. When moto cannot start, the test fails
 // in CI (CI=true) and is skipped elsewhere, with the reason either way.
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration tier: skipped under -short")

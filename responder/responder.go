@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -190,6 +191,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
 		EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
 		Prior: t.prior, Run: t.prior.LastRun() + 1, Log: log, Now: r.Now,
+		CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
@@ -230,10 +232,14 @@ type target struct {
 	actor     string
 	actingAs  string
 	prior     *evidence.Manifest
+	// caseSnapshots: see step.Env.CaseSnapshots.
+	caseSnapshots    []evidence.Snapshot
+	caseSnapshotsErr error
 }
 
-// resolve describes the instance, identifies the caller and reads an earlier
-// record of the case, all at once.
+// resolve describes the instance, identifies the caller, reads an earlier
+// record of the case and, for a case ID the caller chose, looks for snapshots
+// an unrecorded earlier run took, all at once: one round trip.
 func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) (*target, error) {
 	var (
 		t            target
@@ -276,6 +282,13 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		defer wg.Done()
 		t.prior, priorErr = evidence.LoadManifest(ctx, r.Store, req.CaseID)
 	}()
+	if req.CaseIDGiven && !req.DryRun && slices.Contains(req.planNames(), (step.Snapshots{}).Name()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.caseSnapshots, t.caseSnapshotsErr = step.CaseSnapshots(ctx, r.Clients.EC2, req.CaseID, req.InstanceID)
+		}()
+	}
 	wg.Wait()
 
 	switch {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -249,12 +250,20 @@ func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.putOnce(ctx, hist, body, "application/json"); err != nil {
-		return fmt.Errorf("store manifest history: %w", err)
-	}
 	seal, _ := b.key(m.CaseID, SealName(m.LastRun()))
-	if _, err := b.putOnce(ctx, seal, sealBody(body), "text/plain"); err != nil {
-		return fmt.Errorf("store manifest seal: %w", err)
+	// The history copy and its seal are independent: write them together,
+	// then the manifest.
+	var histErr, sealErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _, histErr = b.putOnce(ctx, hist, body, "application/json") }()
+	go func() { defer wg.Done(); _, sealErr = b.putOnce(ctx, seal, sealBody(body), "text/plain") }()
+	wg.Wait()
+	if histErr != nil {
+		return fmt.Errorf("store manifest history: %w", histErr)
+	}
+	if sealErr != nil {
+		return fmt.Errorf("store manifest seal: %w", sealErr)
 	}
 	key, _ := b.key(m.CaseID, ManifestName)
 	if _, err := b.put(ctx, key, body, "application/json", nil); err != nil {

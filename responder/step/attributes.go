@@ -22,7 +22,7 @@ type TerminationProtection struct{}
 
 func (TerminationProtection) Name() string    { return "termination-protection" }
 func (TerminationProtection) Phase() Phase    { return Contain }
-func (TerminationProtection) Needs() []string { return []string{"metadata", "snapshots"} }
+func (TerminationProtection) Needs() []string { return []string{"metadata:read", "snapshots"} }
 
 type terminationState struct {
 	DisableAPITermination bool `json:"disable_api_termination"`
@@ -84,7 +84,7 @@ type ShutdownBehavior struct{}
 
 func (ShutdownBehavior) Name() string    { return "shutdown-behavior" }
 func (ShutdownBehavior) Phase() Phase    { return Contain }
-func (ShutdownBehavior) Needs() []string { return []string{"metadata", "snapshots"} }
+func (ShutdownBehavior) Needs() []string { return []string{"metadata:read", "snapshots"} }
 
 type shutdownState struct {
 	Behavior string `json:"instance_initiated_shutdown_behavior"`

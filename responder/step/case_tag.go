@@ -20,7 +20,7 @@ type CaseTag struct{}
 
 func (CaseTag) Name() string    { return "case-tag" }
 func (CaseTag) Phase() Phase    { return Contain }
-func (CaseTag) Needs() []string { return []string{"metadata", "snapshots"} }
+func (CaseTag) Needs() []string { return []string{"metadata:read", "snapshots"} }
 
 // StatusQuarantined and StatusReleased are the values of the status tag.
 const (

@@ -33,6 +33,10 @@ func (Metadata) Name() string    { return "metadata" }
 func (Metadata) Phase() Phase    { return Acquire }
 func (Metadata) Needs() []string { return nil }
 
+// Milestones: "read" is reached when every read is done, before the
+// document is stored; containment waits for that, not for the upload.
+func (Metadata) Milestones() []string { return []string{"read"} }
+
 // InstanceMetadata is the document the metadata step stores.
 type InstanceMetadata struct {
 	CaseID                string                                `json:"case_id"`
@@ -127,6 +131,7 @@ func (s Metadata) Run(ctx context.Context, env *Env) Result {
 		return err
 	})
 	wg.Wait()
+	env.Reach(ctx, "read")
 
 	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

@@ -25,7 +25,7 @@ type InstanceProfile struct{}
 
 func (InstanceProfile) Name() string    { return "instance-profile" }
 func (InstanceProfile) Phase() Phase    { return Contain }
-func (InstanceProfile) Needs() []string { return []string{"metadata", "snapshots"} }
+func (InstanceProfile) Needs() []string { return []string{"metadata:read", "snapshots"} }
 
 // ProfileAssociation is an instance profile association as recorded.
 type ProfileAssociation struct {

@@ -30,7 +30,7 @@ type Quarantine struct{}
 func (Quarantine) Name() string { return "quarantine" }
 func (Quarantine) Phase() Phase { return Contain }
 func (Quarantine) Needs() []string {
-	return []string{"metadata", "snapshots", "quarantine-group"}
+	return []string{"metadata:read", "snapshots", "quarantine-group"}
 }
 
 // InterfaceGroups is the security groups of one network interface.

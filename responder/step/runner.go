@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/responder-ir/responder/responder/cloud"
@@ -26,6 +28,18 @@ func Validate(plan []Step) error {
 		}
 		index[s.Name()] = s
 	}
+	for _, s := range plan {
+		for _, n := range s.Needs() {
+			name, ms, ok := strings.Cut(n, ":")
+			if !ok {
+				continue
+			}
+			mk, known := registry[name]
+			if !known || !slices.Contains(milestonesOf(mk()), ms) {
+				return fmt.Errorf("step %q needs %q: no such milestone", s.Name(), n)
+			}
+		}
+	}
 	state := map[string]int{} // 0 new, 1 visiting, 2 done
 	var visit func(name string, path []string) error
 	visit = func(name string, path []string) error {
@@ -37,6 +51,7 @@ func Validate(plan []Step) error {
 		}
 		state[name] = 1
 		for _, n := range index[name].Needs() {
+			n, _, _ = strings.Cut(n, ":")
 			if _, known := registry[n]; !known {
 				return fmt.Errorf("step %q needs unknown step %q", name, n)
 			}
@@ -69,10 +84,18 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	}
 	order := map[string]int{}
 	done := map[string]chan struct{}{}
+	env.mu.Lock()
+	env.milestones = map[string]*milestone{}
 	for i, s := range plan {
 		order[s.Name()] = i
 		done[s.Name()] = make(chan struct{})
+		for _, m := range milestonesOf(s) {
+			ms := &milestone{ch: make(chan struct{})}
+			env.milestones[s.Name()+":"+m] = ms
+			done[s.Name()+":"+m] = ms.ch
+		}
 	}
+	env.mu.Unlock()
 	records := make([]evidence.StepRecord, len(plan))
 	finished := make(chan int, len(plan))
 	for i, s := range plan {
@@ -97,6 +120,9 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 			}
 			records[i] = runOne(ctx, env, s, timeout)
 			env.addFinished(records[i], order)
+			for _, m := range milestonesOf(s) {
+				env.Reach(context.WithValue(ctx, stepNameKey{}, s.Name()), m)
+			}
 			close(done[s.Name()])
 			finished <- i
 		}()
@@ -110,7 +136,7 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec evidence.StepRecord) {
 	log := env.Log.With("step", s.Name())
 	calls := &cloud.CallLog{}
-	sctx, cancel := context.WithTimeout(cloud.WithCallLog(ctx, calls), timeout)
+	sctx, cancel := context.WithTimeout(cloud.WithCallLog(context.WithValue(ctx, stepNameKey{}, s.Name()), calls), timeout)
 	defer cancel()
 	rec = evidence.StepRecord{Run: env.Run, Name: s.Name(), Phase: string(s.Phase()), StartedAt: env.now()}
 	var res Result
@@ -145,6 +171,13 @@ func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec e
 		log.Info("step "+rec.Status, "reason", rec.Reason, "duration", rec.EndedAt.Sub(rec.StartedAt))
 	}
 	return rec
+}
+
+func milestonesOf(s Step) []string {
+	if m, ok := s.(Milestoner); ok {
+		return m.Milestones()
+	}
+	return nil
 }
 
 func rawJSON(v any) json.RawMessage {

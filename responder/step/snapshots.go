@@ -44,8 +44,12 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 	}
 	if env.CaseIDGiven && !env.DryRun {
 		// The case may have been started by a run that did not get to write
-		// its record; its snapshots carry the case tag.
-		found, err := caseSnapshots(ctx, api, env.CaseID, id)
+		// its record; its snapshots carry the case tag. The engine looks them
+		// up beside DescribeInstances; look again only if that failed.
+		found, err := env.CaseSnapshots, env.CaseSnapshotsErr
+		if err != nil || found == nil {
+			found, err = CaseSnapshots(ctx, api, env.CaseID, id)
+		}
 		if err != nil {
 			return Failed(fmt.Errorf("look for snapshots of case %s: %w", env.CaseID, err), before)
 		}
@@ -96,7 +100,14 @@ func priorSnapshots(env *Env) []evidence.Snapshot {
 	return out
 }
 
-func caseSnapshots(ctx context.Context, api snapshotAPI, caseID, instanceID string) ([]evidence.Snapshot, error) {
+// SnapshotFinder is what CaseSnapshots needs of EC2.
+type SnapshotFinder interface {
+	DescribeSnapshots(context.Context, *ec2.DescribeSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+}
+
+// CaseSnapshots finds the snapshots tagged with a case and source instance.
+// It returns an empty, non-nil slice when there are none.
+func CaseSnapshots(ctx context.Context, api SnapshotFinder, caseID, instanceID string) ([]evidence.Snapshot, error) {
 	out, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
 		OwnerIds: []string{"self"},
 		Filters: []types.Filter{
@@ -107,7 +118,7 @@ func caseSnapshots(ctx context.Context, api snapshotAPI, caseID, instanceID stri
 	if err != nil {
 		return nil, err
 	}
-	var found []evidence.Snapshot
+	found := []evidence.Snapshot{}
 	for _, s := range out.Snapshots {
 		found = append(found, snapshotRecord(s.SnapshotId, s.VolumeId, instanceID, string(s.State), s.StartTime, s.Encrypted, 0))
 	}

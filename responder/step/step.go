@@ -48,6 +48,14 @@ type Step interface {
 	Run(ctx context.Context, env *Env) Result
 }
 
+// Milestoner is a step that reaches named milestones before it ends, so that
+// other steps can wait for part of it: a need "metadata:read" is met when the
+// metadata step has made its reads, before it stores them. A milestone the
+// step never reaches is met when the step ends.
+type Milestoner interface {
+	Milestones() []string
+}
+
 // Releaser is a containment step that can restore what it found, from the
 // Before it recorded the first time it changed something.
 type Releaser interface {
@@ -101,7 +109,14 @@ type Env struct {
 	Log   *slog.Logger
 	Now   func() time.Time
 
+	// CaseSnapshots are the snapshots tagged with this case and instance,
+	// looked up beside DescribeInstances when CaseIDGiven (nil: not looked
+	// up; CaseSnapshotsErr: the lookup failed).
+	CaseSnapshots    []evidence.Snapshot
+	CaseSnapshotsErr error
+
 	mu               sync.Mutex
+	milestones       map[string]*milestone
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
 	artifacts        []evidence.Artifact
 	snapshots        []evidence.Snapshot
@@ -116,6 +131,26 @@ func (e *Env) now() time.Time {
 		return e.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+type milestone struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (m *milestone) reach() { m.once.Do(func() { close(m.ch) }) }
+
+type stepNameKey struct{}
+
+// Reach marks a milestone of the running step (see Milestoner).
+func (e *Env) Reach(ctx context.Context, name string) {
+	step, _ := ctx.Value(stepNameKey{}).(string)
+	e.mu.Lock()
+	m := e.milestones[step+":"+name]
+	e.mu.Unlock()
+	if m != nil {
+		m.reach()
+	}
 }
 
 // SetQuarantineGroup records the quarantine group prepared for a VPC.
