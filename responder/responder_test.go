@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -561,5 +562,29 @@ func TestActorGivenByTheCaller(t *testing.T) {
 	res := respond(t, c, &evidence.Folder{Root: t.TempDir()}, responder.Request{InstanceID: s.InstanceID, Actor: "arn:aws:iam::444455556666:user/analyst"})
 	if res.Manifest.Actor != "arn:aws:iam::444455556666:user/analyst" || res.Manifest.ActingAs != "arn:aws:iam::111122223333:user/responder-test" {
 		t.Fatalf("actor %q acting as %q", res.Manifest.Actor, res.Manifest.ActingAs)
+	}
+}
+
+// slowStore delays every artifact write, as a far or throttled evidence
+// bucket does.
+type slowStore struct {
+	evidence.Store
+	delay time.Duration
+}
+
+func (s slowStore) Put(ctx context.Context, caseID, path string, body []byte, ct string) (evidence.Stored, error) {
+	time.Sleep(s.delay)
+	return s.Store.Put(ctx, caseID, path, body, ct)
+}
+
+func TestIsolationDoesNotWaitForEvidenceUploads(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	res := respond(t, c, slowStore{Store: &evidence.Folder{Root: t.TempDir()}, delay: 300 * time.Millisecond}, responder.Request{InstanceID: s.InstanceID})
+	q, m := stepOf(t, res.Steps, "quarantine"), stepOf(t, res.Steps, "metadata")
+	if q.Status != evidence.StatusOK || !q.EndedAt.Before(m.EndedAt) {
+		t.Fatalf("quarantine ended %s, metadata (with its upload) %s: isolation waited for the upload", q.EndedAt, m.EndedAt)
+	}
+	if p := stepOf(t, res.Steps, "instance-profile"); !p.EndedAt.Before(m.EndedAt) {
+		t.Fatal("instance profile removal waited for the metadata upload")
 	}
 }
