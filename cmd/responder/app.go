@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -34,6 +35,9 @@ const exitCodesHelp = `EXIT CODES:
 type streams struct {
 	Out io.Writer
 	Err io.Writer
+	// ErrIsTerminal: standard error is a terminal (progress bars redraw in
+	// place); plain lines otherwise.
+	ErrIsTerminal bool
 }
 
 // deps are what the commands get from outside: AWS clients, the clock.
@@ -75,6 +79,7 @@ func newApp(s *streams, d deps) *cli.App {
 		Commands: []*cli.Command{
 			respondCommand(s, d), statusCommand(s, d), verifyCommand(s, d),
 			holdCommand(s, d, true), holdCommand(s, d, false), casesCommand(s, d), preserveCommand(s, d),
+			reportCommand(s, d),
 		},
 		// Errors are turned into exit codes by run, not by the library.
 		ExitErrHandler:  func(*cli.Context, error) {},
@@ -82,8 +87,22 @@ func newApp(s *streams, d deps) *cli.App {
 	}
 }
 
+// syncWriter serialises writes: logs and progress lines reach standard error
+// from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, s *streams, d deps) int {
+	s = &streams{Out: s.Out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal}
 	err := newApp(s, d).RunContext(ctx, args)
 	if err == nil {
 		return exitOK

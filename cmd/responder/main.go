@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mattn/go-isatty"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr}, defaultDeps())
+	tty := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
+	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: tty}, defaultDeps())
 	stop()
 	os.Exit(code)
 }

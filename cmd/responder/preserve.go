@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
 	"github.com/responder-ir/responder/responder"
@@ -87,7 +85,7 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	if o.ExternalID != "" && o.RoleARN == "" {
 		return exitf(exitUsage, "--external-id needs --role-arn")
 	}
-	progress := newProgressPrinter(s.Err)
+	progress := newProgressPrinter(s.Err, s.ErrIsTerminal)
 	req := responder.PreserveRequest{
 		CaseID: o.CaseID, ForensicsAccountID: o.ForensicsAccount, ForensicsKMSKeyID: o.ForensicsKMSKey,
 		SourceKMSKeyID: o.SourceKMSKey, Wait: o.Wait, Timeout: o.Timeout, PollInterval: o.PollInterval,
@@ -194,11 +192,7 @@ type progressPrinter struct {
 	drawn int               // lines drawn by the last redraw (terminal)
 }
 
-func newProgressPrinter(w io.Writer) *progressPrinter {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
-	}
+func newProgressPrinter(w io.Writer, tty bool) *progressPrinter {
 	return &progressPrinter{w: w, tty: tty, lines: map[string]string{}}
 }
 

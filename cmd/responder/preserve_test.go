@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/urfave/cli/v2"
 
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
@@ -31,7 +28,6 @@ func runPreserveCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int,
 func runForensicsCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	s := &streams{Out: &out, Err: &errOut}
 	d := deps{
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
 			return &cloud.Clients{EC2: src.EC2(), STS: src.STS(), KMS: src.KMS(), S3: dst.S3(), SNS: dst.SNS(),
@@ -39,20 +35,8 @@ func runForensicsCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int
 		},
 		now: func() time.Time { return epoch },
 	}
-	app := &cli.App{Name: "responder", Writer: s.Out, ErrWriter: s.Err, ExitErrHandler: func(*cli.Context, error) {},
-		Commands: []*cli.Command{preserveCommand(s, d), verifyCommand(s, d)}}
-	err := app.RunContext(context.Background(), append([]string{"responder"}, args...))
-	var ee *exitError
-	switch {
-	case err == nil:
-		return exitOK, out.String(), errOut.String()
-	case errors.As(err, &ee):
-		errOut.WriteString(ee.Error())
-		return ee.code, out.String(), errOut.String()
-	default:
-		errOut.WriteString(err.Error())
-		return exitUsage, out.String(), errOut.String()
-	}
+	code := run(context.Background(), append([]string{"responder"}, args...), &streams{Out: &out, Err: &errOut}, d)
+	return code, out.String(), errOut.String()
 }
 
 func TestPreserveCommand(t *testing.T) {
