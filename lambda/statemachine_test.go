@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/responder/trigger/triggertest"
+)
+
+const definitionPath = "statemachine.asl.json"
+
+// aslValidatorVersion is the npm package that validates the definition.
+const aslValidatorVersion = "asl-validator@4.0.0"
+
+// aslValidator finds the asl-validator command: $ASL_VALIDATOR, or an npm
+// install in the user cache directory (made on first use). It returns why
+// it cannot when npm is missing or the install fails.
+func aslValidator(t *testing.T) (string, error) {
+	t.Helper()
+	if p := os.Getenv("ASL_VALIDATOR"); p != "" {
+		return p, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	prefix := filepath.Join(cache, "responder", strings.ReplaceAll(aslValidatorVersion, "@", "-"))
+	bin := filepath.Join(prefix, "node_modules", ".bin", "asl-validator")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return "", errors.New("npm is not installed (Debian: apt-get install npm)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", prefix, aslValidatorVersion)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", errors.New("npm install " + aslValidatorVersion + ": " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+}
+
+// The definition is valid Amazon States Language, as the npm asl-validator
+// checks it; a broken copy is refused (the validator really validates).
+func TestStateMachineDefinitionIsValidASL(t *testing.T) {
+	bin, err := aslValidator(t)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ASL VALIDATION CANNOT RUN in CI: %v", err)
+		}
+		t.Skipf("asl-validator unavailable (CI fails here): %v", err)
+	}
+	validate := func(path string) (string, error) {
+		out, err := exec.Command(bin, "--json-path", path).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := validate(definitionPath); err != nil {
+		t.Fatalf("asl-validator refuses %s: %v\n%s", definitionPath, err, out)
+	}
+	b, err := os.ReadFile(definitionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(t.TempDir(), "broken.asl.json")
+	if err := os.WriteFile(broken, []byte(strings.Replace(string(b), `"Next": "CheckSnapshots"`, `"Next": "NoSuchState"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := validate(broken); err == nil {
+		t.Fatalf("asl-validator accepts a definition with a missing state:\n%s", out)
+	}
+}
+
+// Every Task invokes the responder function with a payload that routes to a
+// task the handler serves, with only fields that task reads (the handler
+// refuses unknown fields), and is retried on Lambda's transient errors and
+// caught into a Fail state.
+func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
+	m, err := loadMachine(definitionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for name, st := range m.States {
+		if st.Type != "Task" {
+			continue
+		}
+		if st.Resource != lambdaInvoke || st.Parameters["FunctionName"] != functionPlaceholder {
+			t.Errorf("%s: resource %s, function %v; want %s of %s", name, st.Resource, st.Parameters["FunctionName"], lambdaInvoke, functionPlaceholder)
+		}
+		payload, _ := st.Parameters["Payload"].(map[string]any)
+		task, _ := payload["task"].(string)
+		fields, ok := trigger.TaskFields(task)
+		if !ok {
+			t.Errorf("%s: payload task %q is not a handler route (routes: %v)", name, task, trigger.Tasks())
+			continue
+		}
+		seen = append(seen, task)
+		var keys []string
+		for k := range payload {
+			keys = append(keys, strings.TrimSuffix(k, ".$"))
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !slices.Contains(fields, k) {
+				t.Errorf("%s: payload field %q is not a field of task %s (%v)", name, k, task, fields)
+			}
+		}
+		if task == trigger.TaskRespond && !slices.Equal(keys, fields) {
+			t.Errorf("%s: the respond payload has %v, want every field of the case %v", name, keys, fields)
+		}
+		if st.ResultPath == nil || *st.ResultPath == "$" {
+			t.Errorf("%s: its result replaces the state's data (and the case_id with it): give a ResultPath", name)
+		}
+		retriesLambda := false
+		for _, r := range st.Retry {
+			retriesLambda = retriesLambda || slices.Contains(r.ErrorEquals, "Lambda.ServiceException")
+		}
+		if !retriesLambda {
+			t.Errorf("%s: no retry of Lambda's transient errors", name)
+		}
+		if len(st.Catch) == 0 || m.States[st.Catch[len(st.Catch)-1].Next].Type != "Fail" {
+			t.Errorf("%s: failures are not caught into a Fail state", name)
+		}
+	}
+	sort.Strings(seen)
+	if want := trigger.Tasks(); !slices.Equal(slices.Compact(seen), want) {
+		t.Errorf("the state machine uses tasks %v, the handler serves %v: every route should be used", seen, want)
+	}
+}
+
+// world is a fake account with a suspect instance and the handler on it.
+type world struct {
+	cloud   *fakeaws.Cloud
+	suspect fakeaws.Suspect
+	sfn     *triggertest.SFN
+	h       *trigger.Handler
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	c, s := fakeaws.NewSuspect()
+	c.AddBucket("evidence", fakeaws.BucketOptions{Versioning: true})
+	w := &world{cloud: c, suspect: s, sfn: triggertest.NewSFN()}
+	w.h = &trigger.Handler{
+		Config: trigger.Config{
+			EvidenceBucket: "evidence", TopicARN: c.AddTopic("incidents"),
+			StateMachineARN: "arn:aws:states:us-east-1:" + c.Account + ":stateMachine:responder-response",
+			HomePartition:   "aws", HomeAccount: c.Account, AllowedAccounts: []string{c.Account},
+			MemberRoleName: trigger.DefaultMemberRoleName, LockWindow: trigger.DefaultLockWindow, Region: c.Region,
+		},
+		Store:      &evidence.Bucket{API: c.S3(), Name: "evidence"},
+		Executions: w.sfn,
+		Findings:   triggertest.NewSecurityHub(),
+		SNS:        c.SNS(),
+		Workload: func(context.Context, trigger.Target, string) (*trigger.WorkloadClients, error) {
+			return &trigger.WorkloadClients{EC2: c.EC2(), STS: c.STS()}, nil
+		},
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}
+	return w
+}
+
+// invoke calls the handler as the function does: a failure becomes a task
+// error named after its type.
+func (w *world) invoke(payload []byte) (json.RawMessage, *taskError) {
+	out, err := w.h.Handle(context.Background(), payload)
+	if err != nil {
+		var f *trigger.Failure
+		name := trigger.ErrorInternal
+		if errors.As(err, &f) {
+			name = f.Type
+		}
+		return nil, &taskError{Name: name, Cause: err.Error()}
+	}
+	return out, nil
+}
+
+// startCase starts a case through the API and returns the execution's input.
+func (w *world) startCase(t *testing.T, instanceID string) map[string]any {
+	t.Helper()
+	ev := map[string]any{
+		"resource": "/cases", "path": "/cases", "httpMethod": "POST",
+		"headers":        map[string]any{"Content-Type": "application/json"},
+		"requestContext": map[string]any{"identity": map[string]any{"userArn": "arn:aws:iam::111122223333:user/alice"}},
+		"body":           `{"instance_id": "` + instanceID + `"}`,
+	}
+	b, _ := json.Marshal(ev)
+	if _, terr := w.invoke(b); terr != nil {
+		t.Fatalf("POST /cases: %v", terr)
+	}
+	exs := w.sfn.Executions()
+	if len(exs) != 1 {
+		t.Fatalf("%d executions", len(exs))
+	}
+	var input map[string]any
+	if err := json.Unmarshal([]byte(exs[0].Input), &input); err != nil {
+		t.Fatal(err)
+	}
+	return input
+}
+
+func TestStateMachineRunsTheCase(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		arrange  func(w *world)
+		instance func(w *world) string
+		status   string
+		end      string
+		cause    string
+	}{
+		{name: "contained, snapshots completed", status: "SUCCEEDED", end: "Done",
+			arrange: func(w *world) { w.cloud.SnapshotCompletesAfter = 3 }},
+		{name: "containment failed", status: "FAILED", end: "ContainmentFailed", cause: "a containment step failed",
+			arrange: func(w *world) { w.cloud.Deny("ModifyNetworkInterfaceAttribute"); w.cloud.SnapshotCompletesAfter = 1 }},
+		{name: "instance gone", status: "FAILED", end: "ResponseFailed", cause: "a task failed",
+			instance: func(*world) string { return "i-0fffffffffffffff0" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := loadMachine(definitionPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := newWorld(t)
+			if tc.arrange != nil {
+				tc.arrange(w)
+			}
+			instanceID := w.suspect.InstanceID
+			if tc.instance != nil {
+				instanceID = tc.instance(w)
+			}
+			input := w.startCase(t, instanceID)
+			caseID := input["case_id"].(string)
+
+			ex, err := m.run(input, w.invoke, nil, 100)
+			if err != nil {
+				t.Fatalf("run: %v (visited %d states)", err, len(ex.Visits))
+			}
+			if ex.Status != tc.status || ex.End != tc.end {
+				t.Fatalf("execution %s at %s (%s: %s), want %s at %s", ex.Status, ex.End, ex.Error, ex.Cause, tc.status, tc.end)
+			}
+			if tc.cause != "" && (!strings.Contains(ex.Cause, tc.cause) || !strings.Contains(ex.Cause, caseID)) {
+				t.Errorf("cause %q, want it to say %q about case %s", ex.Cause, tc.cause, caseID)
+			}
+			// Every state receives (and passes on) the case ID.
+			for _, v := range ex.Visits {
+				for _, d := range []any{v.Input, v.Output} {
+					if d == nil {
+						continue
+					}
+					if got, _ := d.(map[string]any)["case_id"]; got != caseID {
+						t.Errorf("state %s: data without case_id %s: %v", v.State, caseID, d)
+					}
+				}
+			}
+			if tc.end != "Done" {
+				return
+			}
+			out := ex.Output.(map[string]any)
+			if resp := out["response"].(map[string]any); resp["status"] != evidence.CaseContained {
+				t.Errorf("response %v", resp)
+			}
+			if snaps := out["snapshots"].(map[string]any); snaps["complete"] != true || snaps["polls"] != 4.0 || ex.Waits != 3 {
+				// Pending at the first three polls (SnapshotCompletesAfter),
+				// completed at the fourth.
+				t.Errorf("snapshots %v after %d waits, want complete at the fourth poll", snaps, ex.Waits)
+			}
+			for _, s := range w.cloud.Snapshots() {
+				if s.State != "completed" || aws.ToString(s.Progress) != "100%" {
+					t.Errorf("snapshot %s is %s", aws.ToString(s.SnapshotId), s.State)
+				}
+			}
+		})
+	}
+}

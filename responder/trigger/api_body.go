@@ -1,0 +1,178 @@
+package trigger
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+// MaxBodyBytes caps the body of POST /cases. A valid body is a few hundred
+// bytes; anything larger is refused before it is parsed.
+const MaxBodyBytes = 16 << 10
+
+// caseRequest is the body of POST /cases.
+type caseRequest struct {
+	InstanceID string `json:"instance_id"`
+	AccountID  string `json:"account_id"`
+	Region     string `json:"region"`
+	Playbook   string `json:"playbook"`
+	CaseID     string `json:"case_id"`
+}
+
+// apiError is an error answer of the API: an HTTP status, a stable code for
+// programs and a message for people. It never carries an internal error.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// checkContentType accepts a body declared as JSON, or not declared at all.
+func checkContentType(headers map[string]string) *apiError {
+	ct, ok := headers["content-type"]
+	if !ok || strings.TrimSpace(ct) == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Message: "the body must be JSON (Content-Type: application/json)"}
+	}
+	return nil
+}
+
+// readBody returns the raw body, refusing it when it is larger than
+// MaxBodyBytes (checked on the encoded size first, so a huge body is never
+// decoded).
+func readBody(body string, isBase64 bool) ([]byte, *apiError) {
+	tooLarge := &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+		Message: fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes)}
+	if !isBase64 {
+		if len(body) > MaxBodyBytes {
+			return nil, tooLarge
+		}
+		return []byte(body), nil
+	}
+	if len(body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
+		return nil, tooLarge
+	}
+	b, err := base64.StdEncoding.DecodeString(body)
+	if err != nil {
+		return nil, badRequest("malformed_body", "the body is marked base64 but is not valid base64")
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, tooLarge
+	}
+	return b, nil
+}
+
+// decodeCaseRequest parses a POST /cases body strictly: one JSON object, no
+// unknown field, every field a string, nothing after the object.
+func decodeCaseRequest(b []byte) (caseRequest, *apiError) {
+	var req caseRequest
+	if len(bytes.TrimSpace(b)) == 0 {
+		return req, badRequest("empty_body", `the body is empty: send {"instance_id": "i-..."}`)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, badRequest("malformed_json", "the body holds more than one JSON value")
+	}
+	return req, nil
+}
+
+// jsonError turns a decoding error into an answer that says what is wrong
+// and where, without echoing the body.
+func jsonError(err error) *apiError {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return badRequest("malformed_json", "the body is not valid JSON (at byte %d)", syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("malformed_json", "the body is truncated JSON")
+	case errors.As(err, &typ) && typ.Field == "":
+		return badRequest("wrong_type", "the body must be a JSON object, not %s", typ.Value)
+	case errors.As(err, &typ):
+		return badRequest("wrong_type", "field %q must be a string, not %s", typ.Field, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return badRequest("unknown_field", "unknown field %s (known: instance_id, account_id, region, playbook, case_id)", truncate(field, 80))
+	default:
+		return badRequest("malformed_json", "the body is not valid JSON")
+	}
+}
+
+// validate checks a request and returns its target. Defaults: the function's
+// own account and Region.
+func (h *Handler) validate(req caseRequest) (Target, *apiError) {
+	t := Target{InstanceID: req.InstanceID, AccountID: req.AccountID, Region: req.Region}
+	if t.AccountID == "" {
+		t.AccountID = h.Config.HomeAccount
+	}
+	if t.Region == "" {
+		t.Region = h.Config.Region
+	}
+	if t.InstanceID == "" {
+		return t, badRequest("missing_instance_id", `instance_id is required`)
+	}
+	if err := ValidateInstanceID(t.InstanceID); err != nil {
+		return t, badRequest("invalid_instance_id", "%v", err)
+	}
+	if err := ValidateAccountID(t.AccountID); err != nil {
+		return t, badRequest("invalid_account_id", "%v", err)
+	}
+	if err := ValidateRegion(t.Region); err != nil {
+		return t, badRequest("invalid_region", "%v", err)
+	}
+	if req.Playbook != "" && !slices.Contains(Playbooks, req.Playbook) {
+		return t, badRequest("unknown_playbook", "unknown playbook %s (known: %s)", quote(req.Playbook), strings.Join(Playbooks, ", "))
+	}
+	if req.CaseID != "" {
+		if err := validateCaseID(req.CaseID); err != nil {
+			return t, badRequest("invalid_case_id", "%v", err)
+		}
+	}
+	if !h.Config.AccountAllowed(t.AccountID) {
+		return t, &apiError{Status: http.StatusForbidden, Code: "account_not_allowed",
+			Message: fmt.Sprintf("account %s is not one this responder may act in", t.AccountID)}
+	}
+	return t, nil
+}
+
+// validateCaseID checks a case ID given by a caller: the store's rule, and
+// not the reserved lock folder.
+func validateCaseID(id string) error {
+	if err := evidence.ValidateCaseID(id); err != nil {
+		return fmt.Errorf("invalid case ID %s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(id))
+	}
+	if id == LockFolder {
+		return fmt.Errorf("case ID %q is reserved", id)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

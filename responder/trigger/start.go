@@ -1,0 +1,208 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/responder-ir/responder/responder/cloud"
+)
+
+// CaseInput is the input of a case's Step Functions execution. The state
+// machine hands its fields to the tasks (lambda/statemachine.asl.json).
+type CaseInput struct {
+	CaseID     string `json:"case_id"`
+	InstanceID string `json:"instance_id"`
+	AccountID  string `json:"account_id"`
+	Region     string `json:"region"`
+	Playbook   string `json:"playbook"`
+	// Actor is who asked: the IAM principal of an API call, the custom
+	// action, the GuardDuty finding.
+	Actor string `json:"actor"`
+	// Source is the kind of event that started the case: api, securityhub,
+	// guardduty.
+	Source string `json:"source"`
+	// CaseIDGiven says the caller chose the case ID.
+	CaseIDGiven bool   `json:"case_id_given"`
+	RequestedAt string `json:"requested_at"`
+}
+
+// Target of the case.
+func (in CaseInput) Target() Target {
+	return Target{AccountID: in.AccountID, Region: in.Region, InstanceID: in.InstanceID}
+}
+
+// Sources of a case.
+const (
+	SourceAPI         = "api"
+	SourceSecurityHub = "securityhub"
+	SourceGuardDuty   = "guardduty"
+)
+
+// DefaultPlaybook is the only playbook so far: the engine's default plan.
+const DefaultPlaybook = "default"
+
+// Playbooks lists the playbook names a request may give.
+var Playbooks = []string{DefaultPlaybook}
+
+// startRequest asks for a case on a target.
+type startRequest struct {
+	Target      Target
+	CaseID      string // empty: a new case ID
+	Playbook    string
+	Actor       string
+	Source      string
+	CaseIDGiven bool
+}
+
+// started is the case that answers a start request.
+type started struct {
+	CaseID       string
+	ExecutionARN string
+	// Joined is true when the instance was already held by a case (this
+	// event joined it instead of starting another).
+	Joined bool
+	Since  time.Time
+}
+
+// BusyError is returned when a request names its own case ID for an instance
+// that another case holds.
+type BusyError struct {
+	Target Target
+	CaseID string // the case holding the instance
+	Since  time.Time
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("instance %s is already being responded to under case %s (since %s)",
+		e.Target.InstanceID, e.CaseID, e.Since.Format(time.RFC3339))
+}
+
+// start makes sure one case runs for the target: it takes the instance's
+// lock, then starts the case's execution, or joins the case that holds the
+// instance (and makes sure its execution exists: the event that took the
+// lock may have failed before starting it).
+func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest) (started, error) {
+	now := h.now()
+	caseID := req.CaseID
+	if caseID == "" {
+		caseID = h.newCaseID()
+	}
+	playbook := req.Playbook
+	if playbook == "" {
+		playbook = DefaultPlaybook
+	}
+	input := CaseInput{
+		CaseID: caseID, InstanceID: req.Target.InstanceID, AccountID: req.Target.AccountID, Region: req.Target.Region,
+		Playbook: playbook, Actor: req.Actor, Source: req.Source, CaseIDGiven: req.CaseIDGiven,
+		RequestedAt: now.Format(time.RFC3339),
+	}
+	locker := &Locker{Store: h.Store, Window: h.Config.LockWindow}
+	held, took, err := locker.Acquire(ctx, Lock{CaseID: caseID, Target: req.Target, CreatedAt: now, Input: input})
+	if err != nil {
+		return started{}, err
+	}
+	log = log.With("case_id", held.CaseID, "instance_id", req.Target.InstanceID)
+	if !took {
+		if req.CaseIDGiven && held.CaseID != req.CaseID {
+			log.Warn("instance held by another case", "requested_case_id", req.CaseID, "since", held.CreatedAt)
+			return started{}, &BusyError{Target: req.Target, CaseID: held.CaseID, Since: held.CreatedAt}
+		}
+		log.Info("instance already held: joining its case", "since", held.CreatedAt, "source", req.Source)
+	}
+	arn, err := h.startExecution(ctx, held.Input)
+	if err != nil {
+		log.Error("execution not started", "error", err)
+		return started{}, err
+	}
+	log.Info("case started", "execution_arn", arn, "joined", !took, "source", held.Input.Source,
+		"account_id", req.Target.AccountID, "region", req.Target.Region)
+	return started{CaseID: held.CaseID, ExecutionARN: arn, Joined: !took, Since: held.CreatedAt}, nil
+}
+
+// startExecution starts the execution of a case, named after the case ID, and
+// returns its ARN. It is idempotent: when an execution of that name already
+// has this input (a retried or duplicate event), that one is the case's. An
+// execution of that name with another input is an earlier run of the same
+// case ID (a re-run after the lock window); the new run is then named
+// <case-id>-<requested time>.
+func (h *Handler) startExecution(ctx context.Context, input CaseInput) (string, error) {
+	body, err := json.Marshal(input)
+	if err != nil {
+		return "", fmt.Errorf("encode execution input: %w", err)
+	}
+	names := []string{input.CaseID, rerunName(input)}
+	for _, name := range names {
+		out, err := h.Executions.StartExecution(ctx, &sfn.StartExecutionInput{
+			StateMachineArn: aws.String(h.Config.StateMachineARN), Name: aws.String(name), Input: aws.String(string(body)),
+		})
+		if err == nil {
+			return aws.ToString(out.ExecutionArn), nil
+		}
+		if !cloud.IsErrorCode(err, "ExecutionAlreadyExists") {
+			return "", fmt.Errorf("start execution %s: %w", name, err)
+		}
+		arn := h.executionARN(name)
+		desc, err := h.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+		if err != nil {
+			return "", fmt.Errorf("describe existing execution %s: %w", arn, err)
+		}
+		if sameJSON(aws.ToString(desc.Input), body) {
+			return arn, nil
+		}
+	}
+	return "", fmt.Errorf("executions %s already exist with other inputs", strings.Join(names, " and "))
+}
+
+// rerunName names the execution of a later run of a case ID: at most 64+14
+// characters, within Step Functions' 80.
+func rerunName(in CaseInput) string {
+	at, err := time.Parse(time.RFC3339, in.RequestedAt)
+	if err != nil {
+		return in.CaseID + "-rerun"
+	}
+	return in.CaseID + "-" + at.UTC().Format("060102T150405")
+}
+
+// executionARN is the ARN of the execution of the state machine with a name.
+func (h *Handler) executionARN(name string) string {
+	return strings.Replace(h.Config.StateMachineARN, ":stateMachine:", ":execution:", 1) + ":" + name
+}
+
+func sameJSON(a string, b []byte) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// isTransient reports whether an AWS error may pass with time: throttling,
+// a 5xx answer, a network error or a timeout (the SDK has already retried
+// each call with backoff).
+func isTransient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if cloud.IsErrorCode(err, "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+		"SlowDown", "ServiceUnavailable", "InternalError", "InternalFailure", "InternalServerError", "InternalException") {
+		return true
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= http.StatusInternalServerError {
+		return true
+	}
+	var send *smithyhttp.RequestSendError
+	return errors.As(err, &send)
+}

@@ -1,0 +1,203 @@
+package trigger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// Step Functions task routes: the "task" of a payload.
+const (
+	// TaskRespond runs the response of a case (responder.Respond).
+	TaskRespond = "respond"
+	// TaskSnapshotStatus reports how far the case's EBS snapshots are.
+	TaskSnapshotStatus = "snapshot-status"
+)
+
+// taskRoute is one task: the type of its payload and its work.
+type taskRoute struct {
+	payload reflect.Type
+	run     func(h *Handler, ctx context.Context, log *slog.Logger, payload json.RawMessage) (any, error)
+}
+
+var taskRoutes = map[string]taskRoute{
+	TaskRespond:        {reflect.TypeFor[respondPayload](), (*Handler).respond},
+	TaskSnapshotStatus: {reflect.TypeFor[snapshotPayload](), (*Handler).snapshotStatus},
+}
+
+// Tasks lists the task routes, sorted.
+func Tasks() []string {
+	names := make([]string, 0, len(taskRoutes))
+	for n := range taskRoutes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TaskFields lists the fields a task's payload may hold ("task" included),
+// sorted; false for an unknown task. The state machine definition is checked
+// against it: a payload field the task does not know is refused at run time.
+func TaskFields(task string) ([]string, bool) {
+	r, ok := taskRoutes[task]
+	if !ok {
+		return nil, false
+	}
+	var fields []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				fields = append(fields, name)
+			}
+		}
+	}
+	walk(r.payload)
+	sort.Strings(fields)
+	return fields, true
+}
+
+func (h *Handler) task(ctx context.Context, log *slog.Logger, name string, payload json.RawMessage) (any, error) {
+	r, ok := taskRoutes[name]
+	if !ok {
+		log.Error("task rejected: unknown task", "task", name)
+		return nil, fail(ErrorInput, "unknown task %s (known: %s)", quote(name), strings.Join(Tasks(), ", "))
+	}
+	return r.run(h, ctx, log.With("task", name), payload)
+}
+
+// decodeStrict decodes a task payload: one JSON object, every field known.
+func decodeStrict(payload json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the payload object")
+	}
+	return nil
+}
+
+// checkCase validates the case and target of a task payload.
+func (h *Handler) checkCase(caseID string, t Target) error {
+	if err := validateCaseID(caseID); err != nil {
+		return err
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if !h.Config.AccountAllowed(t.AccountID) {
+		return fmt.Errorf("account %s is not one this responder may act in", t.AccountID)
+	}
+	return nil
+}
+
+// respondPayload is the payload of the respond task: the case input.
+type respondPayload struct {
+	Task string `json:"task"`
+	CaseInput
+}
+
+// respondResult is the answer of the respond task.
+type respondResult struct {
+	CaseID      string   `json:"case_id"`
+	Status      string   `json:"status"`
+	Location    string   `json:"location"`
+	SnapshotIDs []string `json:"snapshot_ids"`
+	StepsFailed []string `json:"steps_failed"`
+}
+
+// respond runs the response of a case in the target's account, as the member
+// role, and records it in the evidence store. It always runs as a resumption
+// of the case (CaseIDGiven): Step Functions may run a task twice, and the
+// steps then find what the first attempt did instead of doing it again.
+func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.RawMessage) (any, error) {
+	var p respondPayload
+	if err := decodeStrict(payload, &p); err != nil {
+		log.Error("respond task rejected", "error", err)
+		return nil, fail(ErrorInput, "respond task payload: %v", err)
+	}
+	in := p.CaseInput
+	log = log.With("case_id", in.CaseID, "instance_id", in.InstanceID)
+	if err := h.checkCase(in.CaseID, in.Target()); err != nil {
+		log.Error("respond task rejected", "error", err)
+		return nil, fail(ErrorInput, "respond task: %v", err)
+	}
+	if in.Playbook != "" && !slices.Contains(Playbooks, in.Playbook) {
+		return nil, fail(ErrorInput, "respond task: unknown playbook %s", quote(in.Playbook))
+	}
+	clients, err := h.workload(ctx, in.Target(), in.CaseID)
+	if err != nil {
+		log.Error("respond task: no clients for the target", "error", err)
+		return nil, awsFailure(err)
+	}
+	r := &responder.Responder{
+		Clients: responder.Clients{EC2: clients.EC2, STS: clients.STS, CallerSTS: clients.CallerSTS, SNS: h.SNS, Region: in.Region},
+		Store:   h.Store,
+		Log:     log,
+		Now:     h.Now,
+	}
+	res, err := r.Respond(ctx, responder.Request{
+		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true, PlanName: in.Playbook,
+		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx),
+	})
+	var inputErr *responder.InputError
+	switch {
+	case errors.As(err, &inputErr):
+		return nil, &Failure{Type: ErrorInput, Err: err}
+	case errors.Is(err, responder.ErrInstanceNotFound), errors.Is(err, responder.ErrInstanceTerminated):
+		return nil, &Failure{Type: ErrorInstanceNotFound, Err: err}
+	case err != nil:
+		return nil, awsFailure(err)
+	}
+	if res.SaveErr != nil {
+		// The record is the chain of custody: keep it in the log, and fail
+		// so that Step Functions retries (the steps find their work done).
+		if body, err := evidence.EncodeManifest(res.Manifest); err == nil {
+			log.Error("case record not stored; here it is", "manifest", json.RawMessage(body))
+		}
+		return nil, awsFailure(fmt.Errorf("store the case record: %w", res.SaveErr))
+	}
+	out := respondResult{CaseID: in.CaseID, Status: res.Status, Location: res.Manifest.Location, SnapshotIDs: []string{}, StepsFailed: []string{}}
+	for _, s := range res.Manifest.Snapshots {
+		out.SnapshotIDs = append(out.SnapshotIDs, s.SnapshotID)
+	}
+	for _, s := range res.Steps {
+		if s.Status == evidence.StatusFailed {
+			out.StepsFailed = append(out.StepsFailed, s.Name)
+		}
+	}
+	log.Info("respond task done", "status", out.Status, "snapshots", len(out.SnapshotIDs), "steps_failed", out.StepsFailed)
+	return out, nil
+}
+
+// stepTimeout bounds each step so that the case record is still written
+// before the function's deadline.
+func stepTimeout(ctx context.Context) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return step.DefaultStepTimeout
+	}
+	left := time.Until(deadline) - 30*time.Second
+	return min(max(left, 10*time.Second), step.DefaultStepTimeout)
+}
