@@ -3,7 +3,7 @@ GO ?= go
 # Extra flags for go test, for example TESTFLAGS=-v (used by .ci/run).
 TESTFLAGS ?=
 
-.PHONY: build vet test demo
+.PHONY: build vet test demo lambda
 
 # The responder binary, in ./bin.
 build:
@@ -21,3 +21,7 @@ test: vet
 # Contain a suspect instance in a local moto emulator; the case lands in ./cases.
 demo:
 	scripts/demo.sh
+
+# The Lambda function artifact (provided.al2023, arm64): dist/responder-lambda.zip.
+lambda:
+	lambda/build.sh

@@ -30,6 +30,9 @@ import (
 	"github.com/responder-ir/responder/responder/step"
 )
 
+// saveTimeout bounds the write of the case record once the steps are done.
+const saveTimeout = 30 * time.Second
+
 // Version is the toolkit version recorded in every case.
 var Version = "0.1.0-dev"
 
@@ -211,7 +214,11 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		Status: res.Status, StartedAt: started, EndedAt: r.now(),
 	})
 	if !req.DryRun {
-		if err := r.Store.SaveManifest(ctx, res.Manifest); err != nil {
+		// The record is saved even when the caller gave up (Ctrl-C, a Lambda
+		// deadline): what was done must be written down.
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+		defer cancel()
+		if err := r.Store.SaveManifest(saveCtx, res.Manifest); err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 			log.Error("case record not saved", "error", err)

@@ -107,7 +107,7 @@ func (f *Folder) Cases(_ context.Context) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if !e.IsDir() || ValidateCaseID(e.Name()) != nil {
+		if !e.IsDir() || e.Name() == LocksFolder || ValidateCaseID(e.Name()) != nil {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(f.Root, e.Name(), ManifestName)); err == nil {

@@ -162,7 +162,7 @@ func (b *Bucket) Files(ctx context.Context, caseID string) ([]string, error) {
 func (b *Bucket) Cases(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := b.list(ctx, Prefix, "/", func(_ types.Object, commonPrefix string) {
-		if id := strings.TrimSuffix(strings.TrimPrefix(commonPrefix, Prefix), "/"); id != "" && ValidateCaseID(id) == nil {
+		if id := strings.TrimSuffix(strings.TrimPrefix(commonPrefix, Prefix), "/"); id != "" && id != LocksFolder && ValidateCaseID(id) == nil {
 			ids = append(ids, id)
 		}
 	})

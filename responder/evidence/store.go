@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// LocksFolder is the folder beside the cases that holds the Lambda's
+// per-instance locks (package trigger); it is not a case.
+const LocksFolder = "locks"
+
 // ErrExists is returned when an artifact is written twice: evidence is never
 // overwritten.
 var ErrExists = errors.New("artifact already exists")

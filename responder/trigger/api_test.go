@@ -148,7 +148,7 @@ func TestPostCasesRejectsBadInput(t *testing.T) {
 							r.RequestContext.Identity.UserArn = ""
 						}
 						if tc.edit != nil {
-							r.Headers = map[string]string{"Content-Type": "application/json"}
+							r.Headers = map[string]string{"content-type": "application/json"}
 							tc.edit(r.Headers)
 						}
 					})
