@@ -42,6 +42,11 @@ type Bucket struct {
 	// KMSKeyID, when set, asks for SSE-KMS with that key; otherwise the
 	// bucket's default encryption applies (every S3 bucket encrypts at rest).
 	KMSKeyID string
+	// ConditionalWritesOnly skips the HEAD before each write-once PUT and
+	// relies on If-None-Match alone, which Amazon S3 honours: one round trip
+	// less per artifact. Leave it off for S3-compatible stores that may
+	// ignore the condition.
+	ConditionalWritesOnly bool
 }
 
 var (
@@ -74,12 +79,14 @@ func (b *Bucket) Put(ctx context.Context, caseID, path string, body []byte, cont
 func (b *Bucket) putOnce(ctx context.Context, key string, body []byte, contentType string) (Stored, error) {
 	// S3 honours If-None-Match on PUT; the HEAD first also protects evidence
 	// on S3-compatible stores that ignore the condition.
-	_, err := b.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.Name, Key: &key})
-	if err == nil {
-		return Stored{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrExists)
-	}
-	if !isNotFound(err) {
-		return Stored{}, fmt.Errorf("check s3://%s/%s: %w", b.Name, key, err)
+	if !b.ConditionalWritesOnly {
+		_, err := b.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.Name, Key: &key})
+		if err == nil {
+			return Stored{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrExists)
+		}
+		if !isNotFound(err) {
+			return Stored{}, fmt.Errorf("check s3://%s/%s: %w", b.Name, key, err)
+		}
 	}
 	return b.put(ctx, key, body, contentType, aws.String("*"))
 }

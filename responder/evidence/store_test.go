@@ -16,6 +16,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
 )
 
 // gofakes3Bucket serves a real S3 API in-process (gofakes3) and returns a
@@ -64,6 +65,27 @@ func TestStoreWriteOnce(t *testing.T) {
 				t.Fatalf("missing artifact: got %v, want ErrNotFound", err)
 			}
 		})
+	}
+}
+
+func TestConditionalWritesOnlyStillWritesOnce(t *testing.T) {
+	// gofakes3 honours If-None-Match as S3 does only in part; the fake
+	// cloud's S3 does. Either way the second write must not replace the first.
+	c := fakeaws.New()
+	c.AddBucket("ev", fakeaws.BucketOptions{})
+	store := &evidence.Bucket{API: c.S3(), Name: "ev", ConditionalWritesOnly: true}
+	ctx := context.Background()
+	if _, err := store.Put(ctx, "case-1", "a.txt", []byte("first"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "case-1", "a.txt", []byte("second"), "text/plain"); !errors.Is(err, evidence.ErrExists) {
+		t.Fatalf("second put: %v", err)
+	}
+	if c.CallCount("HeadObject") != 0 {
+		t.Fatal("a HEAD was made")
+	}
+	if got, _ := store.Get(ctx, "case-1", "a.txt"); string(got) != "first" {
+		t.Fatalf("artifact %q", got)
 	}
 }
 

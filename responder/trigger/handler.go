@@ -81,8 +81,9 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 		return nil, err
 	}
 	return &Handler{
-		Config:     cfg,
-		Store:      &evidence.Bucket{API: home.S3, Name: cfg.EvidenceBucket, KMSKeyID: cfg.EvidenceKMSKey},
+		Config: cfg,
+		// The Lambda writes to Amazon S3, which honours If-None-Match.
+		Store:      &evidence.Bucket{API: home.S3, Name: cfg.EvidenceBucket, KMSKeyID: cfg.EvidenceKMSKey, ConditionalWritesOnly: true},
 		Executions: lambdaClients.SFN,
 		Findings:   lambdaClients.SecurityHub,
 		SNS:        home.SNS,
