@@ -6,8 +6,13 @@
 //     encrypted buckets, topics and logs, an evidence bucket with Object Lock,
 //     versioning, SSE-KMS, a public access block and a TLS-only policy;
 //   - permission coverage (permissions_test.go): the roles that run the engine
-//     are granted exactly the IAM actions of responder/cloud.Permissions, which
-//     is derived from the operation registry the code is built on;
+//     are granted exactly the IAM actions of responder/cloud.Permissions for
+//     their registry account labels, which are derived from the operation
+//     registry the code is built on;
+//   - the Lambda wiring (lambda_test.go, statemachine_test.go): the function's
+//     environment loads into responder/trigger's configuration, the API serves
+//     POST /cases and GET /cases/{id}, the EventBridge rules invoke the
+//     function, and the embedded state machine is lambda/statemachine.asl.json;
 //   - cfn-lint (cfnlint_test.go), the maintained Python linter.
 //
 // The templates are parsed here (template.go), with the short-form intrinsic

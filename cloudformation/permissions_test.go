@@ -8,14 +8,19 @@ import (
 	"github.com/responder-ir/responder/responder/cloud"
 )
 
-// engineRoles are the roles that run the engine, by template: each must be
-// granted exactly the IAM actions cloud.Permissions lists for its account.
+// engineRoles are the roles that run the code, by template: each must be
+// granted exactly the IAM actions cloud.Permissions lists for its accounts
+// (registry account labels).
 var engineRoles = []struct {
-	template, role, account string
+	template, role string
+	accounts       []string
 }{
-	{memberTemplate, "ResponderMemberRole", cloud.WorkloadAccount},
-	{forensicsTemplate, "ResponderRole", cloud.EvidenceAccount},
-	{forensicsTemplate, "ResponderLambdaRole", cloud.EvidenceAccount},
+	{memberTemplate, "ResponderMemberRole", []string{cloud.WorkloadAccount}},
+	{forensicsTemplate, "ResponderRole", []string{cloud.EvidenceAccount}},
+	// The function runs the engine's forensics-account side (evidence store,
+	// notification, assuming the member role) and, alone, starts and reads
+	// the cases' executions and notes Security Hub findings.
+	{forensicsTemplate, "ResponderLambdaRole", []string{cloud.EvidenceAccount, cloud.LambdaFunction}},
 }
 
 // notCalledByTheCode lists, per role, the actions a role is granted although
@@ -30,7 +35,7 @@ var notCalledByTheCode = map[string]map[string]string{
 	},
 }
 
-// Every IAM action the engine needs is granted to the role that runs it, and
+// Every IAM action the code needs is granted to the role that runs it, and
 // every action granted to those roles is needed: the list comes from the
 // operation registry (cloud.Operations, derived from the interfaces the code
 // calls through) plus the actions AWS checks besides them (cloud.Permissions).
@@ -39,62 +44,150 @@ func TestPermissionCoverage(t *testing.T) {
 	if len(perms) == 0 {
 		t.Fatal("cloud.Permissions() is empty")
 	}
-	templates := map[string]*Template{}
 	for _, er := range engineRoles {
 		t.Run(er.role, func(t *testing.T) {
-			tmpl, ok := templates[er.template]
-			if !ok {
-				tmpl = load(t, er.template)
-				templates[er.template] = tmpl
-			}
-			granted, err := tmpl.AllowedActions(er.role)
+			granted, err := load(t, er.template).AllowedActions(er.role)
 			if err != nil {
 				t.Fatal(err)
 			}
-			needed := map[string]cloud.Permission{} // by lower-case action (IAM actions ignore case)
-			for _, p := range perms {
-				if p.Account == er.account {
-					needed[strings.ToLower(p.Action)] = p
+			for _, account := range er.accounts {
+				if len(forAccounts(perms, account)) == 0 {
+					t.Fatalf("no operation of account %q in cloud.Permissions()", account)
 				}
 			}
-			if len(needed) == 0 {
-				t.Fatalf("no operation of account %q in cloud.Permissions()", er.account)
+			for _, p := range coverageProblems(granted, forAccounts(perms, er.accounts...), notCalledByTheCode[er.role]) {
+				t.Errorf("%s: %s %s", er.template, er.role, p)
 			}
-			grantedSet := map[string]bool{}
-			for _, a := range granted {
-				grantedSet[strings.ToLower(a)] = true
-			}
-			var missing []string
-			for action, p := range needed {
-				if !grantedSet[action] {
-					missing = append(missing, p.Action+" (for "+strings.Join(p.For, ", ")+")")
-				}
-			}
-			sort.Strings(missing)
-			for _, m := range missing {
-				t.Errorf("%s: %s is not granted %s", er.template, er.role, m)
-			}
-			allowed := notCalledByTheCode[er.role]
-			for _, a := range granted {
-				if _, ok := needed[strings.ToLower(a)]; ok {
-					continue
-				}
-				if _, ok := allowed[a]; ok {
-					continue
-				}
-				t.Errorf("%s: %s is granted %s, which no operation in responder/cloud's registry needs "+
-					"(remove the grant, or add the operation to the registry)", er.template, er.role, a)
-			}
-			for a := range allowed {
-				if !grantedSet[strings.ToLower(a)] {
-					t.Errorf("notCalledByTheCode lists %s for %s, which is not granted: remove the entry", a, er.role)
-				}
-				if _, ok := needed[strings.ToLower(a)]; ok {
-					t.Errorf("notCalledByTheCode lists %s for %s, but the code needs it: remove the entry", a, er.role)
+		})
+	}
+}
+
+// The coverage fails both ways, on the real template and registry: a grant
+// the code needs but the role lacks, and a grant the role holds but no
+// operation needs. Each registry account of the Lambda role counts: checked
+// against one of them only, the role holds grants nobody needs.
+func TestPermissionCoverageFailsBothWays(t *testing.T) {
+	perms := cloud.Permissions()
+	granted, err := load(t, forensicsTemplate).AllowedActions("ResponderLambdaRole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := notCalledByTheCode["ResponderLambdaRole"]
+	needed := forAccounts(perms, cloud.EvidenceAccount, cloud.LambdaFunction)
+	if p := coverageProblems(granted, needed, allowed); len(p) != 0 {
+		t.Fatalf("the template itself fails: %v", p)
+	}
+
+	cases := []struct {
+		name    string
+		granted []string
+		needed  []cloud.Permission
+		want    []string
+	}{
+		{
+			name:    "a needed grant is missing",
+			granted: without(granted, "states:DescribeExecution"),
+			needed:  needed,
+			want:    []string{"is not granted states:DescribeExecution"},
+		},
+		{
+			name:    "the code calls an operation nobody granted",
+			granted: granted,
+			needed:  append(append([]cloud.Permission{}, needed...), cloud.Permission{Action: "states:StopExecution", Account: cloud.LambdaFunction, For: []string{"states:StopExecution"}}),
+			want:    []string{"is not granted states:StopExecution"},
+		},
+		{
+			name:    "a grant nobody needs",
+			granted: append(append([]string{}, granted...), "ec2:DeleteSnapshot"),
+			needed:  needed,
+			want:    []string{"is granted ec2:DeleteSnapshot, which no operation"},
+		},
+		{
+			name:    "the lambda operations checked as evidence only",
+			granted: granted,
+			needed:  forAccounts(perms, cloud.EvidenceAccount),
+			want: []string{"is granted securityhub:BatchUpdateFindings, which no operation",
+				"is granted states:StartExecution, which no operation"},
+		},
+		{
+			name:    "the member role's assumption not granted",
+			granted: without(granted, "sts:AssumeRole"),
+			needed:  needed,
+			want:    []string{"is not granted sts:AssumeRole"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			problems := strings.Join(coverageProblems(c.granted, c.needed, allowed), "\n")
+			for _, w := range c.want {
+				if !strings.Contains(problems, w) {
+					t.Errorf("no problem mentions %q; problems:\n%s", w, problems)
 				}
 			}
 		})
 	}
+}
+
+// forAccounts returns the permissions of the given registry accounts.
+func forAccounts(perms []cloud.Permission, accounts ...string) []cloud.Permission {
+	var out []cloud.Permission
+	for _, p := range perms {
+		if contains(accounts, p.Account) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func without(list []string, drop string) []string {
+	var out []string
+	for _, s := range list {
+		if !strings.EqualFold(s, drop) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// coverageProblems compares what a role is granted with what the code needs
+// (IAM actions ignore case): every needed action must be granted, every
+// granted action needed or listed in allowed (with its reason), and every
+// entry of allowed granted and not needed. The problems are sorted.
+func coverageProblems(granted []string, needed []cloud.Permission, allowed map[string]string) []string {
+	neededSet := map[string]cloud.Permission{}
+	for _, p := range needed {
+		neededSet[strings.ToLower(p.Action)] = p
+	}
+	grantedSet := map[string]bool{}
+	for _, a := range granted {
+		grantedSet[strings.ToLower(a)] = true
+	}
+	var out []string
+	for action, p := range neededSet {
+		if !grantedSet[action] {
+			out = append(out, "is not granted "+p.Action+" (for "+strings.Join(p.For, ", ")+")")
+		}
+	}
+	for _, a := range granted {
+		if _, ok := neededSet[strings.ToLower(a)]; ok {
+			continue
+		}
+		if _, ok := allowed[a]; ok {
+			continue
+		}
+		out = append(out, "is granted "+a+", which no operation in responder/cloud's registry needs "+
+			"(remove the grant, or add the operation to the registry)")
+	}
+	for a := range allowed {
+		if !grantedSet[strings.ToLower(a)] {
+			out = append(out, "is not granted "+a+", which notCalledByTheCode lists: remove the entry")
+		}
+		if _, ok := neededSet[strings.ToLower(a)]; ok {
+			out = append(out, "needs "+a+", which notCalledByTheCode lists too: remove the entry")
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Operations that IAM does not authorise are not granted either (a grant of

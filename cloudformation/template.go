@@ -16,6 +16,7 @@ import (
 type Template struct {
 	Path       string
 	Parameters map[string]map[string]any
+	Conditions map[string]any // condition name -> its (long-form) expression
 	Resources  map[string]Resource
 }
 
@@ -25,6 +26,8 @@ type Resource struct {
 	Type       string
 	Properties map[string]any
 	Metadata   map[string]any
+	Condition  string   // the resource's Condition, "" when none
+	DependsOn  []string // logical IDs
 }
 
 // Load reads and parses a template file.
@@ -55,13 +58,16 @@ func Parse(data []byte) (*Template, error) {
 	if !ok {
 		return nil, fmt.Errorf("template is not a mapping")
 	}
-	t := &Template{Parameters: map[string]map[string]any{}, Resources: map[string]Resource{}}
+	t := &Template{Parameters: map[string]map[string]any{}, Conditions: map[string]any{}, Resources: map[string]Resource{}}
 	if params, ok := root["Parameters"].(map[string]any); ok {
 		for id, p := range params {
 			if pm, ok := p.(map[string]any); ok {
 				t.Parameters[id] = pm
 			}
 		}
+	}
+	if conds, ok := root["Conditions"].(map[string]any); ok {
+		t.Conditions = conds
 	}
 	resources, ok := root["Resources"].(map[string]any)
 	if !ok {
@@ -78,7 +84,9 @@ func Parse(data []byte) (*Template, error) {
 		}
 		props, _ := rm["Properties"].(map[string]any)
 		meta, _ := rm["Metadata"].(map[string]any)
-		t.Resources[id] = Resource{ID: id, Type: typ, Properties: props, Metadata: meta}
+		cond, _ := rm["Condition"].(string)
+		t.Resources[id] = Resource{ID: id, Type: typ, Properties: props, Metadata: meta,
+			Condition: cond, DependsOn: Strings(rm["DependsOn"])}
 	}
 	return t, nil
 }

@@ -80,9 +80,17 @@ func TestMemberRoleTrust(t *testing.T) {
 			if !refersTo(get(c, "StringEquals", "sts:ExternalId"), "ExternalId") {
 				t.Errorf("trust statement %q: a variant does not require sts:ExternalId: %v", s.Sid, c)
 			}
-			principals := Strings(get(c, "ArnEquals", "aws:PrincipalArn"))
-			if len(principals) != 2 {
-				t.Errorf("trust statement %q: a variant does not limit aws:PrincipalArn to the two forensics roles: %v", s.Sid, c)
+			var principals []string
+			for _, p := range branchesList(get(c, "ArnEquals", "aws:PrincipalArn")) {
+				sub, _ := get(p, "Fn::Sub").(string)
+				principals = append(principals, sub)
+			}
+			want := []string{
+				"arn:${AWS::Partition}:iam::${ForensicsAccountId}:role/${ForensicsResponderRoleName}",
+				"arn:${AWS::Partition}:iam::${ForensicsAccountId}:role/${ForensicsLambdaRoleName}",
+			}
+			if !reflect.DeepEqual(principals, want) {
+				t.Errorf("trust statement %q: a variant limits aws:PrincipalArn to %v, want the responder and Lambda roles %v", s.Sid, principals, want)
 			}
 			if get(c, "StringLike", "sts:RoleSessionName") != "responder-*" {
 				t.Errorf("trust statement %q: a variant does not require the responder-<case-id> session name: %v", s.Sid, c)
