@@ -61,24 +61,10 @@ type Clients struct {
 
 // Load builds the clients from the standard SDK configuration chain.
 func Load(ctx context.Context, opts Options) (*Clients, error) {
-	var loaders []func(*config.LoadOptions) error
-	if opts.Region != "" {
-		loaders = append(loaders, config.WithRegion(opts.Region))
-	}
-	if opts.Profile != "" {
-		loaders = append(loaders, config.WithSharedConfigProfile(opts.Profile))
-	}
-	loaders = append(loaders, config.WithRetryer(func() aws.Retryer { return newRetryer(opts.MaxBackoff) }))
-	base, err := config.LoadDefaultConfig(ctx, loaders...)
+	base, err := loadBase(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	if base.Region == "" {
-		return nil, fmt.Errorf("no AWS Region: set --region, AWS_REGION or a profile with a region")
-	}
-	base.APIOptions = append(base.APIOptions, AddCallRecorder)
-	base.APIOptions = append(base.APIOptions, opts.APIOptions...)
-
 	workload := base.Copy()
 	if opts.RoleARN != "" {
 		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), opts.RoleARN, func(o *stscreds.AssumeRoleOptions) {
@@ -102,6 +88,30 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		c.CallerSTS = sts.NewFromConfig(base)
 	}
 	return c, nil
+}
+
+// loadBase loads the caller's configuration: Region and profile from opts or
+// the standard chain, the toolkit's retryer, the call recorder and any extra
+// middleware.
+func loadBase(ctx context.Context, opts Options) (aws.Config, error) {
+	var loaders []func(*config.LoadOptions) error
+	if opts.Region != "" {
+		loaders = append(loaders, config.WithRegion(opts.Region))
+	}
+	if opts.Profile != "" {
+		loaders = append(loaders, config.WithSharedConfigProfile(opts.Profile))
+	}
+	loaders = append(loaders, config.WithRetryer(func() aws.Retryer { return newRetryer(opts.MaxBackoff) }))
+	base, err := config.LoadDefaultConfig(ctx, loaders...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if base.Region == "" {
+		return aws.Config{}, fmt.Errorf("no AWS Region: set --region, AWS_REGION or a profile with a region")
+	}
+	base.APIOptions = append(base.APIOptions, AddCallRecorder)
+	base.APIOptions = append(base.APIOptions, opts.APIOptions...)
+	return base, nil
 }
 
 // usePathStyleOnCustomEndpoint addresses buckets by path when a custom S3

@@ -2,11 +2,8 @@ package cloud
 
 import (
 	"context"
-	"fmt"
 	"reflect"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 )
@@ -54,23 +51,10 @@ type LambdaClients struct {
 // configuration chain, with the same retryer and call recorder as Load. Only
 // Region, Profile, MaxBackoff and APIOptions of opts apply.
 func LoadLambda(ctx context.Context, opts Options) (*LambdaClients, error) {
-	var loaders []func(*config.LoadOptions) error
-	if opts.Region != "" {
-		loaders = append(loaders, config.WithRegion(opts.Region))
-	}
-	if opts.Profile != "" {
-		loaders = append(loaders, config.WithSharedConfigProfile(opts.Profile))
-	}
-	loaders = append(loaders, config.WithRetryer(func() aws.Retryer { return newRetryer(opts.MaxBackoff) }))
-	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
+	cfg, err := loadBase(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		return nil, fmt.Errorf("no AWS Region: set AWS_REGION")
-	}
-	cfg.APIOptions = append(cfg.APIOptions, AddCallRecorder)
-	cfg.APIOptions = append(cfg.APIOptions, opts.APIOptions...)
 	return &LambdaClients{
 		SFN:         sfn.NewFromConfig(cfg),
 		SecurityHub: securityhub.NewFromConfig(cfg),
