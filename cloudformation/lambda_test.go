@@ -215,6 +215,7 @@ func TestLambdaEnvironment(t *testing.T) {
 				LockWindow:           trigger.DefaultLockWindow,
 				Region:               testPseudo["AWS::Region"],
 				LogLevel:             c.LogLevel, // info: checked below
+				ForensicsKMSKey:      keyARN,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)
@@ -226,7 +227,11 @@ func TestLambdaEnvironment(t *testing.T) {
 		{"GuardDuty on, any account", map[string]string{
 			"GuardDutyFindings": "true", "GuardDutyMinSeverity": "4.5", "AllowedAccounts": "*",
 			"LockWindow": "1h30m", "LogLevel": "debug", "MemberRoleName": "ir-member",
+			"SourceKMSKeyAlias": "responder-evidence",
 		}, func(t *testing.T, c trigger.Config) {
+			if got := c.SourceKMSKeyARN("444455556666", "eu-west-1"); got != "arn:aws:kms:eu-west-1:444455556666:alias/responder-evidence" {
+				t.Errorf("source key %s", got)
+			}
 			if !c.GuardDutyEnabled || c.GuardDutyMinSeverity != 4.5 {
 				t.Errorf("GuardDuty enabled %v, threshold %v; want true, 4.5", c.GuardDutyEnabled, c.GuardDutyMinSeverity)
 			}

@@ -196,11 +196,17 @@ func (w *world) invoke(payload []byte) (json.RawMessage, *taskError) {
 // startCase starts a case through the API and returns the execution's input.
 func (w *world) startCase(t *testing.T, instanceID string) map[string]any {
 	t.Helper()
+	return w.startCaseBody(t, `{"instance_id": "`+instanceID+`"}`)
+}
+
+// startCaseBody starts a case through the API with a request body.
+func (w *world) startCaseBody(t *testing.T, body string) map[string]any {
+	t.Helper()
 	ev := map[string]any{
 		"resource": "/cases", "path": "/cases", "httpMethod": "POST",
 		"headers":        map[string]any{"Content-Type": "application/json"},
 		"requestContext": map[string]any{"identity": map[string]any{"userArn": "arn:aws:iam::111122223333:user/alice"}},
-		"body":           `{"instance_id": "` + instanceID + `"}`,
+		"body":           body,
 	}
 	b, _ := json.Marshal(ev)
 	if _, terr := w.invoke(b); terr != nil {
@@ -277,6 +283,9 @@ func TestStateMachineRunsTheCase(t *testing.T) {
 			if resp := out["response"].(map[string]any); resp["status"] != evidence.CaseContained {
 				t.Errorf("response %v", resp)
 			}
+			if pres := out["preservation"].(map[string]any); pres["complete"] != true || pres["configured"] != false || pres["polls"] != 1.0 {
+				t.Errorf("preservation %v, want complete at once (not configured)", pres)
+			}
 			if snaps := out["snapshots"].(map[string]any); snaps["complete"] != true || snaps["polls"] != 4.0 || ex.Waits != 3 {
 				// Pending at the first three polls (SnapshotCompletesAfter),
 				// completed at the fourth.
@@ -285,6 +294,92 @@ func TestStateMachineRunsTheCase(t *testing.T) {
 			for _, s := range w.cloud.Snapshots() {
 				if s.State != "completed" || aws.ToString(s.Progress) != "100%" {
 					t.Errorf("snapshot %s is %s", aws.ToString(s.SnapshotId), s.State)
+				}
+			}
+		})
+	}
+}
+
+// With a forensics key configured, the execution copies the completed
+// snapshots into the forensics account (the function's own) and polls the
+// copies until they complete; a snapshot that cannot be copied fails it.
+func TestStateMachinePreservesTheSnapshots(t *testing.T) {
+	const forensicsAccount = "444455556666"
+	for _, tc := range []struct {
+		name      string
+		encrypted bool // volumes under aws/ebs, and no source key alias configured
+		copyNever bool // the copies stay pending
+		status    string
+		end       string
+		waits     int
+	}{
+		// 3 waits for the snapshots (SnapshotCompletesAfter), then 2 for
+		// the copies, which complete after two looks: made (and seen
+		// pending) at the first preserve poll, seen pending at the second,
+		// completed at the third.
+		{name: "copied", status: "SUCCEEDED", end: "Done", waits: 3 + 2},
+		{name: "aws/ebs without source key", encrypted: true, status: "FAILED", end: "PreservationFailed", waits: 3},
+		// The copies never complete: 288 polls, 287 waits between them.
+		{name: "copies never complete", copyNever: true, status: "FAILED", end: "PreservationTimedOut", waits: 3 + 287},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := loadMachine(definitionPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := newWorld(t)
+			w.cloud.SnapshotCompletesAfter = 3
+			instanceID := w.suspect.InstanceID
+			if tc.encrypted {
+				instanceID = w.cloud.AddInstance(fakeaws.InstanceSpec{Encrypted: true, Volumes: 2})
+			}
+			dst := fakeaws.New(fakeaws.WithAccount(forensicsAccount))
+			fakeaws.Link(w.cloud, dst)
+			if !tc.copyNever {
+				dst.SnapshotCompletesAfter = 2
+			}
+			key := dst.AddKMSKey("alias/evidence")
+			w.h.Config.HomeAccount, w.h.Config.ForensicsKMSKey = forensicsAccount, key
+			w.h.Forensics, w.h.PreservePoll = dst.EC2(), time.Millisecond
+			input := w.startCaseBody(t, `{"instance_id": "`+instanceID+`", "account_id": "`+w.cloud.Account+`"}`)
+			caseID := input["case_id"].(string)
+
+			ex, err := m.run(input, w.invoke, nil, 2000)
+			if err != nil {
+				t.Fatalf("run: %v (visited %d states)", err, len(ex.Visits))
+			}
+			if ex.Status != tc.status || ex.End != tc.end || ex.Waits != tc.waits {
+				t.Fatalf("execution %s at %s after %d waits (%s: %s), want %s at %s after %d", ex.Status, ex.End, ex.Waits, ex.Error, ex.Cause, tc.status, tc.end, tc.waits)
+			}
+			for _, v := range ex.Visits {
+				if d, ok := v.Input.(map[string]any); ok && d["case_id"] != caseID {
+					t.Errorf("state %s: data without case_id %s", v.State, caseID)
+				}
+			}
+			if tc.end != "Done" {
+				if !strings.Contains(ex.Cause, caseID) || !strings.Contains(ex.Cause, "forensics account") {
+					t.Errorf("cause %q", ex.Cause)
+				}
+				want := 0
+				if tc.copyNever {
+					want = 2 // made once, never again
+				}
+				if got := len(dst.Snapshots()); got != want {
+					t.Errorf("forensics account holds %d snapshots, want %d", got, want)
+				}
+				return
+			}
+			pres := ex.Output.(map[string]any)["preservation"].(map[string]any)
+			if pres["complete"] != true || pres["configured"] != true || pres["percent"] != 100.0 || pres["polls"] != 3.0 {
+				t.Errorf("preservation %v, want complete at the third poll", pres)
+			}
+			copies := dst.Snapshots()
+			if len(copies) != 2 {
+				t.Fatalf("forensics account holds %d snapshots, want the 2 copies", len(copies))
+			}
+			for _, s := range copies {
+				if s.State != "completed" || aws.ToString(s.KmsKeyId) != key {
+					t.Errorf("copy %s: %s under %s", aws.ToString(s.SnapshotId), s.State, aws.ToString(s.KmsKeyId))
 				}
 			}
 		})

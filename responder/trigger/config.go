@@ -25,6 +25,8 @@ const (
 	EnvGuardDutyMinSeverity = "RESPONDER_GUARDDUTY_MIN_SEVERITY"
 	EnvLockWindow           = "RESPONDER_LOCK_WINDOW"
 	EnvLogLevel             = "RESPONDER_LOG_LEVEL"
+	EnvForensicsKMSKey      = "RESPONDER_FORENSICS_KMS_KEY"
+	EnvSourceKMSKeyAlias    = "RESPONDER_SOURCE_KMS_KEY_ALIAS"
 	// EnvRegion is set by the Lambda runtime.
 	EnvRegion = "AWS_REGION"
 )
@@ -75,6 +77,16 @@ type Config struct {
 	// target and the Region of the evidence bucket, topic and state machine.
 	Region   string
 	LogLevel slog.Level
+	// ForensicsKMSKey encrypts the copies of the case snapshots that the
+	// preserve task makes in the function's own account (HomeAccount, the
+	// forensics account); empty: the snapshots are not copied.
+	ForensicsKMSKey string
+	// SourceKMSKeyAlias names (without "alias/") a customer managed key that
+	// every member account holds under this alias and that the forensics
+	// account may use: snapshots under the AWS managed key aws/ebs, which
+	// cannot be shared, are re-encrypted with it first. Empty: such
+	// snapshots are not preserved.
+	SourceKMSKeyAlias string
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -91,6 +103,8 @@ var (
 	topicPattern        = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 	roleNamePattern     = regexp.MustCompile(`^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
 	externalIDPattern   = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	kmsKeyPattern       = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+|alias/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|mrk-[0-9a-f]{32})$`)
+	aliasNamePattern    = regexp.MustCompile(`^[A-Za-z0-9/_-]{1,250}$`)
 )
 
 // LoadConfig reads the configuration from getenv (os.Getenv in the function).
@@ -192,7 +206,36 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(EnvLogLevel, "%q is not debug, info, warn or error", v)
 		}
 	}
+	if c.ForensicsKMSKey = get(EnvForensicsKMSKey); c.ForensicsKMSKey != "" && !kmsKeyPattern.MatchString(c.ForensicsKMSKey) {
+		bad(EnvForensicsKMSKey, "%q is not a KMS key ARN, key ID or alias", c.ForensicsKMSKey)
+	}
+	if v := get(EnvSourceKMSKeyAlias); v != "" {
+		c.SourceKMSKeyAlias = strings.TrimPrefix(v, "alias/")
+		if !aliasNamePattern.MatchString(c.SourceKMSKeyAlias) || strings.HasPrefix(c.SourceKMSKeyAlias, "aws/") {
+			bad(EnvSourceKMSKeyAlias, "%q is not the name of a customer managed key's alias (for example responder-evidence)", v)
+		}
+	}
 	return c, errors.Join(errs...)
+}
+
+// PreserveConfigured reports whether the preserve task copies the case
+// snapshots into the forensics account.
+func (c Config) PreserveConfigured() bool { return c.ForensicsKMSKey != "" }
+
+// SourceKMSKeyARN is the alias ARN of SourceKMSKeyAlias in a member account
+// and Region; "" when no alias is configured.
+func (c Config) SourceKMSKeyARN(account, region string) string {
+	if c.SourceKMSKeyAlias == "" {
+		return ""
+	}
+	return "arn:" + c.partition() + ":kms:" + region + ":" + account + ":alias/" + c.SourceKMSKeyAlias
+}
+
+func (c Config) partition() string {
+	if c.HomePartition == "" {
+		return "aws"
+	}
+	return c.HomePartition
 }
 
 // AccountAllowed reports whether a response may act in the account.

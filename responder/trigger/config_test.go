@@ -29,7 +29,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MemberRoleName != "responder-ir-member" || c.GuardDutyEnabled || c.GuardDutyMinSeverity != 7 ||
-		c.LockWindow != 10*time.Minute || c.TopicARN != "" || c.ExternalID != "" {
+		c.LockWindow != 10*time.Minute || c.TopicARN != "" || c.ExternalID != "" ||
+		c.PreserveConfigured() || c.SourceKMSKeyARN("444455556666", "eu-west-3") != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.HomeAccount != "111122223333" || c.HomePartition != "aws" || c.Region != "eu-west-3" {
@@ -56,9 +57,18 @@ func TestLoadConfigSettings(t *testing.T) {
 	v["RESPONDER_TOPIC_ARN"] = "arn:aws:sns:eu-west-3:111122223333:incidents"
 	v["RESPONDER_LOG_LEVEL"] = "debug"
 	v["RESPONDER_ALLOWED_ACCOUNTS"] = "*"
+	v["RESPONDER_FORENSICS_KMS_KEY"] = "arn:aws:kms:eu-west-3:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	v["RESPONDER_SOURCE_KMS_KEY_ALIAS"] = "alias/responder-evidence"
 	c, err := trigger.LoadConfig(getenv(v))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !c.PreserveConfigured() || c.ForensicsKMSKey != v["RESPONDER_FORENSICS_KMS_KEY"] {
+		t.Errorf("forensics key %q", c.ForensicsKMSKey)
+	}
+	// The alias is taken with or without its "alias/" prefix.
+	if got := c.SourceKMSKeyARN("123456789012", "eu-central-1"); got != "arn:aws:kms:eu-central-1:123456789012:alias/responder-evidence" {
+		t.Errorf("source key ARN %s", got)
 	}
 	if !c.GuardDutyEnabled || c.GuardDutyMinSeverity != 8.5 || c.LockWindow != 30*time.Minute ||
 		c.RoleARN("123456789012") != "arn:aws:iam::123456789012:role/ir/responder-member" || !c.AccountAllowed("123456789012") {
@@ -87,6 +97,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad role", func(v map[string]string) { v["RESPONDER_MEMBER_ROLE_NAME"] = "role name" }, []string{"RESPONDER_MEMBER_ROLE_NAME"}},
 		{"bad external ID", func(v map[string]string) { v["RESPONDER_EXTERNAL_ID"] = "x" }, []string{"RESPONDER_EXTERNAL_ID"}},
 		{"bad topic", func(v map[string]string) { v["RESPONDER_TOPIC_ARN"] = "incidents" }, []string{"RESPONDER_TOPIC_ARN"}},
+		{"bad forensics key", func(v map[string]string) { v["RESPONDER_FORENSICS_KMS_KEY"] = "my key" }, []string{"RESPONDER_FORENSICS_KMS_KEY"}},
+		{"AWS managed source alias", func(v map[string]string) { v["RESPONDER_SOURCE_KMS_KEY_ALIAS"] = "aws/ebs" }, []string{"RESPONDER_SOURCE_KMS_KEY_ALIAS"}},
+		{"bad source alias", func(v map[string]string) { v["RESPONDER_SOURCE_KMS_KEY_ALIAS"] = "my alias" }, []string{"RESPONDER_SOURCE_KMS_KEY_ALIAS"}},
 		{"bad level", func(v map[string]string) { v["RESPONDER_LOG_LEVEL"] = "loud" }, []string{"RESPONDER_LOG_LEVEL"}},
 		{"no role, other account", func(v map[string]string) { v["RESPONDER_MEMBER_ROLE_NAME"] = "none" }, []string{"RESPONDER_ALLOWED_ACCOUNTS"}},
 	} {

@@ -40,6 +40,9 @@ type WorkloadClients struct {
 	// CallerSTS identifies the function behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS cloud.STS
+	// KMS tells snapshots under the AWS managed key aws/ebs from others
+	// (optional: without it, sharing such a snapshot is tried and refused).
+	KMS cloud.KMS
 }
 
 // WorkloadFunc builds the clients of a target for a case.
@@ -55,6 +58,13 @@ type Handler struct {
 	Executions ExecutionsAPI
 	Findings   FindingsAPI
 	SNS        cloud.SNS
+	// Forensics is EC2 in the function's own account and Region (the
+	// forensics account), with its own credentials: the preserve task copies
+	// the case snapshots shared with it.
+	Forensics cloud.ForensicsEC2
+	// PreservePoll is the time between two looks at a snapshot the preserve
+	// task waits for (default responder.DefaultPreservePoll).
+	PreservePoll time.Duration
 	// Workload builds the clients that act on a target instance.
 	Workload WorkloadFunc
 	// Log writes JSON lines; every line about a case carries its case_id.
@@ -87,6 +97,7 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 		Executions: lambdaClients.SFN,
 		Findings:   lambdaClients.SecurityHub,
 		SNS:        home.SNS,
+		Forensics:  home.ForensicsEC2,
 		Workload:   AssumeRole(cfg),
 		Log:        NewLogger(os.Stdout, cfg.LogLevel),
 	}, nil
@@ -103,7 +114,7 @@ func AssumeRole(cfg Config) WorkloadFunc {
 		if err != nil {
 			return nil, fmt.Errorf("clients for %s: %w", t, err)
 		}
-		return &WorkloadClients{EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS}, nil
+		return &WorkloadClients{EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, KMS: c.KMS}, nil
 	}
 }
 

@@ -25,6 +25,8 @@ const (
 	TaskRespond = "respond"
 	// TaskSnapshotStatus reports how far the case's EBS snapshots are.
 	TaskSnapshotStatus = "snapshot-status"
+	// TaskPreserve copies the case's snapshots into the forensics account.
+	TaskPreserve = "preserve"
 )
 
 // taskRoute is one task: the type of its payload and its work.
@@ -36,6 +38,7 @@ type taskRoute struct {
 var taskRoutes = map[string]taskRoute{
 	TaskRespond:        {reflect.TypeFor[respondPayload](), (*Handler).respond},
 	TaskSnapshotStatus: {reflect.TypeFor[snapshotPayload](), (*Handler).snapshotStatus},
+	TaskPreserve:       {reflect.TypeFor[preservePayload](), (*Handler).preserve},
 }
 
 // Tasks lists the task routes, sorted.

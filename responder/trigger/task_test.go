@@ -199,7 +199,7 @@ func TestTaskFieldsAreThePayloads(t *testing.T) {
 	if _, ok := trigger.TaskFields("nope"); ok {
 		t.Error("TaskFields knows an unknown task")
 	}
-	if got := strings.Join(trigger.Tasks(), ","); got != "respond,snapshot-status" {
+	if got := strings.Join(trigger.Tasks(), ","); got != "preserve,respond,snapshot-status" {
 		t.Errorf("Tasks() = %s", got)
 	}
 }
