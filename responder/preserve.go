@@ -126,6 +126,9 @@ type PreserveResult struct {
 	// Err aggregates every snapshot that failed and a failure to save.
 	Err     error
 	SaveErr error
+	// Unchanged is true when nothing changed since the record: no run was
+	// recorded.
+	Unchanged bool
 }
 
 // Preserver copies case snapshots from the workload account into the
@@ -249,6 +252,18 @@ func (p *Preserver) Preserve(ctx context.Context, req PreserveRequest) (*Preserv
 			}
 		}
 	}
+	if unchangedCopies(prior, copies) {
+		// A poll that found every copy as the record already has it (the
+		// Lambda's wait loop polls until the copies complete) is not a new
+		// run: the record is not rewritten.
+		res.Manifest, res.Unchanged = prior, true
+		if errs != nil {
+			errs.ErrorFormat = joinErrors
+		}
+		res.Err = errs.ErrorOrNil()
+		log.Info("preserve: nothing changed since the last record", "status", res.Status)
+		return res, nil
+	}
 	res.Manifest = recordPreserve(prior, copies, steps, evidence.Run{
 		Number: job.run, Actor: actor, ActingAs: actingAs, Playbook: PlaybookPreserve,
 		Status: res.Status, StartedAt: started, EndedAt: p.now(),
@@ -296,6 +311,27 @@ func uniqueSnapshots(in []evidence.Snapshot) []evidence.Snapshot {
 		}
 	}
 	return out
+}
+
+// unchangedCopies reports whether every copy of this run is already in the
+// record with the same snapshot, state and error.
+func unchangedCopies(prior *evidence.Manifest, copies []evidence.SnapshotCopy) bool {
+	if len(copies) == 0 {
+		return false
+	}
+	for _, c := range copies {
+		found := false
+		for _, p := range prior.SnapshotCopies {
+			if p.SourceSnapshotID == c.SourceSnapshotID {
+				found = p.SnapshotID == c.SnapshotID && p.State == c.State && p.Error == c.Error
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // recordPreserve builds the case record after a preserve run: the prior

@@ -138,19 +138,25 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 
 // preserveOutput is what --output json prints.
 type preserveOutput struct {
-	CaseID         string                  `json:"case_id"`
-	Run            int                     `json:"run"`
-	Status         string                  `json:"status"`
-	Location       string                  `json:"location"`
+	CaseID   string `json:"case_id"`
+	Run      int    `json:"run"`
+	Status   string `json:"status"`
+	Location string `json:"location"`
+	// Unchanged: every copy was already recorded as found; no run was added.
+	Unchanged      bool                    `json:"unchanged"`
 	SnapshotCopies []evidence.SnapshotCopy `json:"snapshot_copies"`
 }
 
 func printPreserve(w io.Writer, format string, res *responder.PreserveResult) error {
 	m := res.Manifest
 	if format == "json" {
-		return writeJSON(w, preserveOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, SnapshotCopies: res.Copies})
+		return writeJSON(w, preserveOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, Unchanged: res.Unchanged, SnapshotCopies: res.Copies})
 	}
-	fmt.Fprintf(w, "Case      %s (run %d)\n", m.CaseID, m.LastRun())
+	if res.Unchanged {
+		fmt.Fprintf(w, "Case      %s (nothing changed since run %d: no run recorded)\n", m.CaseID, m.LastRun())
+	} else {
+		fmt.Fprintf(w, "Case      %s (run %d)\n", m.CaseID, m.LastRun())
+	}
 	fmt.Fprintf(w, "Status    %s\n", preserveStatusText(res.Status))
 	fmt.Fprintf(w, "Evidence  %s\n\n", m.Location)
 	t := newTable(w, "SOURCE", "RE-ENCRYPTED", "COPY", "ACCOUNT", "STATE", "DETAIL")

@@ -75,10 +75,10 @@ func TestPreserveCommand(t *testing.T) {
 		}
 	}
 
-	// Again, as JSON: nothing new is copied.
+	// Again, as JSON: nothing new is copied, and no run is recorded.
 	code, out, _ = runPreserveCLI(t, src, dst, append(args, "-o", "json")...)
 	var printed preserveOutput
-	if code != exitOK || json.Unmarshal([]byte(out), &printed) != nil || printed.Run != 3 || len(printed.SnapshotCopies) != 2 {
+	if code != exitOK || json.Unmarshal([]byte(out), &printed) != nil || printed.Run != 2 || !printed.Unchanged || len(printed.SnapshotCopies) != 2 {
 		t.Fatalf("rerun: exit %d\n%s", code, out)
 	}
 	if n := len(dst.Snapshots()); n != 2 {

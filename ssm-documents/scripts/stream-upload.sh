@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# stream-upload.sh: compress, hash and upload a byte stream as the parts of an
+# S3 multipart upload, one presigned UploadPart URL per part, never holding
+# more than a few parts in memory.
+#
+#   source | hashing tee: SHA-256 and byte count of the raw stream, optional raw tap
+#          | compressor (zstd -1, else gzip -1)
+#          | hashing tee: SHA-256 and byte count of the compressed stream
+#          | cut into parts of PART_SIZE bytes, each PUT to its URL (bounded
+#            retries, Content-MD5), SU_MAX_INFLIGHT parts in flight at once
+#
+# The hashing tee is coreutils tee feeding fifos read by sha256 and wc. GNU tee
+# copies 8 KiB at a time, which costs more than hashing on a small instance;
+# when python3 is installed, a 20-line python tee with 1 MiB reads and 1 MiB
+# pipes does the same job at about twice the speed (SU_HASHTEE=coreutils
+# forces the fallback; the report names the one used).
+#
+# A part that cannot be uploaded, a source or compressor that exits non-zero,
+# or a stream longer than the URLs provided ends the run as failed, naming the
+# part; the report never describes a truncated stream as complete.
+#
+# Run directly (tests, benchmarks):
+#   stream-upload.sh --part-size BYTES --part-urls FILE [--compression auto|zstd|gzip|none]
+#                    [--work DIR] (--source FILE | -- COMMAND [ARG...])
+# prints the report (JSON) on stdout and exits 0 on success, 1 on failure.
+# Sourced (or embedded ahead of linux-memory-capture.sh), it defines su_*.
+# shellcheck shell=bash source-path=SCRIPTDIR
+# shellcheck disable=SC2034 # SU_* results are read by the callers
+
+if [[ $(type -t rc_json_q) != function ]]; then
+	# shellcheck source=responder-common.sh
+	. "$(dirname -- "${BASH_SOURCE[0]}")/responder-common.sh"
+fi
+
+: "${SU_MAX_INFLIGHT:=2}"   # parts uploading while the next one is read
+: "${SU_ZSTD_THREADS:=1}"   # zstd -T; 0 means one thread per core
+: "${SU_HASHTEE:=auto}"     # auto (python3 when installed), python or coreutils
+
+# SU_PY_HASHTEE copies stdin to stdout and to the file named by argv[2] (if
+# any), and writes "SHA256 BYTES" to argv[1]. One 1 MiB buffer is reused, so
+# the copy costs no allocation or page faults; pipes are grown to 1 MiB.
+# compact: off
+SU_PY_HASHTEE='
+import hashlib, os, sys
+def grow(fd):
+    try:
+        import fcntl
+        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except Exception:
+        pass
+def main():
+    fds = [1]
+    if len(sys.argv) > 2:
+        fds.append(os.open(sys.argv[2], os.O_WRONLY))
+    for fd in [0] + fds:
+        grow(fd)
+    h = hashlib.sha256()
+    n = 0
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    src = os.fdopen(0, "rb", 0)
+    while True:
+        k = src.readinto(buf)
+        if not k:
+            break
+        chunk = view[:k]
+        h.update(chunk)
+        n += k
+        for fd in fds:
+            off = 0
+            while off < k:
+                off += os.write(fd, chunk[off:])
+    with open(sys.argv[1], "w") as f:
+        f.write("%s %d\n" % (h.hexdigest(), n))
+main()
+'
+# compact: on
+
+# su_hashtee OUT [TAP] copies stdin to stdout (and to the fifo TAP), and
+# writes "SHA256 BYTES" of the stream to OUT.
+su_hashtee() {
+	local out=$1 tap=${2:-} d rc=0 p1 p2
+	if [[ $SU_HASHTEE_USED == python ]]; then
+		# -I -S: no user site, no environment, no site import: a quick start that
+		# nothing on the instance can redirect.
+		"$SU_PYTHON" -I -S -c "$SU_PY_HASHTEE" "$out" ${tap:+"$tap"}
+		return
+	fi
+	d=$(mktemp -d "$out.XXXXXX") || return 1
+	mkfifo "$d/h" "$d/c"
+	rc_sha256 <"$d/h" >"$d/sha" &
+	p1=$!
+	wc -c <"$d/c" >"$d/n" &
+	p2=$!
+	tee -- "$d/h" "$d/c" ${tap:+"$tap"} || rc=$?
+	wait "$p1" "$p2" || rc=1
+	printf '%s %s\n' "$(<"$d/sha")" "$(($(<"$d/n") + 0))" >"$out"
+	rm -rf -- "$d"
+	return "$rc"
+}
+
+# su_pick_compressor NAME sets SU_COMPRESSION (the format) and SU_COMPRESS_CMD.
+su_pick_compressor() {
+	local want=$1
+	if [[ $want == auto ]]; then
+		if rc_have zstd; then want=zstd; else want=gzip; fi
+	fi
+	case $want in
+	zstd) rc_have zstd || return 1; SU_COMPRESS_CMD=(zstd -1 -q -c "-T$SU_ZSTD_THREADS") ;;
+	gzip)
+		if rc_have pigz; then SU_COMPRESS_CMD=(pigz -1 -c)
+		elif rc_have gzip; then SU_COMPRESS_CMD=(gzip -1 -c)
+		else return 1; fi
+		;;
+	none) SU_COMPRESS_CMD=(cat) ;;
+	*) return 1 ;;
+	esac
+	SU_COMPRESSION=$want
+}
+
+# su_upload_part N URL FILE uploads one part and records the outcome in
+# FILE.result as: status attempts http_status curl_exit content_md5 etag.
+su_upload_part() {
+	local n=$1 url=$2 file=$3 status=failed
+	rc_put "$url" "$file" && status=ok
+	printf '%s %s %s %s %s %s\n' "$status" "$RC_ATTEMPTS" "$RC_HTTP" "$RC_CURL_RC" \
+		"${RC_MD5:--}" "${RC_ETAG:--}" >"$file.result.tmp"
+	mv -f -- "$file.result.tmp" "$file.result"
+	# The buffer of an uploaded part is freed at once; a failed one is kept
+	# until the run ends, for the record.
+	if [[ $status == ok ]]; then rm -f -- "$file"; fi
+	: "$n"
+}
+
+su_part_ok() { [[ -f $1.result && $(<"$1.result") == ok\ * ]]; }
+
+# su_stream_upload WORK PART_SIZE URLS_FILE COMPRESSION REPORT -- COMMAND [ARG...]
+# runs COMMAND and uploads its stdout as described at the top of this file
+# ("-- --file PATH" reads a file instead of running a command).
+# WORK must be an empty private directory. Writes the report (a JSON object)
+# to REPORT and sets SU_STATUS (succeeded|failed), SU_FAILURE (none, urls,
+# source, compress, upload, exhausted), SU_SOURCE_EXIT and SU_RAW_BYTES.
+# When SU_RAW_TAP names a function, it also receives the raw stream on stdin
+# (it must read to the end) and its stdout is kept in WORK/tap.out.
+su_stream_upload() {
+	local work=$1 part_size=$2 urls_file=$3 compression=$4 report=$5
+	shift 5
+	[[ ${1-} == -- ]] && shift
+	local -a urls=() pids=() sizes=()
+	local n=0 k size total=0 err='' failed_part=0 fd started line tap=''
+	local p_tap='' p_prod pstatus='' raw_sha='' cmp_sha='' raw_bytes=0 cmp_bytes=-1 x
+	started=${EPOCHREALTIME:-$(date +%s)}
+	SU_STATUS=failed SU_FAILURE=none SU_SOURCE_EXIT='' SU_RAW_BYTES=0
+	mkdir -p -- "$work/parts"
+
+	if ! [[ $part_size =~ ^[0-9]+$ ]] || ((part_size < 1)); then
+		err="invalid part size" SU_FAILURE=urls
+	elif ! su_pick_compressor "$compression"; then
+		err="compression $compression is not available" SU_FAILURE=compress
+	else
+		while IFS='' read -r line || [[ -n $line ]]; do
+			line=${line%$'\r'}
+			[[ -z $line ]] && continue
+			if ! rc_valid_url "$line"; then
+				err="part URL $((${#urls[@]} + 1)) is not a valid https URL" SU_FAILURE=urls
+				break
+			fi
+			urls+=("$line")
+		done <"$urls_file"
+		((${#urls[@]} == 0)) && [[ -z $err ]] && err="no part URLs" SU_FAILURE=urls
+	fi
+	if [[ -n $err ]]; then
+		su_write_report "$report" "$err" 0 "" "" 0 0
+		return 1
+	fi
+
+	SU_HASHTEE_USED=coreutils
+	if [[ $SU_HASHTEE != coreutils ]]; then
+		# The interpreter itself rather than a wrapper such as a pyenv shim,
+		# which costs a chain of forks on every start.
+		SU_PYTHON=/usr/bin/python3
+		if [[ ! -x $SU_PYTHON ]] && rc_have python3; then
+			SU_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+		fi
+		[[ -x $SU_PYTHON ]] && SU_HASHTEE_USED=python
+	fi
+	mkfifo "$work/stream.fifo"
+	if [[ -n ${SU_RAW_TAP:-} ]]; then
+		tap=$work/tap.fifo
+		mkfifo "$tap"
+		"$SU_RAW_TAP" <"$tap" >"$work/tap.out" 2>"$work/tap.err" &
+		p_tap=$!
+	fi
+	(
+		set +e +o pipefail
+		if [[ $1 == --file ]]; then
+			# A file is read by the first stage itself; its open is the source's status.
+			{ if [[ -r $2 ]]; then su_hashtee "$work/raw.hash" "$tap" <"$2"; else echo "cannot read the source" >&2; false; fi; } |
+				"${SU_COMPRESS_CMD[@]}" | su_hashtee "$work/cmp.hash"
+			x="${PIPESTATUS[*]}"
+			if [[ -r $2 ]]; then x="0 $x"; else x="1 $x"; fi
+			printf '%s\n' "$x" >"$work/producer.status"
+		else
+			"$@" | su_hashtee "$work/raw.hash" "$tap" | "${SU_COMPRESS_CMD[@]}" | su_hashtee "$work/cmp.hash"
+			printf '%s\n' "${PIPESTATUS[*]}" >"$work/producer.status"
+		fi
+	) >"$work/stream.fifo" 2>>"$work/producer.err" &
+	p_prod=$!
+	exec {fd}<"$work/stream.fifo"
+
+	while :; do
+		n=$((n + 1))
+		# dd reads exactly part_size bytes (count_bytes), in large reads.
+		if ! dd bs=1M count="$part_size" iflag=count_bytes,fullblock status=none <&"$fd" >"$work/parts/$n"; then
+			err="reading the compressed stream failed at part $n" failed_part=$n SU_FAILURE=compress
+			break
+		fi
+		size=$(stat -c %s -- "$work/parts/$n")
+		if ((size == 0)); then
+			# End of the stream. An empty stream uploads nothing and fails below.
+			rm -f -- "$work/parts/$n"
+			n=$((n - 1))
+			break
+		fi
+		if ((n > ${#urls[@]})); then
+			err="the stream needs more than the ${#urls[@]} part URLs provided" failed_part=$n SU_FAILURE=exhausted
+			rm -f -- "$work/parts/$n"
+			n=$((n - 1))
+			break
+		fi
+		sizes[n]=$size
+		total=$((total + size))
+		su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" &
+		pids[n]=$!
+		if ((n > SU_MAX_INFLIGHT)); then
+			k=$((n - SU_MAX_INFLIGHT))
+			wait "${pids[k]}" || true
+			if ! su_part_ok "$work/parts/$k"; then
+				err="part $k could not be uploaded" failed_part=$k SU_FAILURE=upload
+				break
+			fi
+		fi
+		((size < part_size)) && break
+	done
+	# Closing the stream stops the producer (SIGPIPE) when we stopped early.
+	exec {fd}<&-
+	for ((k = 1; k <= n; k++)); do
+		[[ -n ${pids[k]-} ]] && { wait "${pids[k]}" 2>/dev/null || true; }
+	done
+	if [[ -z $err ]]; then
+		for ((k = 1; k <= n; k++)); do
+			if ! su_part_ok "$work/parts/$k"; then
+				err="part $k could not be uploaded" failed_part=$k SU_FAILURE=upload
+				break
+			fi
+		done
+	fi
+	wait "$p_prod" 2>/dev/null || true
+	if [[ -n $p_tap ]]; then
+		# If the producer died before opening the tap, its reader still waits
+		# in open(): a read-write open releases it (and is harmless otherwise).
+		exec {x}<>"$tap"
+		exec {x}>&-
+		wait "$p_tap" 2>/dev/null || true
+	fi
+
+	[[ -f $work/producer.status ]] && pstatus=$(<"$work/producer.status")
+	SU_SOURCE_EXIT=${pstatus%% *}
+	[[ -f $work/raw.hash ]] && read -r raw_sha raw_bytes x <"$work/raw.hash"
+	[[ -f $work/cmp.hash ]] && read -r cmp_sha cmp_bytes x <"$work/cmp.hash"
+	[[ $raw_bytes =~ ^[0-9]+$ ]] || raw_bytes=0
+	SU_RAW_BYTES=$raw_bytes
+	if [[ -z $err ]]; then
+		if [[ -z $pstatus ]]; then
+			err="the producer pipeline did not report" SU_FAILURE=source
+		elif [[ $SU_SOURCE_EXIT != 0 ]]; then
+			err="the source exited with status $SU_SOURCE_EXIT" SU_FAILURE=source
+		elif [[ $pstatus != "0 0 0 0" ]]; then
+			err="the hashing or compression pipeline failed (statuses $pstatus)" SU_FAILURE=compress
+		elif ! rc_valid_sha256 "$raw_sha" || ! rc_valid_sha256 "$cmp_sha"; then
+			err="hashing failed" SU_FAILURE=compress
+		elif [[ $cmp_bytes != "$total" ]]; then
+			err="the parts hold $total bytes but the compressed stream had $cmp_bytes" SU_FAILURE=compress
+		elif ((raw_bytes == 0)); then
+			err="the source produced no data" SU_FAILURE=source
+		fi
+	fi
+	[[ -z $err ]] && SU_STATUS=succeeded
+	su_write_report "$report" "$err" "$failed_part" "$raw_sha" "$cmp_sha" "$raw_bytes" "$total" \
+		"$n" "$pstatus" "$started"
+	[[ $SU_STATUS == succeeded ]]
+}
+
+# su_write_report FILE ERROR FAILED_PART RAW_SHA CMP_SHA RAW_BYTES CMP_BYTES [PARTS PIPESTATUS STARTED]
+# is called only by su_stream_upload and reads its locals work, part_size and
+# sizes (bash scoping is dynamic).
+su_write_report() {
+	local file=$1 err=$2 failed=$3 raw_sha=$4 cmp_sha=$5 raw_bytes=$6 cmp_bytes=$7
+	local parts=${8:-0} pstatus=${9:-} started=${10:-} k st att http crc md5 etag sep='' out elapsed=null
+	out="{\"status\":\"$SU_STATUS\""
+	if [[ -n $err ]]; then
+		rc_json_q "$err" && out+=",\"error\":$REPLY,\"failure\":\"$SU_FAILURE\""
+	fi
+	((failed > 0)) && out+=",\"failed_part\":$failed"
+	rc_json_q "${SU_COMPRESSION:-none}" && out+=",\"compression\":$REPLY"
+	rc_json_q "${SU_COMPRESS_CMD[*]:-}" && out+=",\"compressor\":$REPLY,\"hashing_tee\":\"${SU_HASHTEE_USED:-}\""
+	rc_json_q "$raw_sha" && out+=",\"raw_sha256\":$REPLY,\"raw_bytes\":$raw_bytes"
+	rc_json_q "$cmp_sha" && out+=",\"compressed_sha256\":$REPLY,\"compressed_bytes\":$cmp_bytes"
+	rc_json_q "$pstatus" && out+=",\"pipeline_exit_status\":$REPLY"
+	if [[ -n $started && -n ${EPOCHREALTIME:-} ]]; then
+		elapsed=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
+	fi
+	out+=",\"elapsed_seconds\":$elapsed,\"part_size\":$((part_size + 0)),\"part_count\":$parts,\"parts\":["
+	for ((k = 1; k <= parts; k++)); do
+		st=missing att=0 http=000 crc=0 md5=- etag=-
+		if [[ -f $work/parts/$k.result ]]; then
+			read -r st att http crc md5 etag <"$work/parts/$k.result"
+		fi
+		out+="$sep{\"part_number\":$k,\"size\":${sizes[k]:-0},\"status\":\"$st\",\"attempts\":$att"
+		out+=",\"http_status\":$((10#${http:-0})),\"curl_exit\":$crc"
+		[[ $md5 != - ]] && rc_json_q "$md5" && out+=",\"content_md5\":$REPLY"
+		[[ $etag != - ]] && rc_json_q "$etag" && out+=",\"etag\":$REPLY"
+		out+="}"
+		sep=,
+	done
+	out+="]}"
+	printf '%s\n' "$out" >"$file"
+}
+
+su_usage() {
+	echo "usage: stream-upload.sh --part-size BYTES --part-urls FILE [--compression auto|zstd|gzip|none] [--work DIR] (--source FILE | -- COMMAND [ARG...])" >&2
+	exit 2
+}
+
+su_main() {
+	set -uo pipefail
+	export LC_ALL=C
+	umask 077
+	local part_size='' urls_file='' compression=auto work='' source='' own_work=0 rc=0
+	while (($#)); do
+		case $1 in
+		--part-size) part_size=${2-}; shift 2 || su_usage ;;
+		--part-urls) urls_file=${2-}; shift 2 || su_usage ;;
+		--compression) compression=${2-}; shift 2 || su_usage ;;
+		--work) work=${2-}; shift 2 || su_usage ;;
+		--source) source=${2-}; shift 2 || su_usage ;;
+		--) shift; break ;;
+		*) su_usage ;;
+		esac
+	done
+	[[ -n $part_size && -n $urls_file ]] || su_usage
+	if [[ -n $source ]]; then
+		(($# == 0)) || su_usage
+		set -- --file "$source"
+	fi
+	(($# > 0)) || su_usage
+	if [[ -z $work ]]; then
+		rc_workdir 0 || { echo "no writable working directory" >&2; exit 1; }
+		work=$RC_WORK own_work=1
+	fi
+	su_stream_upload "$work" "$part_size" "$urls_file" "$compression" "$work/report.json" -- "$@" || rc=1
+	cat -- "$work/report.json"
+	((own_work)) && rm -rf -- "$work"
+	return "$rc"
+}
+
+if [[ ${BASH_SOURCE[0]-} == "$0" ]]; then
+	su_main "$@"
+	exit $?
+fi
