@@ -50,7 +50,7 @@ func TestExecuteOrdersByNeedsAndNeverStopsOnFailure(t *testing.T) {
 	}
 	plan := []Step{
 		mk("report", Report, nil, nil),
-		mk("slow-evidence", Acquire, nil, func() Result { time.Sleep(50 * time.Millisecond); return OK("", nil, nil) }),
+		mk("slow-evidence", Acquire, nil, func() Result { time.Sleep(300 * time.Millisecond); return OK("", nil, nil) }),
 		mk("disk", Acquire, nil, func() Result { return Failed(errors.New("boom"), nil) }),
 		mk("isolate", Contain, []string{"disk"}, nil),
 		mk("panics", Contain, nil, func() Result { panic("bug") }),
