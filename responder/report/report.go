@@ -184,18 +184,11 @@ type StateRow struct {
 	Note string `json:"note,omitempty"`
 }
 
-// Evidence is one artifact of the case.
+// Evidence is one artifact of the case, as the record has it, and where it
+// is. The artifact's fields are promoted (same JSON keys as the manifest).
 type Evidence struct {
-	Path        string    `json:"path"`
-	Location    string    `json:"location"`
-	SHA256      string    `json:"sha256"`
-	Size        int64     `json:"size"`
-	ContentType string    `json:"content_type"`
-	CollectedAt time.Time `json:"collected_at"`
-	Step        string    `json:"step"`
-	Source      string    `json:"source,omitempty"`
-	VersionID   string    `json:"version_id,omitempty"`
-	Encryption  string    `json:"encryption,omitempty"`
+	evidence.Artifact
+	Location string `json:"location"`
 }
 
 // Snapshot is one EBS snapshot of the case.
@@ -384,11 +377,8 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 	}
 	sortTimeline(r.Timeline)
 	for _, a := range m.Artifacts {
-		r.Evidence = append(r.Evidence, Evidence{
-			Path: a.Path, Location: store.Location(m.CaseID, a.Path), SHA256: a.SHA256, Size: a.Size,
-			ContentType: a.ContentType, CollectedAt: a.CollectedAt.UTC(), Step: a.Step, Source: a.Source,
-			VersionID: a.VersionID, Encryption: a.Encryption,
-		})
+		a.CollectedAt = a.CollectedAt.UTC()
+		r.Evidence = append(r.Evidence, Evidence{Artifact: a, Location: store.Location(m.CaseID, a.Path)})
 	}
 	for _, s := range m.Snapshots {
 		r.Snapshots = append(r.Snapshots, Snapshot{
