@@ -1,6 +1,7 @@
 package cloudformation
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -26,6 +27,7 @@ func Check(t *Template) []string {
 		CheckLogGroups,
 		CheckLambdaLogGroups,
 		CheckActionTargets,
+		CheckManagedPolicySizes,
 	} {
 		out = append(out, check(t)...)
 	}
@@ -185,8 +187,10 @@ func bucketSSE(b Resource) string {
 
 // CheckEvidenceBucket reports what the evidence bucket lacks: Object Lock
 // with a default retention, versioning, SSE-KMS with a key, server access
-// logging, a policy that refuses PUTs asking for another encryption, and what
-// CheckBuckets asks of every bucket (public access block, TLS-only policy).
+// logging, a policy that refuses PUTs asking for another encryption but not
+// PUTs without an encryption header, a lifecycle that aborts incomplete
+// multipart uploads and expires nothing, and what CheckBuckets asks of every
+// bucket (public access block, TLS-only policy).
 func CheckEvidenceBucket(t *Template, id string) []string {
 	b, ok := t.Resources[id]
 	if !ok || b.Type != "AWS::S3::Bucket" {
@@ -220,7 +224,141 @@ func CheckEvidenceBucket(t *Template, id string) []string {
 	if !deniesOtherEncryption(t, id) {
 		out = append(out, id+": no bucket policy denies a PutObject that asks for an encryption other than aws:kms")
 	}
+	out = append(out, deniesHeaderlessPuts(t, id)...)
+	if abortIncompleteDays(b) == 0 {
+		out = append(out, id+": no lifecycle rule aborts incomplete multipart uploads (their parts would stay, billed, forever)")
+	}
+	for _, r := range lifecycleRules(b) {
+		for _, k := range []string{"ExpirationInDays", "ExpirationDate", "NoncurrentVersionExpiration", "NoncurrentVersionExpirationInDays", "Transitions", "Transition"} {
+			if r[k] != nil {
+				out = append(out, fmt.Sprintf("%s: lifecycle rule %v has %s: evidence is kept by Object Lock and the data custodian, not expired", id, r["Id"], k))
+			}
+		}
+	}
 	return append(out, bucketBasics(t, b)...)
+}
+
+// CheckStagingBucket reports what the staging bucket of OS-level collection
+// lacks: it is no evidence store (no Object Lock, no versioning), the part
+// lists under parts/ expire within a day and nothing else expires (tools/ is
+// kept), incomplete multipart uploads are aborted, and what CheckBuckets asks
+// of every bucket.
+func CheckStagingBucket(t *Template, id string) []string {
+	b, ok := t.Resources[id]
+	if !ok || b.Type != "AWS::S3::Bucket" {
+		return []string{id + ": no such AWS::S3::Bucket"}
+	}
+	var out []string
+	if isTrue(b.Properties["ObjectLockEnabled"]) || get(b.Properties, "ObjectLockConfiguration") != nil {
+		out = append(out, id+": Object Lock is configured: staged tools and part lists are not evidence")
+	}
+	if get(b.Properties, "VersioningConfiguration", "Status") == "Enabled" {
+		out = append(out, id+": versioning is Enabled: expired part lists would stay as noncurrent versions")
+	}
+	partsExpire := false
+	for _, r := range lifecycleRules(b) {
+		if r["ExpirationInDays"] == nil && r["ExpirationDate"] == nil {
+			continue
+		}
+		if rulePrefix(r) != "parts/" {
+			out = append(out, fmt.Sprintf("%s: lifecycle rule %v expires objects outside parts/ (prefix %q): tools/ is kept", id, r["Id"], rulePrefix(r)))
+			continue
+		}
+		if days, ok := r["ExpirationInDays"].(int); ok && days <= 1 {
+			partsExpire = true
+		}
+	}
+	if !partsExpire {
+		out = append(out, id+": no lifecycle rule expires parts/ within 1 day")
+	}
+	if abortIncompleteDays(b) == 0 {
+		out = append(out, id+": no lifecycle rule aborts incomplete multipart uploads")
+	}
+	return append(out, bucketBasics(t, b)...)
+}
+
+// lifecycleRules returns the enabled lifecycle rules of a bucket.
+func lifecycleRules(b Resource) []map[string]any {
+	var out []map[string]any
+	rules, _ := get(b.Properties, "LifecycleConfiguration", "Rules").([]any)
+	for _, r := range rules {
+		if m, ok := r.(map[string]any); ok && m["Status"] == "Enabled" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// rulePrefix is the key prefix a lifecycle rule applies to ("" = every key).
+func rulePrefix(r map[string]any) string {
+	if p, ok := r["Prefix"].(string); ok {
+		return p
+	}
+	p, _ := get(r, "Filter", "Prefix").(string)
+	return p
+}
+
+// abortIncompleteDays is the DaysAfterInitiation of an enabled rule that
+// aborts incomplete multipart uploads on the whole bucket, 0 when none.
+func abortIncompleteDays(b Resource) int {
+	for _, r := range lifecycleRules(b) {
+		if days, ok := get(r, "AbortIncompleteMultipartUpload", "DaysAfterInitiation").(int); ok && days > 0 && rulePrefix(r) == "" {
+			return days
+		}
+	}
+	return 0
+}
+
+// sseKeys are the condition keys of the encryption a PUT asks for.
+var sseKeys = []string{"s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"}
+
+// deniesHeaderlessPuts reports bucket policy statements that deny a PUT
+// which carries no encryption header. UploadPart cannot carry one, and the
+// presigned PUTs and parts a suspect instance uploads carry none: the
+// bucket's default encryption (applied to every new object since 2023)
+// encrypts them. A deny on another encryption must apply only when the
+// header is present ("Null": {key: "false"} beside the comparison), and
+// nothing may deny its absence ("Null": {key: "true"}).
+func deniesHeaderlessPuts(t *Template, bucketID string) []string {
+	var out []string
+	for _, s := range bucketPolicyStatements(t, bucketID) {
+		if s.Effect != "Deny" || !coversObjects(s.Resources, bucketID) ||
+			(!contains(s.Actions, "s3:PutObject") && !contains(s.Actions, "s3:*")) {
+			continue
+		}
+		for _, c := range branches(s.Condition) {
+			for _, key := range sseKeys {
+				if matchesAbsentKey(c, key) && !isFalse(get(c, "Null", key)) {
+					out = append(out, fmt.Sprintf("%s: bucket policy statement %q denies a PutObject without the %s header "+
+						"(UploadPart and presigned PUTs carry none): add \"Null\": {%q: \"false\"}", bucketID, s.Sid, key, key))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// matchesAbsentKey reports whether a condition block tests key with an
+// operator that matches when the request lacks the key: a negated operator
+// without IfExists, or Null "true".
+func matchesAbsentKey(condition any, key string) bool {
+	m, _ := condition.(map[string]any)
+	for op, keys := range m {
+		v := get(keys, key)
+		if v == nil {
+			continue
+		}
+		switch {
+		case op == "Null":
+			if isTrue(v) {
+				return true
+			}
+		case strings.HasSuffix(op, "IfExists"):
+		case strings.Contains(op, "Not"):
+			return true
+		}
+	}
+	return false
 }
 
 // bucketPolicyStatements returns the statements of the bucket policies of a
@@ -355,6 +493,84 @@ func CheckActionTargets(t *Template) []string {
 	}
 	return out
 }
+
+// ManagedPolicyMaxChars is the IAM quota on a managed policy's size: 6,144
+// characters, white space not counted.
+const ManagedPolicyMaxChars = 6144
+
+// CheckManagedPolicySizes reports managed policies whose document, once
+// deployed, may exceed ManagedPolicyMaxChars: CloudFormation would fail the
+// stack at deployment. Intrinsic functions are counted at a generous size of
+// their result (each ${...} of an Fn::Sub and each Ref as 20 characters, each
+// GetAtt as 100).
+func CheckManagedPolicySizes(t *Template) []string {
+	var out []string
+	for _, r := range t.ResourcesOfType("AWS::IAM::ManagedPolicy") {
+		data, err := json.Marshal(estimateDeployed(r.Properties["PolicyDocument"]))
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s: policy document: %v", r.ID, err))
+			continue
+		}
+		n := 0
+		for _, c := range string(data) {
+			if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				n++
+			}
+		}
+		if n > ManagedPolicyMaxChars {
+			out = append(out, fmt.Sprintf("%s: the policy document is about %d characters, over the IAM quota of %d for a managed policy: split it",
+				r.ID, n, ManagedPolicyMaxChars))
+		}
+	}
+	return out
+}
+
+// estimateDeployed replaces the intrinsic functions of a value with strings
+// of about the length CloudFormation would put in their place.
+func estimateDeployed(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			switch {
+			case x["Fn::Sub"] != nil:
+				if sub, ok := x["Fn::Sub"].(string); ok {
+					return subVariable.ReplaceAllString(sub, strings.Repeat("x", 20))
+				}
+			case x["Ref"] != nil:
+				return strings.Repeat("x", 20)
+			case x["Fn::GetAtt"] != nil:
+				return strings.Repeat("x", 100)
+			case x["Fn::If"] != nil:
+				// The larger branch counts.
+				var largest any
+				size := -1
+				for _, b := range branches(x) {
+					data, _ := json.Marshal(estimateDeployed(b))
+					if len(data) > size {
+						largest, size = estimateDeployed(b), len(data)
+					}
+				}
+				return largest
+			}
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = estimateDeployed(e)
+		}
+		return m
+	case []any:
+		l := make([]any, 0, len(x))
+		for _, e := range x {
+			if e := estimateDeployed(e); e != nil {
+				l = append(l, e)
+			}
+		}
+		return l
+	}
+	return v
+}
+
+var subVariable = regexp.MustCompile(`\$\{[^}!]+\}`)
 
 func contains(list []string, s string) bool {
 	for _, e := range list {

@@ -18,6 +18,7 @@ type Template struct {
 	Parameters map[string]map[string]any
 	Conditions map[string]any // condition name -> its (long-form) expression
 	Resources  map[string]Resource
+	Outputs    map[string]any // output name -> its (long-form) definition
 }
 
 // Resource is one entry of the Resources section.
@@ -68,6 +69,9 @@ func Parse(data []byte) (*Template, error) {
 	}
 	if conds, ok := root["Conditions"].(map[string]any); ok {
 		t.Conditions = conds
+	}
+	if outputs, ok := root["Outputs"].(map[string]any); ok {
+		t.Outputs = outputs
 	}
 	resources, ok := root["Resources"].(map[string]any)
 	if !ok {

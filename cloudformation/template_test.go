@@ -182,6 +182,14 @@ Resources:
   F:
     Type: AWS::Lambda::Function
     Properties: {Runtime: provided.al2023}`, `F: LoggingConfig.LogGroup`},
+		{"managed policy over the quota", `
+Resources:
+  M:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Statement:
+          - {Effect: Allow, Action: sns:Publish, Resource: !Sub "arn:aws:sns:::` + strings.Repeat("t", 6200) + `"}`, `M: the policy document is about`},
 		{"action target id too long", `
 Resources:
   A:

@@ -44,11 +44,18 @@ type Request struct {
 	CaseID      string
 	CaseIDGiven bool
 	// Plan names the steps to run, in order; empty means step.DefaultPlan.
-	Plan        []string
+	Plan []string
+	// After adds ordering to Plan (see step.PlanAfter); a playbook sets it.
+	After       map[string][]string
 	PlanName    string
 	DryRun      bool
 	TopicARN    string
 	StepTimeout time.Duration
+	// Collection configures the OS-level collection steps, when the plan
+	// has them.
+	Collection step.Collection
+	// Progress, when set, receives the progress of long steps.
+	Progress func(step.Progress)
 	// Actor, when set, is who asked for the response as the caller
 	// authenticated them (the IAM principal of an API call, the analyst of
 	// a Security Hub custom action). The identity the toolkit runs as is
@@ -64,6 +71,12 @@ type Clients struct {
 	CallerSTS cloud.STS // nil when no role is assumed
 	SNS       cloud.SNS
 	Region    string
+	// SSM, Presign and Staging serve OS-level collection; nil without it.
+	SSM     cloud.SSM
+	Presign cloud.Presigner
+	Staging step.StagingAPI
+	// PresignValidUntil: see step.Env.
+	PresignValidUntil time.Time
 }
 
 // Responder runs responses.
@@ -133,7 +146,10 @@ func (req *Request) Validate() error {
 	if err := evidence.ValidateCaseID(req.CaseID); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	if _, err := step.Plan(req.planNames()); err != nil {
+	if _, err := step.PlanAfter(req.planNames(), req.After); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if err := req.Collection.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
 	if errs != nil {
@@ -175,7 +191,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	plan, _ := step.Plan(req.planNames())
+	plan, _ := step.PlanAfter(req.planNames(), req.After)
 	log := r.Log
 	if log == nil {
 		log = slog.Default()
@@ -195,6 +211,8 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
 		Prior: t.prior, Run: t.prior.LastRun() + 1, Log: log, Now: r.Now,
 		CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
+		SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
+		Collection: req.Collection, PresignValidUntil: r.Clients.PresignValidUntil, Progress: req.Progress,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 

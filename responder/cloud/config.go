@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -47,9 +48,16 @@ type Clients struct {
 	EC2 EC2
 	STS STS
 	KMS KMS
+	SSM SSM
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
+	// Presign signs the S3 requests a suspect instance makes itself (its
+	// uploads, the staged tools), with the caller's own credentials;
+	// EvidenceCredentials are those credentials, whose expiry bounds how
+	// long a presigned URL lives.
+	Presign             Presigner
+	EvidenceCredentials aws.CredentialsProvider
 	// ForensicsEC2 is EC2 with the caller's own credentials, in the
 	// forensics account: it copies the snapshots shared with it.
 	ForensicsEC2 ForensicsEC2
@@ -75,14 +83,18 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		})
 		workload.Credentials = aws.NewCredentialsCache(provider)
 	}
+	s3Client := s3.NewFromConfig(base, usePathStyleOnCustomEndpoint)
 	c := &Clients{
-		EC2:          ec2.NewFromConfig(workload),
-		STS:          sts.NewFromConfig(workload),
-		KMS:          kms.NewFromConfig(workload),
-		S3:           s3.NewFromConfig(base, usePathStyleOnCustomEndpoint),
-		SNS:          sns.NewFromConfig(base),
-		ForensicsEC2: ec2.NewFromConfig(base),
-		Region:       base.Region,
+		EC2:                 ec2.NewFromConfig(workload),
+		STS:                 sts.NewFromConfig(workload),
+		KMS:                 kms.NewFromConfig(workload),
+		SSM:                 ssm.NewFromConfig(workload),
+		S3:                  s3Client,
+		SNS:                 sns.NewFromConfig(base),
+		Presign:             s3.NewPresignClient(s3Client),
+		EvidenceCredentials: base.Credentials,
+		ForensicsEC2:        ec2.NewFromConfig(base),
+		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {
 		c.CallerSTS = sts.NewFromConfig(base)

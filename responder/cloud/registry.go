@@ -36,6 +36,14 @@ type EC2 interface {
 	// with it, or first copy it re-encrypted with a customer managed key.
 	ModifySnapshotAttribute(context.Context, *ec2.ModifySnapshotAttributeInput, ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error)
 	CopySnapshot(context.Context, *ec2.CopySnapshotInput, ...func(*ec2.Options)) (*ec2.CopySnapshotOutput, error)
+	// OS-level collection through SSM: the instance type's memory size, and
+	// the forensic access group that lets a quarantined instance reach only
+	// the VPC's Systems Manager and S3 endpoints.
+	DescribeInstanceTypes(context.Context, *ec2.DescribeInstanceTypesInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error)
+	DescribeVpcEndpoints(context.Context, *ec2.DescribeVpcEndpointsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error)
+	DescribeNetworkInterfaces(context.Context, *ec2.DescribeNetworkInterfacesInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error)
+	DescribePrefixLists(context.Context, *ec2.DescribePrefixListsInput, ...func(*ec2.Options)) (*ec2.DescribePrefixListsOutput, error)
+	AuthorizeSecurityGroupEgress(context.Context, *ec2.AuthorizeSecurityGroupEgressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupEgressOutput, error)
 }
 
 // S3 lists every Amazon S3 operation the evidence store calls.
@@ -45,6 +53,13 @@ type S3 interface {
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	PutObjectLegalHold(context.Context, *s3.PutObjectLegalHoldInput, ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error)
+	// Evidence uploaded by the instance itself through presigned URLs: a
+	// memory image arrives as a multipart upload the toolkit opens, checks
+	// and completes (or aborts).
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 }
 
 // SNS lists every Amazon SNS operation the toolkit calls.
@@ -133,4 +148,8 @@ func Operations() []Operation {
 var iamActionFor = map[string]string{
 	"s3:HeadObject":    "s3:GetObject",
 	"s3:ListObjectsV2": "s3:ListBucket",
+	// Multipart uploads are authorised by s3:PutObject.
+	"s3:CreateMultipartUpload":   "s3:PutObject",
+	"s3:CompleteMultipartUpload": "s3:PutObject",
+	"s3:ListParts":               "s3:ListMultipartUploadParts",
 }

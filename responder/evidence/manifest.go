@@ -12,7 +12,9 @@ import (
 // major version. The format is documented in FORMAT.md beside this file.
 //
 // 1.1 added snapshot_copies (responder preserve).
-const SchemaVersion = "1.1"
+// 1.2 added the artifact fields of OS-level collection (reported_sha256,
+// encoding, decoded_sha256, decoded_size, hashed_by).
+const SchemaVersion = "1.2"
 
 // ManifestName is the manifest's path inside the case folder.
 const ManifestName = "manifest.json"
@@ -106,6 +108,17 @@ type Artifact struct {
 	// VersionID and Encryption are reported by the store (S3).
 	VersionID  string `json:"version_id,omitempty"`
 	Encryption string `json:"encryption,omitempty"`
+	// Evidence the instance uploaded itself (OS-level collection): the
+	// SHA-256 the instance reported for the stored bytes, and, when the
+	// object is compressed, its encoding (zstd, gzip) and the SHA-256 and
+	// size of the decoded content as hashed on the instance while streaming.
+	// SHA256 is always computed by the toolkit from the stored object,
+	// unless HashedBy says "instance" (the image was not read back).
+	ReportedSHA256 string `json:"reported_sha256,omitempty"`
+	Encoding       string `json:"encoding,omitempty"`
+	DecodedSHA256  string `json:"decoded_sha256,omitempty"`
+	DecodedSize    int64  `json:"decoded_size,omitempty"`
+	HashedBy       string `json:"hashed_by,omitempty"`
 }
 
 // Snapshot is one EBS snapshot taken for the case.

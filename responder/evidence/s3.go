@@ -31,6 +31,16 @@ type bucketAPI interface {
 	PutObjectLegalHold(context.Context, *s3.PutObjectLegalHoldInput, ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error)
 }
 
+// uploadAPI is what the S3 store needs of S3 to receive evidence that the
+// instance uploads itself (see Receiver).
+type uploadAPI interface {
+	bucketAPI
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
 // Bucket keeps cases in S3 under cases/<case-id>/. Every object is written
 // with a conditional PUT (If-None-Match: *), so an artifact is never replaced,
 // and with its SHA-256 as the S3 checksum, so S3 rejects a corrupted upload
@@ -47,6 +57,9 @@ type Bucket struct {
 	// less per artifact. Leave it off for S3-compatible stores that may
 	// ignore the condition.
 	ConditionalWritesOnly bool
+	// Presign signs the uploads a suspect instance makes itself (Receiver);
+	// nil: the store cannot receive them.
+	Presign cloud.Presigner
 }
 
 var (

@@ -35,6 +35,19 @@ var failureMeaning = map[string]string{
 	"snapshot-copy": "This snapshot was not preserved in the forensics account: the disk image exists only in the " +
 		"instance's account, where anyone with enough access there can delete it. Preserve it again " +
 		"(responder preserve) and check the copy with responder verify before relying on it.",
+	"forensic-access-group": "No forensic access group was prepared: the interfaces went to the closed quarantine " +
+		"group, where SSM cannot reach the instance, so OS-level evidence could not be collected after isolation.",
+	"ssm-access": "Systems Manager could not run commands on the instance (see the error): no memory image and no " +
+		"volatile data were collected. Memory is lost when the instance stops; if it still runs, fix access " +
+		"(the forensic profile, the VPC endpoints) and respond again with the same case ID.",
+	"volatile-data": "No verified record of processes, connections, logins and persistence at that moment. " +
+		"What arrived, if anything, is kept and recorded with the mismatch; do not rely on it without checking.",
+	"memory-capture": "No verified memory image: injected code, connections, keys and processes that deleted " +
+		"their binaries are not preserved. An image that did not arrive whole was not completed; a completed " +
+		"image whose hash does not match the instance's report is kept and recorded as such.",
+	"forensic-access-close": "The forensic access may still be open: the forensic instance profile may still be " +
+		"associated, or interfaces may still allow HTTPS to the VPC's SSM and S3 endpoints. Check the " +
+		"instance's profile and security groups now.",
 	"notify": "The notification was not published: the people and systems subscribed to the topic do not " +
 		"know about this response. Tell them another way.",
 }
@@ -47,7 +60,9 @@ var skipMeaning = map[string]string{
 	"console-screenshot": "No console screenshot exists for this case: the instance type, the Region or the " +
 		"instance state does not allow one (see the reason). This is a limit of the platform, not an error; " +
 		"no picture of the console at that moment is available.",
-	"snapshots": "No disk image exists for this case (see the reason).",
+	"snapshots":      "No disk image exists for this case (see the reason).",
+	"volatile-data":  "No volatile data was collected (see the reason).",
+	"memory-capture": "No memory image was collected (see the reason).",
 }
 
 // unknownMeaning is said of a failed step the report does not know.

@@ -30,7 +30,7 @@ type Quarantine struct{}
 func (Quarantine) Name() string { return "quarantine" }
 func (Quarantine) Phase() Phase { return Contain }
 func (Quarantine) Needs() []string {
-	return []string{"metadata:read", "snapshots", "quarantine-group"}
+	return []string{"metadata:read", "snapshots", "quarantine-group", "forensic-access-group"}
 }
 
 // InterfaceGroups is the security groups of one network interface.
@@ -61,9 +61,16 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 	}
 	target := make([]InterfaceGroups, len(before.Interfaces))
 	var missing []string
+	forensic := map[string]string{} // interface -> forensic access group
 	for i, n := range before.Interfaces {
 		target[i] = InterfaceGroups{NetworkInterfaceID: n.NetworkInterfaceID, VPC: n.VPC}
-		if g, ok := env.QuarantineGroup(n.VPC); ok {
+		// While SSM collects from an isolated instance, its interfaces sit
+		// in the forensic access group (HTTPS to the VPC's SSM and S3
+		// endpoints only); forensic-access-close closes it afterwards.
+		if g, ok := env.ForensicGroup(n.VPC); ok {
+			target[i].Groups = []string{g}
+			forensic[n.NetworkInterfaceID] = g
+		} else if g, ok := env.QuarantineGroup(n.VPC); ok {
 			target[i].Groups = []string{g}
 		} else {
 			missing = append(missing, n.VPC)
@@ -72,7 +79,20 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 	if len(missing) > 0 && !env.DryRun {
 		return Failed(fmt.Errorf("no quarantine group is ready for VPC %s (see step quarantine-group)", strings.Join(missing, ", ")), before)
 	}
-	return s.apply(ctx, env, before, target, "quarantine")
+	res := s.apply(ctx, env, before, target, "quarantine")
+	if after, ok := res.After.(quarantineState); ok && !env.DryRun {
+		var names []string
+		for _, n := range after.Interfaces {
+			if g, isForensic := forensic[n.NetworkInterfaceID]; isForensic && slices.Equal(n.Groups, []string{g}) {
+				env.setForensicInterface(n.NetworkInterfaceID, n.VPC)
+				names = append(names, n.NetworkInterfaceID)
+			}
+		}
+		if len(names) > 0 {
+			res.Reason += "; " + strings.Join(names, ", ") + " in the forensic access group until the collection ends"
+		}
+	}
+	return res
 }
 
 // apply sets every interface to its target groups, in parallel.

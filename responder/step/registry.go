@@ -2,7 +2,9 @@ package step
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"time"
 )
 
 // registry maps a step name to its constructor. Adding a step means adding its
@@ -19,6 +21,11 @@ var registry = map[string]func() Step{
 	InstanceProfile{}.Name():       func() Step { return InstanceProfile{} },
 	CaseTag{}.Name():               func() Step { return CaseTag{} },
 	Notify{}.Name():                func() Step { return Notify{} },
+	ForensicAccessGroup{}.Name():   func() Step { return ForensicAccessGroup{} },
+	SSMAccess{}.Name():             func() Step { return SSMAccess{} },
+	VolatileData{}.Name():          func() Step { return VolatileData{} },
+	MemoryCapture{}.Name():         func() Step { return MemoryCapture{} },
+	ForensicAccessClose{}.Name():   func() Step { return ForensicAccessClose{} },
 }
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
@@ -38,12 +45,26 @@ func Lookup(name string) (Step, error) {
 }
 
 // Plan builds and validates a plan from step names.
-func Plan(names []string) ([]Step, error) {
+func Plan(names []string) ([]Step, error) { return PlanAfter(names, nil) }
+
+// PlanAfter builds and validates a plan from step names, with extra ordering
+// a playbook adds: after[name] lists steps (or milestones) that must finish
+// before the named step starts, on top of the step's own Needs. This is how
+// one set of steps runs in either order of collection and isolation.
+func PlanAfter(names []string, after map[string][]string) ([]Step, error) {
+	for name := range after {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("ordering names step %q, which the plan does not run", name)
+		}
+	}
 	plan := make([]Step, 0, len(names))
 	for _, n := range names {
 		s, err := Lookup(n)
 		if err != nil {
 			return nil, err
+		}
+		if extra := after[n]; len(extra) > 0 {
+			s = ordered{Step: s, after: extra}
 		}
 		plan = append(plan, s)
 	}
@@ -61,4 +82,22 @@ func Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ordered is a step with extra needs from a playbook. It keeps the step's
+// milestones; Release is looked up by name (Lookup), never through it.
+type ordered struct {
+	Step
+	after []string
+}
+
+func (o ordered) Needs() []string { return append(slices.Clone(o.Step.Needs()), o.after...) }
+
+func (o ordered) Milestones() []string { return milestonesOf(o.Step) }
+
+func (o ordered) Timeout(env *Env) time.Duration {
+	if t, ok := o.Step.(Timeouter); ok {
+		return t.Timeout(env)
+	}
+	return 0
 }

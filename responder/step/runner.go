@@ -133,7 +133,16 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	return records
 }
 
+// Timeouter is a step that may need longer than the runner's bound: the
+// collection steps wait for the instance as long as their settings allow.
+type Timeouter interface {
+	Timeout(env *Env) time.Duration
+}
+
 func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec evidence.StepRecord) {
+	if t, ok := s.(Timeouter); ok {
+		timeout = max(timeout, t.Timeout(env))
+	}
 	log := env.Log.With("step", s.Name())
 	calls := &cloud.CallLog{}
 	sctx, cancel := context.WithTimeout(cloud.WithCallLog(context.WithValue(ctx, stepNameKey{}, s.Name()), calls), timeout)

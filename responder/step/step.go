@@ -34,6 +34,10 @@ const (
 	Acquire Phase = "acquire"
 	// Contain steps change the instance or its surroundings to isolate it.
 	Contain Phase = "contain"
+	// Collect steps gather OS-level evidence through SSM; they change the
+	// instance only as far as running the collection needs (a forensic
+	// instance profile while it runs).
+	Collect Phase = "collect"
 	// Report steps run after every other step (notification).
 	Report Phase = "report"
 )
@@ -103,6 +107,17 @@ type Env struct {
 	SNS      cloud.SNS
 	TopicARN string
 	Store    evidence.Store
+	// SSM and Presign serve the OS-level collection steps; Staging writes
+	// to Collection.StagingBucket (nil: no OS-level collection).
+	SSM        cloud.SSM
+	Presign    cloud.Presigner
+	Staging    StagingAPI
+	Collection Collection
+	// PresignValidUntil is when the credentials that sign presigned URLs
+	// expire (zero: they do not, or it is unknown).
+	PresignValidUntil time.Time
+	// Progress, when set, receives progress of long steps, for people.
+	Progress func(Progress)
 	// Prior is the case record of earlier runs of this case; nil for a new case.
 	Prior *evidence.Manifest
 	Run   int
@@ -118,9 +133,26 @@ type Env struct {
 	mu               sync.Mutex
 	milestones       map[string]*milestone
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
+	collection       collectionState
 	artifacts        []evidence.Artifact
 	snapshots        []evidence.Snapshot
 	finished         []evidence.StepRecord
+}
+
+// Progress is how far a long step has got.
+type Progress struct {
+	Step    string
+	Message string
+	// Done and Total count bytes or parts when known (Total 0: unknown).
+	Done, Total int64
+}
+
+func (e *Env) progress(ctx context.Context, msg string, done, total int64) {
+	if e.Progress == nil {
+		return
+	}
+	step, _ := ctx.Value(stepNameKey{}).(string)
+	e.Progress(Progress{Step: step, Message: msg, Done: done, Total: total})
 }
 
 // InstanceID is the suspect instance's ID.
@@ -276,4 +308,6 @@ const (
 	TagSourceInstance = "responder:source-instance-id"
 	TagQuarantine     = "responder:quarantine"
 	TagStatus         = "responder:status"
+	// TagQuarantine's value on a forensic access group.
+	ForensicAccessTagValue = "forensic-access"
 )

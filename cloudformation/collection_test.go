@@ -1,0 +1,499 @@
+package cloudformation
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/step"
+	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
+)
+
+// OS-level collection through Systems Manager (issue 5): what the member
+// role may do with SSM and the forensic access group, what the forensic
+// instance role must never hold, and the forensics account's side (multipart
+// evidence uploads, the staging bucket).
+
+// allowStatements returns the Allow statements of a role's identity
+// policies.
+func allowStatements(t *testing.T, tmpl *Template, role string) []Statement {
+	t.Helper()
+	docs, unchecked, err := tmpl.RoleDocuments(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unchecked) > 0 {
+		t.Fatalf("%s: %v", role, unchecked)
+	}
+	var out []Statement
+	for _, d := range docs {
+		for _, s := range d.Statements {
+			if s.Effect == "Allow" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// resourceNames writes a statement's resources as the template does: the
+// string of an Fn::Sub, "GetAtt X.Y", "Ref X", or the literal.
+func resourceNames(s Statement) []string {
+	var out []string
+	for _, r := range s.Resources {
+		switch {
+		case get(r, "Fn::Sub") != nil:
+			out = append(out, fmt.Sprint(get(r, "Fn::Sub")))
+		case get(r, "Fn::GetAtt") != nil:
+			ga, _ := get(r, "Fn::GetAtt").([]any)
+			out = append(out, fmt.Sprintf("GetAtt %v.%v", ga[0], ga[1]))
+		case get(r, "Ref") != nil:
+			out = append(out, fmt.Sprintf("Ref %v", get(r, "Ref")))
+		default:
+			out = append(out, fmt.Sprint(r))
+		}
+	}
+	return out
+}
+
+// grantedOn returns, for each action, the sorted resources the statements
+// grant it on.
+func grantedOn(statements []Statement) map[string][]string {
+	out := map[string][]string{}
+	for _, s := range statements {
+		for _, a := range s.Actions {
+			for _, r := range resourceNames(s) {
+				if !contains(out[a], r) {
+					out[a] = append(out[a], r)
+				}
+			}
+		}
+	}
+	for a := range out {
+		sort.Strings(out[a])
+	}
+	return out
+}
+
+// refersToResource reports whether a value names a resource of the template
+// (Ref, GetAtt, or ${ID} / ${ID.Attr} in an Fn::Sub).
+func refersToResource(v any, id string) bool {
+	if refersTo(v, id) {
+		return true
+	}
+	if ga, ok := get(v, "Fn::GetAtt").([]any); ok && len(ga) == 2 && ga[0] == id {
+		return true
+	}
+	sub, _ := get(v, "Fn::Sub").(string)
+	return strings.Contains(sub, "${"+id+"}") || strings.Contains(sub, "${"+id+".")
+}
+
+// The member role runs only the toolkit's Responder-* documents, on EC2
+// instances of its account; it creates and changes only those documents;
+// it adds rules only to the forensic access group and creates and empties
+// only the toolkit's groups, named by the tags the steps write.
+func TestMemberCollectionScopes(t *testing.T) {
+	tmpl := load(t, memberTemplate)
+	statements := allowStatements(t, tmpl, "ResponderMemberRole")
+	on := grantedOn(statements)
+
+	const (
+		documents      = "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:document/Responder-*"
+		instances      = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"
+		securityGroups = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:security-group/*"
+	)
+	want := map[string][]string{
+		"ssm:SendCommand":      {documents, instances},
+		"ssm:CreateDocument":   {documents},
+		"ssm:UpdateDocument":   {documents},
+		"ssm:DescribeDocument": {documents},
+		// No resource types (Service Authorization Reference): "*" only.
+		"ssm:CancelCommand":                {"*"},
+		"ssm:GetCommandInvocation":         {"*"},
+		"ssm:DescribeInstanceInformation":  {"*"},
+		"ec2:AuthorizeSecurityGroupEgress": {securityGroups},
+		"ec2:RevokeSecurityGroupEgress":    {securityGroups},
+	}
+	for action, resources := range want {
+		sort.Strings(resources)
+		if !reflect.DeepEqual(on[action], resources) {
+			t.Errorf("%s is granted on %v, want %v", action, on[action], resources)
+		}
+	}
+	for _, d := range ssmdocuments.Documents() {
+		if !strings.HasPrefix(d.Name, "Responder-") {
+			t.Errorf("document %s does not match document/Responder-*: the member role cannot create or run it", d.Name)
+		}
+	}
+
+	// The tag values the steps write on the groups they create.
+	ownGroups := []string{"true", step.ForensicAccessTagValue}
+	tagCondition := func(s Statement, op, key string) []string {
+		conds := branches(s.Condition)
+		if len(conds) != 1 {
+			t.Fatalf("statement %q: %d condition variants, want 1", s.Sid, len(conds))
+		}
+		return Strings(get(conds[0], op, key))
+	}
+	for _, s := range statements {
+		switch {
+		case contains(s.Actions, "ec2:AuthorizeSecurityGroupEgress"):
+			// Never the quarantine group: it stays without rules.
+			got := tagCondition(s, "StringEquals", "ec2:ResourceTag/"+step.TagQuarantine)
+			if !reflect.DeepEqual(got, []string{step.ForensicAccessTagValue}) {
+				t.Errorf("statement %q allows AuthorizeSecurityGroupEgress on groups tagged %s=%v, want %s only",
+					s.Sid, step.TagQuarantine, got, step.ForensicAccessTagValue)
+			}
+		case contains(s.Actions, "ec2:RevokeSecurityGroupEgress"), contains(s.Actions, "ec2:RevokeSecurityGroupIngress"):
+			got := tagCondition(s, "StringEquals", "ec2:ResourceTag/"+step.TagQuarantine)
+			if !reflect.DeepEqual(got, ownGroups) {
+				t.Errorf("statement %q revokes rules of groups tagged %s=%v, want %v", s.Sid, step.TagQuarantine, got, ownGroups)
+			}
+		case contains(s.Actions, "ec2:CreateSecurityGroup") && contains(resourceNames(s), securityGroups):
+			got := tagCondition(s, "StringEquals", "aws:RequestTag/"+step.TagQuarantine)
+			if !reflect.DeepEqual(got, ownGroups) {
+				t.Errorf("statement %q creates groups tagged %s=%v, want %v", s.Sid, step.TagQuarantine, got, ownGroups)
+			}
+		}
+	}
+
+	// PassRole: to EC2 only; the forensic role by name, and the original
+	// instance roles (release) by path.
+	passes := 0
+	for _, s := range statements {
+		if !contains(s.Actions, "iam:PassRole") {
+			continue
+		}
+		if len(s.Actions) != 1 {
+			t.Errorf("statement %q grants iam:PassRole with %v", s.Sid, s.Actions)
+		}
+		if got := tagCondition(s, "StringEquals", "iam:PassedToService"); !reflect.DeepEqual(got, []string{"ec2.amazonaws.com"}) {
+			t.Errorf("statement %q passes roles to %v, want ec2.amazonaws.com only", s.Sid, got)
+		}
+		if reflect.DeepEqual(resourceNames(s), []string{"GetAtt ForensicInstanceRole.Arn"}) {
+			passes++
+		}
+	}
+	if passes != 1 {
+		t.Errorf("%d statements pass exactly the forensic instance role, want 1", passes)
+	}
+}
+
+// runCommandMinimum is everything the forensic instance role may allow: the
+// SSM Agent registering and serving Run Command. Not even the rest of
+// AmazonSSMManagedInstanceCore: ssm:GetParameters, for one, would let the
+// compromised instance read the account's parameters.
+var runCommandMinimum = []string{
+	"ssm:UpdateInstanceInformation",
+	"ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+	"ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+	"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+	"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+}
+
+// forensicRoleProblems reports what makes the forensic instance role more
+// than the SSM Agent's: any s3:, kms:, iam: or sts: action (the instance is
+// compromised, and must never reach the evidence store or other roles), any
+// action beyond runCommandMinimum, a policy the template cannot show, or a
+// trust beyond EC2.
+func forensicRoleProblems(tmpl *Template) []string {
+	const role = "ForensicInstanceRole"
+	docs, unchecked, err := tmpl.RoleDocuments(role)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out := unchecked
+	for _, d := range docs {
+		for _, s := range d.Statements {
+			if s.Effect != "Allow" {
+				continue
+			}
+			if len(s.NotActions) > 0 {
+				out = append(out, fmt.Sprintf("%s: statement %q allows NotAction %v", d, s.Sid, s.NotActions))
+			}
+			for _, a := range s.Actions {
+				svc, _, _ := strings.Cut(strings.ToLower(a), ":")
+				switch {
+				case svc == "s3" || svc == "kms" || svc == "iam" || svc == "sts":
+					out = append(out, fmt.Sprintf("%s: statement %q grants %s: the instance under investigation must never reach the evidence store, keys or roles", d, s.Sid, a))
+				case !contains(runCommandMinimum, a):
+					out = append(out, fmt.Sprintf("%s: statement %q grants %s, beyond what the SSM Agent needs for Run Command", d, s.Sid, a))
+				}
+			}
+		}
+	}
+	for _, d := range tmpl.Documents() {
+		if d.Resource != role || d.Kind != TrustPolicy {
+			continue
+		}
+		for _, s := range d.Statements {
+			if s.Effect == "Allow" && !reflect.DeepEqual(Strings(get(s.Principal, "Service")), []string{"ec2.amazonaws.com"}) {
+				out = append(out, fmt.Sprintf("%s: trust statement %q allows %v, want the EC2 service only", d, s.Sid, s.Principal))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The forensic instance role holds no s3:, kms:, iam: (or sts:) action, only
+// what the SSM Agent needs, and the breakage of that is found wherever it
+// comes from: an inline statement, a policy attached to the role, a managed
+// policy. The profile holding it is the stack's output.
+func TestForensicInstanceRoleIsMinimal(t *testing.T) {
+	text, err := os.ReadFile(memberTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := forensicRoleProblems(tmpl); len(p) > 0 {
+		t.Errorf("%s: %s", memberTemplate, strings.Join(p, "\n"))
+	}
+	if got := Strings(get(tmpl.Resources["ForensicInstanceProfile"].Properties, "Roles")); len(got) != 1 ||
+		!refersTo(get(tmpl.Resources["ForensicInstanceProfile"].Properties, "Roles").([]any)[0], "ForensicInstanceRole") {
+		t.Errorf("ForensicInstanceProfile holds %v, want ForensicInstanceRole alone", got)
+	}
+
+	const (
+		inlineAt   = "              - Sid: RegisterWithSsm\n"
+		resourceAt = "  ForensicInstanceProfile:\n"
+		roleAt     = "      RoleName: !Sub ${MemberRoleName}-forensic-ssm\n"
+	)
+	// Each case inserts text before a line of the real template (after it,
+	// for the role's own properties).
+	cases := []struct {
+		name, at, insert, want string
+	}{
+		{"inline evidence read", inlineAt,
+			"              - {Sid: Injected, Effect: Allow, Action: s3:GetObject, Resource: \"*\"}\n",
+			`grants s3:GetObject`},
+		{"inline role passing", inlineAt,
+			"              - {Sid: Injected, Effect: Allow, Action: [iam:PassRole], Resource: \"*\"}\n",
+			`grants iam:PassRole`},
+		{"inline parameter read", inlineAt,
+			"              - {Sid: Injected, Effect: Allow, Action: ssm:GetParameters, Resource: \"*\"}\n",
+			`grants ssm:GetParameters, beyond`},
+		{"attached key use", resourceAt,
+			"  Injected:\n    Type: AWS::IAM::Policy\n    Properties:\n      PolicyName: injected\n" +
+				"      Roles: [!Ref ForensicInstanceRole]\n      PolicyDocument:\n        Statement:\n" +
+				"          - {Effect: Allow, Action: kms:Decrypt, Resource: \"*\"}\n",
+			`grants kms:Decrypt`},
+		{"AWS managed policy", roleAt,
+			"      ManagedPolicyArns: [arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore]\n",
+			`not defined in the template`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := string(text)
+			if strings.Count(src, c.at) != 1 {
+				t.Fatalf("%q is not once in %s", c.at, memberTemplate)
+			}
+			if c.at == roleAt {
+				src = strings.Replace(src, c.at, c.at+c.insert, 1)
+			} else {
+				src = strings.Replace(src, c.at, c.insert+c.at, 1)
+			}
+			broken, err := Parse([]byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			problems := strings.Join(forensicRoleProblems(broken), "\n")
+			if !strings.Contains(problems, c.want) {
+				t.Errorf("no problem mentions %q; problems:\n%s", c.want, problems)
+			}
+		})
+	}
+
+	out, _ := tmpl.Outputs["ForensicInstanceProfileArn"].(map[string]any)
+	if !reflect.DeepEqual(get(out, "Value", "Fn::GetAtt"), []any{"ForensicInstanceProfile", "Arn"}) {
+		t.Errorf("output ForensicInstanceProfileArn is %v, want !GetAtt ForensicInstanceProfile.Arn", out["Value"])
+	}
+	if d, _ := out["Description"].(string); !strings.Contains(d, "--forensic-profile") || !strings.Contains(d, "RESPONDER_FORENSIC_PROFILE") {
+		t.Errorf("output ForensicInstanceProfileArn does not name --forensic-profile and RESPONDER_FORENSIC_PROFILE: %q", d)
+	}
+}
+
+// The responder role (the CLI) alone lists and aborts multipart uploads, on
+// the cases/ objects of the evidence bucket; in the staging bucket it writes
+// part lists under parts/ and reads parts/ and tools/ (the GETs it presigns
+// for the instance), nothing else. The Lambda role reaches neither. Only the
+// responder role may read or write the part lists (bucket policy).
+func TestResponderCollectionScopes(t *testing.T) {
+	tmpl := load(t, forensicsTemplate)
+	responder := grantedOn(allowStatements(t, tmpl, "ResponderRole"))
+	for _, a := range []string{"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"} {
+		if want := []string{"${EvidenceBucket.Arn}/cases/*"}; !reflect.DeepEqual(responder[a], want) {
+			t.Errorf("ResponderRole: %s on %v, want %v", a, responder[a], want)
+		}
+	}
+	staging := func(role string) []string {
+		var out []string
+		for _, s := range allowStatements(t, tmpl, role) {
+			for _, r := range s.Resources {
+				if refersToResource(r, "StagingBucket") {
+					for _, a := range s.Actions {
+						out = append(out, a+" "+resourceNames(Statement{Resources: []any{r}})[0])
+					}
+				}
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	want := []string{
+		"s3:GetObject ${StagingBucket.Arn}/parts/*",
+		"s3:GetObject ${StagingBucket.Arn}/tools/*",
+		"s3:PutObject ${StagingBucket.Arn}/parts/*",
+	}
+	if got := staging("ResponderRole"); !reflect.DeepEqual(got, want) {
+		t.Errorf("ResponderRole's grants on the staging bucket:\n got %v\nwant %v", got, want)
+	}
+	if got := staging("ResponderLambdaRole"); len(got) > 0 {
+		t.Errorf("ResponderLambdaRole reaches the staging bucket (%v); the function refuses OS-level collection", got)
+	}
+	lambda := grantedOn(allowStatements(t, tmpl, "ResponderLambdaRole"))
+	for api := range lambdaNeverCalls {
+		for _, p := range cloud.Permissions() {
+			if contains(p.For, api) && len(p.For) == 1 && lambda[p.Action] != nil {
+				t.Errorf("ResponderLambdaRole is granted %s, needed only by %s, which the function never calls", p.Action, api)
+			}
+		}
+	}
+
+	guarded := false
+	for _, s := range bucketPolicyStatements(tmpl, "StagingBucket") {
+		if s.Effect != "Deny" || !everyone(s.Principal) || !reflect.DeepEqual(resourceNames(s), []string{"${StagingBucket.Arn}/parts/*"}) {
+			continue
+		}
+		conds := branches(s.Condition)
+		if len(conds) == 1 && contains(s.Actions, "s3:GetObject") && contains(s.Actions, "s3:PutObject") &&
+			reflect.DeepEqual(get(conds[0], "ArnNotEquals", "aws:PrincipalArn", "Fn::GetAtt"), []any{"ResponderRole", "Arn"}) {
+			guarded = true
+		}
+	}
+	if !guarded {
+		t.Error("no StagingBucket policy statement denies GetObject and PutObject on parts/* to every principal but ResponderRole")
+	}
+}
+
+// The staging bucket passes its checks and is the stack's output.
+func TestStagingBucket(t *testing.T) {
+	tmpl := load(t, forensicsTemplate)
+	for _, f := range CheckStagingBucket(tmpl, "StagingBucket") {
+		t.Error(f)
+	}
+	out, _ := tmpl.Outputs["StagingBucketName"].(map[string]any)
+	if !refersTo(out["Value"], "StagingBucket") {
+		t.Errorf("output StagingBucketName is %v, want !Ref StagingBucket", out["Value"])
+	}
+	if d, _ := out["Description"].(string); !strings.Contains(d, "--staging-bucket") || !strings.Contains(d, "RESPONDER_STAGING_BUCKET") {
+		t.Errorf("output StagingBucketName does not name --staging-bucket and RESPONDER_STAGING_BUCKET: %q", d)
+	}
+}
+
+func TestCheckStagingBucketFindsProblems(t *testing.T) {
+	tmpl, err := Parse([]byte(`
+Resources:
+  S:
+    Type: AWS::S3::Bucket
+    Properties:
+      ObjectLockEnabled: true
+      VersioningConfiguration: {Status: Enabled}
+      LifecycleConfiguration:
+        Rules:
+          - {Id: everything, Status: Enabled, ExpirationInDays: 30}
+          - {Id: parts, Status: Enabled, Prefix: parts/, ExpirationInDays: 7}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := strings.Join(CheckStagingBucket(tmpl, "S"), "\n")
+	for _, want := range []string{"Object Lock is configured", "versioning is Enabled", `rule everything expires objects outside parts/`,
+		"no lifecycle rule expires parts/ within 1 day", "aborts incomplete multipart uploads", "no default encryption", "aws:SecureTransport"} {
+		if !strings.Contains(findings, want) {
+			t.Errorf("no finding mentions %q; findings:\n%s", want, findings)
+		}
+	}
+}
+
+// A bucket policy that denies PUTs without an encryption header (the
+// pattern from before S3 encrypted every object by default) would refuse the
+// instance's UploadPart and presigned PUTs; CheckEvidenceBucket finds it,
+// and accepts the "Null": "false" form the template uses.
+func TestCheckEvidenceBucketRefusesHeaderlessDenies(t *testing.T) {
+	const bucket = `
+Resources:
+  E:
+    Type: AWS::S3::Bucket
+  P:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref E
+      PolicyDocument:
+        Statement:
+`
+	cases := []struct {
+		name, statement string
+		found           bool
+	}{
+		{"not-equals alone", `{Sid: S, Effect: Deny, Principal: "*", Action: s3:PutObject, Resource: !Sub "${E.Arn}/*",
+            Condition: {StringNotEquals: {s3:x-amz-server-side-encryption: aws:kms}}}`, true},
+		{"header required", `{Sid: S, Effect: Deny, Principal: "*", Action: s3:PutObject, Resource: !Sub "${E.Arn}/*",
+            Condition: {"Null": {s3:x-amz-server-side-encryption: "true"}}}`, true},
+		{"key compared alone", `{Sid: S, Effect: Deny, Principal: "*", Action: "s3:*", Resource: !Sub "${E.Arn}/*",
+            Condition: {StringNotEquals: {s3:x-amz-server-side-encryption-aws-kms-key-id: k}}}`, true},
+		{"only when present", `{Sid: S, Effect: Deny, Principal: "*", Action: s3:PutObject, Resource: !Sub "${E.Arn}/*",
+            Condition: {StringNotEquals: {s3:x-amz-server-side-encryption: aws:kms}, "Null": {s3:x-amz-server-side-encryption: "false"}}}`, false},
+		{"IfExists", `{Sid: S, Effect: Deny, Principal: "*", Action: s3:PutObject, Resource: !Sub "${E.Arn}/*",
+            Condition: {StringNotEqualsIfExists: {s3:x-amz-server-side-encryption: aws:kms}}}`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tmpl, err := Parse([]byte(bucket + "          - " + c.statement + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			findings := strings.Join(CheckEvidenceBucket(tmpl, "E"), "\n")
+			if got := strings.Contains(findings, "denies a PutObject without the"); got != c.found {
+				t.Errorf("header-less deny found: %v, want %v; findings:\n%s", got, c.found, findings)
+			}
+		})
+	}
+}
+
+// The collection's ssm: operations are workload-account operations (the
+// member role); none is needed by, or granted to, the Lambda role.
+func TestLambdaRoleNeedsNoSSM(t *testing.T) {
+	perms := cloud.Permissions()
+	member := 0
+	for _, p := range perms {
+		if !strings.HasPrefix(strings.ToLower(p.Action), "ssm:") {
+			continue
+		}
+		if p.Account == cloud.WorkloadAccount {
+			member++
+		} else {
+			t.Errorf("%s is needed in account %q (for %v): the function refuses OS-level collection, only the member role may need it",
+				p.Action, p.Account, p.For)
+		}
+	}
+	if member == 0 {
+		t.Error("no ssm: action in the workload account's permissions: the collection's operations are not where this test expects")
+	}
+	granted, err := load(t, forensicsTemplate).AllowedActions("ResponderLambdaRole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range granted {
+		if strings.HasPrefix(strings.ToLower(a), "ssm:") {
+			t.Errorf("ResponderLambdaRole is granted %s", a)
+		}
+	}
+}

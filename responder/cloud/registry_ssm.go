@@ -1,0 +1,43 @@
+package cloud
+
+import (
+	"context"
+	"reflect"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// SSM lists every AWS Systems Manager operation the toolkit calls, in the
+// workload account: whether the suspect is a managed node, the Responder-*
+// documents it runs, and the commands that collect OS-level evidence.
+type SSM interface {
+	DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
+	DescribeDocument(context.Context, *ssm.DescribeDocumentInput, ...func(*ssm.Options)) (*ssm.DescribeDocumentOutput, error)
+	CreateDocument(context.Context, *ssm.CreateDocumentInput, ...func(*ssm.Options)) (*ssm.CreateDocumentOutput, error)
+	UpdateDocument(context.Context, *ssm.UpdateDocumentInput, ...func(*ssm.Options)) (*ssm.UpdateDocumentOutput, error)
+	SendCommand(context.Context, *ssm.SendCommandInput, ...func(*ssm.Options)) (*ssm.SendCommandOutput, error)
+	GetCommandInvocation(context.Context, *ssm.GetCommandInvocationInput, ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
+	CancelCommand(context.Context, *ssm.CancelCommandInput, ...func(*ssm.Options)) (*ssm.CancelCommandOutput, error)
+}
+
+// Presigner signs S3 requests that the suspect instance then makes itself:
+// it uploads its evidence and fetches the staged tools without ever holding
+// credentials for the evidence store. A presigned request is authorised by
+// the signer's own permissions (s3:PutObject for PutObject and UploadPart,
+// s3:GetObject for GetObject), and dies with the credentials that signed it.
+type Presigner interface {
+	PresignGetObject(context.Context, *s3.GetObjectInput, ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+	PresignPutObject(context.Context, *s3.PutObjectInput, ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+	PresignUploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+}
+
+var (
+	_ SSM       = (*ssm.Client)(nil)
+	_ Presigner = (*s3.PresignClient)(nil)
+)
+
+func init() {
+	Register("ssm", WorkloadAccount, reflect.TypeFor[SSM]())
+}

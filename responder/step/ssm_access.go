@@ -1,0 +1,266 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/responder-ir/responder/responder/evidence"
+)
+
+type nodeAPI interface {
+	DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
+}
+
+type forensicProfileAPI interface {
+	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
+	AssociateIamInstanceProfile(context.Context, *ec2.AssociateIamInstanceProfileInput, ...func(*ec2.Options)) (*ec2.AssociateIamInstanceProfileOutput, error)
+}
+
+// SSMAccess makes sure Systems Manager can run commands on the instance
+// before the collection steps start. It asks SSM whether the instance is a
+// managed node that is online (DescribeInstanceInformation). When the
+// instance has no instance profile (it never had one, or containment removed
+// it), it associates the minimal forensic instance profile of the
+// member-account stack, so that the SSM Agent gets credentials to register,
+// and waits for the node to come online, within RegistrationTimeout.
+// forensic-access-close removes that profile when the collection is over.
+//
+// It does not replace an instance profile the instance has: when that one
+// does not let the agent register, the collection cannot run (the collect
+// playbook removes the profile first, as containment).
+type SSMAccess struct{}
+
+func (SSMAccess) Name() string    { return "ssm-access" }
+func (SSMAccess) Phase() Phase    { return Collect }
+func (SSMAccess) Needs() []string { return []string{"metadata:read", "snapshots"} }
+
+// Timeout covers the wait for registration.
+func (SSMAccess) Timeout(env *Env) time.Duration {
+	return env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout) + 2*time.Minute
+}
+
+// DefaultRegistrationTimeout bounds the wait for the agent to come online
+// after the forensic profile is associated.
+const DefaultRegistrationTimeout = 10 * time.Minute
+
+type ssmAccessState struct {
+	Node     *SSMNode             `json:"managed_node,omitempty"` // nil: not a managed node
+	Profiles []ProfileAssociation `json:"instance_profiles"`
+	// Isolation says how this run left the interfaces before the
+	// collection: "forensic-access", "closed" or "" (not isolated).
+	Isolation string `json:"isolation,omitempty"`
+	// ForensicProfile is the association this step made.
+	ForensicProfile *ProfileAssociation `json:"forensic_profile,omitempty"`
+	WaitedSeconds   float64             `json:"waited_seconds,omitempty"`
+}
+
+func (s SSMAccess) Run(ctx context.Context, env *Env) Result {
+	if env.Collection.Order == CaptureFirst {
+		env.setCollectionDeadline(env.now().Add(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout))))
+	}
+	res := s.run(ctx, env)
+	if node, _ := env.ssmNode(); node == nil {
+		reason := res.Reason
+		if res.Err != nil {
+			reason = res.Err.Error()
+		}
+		env.setNode(nil, "ssm-access: "+reason)
+	}
+	return res
+}
+
+func (s SSMAccess) run(ctx context.Context, env *Env) Result {
+	if env.SSM == nil {
+		return Failed(errors.New("no SSM client: OS-level collection is not configured"), nil)
+	}
+	var (
+		nodes    nodeAPI            = env.SSM
+		profiles forensicProfileAPI = env.EC2
+		id                          = env.InstanceID()
+	)
+	before := ssmAccessState{Isolation: s.isolation(env)}
+	if before.Isolation == "closed" {
+		return Failed(errors.New("the instance is in the closed quarantine group (its VPC lacks the SSM and S3 endpoints a forensic access group needs), "+
+			"so SSM cannot reach it: OS-level evidence is not collected. The collect-before-isolate playbook collects first, at the cost of leaving the network open meanwhile"), before)
+	}
+	node, err := describeNode(ctx, nodes, id)
+	if err != nil {
+		return Failed(err, before)
+	}
+	before.Node = node
+	before.Profiles, err = associatedProfiles(ctx, profiles, id)
+	if err != nil {
+		return Failed(err, before)
+	}
+	online := node != nil && node.PingStatus == string(ssmtypes.PingStatusOnline)
+	forensicARN := env.Collection.ForensicProfileARN
+
+	var attach bool
+	switch {
+	case len(before.Profiles) > 0 && online:
+	case len(before.Profiles) > 0 && before.Profiles[0].ProfileARN == forensicARN:
+		// Associated by an earlier run of the case: wait for it below.
+	case len(before.Profiles) > 0:
+		return Failed(fmt.Errorf("%s has instance profile %s but is %s: SSM cannot run commands on it (its role may lack SSM permissions, or the agent is not running). "+
+			"The forensic profile is associated only to an instance without a profile; the collect playbook removes the profile first",
+			id, before.Profiles[0].ProfileARN, nodeState(node)), before)
+	case forensicARN == "" && online:
+		// Online without a profile (Default Host Management Configuration,
+		// or credentials still cached after containment removed the
+		// profile): nothing to associate.
+	case forensicARN == "":
+		return Failed(fmt.Errorf("%s is %s and has no instance profile, and no forensic instance profile is configured (--forensic-profile, the member-account stack's ForensicInstanceProfileArn)",
+			id, nodeState(node)), before)
+	default:
+		// No profile: give the agent credentials that outlast the run. When
+		// containment has just removed the instance's profile, the agent is
+		// still online on cached credentials that will not be renewed.
+		attach = true
+	}
+	if env.DryRun {
+		if attach {
+			return Skipped(fmt.Sprintf("dry run: %s is %s; would associate %s and wait up to %s for the SSM Agent (AssociateIamInstanceProfile has no DryRun check)",
+				id, nodeState(node), forensicARN, env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout)), before)
+		}
+		return Skipped(fmt.Sprintf("dry run: %s is %s", id, nodeState(node)), before)
+	}
+	after := before
+	if attach {
+		out, err := profiles.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{
+			InstanceId:         aws.String(id),
+			IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(forensicARN)},
+		})
+		if err != nil {
+			return Failed(fmt.Errorf("associate forensic profile %s with %s: %w", forensicARN, id, err), before)
+		}
+		a := out.IamInstanceProfileAssociation
+		after.ForensicProfile = &ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), ProfileARN: forensicARN, State: string(a.State)}
+		after.Profiles = []ProfileAssociation{*after.ForensicProfile}
+	}
+	if !online {
+		start := env.now()
+		bound := time.Duration(env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout))
+		node, err = waitOnline(ctx, env, nodes, id, start.Add(bound))
+		after.Node, after.WaitedSeconds = node, env.now().Sub(start).Seconds()
+		if err != nil {
+			res := Failed(fmt.Errorf("%w (the forensic profile stays associated until forensic-access-close removes it)", err), before)
+			res.After = after
+			return res
+		}
+	}
+	env.setNode(node, "")
+	what := fmt.Sprintf("%s is an online managed node (%s %s, agent %s)", id, node.PlatformType, node.PlatformName, node.AgentVersion)
+	if attach {
+		what += "; associated forensic profile " + forensicARN
+	}
+	if after.WaitedSeconds > 0 {
+		what += fmt.Sprintf("; online after %.0f s", after.WaitedSeconds)
+	}
+	if attach || after.WaitedSeconds > 0 {
+		return OK(what, before, after)
+	}
+	return Skipped(what+": nothing to change", before)
+}
+
+// isolation says how this run isolated the interfaces: "closed" when the
+// quarantine step put at least one, and none into a forensic access group.
+func (SSMAccess) isolation(env *Env) string {
+	quarantined := false
+	for _, r := range env.Finished() {
+		if r.Name == (Quarantine{}).Name() && r.Status == evidence.StatusOK {
+			quarantined = true
+		}
+	}
+	if !quarantined {
+		return ""
+	}
+	if len(env.forensicInterfaces()) > 0 {
+		return "forensic-access"
+	}
+	return "closed"
+}
+
+func describeNode(ctx context.Context, api nodeAPI, id string) (*SSMNode, error) {
+	out, err := api.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{id}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ask SSM about %s (DescribeInstanceInformation): %w", id, err)
+	}
+	for _, info := range out.InstanceInformationList {
+		if aws.ToString(info.InstanceId) == id {
+			return &SSMNode{
+				PingStatus: string(info.PingStatus), PlatformType: string(info.PlatformType),
+				PlatformName: aws.ToString(info.PlatformName), AgentVersion: aws.ToString(info.AgentVersion),
+				IAMRole: aws.ToString(info.IamRole),
+			}, nil
+		}
+	}
+	return nil, nil
+}
+
+type profileLister interface {
+	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
+}
+
+func associatedProfiles(ctx context.Context, api profileLister, id string) ([]ProfileAssociation, error) {
+	out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(id)})
+	if err != nil {
+		return nil, fmt.Errorf("list instance profile associations of %s: %w", id, err)
+	}
+	var found []ProfileAssociation
+	for _, a := range out.IamInstanceProfileAssociations {
+		if a.State != types.IamInstanceProfileAssociationStateAssociated && a.State != types.IamInstanceProfileAssociationStateAssociating {
+			continue
+		}
+		pa := ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), State: string(a.State)}
+		if a.IamInstanceProfile != nil {
+			pa.ProfileARN, pa.ProfileID = aws.ToString(a.IamInstanceProfile.Arn), aws.ToString(a.IamInstanceProfile.Id)
+		}
+		found = append(found, pa)
+	}
+	return found, nil
+}
+
+// waitOnline polls SSM until the node is online or the deadline passes.
+func waitOnline(ctx context.Context, env *Env, api nodeAPI, id string, deadline time.Time) (*SSMNode, error) {
+	poll := time.Duration(env.Collection.PollInterval.Or(5 * time.Second))
+	if d := env.collectionDeadline(); !d.IsZero() && d.Before(deadline) {
+		deadline = d
+	}
+	var node *SSMNode
+	for {
+		var err error
+		node, err = describeNode(ctx, api, id)
+		if err != nil && ctx.Err() == nil {
+			return node, err
+		}
+		if node != nil && node.PingStatus == string(ssmtypes.PingStatusOnline) {
+			return node, nil
+		}
+		env.progress(ctx, "waiting for the SSM Agent of "+id+" ("+nodeState(node)+")", 0, 0)
+		if ctx.Err() != nil || !env.now().Before(deadline) {
+			return node, fmt.Errorf("%s did not come online in SSM by %s (last seen: %s)", id, deadline.Format(time.RFC3339), nodeState(node))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(poll):
+		}
+	}
+}
+
+func nodeState(n *SSMNode) string {
+	if n == nil {
+		return "not a managed node"
+	}
+	return "a managed node with ping status " + strings.TrimSpace(n.PingStatus)
+}
