@@ -37,7 +37,7 @@ func (o *storeOptions) validate(c *cli.Context) error {
 
 func (o *storeOptions) store(clients *cloud.Clients) evidence.Store {
 	if o.Bucket != "" {
-		return &evidence.Bucket{API: clients.S3, Name: o.Bucket, KMSKeyID: o.KMSKeyID}
+		return &evidence.Bucket{API: clients.S3, Name: o.Bucket, KMSKeyID: o.KMSKeyID, Presign: clients.Presign}
 	}
 	return &evidence.Folder{Root: o.Dir}
 }

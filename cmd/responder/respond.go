@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/responder-ir/responder/playbooks"
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
@@ -21,12 +26,17 @@ type respondOptions struct {
 	RoleARN    string
 	ExternalID string
 	TopicARN   string
+	Playbook   string
 	Steps      string
-	DryRun     bool
-	Output     string
-	Verbose    bool
-	AWS        awsOptions
-	Store      storeOptions
+	// ForensicProfile and StagingBucket override the playbook's collection
+	// settings: they belong to an account, not to a playbook.
+	ForensicProfile string
+	StagingBucket   string
+	DryRun          bool
+	Output          string
+	Verbose         bool
+	AWS             awsOptions
+	Store           storeOptions
 }
 
 func respondCommand(s *streams, d deps) *cli.Command {
@@ -37,7 +47,10 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account (the evidence store keeps your own credentials)", Destination: &o.RoleARN},
 		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
-		&cli.StringFlag{Name: "steps", Usage: "comma-separated steps to run, in order (default: all; see below)", Destination: &o.Steps},
+		&cli.StringFlag{Name: "playbook", Usage: "run the playbook `NAME|FILE`: a name listed above, or a playbook file of your own", Value: playbooks.Default, Destination: &o.Playbook},
+		&cli.StringFlag{Name: "steps", Usage: "comma-separated steps of an ad-hoc plan, instead of a playbook (listed above)", Destination: &o.Steps},
+		&cli.StringFlag{Name: "forensic-profile", Usage: "instance profile `ARN` that OS-level collection associates, for the run, to an instance without one (the member stack's ForensicInstanceProfileArn)", Destination: &o.ForensicProfile, EnvVars: []string{"RESPONDER_FORENSIC_PROFILE"}},
+		&cli.StringFlag{Name: "staging-bucket", Usage: "S3 bucket `NAME` of the staged memory tools (and, during a capture, its list of part URLs)", Destination: &o.StagingBucket, EnvVars: []string{"RESPONDER_STAGING_BUCKET"}},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan", Destination: &o.DryRun},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
@@ -45,15 +58,12 @@ func respondCommand(s *streams, d deps) *cli.Command {
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
-		Name:      "respond",
-		Usage:     "acquire evidence from an instance, contain it, record the case and notify",
-		UsageText: "responder respond --instance-id i-0123456789abcdef0 [--case-id ID] [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--dry-run]",
-		Description: "Steps, in the default order: " + strings.Join(step.DefaultPlan, ", ") + ".\n" +
-			"Acquisition runs first and concurrently; containment starts as soon as the snapshot set is\n" +
-			"requested (it does not wait for snapshots to complete). One failing step never stops the\n" +
-			"others. Running again with the same --case-id changes nothing that is already done.\n\n" +
-			exitCodesHelp,
-		Flags: flags,
+		Name:  "respond",
+		Usage: "acquire evidence from an instance, contain it, record the case and notify",
+		UsageText: "responder respond --instance-id i-0123456789abcdef0 [--case-id ID] [--playbook NAME|FILE | --steps a,b,c]\n" +
+			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--forensic-profile ARN] [--staging-bucket B] [--dry-run]",
+		Description: respondDescription(),
+		Flags:       flags,
 		Action: func(c *cli.Context) error {
 			if err := o.Store.validate(c); err != nil {
 				return err
@@ -61,6 +71,87 @@ func respondCommand(s *streams, d deps) *cli.Command {
 			return runRespond(c, s, d, o)
 		},
 	}
+}
+
+// respondDescription is the respond command's help: the playbooks with their
+// summaries, read from the playbooks package so that it never goes stale.
+func respondDescription() string {
+	var b strings.Builder
+	b.WriteString("Playbooks (--playbook; `responder playbooks show NAME` prints each one's trade-off and steps):\n")
+	all := playbooks.All()
+	width := 0
+	for _, p := range all {
+		width = max(width, len(p.Name))
+	}
+	for _, p := range all {
+		fmt.Fprintf(&b, "   %-*s  %s\n", width, p.Name, p.Summary)
+	}
+	b.WriteString("\n" + wrap("The default playbook runs "+strings.Join(step.DefaultPlan, ", ")+".", 95) + "\n" +
+		"Acquisition runs first and concurrently; containment starts as soon as the snapshot set is\n" +
+		"requested (it does not wait for snapshots to complete). One failing step never stops the\n" +
+		"others. Running again with the same --case-id changes nothing that is already done.\n" +
+		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
+		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
+		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
+	b.WriteString(exitCodesHelp)
+	return b.String()
+}
+
+// wrap breaks text into lines of at most width characters, at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(text) {
+		switch {
+		case i == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}
+
+// plan sets the request's plan from --steps or --playbook.
+func (o *respondOptions) plan(c *cli.Context, req *responder.Request) error {
+	if o.Steps != "" {
+		if c.IsSet("playbook") {
+			return exitf(exitUsage, "--playbook and --steps are exclusive: run a playbook, or list steps for an ad-hoc plan")
+		}
+		for _, name := range strings.Split(o.Steps, ",") {
+			req.Plan = append(req.Plan, strings.TrimSpace(name))
+		}
+		req.PlanName = "custom"
+	} else {
+		p, err := playbooks.Load(o.Playbook)
+		if err != nil {
+			return exitf(exitUsage, "--playbook: %v", err)
+		}
+		req.Plan, req.After, req.PlanName, req.Collection = p.Names(), p.After(), p.Name, p.Collection
+	}
+	if o.ForensicProfile != "" {
+		req.Collection.ForensicProfileARN = o.ForensicProfile
+	}
+	if o.StagingBucket != "" {
+		req.Collection.StagingBucket = o.StagingBucket
+	}
+	if playbooks.CollectsOS(req.Plan) && o.Store.Bucket == "" {
+		return exitf(exitUsage, "%s collects OS-level evidence, which the instance uploads to the evidence store through presigned S3 URLs: "+
+			"give --evidence-bucket (a local --evidence-dir cannot receive it)", planLabel(req))
+	}
+	return nil
+}
+
+func planLabel(req *responder.Request) string {
+	if req.PlanName == "custom" {
+		return "the plan of --steps"
+	}
+	return "playbook " + req.PlanName
 }
 
 func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
@@ -76,15 +167,15 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if req.CaseID == "" {
 		req.CaseID = responder.NewCaseID(now)
 	}
-	if o.Steps != "" {
-		for _, name := range strings.Split(o.Steps, ",") {
-			req.Plan = append(req.Plan, strings.TrimSpace(name))
-		}
-		req.PlanName = "custom"
+	if err := o.plan(c, &req); err != nil {
+		return err
 	}
 	// Bad input is reported before any AWS call.
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
+	}
+	if s.ErrIsTerminal || o.Verbose {
+		req.Progress = newStepProgress(s.Err).print
 	}
 	clients, err := loadClients(ctx, d, cloud.Options{
 		Region: o.AWS.Region, Profile: o.AWS.Profile,
@@ -93,8 +184,17 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if err != nil {
 		return err
 	}
+	rc := responder.Clients{
+		EC2: clients.EC2, STS: clients.STS, CallerSTS: clients.CallerSTS, SNS: clients.SNS, Region: clients.Region,
+		SSM: clients.SSM, Presign: clients.Presign, Staging: clients.S3,
+	}
+	if playbooks.CollectsOS(req.Plan) {
+		if rc.PresignValidUntil, err = presignValidUntil(ctx, clients); err != nil {
+			return exitf(exitCannotStart, "%v", err)
+		}
+	}
 	r := &responder.Responder{
-		Clients: responder.Clients{EC2: clients.EC2, STS: clients.STS, CallerSTS: clients.CallerSTS, SNS: clients.SNS, Region: clients.Region},
+		Clients: rc,
 		Store:   o.Store.store(clients),
 		Log:     logger(s, o.Verbose),
 		Now:     d.now,
@@ -120,6 +220,51 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 		return &exitError{code: exitEvidenceIncomplete, err: fmt.Errorf("contained, but: %v", res.Err)}
 	}
 	return nil
+}
+
+// presignValidUntil is when the credentials that sign the instance's uploads
+// expire (zero when they do not): a presigned URL dies with them, so the
+// collection steps size their URLs and parts to it.
+func presignValidUntil(ctx context.Context, clients *cloud.Clients) (time.Time, error) {
+	if clients.EvidenceCredentials == nil {
+		return time.Time{}, nil
+	}
+	creds, err := clients.EvidenceCredentials.Retrieve(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("retrieve the credentials that sign the instance's uploads: %w", err)
+	}
+	if creds.CanExpire {
+		return creds.Expires, nil
+	}
+	return time.Time{}, nil
+}
+
+// stepProgress prints the progress of long steps on standard error, one line
+// per change: "memory-capture: uploading part 3 of 12 (25%)". A step's
+// message is the whole sentence; the percentage is added when the step knows
+// its total. Steps report concurrently.
+type stepProgress struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last map[string]string // step -> its last line, to drop repeats
+}
+
+func newStepProgress(w io.Writer) *stepProgress {
+	return &stepProgress{w: w, last: map[string]string{}}
+}
+
+func (p *stepProgress) print(pr step.Progress) {
+	line := pr.Step + ": " + pr.Message
+	if pr.Total > 0 {
+		line += fmt.Sprintf(" (%d%%)", min(max(pr.Done*100/pr.Total, 0), 100))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last[pr.Step] == line {
+		return
+	}
+	p.last[pr.Step] = line
+	fmt.Fprintln(p.w, line)
 }
 
 // sessionName is the role session name: it carries the case ID into the

@@ -196,14 +196,14 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	start := env.now()
 	_, runErr := runCommand(ctx, env, env.SSM, &st.Command, cmdParams, bound, func(status string) {
 		msg := fmt.Sprintf("%s %s (%s)", docName, status, env.now().Sub(start).Round(time.Second))
-		var done int64
 		if parts, err := rcv.UploadedParts(ctx, upload); err == nil {
+			var done int64
 			for _, p := range parts {
 				done += p.Size
 			}
 			msg += fmt.Sprintf(": %d parts, %d MiB uploaded", len(parts), done>>20)
 		}
-		env.progress(ctx, msg, done, st.MemoryBytes)
+		env.progress(ctx, msg, 0, 0)
 	})
 
 	// Whatever the command did, keep its report and decide about the image.
@@ -325,7 +325,7 @@ func (s MemoryCapture) complete(ctx context.Context, env *Env, rcv evidence.Rece
 		a.VersionID, a.Encryption, a.CollectedAt = got.VersionID, got.Encryption, env.now()
 		env.addArtifact(a)
 	} else {
-		env.progress(ctx, fmt.Sprintf("reading back %d MiB to hash the image", got.Size>>20), 0, got.Size)
+		env.progress(ctx, fmt.Sprintf("reading back %d MiB to hash the image", got.Size>>20), 0, 0)
 		a, err = env.recordReceived(ctx, rcv, a)
 		if err != nil {
 			return nil, err

@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/responder-ir/responder/responder/evidence"
@@ -143,8 +142,12 @@ func (h *Handler) validate(req caseRequest) (Target, *apiError) {
 	if err := ValidateRegion(t.Region); err != nil {
 		return t, badRequest("invalid_region", "%v", err)
 	}
-	if req.Playbook != "" && !slices.Contains(Playbooks, req.Playbook) {
-		return t, badRequest("unknown_playbook", "unknown playbook %s (known: %s)", quote(req.Playbook), strings.Join(Playbooks, ", "))
+	if _, err := lambdaPlaybook(req.Playbook); err != nil {
+		var unsupported *UnsupportedPlaybookError
+		if errors.As(err, &unsupported) {
+			return t, badRequest("unsupported_playbook", "%v", err)
+		}
+		return t, badRequest("unknown_playbook", "%v", err)
 	}
 	if req.CaseID != "" {
 		if err := validateCaseID(req.CaseID); err != nil {

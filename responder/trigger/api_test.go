@@ -129,6 +129,8 @@ func TestPostCasesRejectsBadInput(t *testing.T) {
 		{name: "account not allowed", body: `{"instance_id": "i-0123456789abcdef0", "account_id": "` + otherAccount + `"}`, status: 403, code: "account_not_allowed"},
 		{name: "bad region", body: `{"instance_id": "i-0123456789abcdef0", "region": "us-east-1; rm -rf /"}`, status: 400, code: "invalid_region"},
 		{name: "unknown playbook", body: `{"instance_id": "i-0123456789abcdef0", "playbook": "nuke"}`, status: 400, code: "unknown_playbook"},
+		{name: "collect playbook", body: `{"instance_id": "i-0123456789abcdef0", "playbook": "collect"}`, status: 400, code: "unsupported_playbook"},
+		{name: "collect-before-isolate playbook", body: `{"instance_id": "i-0123456789abcdef0", "playbook": "collect-before-isolate"}`, status: 400, code: "unsupported_playbook"},
 		{name: "case ID with a path", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "../other"}`, status: 400, code: "invalid_case_id"},
 		{name: "case ID too long", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "` + strings.Repeat("c", 65) + `"}`, status: 400, code: "invalid_case_id"},
 		{name: "reserved case ID", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "locks"}`, status: 400, code: "invalid_case_id"},
@@ -181,6 +183,33 @@ func TestPostCasesRejectsBadInput(t *testing.T) {
 
 // assertErrorBody checks an error answer: error, code and request_id only,
 // a short message, nothing of Go's or AWS's internals.
+// A playbook that collects OS-level evidence outlasts a Lambda invocation:
+// the answer says so and where to run it instead; an unknown one lists what
+// the Lambda runs.
+func TestPostCasesPlaybookMessages(t *testing.T) {
+	for _, tc := range []struct{ playbook, code, message string }{
+		{"collect", "unsupported_playbook", "playbook collect runs OS-level collection through SSM, which outlasts a Lambda invocation: " +
+			"run it from the CLI (responder respond --playbook collect)"},
+		{"collect-before-isolate", "unsupported_playbook", "playbook collect-before-isolate runs OS-level collection through SSM, " +
+			"which outlasts a Lambda invocation: run it from the CLI (responder respond --playbook collect-before-isolate)"},
+		{"nuke", "unknown_playbook", `unknown playbook "nuke" (known: default)`},
+	} {
+		t.Run(tc.playbook, func(t *testing.T) {
+			e := newEnv(t)
+			a := decodeAPI(t, e.mustHandle(e.postV1(fmt.Sprintf(`{"instance_id": %q, "playbook": %q}`, e.suspect.InstanceID, tc.playbook))))
+			if a.Status != http.StatusBadRequest || a.Body["code"] != tc.code || a.Body["error"] != tc.message {
+				t.Fatalf("answer %d %v\nwant 400 %s %q", a.Status, a.Body, tc.code, tc.message)
+			}
+		})
+	}
+}
+
+func TestLambdaPlaybooks(t *testing.T) {
+	if !slices.Equal(trigger.Playbooks, []string{"default"}) {
+		t.Errorf("Playbooks = %v, want the playbooks without OS-level collection: [default]", trigger.Playbooks)
+	}
+}
+
 func assertErrorBody(t *testing.T, a apiAnswer) {
 	t.Helper()
 	for k := range a.Body {

@@ -86,7 +86,7 @@ func (h *Handler) guardDuty(ctx context.Context, log *slog.Logger, event json.Ra
 	}
 	s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: SourceGuardDuty})
 	if err != nil {
-		return nil, awsFailure(err)
+		return nil, startFailure(err)
 	}
 	res.Case = &caseRef{CaseID: s.CaseID, InstanceID: t.InstanceID, AccountID: t.AccountID, Region: t.Region,
 		ExecutionARN: s.ExecutionARN, Joined: s.Joined}

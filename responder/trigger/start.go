@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/responder-ir/responder/playbooks"
 	"github.com/responder-ir/responder/responder/cloud"
 )
 
@@ -50,11 +51,63 @@ const (
 	SourceGuardDuty   = "guardduty"
 )
 
-// DefaultPlaybook is the only playbook so far: the engine's default plan.
-const DefaultPlaybook = "default"
+// DefaultPlaybook is the playbook a case runs when the request names none.
+const DefaultPlaybook = playbooks.Default
 
-// Playbooks lists the playbook names a request may give.
-var Playbooks = []string{DefaultPlaybook}
+// Playbooks lists the playbooks a case started here may run: the embedded
+// playbooks (package playbooks) that do not collect OS-level evidence.
+var Playbooks = lambdaPlaybooks()
+
+func lambdaPlaybooks() []string {
+	var names []string
+	for _, p := range playbooks.All() {
+		if !p.CollectsOS() {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+// ErrUnknownPlaybook is a playbook name that is not an embedded playbook.
+var ErrUnknownPlaybook = errors.New("unknown playbook")
+
+// UnsupportedPlaybookError is a playbook the Lambda does not run: one that
+// collects OS-level evidence through SSM. Such a collection waits for the SSM
+// Agent and streams a memory image for minutes to hours, beyond a Lambda
+// invocation; the CLI runs it.
+type UnsupportedPlaybookError struct{ Name string }
+
+func (e *UnsupportedPlaybookError) Error() string {
+	return fmt.Sprintf("playbook %s runs OS-level collection through SSM, which outlasts a Lambda invocation: run it from the CLI (responder respond --playbook %s)",
+		e.Name, e.Name)
+}
+
+// lambdaPlaybook returns the playbook a case runs ("" is DefaultPlaybook),
+// or why the Lambda does not run it: ErrUnknownPlaybook or an
+// *UnsupportedPlaybookError.
+func lambdaPlaybook(name string) (playbooks.Playbook, error) {
+	if name == "" {
+		name = DefaultPlaybook
+	}
+	p, err := playbooks.Lookup(name)
+	if err != nil {
+		return playbooks.Playbook{}, fmt.Errorf("%w %s (known: %s)", ErrUnknownPlaybook, quote(name), strings.Join(Playbooks, ", "))
+	}
+	if p.CollectsOS() {
+		return playbooks.Playbook{}, &UnsupportedPlaybookError{Name: p.Name}
+	}
+	return p, nil
+}
+
+// startFailure classifies an error of start: a playbook the Lambda does not
+// run is bad input (retrying cannot help); anything else comes from AWS.
+func startFailure(err error) *Failure {
+	var unsupported *UnsupportedPlaybookError
+	if errors.Is(err, ErrUnknownPlaybook) || errors.As(err, &unsupported) {
+		return &Failure{Type: ErrorInput, Err: err}
+	}
+	return awsFailure(err)
+}
 
 // startRequest asks for a case on a target.
 type startRequest struct {
@@ -94,18 +147,21 @@ func (e *BusyError) Error() string {
 // instance (and makes sure its execution exists: the event that took the
 // lock may have failed before starting it).
 func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest) (started, error) {
+	// Every entry point (API, Security Hub, GuardDuty) comes through here:
+	// a playbook the Lambda cannot run is refused before anything is taken.
+	playbook, err := lambdaPlaybook(req.Playbook)
+	if err != nil {
+		log.Error("case refused", "instance_id", req.Target.InstanceID, "source", req.Source, "error", err)
+		return started{}, err
+	}
 	now := h.now()
 	caseID := req.CaseID
 	if caseID == "" {
 		caseID = h.newCaseID()
 	}
-	playbook := req.Playbook
-	if playbook == "" {
-		playbook = DefaultPlaybook
-	}
 	input := CaseInput{
 		CaseID: caseID, InstanceID: req.Target.InstanceID, AccountID: req.Target.AccountID, Region: req.Target.Region,
-		Playbook: playbook, Actor: req.Actor, Source: req.Source, CaseIDGiven: req.CaseIDGiven,
+		Playbook: playbook.Name, Actor: req.Actor, Source: req.Source, CaseIDGiven: req.CaseIDGiven,
 		RequestedAt: now.Format(time.RFC3339),
 	}
 	locker := &Locker{Store: h.Store, Window: h.Config.LockWindow}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,8 +145,10 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		log.Error("respond task rejected", "error", err)
 		return nil, fail(ErrorInput, "respond task: %v", err)
 	}
-	if in.Playbook != "" && !slices.Contains(Playbooks, in.Playbook) {
-		return nil, fail(ErrorInput, "respond task: unknown playbook %s", quote(in.Playbook))
+	playbook, err := lambdaPlaybook(in.Playbook)
+	if err != nil {
+		log.Error("respond task rejected", "error", err)
+		return nil, fail(ErrorInput, "respond task: %v", err)
 	}
 	clients, err := h.workload(ctx, in.Target(), in.CaseID)
 	if err != nil {
@@ -161,7 +162,8 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		Now:     h.Now,
 	}
 	res, err := r.Respond(ctx, responder.Request{
-		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true, PlanName: in.Playbook,
+		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
+		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection,
 		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx),
 	})
 	var inputErr *responder.InputError

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
 	"github.com/responder-ir/responder/responder/trigger"
 	"github.com/responder-ir/responder/responder/trigger/triggertest"
 )
@@ -83,6 +84,13 @@ func TestRespondTaskContainsAndRecords(t *testing.T) {
 	if m.Actor != actorV1 || m.InstanceID != e.suspect.InstanceID || m.Status != evidence.CaseContained {
 		t.Errorf("case record: actor %q instance %q status %q", m.Actor, m.InstanceID, m.Status)
 	}
+	var ran []string
+	for _, s := range m.Steps {
+		ran = append(ran, s.Name)
+	}
+	if len(m.Runs) != 1 || m.Runs[0].Playbook != "default" || !slices.Equal(ran, step.DefaultPlan) {
+		t.Errorf("case record: runs %+v, steps %v; want the default playbook's", m.Runs, ran)
+	}
 	if len(e.cloud.Published()) != 1 {
 		t.Errorf("%d notifications, want 1", len(e.cloud.Published()))
 	}
@@ -92,6 +100,25 @@ func TestRespondTaskContainsAndRecords(t *testing.T) {
 	e.mustHandle(respondPayload(t, ex))
 	if got := len(e.cloud.Snapshots()); got != len(e.suspect.VolumeIDs) {
 		t.Errorf("after a second run: %d snapshots, want %d", got, len(e.suspect.VolumeIDs))
+	}
+}
+
+// A respond task for a playbook that collects OS-level evidence is refused
+// before anything is done: such a collection outlasts the invocation.
+func TestRespondTaskRefusesCollectionPlaybooks(t *testing.T) {
+	e := newEnv(t)
+	ex := e.startCase()
+	var m map[string]any
+	_ = json.Unmarshal(respondPayload(t, ex), &m)
+	m["playbook"] = "collect-before-isolate"
+	_, err := e.handle(marshal(t, m))
+	var f *trigger.Failure
+	if !errors.As(err, &f) || f.Type != trigger.ErrorInput ||
+		!strings.Contains(err.Error(), "outlasts a Lambda invocation: run it from the CLI (responder respond --playbook collect-before-isolate)") {
+		t.Fatalf("error %v, want an input failure saying to run it from the CLI", err)
+	}
+	if got := len(e.cloud.Snapshots()); got != 0 {
+		t.Errorf("a refused task took %d snapshots", got)
 	}
 }
 
@@ -147,6 +174,7 @@ func TestTaskErrors(t *testing.T) {
 		{"bad case ID", payload(func(m map[string]any) { m["case_id"] = "../../x" }), trigger.ErrorInput},
 		{"account not allowed", payload(func(m map[string]any) { m["account_id"] = otherAccount }), trigger.ErrorInput},
 		{"unknown playbook", payload(func(m map[string]any) { m["playbook"] = "nuke" }), trigger.ErrorInput},
+		{"collection playbook", payload(func(m map[string]any) { m["playbook"] = "collect" }), trigger.ErrorInput},
 		{"instance gone", payload(func(m map[string]any) { m["instance_id"] = "i-0fffffffffffffff0" }), trigger.ErrorInstanceNotFound},
 		{"no record yet", snapshotPayload(t, in, 0), trigger.ErrorInternal},
 		{"not an object", []byte(`"respond"`), trigger.ErrorInput},

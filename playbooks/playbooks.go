@@ -1,0 +1,532 @@
+// Package playbooks holds the responder's playbooks: named, reviewed plans of
+// steps (package responder/step) with the extra ordering and the collection
+// settings that make one set of steps run in a chosen order. The YAML files
+// beside this one are embedded in every binary; README.md documents their
+// format. A responder may also keep playbook files of its own (Load).
+package playbooks
+
+import (
+	"bytes"
+	"embed"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// Default is the playbook a response runs when none is named: step.DefaultPlan.
+const Default = "default"
+
+//go:embed *.yaml
+var files embed.FS
+
+// Playbook is a named plan of steps.
+type Playbook struct {
+	Name string
+	// Summary is one line, for --help and listings.
+	Summary string
+	// Tradeoff says, for people, what this order gains and what it risks.
+	Tradeoff string
+	// Steps are the steps to run, in the order they are listed; the runner
+	// starts each one as soon as what it waits for has finished.
+	Steps []Entry
+	// Collection configures the OS-level collection steps; zero when the
+	// playbook has none.
+	Collection step.Collection
+	// Source is where the playbook was read from: "playbooks/<name>.yaml"
+	// for an embedded one, or the path of a file.
+	Source string
+}
+
+// Entry is one step of a playbook.
+type Entry struct {
+	Name string
+	// After lists steps (or milestones, "metadata:read") that must finish
+	// before this step starts, on top of the step's own needs.
+	After []string
+
+	line int // in the source, for error messages
+}
+
+// clone copies what a caller could change in place, so that the embedded
+// playbooks stay as they were read.
+func (p Playbook) clone() Playbook {
+	p.Steps = slices.Clone(p.Steps)
+	for i := range p.Steps {
+		p.Steps[i].After = slices.Clone(p.Steps[i].After)
+	}
+	p.Collection.Memory.Tools = maps.Clone(p.Collection.Memory.Tools)
+	if v := p.Collection.Memory.VerifyImage; v != nil {
+		verify := *v
+		p.Collection.Memory.VerifyImage = &verify
+	}
+	return p
+}
+
+// Names lists the steps, in playbook order.
+func (p Playbook) Names() []string {
+	names := make([]string, len(p.Steps))
+	for i, e := range p.Steps {
+		names[i] = e.Name
+	}
+	return names
+}
+
+// After is the extra ordering the playbook adds (step.PlanAfter); nil when it
+// adds none.
+func (p Playbook) After() map[string][]string {
+	var after map[string][]string
+	for _, e := range p.Steps {
+		if len(e.After) == 0 {
+			continue
+		}
+		if after == nil {
+			after = map[string][]string{}
+		}
+		after[e.Name] = slices.Clone(e.After)
+	}
+	return after
+}
+
+// CollectsOS reports whether the playbook collects OS-level evidence through
+// SSM (ssm-access, volatile-data, memory-capture): such a run needs an SSM
+// client, an evidence bucket that can receive uploads, and minutes.
+func (p Playbook) CollectsOS() bool { return CollectsOS(p.Names()) }
+
+// Order is the collection order (step.IsolateFirst or step.CaptureFirst) of a
+// playbook that collects OS-level evidence; "" for one that does not.
+func (p Playbook) Order() string {
+	if !p.CollectsOS() {
+		return ""
+	}
+	if p.Collection.Order == "" {
+		return step.IsolateFirst
+	}
+	return p.Collection.Order
+}
+
+// CollectsOS reports whether a plan of step names collects OS-level evidence
+// through SSM: whether it has a step of the collect phase.
+func CollectsOS(names []string) bool {
+	for _, n := range names {
+		if s, err := step.Lookup(n); err == nil && s.Phase() == step.Collect {
+			return true
+		}
+	}
+	return false
+}
+
+// isolating are the containment steps that take away what SSM uses to reach
+// the instance: its network (quarantine) and its credentials
+// (instance-profile). The collection order is about these two.
+var isolating = []string{"quarantine", "instance-profile"}
+
+// All returns the embedded playbooks, sorted by name.
+func All() []Playbook {
+	out := make([]Playbook, len(builtin))
+	for i, p := range builtin {
+		out[i] = p.clone()
+	}
+	return out
+}
+
+// Lookup returns the embedded playbook with the given name.
+func Lookup(name string) (Playbook, error) {
+	for _, p := range builtin {
+		if p.Name == name {
+			return p.clone(), nil
+		}
+	}
+	return Playbook{}, fmt.Errorf("unknown playbook %q (known: %s)", name, strings.Join(names(builtin), ", "))
+}
+
+// Load returns a playbook by name or from a file of the responder's own: an
+// argument without a slash and without a .yaml (or .yml) suffix names an
+// embedded playbook; anything else is read as a file. A file may not take the
+// name of an embedded playbook, so that the name recorded in a case always
+// says which plan ran.
+func Load(arg string) (Playbook, error) {
+	if !isFile(arg) {
+		return Lookup(arg)
+	}
+	data, err := os.ReadFile(arg)
+	if err != nil {
+		return Playbook{}, fmt.Errorf("playbook file: %w", err)
+	}
+	p, err := Parse(data, arg)
+	if err != nil {
+		return Playbook{}, err
+	}
+	if _, err := Lookup(p.Name); err == nil {
+		return Playbook{}, fmt.Errorf("%s: name %q is a built-in playbook's: give your own playbook another name (and file name)", arg, p.Name)
+	}
+	return p, nil
+}
+
+func isFile(arg string) bool {
+	return strings.ContainsAny(arg, `/\`) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml")
+}
+
+// builtin are the embedded playbooks, sorted by name. A broken embedded file
+// is a programming error, caught by the package's tests; it panics here.
+var builtin = mustLoadEmbedded()
+
+func mustLoadEmbedded() []Playbook {
+	entries, err := fs.Glob(files, "*.yaml")
+	if err != nil {
+		panic(err)
+	}
+	var all []Playbook
+	for _, name := range entries {
+		data, err := files.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		p, err := Parse(data, path.Join("playbooks", name))
+		if err != nil {
+			panic(fmt.Sprintf("embedded playbook: %v", err))
+		}
+		all = append(all, p)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	return all
+}
+
+func names(ps []Playbook) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// file is the YAML document of a playbook.
+type file struct {
+	Name       string           `yaml:"name"`
+	Summary    string           `yaml:"summary"`
+	Tradeoff   string           `yaml:"tradeoff"`
+	Steps      []Entry          `yaml:"steps"`
+	Collection *step.Collection `yaml:"collection"`
+}
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Parse decodes and validates a playbook. source names the data in error
+// messages; when it ends in .yaml or .yml, the playbook's name must be the
+// file's name without that suffix. Decoding is strict: an unknown field, a
+// second document or a value of the wrong type is an error with its line.
+func Parse(data []byte, source string) (Playbook, error) {
+	fail := func(format string, args ...any) (Playbook, error) {
+		return Playbook{}, fmt.Errorf("%s: %s", source, fmt.Sprintf(format, args...))
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return fail("empty playbook")
+	} else if err != nil {
+		return fail("%s", yamlError(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fail("more than one YAML document (a playbook is one)")
+	}
+	// Values decoded with UnmarshalText (durations) report no line when
+	// they fail; check them first, with their line.
+	if err := checkText(&doc, reflect.TypeFor[file]()); err != nil {
+		return fail("%v", err)
+	}
+	var f file
+	dec = yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return fail("%s", yamlError(err))
+	}
+
+	p := Playbook{Name: f.Name, Summary: strings.TrimSpace(f.Summary), Tradeoff: strings.TrimSpace(f.Tradeoff), Steps: f.Steps, Source: source}
+	switch {
+	case p.Name == "":
+		return fail("name is required")
+	case !namePattern.MatchString(p.Name):
+		return fail("name %q: use 1-63 lowercase letters, digits and '-', starting with a letter or digit", p.Name)
+	case p.Summary == "":
+		return fail("summary is required (one line, for --help)")
+	case strings.Contains(p.Summary, "\n"):
+		return fail("summary must be one line")
+	case p.Tradeoff == "":
+		return fail("tradeoff is required: say what this order gains and what it risks")
+	case len(p.Steps) == 0:
+		return fail("steps: the playbook runs no step")
+	}
+	if ext := filepath.Ext(source); ext == ".yaml" || ext == ".yml" {
+		if base := strings.TrimSuffix(filepath.Base(source), ext); base != p.Name {
+			return fail("name %q does not match the file name %q: rename one of them", p.Name, filepath.Base(source))
+		}
+	}
+	if err := p.validateSteps(); err != nil {
+		return fail("%v", err)
+	}
+	if f.Collection != nil {
+		if !p.CollectsOS() {
+			return fail("collection: the playbook runs no collection step (ssm-access, volatile-data, memory-capture); remove the collection settings")
+		}
+		p.Collection = *f.Collection
+	}
+	if err := p.Collection.Validate(); err != nil {
+		if msg := err.Error(); !strings.HasPrefix(msg, "collection") {
+			return fail("collection: %s", msg)
+		}
+		return fail("%v", err)
+	}
+	if err := p.checkOrder(); err != nil {
+		return fail("%v", err)
+	}
+	return p, nil
+}
+
+// validateSteps checks every step and its ordering, with the line of the
+// entry where one is at fault, then the plan as a whole (step.PlanAfter:
+// milestones, cycles).
+func (p Playbook) validateSteps() error {
+	planned := p.Names()
+	for _, e := range p.Steps {
+		if _, err := step.Lookup(e.Name); err != nil {
+			return fmt.Errorf("line %d: %v", e.line, err)
+		}
+		for _, a := range e.After {
+			name, _, _ := strings.Cut(a, ":")
+			if name == e.Name {
+				return fmt.Errorf("line %d: step %q: after names the step itself", e.line, e.Name)
+			}
+			if !slices.Contains(planned, name) {
+				return fmt.Errorf("line %d: step %q: after names %q, which the playbook does not run", e.line, e.Name, a)
+			}
+		}
+	}
+	if _, err := step.PlanAfter(planned, p.After()); err != nil {
+		return fmt.Errorf("steps: %v", err)
+	}
+	return nil
+}
+
+// checkOrder makes the step graph agree with the collection order, so that
+// a playbook cannot say isolate-first and collect before isolating, or the
+// reverse: with isolate-first, every collection step waits for quarantine
+// and instance-profile; with capture-first, those two wait for every
+// collection step.
+func (p Playbook) checkOrder() error {
+	if !p.CollectsOS() {
+		return nil
+	}
+	plan, err := step.PlanAfter(p.Names(), p.After())
+	if err != nil {
+		return err
+	}
+	index := map[string]step.Step{}
+	for _, s := range plan {
+		index[s.Name()] = s
+	}
+	var collect, isolate []string
+	for _, s := range plan {
+		if s.Phase() == step.Collect {
+			collect = append(collect, s.Name())
+		}
+		if slices.Contains(isolating, s.Name()) {
+			isolate = append(isolate, s.Name())
+		}
+	}
+	for _, c := range collect {
+		for _, i := range isolate {
+			switch order := p.Order(); {
+			case order == step.IsolateFirst && !waitsFor(index, c, i):
+				return fmt.Errorf("collection order %s: step %q must run after %q, or it collects before the instance is isolated (add %q to its after, or choose order %s)",
+					order, c, i, i, step.CaptureFirst)
+			case order == step.CaptureFirst && !waitsFor(index, i, c):
+				return fmt.Errorf("collection order %s: step %q must run after %q, or isolation cuts the collection short (add forensic-access-close to its after, or choose order %s)",
+					order, i, c, step.IsolateFirst)
+			}
+		}
+	}
+	return nil
+}
+
+// waitsFor reports whether step from waits, directly or through other steps
+// of the plan, for step to.
+func waitsFor(index map[string]step.Step, from, to string) bool {
+	seen := map[string]bool{}
+	var walk func(name string) bool
+	walk = func(name string) bool {
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		s, ok := index[name]
+		if !ok {
+			return false
+		}
+		for _, n := range s.Needs() {
+			n, _, _ = strings.Cut(n, ":")
+			if n == to || walk(n) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(from)
+}
+
+// UnmarshalYAML reads an entry: a step name, or a mapping with name and
+// after. It is strict like the rest of the file (the decoder's KnownFields
+// does not reach a custom unmarshaler).
+func (e *Entry) UnmarshalYAML(n *yaml.Node) error {
+	e.line = n.Line
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" {
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a step is a name or a mapping with name and after, not %s", n.Line, n.Value)}}
+		}
+		e.Name = n.Value
+		return nil
+	case yaml.MappingNode:
+	default:
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a step is a name or a mapping with name and after", n.Line)}}
+	}
+	var errs []string
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			errs = append(errs, fmt.Sprintf("line %d: field %s given twice", k.Line, k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		var err error
+		switch k.Value {
+		case "name":
+			err = v.Decode(&e.Name)
+		case "after":
+			err = v.Decode(&e.After)
+		default:
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in type playbooks.Entry", k.Line, k.Value))
+		}
+		var te *yaml.TypeError
+		switch {
+		case errors.As(err, &te):
+			errs = append(errs, te.Errors...)
+		case err != nil:
+			errs = append(errs, fmt.Sprintf("line %d: %v", v.Line, err))
+		}
+	}
+	if len(errs) == 0 && e.Name == "" {
+		errs = append(errs, fmt.Sprintf("line %d: a step mapping needs a name", n.Line))
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
+// Section names of the decoded types, for error messages.
+var sections = map[string]string{
+	"playbooks.file":      "the playbook",
+	"playbooks.Entry":     "a step entry (known: name, after)",
+	"step.Collection":     "collection",
+	"step.MemorySettings": "collection.memory",
+	"step.StagedTool":     "a collection.memory.tools entry (known: key, sha256)",
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// yamlError turns a yaml.v3 error into one line: "line 12: unknown field
+// "foo" in collection; line 14: ...".
+func yamlError(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return strings.TrimPrefix(err.Error(), "yaml: ")
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = unknownField.ReplaceAllStringFunc(m, func(s string) string {
+			sub := unknownField.FindStringSubmatch(s)
+			section, ok := sections[sub[2]]
+			if !ok {
+				section = sub[2]
+			}
+			return fmt.Sprintf("unknown field %q in %s", sub[1], section)
+		})
+	}
+	return strings.Join(msgs, "; ")
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// checkText walks a YAML node along the Go type it decodes into and runs
+// UnmarshalText on every scalar whose field implements it, so that a bad
+// value (a duration of "30 minutes") is reported with its line. Unknown
+// fields and type mismatches are left to the decoder.
+func checkText(n *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			if err := checkText(c, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && reflect.PointerTo(t).Implements(textUnmarshaler) {
+		if n.Tag == "!!null" {
+			return nil
+		}
+		v := reflect.New(t).Interface().(encoding.TextUnmarshaler)
+		if err := v.UnmarshalText([]byte(n.Value)); err != nil {
+			return fmt.Errorf("line %d: %v", n.Line, err)
+		}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch t.Kind() {
+		case reflect.Map:
+			if err := checkText(v, t.Elem()); err != nil {
+				return err
+			}
+		case reflect.Struct:
+			if f, ok := fieldByTag(t, k.Value); ok {
+				if err := checkText(v, f.Type); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
