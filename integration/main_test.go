@@ -66,6 +66,8 @@ type fixture struct {
 	lab     *lab.Lab
 	home    string
 	caseDir string
+	// env is added to the binary's environment (Env) on every run.
+	env []string
 }
 
 // setup prepares a test against moto. When moto cannot start, the test fails
@@ -122,7 +124,7 @@ func (f *fixture) run(args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	res, err := Run(ctx, suite.bin, Env(f.proxy.URL, f.home), args...)
+	res, err := Run(ctx, suite.bin, append(Env(f.proxy.URL, f.home), f.env...), args...)
 	if err != nil {
 		f.t.Fatal(err)
 	}

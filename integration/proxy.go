@@ -22,6 +22,10 @@ import (
 //     RequestLimitExceeded in EC2's XML, what EC2 sends under throttling);
 //   - answer every request with a fixed response (Stub: for actions the
 //     emulator does not implement, such as GetConsoleScreenshot);
+//   - answer every request with a handler of the test's own (Handle: a
+//     stand-in for an operation the emulator lacks or fakes, whose answer
+//     depends on the request and on state, such as SSM's
+//     DescribeInstanceInformation);
 //   - and add a latency to every request (SetLatency: a benchmark can make
 //     each AWS call cost 100 ms, as a remote Region does).
 //
@@ -34,12 +38,13 @@ type FaultProxy struct {
 	srv     *http.Server
 	backend *httputil.ReverseProxy
 
-	mu      sync.Mutex
-	latency time.Duration
-	faults  map[string]*fault
-	stubs   map[string]stub
-	counts  map[string]int
-	total   int
+	mu       sync.Mutex
+	latency  time.Duration
+	faults   map[string]*fault
+	stubs    map[string]stub
+	handlers map[string]http.Handler
+	counts   map[string]int
+	total    int
 }
 
 type fault struct {
@@ -65,11 +70,12 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
 	p := &FaultProxy{
-		URL:     "http://" + l.Addr().String(),
-		backend: httputil.NewSingleHostReverseProxy(u),
-		faults:  map[string]*fault{},
-		stubs:   map[string]stub{},
-		counts:  map[string]int{},
+		URL:      "http://" + l.Addr().String(),
+		backend:  httputil.NewSingleHostReverseProxy(u),
+		faults:   map[string]*fault{},
+		stubs:    map[string]stub{},
+		handlers: map[string]http.Handler{},
+		counts:   map[string]int{},
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(l) }()
@@ -107,6 +113,15 @@ func (p *FaultProxy) Stub(action string, status int, body string) {
 	p.mu.Unlock()
 }
 
+// Handle answers every request of action with h, without forwarding it
+// (faults set with Fail or Throttle still come first). The request's body is
+// unread.
+func (p *FaultProxy) Handle(action string, h http.Handler) {
+	p.mu.Lock()
+	p.handlers[action] = h
+	p.mu.Unlock()
+}
+
 // Injected is how many faults were answered for action so far.
 func (p *FaultProxy) Injected(action string) int {
 	p.mu.Lock()
@@ -128,12 +143,13 @@ func (p *FaultProxy) Requests(action string) int {
 	return p.counts[action]
 }
 
-// Reset drops faults, stubs, latency and counts.
+// Reset drops faults, stubs, handlers, latency and counts.
 func (p *FaultProxy) Reset() {
 	p.mu.Lock()
 	p.latency = 0
 	p.faults = map[string]*fault{}
 	p.stubs = map[string]stub{}
+	p.handlers = map[string]http.Handler{}
 	p.counts = map[string]int{}
 	p.total = 0
 	p.mu.Unlock()
@@ -157,12 +173,15 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.counts[action]++
 	latency := p.latency
 	var answer *stub
+	var handler http.Handler
 	if f := p.faults[action]; f != nil && f.remaining > 0 {
 		f.remaining--
 		f.injected++
 		answer = &stub{f.status, f.body}
 	} else if s, ok := p.stubs[action]; ok {
 		answer = &s
+	} else if h, ok := p.handlers[action]; ok && action != "" {
+		handler = h
 	}
 	p.mu.Unlock()
 
@@ -177,6 +196,10 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/xml")
 		w.WriteHeader(answer.status)
 		_, _ = io.WriteString(w, answer.body)
+		return
+	}
+	if handler != nil {
+		handler.ServeHTTP(w, r)
 		return
 	}
 	p.backend.ServeHTTP(w, r)
