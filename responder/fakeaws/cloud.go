@@ -31,6 +31,7 @@ const (
 	serviceSNS = "SNS"
 	serviceSTS = "STS"
 	serviceKMS = "KMS"
+	serviceSSM = "SSM"
 )
 
 // Cloud is one fake AWS account in one Region. It is safe for concurrent use.
@@ -78,12 +79,21 @@ type Cloud struct {
 	// sources are the accounts whose snapshots shared with this one
 	// CopySnapshot can read (see Link).
 	sources []*Cloud
+	// agents are the SSM Agents of the account's instances, by instance ID
+	// (see SetAgent). Their configuration is test setup and their ping
+	// status moves with DescribeInstanceInformation, a read, so they are
+	// not part of st.
+	agents map[string]*agentState
+	// agentS3 are the other accounts' S3 services the agents reach through
+	// presigned URLs, besides this account's own (see AgentS3).
+	agentS3 []*S3
 
 	ec2 *EC2
 	s3  *S3
 	sns *SNS
 	sts *STS
 	kms *KMS
+	ssm *SSM
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -102,6 +112,9 @@ type state struct {
 	Topics       map[string]*topic  // by ARN
 	Keys         map[string]*kmsKey // customer managed KMS keys, by key ID
 	Messages     []PublishedMessage
+	Endpoints    map[string]*vpcEndpoint // VPC endpoints, by ID
+	Documents    map[string]*ssmDocument // SSM documents, by name
+	Commands     map[string]*command     // SSM commands, by command ID
 }
 
 // Option configures a Cloud made by New.
@@ -124,6 +137,7 @@ func New(opts ...Option) *Cloud {
 		denied:       map[string]bool{},
 		calls:        map[string]int{},
 		groupPending: map[string]int{},
+		agents:       map[string]*agentState{},
 		st: state{
 			VPCs:         map[string]*vpc{},
 			Subnets:      map[string]*subnet{},
@@ -136,12 +150,15 @@ func New(opts ...Option) *Cloud {
 			Buckets:      map[string]*bucket{},
 			Topics:       map[string]*topic{},
 			Keys:         map[string]*kmsKey{},
+			Endpoints:    map[string]*vpcEndpoint{},
+			Documents:    map[string]*ssmDocument{},
+			Commands:     map[string]*command{},
 		},
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	c.ec2, c.s3, c.sns, c.sts, c.kms = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}
+	c.ec2, c.s3, c.sns, c.sts, c.kms, c.ssm = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}, &SSM{c}
 	return c
 }
 
@@ -160,6 +177,9 @@ func (c *Cloud) STS() *STS { return c.sts }
 // KMS returns the account's AWS KMS service.
 func (c *Cloud) KMS() *KMS { return c.kms }
 
+// SSM returns the account's AWS Systems Manager service.
+func (c *Cloud) SSM() *SSM { return c.ssm }
+
 // The fakes serve the operation registry.
 var (
 	_ cloud.EC2          = (*EC2)(nil)
@@ -167,6 +187,7 @@ var (
 	_ cloud.KMS          = (*KMS)(nil)
 	_ cloud.S3           = (*S3)(nil)
 	_ cloud.SNS          = (*SNS)(nil)
+	_ cloud.SSM          = (*SSM)(nil)
 	_ cloud.STS          = (*STS)(nil)
 )
 

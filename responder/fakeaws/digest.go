@@ -16,8 +16,12 @@ import (
 //	if after := c.StateDigest(); after != before { t.Error(...) }
 //
 // Snapshot progress (pending/completed) is left out, because
-// DescribeSnapshots, a read, may advance it. Injected faults and call counts
-// are test configuration, not state, and are left out too.
+// DescribeSnapshots, a read, may advance it; so are the progress of SSM
+// command invocations (GetCommandInvocation advances them) and the SSM
+// Agents' ping status (DescribeInstanceInformation re-evaluates it), though
+// the commands sent, SSM documents, VPC endpoints and multipart uploads are
+// in. Injected faults, agent configuration and call counts are test
+// configuration, not state, and are left out too.
 func (c *Cloud) StateDigest() string {
 	sum := sha256.Sum256([]byte(c.StateDump()))
 	return hex.EncodeToString(sum[:])

@@ -1,8 +1,19 @@
 // Package fakeaws is an in-memory AWS account for unit tests: one account, one
-// Region, the EC2, S3, SNS, STS and KMS operations of the cloud package's
-// operation registry, with AWS's semantics and error codes. Link lets one
-// account copy the snapshots another shared with it (CopySnapshot across
-// accounts).
+// Region, the EC2, S3, SNS, STS, KMS and SSM operations of the cloud
+// package's operation registry, with AWS's semantics and error codes. Link
+// lets one account copy the snapshots another shared with it (CopySnapshot
+// across accounts).
+//
+// OS-level collection through SSM is modelled end to end: SetAgent gives an
+// instance an SSM Agent (Agent: platform, whether it needs an instance
+// profile, warm-up, polls, faults); DescribeInstanceInformation shows it as a
+// managed node whose ping status follows the instance profile and CanReach
+// (security groups, VPC endpoints added with AddVpcEndpoint, the S3 prefix
+// list); SendCommand and GetCommandInvocation run the Responder-* documents
+// of ssm-documents, whose fake agent fetches and uploads through the
+// presigned URLs it is given, served by this account's S3 or another's
+// registered with AgentS3 (multipart uploads included), and writes the
+// reports the real scripts write. Commands returns what was sent.
 //
 // A test builds the account it needs, hands the service fakes to the code under
 // test, then asserts on the resulting state:
@@ -19,8 +30,10 @@
 //     the SDK fails: a *smithy.OperationError wrapping an *awshttp.ResponseError
 //     (HTTP status and request ID) wrapping the API error. The API error is a
 //     *smithy.GenericAPIError, or the SDK's modelled error type where the real
-//     client returns one (s3 NoSuchKey on GetObject, NotFound on HeadObject, SNS
-//     NotFound/InvalidParameter/AuthorizationError on Publish), so
+//     client returns one (s3 NoSuchKey on GetObject, NotFound on HeadObject,
+//     NoSuchUpload on AbortMultipartUpload, SNS NotFound/InvalidParameter/
+//     AuthorizationError on Publish, SSM's modelled errors such as
+//     InvalidInstanceId and InvocationDoesNotExist), so
 //     cloud.ErrorCode, errors.As and awshttp.ResponseError all work as against AWS.
 //   - An EC2 call with DryRun set validates its input like the real call (a
 //     missing resource still answers its NotFound code), then answers
@@ -28,7 +41,10 @@
 //     and changes nothing.
 //   - Each call is atomic: it validates everything before it changes anything,
 //     so a failed call leaves the state as it was.
-//   - Faults: Fail, Throttle and Deny inject errors per operation;
+//   - Faults: Fail, Throttle and Deny inject errors per operation (Deny
+//     ("PutObject") and ("GetObject") also refuse the agent's presigned
+//     requests, which are authorised by the signer's permissions);
+//     Agent.Fault makes an SSM Agent misbehave;
 //     GroupPropagationCalls imitates the eventual consistency of new security
 //     groups; SnapshotCompletesAfter and CompleteSnapshots move snapshots from
 //     pending to completed.

@@ -142,6 +142,70 @@ var dryRunCalls = []struct {
 		code: "InvalidInstanceID.NotFound",
 	},
 	{
+		op:      "AuthorizeSecurityGroupEgress",
+		mutates: true,
+		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
+			_, err := c.EC2().AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{DryRun: dry, GroupId: &s.DefaultGroup,
+				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(443), ToPort: aws.Int32(443),
+					PrefixListIds: []types.PrefixListId{{PrefixListId: aws.String("pl-63a5400a")}}}}})
+			return err
+		},
+		invalid: func(ctx context.Context, c *Cloud, dry *bool) error {
+			_, err := c.EC2().AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{DryRun: dry,
+				GroupId: aws.String("sg-0123456789abcdef0"), IpPermissions: DefaultEgress()})
+			return err
+		},
+		code: "InvalidGroup.NotFound",
+	},
+	{
+		op: "DescribeInstanceTypes",
+		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
+			_, err := c.EC2().DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{DryRun: dry, InstanceTypes: []types.InstanceType{"t3.micro"}})
+			return err
+		},
+		invalid: func(ctx context.Context, c *Cloud, dry *bool) error {
+			_, err := c.EC2().DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{DryRun: dry, InstanceTypes: []types.InstanceType{"t9.nano"}})
+			return err
+		},
+		code: "InvalidInstanceType",
+	},
+	{
+		op: "DescribeVpcEndpoints",
+		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
+			_, err := c.EC2().DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{DryRun: dry})
+			return err
+		},
+		invalid: func(ctx context.Context, c *Cloud, dry *bool) error {
+			_, err := c.EC2().DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{DryRun: dry, VpcEndpointIds: []string{"vpce-0123456789abcdef0"}})
+			return err
+		},
+		code: "InvalidVpcEndpointId.NotFound",
+	},
+	{
+		op: "DescribeNetworkInterfaces",
+		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
+			_, err := c.EC2().DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{DryRun: dry, NetworkInterfaceIds: s.InterfaceIDs})
+			return err
+		},
+		invalid: func(ctx context.Context, c *Cloud, dry *bool) error {
+			_, err := c.EC2().DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{DryRun: dry, NetworkInterfaceIds: []string{"eni-0123456789abcdef0"}})
+			return err
+		},
+		code: "InvalidNetworkInterfaceID.NotFound",
+	},
+	{
+		op: "DescribePrefixLists",
+		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
+			_, err := c.EC2().DescribePrefixLists(ctx, &ec2.DescribePrefixListsInput{DryRun: dry})
+			return err
+		},
+		invalid: func(ctx context.Context, c *Cloud, dry *bool) error {
+			_, err := c.EC2().DescribePrefixLists(ctx, &ec2.DescribePrefixListsInput{DryRun: dry, PrefixListIds: []string{"pl-00000000"}})
+			return err
+		},
+		code: "InvalidPrefixListID.NotFound",
+	},
+	{
 		op: "GetConsoleScreenshot",
 		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
 			_, err := c.EC2().GetConsoleScreenshot(ctx, &ec2.GetConsoleScreenshotInput{DryRun: dry, InstanceId: &s.InstanceID})

@@ -11,6 +11,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -27,7 +28,7 @@ func apiError(code, format string, args ...any) error {
 
 var serverFaultCodes = map[string]bool{
 	"InternalError": true, "InternalFailure": true, "ServiceUnavailable": true,
-	"Unavailable": true, "SlowDown": true,
+	"Unavailable": true, "SlowDown": true, "InternalServerError": true,
 }
 
 // httpStatus is the HTTP status AWS answers a code with; 400 unless listed.
@@ -45,6 +46,8 @@ var httpStatus = map[string]int{
 	"NoSuchBucket":          http.StatusNotFound,
 	"NoSuchKey":             http.StatusNotFound,
 	"NoSuchVersion":         http.StatusNotFound,
+	"NoSuchUpload":          http.StatusNotFound,
+	"InternalServerError":   http.StatusInternalServerError,
 	"NotFound":              http.StatusNotFound,
 	"PreconditionFailed":    http.StatusPreconditionFailed,
 	"DryRunOperation":       http.StatusPreconditionFailed, // EC2 answers a successful dry run with 412
@@ -83,6 +86,11 @@ func wrapError(service, op, requestID string, err error) error {
 // error otherwise.
 func modelled(service, op string, e *smithy.GenericAPIError) error {
 	msg := &e.Message
+	if service == serviceSSM {
+		// SSM's client deserializes every modelled error of the service,
+		// whatever the operation.
+		return ssmModelled(e)
+	}
 	switch service + ":" + op + ":" + e.Code {
 	case "S3:GetObject:NoSuchKey":
 		return &s3types.NoSuchKey{Message: msg}
@@ -92,6 +100,8 @@ func modelled(service, op string, e *smithy.GenericAPIError) error {
 		return &s3types.NotFound{Message: msg}
 	case "S3:PutObject:InvalidRequest":
 		return &s3types.InvalidRequest{Message: msg}
+	case "S3:AbortMultipartUpload:NoSuchUpload":
+		return &s3types.NoSuchUpload{Message: msg}
 	case "SNS:Publish:NotFound":
 		return &snstypes.NotFoundException{Message: msg}
 	case "SNS:Publish:InvalidParameter":
@@ -104,6 +114,47 @@ func modelled(service, op string, e *smithy.GenericAPIError) error {
 		return &snstypes.InternalErrorException{Message: msg}
 	case "KMS:DescribeKey:NotFoundException":
 		return &kmstypes.NotFoundException{Message: msg}
+	}
+	return e
+}
+
+// ssmModelled returns the SSM client's typed error for the codes the fake
+// answers.
+func ssmModelled(e *smithy.GenericAPIError) error {
+	msg := &e.Message
+	switch e.Code {
+	case "InvalidInstanceId":
+		return &ssmtypes.InvalidInstanceId{Message: msg}
+	case "InvocationDoesNotExist":
+		return &ssmtypes.InvocationDoesNotExist{Message: msg}
+	case "InvalidCommandId":
+		return &ssmtypes.InvalidCommandId{Message: msg}
+	case "InvalidDocument":
+		return &ssmtypes.InvalidDocument{Message: msg}
+	case "InvalidDocumentContent":
+		return &ssmtypes.InvalidDocumentContent{Message: msg}
+	case "InvalidDocumentVersion":
+		return &ssmtypes.InvalidDocumentVersion{Message: msg}
+	case "InvalidDocumentSchemaVersion":
+		return &ssmtypes.InvalidDocumentSchemaVersion{Message: msg}
+	case "InvalidDocumentType":
+		return &ssmtypes.InvalidDocumentType{Message: msg}
+	case "DocumentAlreadyExists":
+		return &ssmtypes.DocumentAlreadyExists{Message: msg}
+	case "DuplicateDocumentContent":
+		return &ssmtypes.DuplicateDocumentContent{Message: msg}
+	case "MaxDocumentSizeExceeded":
+		return &ssmtypes.MaxDocumentSizeExceeded{Message: msg}
+	case "InvalidParameters":
+		return &ssmtypes.InvalidParameters{Message: msg}
+	case "InvalidFilterKey":
+		return &ssmtypes.InvalidFilterKey{Message: msg}
+	case "InvalidInstanceInformationFilterValue":
+		return &ssmtypes.InvalidInstanceInformationFilterValue{Message: msg}
+	case "InvalidPluginName":
+		return &ssmtypes.InvalidPluginName{Message: msg}
+	case "InternalServerError":
+		return &ssmtypes.InternalServerError{Message: msg}
 	}
 	return e
 }
@@ -127,6 +178,8 @@ func deniedError(service, op, caller string) error {
 		return apiError("AuthorizationError", "User: %s is not authorized to perform: SNS:%s", caller, op)
 	case serviceKMS:
 		return apiError("AccessDeniedException", "User: %s is not authorized to perform: kms:%s", caller, op)
+	case serviceSSM:
+		return apiError("AccessDeniedException", "User: %s is not authorized to perform: ssm:%s", caller, op)
 	default:
 		return apiError("AccessDenied", "User: %s is not authorized to perform: %s:%s", caller, strings.ToLower(service), op)
 	}
@@ -161,6 +214,11 @@ var (
 		"The association ID '%s' does not exist", "The association IDs '%s' do not exist"}
 	kindRule = idKind{"sgr", "InvalidSecurityGroupRuleId.Malformed", "InvalidSecurityGroupRuleId.NotFound",
 		"The security group rule ID '%s' does not exist", "The security group rule IDs '%s' do not exist"}
+	kindEndpoint = idKind{"vpce", "InvalidVpcEndpointId.Malformed", "InvalidVpcEndpointId.NotFound",
+		"The VpcEndPoint ID '%s' does not exist", "The VpcEndPoint IDs '%s' do not exist"}
+	// Prefix list IDs are pl- and 8 hex digits (AWS-managed lists) or 17.
+	kindPrefixList = idKind{"pl", "InvalidPrefixListID.Malformed", "InvalidPrefixListID.NotFound",
+		"The prefix list ID '%s' does not exist", "The prefix list IDs '%s' do not exist"}
 )
 
 // EC2 IDs are the prefix and 8 (older resources) or 17 lower-case hex digits.

@@ -31,7 +31,7 @@ func (c *Cloud) Fail(op, code string, times int) {
 
 // Throttle makes the next `times` calls of op fail with the service's
 // throttling code: RequestLimitExceeded (EC2), SlowDown (S3), Throttled (SNS),
-// Throttling (STS). The real SDK retries these; the fake does not, so the
+// Throttling (STS), ThrottlingException (KMS, SSM). The real SDK retries these; the fake does not, so the
 // caller sees each one.
 func (c *Cloud) Throttle(op string, times int) {
 	code := map[string]string{
@@ -40,13 +40,15 @@ func (c *Cloud) Throttle(op string, times int) {
 		serviceSNS: "Throttled",
 		serviceSTS: "Throttling",
 		serviceKMS: "ThrottlingException",
+		serviceSSM: "ThrottlingException",
 	}[serviceOf(op)]
 	c.Fail(op, code, times)
 }
 
 // Deny makes operation op answer as if the caller lacked its IAM permission:
 // UnauthorizedOperation (EC2, dry runs included), AccessDenied (S3, STS;
-// Forbidden for HeadObject), AuthorizationError (SNS). Input errors still come
+// Forbidden for HeadObject), AuthorizationError (SNS), AccessDeniedException
+// (KMS, SSM). Input errors still come
 // first, as they do on AWS for a dry run.
 func (c *Cloud) Deny(op string) {
 	serviceOf(op)
@@ -111,6 +113,7 @@ var operationServices = func() map[string]string {
 		serviceSNS: reflect.TypeFor[cloud.SNS](),
 		serviceSTS: reflect.TypeFor[cloud.STS](),
 		serviceKMS: reflect.TypeFor[cloud.KMS](),
+		serviceSSM: reflect.TypeFor[cloud.SSM](),
 	} {
 		for i := range iface.NumMethod() {
 			m[iface.Method(i).Name] = service

@@ -79,7 +79,10 @@ type InstanceSpec struct {
 	// interfaces or instance profile left, as on AWS.
 	State types.InstanceStateName
 	// Architecture is x86_64 when empty; InstanceType t3.micro (t4g.micro
-	// for arm64); PlatformDetails "Linux/UNIX".
+	// for arm64); PlatformDetails "Linux/UNIX" ("Windows" makes a Windows
+	// instance). DescribeInstanceTypes knows the types of its catalogue
+	// (see instancetypes.go); any other type is allowed here, and
+	// DescribeInstanceTypes answers InvalidInstanceType for it.
 	Architecture    types.ArchitectureValues
 	InstanceType    types.InstanceType
 	PlatformDetails string

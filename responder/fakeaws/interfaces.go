@@ -14,11 +14,13 @@ import (
 // network interface.
 const maxGroupsPerInterface = 5
 
-// netInterface is an elastic network interface attached to an instance.
+// netInterface is an elastic network interface: attached to an instance, or
+// (EndpointID set) the requester-managed interface of an interface VPC
+// endpoint, attached to nothing.
 type netInterface struct {
 	ID           string
-	AttachmentID string
-	InstanceID   string
+	AttachmentID string // "" when not attached
+	InstanceID   string // "" when not attached
 	DeviceIndex  int32
 	VpcID        string
 	SubnetID     string
@@ -27,7 +29,21 @@ type netInterface struct {
 	GroupIDs     []string
 	AttachTime   time.Time
 	Tags         []types.Tag
-	Seq          int
+	// InterfaceType is "" for an instance's interface ("interface") and
+	// "vpc_endpoint" for an endpoint's.
+	InterfaceType    string `json:",omitempty"`
+	EndpointID       string `json:",omitempty"`
+	Description      string `json:",omitempty"`
+	RequesterManaged bool   `json:",omitempty"`
+	Seq              int
+}
+
+// interfaceType is the InterfaceType DescribeNetworkInterfaces shows.
+func (n *netInterface) interfaceType() types.NetworkInterfaceType {
+	if n.InterfaceType == "" {
+		return types.NetworkInterfaceTypeInterface
+	}
+	return types.NetworkInterfaceType(n.InterfaceType)
 }
 
 func (c *Cloud) addInterfaceLocked(inst *instance, index int32, groups []string) {
@@ -146,11 +162,129 @@ func (e *EC2) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.Modif
 			return nil, kindGroup.notFoundError(unseen)
 		}
 		n := c.st.Interfaces[id]
+		if n.RequesterManaged {
+			return nil, apiError("OperationNotPermitted", "The network interface %s is managed by VPC endpoint %s; change its groups with ModifyVpcEndpoint.", n.ID, n.EndpointID)
+		}
 		if err := c.checkGroupsForInterfaceLocked(n, in.Groups); err != nil {
 			return nil, err
 		}
 		groups := dedupe(in.Groups)
 		return func() { n.GroupIDs = groups }, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// groupIdentifiersLocked renders a list of group IDs with their names.
+func (c *Cloud) groupIdentifiersLocked(ids []string) []types.GroupIdentifier {
+	groups := []types.GroupIdentifier{}
+	for _, id := range ids {
+		groups = append(groups, types.GroupIdentifier{GroupId: aws.String(id), GroupName: aws.String(c.st.Groups[id].Name)})
+	}
+	return groups
+}
+
+// renderNetworkInterfaceLocked shows an interface as DescribeNetworkInterfaces
+// does.
+func (c *Cloud) renderNetworkInterfaceLocked(n *netInterface) types.NetworkInterface {
+	out := types.NetworkInterface{
+		NetworkInterfaceId: aws.String(n.ID),
+		InterfaceType:      n.interfaceType(),
+		Description:        aws.String(n.Description),
+		Groups:             c.groupIdentifiersLocked(n.GroupIDs),
+		VpcId:              aws.String(n.VpcID),
+		SubnetId:           aws.String(n.SubnetID),
+		AvailabilityZone:   aws.String(c.st.Subnets[n.SubnetID].AZ),
+		MacAddress:         aws.String(n.MAC),
+		OwnerId:            aws.String(c.Account),
+		PrivateIpAddress:   aws.String(n.PrivateIP),
+		PrivateDnsName:     aws.String(privateDNSName(n.PrivateIP)),
+		PrivateIpAddresses: []types.NetworkInterfacePrivateIpAddress{{
+			Primary:          aws.Bool(true),
+			PrivateIpAddress: aws.String(n.PrivateIP),
+			PrivateDnsName:   aws.String(privateDNSName(n.PrivateIP)),
+		}},
+		RequesterManaged: aws.Bool(n.RequesterManaged),
+		SourceDestCheck:  aws.Bool(true),
+		Status:           types.NetworkInterfaceStatusAvailable,
+		TagSet:           copyTags(n.Tags),
+	}
+	if n.RequesterManaged {
+		out.Status = types.NetworkInterfaceStatusInUse
+	}
+	if n.InstanceID != "" {
+		out.Status = types.NetworkInterfaceStatusInUse
+		out.Attachment = &types.NetworkInterfaceAttachment{
+			AttachmentId:        aws.String(n.AttachmentID),
+			AttachTime:          aws.Time(n.AttachTime),
+			DeleteOnTermination: aws.Bool(n.DeviceIndex == 0),
+			DeviceIndex:         aws.Int32(n.DeviceIndex),
+			NetworkCardIndex:    aws.Int32(0),
+			InstanceId:          aws.String(n.InstanceID),
+			InstanceOwnerId:     aws.String(c.Account),
+			Status:              types.AttachmentStatusAttached,
+		}
+	}
+	return out
+}
+
+var networkInterfaceFields = fields[*netInterface]{
+	"network-interface-id":         func(n *netInterface) []string { return one(n.ID) },
+	"vpc-id":                       func(n *netInterface) []string { return one(n.VpcID) },
+	"subnet-id":                    func(n *netInterface) []string { return one(n.SubnetID) },
+	"attachment.instance-id":       func(n *netInterface) []string { return one(n.InstanceID) },
+	"attachment.attachment-id":     func(n *netInterface) []string { return one(n.AttachmentID) },
+	"interface-type":               func(n *netInterface) []string { return one(string(n.interfaceType())) },
+	"group-id":                     func(n *netInterface) []string { return n.GroupIDs },
+	"private-ip-address":           func(n *netInterface) []string { return one(n.PrivateIP) },
+	"addresses.private-ip-address": func(n *netInterface) []string { return one(n.PrivateIP) },
+	"requester-managed":            func(n *netInterface) []string { return one(fmt.Sprint(n.RequesterManaged)) },
+	"description":                  func(n *netInterface) []string { return one(n.Description) },
+	"mac-address":                  func(n *netInterface) []string { return one(n.MAC) },
+	"attachment.device-index": func(n *netInterface) []string {
+		if n.InstanceID == "" {
+			return nil
+		}
+		return one(fmt.Sprint(n.DeviceIndex))
+	},
+}
+
+// DescribeNetworkInterfaces describes network interfaces by ID and filters
+// (network-interface-id, vpc-id, subnet-id, attachment.instance-id,
+// attachment.attachment-id, attachment.device-index, interface-type,
+// group-id, private-ip-address, addresses.private-ip-address,
+// requester-managed, description, mac-address, tag:<key>, tag-key,
+// tag-value). Instance interfaces are InterfaceType "interface" with an
+// Attachment; the interfaces of interface VPC endpoints are "vpc_endpoint",
+// requester-managed, and attached to nothing.
+func (e *EC2) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput, _ ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	if in == nil {
+		in = &ec2.DescribeNetworkInterfacesInput{}
+	}
+	c := e.c
+	out := &ec2.DescribeNetworkInterfacesOutput{}
+	err := c.call(ctx, serviceEC2, "DescribeNetworkInterfaces", aws.ToBool(in.DryRun), &out.ResultMetadata, func() (func(), error) {
+		if err := kindInterface.check(in.NetworkInterfaceIds, c.hasInterface); err != nil {
+			return nil, err
+		}
+		if err := checkFilters(in.Filters, networkInterfaceFields); err != nil {
+			return nil, err
+		}
+		list := sortedBySeq(c.st.Interfaces, func(n *netInterface) int { return n.Seq })
+		if len(in.NetworkInterfaceIds) > 0 {
+			list = nil
+			for _, id := range dedupe(in.NetworkInterfaceIds) {
+				list = append(list, c.st.Interfaces[id])
+			}
+		}
+		list = filter(list, in.Filters, networkInterfaceFields, func(n *netInterface) []types.Tag { return n.Tags })
+		result := []types.NetworkInterface{}
+		for _, n := range list {
+			result = append(result, c.renderNetworkInterfaceLocked(n))
+		}
+		return func() { out.NetworkInterfaces = result }, nil
 	})
 	if err != nil {
 		return nil, err

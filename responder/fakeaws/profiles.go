@@ -114,7 +114,8 @@ func tagFilter(filters []types.Filter) bool {
 }
 
 // DisassociateIamInstanceProfile removes an association. The answer shows it
-// "disassociating"; afterwards it is gone and the instance has no profile.
+// "disassociating"; afterwards it is gone and the instance has no profile
+// (an SSM Agent that needs one loses its connection: see Agent).
 func (e *EC2) DisassociateIamInstanceProfile(ctx context.Context, in *ec2.DisassociateIamInstanceProfileInput, _ ...func(*ec2.Options)) (*ec2.DisassociateIamInstanceProfileOutput, error) {
 	if in == nil {
 		in = &ec2.DisassociateIamInstanceProfileInput{}
@@ -135,6 +136,7 @@ func (e *EC2) DisassociateIamInstanceProfile(ctx context.Context, in *ec2.Disass
 			out.IamInstanceProfileAssociation = &r
 			delete(c.st.Associations, id)
 			c.st.Instances[a.InstanceID].AssociationID = ""
+			c.profileRemovedLocked(a.InstanceID)
 		}, nil
 	})
 	if err != nil {
@@ -145,7 +147,8 @@ func (e *EC2) DisassociateIamInstanceProfile(ctx context.Context, in *ec2.Disass
 
 // AssociateIamInstanceProfile associates a profile, given by ARN or name,
 // with an instance that has none. The fake does not model IAM: any
-// well-formed ARN names a profile.
+// well-formed ARN names a profile. An SSM Agent that needs a profile comes
+// online after its warm-up (see Agent.OnlineAfterCalls).
 func (e *EC2) AssociateIamInstanceProfile(ctx context.Context, in *ec2.AssociateIamInstanceProfileInput, _ ...func(*ec2.Options)) (*ec2.AssociateIamInstanceProfileOutput, error) {
 	if in == nil {
 		in = &ec2.AssociateIamInstanceProfileInput{}
@@ -177,6 +180,7 @@ func (e *EC2) AssociateIamInstanceProfile(ctx context.Context, in *ec2.Associate
 			a := c.associateLocked(inst, arn)
 			r := c.renderAssociation(a, types.IamInstanceProfileAssociationStateAssociating)
 			out.IamInstanceProfileAssociation = &r
+			c.profileAssociatedLocked(inst)
 		}, nil
 	})
 	if err != nil {

@@ -42,6 +42,8 @@ type bucket struct {
 	ObjectLock       bool
 	DefaultRetention *Retention
 	Objects          map[string][]*Object // key -> versions, oldest first
+	// Uploads are the multipart uploads in progress, by upload ID.
+	Uploads map[string]*multipartUpload `json:",omitempty"`
 }
 
 // Object is one stored object version, as Objects returns it.
@@ -78,7 +80,7 @@ func (c *Cloud) AddBucket(name string, opts BucketOptions) {
 	if _, ok := c.st.Buckets[name]; ok {
 		panic(fmt.Sprintf("fakeaws: AddBucket: bucket %q exists", name))
 	}
-	b := &bucket{Name: name, Versioning: opts.Versioning, Objects: map[string][]*Object{}}
+	b := &bucket{Name: name, Versioning: opts.Versioning, Objects: map[string][]*Object{}, Uploads: map[string]*multipartUpload{}}
 	if r := opts.ObjectLockDefaultRetention; r != nil {
 		b.ObjectLock, b.Versioning = true, true
 		rr := *r
@@ -180,23 +182,8 @@ func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3
 			checksum = base64.StdEncoding.EncodeToString(shaSum[:]) // the SDK computes it
 		}
 
-		versions := b.Objects[key]
-		exists := len(versions) > 0
-		if in.IfNoneMatch != nil {
-			if *in.IfNoneMatch != "*" {
-				return nil, apiError("NotImplemented", "A header you provided implies functionality that is not implemented (If-None-Match other than *)")
-			}
-			if exists {
-				return nil, apiError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
-			}
-		}
-		if in.IfMatch != nil {
-			if !exists {
-				return nil, apiError("NoSuchKey", "The specified key does not exist.")
-			}
-			if strings.Trim(*in.IfMatch, `"`) != strings.Trim(versions[len(versions)-1].ETag, `"`) {
-				return nil, apiError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
-			}
+		if err := checkConditions(b.Objects[key], in.IfNoneMatch, in.IfMatch); err != nil {
+			return nil, err
 		}
 
 		obj := &Object{
@@ -209,26 +196,11 @@ func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3
 		if obj.ContentType == "" {
 			obj.ContentType = "binary/octet-stream" // S3's default
 		}
-		switch in.ServerSideEncryption {
-		case "":
-			if in.SSEKMSKeyId != nil {
-				return nil, apiError("InvalidArgument", "Server Side Encryption with KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms")
-			}
-			obj.ServerSideEncryption = s3types.ServerSideEncryptionAes256
-		case s3types.ServerSideEncryptionAes256:
-			if in.SSEKMSKeyId != nil {
-				return nil, apiError("InvalidArgument", "Server Side Encryption with KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms")
-			}
-			obj.ServerSideEncryption = in.ServerSideEncryption
-		case s3types.ServerSideEncryptionAwsKms, s3types.ServerSideEncryptionAwsKmsDsse:
-			obj.ServerSideEncryption = in.ServerSideEncryption
-			obj.SSEKMSKeyID = aws.ToString(in.SSEKMSKeyId)
-			if obj.SSEKMSKeyID == "" {
-				obj.SSEKMSKeyID = c.s3KeyLocked()
-			}
-		default:
-			return nil, apiError("InvalidArgument", "The encryption method specified is not supported")
+		sse, keyID, err := c.encryptionLocked(in.ServerSideEncryption, in.SSEKMSKeyId)
+		if err != nil {
+			return nil, err
 		}
+		obj.ServerSideEncryption, obj.SSEKMSKeyID = sse, keyID
 
 		switch {
 		case (in.ObjectLockMode != "") != (in.ObjectLockRetainUntilDate != nil):
@@ -245,13 +217,7 @@ func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3
 		obj.LegalHold = in.ObjectLockLegalHoldStatus
 
 		return func() {
-			obj.LastModified = c.now().Truncate(time.Second)
-			if b.Versioning {
-				obj.VersionID = c.alnumLocked(32, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._")
-				b.Objects[key] = append(versions, obj)
-			} else {
-				b.Objects[key] = []*Object{obj}
-			}
+			c.storeObjectLocked(b, key, obj)
 			out.ETag = aws.String(obj.ETag)
 			out.VersionId = optional(obj.VersionID)
 			out.ChecksumSHA256 = optional(obj.ChecksumSHA256)
@@ -267,6 +233,42 @@ func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkConditions answers PutObject's and CompleteMultipartUpload's
+// conditional writes: IfNoneMatch "*" fails when the key exists, IfMatch
+// when its current ETag differs (NoSuchKey when there is none).
+func checkConditions(versions []*Object, ifNoneMatch, ifMatch *string) error {
+	exists := len(versions) > 0
+	if ifNoneMatch != nil {
+		if *ifNoneMatch != "*" {
+			return apiError("NotImplemented", "A header you provided implies functionality that is not implemented (If-None-Match other than *)")
+		}
+		if exists {
+			return apiError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+		}
+	}
+	if ifMatch != nil {
+		if !exists {
+			return apiError("NoSuchKey", "The specified key does not exist.")
+		}
+		if strings.Trim(*ifMatch, `"`) != strings.Trim(versions[len(versions)-1].ETag, `"`) {
+			return apiError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+		}
+	}
+	return nil
+}
+
+// storeObjectLocked makes obj the current version of key: a new version in
+// a versioned bucket, the only one otherwise.
+func (c *Cloud) storeObjectLocked(b *bucket, key string, obj *Object) {
+	obj.LastModified = c.now().Truncate(time.Second)
+	if b.Versioning {
+		obj.VersionID = c.alnumLocked(32, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._")
+		b.Objects[key] = append(b.Objects[key], obj)
+	} else {
+		b.Objects[key] = []*Object{obj}
+	}
 }
 
 // findObjectLocked returns the asked version (or the current one) of an

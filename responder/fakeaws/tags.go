@@ -14,8 +14,8 @@ import (
 const maxTags = 50
 
 // CreateTags adds or overwrites tags on instances, volumes, snapshots,
-// security groups, network interfaces, VPCs and subnets. Every resource is
-// checked before any is tagged.
+// security groups, network interfaces, VPCs, subnets and VPC endpoints.
+// Every resource is checked before any is tagged.
 func (e *EC2) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
 	if in == nil {
 		in = &ec2.CreateTagsInput{}
@@ -99,6 +99,11 @@ func (c *Cloud) taggableLocked(id string) (*[]types.Tag, error) {
 			return nil, err
 		}
 		return &c.st.Subnets[id].Tags, nil
+	case "vpce":
+		if err := kindEndpoint.check([]string{id}, func(id string) bool { _, ok := c.st.Endpoints[id]; return ok }); err != nil {
+			return nil, err
+		}
+		return &c.st.Endpoints[id].Tags, nil
 	}
 	return nil, apiError("InvalidID", "The ID '%s' is not valid", id)
 }
