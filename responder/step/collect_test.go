@@ -213,3 +213,37 @@ func TestVolatileDataMismatch(t *testing.T) {
 		t.Errorf("archive record: %+v %v", st.Archive, err)
 	}
 }
+
+// TestWindowsCollection: a Windows node gets the Windows documents, WinPmem
+// from the staging bucket, and a zip archive.
+func TestWindowsCollection(t *testing.T) {
+	env, c, _, _ := collectEnv(t, fakeaws.WindowsAgent())
+	env.Collection.Memory.Tools = map[string]step.StagedTool{"winpmem-x64": env.Collection.Memory.Tools["avml-x86_64"]}
+	recs := runPlan(t, env, "ssm-access", "volatile-data", "memory-capture")
+	for _, name := range []string{"ssm-access", "volatile-data", "memory-capture"} {
+		if r := recs[name]; r.Status == evidence.StatusFailed {
+			t.Errorf("%s: %s", name, r.Error)
+		}
+	}
+	var zip, image bool
+	for _, a := range env.Artifacts() {
+		zip = zip || strings.HasSuffix(a.Path, "/volatile-data.zip")
+		image = image || (strings.HasSuffix(a.Path, "/memory-image") && a.SHA256 == a.ReportedSHA256)
+	}
+	if !zip || !image {
+		t.Errorf("zip archive %v, verified image %v: %+v", zip, image, env.Artifacts())
+	}
+	docs := map[string]bool{}
+	for _, cmd := range c.Commands() {
+		docs[cmd.DocumentName] = true
+	}
+	if !docs["Responder-WindowsVolatileData"] || !docs["Responder-WindowsMemoryCapture"] {
+		t.Errorf("documents run: %v", docs)
+	}
+	// Without WinPmem staged, the capture says what is missing.
+	env2, _, _, _ := collectEnv(t, fakeaws.WindowsAgent())
+	recs = runPlan(t, env2, "ssm-access", "memory-capture")
+	if r := recs["memory-capture"]; r.Status != evidence.StatusFailed || !strings.Contains(r.Error, "winpmem-x64") {
+		t.Errorf("memory-capture without WinPmem: %s %s", r.Status, r.Error)
+	}
+}
