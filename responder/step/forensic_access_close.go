@@ -3,6 +3,7 @@ package step
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -58,7 +59,7 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 	inForensic := env.forensicInterfaces()
 	for _, n := range env.Instance.NetworkInterfaces {
 		vpc := interfaceVPC(env.Instance, n)
-		if g, ok := env.ForensicGroup(vpc); ok && containsString(groupIDs(n.Groups), g) {
+		if g, ok := env.ForensicGroup(vpc); ok && slices.Contains(groupIDs(n.Groups), g) {
 			if inForensic == nil {
 				inForensic = map[string]string{}
 			}
@@ -116,13 +117,4 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 		return Result{Status: evidence.StatusFailed, Err: err, Before: before, After: after}
 	}
 	return OK(strings.Join(done, "; "), before, after)
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
