@@ -252,17 +252,8 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 		}
 		created = true
 		id := aws.ToString(out.GroupId)
-		err = retryEventual(ctx, func() error {
-			d, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
-			if err == nil && len(d.SecurityGroups) == 1 {
-				g = &d.SecurityGroups[0]
-			} else if err == nil {
-				err = fmt.Errorf("group %s not described", id)
-			}
-			return err
-		}, "InvalidGroup.NotFound")
-		if err != nil {
-			return before, before, "", fmt.Errorf("describe new group %s: %w", id, err)
+		if g, err = describeNewGroup(ctx, api, id); err != nil {
+			return before, before, "", err
 		}
 	} else {
 		before.GroupID = aws.ToString(g.GroupId)

@@ -92,17 +92,8 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 		// (the all-traffic egress rule, for IPv4 and, in a dual-stack VPC, IPv6),
 		// or, for a group another response just made, whatever it has not
 		// revoked yet.
-		err = retryEventual(ctx, func() error {
-			out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
-			if err == nil && len(out.SecurityGroups) == 1 {
-				g = &out.SecurityGroups[0]
-			} else if err == nil {
-				err = fmt.Errorf("group %s not described", id)
-			}
-			return err
-		}, "InvalidGroup.NotFound")
-		if err != nil {
-			return before, before, "", fmt.Errorf("describe new group %s: %w", id, err)
+		if g, err = describeNewGroup(ctx, api, id); err != nil {
+			return before, before, "", err
 		}
 		if err := revokeAll(ctx, api, *g, false); err != nil {
 			return before, groupState{VPC: vpc, GroupID: id, Created: created}, "", err
@@ -251,4 +242,23 @@ func describeRules(g types.SecurityGroup) []string {
 	render("ingress", g.IpPermissions)
 	render("egress", g.IpPermissionsEgress)
 	return rules
+}
+
+// describeNewGroup describes a group just created, waiting out EC2's
+// eventual consistency (InvalidGroup.NotFound right after creation).
+func describeNewGroup(ctx context.Context, api quarantineGroupAPI, id string) (*types.SecurityGroup, error) {
+	var g *types.SecurityGroup
+	err := retryEventual(ctx, func() error {
+		out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+		if err == nil && len(out.SecurityGroups) == 1 {
+			g = &out.SecurityGroups[0]
+		} else if err == nil {
+			err = fmt.Errorf("group %s not described", id)
+		}
+		return err
+	}, "InvalidGroup.NotFound")
+	if err != nil {
+		return nil, fmt.Errorf("describe new group %s: %w", id, err)
+	}
+	return g, nil
 }
