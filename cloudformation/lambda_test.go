@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/lambda/trigger"
 )
 
 // What the forensics stack wires to the responder Lambda function

@@ -25,7 +25,7 @@ import (
 
 	"github.com/responder-ir/responder/integration"
 	"github.com/responder-ir/responder/internal/lab"
-	"github.com/responder-ir/responder/responder/trigger/triggertest"
+	"github.com/responder-ir/responder/lambda/trigger/triggertest"
 )
 
 // The end-to-end tests run the real bootstrap binary as Lambda runs it:

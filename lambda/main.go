@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
-	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/lambda/trigger"
 )
 
 func main() {

@@ -17,10 +17,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/lambda/trigger/triggertest"
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
-	"github.com/responder-ir/responder/responder/trigger"
-	"github.com/responder-ir/responder/responder/trigger/triggertest"
 )
 
 const definitionPath = "statemachine.asl.json"
@@ -170,8 +171,8 @@ func newWorld(t *testing.T) *world {
 		Executions: w.sfn,
 		Findings:   triggertest.NewSecurityHub(),
 		SNS:        c.SNS(),
-		Workload: func(context.Context, trigger.Target, string) (*trigger.WorkloadClients, error) {
-			return &trigger.WorkloadClients{EC2: c.EC2(), STS: c.STS()}, nil
+		Workload: func(context.Context, trigger.Target, string) (*cloud.Clients, error) {
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS()}, nil
 		},
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -29,9 +28,6 @@ import (
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/step"
 )
-
-// saveTimeout bounds the write of the case record once the steps are done.
-const saveTimeout = 30 * time.Second
 
 // Version is the toolkit version recorded in every case.
 var Version = "0.1.0-dev"
@@ -77,6 +73,24 @@ type Clients struct {
 	Staging step.StagingAPI
 	// PresignValidUntil: see step.Env.
 	PresignValidUntil time.Time
+}
+
+// NewClients takes the clients a response uses from those cloud.Load built.
+func NewClients(c *cloud.Clients) Clients {
+	rc := Clients{
+		EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, SNS: c.SNS, Region: c.Region,
+		SSM: c.SSM, Presign: c.Presign,
+	}
+	if c.S3 != nil {
+		rc.Staging = c.S3
+	}
+	return rc
+}
+
+// New builds the respond engine from the clients cloud.Load built and the
+// evidence store; Log and Now default to slog.Default and the system clock.
+func New(c *cloud.Clients, store evidence.Store) *Responder {
+	return &Responder{Clients: NewClients(c), Store: store}
 }
 
 // Responder runs responses.
@@ -152,23 +166,31 @@ func (req *Request) Validate() error {
 	if err := req.Collection.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	if errs != nil {
-		errs.ErrorFormat = joinErrors
-	}
-	if err := errs.ErrorOrNil(); err != nil {
+	if err := OneLine(errs); err != nil {
 		return &InputError{Err: err}
 	}
 	return nil
 }
 
-// joinErrors renders several errors on one line.
-func joinErrors(errs []error) string {
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
+// OneLine returns the errors gathered in errs rendered on one line
+// ("a; b"), or nil when there are none: the form every engine reports
+// several failures in.
+func OneLine(errs *multierror.Error) error {
+	if errs == nil {
+		return nil
 	}
-	return strings.Join(msgs, "; ")
+	errs.ErrorFormat = func(es []error) string {
+		msgs := make([]string, len(es))
+		for i, e := range es {
+			msgs[i] = e.Error()
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return errs.ErrorOrNil()
 }
+
+// Tool names the toolkit and its version, as a case record's "tool" says.
+func Tool() string { return "responder " + Version }
 
 func (req *Request) planNames() []string {
 	if len(req.Plan) == 0 {
@@ -227,25 +249,24 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	if playbook == "" {
 		playbook = "default"
 	}
-	res.Manifest = record(t.prior, env, records, evidence.Run{
-		Number: env.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
-		Status: res.Status, StartedAt: started, EndedAt: r.now(),
+	res.Manifest = evidence.AppendRun(t.prior, evidence.Manifest{
+		CaseID: env.CaseID, InstanceID: env.InstanceID(), AccountID: env.AccountID, Region: env.Region,
+	}, evidence.Revision{
+		Run: evidence.Run{
+			Number: env.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
+			Status: res.Status, StartedAt: started, EndedAt: r.now(),
+		},
+		Steps: records, Artifacts: env.Artifacts(), Snapshots: env.Snapshots(), SetStatus: true,
+		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
-		// The record is saved even when the caller gave up (Ctrl-C, a Lambda
-		// deadline): what was done must be written down.
-		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
-		defer cancel()
-		if err := r.Store.SaveManifest(saveCtx, res.Manifest); err != nil {
+		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 			log.Error("case record not saved", "error", err)
 		}
 	}
-	if errs != nil {
-		errs.ErrorFormat = joinErrors
-	}
-	res.Err = errs.ErrorOrNil()
+	res.Err = OneLine(errs)
 	log.Info("response finished", "status", res.Status, "location", res.Manifest.Location)
 	return res, nil
 }
@@ -360,54 +381,6 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		return nil, &InputError{Err: fmt.Errorf("%w: case %s is about %s, not %s", ErrCaseMismatch, req.CaseID, t.prior.InstanceID, req.InstanceID)}
 	}
 	return &t, nil
-}
-
-// record builds the cumulative case record from the prior one and this run.
-func record(prior *evidence.Manifest, env *step.Env, steps []evidence.StepRecord, run evidence.Run) *evidence.Manifest {
-	m := &evidence.Manifest{}
-	if prior != nil {
-		*m = *prior
-		m.Runs = append([]evidence.Run(nil), prior.Runs...)
-		m.Steps = append([]evidence.StepRecord(nil), prior.Steps...)
-		m.Artifacts = append([]evidence.Artifact(nil), prior.Artifacts...)
-		m.Snapshots = append([]evidence.Snapshot(nil), prior.Snapshots...)
-	} else {
-		m.CaseID, m.InstanceID, m.StartedAt = env.CaseID, env.InstanceID(), run.StartedAt
-		m.AccountID, m.Region, m.Actor, m.ActingAs = env.AccountID, env.Region, run.Actor, run.ActingAs
-	}
-	m.SchemaVersion = evidence.SchemaVersion
-	m.Tool = "responder " + Version
-	m.Location = env.Store.Location(env.CaseID, "")
-	m.Status = run.Status
-	m.EndedAt = run.EndedAt
-	m.Runs = append(m.Runs, run)
-	m.Steps = append(m.Steps, steps...)
-	for _, a := range env.Artifacts() {
-		if _, dup := m.Artifact(a.Path); !dup {
-			m.Artifacts = append(m.Artifacts, a)
-		}
-	}
-	sort.SliceStable(m.Artifacts, func(i, j int) bool { return m.Artifacts[i].Path < m.Artifacts[j].Path })
-	seen := map[string]bool{}
-	for _, s := range m.Snapshots {
-		seen[s.SnapshotID] = true
-	}
-	for _, s := range env.Snapshots() {
-		if !seen[s.SnapshotID] {
-			seen[s.SnapshotID] = true
-			m.Snapshots = append(m.Snapshots, s)
-		}
-	}
-	if m.Runs == nil {
-		m.Runs = []evidence.Run{}
-	}
-	if m.Artifacts == nil {
-		m.Artifacts = []evidence.Artifact{}
-	}
-	if m.Snapshots == nil {
-		m.Snapshots = []evidence.Snapshot{}
-	}
-	return m
 }
 
 // Status reads the record of a case.

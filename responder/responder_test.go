@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,29 +18,17 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/internal/casetest"
 	"github.com/responder-ir/responder/responder/step"
 )
 
-const caseID = "case-test-0001"
+const caseID = casetest.CaseID
 
-func newResponder(c *fakeaws.Cloud, store evidence.Store) *responder.Responder {
-	return &responder.Responder{
-		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region},
-		Store:   store,
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-}
+var newResponder = casetest.NewResponder
 
 func respond(t *testing.T, c *fakeaws.Cloud, store evidence.Store, req responder.Request) *responder.Result {
 	t.Helper()
-	if req.CaseID == "" {
-		req.CaseID = caseID
-	}
-	res, err := newResponder(c, store).Respond(context.Background(), req)
-	if err != nil {
-		t.Fatalf("Respond: %v", err)
-	}
-	return res
+	return casetest.Respond(t, c, store, req)
 }
 
 func stepOf(t *testing.T, steps []evidence.StepRecord, name string) evidence.StepRecord {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/custody"
 )
 
 // casesOptions are the inputs of `responder cases list`.
@@ -47,7 +47,7 @@ func runCasesList(c *cli.Context, s *streams, d deps, o *casesOptions) error {
 	if err != nil {
 		return err
 	}
-	list, err := responder.ListCases(c.Context, o.Store.store(clients))
+	list, err := custody.New(clients, o.Store.store(clients)).Cases(c.Context)
 	if err != nil {
 		return exitf(exitCannotStart, "list cases: %v", err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/custody"
 	"github.com/responder-ir/responder/responder/fakeaws"
 )
 
@@ -36,7 +36,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ = runCLI(t, c, "verify", "--case-id", "case-v", "--evidence-dir", dir, "--no-snapshots", "-o", "json")
-	var v responder.Verification
+	var v custody.Verification
 	if code != 1 || json.Unmarshal([]byte(out), &v) != nil || !v.Failed() {
 		t.Fatalf("tampered case: exit %d\n%s", code, out)
 	}
@@ -60,7 +60,7 @@ func TestHoldAndCasesCommands(t *testing.T) {
 		t.Fatalf("hold on a folder: %d %s", code, errOut)
 	}
 	code, out, _ := runCLI(t, c, "cases", "list", "--evidence-bucket", "evidence", "-o", "json")
-	var list []responder.CaseSummary
+	var list []custody.CaseSummary
 	if code != exitOK || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].InstanceID != s.InstanceID {
 		t.Fatalf("cases list: %d %s", code, out)
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/custody"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -53,17 +53,14 @@ func runHold(c *cli.Context, s *streams, d deps, o *holdOptions, on bool) error 
 		return exitf(exitUsage, "%v", err)
 	}
 	if o.Store.Bucket == "" {
-		return exitf(exitUsage, "%v", responder.ErrNoLegalHold)
+		return exitf(exitUsage, "%v", custody.ErrNoLegalHold)
 	}
 	clients, err := loadClients(c.Context, d, cloud.Options{Region: o.AWS.Region, Profile: o.AWS.Profile})
 	if err != nil {
 		return err
 	}
-	caller := clients.CallerSTS
-	if caller == nil {
-		caller = clients.STS
-	}
-	rec, err := responder.Hold(c.Context, o.Store.store(clients), caller, o.CaseID, on)
+	cu := custody.New(clients, o.Store.store(clients))
+	rec, err := cu.Hold(c.Context, o.CaseID, on)
 	if errors.Is(err, evidence.ErrNotFound) {
 		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/preserve"
 )
 
 // preserveOptions are the inputs of `responder preserve`.
@@ -41,8 +42,8 @@ func preserveCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account", Destination: &o.RoleARN},
 		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.BoolFlag{Name: "wait", Usage: "wait until the copies in the forensics account are completed", Destination: &o.Wait},
-		&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (the record keeps what is pending)", Value: responder.DefaultPreserveTimeout, Destination: &o.Timeout},
-		&cli.DurationFlag{Name: "poll-interval", Usage: "time between two looks at a snapshot in progress", Value: responder.DefaultPreservePoll, Destination: &o.PollInterval},
+		&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (the record keeps what is pending)", Value: preserve.DefaultTimeout, Destination: &o.Timeout},
+		&cli.DurationFlag{Name: "poll-interval", Usage: "time between two looks at a snapshot in progress", Value: preserve.DefaultPoll, Destination: &o.PollInterval},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to standard error", Destination: &o.Verbose},
 	}
@@ -86,7 +87,7 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 		return exitf(exitUsage, "--external-id needs --role-arn")
 	}
 	progress := newProgressPrinter(s.Err, s.ErrIsTerminal)
-	req := responder.PreserveRequest{
+	req := preserve.Request{
 		CaseID: o.CaseID, ForensicsAccountID: o.ForensicsAccount, ForensicsKMSKeyID: o.ForensicsKMSKey,
 		SourceKMSKeyID: o.SourceKMSKey, Wait: o.Wait, Timeout: o.Timeout, PollInterval: o.PollInterval,
 		Progress: progress.update,
@@ -104,13 +105,8 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	if clients.ForensicsEC2 == nil {
 		return exitf(exitCannotStart, "no EC2 client for the forensics account")
 	}
-	p := &responder.Preserver{
-		Source: clients.EC2, KMS: clients.KMS, Forensics: clients.ForensicsEC2, Caller: clients.STS,
-		Store: o.Store.store(clients), Region: clients.Region, Log: logger(s, o.Verbose), Now: d.now,
-	}
-	if clients.CallerSTS != nil {
-		p.Caller, p.ActingAs = clients.CallerSTS, clients.STS
-	}
+	p := preserve.New(clients, clients.ForensicsEC2, o.Store.store(clients))
+	p.Log, p.Now = logger(s, o.Verbose), d.now
 	res, err := p.Preserve(ctx, req)
 	var ie *responder.InputError
 	switch {
@@ -130,7 +126,7 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	switch {
 	case res.Err != nil:
 		return &exitError{code: 1, err: fmt.Errorf("case %s not fully preserved: %v", o.CaseID, res.Err)}
-	case o.Wait && res.Status == responder.PreservePending:
+	case o.Wait && res.Status == preserve.Pending:
 		return &exitError{code: 3, err: fmt.Errorf("case %s: copies still pending after %s; run again to wait more", o.CaseID, o.Timeout)}
 	}
 	return nil
@@ -147,7 +143,7 @@ type preserveOutput struct {
 	SnapshotCopies []evidence.SnapshotCopy `json:"snapshot_copies"`
 }
 
-func printPreserve(w io.Writer, format string, res *responder.PreserveResult) error {
+func printPreserve(w io.Writer, format string, res *preserve.Result) error {
 	m := res.Manifest
 	if format == "json" {
 		return writeJSON(w, preserveOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, Unchanged: res.Unchanged, SnapshotCopies: res.Copies})
@@ -170,11 +166,11 @@ func printPreserve(w io.Writer, format string, res *responder.PreserveResult) er
 
 func preserveStatusText(s string) string {
 	switch s {
-	case responder.PreserveCompleted:
+	case preserve.Completed:
 		return "PRESERVED: every copy is completed in the forensics account"
-	case responder.PreservePending:
+	case preserve.Pending:
 		return "COPYING: the copies are made and still pending (verify or preserve --wait later)"
-	case responder.PreserveFailed:
+	case preserve.Failed:
 		return "INCOMPLETE: some snapshots could not be copied (see DETAIL)"
 	}
 	return s
@@ -204,7 +200,7 @@ func newProgressPrinter(w io.Writer, tty bool) *progressPrinter {
 
 const barWidth = 30
 
-func (p *progressPrinter) update(pr responder.PreserveProgress) {
+func (p *progressPrinter) update(pr preserve.Progress) {
 	var line string
 	if p.tty {
 		filled := pr.Percent * barWidth / 100

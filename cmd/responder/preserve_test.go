@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/preserve"
 )
 
 const forensicsAccount = "444455556666"
@@ -138,9 +138,9 @@ func TestPreserveCommandExitCodes(t *testing.T) {
 func TestProgressBarsOnATerminal(t *testing.T) {
 	var buf bytes.Buffer
 	p := &progressPrinter{w: &buf, tty: true, lines: map[string]string{}}
-	p.update(responder.PreserveProgress{SourceSnapshotID: "snap-a", Stage: responder.StageSource, SnapshotID: "snap-a", Percent: 50})
-	p.update(responder.PreserveProgress{SourceSnapshotID: "snap-b", Stage: responder.StageCopy, SnapshotID: "snap-c", Percent: 10})
-	p.update(responder.PreserveProgress{SourceSnapshotID: "snap-a", Stage: responder.StageSource, SnapshotID: "snap-a", Percent: 100})
+	p.update(preserve.Progress{SourceSnapshotID: "snap-a", Stage: preserve.StageSource, SnapshotID: "snap-a", Percent: 50})
+	p.update(preserve.Progress{SourceSnapshotID: "snap-b", Stage: preserve.StageCopy, SnapshotID: "snap-c", Percent: 10})
+	p.update(preserve.Progress{SourceSnapshotID: "snap-a", Stage: preserve.StageSource, SnapshotID: "snap-a", Percent: 100})
 	got := buf.String()
 	for _, want := range []string{
 		"[###############...............]  50%", // half a bar

@@ -184,20 +184,12 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if err != nil {
 		return err
 	}
-	rc := responder.Clients{
-		EC2: clients.EC2, STS: clients.STS, CallerSTS: clients.CallerSTS, SNS: clients.SNS, Region: clients.Region,
-		SSM: clients.SSM, Presign: clients.Presign, Staging: clients.S3,
-	}
+	r := responder.New(clients, o.Store.store(clients))
+	r.Log, r.Now = logger(s, o.Verbose), d.now
 	if playbooks.CollectsOS(req.Plan) {
-		if rc.PresignValidUntil, err = presignValidUntil(ctx, clients); err != nil {
+		if r.Clients.PresignValidUntil, err = presignValidUntil(ctx, clients); err != nil {
 			return exitf(exitCannotStart, "%v", err)
 		}
-	}
-	r := &responder.Responder{
-		Clients: rc,
-		Store:   o.Store.store(clients),
-		Log:     logger(s, o.Verbose),
-		Now:     d.now,
 	}
 	res, err := r.Respond(ctx, req)
 	var ie *responder.InputError

@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/custody"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -66,17 +66,13 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 			return err
 		}
 	}
-	var snapshots responder.SnapshotReader
-	var opts []responder.VerifyOption
-	if !o.NoSnapshots {
-		snapshots = clients.EC2
-		// The copies in the forensics account (responder preserve) are
-		// checked with the caller's own credentials.
-		if clients.ForensicsEC2 != nil {
-			opts = append(opts, responder.WithSnapshotCopies(clients.ForensicsEC2))
-		}
+	// The copies in the forensics account (responder preserve) are checked
+	// with the caller's own credentials.
+	cu := custody.New(clients, o.Store.store(clients))
+	if o.NoSnapshots {
+		cu.Snapshots, cu.Copies = nil, nil
 	}
-	v, err := responder.Verify(c.Context, o.Store.store(clients), snapshots, o.CaseID, opts...)
+	v, err := cu.Verify(c.Context, o.CaseID)
 	switch {
 	case errors.Is(err, evidence.ErrNotFound):
 		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
@@ -100,7 +96,7 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	return nil
 }
 
-func printVerification(w io.Writer, v *responder.Verification) error {
+func printVerification(w io.Writer, v *custody.Verification) error {
 	fmt.Fprintf(w, "Case      %s\nEvidence  %s\n\n", v.CaseID, v.Location)
 	t := newTable(w, "CHECK", "SUBJECT", "RESULT", "DETAIL")
 	for _, c := range v.Checks {

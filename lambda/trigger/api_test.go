@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/lambda/trigger"
 )
 
 func TestPostCasesStartsOneExecutionNamedAfterTheCase(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/lambda/trigger"
 )
 
 func getenv(vars map[string]string) func(string) string {

@@ -1,4 +1,4 @@
-package responder_test
+package custody_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/custody"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -55,7 +55,7 @@ func BenchmarkVerifyLargeArtifact(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		v, err := responder.Verify(ctx, store, nil, "case-bench")
+		v, err := (&custody.Custodian{Store: store}).Verify(ctx, "case-bench")
 		if err != nil || v.Failed() {
 			b.Fatalf("verify: %v %+v", err, v)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/preserve"
 )
 
 // preservePayload is the payload of the preserve task.
@@ -45,7 +46,7 @@ type preserveStatus struct {
 }
 
 // preserve copies the case's snapshots into the forensics account (the
-// function's own) with responder.Preserver, as `responder preserve` does, and
+// function's own) with preserve.Preserver, as `responder preserve` does, and
 // reports how far the copies are. It does not wait for the copies: the state
 // machine asks again after a Wait state, and each call finds the copies the
 // earlier ones made (Preserve is idempotent). It waits only for what must be
@@ -87,14 +88,9 @@ func (h *Handler) preserve(ctx context.Context, log *slog.Logger, payload json.R
 		log.Error("preserve task: no clients for the target", "error", err)
 		return nil, awsFailure(err)
 	}
-	pr := &responder.Preserver{
-		Source: clients.EC2, KMS: clients.KMS, Forensics: h.Forensics, Caller: clients.STS,
-		Store: h.Store, Region: p.Region, Log: engineLog, Now: h.Now,
-	}
-	if clients.CallerSTS != nil {
-		pr.Caller, pr.ActingAs = clients.CallerSTS, clients.STS
-	}
-	res, err := pr.Preserve(ctx, responder.PreserveRequest{
+	pr := preserve.New(clients, h.Forensics, h.Store)
+	pr.Region, pr.Log, pr.Now = p.Region, engineLog, h.Now
+	res, err := pr.Preserve(ctx, preserve.Request{
 		CaseID: p.CaseID, ForensicsAccountID: h.Config.HomeAccount, ForensicsKMSKeyID: h.Config.ForensicsKMSKey,
 		SourceKMSKeyID: h.Config.SourceKMSKeyARN(p.AccountID, p.Region), Wait: false, Timeout: stepTimeout(ctx), PollInterval: h.PreservePoll,
 	})

@@ -1,21 +1,26 @@
-package responder
+// Package custody keeps a case's evidence answerable: Verify proves it
+// intact (seals, hashes, Object Lock, snapshots and their copies), Hold puts
+// or lifts the S3 legal hold and records who did it, Cases lists the cases
+// of a store. One Custodian serves the three, with the clients and the clock
+// it is given.
+package custody
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/preserve"
 )
 
 // Verification statuses.
@@ -65,6 +70,46 @@ func (v *Verification) Pending() bool {
 	return false
 }
 
+// Custodian checks and guards the cases of one evidence store.
+type Custodian struct {
+	Store evidence.Store
+	// Snapshots is EC2 in the workload account: Verify checks the case
+	// snapshots through it (nil: they are not checked).
+	Snapshots SnapshotReader
+	// Copies is EC2 in the forensics account: Verify checks the snapshot
+	// copies through it (nil: they are not checked).
+	Copies SnapshotReader
+	// Caller identifies who places or lifts a legal hold.
+	Caller cloud.STS
+	// Now is the clock (nil: the system clock).
+	Now func() time.Time
+}
+
+// New builds a Custodian from the clients cloud.Load built: the case
+// snapshots are checked in the workload account, the copies with the
+// caller's own credentials in the forensics account, and a legal hold is
+// recorded under the caller's identity (not the assumed role's).
+func New(c *cloud.Clients, store evidence.Store) *Custodian {
+	cu := &Custodian{Store: store, Caller: c.STS}
+	if c.EC2 != nil {
+		cu.Snapshots = c.EC2
+	}
+	if c.ForensicsEC2 != nil {
+		cu.Copies = c.ForensicsEC2
+	}
+	if c.CallerSTS != nil {
+		cu.Caller = c.CallerSTS
+	}
+	return cu
+}
+
+func (c *Custodian) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
 // SnapshotReader is what Verify needs of EC2.
 type SnapshotReader interface {
 	DescribeSnapshots(context.Context, *ec2.DescribeSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
@@ -73,36 +118,31 @@ type SnapshotReader interface {
 // Verify proves a case intact: the manifest matches the seal written when its
 // last run closed, every earlier version matches its own seal, every artifact
 // hashes to what the record says (re-read from the store), the Object Lock
-// retention and legal hold of every object (S3), and every snapshot exists
-// and is completed (when snapshots is not nil).
-//
-// With WithSnapshotCopies, it also checks that every copy in the forensics
-// account (snapshot_copies) exists and completed.
-func Verify(ctx context.Context, store evidence.Store, snapshots SnapshotReader, caseID string, opts ...VerifyOption) (*Verification, error) {
-	var o verifyOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+// retention and legal hold of every object (S3), every snapshot exists and
+// is completed (with Snapshots), and every copy in the forensics account
+// (snapshot_copies) exists and completed (with Copies).
+func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, error) {
 	if err := evidence.ValidateCaseID(caseID); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &responder.InputError{Err: err}
 	}
-	raw, err := store.Get(ctx, caseID, evidence.ManifestName)
+	raw, err := c.Store.Get(ctx, caseID, evidence.ManifestName)
 	if err != nil {
 		return nil, err
 	}
-	v := &Verification{CaseID: caseID, Location: store.Location(caseID, ""), VerifiedAt: time.Now().UTC()}
+	now := c.now()
+	v := &Verification{CaseID: caseID, Location: c.Store.Location(caseID, ""), VerifiedAt: now}
 	m, err := evidence.DecodeManifest(raw)
 	if err != nil {
 		v.Checks = append(v.Checks, Check{Kind: "manifest", Subject: evidence.ManifestName, Status: CheckMismatch, Detail: err.Error()})
 		return v, nil
 	}
-	v.Checks = append(v.Checks, verifySeals(ctx, store, m, raw)...)
-	v.Checks = append(v.Checks, verifyArtifacts(ctx, store, m)...)
-	if snapshots != nil {
-		v.Checks = append(v.Checks, verifySnapshots(ctx, snapshots, m)...)
+	v.Checks = append(v.Checks, verifySeals(ctx, c.Store, m, raw)...)
+	v.Checks = append(v.Checks, verifyArtifacts(ctx, c.Store, m, now)...)
+	if c.Snapshots != nil {
+		v.Checks = append(v.Checks, verifySnapshots(ctx, c.Snapshots, m)...)
 	}
-	if o.copies != nil {
-		v.Checks = append(v.Checks, verifySnapshotCopies(ctx, o.copies, m)...)
+	if c.Copies != nil {
+		v.Checks = append(v.Checks, verifySnapshotCopies(ctx, c.Copies, m)...)
 	}
 	return v, nil
 }
@@ -146,21 +186,22 @@ func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest
 	return checks
 }
 
+// artifactsInFlight is how many artifacts Verify re-hashes at once.
+const artifactsInFlight = 4
+
 // verifyArtifacts re-hashes every artifact, a few at a time.
-func verifyArtifacts(ctx context.Context, store evidence.Store, m *evidence.Manifest) []Check {
+func verifyArtifacts(ctx context.Context, store evidence.Store, m *evidence.Manifest, now time.Time) []Check {
 	holder, _ := store.(evidence.Holder)
 	checks := make([][]Check, len(m.Artifacts))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(artifactsInFlight)
 	for i, a := range m.Artifacts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			checks[i] = verifyArtifact(ctx, store, holder, m.CaseID, a)
-		}()
+		g.Go(func() error {
+			checks[i] = verifyArtifact(ctx, store, holder, m.CaseID, a, now)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // verifyArtifact reports failures as checks
 	var out []Check
 	for _, c := range checks {
 		out = append(out, c...)
@@ -168,7 +209,7 @@ func verifyArtifacts(ctx context.Context, store evidence.Store, m *evidence.Mani
 	return out
 }
 
-func verifyArtifact(ctx context.Context, store evidence.Store, holder evidence.Holder, caseID string, a evidence.Artifact) []Check {
+func verifyArtifact(ctx context.Context, store evidence.Store, holder evidence.Holder, caseID string, a evidence.Artifact, now time.Time) []Check {
 	c := Check{Kind: "artifact", Subject: a.Path}
 	body, err := store.Open(ctx, caseID, a.Path)
 	if errors.Is(err, evidence.ErrNotFound) {
@@ -211,7 +252,7 @@ func verifyArtifact(ctx context.Context, store evidence.Store, holder evidence.H
 			parts = append(parts, "legal hold on")
 		}
 		lock.Status, lock.Detail = CheckOK, strings.Join(parts, "; ")
-		if st.RetainUntil != nil && st.RetainUntil.Before(time.Now()) && !st.LegalHold {
+		if st.RetainUntil != nil && st.RetainUntil.Before(now) && !st.LegalHold {
 			lock.Status, lock.Detail = CheckWarning, "retention ended "+st.RetainUntil.UTC().Format(time.RFC3339)
 		}
 	}
@@ -250,114 +291,48 @@ func verifySnapshots(ctx context.Context, api SnapshotReader, m *evidence.Manife
 	return checks
 }
 
-// HoldRecord is what a hold or unhold leaves in the case folder, under
-// custody/: who did it, when, and to which objects.
-type HoldRecord struct {
-	CaseID   string    `json:"case_id"`
-	Action   string    `json:"action"` // legal-hold-on or legal-hold-off
-	Actor    string    `json:"actor"`
-	At       time.Time `json:"at"`
-	Objects  []string  `json:"objects"`
-	Failures []string  `json:"failures,omitempty"`
-	Record   string    `json:"record"`
-}
-
-// ErrNoLegalHold is returned when the store cannot hold objects.
-var ErrNoLegalHold = errors.New("legal holds need an S3 evidence bucket with Object Lock (--evidence-bucket)")
-
-// Hold puts (on) or lifts (off) the S3 legal hold on every object of a case,
-// and records who did it in a write-once custody record (itself held).
-func Hold(ctx context.Context, store evidence.Store, caller cloud.STS, caseID string, on bool) (*HoldRecord, error) {
-	if err := evidence.ValidateCaseID(caseID); err != nil {
-		return nil, &InputError{Err: err}
-	}
-	holder, ok := store.(evidence.Holder)
-	if !ok {
-		return nil, ErrNoLegalHold
-	}
-	files, err := store.Files(ctx, caseID)
-	if err != nil {
-		return nil, err
-	}
-	who, err := caller.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return nil, fmt.Errorf("identify the caller: %w", err)
-	}
-	now := time.Now().UTC()
-	rec := &HoldRecord{CaseID: caseID, Action: "legal-hold-off", Actor: aws.ToString(who.Arn), At: now}
-	if on {
-		rec.Action = "legal-hold-on"
-	}
-	rec.Record = fmt.Sprintf("custody/%s-%s.json", now.Format("20060102T150405.000000000Z"), rec.Action)
-	for _, f := range files {
-		if err := holder.SetLegalHold(ctx, caseID, f, on); err != nil {
-			rec.Failures = append(rec.Failures, err.Error())
+// verifySnapshotCopies checks that every recorded copy exists in the
+// forensics account and is completed.
+func verifySnapshotCopies(ctx context.Context, api SnapshotReader, m *evidence.Manifest) []Check {
+	var checks []Check
+	for _, cp := range m.SnapshotCopies {
+		c := Check{Kind: "snapshot-copy", Subject: cp.SnapshotID + " (of " + cp.SourceSnapshotID + ")"}
+		if cp.SnapshotID == "" {
+			c.Subject = cp.SourceSnapshotID
+			c.Status, c.Detail = CheckMissing, "never copied: "+cp.Error
+			checks = append(checks, c)
 			continue
 		}
-		rec.Objects = append(rec.Objects, f)
-	}
-	body, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return rec, err
-	}
-	if _, err := store.Put(ctx, caseID, rec.Record, body, "application/json"); err != nil {
-		return rec, fmt.Errorf("store the custody record: %w", err)
-	}
-	if on {
-		if err := holder.SetLegalHold(ctx, caseID, rec.Record, true); err != nil {
-			rec.Failures = append(rec.Failures, err.Error())
-		}
-	}
-	if len(rec.Failures) > 0 {
-		return rec, fmt.Errorf("%d of %d objects failed: %s", len(rec.Failures), len(files), strings.Join(rec.Failures, "; "))
-	}
-	return rec, nil
-}
-
-// CaseSummary is one line of ListCases.
-type CaseSummary struct {
-	CaseID     string    `json:"case_id"`
-	InstanceID string    `json:"instance_id,omitempty"`
-	AccountID  string    `json:"account_id,omitempty"`
-	Region     string    `json:"region,omitempty"`
-	Status     string    `json:"status"`
-	Runs       int       `json:"runs"`
-	StartedAt  time.Time `json:"started_at"`
-	EndedAt    time.Time `json:"ended_at"`
-	Error      string    `json:"error,omitempty"`
-}
-
-// ListCases reads the record of every case in the store, newest first.
-func ListCases(ctx context.Context, store evidence.Store) ([]CaseSummary, error) {
-	ids, err := store.Cases(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]CaseSummary, len(ids))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s := CaseSummary{CaseID: id}
-			m, err := evidence.LoadManifest(ctx, store, id)
-			if err != nil {
-				s.Status, s.Error = "unreadable", err.Error()
-			} else {
-				s.InstanceID, s.AccountID, s.Region, s.Status = m.InstanceID, m.AccountID, m.Region, m.Status
-				s.Runs, s.StartedAt, s.EndedAt = len(m.Runs), m.StartedAt, m.EndedAt
+		out, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{cp.SnapshotID}})
+		switch {
+		case cloud.IsErrorCode(err, "InvalidSnapshot.NotFound") || (err == nil && len(out.Snapshots) == 0):
+			c.Status, c.Detail = CheckMissing, "the copy is not in account "+cp.AccountID
+		case err != nil:
+			c.Status, c.Detail = CheckError, err.Error()
+		default:
+			s := out.Snapshots[0]
+			switch s.State {
+			case types.SnapshotStateCompleted:
+				c.Status, c.Detail = CheckOK, "completed in account "+cp.AccountID
+			case types.SnapshotStatePending:
+				c.Status, c.Detail = CheckPending, "pending "+aws.ToString(s.Progress)
+			default:
+				c.Status, c.Detail = CheckMismatch, string(s.State)+": "+aws.ToString(s.StateMessage)
 			}
-			out[i] = s
-		}()
-	}
-	wg.Wait()
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].StartedAt.Equal(out[j].StartedAt) {
-			return out[i].StartedAt.After(out[j].StartedAt)
+			if want := cp.SourceSnapshotID; c.Status != CheckMismatch && !tagged(s.Tags, preserve.TagSourceSnapshotID, want) {
+				c.Status, c.Detail = CheckMismatch, "not tagged as a copy of "+want
+			}
 		}
-		return out[i].CaseID > out[j].CaseID
-	})
-	return out, nil
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+func tagged(tags []types.Tag, key, value string) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key && aws.ToString(t.Value) == value {
+			return true
+		}
+	}
+	return false
 }

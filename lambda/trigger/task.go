@@ -155,12 +155,12 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		log.Error("respond task: no clients for the target", "error", err)
 		return nil, awsFailure(err)
 	}
-	r := &responder.Responder{
-		Clients: responder.Clients{EC2: clients.EC2, STS: clients.STS, CallerSTS: clients.CallerSTS, SNS: h.SNS, Region: in.Region},
-		Store:   h.Store,
-		Log:     log,
-		Now:     h.Now,
-	}
+	r := responder.New(clients, h.Store)
+	// Notifications go to the topic in the function's own Region.
+	r.Clients.SNS, r.Clients.Region = h.SNS, in.Region
+	// The Lambda runs no OS-level collection (lambdaPlaybook refuses it).
+	r.Clients.SSM, r.Clients.Presign, r.Clients.Staging = nil, nil, nil
+	r.Log, r.Now = log, h.Now
 	res, err := r.Respond(ctx, responder.Request{
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
 		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection,

@@ -9,10 +9,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/lambda/trigger/triggertest"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/step"
-	"github.com/responder-ir/responder/responder/trigger"
-	"github.com/responder-ir/responder/responder/trigger/triggertest"
 )
 
 // respondPayload is the respond task's payload for an execution, as the

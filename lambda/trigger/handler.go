@@ -32,21 +32,11 @@ type FindingsAPI interface {
 	BatchUpdateFindings(context.Context, *securityhub.BatchUpdateFindingsInput, ...func(*securityhub.Options)) (*securityhub.BatchUpdateFindingsOutput, error)
 }
 
-// WorkloadClients act in the account and Region of a target, as the member
-// role (see Config.RoleARN).
-type WorkloadClients struct {
-	EC2 cloud.EC2
-	STS cloud.STS
-	// CallerSTS identifies the function behind the assumed role; nil when no
-	// role is assumed.
-	CallerSTS cloud.STS
-	// KMS tells snapshots under the AWS managed key aws/ebs from others
-	// (optional: without it, sharing such a snapshot is tried and refused).
-	KMS cloud.KMS
-}
-
-// WorkloadFunc builds the clients of a target for a case.
-type WorkloadFunc func(ctx context.Context, t Target, caseID string) (*WorkloadClients, error)
+// WorkloadFunc builds the clients of a target for a case: those that act in
+// the target's account and Region as the member role (see Config.RoleARN).
+// The engines use EC2, STS, CallerSTS and KMS of them (KMS is optional:
+// without it, sharing a snapshot under aws/ebs is tried and refused).
+type WorkloadFunc func(ctx context.Context, t Target, caseID string) (*cloud.Clients, error)
 
 // Handler answers every event the function receives. Build it with New, or
 // fill it with fakes in tests.
@@ -63,7 +53,7 @@ type Handler struct {
 	// the case snapshots shared with it.
 	Forensics cloud.ForensicsEC2
 	// PreservePoll is the time between two looks at a snapshot the preserve
-	// task waits for (default responder.DefaultPreservePoll).
+	// task waits for (default preserve.DefaultPoll).
 	PreservePoll time.Duration
 	// Workload builds the clients that act on a target instance.
 	Workload WorkloadFunc
@@ -107,14 +97,14 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 // (cloud.Load), in its Region. The role session is named after the case, so
 // that the workload account's CloudTrail shows which case made each call.
 func AssumeRole(cfg Config) WorkloadFunc {
-	return func(ctx context.Context, t Target, caseID string) (*WorkloadClients, error) {
+	return func(ctx context.Context, t Target, caseID string) (*cloud.Clients, error) {
 		c, err := cloud.Load(ctx, cloud.Options{
 			Region: t.Region, RoleARN: cfg.RoleARN(t.AccountID), ExternalID: cfg.ExternalID, SessionName: SessionName(caseID),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("clients for %s: %w", t, err)
 		}
-		return &WorkloadClients{EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, KMS: c.KMS}, nil
+		return c, nil
 	}
 }
 
@@ -261,7 +251,7 @@ func (h *Handler) newCaseID() string {
 }
 
 // workload builds a target's clients.
-func (h *Handler) workload(ctx context.Context, t Target, caseID string) (*WorkloadClients, error) {
+func (h *Handler) workload(ctx context.Context, t Target, caseID string) (*cloud.Clients, error) {
 	if h.Workload == nil {
 		return nil, errors.New("no workload clients configured")
 	}

@@ -1,4 +1,4 @@
-package responder_test
+package custody_test
 
 import (
 	"context"
@@ -12,11 +12,13 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/custody"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/internal/casetest"
 )
 
-func statusOf(v *responder.Verification, kind, subjectPrefix string) string {
+func statusOf(v *custody.Verification, kind, subjectPrefix string) string {
 	for _, c := range v.Checks {
 		if c.Kind == kind && strings.HasPrefix(c.Subject, subjectPrefix) {
 			return c.Status
@@ -34,41 +36,41 @@ func TestVerify(t *testing.T) {
 		want      string
 		wantFails bool
 	}{
-		{name: "intact", kind: "manifest", subject: "manifest.json", want: responder.CheckOK},
-		{name: "changed byte", kind: "artifact", subject: "console-output.txt", want: responder.CheckMismatch, wantFails: true,
+		{name: "intact", kind: "manifest", subject: "manifest.json", want: custody.CheckOK},
+		{name: "changed byte", kind: "artifact", subject: "console-output.txt", want: custody.CheckMismatch, wantFails: true,
 			tamper: func(t *testing.T, dir, id string) {
-				flipByte(t, filepath.Join(dir, caseID, id, "console-output.txt"))
+				flipByte(t, filepath.Join(dir, casetest.CaseID, id, "console-output.txt"))
 			}},
-		{name: "missing artifact", kind: "artifact", subject: "metadata.json", want: responder.CheckMissing, wantFails: true,
+		{name: "missing artifact", kind: "artifact", subject: "metadata.json", want: custody.CheckMissing, wantFails: true,
 			tamper: func(t *testing.T, dir, id string) {
-				if err := os.Remove(filepath.Join(dir, caseID, id, "metadata.json")); err != nil {
+				if err := os.Remove(filepath.Join(dir, casetest.CaseID, id, "metadata.json")); err != nil {
 					t.Fatal(err)
 				}
 			}},
-		{name: "edited manifest", kind: "manifest", subject: "manifest.json", want: responder.CheckMismatch, wantFails: true,
+		{name: "edited manifest", kind: "manifest", subject: "manifest.json", want: custody.CheckMismatch, wantFails: true,
 			tamper: func(t *testing.T, dir, id string) {
-				p := filepath.Join(dir, caseID, "manifest.json")
+				p := filepath.Join(dir, casetest.CaseID, "manifest.json")
 				b, _ := os.ReadFile(p)
 				_ = os.Chmod(p, 0o640)
 				if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"status": "contained"`, `"status": "contained" `, 1)), 0o640); err != nil {
 					t.Fatal(err)
 				}
 			}},
-		{name: "edited history", kind: "seal", subject: "history/manifest-run-001.json", want: responder.CheckMismatch, wantFails: true,
+		{name: "edited history", kind: "seal", subject: "history/manifest-run-001.json", want: custody.CheckMismatch, wantFails: true,
 			tamper: func(t *testing.T, dir, id string) {
-				flipByte(t, filepath.Join(dir, caseID, "history", "manifest-run-001.json"))
+				flipByte(t, filepath.Join(dir, casetest.CaseID, "history", "manifest-run-001.json"))
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, s := fakeaws.NewSuspect()
 			dir := t.TempDir()
 			store := &evidence.Folder{Root: dir}
-			respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
+			casetest.Respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
 			c.CompleteSnapshots()
 			if tc.tamper != nil {
 				tc.tamper(t, dir, s.InstanceID)
 			}
-			v, err := responder.Verify(context.Background(), store, c.EC2(), caseID)
+			v, err := (&custody.Custodian{Store: store, Snapshots: c.EC2()}).Verify(context.Background(), casetest.CaseID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,20 +100,20 @@ func flipByte(t *testing.T, p string) {
 func TestVerifySnapshots(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	store := &evidence.Folder{Root: t.TempDir()}
-	respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
+	casetest.Respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
 
-	v, _ := responder.Verify(context.Background(), store, c.EC2(), caseID)
+	v, _ := (&custody.Custodian{Store: store, Snapshots: c.EC2()}).Verify(context.Background(), casetest.CaseID)
 	if !v.Pending() || v.Failed() {
 		t.Fatalf("fresh snapshots: pending %t failed %t", v.Pending(), v.Failed())
 	}
 	c.CompleteSnapshots()
-	v, _ = responder.Verify(context.Background(), store, c.EC2(), caseID)
+	v, _ = (&custody.Custodian{Store: store, Snapshots: c.EC2()}).Verify(context.Background(), casetest.CaseID)
 	if v.Pending() || v.Failed() {
 		t.Fatalf("completed snapshots: %+v", v.Checks)
 	}
 	// Against an account where the snapshots are gone.
-	v, _ = responder.Verify(context.Background(), store, fakeaws.New().EC2(), caseID)
-	if statusOf(v, "snapshot", "snap-") != responder.CheckMissing || !v.Failed() {
+	v, _ = (&custody.Custodian{Store: store, Snapshots: fakeaws.New().EC2()}).Verify(context.Background(), casetest.CaseID)
+	if statusOf(v, "snapshot", "snap-") != custody.CheckMissing || !v.Failed() {
 		t.Fatalf("deleted snapshots: %+v", v.Checks)
 	}
 }
@@ -121,18 +123,18 @@ func TestVerifyAndHoldInObjectLockBucket(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	c.AddBucket("evidence", fakeaws.BucketOptions{ObjectLockDefaultRetention: &fakeaws.Retention{Mode: s3types.ObjectLockRetentionModeCompliance, Days: 365}})
 	store := &evidence.Bucket{API: c.S3(), Name: "evidence"}
-	respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
+	casetest.Respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
 	c.CompleteSnapshots()
 
-	v, err := responder.Verify(ctx, store, c.EC2(), caseID)
+	v, err := (&custody.Custodian{Store: store, Snapshots: c.EC2()}).Verify(ctx, casetest.CaseID)
 	if err != nil || v.Failed() {
 		t.Fatalf("verify: %v %+v", err, v)
 	}
-	if got := statusOf(v, "object-lock", s.InstanceID+"/metadata.json"); got != responder.CheckOK {
+	if got := statusOf(v, "object-lock", s.InstanceID+"/metadata.json"); got != custody.CheckOK {
 		t.Fatalf("object lock check %s: %+v", got, v.Checks)
 	}
 
-	rec, err := responder.Hold(ctx, store, c.STS(), caseID, true)
+	rec, err := (&custody.Custodian{Store: store, Caller: c.STS()}).Hold(ctx, casetest.CaseID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,10 +143,10 @@ func TestVerifyAndHoldInObjectLockBucket(t *testing.T) {
 			t.Errorf("%s not under legal hold", key)
 		}
 	}
-	if _, ok := c.Objects("evidence")["cases/"+caseID+"/"+rec.Record]; !ok || rec.Actor == "" || len(rec.Objects) < 5 {
+	if _, ok := c.Objects("evidence")["cases/"+casetest.CaseID+"/"+rec.Record]; !ok || rec.Actor == "" || len(rec.Objects) < 5 {
 		t.Fatalf("custody record %+v", rec)
 	}
-	if _, err := responder.Hold(ctx, store, c.STS(), caseID, false); err != nil {
+	if _, err := (&custody.Custodian{Store: store, Caller: c.STS()}).Hold(ctx, casetest.CaseID, false); err != nil {
 		t.Fatal(err)
 	}
 	for key, o := range c.Objects("evidence") {
@@ -157,8 +159,8 @@ func TestVerifyAndHoldInObjectLockBucket(t *testing.T) {
 func TestHoldNeedsABucket(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	store := &evidence.Folder{Root: t.TempDir()}
-	respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
-	if _, err := responder.Hold(context.Background(), store, c.STS(), caseID, true); !errors.Is(err, responder.ErrNoLegalHold) {
+	casetest.Respond(t, c, store, responder.Request{InstanceID: s.InstanceID})
+	if _, err := (&custody.Custodian{Store: store, Caller: c.STS()}).Hold(context.Background(), casetest.CaseID, true); !errors.Is(err, custody.ErrNoLegalHold) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -177,14 +179,14 @@ func TestListCasesNewestFirst(t *testing.T) {
 			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			for _, id := range []string{"case-old", "case-new"} {
 				inst := c.AddInstance(fakeaws.InstanceSpec{})
-				r := newResponder(c, store)
+				r := casetest.NewResponder(c, store)
 				r.Now = func() time.Time { return clock }
 				if _, err := r.Respond(context.Background(), responder.Request{InstanceID: inst, CaseID: id}); err != nil {
 					t.Fatal(err)
 				}
 				clock = clock.Add(time.Hour)
 			}
-			got, err := responder.ListCases(context.Background(), store)
+			got, err := (&custody.Custodian{Store: store}).Cases(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

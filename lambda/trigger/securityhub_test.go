@@ -9,8 +9,8 @@ import (
 
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
+	"github.com/responder-ir/responder/lambda/trigger"
 	"github.com/responder-ir/responder/responder/fakeaws"
-	"github.com/responder-ir/responder/responder/trigger"
 )
 
 // customActionEvent is the sample custom action event with other findings.

@@ -13,10 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
-	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/responder/preserve"
 )
 
 const forensicsAccount = "444455556666"
@@ -71,11 +72,11 @@ func newPreserveWorld(t *testing.T, s preserveSetup) *preserveWorld {
 	}
 	w.h = &trigger.Handler{
 		Config: cfg, Store: w.store, SNS: w.dst.SNS(), Forensics: w.dst.EC2(), PreservePoll: time.Millisecond,
-		Workload: func(_ context.Context, tg trigger.Target, _ string) (*trigger.WorkloadClients, error) {
+		Workload: func(_ context.Context, tg trigger.Target, _ string) (*cloud.Clients, error) {
 			if tg.AccountID != w.src.Account || tg.Region != w.src.Region {
 				return nil, errors.New("assume role in " + tg.String() + ": AccessDenied")
 			}
-			return &trigger.WorkloadClients{EC2: w.src.EC2(), STS: w.src.STS(), KMS: w.src.KMS(), CallerSTS: w.dst.STS()}, nil
+			return &cloud.Clients{EC2: w.src.EC2(), STS: w.src.STS(), KMS: w.src.KMS(), CallerSTS: w.dst.STS()}, nil
 		},
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
@@ -147,7 +148,7 @@ func (w *preserveWorld) forensicsCopies() map[string][]types.Snapshot {
 	out := map[string][]types.Snapshot{}
 	for _, s := range w.dst.Snapshots() {
 		for _, tg := range s.Tags {
-			if aws.ToString(tg.Key) == responder.TagSourceSnapshotID {
+			if aws.ToString(tg.Key) == preserve.TagSourceSnapshotID {
 				out[aws.ToString(tg.Value)] = append(out[aws.ToString(tg.Value)], s)
 			}
 		}
@@ -212,7 +213,7 @@ func TestPreserveTaskCopiesIntoTheForensicsAccount(t *testing.T) {
 					t.Errorf("copy of %s re-encrypted with %q, want the alias ARN", src, cp.IntermediateKMSKeyID)
 				}
 			}
-			if runs := m.Runs[len(m.Runs)-1]; runs.Playbook != responder.PlaybookPreserve || runs.Status != responder.PreserveCompleted {
+			if runs := m.Runs[len(m.Runs)-1]; runs.Playbook != preserve.Playbook || runs.Status != preserve.Completed {
 				t.Errorf("last run %+v, want a completed preserve run", runs)
 			}
 		})

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/responder-ir/responder/responder/trigger"
+	"github.com/responder-ir/responder/lambda/trigger"
 )
 
 func TestGuardDutyFinding(t *testing.T) {

@@ -1,4 +1,8 @@
-package responder
+// Package preserve copies the snapshots of a case into the forensics
+// account: re-encrypted under the forensics key, tagged with the case and the
+// source, and recorded in the case record as a "preserve" run. It is one of
+// the three engines (respond in package responder, preserve, custody).
+package preserve
 
 import (
 	"context"
@@ -21,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
@@ -34,23 +39,23 @@ const (
 
 // Preserve defaults.
 const (
-	DefaultPreservePoll    = 15 * time.Second
-	DefaultPreserveTimeout = 2 * time.Hour
+	DefaultPoll    = 15 * time.Second
+	DefaultTimeout = 2 * time.Hour
 	// DefaultCopiesInFlight keeps well under EBS's quota of concurrent
 	// snapshot copies per destination Region, which other work in the
 	// account shares.
 	DefaultCopiesInFlight = 5
 )
 
-// PlaybookPreserve names the runs Preserve records.
-const PlaybookPreserve = "preserve"
+// Playbook names the runs Preserve records.
+const Playbook = "preserve"
 
 // Statuses of a preserve run (evidence.Run.Status). A preserve run does not
 // change the case status, which says how containment ended.
 const (
-	PreserveCompleted = "preserved"        // every copy completed
-	PreservePending   = "preserve-pending" // copies made, some not completed yet
-	PreserveFailed    = "preserve-failed"  // some snapshot could not be copied
+	Completed = "preserved"        // every copy completed
+	Pending   = "preserve-pending" // copies made, some not completed yet
+	Failed    = "preserve-failed"  // some snapshot could not be copied
 )
 
 const (
@@ -63,9 +68,9 @@ const (
 	reusedReason = "already copied as "
 )
 
-// PreserveRequest asks to copy every snapshot of a case into the forensics
+// Request asks to copy every snapshot of a case into the forensics
 // account.
-type PreserveRequest struct {
+type Request struct {
 	CaseID string
 	// ForensicsAccountID is the account the snapshots are copied into; the
 	// Preserver's Forensics client must act in it.
@@ -82,8 +87,8 @@ type PreserveRequest struct {
 	// a completed snapshot can be copied.
 	Wait bool
 	// PollInterval is the time between two DescribeSnapshots of a snapshot
-	// waited on (default DefaultPreservePoll); Timeout bounds the whole run
-	// (default DefaultPreserveTimeout).
+	// waited on (default DefaultPoll); Timeout bounds the whole run
+	// (default DefaultTimeout).
 	PollInterval time.Duration
 	Timeout      time.Duration
 	// CopiesInFlight is how many snapshots are copied at once (default
@@ -91,10 +96,10 @@ type PreserveRequest struct {
 	CopiesInFlight int
 	// Progress, when set, is told of every stage and every poll. Calls are
 	// serialised.
-	Progress func(PreserveProgress)
+	Progress func(Progress)
 }
 
-// Preserve stages, as PreserveProgress reports them.
+// Preserve stages, as Progress reports them.
 const (
 	StageSource    = "source"     // waiting for the case snapshot to complete
 	StageReencrypt = "re-encrypt" // copying it under SourceKMSKeyID in the workload account
@@ -104,8 +109,8 @@ const (
 	StageFailed    = "failed"
 )
 
-// PreserveProgress is one progress report about one case snapshot.
-type PreserveProgress struct {
+// Progress is one progress report about one case snapshot.
+type Progress struct {
 	SourceSnapshotID string
 	Stage            string
 	// SnapshotID is the snapshot the stage works on or waits for.
@@ -115,8 +120,8 @@ type PreserveProgress struct {
 	Detail  string
 }
 
-// PreserveResult is the outcome of Preserve.
-type PreserveResult struct {
+// Result is the outcome of Preserve.
+type Result struct {
 	// Manifest is the case record after this run.
 	Manifest *evidence.Manifest
 	// Copies are this run's copy records, in the order of the case snapshots.
@@ -151,25 +156,40 @@ type Preserver struct {
 	Now      func() time.Time
 }
 
+// New builds the preserve engine from the workload-account clients
+// cloud.Load built (the assumed role, when there is one), EC2 in the
+// forensics account, and the evidence store. Log and Now default to
+// slog.Default and the system clock.
+func New(workload *cloud.Clients, forensics cloud.ForensicsEC2, store evidence.Store) *Preserver {
+	p := &Preserver{
+		Source: workload.EC2, KMS: workload.KMS, Forensics: forensics, Caller: workload.STS,
+		Store: store, Region: workload.Region,
+	}
+	if workload.CallerSTS != nil {
+		p.Caller, p.ActingAs = workload.CallerSTS, workload.STS
+	}
+	return p
+}
+
 var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // Validate checks a request without calling AWS.
-func (req *PreserveRequest) Validate() error {
-	var errs []error
+func (req *Request) Validate() error {
+	var errs *multierror.Error
 	if err := evidence.ValidateCaseID(req.CaseID); err != nil {
-		errs = append(errs, err)
+		errs = multierror.Append(errs, err)
 	}
 	if !accountIDPattern.MatchString(req.ForensicsAccountID) {
-		errs = append(errs, fmt.Errorf("invalid forensics account ID %q: want 12 digits", req.ForensicsAccountID))
+		errs = multierror.Append(errs, fmt.Errorf("invalid forensics account ID %q: want 12 digits", req.ForensicsAccountID))
 	}
 	if req.ForensicsKMSKeyID == "" {
-		errs = append(errs, errors.New("a forensics KMS key is required: the copies are always encrypted"))
+		errs = multierror.Append(errs, errors.New("a forensics KMS key is required: the copies are always encrypted"))
 	}
 	if req.PollInterval < 0 || req.Timeout < 0 || req.CopiesInFlight < 0 {
-		errs = append(errs, errors.New("poll interval, timeout and copies in flight must not be negative"))
+		errs = multierror.Append(errs, errors.New("poll interval, timeout and copies in flight must not be negative"))
 	}
-	if len(errs) > 0 {
-		return &InputError{Err: errors.New(joinErrors(errs))}
+	if err := responder.OneLine(errs); err != nil {
+		return &responder.InputError{Err: err}
 	}
 	return nil
 }
@@ -188,15 +208,15 @@ func (p *Preserver) now() time.Time {
 // second copy: a copy already recorded, or found by its tags in the
 // forensics account, is kept (and its state refreshed). It returns an error
 // only when it could not start (bad input, case not found).
-func (p *Preserver) Preserve(ctx context.Context, req PreserveRequest) (*PreserveResult, error) {
+func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	if req.PollInterval == 0 {
-		req.PollInterval = DefaultPreservePoll
+		req.PollInterval = DefaultPoll
 	}
 	if req.Timeout == 0 {
-		req.Timeout = DefaultPreserveTimeout
+		req.Timeout = DefaultTimeout
 	}
 	if req.CopiesInFlight == 0 {
 		req.CopiesInFlight = DefaultCopiesInFlight
@@ -214,7 +234,7 @@ func (p *Preserver) Preserve(ctx context.Context, req PreserveRequest) (*Preserv
 	actor, actingAs := p.identify(ctx, log)
 
 	var progressMu sync.Mutex
-	report := func(pr PreserveProgress) {
+	report := func(pr Progress) {
 		if req.Progress != nil {
 			progressMu.Lock()
 			defer progressMu.Unlock()
@@ -239,16 +259,16 @@ func (p *Preserver) Preserve(ctx context.Context, req PreserveRequest) (*Preserv
 	}
 	wg.Wait()
 
-	res := &PreserveResult{Copies: copies, Steps: steps, Status: PreserveCompleted}
+	res := &Result{Copies: copies, Steps: steps, Status: Completed}
 	var errs *multierror.Error
 	for _, c := range copies {
 		switch c.State {
 		case evidence.CopyFailed:
-			res.Status = PreserveFailed
+			res.Status = Failed
 			errs = multierror.Append(errs, fmt.Errorf("snapshot %s: %s", c.SourceSnapshotID, c.Error))
 		case evidence.CopyPending:
-			if res.Status == PreserveCompleted {
-				res.Status = PreservePending
+			if res.Status == Completed {
+				res.Status = Pending
 			}
 		}
 	}
@@ -257,27 +277,25 @@ func (p *Preserver) Preserve(ctx context.Context, req PreserveRequest) (*Preserv
 		// Lambda's wait loop polls until the copies complete) is not a new
 		// run: the record is not rewritten.
 		res.Manifest, res.Unchanged = prior, true
-		if errs != nil {
-			errs.ErrorFormat = joinErrors
-		}
-		res.Err = errs.ErrorOrNil()
+		res.Err = responder.OneLine(errs)
 		log.Info("preserve: nothing changed since the last record", "status", res.Status)
 		return res, nil
 	}
-	res.Manifest = recordPreserve(prior, copies, steps, evidence.Run{
-		Number: job.run, Actor: actor, ActingAs: actingAs, Playbook: PlaybookPreserve,
-		Status: res.Status, StartedAt: started, EndedAt: p.now(),
-	}, p.Store.Location(req.CaseID, ""))
+	res.Manifest = evidence.AppendRun(prior, *prior, evidence.Revision{
+		Run: evidence.Run{
+			Number: job.run, Actor: actor, ActingAs: actingAs, Playbook: Playbook,
+			Status: res.Status, StartedAt: started, EndedAt: p.now(),
+		},
+		Steps: steps, Copies: copies,
+		Tool: responder.Tool(), Location: p.Store.Location(req.CaseID, ""),
+	})
 	// The record is saved even when the run timed out or was cancelled.
-	if err := p.Store.SaveManifest(context.WithoutCancel(ctx), res.Manifest); err != nil {
+	if err := evidence.SaveRun(ctx, p.Store, res.Manifest); err != nil {
 		res.SaveErr = err
 		errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 		log.Error("case record not saved", "error", err)
 	}
-	if errs != nil {
-		errs.ErrorFormat = joinErrors
-	}
-	res.Err = errs.ErrorOrNil()
+	res.Err = responder.OneLine(errs)
 	log.Info("preserve finished", "status", res.Status, "snapshots", len(snaps))
 	return res, nil
 }
@@ -334,33 +352,6 @@ func unchangedCopies(prior *evidence.Manifest, copies []evidence.SnapshotCopy) b
 	return true
 }
 
-// recordPreserve builds the case record after a preserve run: the prior
-// record, this run and its steps, and the copies (one per source snapshot,
-// this run's record replacing an earlier one).
-func recordPreserve(prior *evidence.Manifest, copies []evidence.SnapshotCopy, steps []evidence.StepRecord, run evidence.Run, location string) *evidence.Manifest {
-	m := &evidence.Manifest{}
-	*m = *prior
-	m.Runs = append(append([]evidence.Run(nil), prior.Runs...), run)
-	m.Steps = append(append([]evidence.StepRecord(nil), prior.Steps...), steps...)
-	m.SnapshotCopies = append([]evidence.SnapshotCopy(nil), prior.SnapshotCopies...)
-	for _, c := range copies {
-		replaced := false
-		for i := range m.SnapshotCopies {
-			if m.SnapshotCopies[i].SourceSnapshotID == c.SourceSnapshotID {
-				m.SnapshotCopies[i], replaced = c, true
-			}
-		}
-		if !replaced {
-			m.SnapshotCopies = append(m.SnapshotCopies, c)
-		}
-	}
-	m.SchemaVersion = evidence.SchemaVersion
-	m.Tool = "responder " + Version
-	m.Location = location
-	m.EndedAt = run.EndedAt
-	return m
-}
-
 // keyInfo is what DescribeKey said of a key.
 type keyInfo struct {
 	awsManaged bool
@@ -369,11 +360,11 @@ type keyInfo struct {
 // preserveJob is one Preserve call's shared state.
 type preserveJob struct {
 	p      *Preserver
-	req    PreserveRequest
+	req    Request
 	m      *evidence.Manifest
 	run    int
 	log    *slog.Logger
-	report func(PreserveProgress)
+	report func(Progress)
 	slots  chan struct{} // copies in flight
 
 	keysMu sync.Mutex
@@ -410,14 +401,14 @@ func (j *preserveJob) one(ctx context.Context, s evidence.Snapshot) (evidence.Sn
 	if err != nil {
 		cp.State, cp.Error = evidence.CopyFailed, err.Error()
 		rec.Status, rec.Error = evidence.StatusFailed, err.Error()
-		j.report(PreserveProgress{SourceSnapshotID: s.SnapshotID, Stage: StageFailed, SnapshotID: cp.SnapshotID, Detail: err.Error()})
+		j.report(Progress{SourceSnapshotID: s.SnapshotID, Stage: StageFailed, SnapshotID: cp.SnapshotID, Detail: err.Error()})
 		j.log.Warn("snapshot not preserved", "snapshot_id", s.SnapshotID, "error", err)
 	} else {
 		rec.Status = evidence.StatusOK
 		if strings.HasPrefix(reason, reusedReason) {
 			rec.Status = evidence.StatusSkipped
 		}
-		j.report(PreserveProgress{SourceSnapshotID: s.SnapshotID, Stage: StageDone, SnapshotID: cp.SnapshotID,
+		j.report(Progress{SourceSnapshotID: s.SnapshotID, Stage: StageDone, SnapshotID: cp.SnapshotID,
 			Percent: percentOf(cp.State), Detail: cp.State})
 	}
 	rec.Reason = reason
@@ -513,7 +504,7 @@ func (j *preserveJob) preserve(ctx context.Context, s evidence.Snapshot, cp *evi
 		return "", fmt.Errorf("wait for a copy slot: %w", err)
 	}
 	defer j.releaseSlot()
-	j.report(PreserveProgress{SourceSnapshotID: s.SnapshotID, Stage: StageCopy, SnapshotID: shared})
+	j.report(Progress{SourceSnapshotID: s.SnapshotID, Stage: StageCopy, SnapshotID: shared})
 	cp.StartedAt = j.p.now()
 	out, err := j.copy(ctx, j.p.Forensics, &ec2.CopySnapshotInput{
 		SourceRegion:     aws.String(j.p.Region),
@@ -678,7 +669,7 @@ func (j *preserveJob) reencrypt(ctx context.Context, source string, cp *evidence
 			return "", fmt.Errorf("wait for a copy slot: %w", err)
 		}
 		defer j.releaseSlot()
-		j.report(PreserveProgress{SourceSnapshotID: source, Stage: StageReencrypt, SnapshotID: source})
+		j.report(Progress{SourceSnapshotID: source, Stage: StageReencrypt, SnapshotID: source})
 		out, err := j.copy(ctx, j.p.Source, &ec2.CopySnapshotInput{
 			SourceRegion:     aws.String(j.p.Region),
 			SourceSnapshotId: aws.String(source),
@@ -705,7 +696,7 @@ func (j *preserveJob) reencrypt(ctx context.Context, source string, cp *evidence
 // share adds the forensics account to a snapshot's createVolumePermission.
 // It uses the OperationType + UserIds form of ModifySnapshotAttribute.
 func (j *preserveJob) share(ctx context.Context, source, id string) error {
-	j.report(PreserveProgress{SourceSnapshotID: source, Stage: StageShare, SnapshotID: id, Percent: 100})
+	j.report(Progress{SourceSnapshotID: source, Stage: StageShare, SnapshotID: id, Percent: 100})
 	_, err := j.p.Source.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
 		SnapshotId:    aws.String(id),
 		Attribute:     types.SnapshotAttributeNameCreateVolumePermission,
@@ -746,12 +737,12 @@ func (j *preserveJob) wait(ctx context.Context, api cloud.ForensicsEC2, source, 
 		pct := parsePercent(aws.ToString(s.Progress))
 		switch s.State {
 		case types.SnapshotStateCompleted:
-			j.report(PreserveProgress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: 100, Detail: "completed"})
+			j.report(Progress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: 100, Detail: "completed"})
 			return s, nil
 		case types.SnapshotStateError, types.SnapshotStateRecoverable, types.SnapshotStateRecovering:
 			return s, fmt.Errorf("snapshot %s is %s: %s", id, s.State, aws.ToString(s.StateMessage))
 		}
-		j.report(PreserveProgress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: pct, Detail: string(s.State)})
+		j.report(Progress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: pct, Detail: string(s.State)})
 		if err := sleep(ctx, j.req.PollInterval); err != nil {
 			return s, fmt.Errorf("snapshot %s still %s (%d%%): %w", id, s.State, pct, err)
 		}
@@ -786,63 +777,4 @@ func parsePercent(s string) int {
 		return 0
 	}
 	return min(n, 100)
-}
-
-// verifySnapshotCopies checks that every recorded copy exists in the
-// forensics account and is completed.
-func verifySnapshotCopies(ctx context.Context, api SnapshotReader, m *evidence.Manifest) []Check {
-	var checks []Check
-	for _, cp := range m.SnapshotCopies {
-		c := Check{Kind: "snapshot-copy", Subject: cp.SnapshotID + " (of " + cp.SourceSnapshotID + ")"}
-		if cp.SnapshotID == "" {
-			c.Subject = cp.SourceSnapshotID
-			c.Status, c.Detail = CheckMissing, "never copied: "+cp.Error
-			checks = append(checks, c)
-			continue
-		}
-		out, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{cp.SnapshotID}})
-		switch {
-		case cloud.IsErrorCode(err, "InvalidSnapshot.NotFound") || (err == nil && len(out.Snapshots) == 0):
-			c.Status, c.Detail = CheckMissing, "the copy is not in account "+cp.AccountID
-		case err != nil:
-			c.Status, c.Detail = CheckError, err.Error()
-		default:
-			s := out.Snapshots[0]
-			switch s.State {
-			case types.SnapshotStateCompleted:
-				c.Status, c.Detail = CheckOK, "completed in account "+cp.AccountID
-			case types.SnapshotStatePending:
-				c.Status, c.Detail = CheckPending, "pending "+aws.ToString(s.Progress)
-			default:
-				c.Status, c.Detail = CheckMismatch, string(s.State)+": "+aws.ToString(s.StateMessage)
-			}
-			if want := cp.SourceSnapshotID; c.Status != CheckMismatch && !tagged(s.Tags, TagSourceSnapshotID, want) {
-				c.Status, c.Detail = CheckMismatch, "not tagged as a copy of "+want
-			}
-		}
-		checks = append(checks, c)
-	}
-	return checks
-}
-
-func tagged(tags []types.Tag, key, value string) bool {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == key && aws.ToString(t.Value) == value {
-			return true
-		}
-	}
-	return false
-}
-
-// VerifyOption adds checks to Verify.
-type VerifyOption func(*verifyOptions)
-
-type verifyOptions struct {
-	copies SnapshotReader
-}
-
-// WithSnapshotCopies makes Verify check the case's snapshot copies through
-// EC2 in the forensics account.
-func WithSnapshotCopies(forensics SnapshotReader) VerifyOption {
-	return func(o *verifyOptions) { o.copies = forensics }
 }

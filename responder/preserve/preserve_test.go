@@ -1,4 +1,4 @@
-package responder_test
+package preserve_test
 
 import (
 	"context"
@@ -15,8 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/custody"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/internal/casetest"
+	"github.com/responder-ir/responder/responder/preserve"
 )
 
 const forensicsAccount = "444455556666"
@@ -62,7 +65,7 @@ func newPreserveLab(t *testing.T, key volumeKey) *preserveLab {
 	}
 	l.instanceID = l.src.AddInstance(spec)
 	l.store = &evidence.Folder{Root: t.TempDir()}
-	res := respond(t, l.src, l.store, responder.Request{InstanceID: l.instanceID, Plan: []string{"snapshots"}, PlanName: "custom"})
+	res := casetest.Respond(t, l.src, l.store, responder.Request{InstanceID: l.instanceID, Plan: []string{"snapshots"}, PlanName: "custom"})
 	if res.Err != nil {
 		t.Fatalf("respond: %v", res.Err)
 	}
@@ -78,19 +81,19 @@ func newPreserveLab(t *testing.T, key volumeKey) *preserveLab {
 	return l
 }
 
-func (l *preserveLab) preserver() *responder.Preserver {
-	return &responder.Preserver{
+func (l *preserveLab) preserver() *preserve.Preserver {
+	return &preserve.Preserver{
 		Source: l.src.EC2(), KMS: l.src.KMS(), Forensics: l.dst.EC2(), Caller: l.dst.STS(), ActingAs: l.src.STS(),
 		Store: l.store, Region: l.src.Region, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
-func (l *preserveLab) request(wait bool) responder.PreserveRequest {
-	return responder.PreserveRequest{CaseID: caseID, ForensicsAccountID: forensicsAccount, ForensicsKMSKeyID: l.evidenceKey,
+func (l *preserveLab) request(wait bool) preserve.Request {
+	return preserve.Request{CaseID: casetest.CaseID, ForensicsAccountID: forensicsAccount, ForensicsKMSKeyID: l.evidenceKey,
 		SourceKMSKeyID: l.shareKey, Wait: wait, PollInterval: time.Millisecond, Timeout: 10 * time.Second}
 }
 
-func (l *preserveLab) preserve(t *testing.T, req responder.PreserveRequest) *responder.PreserveResult {
+func (l *preserveLab) preserve(t *testing.T, req preserve.Request) *preserve.Result {
 	t.Helper()
 	res, err := l.preserver().Preserve(context.Background(), req)
 	if err != nil {
@@ -105,7 +108,7 @@ func (l *preserveLab) copyOf(t *testing.T, source string) types.Snapshot {
 	t.Helper()
 	var found []types.Snapshot
 	for _, s := range l.dst.Snapshots() {
-		if tagValue(s.Tags, responder.TagSourceSnapshotID) == source {
+		if tagValue(s.Tags, preserve.TagSourceSnapshotID) == source {
 			found = append(found, s)
 		}
 	}
@@ -150,12 +153,12 @@ func TestPreserveCopiesIntoTheForensicsAccount(t *testing.T) {
 				req.SourceKMSKeyID = ""
 			}
 			res := l.preserve(t, req)
-			m, err := evidence.LoadManifest(context.Background(), l.store, caseID)
+			m, err := evidence.LoadManifest(context.Background(), l.store, casetest.CaseID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			run := m.Runs[len(m.Runs)-1]
-			if run.Playbook != responder.PlaybookPreserve || run.Number != 2 || run.Actor == "" {
+			if run.Playbook != preserve.Playbook || run.Number != 2 || run.Actor == "" {
 				t.Errorf("recorded run %+v", run)
 			}
 			if m.Status != l.caseManifest.Status {
@@ -165,7 +168,7 @@ func TestPreserveCopiesIntoTheForensicsAccount(t *testing.T) {
 				t.Fatalf("snapshot_copies = %+v", m.SnapshotCopies)
 			}
 			if tc.wantErr != "" {
-				if res.Err == nil || !strings.Contains(res.Err.Error(), tc.wantErr) || run.Status != responder.PreserveFailed {
+				if res.Err == nil || !strings.Contains(res.Err.Error(), tc.wantErr) || run.Status != preserve.Failed {
 					t.Fatalf("err = %v, run status %s; want %q", res.Err, run.Status, tc.wantErr)
 				}
 				for _, cp := range m.SnapshotCopies {
@@ -175,7 +178,7 @@ func TestPreserveCopiesIntoTheForensicsAccount(t *testing.T) {
 				}
 				return
 			}
-			if res.Err != nil || run.Status != responder.PreserveCompleted {
+			if res.Err != nil || run.Status != preserve.Completed {
 				t.Fatalf("err = %v, run status %s", res.Err, run.Status)
 			}
 			for i, src := range l.snapshots {
@@ -188,7 +191,7 @@ func TestPreserveCopiesIntoTheForensicsAccount(t *testing.T) {
 					!aws.ToBool(got.Encrypted) || aws.ToString(got.KmsKeyId) != l.evidenceKey {
 					t.Errorf("copy %d: %+v, recorded %+v", i, got, cp)
 				}
-				for key, want := range map[string]string{responder.TagCaseID: caseID, responder.TagSourceAccountID: l.src.Account} {
+				for key, want := range map[string]string{preserve.TagCaseID: casetest.CaseID, preserve.TagSourceAccountID: l.src.Account} {
 					if v := tagValue(got.Tags, key); v != want {
 						t.Errorf("copy %d: tag %s = %q, want %q", i, key, v, want)
 					}
@@ -230,16 +233,16 @@ func TestPreserveWaitsForPendingSnapshotsAndReportsProgress(t *testing.T) {
 	var mu sync.Mutex
 	percents := map[string][]int{} // stage -> percents seen
 	req := l.request(true)
-	req.Progress = func(p responder.PreserveProgress) {
+	req.Progress = func(p preserve.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		percents[p.Stage] = append(percents[p.Stage], p.Percent)
 	}
 	res := l.preserve(t, req)
-	if res.Err != nil || res.Status != responder.PreserveCompleted {
+	if res.Err != nil || res.Status != preserve.Completed {
 		t.Fatalf("status %s, err %v", res.Status, res.Err)
 	}
-	for _, stage := range []string{responder.StageSource, responder.StageCopy} {
+	for _, stage := range []string{preserve.StageSource, preserve.StageCopy} {
 		seen := percents[stage]
 		between := slices.ContainsFunc(seen, func(p int) bool { return p > 0 && p < 100 })
 		if !slices.Contains(seen, 100) || !between {
@@ -256,7 +259,7 @@ func TestPreserveWaitsForPendingSnapshotsAndReportsProgress(t *testing.T) {
 func TestPreserveWithoutWaitRecordsPendingCopies(t *testing.T) {
 	l := newPreserveLab(t, unencrypted)
 	res := l.preserve(t, l.request(false))
-	if res.Err != nil || res.Status != responder.PreservePending {
+	if res.Err != nil || res.Status != preserve.Pending {
 		t.Fatalf("status %s, err %v", res.Status, res.Err)
 	}
 	for _, cp := range res.Manifest.SnapshotCopies {
@@ -266,7 +269,7 @@ func TestPreserveWithoutWaitRecordsPendingCopies(t *testing.T) {
 	}
 	// A later run with --wait completes the record without copying again.
 	res = l.preserve(t, l.request(true))
-	if res.Err != nil || res.Status != responder.PreserveCompleted {
+	if res.Err != nil || res.Status != preserve.Completed {
 		t.Fatalf("second run: status %s, err %v", res.Status, res.Err)
 	}
 	if n := len(l.dst.Snapshots()); n != len(l.snapshots) {
@@ -278,7 +281,7 @@ func TestPreserveFailedCopyDoesNotStopTheOthers(t *testing.T) {
 	l := newPreserveLab(t, awsManagedKey)
 	l.dst.Fail("CopySnapshot", "InternalError", 1)
 	res := l.preserve(t, l.request(true))
-	if res.Err == nil || res.Status != responder.PreserveFailed || !strings.Contains(res.Err.Error(), "InternalError") {
+	if res.Err == nil || res.Status != preserve.Failed || !strings.Contains(res.Err.Error(), "InternalError") {
 		t.Fatalf("status %s, err %v", res.Status, res.Err)
 	}
 	var failed, completed []evidence.SnapshotCopy
@@ -299,7 +302,7 @@ func TestPreserveFailedCopyDoesNotStopTheOthers(t *testing.T) {
 	// leaves the other alone.
 	intermediates := len(l.src.Snapshots())
 	res = l.preserve(t, l.request(true))
-	if res.Err != nil || res.Status != responder.PreserveCompleted {
+	if res.Err != nil || res.Status != preserve.Completed {
 		t.Fatalf("second run: status %s, err %v", res.Status, res.Err)
 	}
 	for _, src := range l.snapshots {
@@ -308,7 +311,7 @@ func TestPreserveFailedCopyDoesNotStopTheOthers(t *testing.T) {
 	if n := len(l.src.Snapshots()); n != intermediates {
 		t.Errorf("the second run made %d more snapshots in the workload account", n-intermediates)
 	}
-	m, _ := evidence.LoadManifest(context.Background(), l.store, caseID)
+	m, _ := evidence.LoadManifest(context.Background(), l.store, casetest.CaseID)
 	if len(m.Runs) != 3 || len(m.SnapshotCopies) != 2 {
 		t.Errorf("runs %d, copies %+v", len(m.Runs), m.SnapshotCopies)
 	}
@@ -324,7 +327,7 @@ func TestPreserveRerunMakesNoSecondCopy(t *testing.T) {
 
 	t.Run("recorded", func(t *testing.T) {
 		res := l.preserve(t, l.request(true))
-		if res.Err != nil || res.Status != responder.PreserveCompleted {
+		if res.Err != nil || res.Status != preserve.Completed {
 			t.Fatalf("status %s, err %v", res.Status, res.Err)
 		}
 		for _, st := range res.Steps {
@@ -341,7 +344,7 @@ func TestPreserveRerunMakesNoSecondCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := l.preserve(t, l.request(true))
-		if res.Err != nil || res.Status != responder.PreserveCompleted {
+		if res.Err != nil || res.Status != preserve.Completed {
 			t.Fatalf("status %s, err %v", res.Status, res.Err)
 		}
 		for _, cp := range res.Manifest.SnapshotCopies {
@@ -359,7 +362,7 @@ func TestPreserveRetriesTheConcurrentCopyLimit(t *testing.T) {
 	l := newPreserveLab(t, unencrypted)
 	l.dst.ConcurrentCopyLimit = 1
 	res := l.preserve(t, l.request(true))
-	if res.Err != nil || res.Status != responder.PreserveCompleted {
+	if res.Err != nil || res.Status != preserve.Completed {
 		t.Fatalf("status %s, err %v", res.Status, res.Err)
 	}
 	// Only to show that the limit was met (and retried): one copy per
@@ -380,16 +383,16 @@ func TestPreserveTimeoutLeavesCopiesPending(t *testing.T) {
 	req := l.request(true)
 	req.Timeout = 200 * time.Millisecond
 	res := l.preserve(t, req)
-	if res.Err != nil || res.Status != responder.PreservePending || res.SaveErr != nil {
+	if res.Err != nil || res.Status != preserve.Pending || res.SaveErr != nil {
 		t.Fatalf("status %s, err %v", res.Status, res.Err)
 	}
 }
 
 func TestPreserveRejectsBadInput(t *testing.T) {
 	l := newPreserveLab(t, unencrypted)
-	for _, req := range []responder.PreserveRequest{
-		{CaseID: caseID, ForensicsAccountID: "4444", ForensicsKMSKeyID: l.evidenceKey},
-		{CaseID: caseID, ForensicsAccountID: forensicsAccount},
+	for _, req := range []preserve.Request{
+		{CaseID: casetest.CaseID, ForensicsAccountID: "4444", ForensicsKMSKeyID: l.evidenceKey},
+		{CaseID: casetest.CaseID, ForensicsAccountID: forensicsAccount},
 		{CaseID: "../x", ForensicsAccountID: forensicsAccount, ForensicsKMSKeyID: l.evidenceKey},
 	} {
 		_, err := l.preserver().Preserve(context.Background(), req)
@@ -398,7 +401,7 @@ func TestPreserveRejectsBadInput(t *testing.T) {
 			t.Errorf("%+v: err %v, want an input error", req, err)
 		}
 	}
-	_, err := l.preserver().Preserve(context.Background(), responder.PreserveRequest{CaseID: "case-none", ForensicsAccountID: forensicsAccount, ForensicsKMSKeyID: l.evidenceKey})
+	_, err := l.preserver().Preserve(context.Background(), preserve.Request{CaseID: "case-none", ForensicsAccountID: forensicsAccount, ForensicsKMSKeyID: l.evidenceKey})
 	if !errors.Is(err, evidence.ErrNotFound) {
 		t.Errorf("unknown case: %v", err)
 	}
@@ -410,13 +413,13 @@ func TestPreserveRejectsBadInput(t *testing.T) {
 func TestVerifySnapshotCopies(t *testing.T) {
 	l := newPreserveLab(t, unencrypted)
 	l.src.CompleteSnapshots()
-	copyChecks := func(reader responder.SnapshotReader) []responder.Check {
+	copyChecks := func(reader custody.SnapshotReader) []custody.Check {
 		t.Helper()
-		v, err := responder.Verify(context.Background(), l.store, l.src.EC2(), caseID, responder.WithSnapshotCopies(reader))
+		v, err := (&custody.Custodian{Store: l.store, Snapshots: l.src.EC2(), Copies: reader}).Verify(context.Background(), casetest.CaseID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []responder.Check
+		var out []custody.Check
 		for _, c := range v.Checks {
 			if c.Kind == "snapshot-copy" {
 				out = append(out, c)
@@ -424,7 +427,7 @@ func TestVerifySnapshotCopies(t *testing.T) {
 		}
 		return out
 	}
-	statuses := func(checks []responder.Check) []string {
+	statuses := func(checks []custody.Check) []string {
 		var s []string
 		for _, c := range checks {
 			s = append(s, c.Status)
@@ -439,13 +442,13 @@ func TestVerifySnapshotCopies(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		prepare func()
-		reader  func() responder.SnapshotReader
+		reader  func() custody.SnapshotReader
 		want    string
 	}{
-		{"pending", func() {}, func() responder.SnapshotReader { return l.dst.EC2() }, responder.CheckPending},
-		{"completed", l.dst.CompleteSnapshots, func() responder.SnapshotReader { return l.dst.EC2() }, responder.CheckOK},
+		{"pending", func() {}, func() custody.SnapshotReader { return l.dst.EC2() }, custody.CheckPending},
+		{"completed", l.dst.CompleteSnapshots, func() custody.SnapshotReader { return l.dst.EC2() }, custody.CheckOK},
 		// Another (empty) forensics account does not have the copies.
-		{"missing", func() {}, func() responder.SnapshotReader { return fakeaws.New(fakeaws.WithAccount(forensicsAccount)).EC2() }, responder.CheckMissing},
+		{"missing", func() {}, func() custody.SnapshotReader { return fakeaws.New(fakeaws.WithAccount(forensicsAccount)).EC2() }, custody.CheckMissing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.prepare()
@@ -455,7 +458,7 @@ func TestVerifySnapshotCopies(t *testing.T) {
 			}
 		})
 	}
-	v, err := responder.Verify(context.Background(), l.store, l.src.EC2(), caseID, responder.WithSnapshotCopies(fakeaws.New().EC2()))
+	v, err := (&custody.Custodian{Store: l.store, Snapshots: l.src.EC2(), Copies: fakeaws.New().EC2()}).Verify(context.Background(), casetest.CaseID)
 	if err != nil || !v.Failed() {
 		t.Errorf("a missing copy must fail verification: %v", err)
 	}

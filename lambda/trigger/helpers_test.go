@@ -16,10 +16,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/lambda/trigger/triggertest"
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
-	"github.com/responder-ir/responder/responder/trigger"
-	"github.com/responder-ir/responder/responder/trigger/triggertest"
 )
 
 const (
@@ -131,13 +132,13 @@ func newEnv(t *testing.T, configure ...func(*trigger.Config)) *env {
 		Executions: e.sfn,
 		Findings:   e.hub,
 		SNS:        c.SNS(),
-		Workload: func(_ context.Context, t trigger.Target, caseID string) (*trigger.WorkloadClients, error) {
+		Workload: func(_ context.Context, t trigger.Target, caseID string) (*cloud.Clients, error) {
 			// The fake holds one account in one Region: assuming the
 			// member role anywhere else fails, as it would on AWS.
 			if t.AccountID != c.Account || t.Region != c.Region {
 				return nil, fmt.Errorf("assume role in %s: AccessDenied", t)
 			}
-			return &trigger.WorkloadClients{EC2: c.EC2(), STS: c.STS()}, nil
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS()}, nil
 		},
 		Log: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: e.clock.Now,
