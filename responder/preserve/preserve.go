@@ -24,6 +24,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
@@ -244,7 +245,7 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 	runCtx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	job := &preserveJob{p: p, req: req, m: prior, run: prior.LastRun() + 1, log: log, report: report,
-		keys: map[string]keyInfo{}, slots: make(chan struct{}, req.CopiesInFlight)}
+		keys: map[string]keyInfo{}, slots: semaphore.NewWeighted(int64(req.CopiesInFlight))}
 
 	snaps := uniqueSnapshots(prior.Snapshots)
 	copies := make([]evidence.SnapshotCopy, len(snaps))
@@ -365,7 +366,7 @@ type preserveJob struct {
 	run    int
 	log    *slog.Logger
 	report func(Progress)
-	slots  chan struct{} // copies in flight
+	slots  *semaphore.Weighted // copies in flight
 
 	keysMu sync.Mutex
 	keys   map[string]keyInfo
@@ -723,42 +724,69 @@ func (j *preserveJob) copy(ctx context.Context, api cloud.ForensicsEC2, in *ec2.
 	}
 }
 
-// wait polls a snapshot until it is completed, reporting its progress.
+// wait waits until a snapshot is completed, with the SDK's SnapshotCompleted
+// waiter polling every PollInterval, and reports its progress at each poll.
+// An error wraps context.DeadlineExceeded when the run's time ran out first.
 func (j *preserveJob) wait(ctx context.Context, api cloud.ForensicsEC2, source, id, stage string) (types.Snapshot, error) {
-	for {
-		out, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
-		if err != nil {
-			return types.Snapshot{}, fmt.Errorf("describe %s: %w", id, err)
-		}
-		if len(out.Snapshots) == 0 {
-			return types.Snapshot{}, fmt.Errorf("snapshot %s not found", id)
-		}
-		s := out.Snapshots[0]
-		pct := parsePercent(aws.ToString(s.Progress))
-		switch s.State {
-		case types.SnapshotStateCompleted:
-			j.report(Progress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: 100, Detail: "completed"})
-			return s, nil
-		case types.SnapshotStateError, types.SnapshotStateRecoverable, types.SnapshotStateRecovering:
-			return s, fmt.Errorf("snapshot %s is %s: %s", id, s.State, aws.ToString(s.StateMessage))
-		}
-		j.report(Progress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: pct, Detail: string(s.State)})
-		if err := sleep(ctx, j.req.PollInterval); err != nil {
-			return s, fmt.Errorf("snapshot %s still %s (%d%%): %w", id, s.State, pct, err)
-		}
+	var (
+		last    types.Snapshot
+		stopped bool // the snapshot's own state (or a failed describe) ended the wait
+	)
+	poll := func(_ context.Context, _ *ec2.DescribeSnapshotsInput, out *ec2.DescribeSnapshotsOutput, err error) (bool, error) {
+		retry, err := j.polled(source, id, stage, out, err, &last)
+		stopped = err != nil
+		return retry, err
 	}
+	w := ec2.NewSnapshotCompletedWaiter(api, func(o *ec2.SnapshotCompletedWaiterOptions) {
+		o.MinDelay, o.MaxDelay, o.Retryable = j.req.PollInterval, j.req.PollInterval, poll
+	})
+	_, err := w.WaitForOutput(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}}, timeLeft(ctx))
+	if err != nil && !stopped {
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded // the waiter's bound is the run's deadline
+		}
+		return last, fmt.Errorf("snapshot %s still %s (%d%%): %w", id, last.State, parsePercent(aws.ToString(last.Progress)), cause)
+	}
+	return last, err
 }
 
-func (j *preserveJob) acquireSlot(ctx context.Context) error {
-	select {
-	case j.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// polled judges one DescribeSnapshots answer for wait: retry (still
+// pending), done (completed), or an error (gone, or in a state it cannot
+// complete from).
+func (j *preserveJob) polled(source, id, stage string, out *ec2.DescribeSnapshotsOutput, err error, last *types.Snapshot) (bool, error) {
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("describe %s: %w", id, err)
+	case len(out.Snapshots) == 0:
+		return false, fmt.Errorf("snapshot %s not found", id)
 	}
+	*last = out.Snapshots[0]
+	switch last.State {
+	case types.SnapshotStateCompleted:
+		j.report(Progress{SourceSnapshotID: source, Stage: stage, SnapshotID: id, Percent: 100, Detail: "completed"})
+		return false, nil
+	case types.SnapshotStateError, types.SnapshotStateRecoverable, types.SnapshotStateRecovering:
+		return false, fmt.Errorf("snapshot %s is %s: %s", id, last.State, aws.ToString(last.StateMessage))
+	}
+	j.report(Progress{SourceSnapshotID: source, Stage: stage, SnapshotID: id,
+		Percent: parsePercent(aws.ToString(last.Progress)), Detail: string(last.State)})
+	return true, nil
 }
 
-func (j *preserveJob) releaseSlot() { <-j.slots }
+// timeLeft is how long a wait may last: until ctx's deadline (at least a
+// moment, so that the waiter makes one call and reports ctx's error).
+func timeLeft(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return DefaultTimeout
+	}
+	return max(time.Until(d), time.Nanosecond)
+}
+
+func (j *preserveJob) acquireSlot(ctx context.Context) error { return j.slots.Acquire(ctx, 1) }
+
+func (j *preserveJob) releaseSlot() { j.slots.Release(1) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
