@@ -13,24 +13,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
-
-// ExecutionsAPI is what the handler needs of AWS Step Functions.
-type ExecutionsAPI interface {
-	StartExecution(context.Context, *sfn.StartExecutionInput, ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
-	DescribeExecution(context.Context, *sfn.DescribeExecutionInput, ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
-}
-
-// FindingsAPI is what the handler needs of AWS Security Hub.
-type FindingsAPI interface {
-	BatchUpdateFindings(context.Context, *securityhub.BatchUpdateFindingsInput, ...func(*securityhub.Options)) (*securityhub.BatchUpdateFindingsOutput, error)
-}
 
 // WorkloadFunc builds the clients of a target for a case: those that act in
 // the target's account and Region as the member role (see Config.RoleARN).
@@ -45,8 +32,8 @@ type Handler struct {
 	// Store is the evidence store: the cases and the per-instance locks.
 	Store evidence.Store
 	// Executions, Findings and SNS act with the function's own credentials.
-	Executions ExecutionsAPI
-	Findings   FindingsAPI
+	Executions cloud.SFN
+	Findings   cloud.SecurityHub
 	SNS        cloud.SNS
 	// Forensics is EC2 in the function's own account and Region (the
 	// forensics account), with its own credentials: the preserve task copies

@@ -13,10 +13,6 @@ import (
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
-type notifyAPI interface {
-	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
-}
-
 // Notify publishes the outcome to the SNS topic: a message a person can read
 // (what happened, what failed, where the evidence is) followed by the same
 // facts as JSON for machines. It runs after every other step.
@@ -79,8 +75,7 @@ func (s Notify) Run(ctx context.Context, env *Env) Result {
 	if env.DryRun {
 		return Skipped("dry run: would publish to "+env.TopicARN, nil)
 	}
-	var api notifyAPI = env.SNS
-	out, err := api.Publish(ctx, &sns.PublishInput{
+	out, err := env.SNS.Publish(ctx, &sns.PublishInput{
 		TopicArn: aws.String(env.TopicARN),
 		Subject:  aws.String(subject),
 		Message:  aws.String(body),
