@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/responder-ir/responder/responder/evidence"
+	steps "github.com/responder-ir/responder/responder/step"
 )
 
 // Version is the version of the JSON report model (Report.ReportVersion).
@@ -413,12 +414,12 @@ func screenshot(ctx context.Context, store evidence.Store, m *evidence.Manifest)
 	}
 	if a == nil {
 		s := Screenshot{Status: ScreenshotNotCollected, Detail: "the case holds no console screenshot"}
-		if rec, ok := lastRecord(m, "console-screenshot"); ok {
+		if rec, ok := lastRecord(m, steps.ConsoleScreenshot{}.Name()); ok {
 			detail := rec.Reason
 			if rec.Status == evidence.StatusFailed {
 				detail = rec.Error
 			}
-			s.Detail = fmt.Sprintf("not collected: step console-screenshot %s in run %d: %s", rec.Status, rec.Run, detail)
+			s.Detail = fmt.Sprintf("not collected: step %s %s in run %d: %s", rec.Name, rec.Status, rec.Run, detail)
 		}
 		return s
 	}
