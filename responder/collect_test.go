@@ -74,7 +74,7 @@ func newCollectLab(t *testing.T, endpoints bool, agent fakeaws.Agent) *collectLa
 func (l *collectLab) responder() *responder.Responder {
 	r := newResponder(l.c, l.store)
 	r.Clients.SSM = l.c.SSM()
-	r.Clients.Presign = l.store.Presign
+	r.Clients.Presign = l.store.Presign.(*s3.PresignClient)
 	r.Clients.Staging = l.forensics.S3()
 	r.Log = slog.New(slog.NewJSONHandler(l.logs, nil))
 	return r

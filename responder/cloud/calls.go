@@ -10,17 +10,14 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
-// Call is one AWS API call as the case record keeps it: enough to find it in
-// CloudTrail (the request ID) and to see what it answered.
-type Call struct {
-	Service   string        `json:"service"`
-	Operation string        `json:"operation"`
-	RequestID string        `json:"request_id,omitempty"`
-	ErrorCode string        `json:"error_code,omitempty"`
-	Duration  time.Duration `json:"duration_ns"`
-}
+// Call is one AWS API call. The recorder writes it in the shape the case
+// record keeps, which package evidence owns: Call is evidence.Call under the
+// name its recorders (the SDK middleware, the fakes) use.
+type Call = evidence.Call
 
 // CallLog collects the calls made under one context. It is safe for
 // concurrent use.

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // EC2 lists every Amazon EC2 operation the toolkit calls in a workload account.
@@ -79,6 +81,13 @@ var (
 	_ S3  = (*s3.Client)(nil)
 	_ SNS = (*sns.Client)(nil)
 	_ STS = (*sts.Client)(nil)
+)
+
+// The registry must serve the evidence store's narrow interfaces: the IAM
+// policies derived from it then cover every call the store makes.
+var (
+	_ evidence.UploadAPI = S3(nil)
+	_ evidence.Presigner = Presigner(nil)
 )
 
 // Where an operation's permission is needed.

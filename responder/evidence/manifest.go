@@ -3,8 +3,6 @@ package evidence
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/responder-ir/responder/responder/cloud"
 )
 
 // SchemaVersion is the version of the manifest format written by this code.
@@ -89,9 +87,20 @@ type StepRecord struct {
 	Before    json.RawMessage `json:"before,omitempty"`
 	After     json.RawMessage `json:"after,omitempty"`
 	Error     string          `json:"error,omitempty"`
-	Calls     []cloud.Call    `json:"calls,omitempty"`
+	Calls     []Call          `json:"calls,omitempty"`
 	StartedAt time.Time       `json:"started_at"`
 	EndedAt   time.Time       `json:"ended_at"`
+}
+
+// Call is one AWS API call as the case record keeps it: enough to find it in
+// CloudTrail (the request ID) and to see what it answered. The call recorder
+// in package cloud records calls in this shape.
+type Call struct {
+	Service   string        `json:"service"`
+	Operation string        `json:"operation"`
+	RequestID string        `json:"request_id,omitempty"`
+	ErrorCode string        `json:"error_code,omitempty"`
+	Duration  time.Duration `json:"duration_ns"`
 }
 
 // Artifact is one piece of evidence stored in the case folder.

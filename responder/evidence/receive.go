@@ -81,8 +81,8 @@ type Received struct {
 
 var _ Receiver = (*Bucket)(nil)
 
-func (b *Bucket) uploads() (uploadAPI, error) {
-	api, ok := b.API.(uploadAPI)
+func (b *Bucket) uploads() (UploadAPI, error) {
+	api, ok := b.API.(UploadAPI)
 	if !ok || b.Presign == nil {
 		return nil, ErrCannotReceive
 	}

@@ -10,20 +10,26 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/aws/smithy-go"
 )
 
-// bucketAPI is what the S3 store needs of S3.
-type bucketAPI interface {
+// The S3 store takes narrow interfaces of its own. Package cloud checks at
+// compile time that its operation registry (cloud.S3, cloud.Presigner) serves
+// them, so the IAM policies derived from the registry cover every call the
+// store makes.
+
+// BucketAPI is what the S3 store needs of S3.
+type BucketAPI interface {
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
@@ -31,14 +37,21 @@ type bucketAPI interface {
 	PutObjectLegalHold(context.Context, *s3.PutObjectLegalHoldInput, ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error)
 }
 
-// uploadAPI is what the S3 store needs of S3 to receive evidence that the
+// UploadAPI is what the S3 store needs of S3 to receive evidence that the
 // instance uploads itself (see Receiver).
-type uploadAPI interface {
-	bucketAPI
+type UploadAPI interface {
+	BucketAPI
 	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
 	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+// Presigner is what the S3 store needs to sign the uploads a suspect
+// instance makes itself (see Receiver).
+type Presigner interface {
+	PresignPutObject(context.Context, *s3.PutObjectInput, ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+	PresignUploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
 }
 
 // Bucket keeps cases in S3 under cases/<case-id>/. Every object is written
@@ -47,7 +60,7 @@ type uploadAPI interface {
 // and keeps the hash beside the object. The bucket's default Object Lock
 // retention applies to every object when the bucket has one.
 type Bucket struct {
-	API  bucketAPI
+	API  BucketAPI
 	Name string
 	// KMSKeyID, when set, asks for SSE-KMS with that key; otherwise the
 	// bucket's default encryption applies (every S3 bucket encrypts at rest).
@@ -59,7 +72,7 @@ type Bucket struct {
 	ConditionalWritesOnly bool
 	// Presign signs the uploads a suspect instance makes itself (Receiver);
 	// nil: the store cannot receive them.
-	Presign cloud.Presigner
+	Presign Presigner
 }
 
 var (
@@ -122,7 +135,7 @@ func (b *Bucket) put(ctx context.Context, key string, body []byte, contentType s
 	}
 	out, err := b.API.PutObject(ctx, in)
 	if err != nil {
-		if cloud.IsErrorCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
+		if isErrorCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
 			return Stored{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrExists)
 		}
 		return Stored{}, fmt.Errorf("put s3://%s/%s: %w", b.Name, key, err)
@@ -297,8 +310,14 @@ func (b *Bucket) Location(caseID, path string) string {
 	return "s3://" + b.Name + "/" + Prefix + caseID + "/" + path
 }
 
+// isErrorCode reports whether err carries one of the given AWS error codes.
+func isErrorCode(err error, codes ...string) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && slices.Contains(codes, apiErr.ErrorCode())
+}
+
 func isNotFound(err error) bool {
-	if cloud.IsErrorCode(err, "NoSuchKey", "NotFound", "404") {
+	if isErrorCode(err, "NoSuchKey", "NotFound", "404") {
 		return true
 	}
 	var nsk *types.NoSuchKey

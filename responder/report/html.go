@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/responder-ir/responder/responder/evidence"
 )
@@ -56,7 +55,7 @@ func HTML(w io.Writer, r *Report) error {
 	for _, e := range r.Timeline {
 		for _, c := range e.Calls {
 			d.Calls = append(d.Calls, htmlCall{Run: e.Run, Step: e.Action, Service: c.Service, Operation: c.Operation,
-				RequestID: c.RequestID, ErrorCode: c.ErrorCode, Took: duration(time.Duration(c.DurationNS))})
+				RequestID: c.RequestID, ErrorCode: c.ErrorCode, Took: duration(c.Duration)})
 		}
 	}
 	if r.Screenshot.Status == ScreenshotShown && isJPEG(r.Screenshot.Image) {

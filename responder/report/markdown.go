@@ -209,7 +209,7 @@ func (m *mdWriter) report(r *Report) {
 				reqID = "(none: not sent)"
 			}
 			rows = append(rows, []string{fmt.Sprint(e.Run), text(e.Action), text(c.Service), text(c.Operation), reqID, errCode,
-				duration(time.Duration(c.DurationNS))})
+				duration(c.Duration)})
 		}
 	}
 	m.table([]string{"Run", "Step", "Service", "Operation", "Request ID", "Error", "Took"}, rows, "No AWS request is recorded.")

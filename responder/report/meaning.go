@@ -1,68 +1,27 @@
 package report
 
 import (
-	"encoding/json"
-
 	"github.com/responder-ir/responder/responder/evidence"
+	steps "github.com/responder-ir/responder/responder/step"
 )
 
-// failureMeaning says, per step, what its failure means for the
-// investigation: what evidence is missing or what the instance can still do.
-var failureMeaning = map[string]string{
-	"metadata": "No record of the instance's configuration at the time of the response (volumes, interfaces, " +
-		"security groups and their rules, instance profile, tags, user data). Reconstruct it from CloudTrail " +
-		"and AWS Config, if they were enabled.",
-	"console-output": "No serial console output of that moment: boot and kernel messages, and anything printed " +
-		"to the console, are not preserved. A later capture holds only what the console buffer still has.",
-	"console-screenshot": "No picture of the console at that moment (a login prompt, a ransom note, a kernel " +
-		"panic). It cannot be taken afterwards for that point in time.",
-	"snapshots": "No disk image of that point in time: the volumes keep changing while the instance runs. " +
-		"Snapshot the volumes as soon as possible (respond again with the same case ID) and account for the gap.",
-	"quarantine-group": "No quarantine security group was ready, so the interfaces were not moved into one: " +
-		"the instance may still be reachable and may still reach out.",
-	"quarantine": "The instance may still be reachable, and may still reach out (command and control, " +
-		"exfiltration): its interfaces may keep their old security groups. Isolate it another way now " +
-		"(a network ACL on its subnet, or stop it after the evidence is safe) and check its groups.",
-	"termination-protection": "The instance can still be terminated through the API: its memory and every " +
-		"volume set to delete on termination would be lost.",
-	"shutdown-behavior": "A shutdown from inside the instance may terminate it: its memory and every volume " +
-		"set to delete on termination would be lost.",
-	"instance-profile": "The instance profile may still be attached: code on the instance can keep getting " +
-		"fresh credentials for its role and act in the account with the role's permissions. Credentials " +
-		"already delivered stay valid until they expire in any case.",
-	"case-tag": "The instance is not tagged with the case: others may not see that it is under investigation, " +
-		"and policies or automation keyed on the tag do not apply. Containment is not affected.",
-	"snapshot-copy": "This snapshot was not preserved in the forensics account: the disk image exists only in the " +
-		"instance's account, where anyone with enough access there can delete it. Preserve it again " +
-		"(responder preserve) and check the copy with responder verify before relying on it.",
-	"forensic-access-group": "No forensic access group was prepared: the interfaces went to the closed quarantine " +
-		"group, where SSM cannot reach the instance, so OS-level evidence could not be collected after isolation.",
-	"ssm-access": "Systems Manager could not run commands on the instance (see the error): no memory image and no " +
-		"volatile data were collected. Memory is lost when the instance stops; if it still runs, fix access " +
-		"(the forensic profile, the VPC endpoints) and respond again with the same case ID.",
-	"volatile-data": "No verified record of processes, connections, logins and persistence at that moment. " +
-		"What arrived, if anything, is kept and recorded with the mismatch; do not rely on it without checking.",
-	"memory-capture": "No verified memory image: injected code, connections, keys and processes that deleted " +
-		"their binaries are not preserved. An image that did not arrive whole was not completed; a completed " +
-		"image whose hash does not match the instance's report is kept and recorded as such.",
-	"forensic-access-close": "The forensic access may still be open: the forensic instance profile may still be " +
-		"associated, or interfaces may still allow HTTPS to the VPC's SSM and S3 endpoints. Check the " +
-		"instance's profile and security groups now.",
-	"notify": "The notification was not published: the people and systems subscribed to the topic do not " +
-		"know about this response. Tell them another way.",
-}
+// failureMeaning and skipMeaning are what each step says its failure, or
+// its skip while the case holds none of its evidence, means for the
+// investigation (step.Description), by step name. They are read once from
+// the step registry.
+var failureMeaning, skipMeaning = meanings()
 
-// skipMeaning says, per evidence step, what it means that the step was
-// skipped and the case holds no such evidence.
-var skipMeaning = map[string]string{
-	"metadata":       "No record of the instance's configuration was stored for this case.",
-	"console-output": "No serial console output was stored for this case.",
-	"console-screenshot": "No console screenshot exists for this case: the instance type, the Region or the " +
-		"instance state does not allow one (see the reason). This is a limit of the platform, not an error; " +
-		"no picture of the console at that moment is available.",
-	"snapshots":      "No disk image exists for this case (see the reason).",
-	"volatile-data":  "No volatile data was collected (see the reason).",
-	"memory-capture": "No memory image was collected (see the reason).",
+func meanings() (onFailure, onSkip map[string]string) {
+	onFailure, onSkip = map[string]string{}, map[string]string{}
+	for name, d := range steps.Descriptions() {
+		if d.OnFailure != "" {
+			onFailure[name] = d.OnFailure
+		}
+		if d.OnSkip != "" {
+			onSkip[name] = d.OnSkip
+		}
+	}
+	return onFailure, onSkip
 }
 
 // unknownMeaning is said of a failed step the report does not know.
@@ -119,26 +78,21 @@ func resolvedIn(later []evidence.StepRecord, failed evidence.StepRecord) int {
 	return 0
 }
 
-// stepSubject is what a step recorded once per thing is about: the source
-// snapshot of a snapshot-copy record ("" for other steps).
+// stepSubject is what an entry recorded once per thing is about (the
+// source snapshot of a snapshot copy; see step.Description.Subject), or "".
 func stepSubject(s evidence.StepRecord) string {
-	if s.Name != "snapshot-copy" || !present(s.Before) {
+	d, _ := steps.Describe(s.Name)
+	if d.Subject == nil || !present(s.Before) {
 		return ""
 	}
-	var v struct {
-		SnapshotID string `json:"snapshot_id"`
-	}
-	if err := json.Unmarshal(s.Before, &v); err != nil {
-		return ""
-	}
-	return v.SnapshotID
+	return d.Subject(s.Before)
 }
 
 // holdsEvidence reports whether the case holds what an evidence step
-// collects.
+// collects: what the step says it holds, or else an artifact it recorded.
 func holdsEvidence(m *evidence.Manifest, step string) bool {
-	if step == "snapshots" {
-		return len(m.Snapshots) > 0
+	if d, _ := steps.Describe(step); d.Holds != nil {
+		return d.Holds(m)
 	}
 	for _, a := range m.Artifacts {
 		if a.Step == step {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/responder-ir/responder/responder/evidence"
+	steps "github.com/responder-ir/responder/responder/step"
 )
 
 // Version is the version of the JSON report model (Report.ReportVersion).
@@ -69,19 +70,19 @@ var Formats = []string{FormatMarkdown, FormatHTML, FormatJSON}
 //	notes           problems met while making the report (an unreadable custody
 //	                record, a screenshot that does not match its hash)
 type Report struct {
-	ReportVersion string     `json:"report_version"`
-	GeneratedAt   time.Time  `json:"generated_at"`
-	GeneratedBy   string     `json:"generated_by"`
-	Case          Case       `json:"case"`
-	Runs          []Run      `json:"runs"`
-	Timeline      []Event    `json:"timeline"`
-	State         []StateRow `json:"state"`
-	Evidence      []Evidence `json:"evidence"`
-	Snapshots     []Snapshot `json:"snapshots"`
-	Copies        []Copy     `json:"snapshot_copies"`
-	Screenshot    Screenshot `json:"screenshot"`
-	Failures      []Failure  `json:"failures"`
-	Notes         []string   `json:"notes"`
+	ReportVersion string         `json:"report_version"`
+	GeneratedAt   time.Time      `json:"generated_at"`
+	GeneratedBy   string         `json:"generated_by"`
+	Case          Case           `json:"case"`
+	Runs          []evidence.Run `json:"runs"`
+	Timeline      []Event        `json:"timeline"`
+	State         []StateRow     `json:"state"`
+	Evidence      []Evidence     `json:"evidence"`
+	Snapshots     []Snapshot     `json:"snapshots"`
+	Copies        []Copy         `json:"snapshot_copies"`
+	Screenshot    Screenshot     `json:"screenshot"`
+	Failures      []Failure      `json:"failures"`
+	Notes         []string       `json:"notes"`
 }
 
 // Case is the case as a whole.
@@ -112,17 +113,6 @@ type Case struct {
 	EndedAt      time.Time `json:"ended_at"`
 }
 
-// Run is one run of respond.
-type Run struct {
-	Number    int       `json:"run"`
-	Actor     string    `json:"actor"`
-	ActingAs  string    `json:"acting_as,omitempty"`
-	Playbook  string    `json:"playbook"`
-	Status    string    `json:"status"`
-	StartedAt time.Time `json:"started_at"`
-	EndedAt   time.Time `json:"ended_at"`
-}
-
 // Event kinds.
 const (
 	KindStep    = "step"
@@ -149,19 +139,11 @@ type Event struct {
 	// Detail says what was done or why it was skipped; Error why it failed.
 	Detail string `json:"detail,omitempty"`
 	Error  string `json:"error,omitempty"`
-	// Calls are the AWS calls of a step, in the order they were recorded.
-	Calls []Call `json:"calls"`
+	// Calls are the AWS calls of a step, in the order they were recorded;
+	// RequestID finds a call in CloudTrail.
+	Calls []evidence.Call `json:"calls"`
 	// Record is the custody record's path in the case folder.
 	Record string `json:"record,omitempty"`
-}
-
-// Call is one AWS API call; RequestID finds it in CloudTrail.
-type Call struct {
-	Service    string `json:"service"`
-	Operation  string `json:"operation"`
-	RequestID  string `json:"request_id,omitempty"`
-	ErrorCode  string `json:"error_code,omitempty"`
-	DurationNS int64  `json:"duration_ns"`
 }
 
 // StateRow is one thing a step found before changing anything, and what it
@@ -336,7 +318,7 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 			RecordSchema: m.SchemaVersion, RecordedBy: m.Tool,
 			StartedAt: m.StartedAt.UTC(), EndedAt: m.EndedAt.UTC(),
 		},
-		Runs:      []Run{},
+		Runs:      []evidence.Run{},
 		Timeline:  []Event{},
 		Evidence:  []Evidence{},
 		Snapshots: []Snapshot{},
@@ -351,10 +333,8 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 	runs := map[int]evidence.Run{}
 	for _, run := range m.Runs {
 		runs[run.Number] = run
-		r.Runs = append(r.Runs, Run{
-			Number: run.Number, Actor: run.Actor, ActingAs: run.ActingAs, Playbook: run.Playbook,
-			Status: run.Status, StartedAt: run.StartedAt.UTC(), EndedAt: run.EndedAt.UTC(),
-		})
+		run.StartedAt, run.EndedAt = run.StartedAt.UTC(), run.EndedAt.UTC()
+		r.Runs = append(r.Runs, run)
 	}
 	for _, s := range m.Steps {
 		run, ok := runs[s.Run]
@@ -367,11 +347,7 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 			At: s.StartedAt.UTC(), EndedAt: s.EndedAt.UTC(), Run: s.Run, Kind: KindStep,
 			Actor: run.Actor, ActingAs: run.ActingAs,
 			Action: s.Name, Phase: s.Phase, Status: s.Status, Detail: s.Reason, Error: s.Error,
-			Calls: []Call{},
-		}
-		for _, c := range s.Calls {
-			e.Calls = append(e.Calls, Call{Service: c.Service, Operation: c.Operation, RequestID: c.RequestID,
-				ErrorCode: c.ErrorCode, DurationNS: c.Duration.Nanoseconds()})
+			Calls: append([]evidence.Call{}, s.Calls...),
 		}
 		r.Timeline = append(r.Timeline, e)
 	}
@@ -438,12 +414,12 @@ func screenshot(ctx context.Context, store evidence.Store, m *evidence.Manifest)
 	}
 	if a == nil {
 		s := Screenshot{Status: ScreenshotNotCollected, Detail: "the case holds no console screenshot"}
-		if rec, ok := lastRecord(m, "console-screenshot"); ok {
+		if rec, ok := lastRecord(m, steps.ConsoleScreenshot{}.Name()); ok {
 			detail := rec.Reason
 			if rec.Status == evidence.StatusFailed {
 				detail = rec.Error
 			}
-			s.Detail = fmt.Sprintf("not collected: step console-screenshot %s in run %d: %s", rec.Status, rec.Run, detail)
+			s.Detail = fmt.Sprintf("not collected: step %s %s in run %d: %s", rec.Name, rec.Status, rec.Run, detail)
 		}
 		return s
 	}
@@ -534,7 +510,7 @@ func custodyEvents(ctx context.Context, store evidence.Store, caseID string) ([]
 		}
 		e := Event{
 			At: rec.At.UTC(), EndedAt: rec.At.UTC(), Kind: KindCustody, Actor: rec.Actor, Action: rec.Action,
-			Status: evidence.StatusOK, Calls: []Call{}, Record: f,
+			Status: evidence.StatusOK, Calls: []evidence.Call{}, Record: f,
 			Detail: fmt.Sprintf("%s on %d object(s) of the case", holdVerb(rec.Action), len(rec.Objects)),
 		}
 		if len(rec.Failures) > 0 {

@@ -2,50 +2,53 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/responder-ir/responder/responder/evidence"
+	steps "github.com/responder-ir/responder/responder/step"
 )
 
-// view turns a step's recorded before or after into what it says about each
-// subject (an interface, a VPC, the instance), in words, in a stable order.
-type view func(raw json.RawMessage, instanceID string) ([]subjectState, error)
-
-type subjectState struct {
-	subject string
-	text    string
-}
-
-// stateStep says how to read one step's before and after.
+// stateStep is a step whose before and after the report shows, and how it
+// reads them: the step's own description (step.Describer).
 type stateStep struct {
-	name   string
-	aspect string
-	view   view
-	// unchanged: the step records what it found but changes nothing of it
-	// (snapshots: the volumes stay attached).
-	unchanged bool
+	name string
+	steps.Description
 }
 
-// stateSteps are the steps whose before/after the report knows, in the order
-// the report shows them. Other steps that record a before are shown as JSON.
-var stateSteps = []stateStep{
-	{name: "quarantine", aspect: "Security groups of the interface", view: interfaceGroups},
-	{name: "quarantine-group", aspect: "Quarantine security group of the VPC", view: quarantineGroups},
-	{name: "instance-profile", aspect: "Instance profile (role credentials)", view: instanceProfile},
-	{name: "termination-protection", aspect: "Termination protection (DisableApiTermination)", view: terminationProtection},
-	{name: "shutdown-behavior", aspect: "Instance-initiated shutdown behaviour", view: shutdownBehavior},
-	{name: "case-tag", aspect: "Responder tags on the instance", view: caseTags},
-	{name: "snapshots", aspect: "EBS volumes attached", view: attachedVolumes, unchanged: true},
+// orderedStates are the steps with a place in the state table
+// (Description.Order), in that order.
+func orderedStates() []stateStep {
+	var out []stateStep
+	for name, d := range steps.Descriptions() {
+		if !d.NoState && d.Order != 0 {
+			out = append(out, stateStep{name: name, Description: d})
+		}
+	}
+	slices.SortFunc(out, func(a, b stateStep) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), strings.Compare(a.name, b.name))
+	})
+	return out
 }
 
-// Steps whose before/after are summaries of evidence, not instance state.
-// (snapshot-copy: `responder preserve`; its copies have their own section.)
-var notState = map[string]bool{"metadata": true, "console-output": true, "console-screenshot": true, "notify": true, "snapshot-copy": true}
+// inRecordOrder says how to show a step that has no place in the state
+// table: by its own view, or as the JSON it recorded when the report does
+// not know it. False for a step whose before and after are not state, and
+// for a step with a place.
+func inRecordOrder(name string) (stateStep, bool) {
+	d, known := steps.Describe(name)
+	if !known {
+		d = steps.RawState(name)
+	}
+	return stateStep{name: name, Description: d}, !d.NoState && d.Order == 0
+}
 
-// buildState makes one row per subject of each step that recorded a state.
+// buildState makes one row per subject of each step that recorded a state:
+// first the steps with a place in the table, in its order; then the others
+// that recorded a before, in the order the record first names them.
 // Before is the first state recorded in the case; After the last: a step's
 // after when it changed something, or its before when it was skipped
 // (nothing to change).
@@ -59,22 +62,16 @@ func buildState(m *evidence.Manifest) []StateRow {
 		byStep[s.Name] = append(byStep[s.Name], s)
 	}
 	rows := []StateRow{}
-	known := map[string]bool{}
-	for _, st := range stateSteps {
-		known[st.name] = true
+	for _, st := range orderedStates() {
 		if recs := byStep[st.name]; len(recs) > 0 {
 			rows = append(rows, stepState(st, recs, m.InstanceID)...)
 		}
 	}
 	for _, name := range order {
-		if known[name] || notState[name] {
-			continue
+		st, ok := inRecordOrder(name)
+		if ok && anyBefore(byStep[name]) {
+			rows = append(rows, stepState(st, byStep[name], m.InstanceID)...)
 		}
-		recs := byStep[name]
-		if !anyBefore(recs) {
-			continue
-		}
-		rows = append(rows, stepState(stateStep{name: name, aspect: "Recorded by step " + name, view: rawJSON}, recs, m.InstanceID)...)
 	}
 	return rows
 }
@@ -105,21 +102,21 @@ func stepState(st stateStep, recs []evidence.StepRecord, instanceID string) []St
 	after := map[string]recorded{}
 	var notes []string
 	see := func(into map[string]recorded, raw json.RawMessage, run int, first bool) {
-		states, err := st.view(raw, instanceID)
+		states, err := st.View(raw, instanceID)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("run %d recorded a state this report cannot read (%v): %s", run, err, compact(raw)))
 			return
 		}
 		for _, s := range states {
-			if _, ok := before[s.subject]; !ok {
-				if _, ok := after[s.subject]; !ok {
-					subjects = append(subjects, s.subject)
+			if _, ok := before[s.Subject]; !ok {
+				if _, ok := after[s.Subject]; !ok {
+					subjects = append(subjects, s.Subject)
 				}
 			}
-			if _, ok := into[s.subject]; ok && first {
+			if _, ok := into[s.Subject]; ok && first {
 				continue
 			}
-			into[s.subject] = recorded{text: s.text, run: run}
+			into[s.Subject] = recorded{text: s.Text, run: run}
 		}
 	}
 	for _, r := range recs {
@@ -127,9 +124,9 @@ func stepState(st stateStep, recs []evidence.StepRecord, instanceID string) []St
 			see(before, r.Before, r.Run, true)
 		}
 		switch {
-		case st.unchanged && present(r.Before):
+		case st.Unchanged && present(r.Before):
 			see(after, r.Before, r.Run, false)
-		case !st.unchanged && present(r.After):
+		case !st.Unchanged && present(r.After):
 			see(after, r.After, r.Run, false)
 		case r.Status == evidence.StatusSkipped && present(r.Before):
 			// Skipped: nothing to change, the state is as found.
@@ -137,7 +134,7 @@ func stepState(st stateStep, recs []evidence.StepRecord, instanceID string) []St
 		}
 	}
 	last := recs[len(recs)-1]
-	if last.Status == evidence.StatusFailed && !st.unchanged {
+	if last.Status == evidence.StatusFailed && !st.Unchanged {
 		notes = append(notes, fmt.Sprintf("step %s FAILED in run %d (see the failures): the state now may differ from the last one recorded", st.name, last.Run))
 	}
 	note := strings.Join(notes, "; ")
@@ -145,7 +142,7 @@ func stepState(st stateStep, recs []evidence.StepRecord, instanceID string) []St
 	for _, sub := range subjects {
 		b, hasBefore := before[sub]
 		a, hasAfter := after[sub]
-		row := StateRow{Aspect: st.aspect, Subject: sub, Step: st.name, BeforeRun: b.run, AfterRun: a.run, Note: note}
+		row := StateRow{Aspect: st.Aspect, Subject: sub, Step: st.name, BeforeRun: b.run, AfterRun: a.run, Note: note}
 		row.Before, row.After = b.text, a.text
 		if !hasBefore {
 			row.Before = "not recorded"
@@ -157,7 +154,7 @@ func stepState(st stateStep, recs []evidence.StepRecord, instanceID string) []St
 		rows = append(rows, row)
 	}
 	if len(rows) == 0 && note != "" {
-		rows = append(rows, StateRow{Aspect: st.aspect, Subject: instanceID, Step: st.name,
+		rows = append(rows, StateRow{Aspect: st.Aspect, Subject: instanceID, Step: st.name,
 			Before: "not recorded", After: "unknown", Note: note})
 	}
 	return rows
@@ -169,159 +166,4 @@ func compact(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return buf.String()
-}
-
-func rawJSON(raw json.RawMessage, instanceID string) ([]subjectState, error) {
-	if !json.Valid(raw) {
-		return nil, fmt.Errorf("not JSON")
-	}
-	return []subjectState{{subject: instanceID, text: compact(raw)}}, nil
-}
-
-func orNone(items []string, none string) string {
-	if len(items) == 0 {
-		return none
-	}
-	return strings.Join(items, ", ")
-}
-
-// quarantine: {"interfaces":[{"network_interface_id","vpc_id","groups":[…]}]}
-func interfaceGroups(raw json.RawMessage, _ string) ([]subjectState, error) {
-	var v struct {
-		Interfaces []struct {
-			ID     string   `json:"network_interface_id"`
-			VPC    string   `json:"vpc_id"`
-			Groups []string `json:"groups"`
-		} `json:"interfaces"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	var out []subjectState
-	for _, i := range v.Interfaces {
-		sub := i.ID
-		if i.VPC != "" {
-			sub += " (" + i.VPC + ")"
-		}
-		out = append(out, subjectState{subject: sub, text: orNone(i.Groups, "no security group")})
-	}
-	return out, nil
-}
-
-// quarantine-group: [{"vpc_id","group_id","created","rules_found":[…]}]
-func quarantineGroups(raw json.RawMessage, _ string) ([]subjectState, error) {
-	var v []struct {
-		VPC     string   `json:"vpc_id"`
-		GroupID string   `json:"group_id"`
-		Created bool     `json:"created"`
-		Rules   []string `json:"rules_found"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	var out []subjectState
-	for _, g := range v {
-		var text string
-		switch {
-		case g.GroupID == "":
-			text = "none"
-		case len(g.Rules) > 0:
-			text = g.GroupID + " with rules: " + strings.Join(g.Rules, "; ")
-		case g.Created:
-			text = g.GroupID + ", no rules (created for this case)"
-		default:
-			text = g.GroupID + ", no rules"
-		}
-		out = append(out, subjectState{subject: g.VPC, text: text})
-	}
-	return out, nil
-}
-
-// instance-profile: {"associations":[{"association_id","instance_profile_arn","state"}]}
-func instanceProfile(raw json.RawMessage, instanceID string) ([]subjectState, error) {
-	var v struct {
-		Associations []struct {
-			ID    string `json:"association_id"`
-			ARN   string `json:"instance_profile_arn"`
-			State string `json:"state"`
-		} `json:"associations"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	var items []string
-	for _, a := range v.Associations {
-		item := a.ARN
-		var extra []string
-		if a.ID != "" {
-			extra = append(extra, a.ID)
-		}
-		if a.State != "" {
-			extra = append(extra, a.State)
-		}
-		if len(extra) > 0 {
-			item += " (" + strings.Join(extra, ", ") + ")"
-		}
-		items = append(items, item)
-	}
-	return []subjectState{{subject: instanceID, text: orNone(items, "none")}}, nil
-}
-
-// termination-protection: {"disable_api_termination": bool}
-func terminationProtection(raw json.RawMessage, instanceID string) ([]subjectState, error) {
-	var v struct {
-		On *bool `json:"disable_api_termination"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	if v.On == nil {
-		return nil, fmt.Errorf("no disable_api_termination")
-	}
-	text := "disabled: the instance can be terminated through the API"
-	if *v.On {
-		text = "enabled"
-	}
-	return []subjectState{{subject: instanceID, text: text}}, nil
-}
-
-// shutdown-behavior: {"instance_initiated_shutdown_behavior": "stop"|"terminate"}
-func shutdownBehavior(raw json.RawMessage, instanceID string) ([]subjectState, error) {
-	var v struct {
-		Behavior string `json:"instance_initiated_shutdown_behavior"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	if v.Behavior == "" {
-		return nil, fmt.Errorf("no instance_initiated_shutdown_behavior")
-	}
-	return []subjectState{{subject: instanceID, text: v.Behavior}}, nil
-}
-
-// case-tag: {"tags":{key: value}}
-func caseTags(raw json.RawMessage, instanceID string) ([]subjectState, error) {
-	var v struct {
-		Tags map[string]string `json:"tags"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	var items []string
-	for k, val := range v.Tags {
-		items = append(items, k+"="+val)
-	}
-	sort.Strings(items)
-	return []subjectState{{subject: instanceID, text: orNone(items, "none")}}, nil
-}
-
-// snapshots: {"volumes":[…]}
-func attachedVolumes(raw json.RawMessage, instanceID string) ([]subjectState, error) {
-	var v struct {
-		Volumes []string `json:"volumes"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	return []subjectState{{subject: instanceID, text: orNone(v.Volumes, "none")}}, nil
 }

@@ -150,3 +150,54 @@ func attributeValue(v *types.AttributeValue) string {
 	}
 	return aws.ToString(v.Value)
 }
+
+// Describe: whether the instance can be terminated through the API.
+func (TerminationProtection) Describe() Description {
+	return Description{
+		Aspect: "Termination protection (DisableApiTermination)",
+		View:   viewTerminationProtection,
+		Order:  40,
+		OnFailure: "The instance can still be terminated through the API: its memory and every " +
+			"volume set to delete on termination would be lost.",
+	}
+}
+
+// viewTerminationProtection reads a terminationState. A record without the
+// attribute is unreadable rather than "disabled".
+func viewTerminationProtection(raw json.RawMessage, instanceID string) ([]SubjectState, error) {
+	if err := requireField(raw, "disable_api_termination"); err != nil {
+		return nil, err
+	}
+	var v terminationState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	text := "disabled: the instance can be terminated through the API"
+	if v.DisableAPITermination {
+		text = "enabled"
+	}
+	return []SubjectState{{Subject: instanceID, Text: text}}, nil
+}
+
+// Describe: what a shutdown from inside the instance does.
+func (ShutdownBehavior) Describe() Description {
+	return Description{
+		Aspect: "Instance-initiated shutdown behaviour",
+		View:   viewShutdownBehavior,
+		Order:  50,
+		OnFailure: "A shutdown from inside the instance may terminate it: its memory and every volume " +
+			"set to delete on termination would be lost.",
+	}
+}
+
+// viewShutdownBehavior reads a shutdownState.
+func viewShutdownBehavior(raw json.RawMessage, instanceID string) ([]SubjectState, error) {
+	var v shutdownState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	if v.Behavior == "" {
+		return nil, missingField("instance_initiated_shutdown_behavior")
+	}
+	return []SubjectState{{Subject: instanceID, Text: v.Behavior}}, nil
+}

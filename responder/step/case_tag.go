@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -73,4 +74,29 @@ func (s CaseTag) Release(ctx context.Context, env *Env, raw json.RawMessage) Res
 		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
 	}
 	return s.set(ctx, env, map[string]string{TagCaseID: env.CaseID, TagStatus: StatusReleased}, before)
+}
+
+// Describe: the responder tags on the instance.
+func (CaseTag) Describe() Description {
+	return Description{
+		Aspect: "Responder tags on the instance",
+		View:   viewCaseTags,
+		Order:  60,
+		OnFailure: "The instance is not tagged with the case: others may not see that it is under investigation, " +
+			"and policies or automation keyed on the tag do not apply. Containment is not affected.",
+	}
+}
+
+// viewCaseTags reads a tagState: key=value, sorted.
+func viewCaseTags(raw json.RawMessage, instanceID string) ([]SubjectState, error) {
+	var v tagState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	items := make([]string, 0, len(v.Tags))
+	for k, val := range v.Tags {
+		items = append(items, k+"="+val)
+	}
+	sort.Strings(items)
+	return []SubjectState{{Subject: instanceID, Text: joinOr(items, "none")}}, nil
 }

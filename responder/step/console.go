@@ -104,3 +104,25 @@ func (s ConsoleScreenshot) Run(ctx context.Context, env *Env) Result {
 	}
 	return OK(fmt.Sprintf("stored %s (%d bytes)", a.Path, len(img)), nil, map[string]any{"bytes": len(img)})
 }
+
+// Describe: the after summarises the stored output, not a state.
+func (ConsoleOutput) Describe() Description {
+	return Description{
+		NoState: true,
+		OnFailure: "No serial console output of that moment: boot and kernel messages, and anything printed " +
+			"to the console, are not preserved. A later capture holds only what the console buffer still has.",
+		OnSkip: "No serial console output was stored for this case.",
+	}
+}
+
+// Describe: the after summarises the stored image, not a state.
+func (ConsoleScreenshot) Describe() Description {
+	return Description{
+		NoState: true,
+		OnFailure: "No picture of the console at that moment (a login prompt, a ransom note, a kernel " +
+			"panic). It cannot be taken afterwards for that point in time.",
+		OnSkip: "No console screenshot exists for this case: the instance type, the Region or the " +
+			"instance state does not allow one (see the reason). This is a limit of the platform, not an error; " +
+			"no picture of the console at that moment is available.",
+	}
+}

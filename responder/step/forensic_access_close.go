@@ -118,3 +118,12 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 	}
 	return OK(strings.Join(done, "; "), before, after)
 }
+
+// Describe: the forensic profiles and interfaces are shown as recorded.
+func (s ForensicAccessClose) Describe() Description {
+	d := RawState(s.Name())
+	d.OnFailure = "The forensic access may still be open: the forensic instance profile may still be " +
+		"associated, or interfaces may still allow HTTPS to the VPC's SSM and S3 endpoints. Check the " +
+		"instance's profile and security groups now."
+	return d
+}

@@ -379,3 +379,11 @@ func httpsEgress(rule string) types.IpPermission {
 	}
 	return p
 }
+
+// Describe: the forensic access groups are shown as recorded.
+func (s ForensicAccessGroup) Describe() Description {
+	d := RawState(s.Name())
+	d.OnFailure = "No forensic access group was prepared: the interfaces went to the closed quarantine " +
+		"group, where SSM cannot reach the instance, so OS-level evidence could not be collected after isolation."
+	return d
+}

@@ -449,3 +449,14 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Describe: the step records only an after (the command and what arrived);
+// a before, if one is ever recorded, is shown as recorded.
+func (s MemoryCapture) Describe() Description {
+	d := RawState(s.Name())
+	d.OnFailure = "No verified memory image: injected code, connections, keys and processes that deleted " +
+		"their binaries are not preserved. An image that did not arrive whole was not completed; a completed " +
+		"image whose hash does not match the instance's report is kept and recorded as such."
+	d.OnSkip = "No memory image was collected (see the reason)."
+	return d
+}

@@ -152,3 +152,14 @@ func (s Metadata) Run(ctx context.Context, env *Env) Result {
 	}
 	return OK("stored "+a.Path, nil, summary)
 }
+
+// Describe: the before and after summarise the stored metadata, not a state.
+func (Metadata) Describe() Description {
+	return Description{
+		NoState: true,
+		OnFailure: "No record of the instance's configuration at the time of the response (volumes, interfaces, " +
+			"security groups and their rules, instance profile, tags, user data). Reconstruct it from CloudTrail " +
+			"and AWS Config, if they were enabled.",
+		OnSkip: "No record of the instance's configuration was stored for this case.",
+	}
+}

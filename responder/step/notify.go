@@ -173,3 +173,12 @@ func ParseNotification(message string) (Notification, error) {
 	err := json.Unmarshal([]byte(message[i+len(jsonMarker):]), &n)
 	return n, err
 }
+
+// Describe: a notification changes no state of the instance.
+func (Notify) Describe() Description {
+	return Description{
+		NoState: true,
+		OnFailure: "The notification was not published: the people and systems subscribed to the topic do not " +
+			"know about this response. Tell them another way.",
+	}
+}

@@ -107,3 +107,45 @@ func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMess
 	return OK("associated instance profile "+a.ProfileARN+" again", before,
 		profileState{Associations: []ProfileAssociation{{AssociationID: aws.ToString(out.IamInstanceProfileAssociation.AssociationId), ProfileARN: a.ProfileARN, State: string(out.IamInstanceProfileAssociation.State)}}})
 }
+
+// Describe: the instance profile associations of the instance.
+func (InstanceProfile) Describe() Description {
+	return Description{
+		Aspect: "Instance profile (role credentials)",
+		View:   viewInstanceProfile,
+		Order:  30,
+		OnFailure: "The instance profile may still be attached: code on the instance can keep getting " +
+			"fresh credentials for its role and act in the account with the role's permissions. Credentials " +
+			"already delivered stay valid until they expire in any case.",
+	}
+}
+
+// viewInstanceProfile reads a profileState: each association's profile,
+// with its ID and state.
+func viewInstanceProfile(raw json.RawMessage, instanceID string) ([]SubjectState, error) {
+	var v profileState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	var items []string
+	for _, a := range v.Associations {
+		items = append(items, a.inWords())
+	}
+	return []SubjectState{{Subject: instanceID, Text: joinOr(items, "none")}}, nil
+}
+
+// inWords says an association in words: the profile ARN (association ID,
+// state).
+func (a ProfileAssociation) inWords() string {
+	var extra []string
+	if a.AssociationID != "" {
+		extra = append(extra, a.AssociationID)
+	}
+	if a.State != "" {
+		extra = append(extra, a.State)
+	}
+	if len(extra) == 0 {
+		return a.ProfileARN
+	}
+	return a.ProfileARN + " (" + strings.Join(extra, ", ") + ")"
+}

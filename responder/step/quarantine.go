@@ -180,3 +180,33 @@ func (s Quarantine) Release(ctx context.Context, env *Env, raw json.RawMessage) 
 	}
 	return s.apply(ctx, env, now, target, "release")
 }
+
+// Describe: the security groups of each interface, before and after.
+func (Quarantine) Describe() Description {
+	return Description{
+		Aspect: "Security groups of the interface",
+		View:   viewInterfaceGroups,
+		Order:  10,
+		OnFailure: "The instance may still be reachable, and may still reach out (command and control, " +
+			"exfiltration): its interfaces may keep their old security groups. Isolate it another way now " +
+			"(a network ACL on its subnet, or stop it after the evidence is safe) and check its groups.",
+	}
+}
+
+// viewInterfaceGroups reads a quarantineState: the groups of each interface,
+// named with its VPC.
+func viewInterfaceGroups(raw json.RawMessage, _ string) ([]SubjectState, error) {
+	var v quarantineState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	var out []SubjectState
+	for _, i := range v.Interfaces {
+		sub := i.NetworkInterfaceID
+		if i.VPC != "" {
+			sub += " (" + i.VPC + ")"
+		}
+		out = append(out, SubjectState{Subject: sub, Text: joinOr(i.Groups, "no security group")})
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package step
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -261,4 +262,41 @@ func describeNewGroup(ctx context.Context, api quarantineGroupAPI, id string) (*
 		return nil, fmt.Errorf("describe new group %s: %w", id, err)
 	}
 	return g, nil
+}
+
+// Describe: the quarantine group of each VPC and the rules it had.
+func (QuarantineGroup) Describe() Description {
+	return Description{
+		Aspect: "Quarantine security group of the VPC",
+		View:   viewQuarantineGroups,
+		Order:  20,
+		OnFailure: "No quarantine security group was ready, so the interfaces were not moved into one: " +
+			"the instance may still be reachable and may still reach out.",
+	}
+}
+
+// viewQuarantineGroups reads the groupState of each VPC.
+func viewQuarantineGroups(raw json.RawMessage, _ string) ([]SubjectState, error) {
+	var v []groupState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	var out []SubjectState
+	for _, g := range v {
+		out = append(out, SubjectState{Subject: g.VPC, Text: g.inWords()})
+	}
+	return out, nil
+}
+
+// inWords says what the group of one VPC was.
+func (g groupState) inWords() string {
+	switch {
+	case g.GroupID == "":
+		return "none"
+	case len(g.RulesSeen) > 0:
+		return g.GroupID + " with rules: " + strings.Join(g.RulesSeen, "; ")
+	case g.Created:
+		return g.GroupID + ", no rules (created for this case)"
+	}
+	return g.GroupID + ", no rules"
 }

@@ -28,6 +28,14 @@ var registry = map[string]func() Step{
 	ForensicAccessClose{}.Name():   func() Step { return ForensicAccessClose{} },
 }
 
+// recordOnly maps the name of an entry of the case record that no plan runs
+// (it is written by other work on the case, like responder preserve) to its
+// description, so the report reads it like a step's. Adding one means adding
+// its file and one line here.
+var recordOnly = map[string]func() Description{
+	SnapshotCopyRecord: describeSnapshotCopy,
+}
+
 // DefaultPlan is the standard response: acquire, then contain, then notify.
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots",

@@ -2,6 +2,7 @@ package step
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -146,4 +147,32 @@ func snapshotIDs(s []evidence.Snapshot) string {
 		ids[i] = x.SnapshotID
 	}
 	return strings.Join(ids, ", ")
+}
+
+// snapshotsState is the before Run records: the EBS volumes attached.
+type snapshotsState struct {
+	Volumes []string `json:"volumes"`
+}
+
+// Describe: the volumes attached, which the snapshots leave attached.
+func (Snapshots) Describe() Description {
+	return Description{
+		Aspect:    "EBS volumes attached",
+		View:      viewAttachedVolumes,
+		Order:     70,
+		Unchanged: true,
+		OnFailure: "No disk image of that point in time: the volumes keep changing while the instance runs. " +
+			"Snapshot the volumes as soon as possible (respond again with the same case ID) and account for the gap.",
+		OnSkip: "No disk image exists for this case (see the reason).",
+		Holds:  func(m *evidence.Manifest) bool { return len(m.Snapshots) > 0 },
+	}
+}
+
+// viewAttachedVolumes reads a snapshotsState.
+func viewAttachedVolumes(raw json.RawMessage, instanceID string) ([]SubjectState, error) {
+	var v snapshotsState
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return []SubjectState{{Subject: instanceID, Text: joinOr(v.Volumes, "none")}}, nil
 }

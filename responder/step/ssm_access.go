@@ -264,3 +264,14 @@ func nodeState(n *SSMNode) string {
 	}
 	return "a managed node with ping status " + strings.TrimSpace(n.PingStatus)
 }
+
+// Describe: the managed node and profiles are shown as recorded. The step
+// opens the way for the collection steps and stores no evidence itself.
+func (s SSMAccess) Describe() Description {
+	d := RawState(s.Name())
+	d.OnFailure = "Systems Manager could not run commands on the instance (see the error): no memory image and no " +
+		"volatile data were collected. Memory is lost when the instance stops; if it still runs, fix access " +
+		"(the forensic profile, the VPC endpoints) and respond again with the same case ID."
+	d.NoEvidence = true
+	return d
+}

@@ -168,3 +168,13 @@ func archiveType(ext string) string {
 	}
 	return "application/gzip"
 }
+
+// Describe: the step records only an after (the command and what arrived);
+// a before, if one is ever recorded, is shown as recorded.
+func (s VolatileData) Describe() Description {
+	d := RawState(s.Name())
+	d.OnFailure = "No verified record of processes, connections, logins and persistence at that moment. " +
+		"What arrived, if anything, is kept and recorded with the mismatch; do not rely on it without checking."
+	d.OnSkip = "No volatile data was collected (see the reason)."
+	return d
+}
