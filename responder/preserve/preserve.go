@@ -29,6 +29,7 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 // Tags the preserve run puts on the snapshots it makes.
@@ -60,7 +61,6 @@ const (
 )
 
 const (
-	stepSnapshotCopy  = "snapshot-copy"      // the step name of each snapshot's record
 	phasePreserve     = "preserve"           // its phase
 	maxCopyBackoffMul = 16                   // ResourceLimitExceeded backoff cap, in poll intervals
 	copyDescription   = "responder evidence" // prefix of the copies' descriptions
@@ -388,7 +388,7 @@ type sourceState struct {
 func (j *preserveJob) one(ctx context.Context, s evidence.Snapshot) (evidence.SnapshotCopy, evidence.StepRecord) {
 	calls := &cloud.CallLog{}
 	ctx = cloud.WithCallLog(ctx, calls)
-	rec := evidence.StepRecord{Run: j.run, Name: stepSnapshotCopy, Phase: phasePreserve, StartedAt: j.p.now()}
+	rec := evidence.StepRecord{Run: j.run, Name: step.SnapshotCopyRecord, Phase: phasePreserve, StartedAt: j.p.now()}
 	cp := evidence.SnapshotCopy{
 		SourceSnapshotID: s.SnapshotID, SourceAccountID: j.m.AccountID,
 		AccountID: j.req.ForensicsAccountID, Region: j.p.Region, KMSKeyID: j.req.ForensicsKMSKeyID,

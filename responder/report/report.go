@@ -464,21 +464,6 @@ func lastRecord(m *evidence.Manifest, name string) (evidence.StepRecord, bool) {
 	return evidence.StepRecord{}, false
 }
 
-// custodyPrefix is the folder of custody records in a case (`responder hold`
-// and `unhold` write them).
-const custodyPrefix = "custody/"
-
-// custodyRecord is a custody record as `responder hold` writes it (see
-// responder.HoldRecord; the stored JSON is the contract).
-type custodyRecord struct {
-	Action   string    `json:"action"`
-	Actor    string    `json:"actor"`
-	At       time.Time `json:"at"`
-	Objects  []string  `json:"objects"`
-	Failures []string  `json:"failures"`
-	Record   string    `json:"record"`
-}
-
 // custodyEvents reads the custody records of a case. What it cannot read is
 // returned as notes: a report still helps without them.
 func custodyEvents(ctx context.Context, store evidence.Store, caseID string) ([]Event, []string) {
@@ -491,7 +476,7 @@ func custodyEvents(ctx context.Context, store evidence.Store, caseID string) ([]
 		notes  []string
 	)
 	for _, f := range files {
-		if !strings.HasPrefix(f, custodyPrefix) || !strings.HasSuffix(f, ".json") {
+		if !strings.HasPrefix(f, evidence.CustodyFolder) || !strings.HasSuffix(f, ".json") {
 			continue
 		}
 		body, err := store.Get(ctx, caseID, f)
@@ -499,7 +484,7 @@ func custodyEvents(ctx context.Context, store evidence.Store, caseID string) ([]
 			notes = append(notes, fmt.Sprintf("custody record %s could not be read: %v", f, err))
 			continue
 		}
-		var rec custodyRecord
+		var rec evidence.CustodyRecord
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&rec); err != nil || rec.Action == "" {
 			if err == nil {
@@ -524,9 +509,9 @@ func custodyEvents(ctx context.Context, store evidence.Store, caseID string) ([]
 
 func holdVerb(action string) string {
 	switch action {
-	case "legal-hold-on":
+	case evidence.CustodyHoldOn:
 		return "S3 legal hold put"
-	case "legal-hold-off":
+	case evidence.CustodyHoldOff:
 		return "S3 legal hold lifted"
 	}
 	return action

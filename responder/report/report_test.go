@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -415,7 +414,7 @@ func TestBuild(t *testing.T) {
 		s, m := screenshotCase(t, img, img)
 		m.Steps = append(m.Steps, evidence.StepRecord{Run: 2, Name: "quarantine", Phase: "contain", Status: "ok",
 			StartedAt: t0.Add(time.Hour), EndedAt: t0.Add(time.Hour + 1500*time.Millisecond),
-			Calls: []cloud.Call{{Service: "EC2", Operation: "ModifyNetworkInterfaceAttribute", RequestID: "req-1", Duration: 30 * time.Millisecond},
+			Calls: []evidence.Call{{Service: "EC2", Operation: "ModifyNetworkInterfaceAttribute", RequestID: "req-1", Duration: 30 * time.Millisecond},
 				{Service: "EC2", Operation: "ModifyNetworkInterfaceAttribute", ErrorCode: "RequestLimitExceeded", RequestID: "req-2"}}})
 		m.Snapshots = []evidence.Snapshot{{SnapshotID: "snap-1", VolumeID: "vol-1", InstanceID: m.InstanceID, State: "pending", StartedAt: t0, Run: 1}}
 		done := t0.Add(2 * time.Hour)
