@@ -206,13 +206,18 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	env := &step.Env{
-		CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
-		AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
-		EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
-		Prior: t.prior, Run: t.prior.LastRun() + 1, Log: log, Now: r.Now,
-		CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
-		SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
-		Collection: req.Collection, PresignValidUntil: r.Clients.PresignValidUntil, Progress: req.Progress,
+		Target: step.Target{
+			CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
+			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
+			Prior: t.prior, Run: t.prior.LastRun() + 1,
+			CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
+		},
+		Clients: step.Clients{
+			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
+			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
+			PresignValidUntil: r.Clients.PresignValidUntil,
+		},
+		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
@@ -228,7 +233,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		playbook = "default"
 	}
 	res.Manifest = record(t.prior, env, records, evidence.Run{
-		Number: env.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
+		Number: env.Target.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
 		Status: res.Status, StartedAt: started, EndedAt: r.now(),
 	})
 	if !req.DryRun {
@@ -257,7 +262,7 @@ type target struct {
 	actor     string
 	actingAs  string
 	prior     *evidence.Manifest
-	// caseSnapshots: see step.Env.CaseSnapshots.
+	// caseSnapshots: see step.Target.CaseSnapshots.
 	caseSnapshots    []evidence.Snapshot
 	caseSnapshotsErr error
 }
@@ -372,12 +377,12 @@ func record(prior *evidence.Manifest, env *step.Env, steps []evidence.StepRecord
 		m.Artifacts = append([]evidence.Artifact(nil), prior.Artifacts...)
 		m.Snapshots = append([]evidence.Snapshot(nil), prior.Snapshots...)
 	} else {
-		m.CaseID, m.InstanceID, m.StartedAt = env.CaseID, env.InstanceID(), run.StartedAt
-		m.AccountID, m.Region, m.Actor, m.ActingAs = env.AccountID, env.Region, run.Actor, run.ActingAs
+		m.CaseID, m.InstanceID, m.StartedAt = env.Target.CaseID, env.Target.InstanceID(), run.StartedAt
+		m.AccountID, m.Region, m.Actor, m.ActingAs = env.Target.AccountID, env.Target.Region, run.Actor, run.ActingAs
 	}
 	m.SchemaVersion = evidence.SchemaVersion
 	m.Tool = "responder " + Version
-	m.Location = env.Store.Location(env.CaseID, "")
+	m.Location = env.Clients.Store.Location(env.Target.CaseID, "")
 	m.Status = run.Status
 	m.EndedAt = run.EndedAt
 	m.Runs = append(m.Runs, run)

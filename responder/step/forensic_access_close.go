@@ -40,8 +40,8 @@ type closeState struct {
 }
 
 func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
-	var api closeAPI = env.EC2
-	id := env.InstanceID()
+	var api closeAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
 	var before closeState
 	if arn := env.Collection.ForensicProfileARN; arn != "" {
 		all, err := associatedProfiles(ctx, api, id)
@@ -57,8 +57,8 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 	// Interfaces in a forensic access group: put there by this run, or
 	// found there at the start (an earlier run of the case).
 	inForensic := env.forensicInterfaces()
-	for _, n := range env.Instance.NetworkInterfaces {
-		vpc := interfaceVPC(env.Instance, n)
+	for _, n := range env.Target.Instance.NetworkInterfaces {
+		vpc := interfaceVPC(env.Target.Instance, n)
 		if g, ok := env.ForensicGroup(vpc); ok && slices.Contains(groupIDs(n.Groups), g) {
 			if inForensic == nil {
 				inForensic = map[string]string{}
@@ -76,7 +76,7 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 	if len(before.ForensicProfiles) == 0 && len(before.Interfaces) == 0 {
 		return Skipped("no forensic access to close: no forensic profile associated, no interface in a forensic access group", before)
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		return Skipped(fmt.Sprintf("dry run: would remove %d forensic profile association(s) and close %d interface(s)", len(before.ForensicProfiles), len(before.Interfaces)), before)
 	}
 	var (

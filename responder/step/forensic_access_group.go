@@ -61,8 +61,8 @@ var (
 )
 
 func (s ForensicAccessGroup) Run(ctx context.Context, env *Env) Result {
-	var api forensicGroupAPI = env.EC2
-	vpcs := instanceVPCs(env.Instance)
+	var api forensicGroupAPI = env.Clients.EC2
+	vpcs := instanceVPCs(env.Target.Instance)
 	if len(vpcs) == 0 {
 		return Skipped("the instance is in no VPC", nil)
 	}
@@ -122,7 +122,7 @@ func (s ForensicAccessGroup) endpoints(ctx context.Context, api forensicGroupAPI
 		if !strings.EqualFold(string(ep.State), "available") {
 			continue
 		}
-		service := endpointService(aws.ToString(ep.ServiceName), env.Region)
+		service := endpointService(aws.ToString(ep.ServiceName), env.Target.Region)
 		if service == "" {
 			continue
 		}
@@ -232,19 +232,19 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 				Tags: []types.Tag{
 					{Key: aws.String(TagQuarantine), Value: aws.String(ForensicAccessTagValue)},
 					{Key: aws.String("Name"), Value: aws.String(name)},
-					{Key: aws.String(TagCaseID), Value: aws.String(env.CaseID)},
+					{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
 				},
 			}},
-			DryRun: aws.Bool(env.DryRun),
+			DryRun: aws.Bool(env.Target.DryRun),
 		}
 		out, err := api.CreateSecurityGroup(ctx, in)
-		if env.DryRun {
+		if env.Target.DryRun {
 			r := dryRun(err, "create forensic access group "+name+" with "+strings.Join(want.Rules, ", "), nil)
 			return before, before, r.Reason, r.Err
 		}
 		if cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
 			// An untagged group holds the name: not ours to change.
-			in.GroupName = aws.String(name + "-" + env.CaseID)
+			in.GroupName = aws.String(name + "-" + env.Target.CaseID)
 			out, err = api.CreateSecurityGroup(ctx, in)
 		}
 		if err != nil {
@@ -283,14 +283,14 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 	}
 	var errs *multierror.Error
 	if len(revokeEgress) > 0 {
-		_, err := api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: revokeEgress, DryRun: aws.Bool(env.DryRun)})
-		if err != nil && !ignorableRevokeError(err, env.DryRun) {
+		_, err := api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: revokeEgress, DryRun: aws.Bool(env.Target.DryRun)})
+		if err != nil && !ignorableRevokeError(err, env.Target.DryRun) {
 			errs = multierror.Append(errs, fmt.Errorf("revoke egress rules of %s: %w", id, err))
 		}
 	}
 	if len(g.IpPermissions) > 0 {
-		_, err := api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissions, DryRun: aws.Bool(env.DryRun)})
-		if err != nil && !ignorableRevokeError(err, env.DryRun) {
+		_, err := api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissions, DryRun: aws.Bool(env.Target.DryRun)})
+		if err != nil && !ignorableRevokeError(err, env.Target.DryRun) {
 			errs = multierror.Append(errs, fmt.Errorf("revoke ingress rules of %s: %w", id, err))
 		}
 	}
@@ -301,9 +301,9 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 		}
 	}
 	if len(add) > 0 {
-		_, err := api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: add, DryRun: aws.Bool(env.DryRun)})
+		_, err := api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: add, DryRun: aws.Bool(env.Target.DryRun)})
 		switch {
-		case env.DryRun && cloud.IsErrorCode(err, "DryRunOperation"):
+		case env.Target.DryRun && cloud.IsErrorCode(err, "DryRunOperation"):
 		case cloud.IsErrorCode(err, "InvalidPermission.Duplicate"):
 			// Another response added them meanwhile.
 		case err != nil:
@@ -313,7 +313,7 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 	if err := errs.ErrorOrNil(); err != nil {
 		return before, after, "", err
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		return before, before, fmt.Sprintf("dry run: permitted; %s would allow only %s", id, strings.Join(want.Rules, ", ")), nil
 	}
 	env.SetForensicGroup(want.VPC, id)

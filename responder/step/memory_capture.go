@@ -73,11 +73,11 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	if node == nil {
 		return Skipped("no managed node to run on: "+why, nil)
 	}
-	rcv, err := evidence.AsReceiver(env.Store)
+	rcv, err := evidence.AsReceiver(env.Clients.Store)
 	if err != nil {
 		return Failed(err, nil)
 	}
-	if env.Staging == nil || env.Presign == nil || env.Collection.StagingBucket == "" {
+	if env.Clients.Staging == nil || env.Clients.Presign == nil || env.Collection.StagingBucket == "" {
 		return Failed(errors.New("memory capture needs a staging bucket (--staging-bucket) for the tools and the part URLs"), nil)
 	}
 	var docName string
@@ -91,11 +91,11 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	}
 	doc, _ := ssmdocuments.Lookup(docName)
 	st := memoryState{}
-	tools, err := s.tools(node.PlatformType, env.Instance, env.Collection.Memory)
+	tools, err := s.tools(node.PlatformType, env.Target.Instance, env.Collection.Memory)
 	if err != nil {
 		return Failed(err, nil)
 	}
-	st.MemoryBytes, err = memorySize(ctx, env.EC2, env.Instance)
+	st.MemoryBytes, err = memorySize(ctx, env.Clients.EC2, env.Target.Instance)
 	if err != nil {
 		return Failed(err, nil)
 	}
@@ -110,11 +110,11 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	if err != nil {
 		return Failed(err, nil)
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		return Skipped(fmt.Sprintf("dry run: would run %s on %s: %d MiB of memory in up to %d parts of %d MiB",
-			docName, env.InstanceID(), st.MemoryBytes>>20, st.PartURLs, st.PartSizeMiB), nil)
+			docName, env.Target.InstanceID(), st.MemoryBytes>>20, st.PartURLs, st.PartSizeMiB), nil)
 	}
-	if err := ensureDocument(ctx, env.SSM, doc, &st.Command); err != nil {
+	if err := ensureDocument(ctx, env.Clients.SSM, doc, &st.Command); err != nil {
 		return Failed(err, nil)
 	}
 	bound := env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout)))
@@ -126,10 +126,10 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 		st.Warnings = append(st.Warnings, warning)
 	}
 
-	base := fmt.Sprintf("%s/memory/run-%03d/", env.InstanceID(), env.Run)
+	base := fmt.Sprintf("%s/memory/run-%03d/", env.Target.InstanceID(), env.Target.Run)
 	imagePath, reportPath := base+"memory-image", base+"report.json"
 	params := map[string]string{
-		"CaseId": env.CaseID, "PartSizeMiB": strconv.Itoa(st.PartSizeMiB),
+		"CaseId": env.Target.CaseID, "PartSizeMiB": strconv.Itoa(st.PartSizeMiB),
 		"ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(bound).Seconds()))),
 	}
 	if c := env.Collection.Memory.Compression; c != "" {
@@ -140,14 +140,14 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	}
 	// The tools: a presigned GET each, with the pinned digest.
 	for param, tool := range tools.urls {
-		url, err := env.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(tool.Key)},
+		url, err := env.Clients.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(tool.Key)},
 			s3.WithPresignExpires(ttl))
 		if err != nil {
 			return Failed(fmt.Errorf("presign the staged tool %s: %w", tool.Key, err), nil)
 		}
 		params[param] = url.URL
 	}
-	upload, err := rcv.BeginUpload(ctx, env.CaseID, imagePath, "application/octet-stream")
+	upload, err := rcv.BeginUpload(ctx, env.Target.CaseID, imagePath, "application/octet-stream")
 	if err != nil {
 		return Failed(err, nil)
 	}
@@ -167,21 +167,21 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	}
 	// The part URLs do not fit in SendCommand's parameters: they go to a
 	// staging object the instance fetches; its lifecycle rule removes it.
-	listKey := fmt.Sprintf("parts/%s/%s-run-%03d-%s.txt", env.CaseID, env.InstanceID(), env.Run, randomHex(8))
-	if _, err := env.Staging.PutObject(ctx, &s3.PutObjectInput{
+	listKey := fmt.Sprintf("parts/%s/%s-run-%03d-%s.txt", env.Target.CaseID, env.Target.InstanceID(), env.Target.Run, randomHex(8))
+	if _, err := env.Clients.Staging.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(listKey),
 		Body: strings.NewReader(string(ssmdocuments.PartURLList(partURLs))), ContentType: aws.String("text/plain"),
 	}); err != nil {
 		abort("the part URL list could not be staged")
 		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("stage the part URL list in s3://%s: %w", env.Collection.StagingBucket, err), After: st}
 	}
-	listURL, err := env.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(listKey)},
+	listURL, err := env.Clients.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(listKey)},
 		s3.WithPresignExpires(ttl))
 	if err != nil {
 		abort("presigning failed")
 		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("presign the part URL list: %w", err), After: st}
 	}
-	resultURL, err := rcv.PresignPut(ctx, env.CaseID, reportPath, ttl)
+	resultURL, err := rcv.PresignPut(ctx, env.Target.CaseID, reportPath, ttl)
 	if err != nil {
 		abort("presigning failed")
 		return Result{Status: evidence.StatusFailed, Err: err, After: st}
@@ -194,7 +194,7 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 	}
 
 	start := env.now()
-	_, runErr := runCommand(ctx, env, env.SSM, &st.Command, cmdParams, bound, func(status string) {
+	_, runErr := runCommand(ctx, env, env.Clients.SSM, &st.Command, cmdParams, bound, func(status string) {
 		msg := fmt.Sprintf("%s %s (%s)", docName, status, env.now().Sub(start).Round(time.Second))
 		if parts, err := rcv.UploadedParts(ctx, upload); err == nil {
 			var done int64
@@ -312,7 +312,7 @@ func (s MemoryCapture) complete(ctx context.Context, env *Env, rcv evidence.Rece
 	}
 	a := evidence.Artifact{
 		Path: u.Path, ContentType: "application/octet-stream", Step: s.Name(),
-		Source: fmt.Sprintf("memory of %s by %s (%s version %s, command %s)", env.InstanceID(), report.Tool.Name,
+		Source: fmt.Sprintf("memory of %s by %s (%s version %s, command %s)", env.Target.InstanceID(), report.Tool.Name,
 			st.Command.Document, st.Command.DocumentVersion, st.Command.CommandID),
 		ReportedSHA256: upl.CompressedSHA256, DecodedSHA256: upl.RawSHA256, DecodedSize: upl.RawBytes,
 	}
@@ -344,7 +344,7 @@ func (s MemoryCapture) report(ctx context.Context, env *Env, rcv evidence.Receiv
 	if a, err := env.recordReceived(ctx, rcv, evidence.Artifact{Path: path, ContentType: "application/json", Step: s.Name(),
 		Source: "report of " + docName + " from the instance"}); err == nil {
 		st.Report = &a
-		if body, err := env.Store.Get(ctx, env.CaseID, path); err == nil {
+		if body, err := env.Clients.Store.Get(ctx, env.Target.CaseID, path); err == nil {
 			if r, err := ssmdocuments.ParseMemoryReport(body); err == nil {
 				return &r
 			}

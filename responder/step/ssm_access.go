@@ -79,13 +79,13 @@ func (s SSMAccess) Run(ctx context.Context, env *Env) Result {
 }
 
 func (s SSMAccess) run(ctx context.Context, env *Env) Result {
-	if env.SSM == nil {
+	if env.Clients.SSM == nil {
 		return Failed(errors.New("no SSM client: OS-level collection is not configured"), nil)
 	}
 	var (
-		nodes    nodeAPI            = env.SSM
-		profiles forensicProfileAPI = env.EC2
-		id                          = env.InstanceID()
+		nodes    nodeAPI            = env.Clients.SSM
+		profiles forensicProfileAPI = env.Clients.EC2
+		id                          = env.Target.InstanceID()
 	)
 	before := ssmAccessState{Isolation: s.isolation(env)}
 	if before.Isolation == "closed" {
@@ -126,7 +126,7 @@ func (s SSMAccess) run(ctx context.Context, env *Env) Result {
 		// still online on cached credentials that will not be renewed.
 		attach = true
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		if attach {
 			return Skipped(fmt.Sprintf("dry run: %s is %s; would associate %s and wait up to %s for the SSM Agent (AssociateIamInstanceProfile has no DryRun check)",
 				id, nodeState(node), forensicARN, env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout)), before)

@@ -153,14 +153,14 @@ func runCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun, 
 		run.Parameters = append(run.Parameters, name)
 	}
 	sort.Strings(run.Parameters)
-	id := env.InstanceID()
+	id := env.Target.InstanceID()
 	// The delivery timeout: how long SSM keeps trying to reach the agent.
 	delivery := int32(time.Until(deadline).Seconds())
 	delivery = max(30, min(delivery, 2592000))
 	sent, err := api.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName: aws.String(run.Document), DocumentVersion: aws.String(run.DocumentVersion),
 		InstanceIds: []string{id}, Parameters: params, TimeoutSeconds: aws.Int32(delivery),
-		Comment: aws.String(truncate("responder case "+env.CaseID, 100)),
+		Comment: aws.String(truncate("responder case "+env.Target.CaseID, 100)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w", run.Document, id, err)

@@ -45,7 +45,7 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 	if node == nil {
 		return Skipped("no managed node to run on: "+why, nil)
 	}
-	rcv, err := evidence.AsReceiver(env.Store)
+	rcv, err := evidence.AsReceiver(env.Clients.Store)
 	if err != nil {
 		return Failed(err, nil)
 	}
@@ -56,11 +56,11 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 		return Failed(fmt.Errorf("no volatile data document for platform %q", node.PlatformType), nil)
 	}
 	doc, _ := ssmdocuments.Lookup(docName)
-	if env.DryRun {
-		return Skipped("dry run: would run "+docName+" on "+env.InstanceID(), nil)
+	if env.Target.DryRun {
+		return Skipped("dry run: would run "+docName+" on "+env.Target.InstanceID(), nil)
 	}
 	st := volatileState{}
-	if err := ensureDocument(ctx, env.SSM, doc, &st.Command); err != nil {
+	if err := ensureDocument(ctx, env.Clients.SSM, doc, &st.Command); err != nil {
 		return Failed(err, nil)
 	}
 	own := time.Duration(env.Collection.CaptureTimeout.Or(DefaultVolatileTimeout))
@@ -72,13 +72,13 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 	if warning != "" {
 		st.Warnings = append(st.Warnings, warning)
 	}
-	base := fmt.Sprintf("%s/volatile/run-%03d/", env.InstanceID(), env.Run)
+	base := fmt.Sprintf("%s/volatile/run-%03d/", env.Target.InstanceID(), env.Target.Run)
 	archivePath, reportPath := base+"volatile-data."+ext, base+"report.json"
-	archiveURL, err := rcv.PresignPut(ctx, env.CaseID, archivePath, ttl)
+	archiveURL, err := rcv.PresignPut(ctx, env.Target.CaseID, archivePath, ttl)
 	if err != nil {
 		return Failed(err, nil)
 	}
-	resultURL, err := rcv.PresignPut(ctx, env.CaseID, reportPath, ttl)
+	resultURL, err := rcv.PresignPut(ctx, env.Target.CaseID, reportPath, ttl)
 	if err != nil {
 		return Failed(err, nil)
 	}
@@ -87,14 +87,14 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 		recent = 7
 	}
 	params, err := doc.SendCommandParameters(map[string]string{
-		"CaseId": env.CaseID, "ArchiveUrl": archiveURL, "ResultUrl": resultURL,
+		"CaseId": env.Target.CaseID, "ArchiveUrl": archiveURL, "ResultUrl": resultURL,
 		"RecentDays": strconv.Itoa(recent), "ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(bound).Seconds()))),
 	})
 	if err != nil {
 		return Failed(err, nil)
 	}
 	start := env.now()
-	_, runErr := runCommand(ctx, env, env.SSM, &st.Command, params, bound, func(status string) {
+	_, runErr := runCommand(ctx, env, env.Clients.SSM, &st.Command, params, bound, func(status string) {
 		env.progress(ctx, fmt.Sprintf("%s %s (%s)", docName, status, env.now().Sub(start).Round(time.Second)), 0, 0)
 	})
 	// Whatever the command did, keep what arrived.
@@ -104,7 +104,7 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 	if a, err := env.recordReceived(rctx, rcv, evidence.Artifact{Path: reportPath, ContentType: "application/json", Step: s.Name(),
 		Source: "report of " + docName + " from the instance"}); err == nil {
 		st.Report = &a
-		if body, err := env.Store.Get(rctx, env.CaseID, reportPath); err == nil {
+		if body, err := env.Clients.Store.Get(rctx, env.Target.CaseID, reportPath); err == nil {
 			if r, err := ssmdocuments.ParseVolatileReport(body); err == nil {
 				report = &r
 			}
@@ -132,7 +132,7 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 			if report.Archive.Bytes != archive.Size {
 				problems = append(problems, fmt.Sprintf("archive size: the instance reported %d bytes, the store holds %d", report.Archive.Bytes, archive.Size))
 			}
-			if got, err := rcv.Received(rctx, env.CaseID, archivePath); err == nil && !strings.HasPrefix(got.Encryption, "aws:kms") {
+			if got, err := rcv.Received(rctx, env.Target.CaseID, archivePath); err == nil && !strings.HasPrefix(got.Encryption, "aws:kms") {
 				// With SSE-KMS, S3's ETag is not the MD5 of the object.
 				want, _ := ssmdocuments.SinglePutETag(report.Archive.ContentMD5)
 				problems.check("archive ETag (Content-MD5)", want, got.ETag)
