@@ -70,6 +70,25 @@ func (e *Env) recordReceived(ctx context.Context, rcv evidence.Receiver, a evide
 	return a, nil
 }
 
+// receiveReport records the report an instance uploaded (a, with its path)
+// and parses it: the artifact is nil when nothing arrived, the report nil
+// when it did not arrive or cannot be read.
+func receiveReport[R any](ctx context.Context, env *Env, rcv evidence.Receiver, a evidence.Artifact, parse func([]byte) (R, error)) (*evidence.Artifact, *R) {
+	a, err := env.recordReceived(ctx, rcv, a)
+	if err != nil {
+		return nil, nil
+	}
+	body, err := env.Clients.Store.Get(ctx, env.Target.CaseID, a.Path)
+	if err != nil {
+		return &a, nil
+	}
+	r, err := parse(body)
+	if err != nil {
+		return &a, nil
+	}
+	return &a, &r
+}
+
 // mismatches collects what the instance reported that the stored evidence
 // contradicts.
 type mismatches []string

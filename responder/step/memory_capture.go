@@ -447,7 +447,9 @@ func (c *memoryCapture) storedImage(ctx context.Context, upl *ssmdocuments.Strea
 // every part), and takes into the record what it says of the tool, the
 // attempts and the ranges it could not read.
 func (c *memoryCapture) report(ctx context.Context) *ssmdocuments.MemoryReport {
-	r := c.readReport(ctx)
+	var r *ssmdocuments.MemoryReport
+	c.st.Report, r = receiveReport(ctx, c.env, c.rcv, evidence.Artifact{Path: c.reportPath, ContentType: "application/json",
+		Step: c.step.Name(), Source: "report of " + c.docName + " from the instance"}, ssmdocuments.ParseMemoryReport)
 	if r == nil {
 		return nil
 	}
@@ -459,27 +461,6 @@ func (c *memoryCapture) report(ctx context.Context) *ssmdocuments.MemoryReport {
 		c.st.ZeroFilled = r.Lime.ZeroFilled
 	}
 	return r
-}
-
-// readReport records the report the instance uploaded and parses it; nil
-// when it did not arrive or cannot be read.
-func (c *memoryCapture) readReport(ctx context.Context) *ssmdocuments.MemoryReport {
-	env := c.env
-	a, err := env.recordReceived(ctx, c.rcv, evidence.Artifact{Path: c.reportPath, ContentType: "application/json", Step: c.step.Name(),
-		Source: "report of " + c.docName + " from the instance"})
-	if err != nil {
-		return nil
-	}
-	c.st.Report = &a
-	body, err := env.Clients.Store.Get(ctx, env.Target.CaseID, c.reportPath)
-	if err != nil {
-		return nil
-	}
-	r, err := ssmdocuments.ParseMemoryReport(body)
-	if err != nil {
-		return nil
-	}
-	return &r
 }
 
 // reportedUpload is the upload as the report has it: with every part when
