@@ -178,9 +178,15 @@ func hasQuarantineTag(tags []types.Tag) bool {
 }
 
 func findQuarantineGroup(ctx context.Context, api quarantineGroupAPI, vpc string) (*types.SecurityGroup, error) {
+	return findTaggedGroup(ctx, api, vpc, "true")
+}
+
+// findTaggedGroup returns the group of the VPC whose TagQuarantine tag has
+// the value (the lowest ID when there are several), or nil.
+func findTaggedGroup(ctx context.Context, api quarantineGroupAPI, vpc, value string) (*types.SecurityGroup, error) {
 	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("vpc-id"), Values: []string{vpc}},
-		{Name: aws.String("tag:" + TagQuarantine), Values: []string{"true"}},
+		{Name: aws.String("tag:" + TagQuarantine), Values: []string{value}},
 	}})
 	if err != nil {
 		return nil, err
