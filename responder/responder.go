@@ -228,13 +228,18 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	env := &step.Env{
-		CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
-		AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
-		EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
-		Prior: t.prior, Run: t.prior.LastRun() + 1, Log: log, Now: r.Now,
-		CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
-		SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
-		Collection: req.Collection, PresignValidUntil: r.Clients.PresignValidUntil, Progress: req.Progress,
+		Target: step.Target{
+			CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
+			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
+			Prior: t.prior, Run: t.prior.LastRun() + 1,
+			CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
+		},
+		Clients: step.Clients{
+			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
+			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
+			PresignValidUntil: r.Clients.PresignValidUntil,
+		},
+		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
@@ -250,10 +255,10 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		playbook = "default"
 	}
 	res.Manifest = evidence.AppendRun(t.prior, evidence.Manifest{
-		CaseID: env.CaseID, InstanceID: env.InstanceID(), AccountID: env.AccountID, Region: env.Region,
+		CaseID: env.Target.CaseID, InstanceID: env.Target.InstanceID(), AccountID: env.Target.AccountID, Region: env.Target.Region,
 	}, evidence.Revision{
 		Run: evidence.Run{
-			Number: env.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
+			Number: env.Target.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
 			Status: res.Status, StartedAt: started, EndedAt: r.now(),
 		},
 		Steps: records, Artifacts: env.Artifacts(), Snapshots: env.Snapshots(), SetStatus: true,
@@ -278,7 +283,7 @@ type target struct {
 	actor     string
 	actingAs  string
 	prior     *evidence.Manifest
-	// caseSnapshots: see step.Env.CaseSnapshots.
+	// caseSnapshots: see step.Target.CaseSnapshots.
 	caseSnapshots    []evidence.Snapshot
 	caseSnapshotsErr error
 }

@@ -29,8 +29,8 @@ type terminationState struct {
 }
 
 func (s TerminationProtection) Run(ctx context.Context, env *Env) Result {
-	var api instanceAttributeAPI = env.EC2
-	id := env.InstanceID()
+	var api instanceAttributeAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
 	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameDisableApiTermination})
 	if err != nil {
 		return Failed(fmt.Errorf("read termination protection of %s: %w", id, err), nil)
@@ -43,13 +43,13 @@ func (s TerminationProtection) Run(ctx context.Context, env *Env) Result {
 }
 
 func (s TerminationProtection) set(ctx context.Context, api instanceAttributeAPI, env *Env, on bool, before terminationState) Result {
-	id := env.InstanceID()
+	id := env.Target.InstanceID()
 	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
 		InstanceId:            &id,
 		DisableApiTermination: &types.AttributeBooleanValue{Value: aws.Bool(on)},
-		DryRun:                aws.Bool(env.DryRun),
+		DryRun:                aws.Bool(env.Target.DryRun),
 	})
-	if env.DryRun {
+	if env.Target.DryRun {
 		return dryRun(err, fmt.Sprintf("set termination protection to %t", on), before)
 	}
 	if err != nil {
@@ -74,7 +74,7 @@ func (s TerminationProtection) Release(ctx context.Context, env *Env, raw json.R
 	if before.DisableAPITermination {
 		return Skipped("termination protection was already enabled before the response", before)
 	}
-	return s.set(ctx, env.EC2, env, false, before)
+	return s.set(ctx, env.Clients.EC2, env, false, before)
 }
 
 // ShutdownBehavior makes a shutdown from inside the instance stop it rather
@@ -91,8 +91,8 @@ type shutdownState struct {
 }
 
 func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
-	var api instanceAttributeAPI = env.EC2
-	id := env.InstanceID()
+	var api instanceAttributeAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
 	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameInstanceInitiatedShutdownBehavior})
 	if err != nil {
 		return Failed(fmt.Errorf("read shutdown behavior of %s: %w", id, err), nil)
@@ -105,16 +105,16 @@ func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
 }
 
 func (s ShutdownBehavior) set(ctx context.Context, api instanceAttributeAPI, env *Env, behavior string, before shutdownState) Result {
-	id := env.InstanceID()
+	id := env.Target.InstanceID()
 	// The Attribute + Value form: documented for this attribute, and the one
 	// every EC2-compatible endpoint we test against honours.
 	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
 		InstanceId: &id,
 		Attribute:  types.InstanceAttributeNameInstanceInitiatedShutdownBehavior,
 		Value:      aws.String(behavior),
-		DryRun:     aws.Bool(env.DryRun),
+		DryRun:     aws.Bool(env.Target.DryRun),
 	})
-	if env.DryRun {
+	if env.Target.DryRun {
 		return dryRun(err, "set instance-initiated shutdown behavior to "+behavior, before)
 	}
 	if err != nil {
@@ -141,7 +141,7 @@ func (s ShutdownBehavior) Release(ctx context.Context, env *Env, raw json.RawMes
 	if before.Behavior == "" || before.Behavior == "stop" {
 		return Skipped("shutdown behavior was already stop before the response", before)
 	}
-	return s.set(ctx, env.EC2, env, before.Behavior, before)
+	return s.set(ctx, env.Clients.EC2, env, before.Behavior, before)
 }
 
 func attributeValue(v *types.AttributeValue) string {

@@ -35,12 +35,12 @@ type tagState struct {
 
 func (s CaseTag) Run(ctx context.Context, env *Env) Result {
 	before := tagState{Tags: map[string]string{}}
-	for _, t := range env.Instance.Tags {
+	for _, t := range env.Target.Instance.Tags {
 		if k := aws.ToString(t.Key); k == TagCaseID || k == TagStatus {
 			before.Tags[k] = aws.ToString(t.Value)
 		}
 	}
-	want := map[string]string{TagCaseID: env.CaseID, TagStatus: StatusQuarantined}
+	want := map[string]string{TagCaseID: env.Target.CaseID, TagStatus: StatusQuarantined}
 	if before.Tags[TagCaseID] == want[TagCaseID] && before.Tags[TagStatus] == want[TagStatus] {
 		return Skipped("instance already tagged with this case", before)
 	}
@@ -48,8 +48,8 @@ func (s CaseTag) Run(ctx context.Context, env *Env) Result {
 }
 
 func (s CaseTag) set(ctx context.Context, env *Env, tags map[string]string, before tagState) Result {
-	var api tagAPI = env.EC2
-	in := &ec2.CreateTagsInput{Resources: []string{env.InstanceID()}, DryRun: aws.Bool(env.DryRun)}
+	var api tagAPI = env.Clients.EC2
+	in := &ec2.CreateTagsInput{Resources: []string{env.Target.InstanceID()}, DryRun: aws.Bool(env.Target.DryRun)}
 	for _, k := range []string{TagCaseID, TagStatus} {
 		if v, ok := tags[k]; ok {
 			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
@@ -57,7 +57,7 @@ func (s CaseTag) set(ctx context.Context, env *Env, tags map[string]string, befo
 	}
 	_, err := api.CreateTags(ctx, in)
 	what := fmt.Sprintf("tag the instance %s=%s, %s=%s", TagCaseID, tags[TagCaseID], TagStatus, tags[TagStatus])
-	if env.DryRun {
+	if env.Target.DryRun {
 		return dryRun(err, what, before)
 	}
 	if err != nil {
@@ -73,7 +73,7 @@ func (s CaseTag) Release(ctx context.Context, env *Env, raw json.RawMessage) Res
 	if err := json.Unmarshal(raw, &before); err != nil {
 		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
 	}
-	return s.set(ctx, env, map[string]string{TagCaseID: env.CaseID, TagStatus: StatusReleased}, before)
+	return s.set(ctx, env, map[string]string{TagCaseID: env.Target.CaseID, TagStatus: StatusReleased}, before)
 }
 
 // Describe: the responder tags on the instance.

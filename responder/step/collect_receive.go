@@ -30,36 +30,36 @@ const minPresignLife = 2 * time.Minute
 // expiry of the credentials that sign them (a presigned URL dies with them).
 func (e *Env) presignTTL(bound time.Time) (time.Duration, string, error) {
 	ttl := bound.Sub(e.now()) + 5*time.Minute
-	if e.PresignValidUntil.IsZero() {
+	if e.Clients.PresignValidUntil.IsZero() {
 		return ttl, "", nil
 	}
-	left := e.PresignValidUntil.Sub(e.now())
+	left := e.Clients.PresignValidUntil.Sub(e.now())
 	if left >= ttl {
 		return ttl, "", nil
 	}
 	if left < minPresignLife {
 		return 0, "", fmt.Errorf("the credentials that sign the upload URLs expire at %s: too soon to send the command (refresh them, or use credentials that outlast the capture)",
-			e.PresignValidUntil.Format(time.RFC3339))
+			e.Clients.PresignValidUntil.Format(time.RFC3339))
 	}
 	return left, fmt.Sprintf("upload URLs live only until %s, when the signing credentials expire, before the command's bound %s",
-		e.PresignValidUntil.Format(time.RFC3339), bound.Format(time.RFC3339)), nil
+		e.Clients.PresignValidUntil.Format(time.RFC3339), bound.Format(time.RFC3339)), nil
 }
 
 // recordReceived hashes an object the instance uploaded, through the store,
 // and records it as an artifact of the step.
 func (e *Env) recordReceived(ctx context.Context, rcv evidence.Receiver, a evidence.Artifact) (evidence.Artifact, error) {
-	got, err := rcv.Received(ctx, e.CaseID, a.Path)
+	got, err := rcv.Received(ctx, e.Target.CaseID, a.Path)
 	if err != nil {
 		return a, err
 	}
-	body, err := e.Store.Open(ctx, e.CaseID, a.Path)
+	body, err := e.Clients.Store.Open(ctx, e.Target.CaseID, a.Path)
 	if err != nil {
 		return a, err
 	}
 	defer body.Close()
 	sum, size, err := evidence.HashReader(body)
 	if err != nil {
-		return a, fmt.Errorf("hash %s: %w", e.Store.Location(e.CaseID, a.Path), err)
+		return a, fmt.Errorf("hash %s: %w", e.Clients.Store.Location(e.Target.CaseID, a.Path), err)
 	}
 	a.SHA256, a.Size = sum, size
 	a.VersionID, a.Encryption = got.VersionID, got.Encryption
@@ -68,6 +68,25 @@ func (e *Env) recordReceived(ctx context.Context, rcv evidence.Receiver, a evide
 	}
 	e.addArtifact(a)
 	return a, nil
+}
+
+// receiveReport records the report an instance uploaded (a, with its path)
+// and parses it: the artifact is nil when nothing arrived, the report nil
+// when it did not arrive or cannot be read.
+func receiveReport[R any](ctx context.Context, env *Env, rcv evidence.Receiver, a evidence.Artifact, parse func([]byte) (R, error)) (*evidence.Artifact, *R) {
+	a, err := env.recordReceived(ctx, rcv, a)
+	if err != nil {
+		return nil, nil
+	}
+	body, err := env.Clients.Store.Get(ctx, env.Target.CaseID, a.Path)
+	if err != nil {
+		return &a, nil
+	}
+	r, err := parse(body)
+	if err != nil {
+		return &a, nil
+	}
+	return &a, &r
 }
 
 // mismatches collects what the instance reported that the stored evidence

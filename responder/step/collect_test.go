@@ -42,8 +42,8 @@ func collectEnv(t *testing.T, agent fakeaws.Agent) (*step.Env, *fakeaws.Cloud, *
 		Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""),
 	}))
 	env := envFor(t, c, s.InstanceID)
-	env.Store = &evidence.Bucket{API: forensics.S3(), Name: "evidence", Presign: presign}
-	env.SSM, env.Presign, env.Staging = c.SSM(), presign, forensics.S3()
+	env.Clients.Store = &evidence.Bucket{API: forensics.S3(), Name: "evidence", Presign: presign}
+	env.Clients.SSM, env.Clients.Presign, env.Clients.Staging = c.SSM(), presign, forensics.S3()
 	sum := sha256.Sum256(avml)
 	env.Collection = step.Collection{
 		Order: step.IsolateFirst, StagingBucket: "staging",
@@ -184,7 +184,7 @@ func TestSSMAccessAttachesAndCloseDetaches(t *testing.T) {
 // describes, sends no command and changes no state.
 func TestCollectionDryRunChangesNothing(t *testing.T) {
 	env, c, forensics, _ := collectEnv(t, fakeaws.Agent{Online: true, PlatformType: "Linux"})
-	env.DryRun = true
+	env.Target.DryRun = true
 	before, fbefore := c.StateDigest(), forensics.StateDigest()
 	recs := runPlan(t, env, "forensic-access-group", "ssm-access", "volatile-data", "memory-capture", "forensic-access-close")
 	for name, r := range recs {

@@ -202,61 +202,61 @@ type collectionState struct {
 
 // SetForensicGroup records the forensic access group prepared for a VPC.
 func (e *Env) SetForensicGroup(vpcID, groupID string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.collection.forensicGroups == nil {
-		e.collection.forensicGroups = map[string]string{}
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	if e.facts.collection.forensicGroups == nil {
+		e.facts.collection.forensicGroups = map[string]string{}
 	}
-	e.collection.forensicGroups[vpcID] = groupID
+	e.facts.collection.forensicGroups[vpcID] = groupID
 }
 
 // ForensicGroup returns the forensic access group prepared for a VPC.
 func (e *Env) ForensicGroup(vpcID string) (string, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	id, ok := e.collection.forensicGroups[vpcID]
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	id, ok := e.facts.collection.forensicGroups[vpcID]
 	return id, ok
 }
 
 func (e *Env) setForensicInterface(eni, vpc string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.collection.forensicInterfaces == nil {
-		e.collection.forensicInterfaces = map[string]string{}
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	if e.facts.collection.forensicInterfaces == nil {
+		e.facts.collection.forensicInterfaces = map[string]string{}
 	}
-	e.collection.forensicInterfaces[eni] = vpc
+	e.facts.collection.forensicInterfaces[eni] = vpc
 }
 
 func (e *Env) forensicInterfaces() map[string]string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return maps.Clone(e.collection.forensicInterfaces)
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return maps.Clone(e.facts.collection.forensicInterfaces)
 }
 
 func (e *Env) setNode(n *SSMNode, notReady string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.collection.node, e.collection.notReady = n, notReady
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.collection.node, e.facts.collection.notReady = n, notReady
 }
 
 // ssmNode returns the managed node commands can run on, or why there is none.
 func (e *Env) ssmNode() (*SSMNode, string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.collection.node == nil && e.collection.notReady == "" {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	if e.facts.collection.node == nil && e.facts.collection.notReady == "" {
 		return nil, "ssm-access did not run in this plan"
 	}
-	return e.collection.node, e.collection.notReady
+	return e.facts.collection.node, e.facts.collection.notReady
 }
 
 func (e *Env) setCollectionDeadline(t time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.collection.deadline = t
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.collection.deadline = t
 }
 
 func (e *Env) collectionDeadline() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.collection.deadline
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.collection.deadline
 }

@@ -26,8 +26,8 @@ func (ConsoleOutput) Phase() Phase    { return Acquire }
 func (ConsoleOutput) Needs() []string { return nil }
 
 func (s ConsoleOutput) Run(ctx context.Context, env *Env) Result {
-	var api consoleOutputAPI = env.EC2
-	id := env.InstanceID()
+	var api consoleOutputAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
 	latest := true
 	out, err := api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id, Latest: &latest})
 	if cloud.IsErrorCode(err, "UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination") {
@@ -51,7 +51,7 @@ func (s ConsoleOutput) Run(ctx context.Context, env *Env) Result {
 		return Skipped("console output already collected in this case ("+a.Path+")", nil)
 	case err != nil:
 		return Failed(err, nil)
-	case env.DryRun:
+	case env.Target.DryRun:
 		return OK(fmt.Sprintf("dry run: would store %s (%d bytes)", a.Path, len(text)), nil, after)
 	case len(text) == 0:
 		return OK("stored "+a.Path+" (the instance has posted no console output yet)", nil, after)
@@ -73,9 +73,9 @@ func (ConsoleScreenshot) Phase() Phase    { return Acquire }
 func (ConsoleScreenshot) Needs() []string { return nil }
 
 func (s ConsoleScreenshot) Run(ctx context.Context, env *Env) Result {
-	var api screenshotAPI = env.EC2
-	id := env.InstanceID()
-	if state := env.Instance.State; state != nil && state.Name != "running" {
+	var api screenshotAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
+	if state := env.Target.Instance.State; state != nil && state.Name != "running" {
 		return Skipped(fmt.Sprintf("instance is %s: a screenshot needs a running instance", state.Name), nil)
 	}
 	// Few attempts: an endpoint that cannot take screenshots may answer with
@@ -99,7 +99,7 @@ func (s ConsoleScreenshot) Run(ctx context.Context, env *Env) Result {
 		return Skipped("console screenshot already collected in this case ("+a.Path+")", nil)
 	case err != nil:
 		return Failed(err, nil)
-	case env.DryRun:
+	case env.Target.DryRun:
 		return OK("dry run: would store "+a.Path, nil, map[string]any{"bytes": len(img)})
 	}
 	return OK(fmt.Sprintf("stored %s (%d bytes)", a.Path, len(img)), nil, map[string]any{"bytes": len(img)})

@@ -39,26 +39,41 @@ type closeState struct {
 	Interfaces       []InterfaceGroups    `json:"interfaces,omitempty"`
 }
 
+// Run finds what the collection left open (open), then closes it (close).
 func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
-	var api closeAPI = env.EC2
-	id := env.InstanceID()
-	var before closeState
+	var api closeAPI = env.Clients.EC2
+	before, err := s.open(ctx, api, env)
+	if err != nil {
+		return Failed(err, nil)
+	}
+	if len(before.ForensicProfiles) == 0 && len(before.Interfaces) == 0 {
+		return Skipped("no forensic access to close: no forensic profile associated, no interface in a forensic access group", before)
+	}
+	if env.Target.DryRun {
+		return Skipped(fmt.Sprintf("dry run: would remove %d forensic profile association(s) and close %d interface(s)", len(before.ForensicProfiles), len(before.Interfaces)), before)
+	}
+	return s.close(ctx, api, env, before)
+}
+
+// open finds the forensic access still open: the associations of the
+// forensic profile, and the interfaces in a forensic access group, put there
+// by this run or found there at the start (an earlier run of the case).
+func (ForensicAccessClose) open(ctx context.Context, api closeAPI, env *Env) (closeState, error) {
+	var open closeState
 	if arn := env.Collection.ForensicProfileARN; arn != "" {
-		all, err := associatedProfiles(ctx, api, id)
+		all, err := associatedProfiles(ctx, api, env.Target.InstanceID())
 		if err != nil {
-			return Failed(err, nil)
+			return open, err
 		}
 		for _, a := range all {
 			if a.ProfileARN == arn {
-				before.ForensicProfiles = append(before.ForensicProfiles, a)
+				open.ForensicProfiles = append(open.ForensicProfiles, a)
 			}
 		}
 	}
-	// Interfaces in a forensic access group: put there by this run, or
-	// found there at the start (an earlier run of the case).
 	inForensic := env.forensicInterfaces()
-	for _, n := range env.Instance.NetworkInterfaces {
-		vpc := interfaceVPC(env.Instance, n)
+	for _, n := range env.Target.Instance.NetworkInterfaces {
+		vpc := interfaceVPC(env.Target.Instance, n)
 		if g, ok := env.ForensicGroup(vpc); ok && slices.Contains(groupIDs(n.Groups), g) {
 			if inForensic == nil {
 				inForensic = map[string]string{}
@@ -68,22 +83,22 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 	}
 	for eni, vpc := range inForensic {
 		g, _ := env.ForensicGroup(vpc)
-		before.Interfaces = append(before.Interfaces, InterfaceGroups{NetworkInterfaceID: eni, VPC: vpc, Groups: []string{g}})
+		open.Interfaces = append(open.Interfaces, InterfaceGroups{NetworkInterfaceID: eni, VPC: vpc, Groups: []string{g}})
 	}
-	sort.Slice(before.Interfaces, func(i, j int) bool {
-		return before.Interfaces[i].NetworkInterfaceID < before.Interfaces[j].NetworkInterfaceID
+	sort.Slice(open.Interfaces, func(i, j int) bool {
+		return open.Interfaces[i].NetworkInterfaceID < open.Interfaces[j].NetworkInterfaceID
 	})
-	if len(before.ForensicProfiles) == 0 && len(before.Interfaces) == 0 {
-		return Skipped("no forensic access to close: no forensic profile associated, no interface in a forensic access group", before)
-	}
-	if env.DryRun {
-		return Skipped(fmt.Sprintf("dry run: would remove %d forensic profile association(s) and close %d interface(s)", len(before.ForensicProfiles), len(before.Interfaces)), before)
-	}
+	return open, nil
+}
+
+// close removes the forensic profile associations and moves the interfaces
+// to the quarantine group of their VPC. after holds what is still open.
+func (s ForensicAccessClose) close(ctx context.Context, api closeAPI, env *Env, before closeState) Result {
 	var (
-		errs *multierror.Error
-		done []string
+		errs  *multierror.Error
+		done  []string
+		after closeState
 	)
-	after := closeState{}
 	for _, a := range before.ForensicProfiles {
 		if _, err := api.DisassociateIamInstanceProfile(ctx, &ec2.DisassociateIamInstanceProfileInput{AssociationId: aws.String(a.AssociationID)}); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("remove forensic profile %s (%s): %w", a.ProfileARN, a.AssociationID, err))
@@ -93,30 +108,37 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 		done = append(done, "removed forensic profile "+a.ProfileARN)
 	}
 	for _, n := range before.Interfaces {
-		q, ok := env.QuarantineGroup(n.VPC)
-		if !ok {
-			errs = multierror.Append(errs, fmt.Errorf("%s stays in the forensic access group: no quarantine group is ready for VPC %s (see step quarantine-group)", n.NetworkInterfaceID, n.VPC))
-			after.Interfaces = append(after.Interfaces, n)
-			continue
-		}
-		err := retryEventual(ctx, func() error {
-			_, err := api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
-				NetworkInterfaceId: aws.String(n.NetworkInterfaceID), Groups: []string{q},
-			})
-			return err
-		}, "InvalidGroup.NotFound")
+		left, err := s.closeInterface(ctx, api, env, n)
+		after.Interfaces = append(after.Interfaces, left)
 		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("move %s to quarantine group %s: %w", n.NetworkInterfaceID, q, err))
-			after.Interfaces = append(after.Interfaces, n)
+			errs = multierror.Append(errs, err)
 			continue
 		}
-		after.Interfaces = append(after.Interfaces, InterfaceGroups{NetworkInterfaceID: n.NetworkInterfaceID, VPC: n.VPC, Groups: []string{q}})
-		done = append(done, n.NetworkInterfaceID+" moved to "+q)
+		done = append(done, n.NetworkInterfaceID+" moved to "+left.Groups[0])
 	}
 	if err := errs.ErrorOrNil(); err != nil {
 		return Result{Status: evidence.StatusFailed, Err: err, Before: before, After: after}
 	}
 	return OK(strings.Join(done, "; "), before, after)
+}
+
+// closeInterface moves one interface from the forensic access group to
+// the quarantine group of its VPC, and returns it as it was left.
+func (ForensicAccessClose) closeInterface(ctx context.Context, api closeAPI, env *Env, n InterfaceGroups) (InterfaceGroups, error) {
+	q, ok := env.QuarantineGroup(n.VPC)
+	if !ok {
+		return n, fmt.Errorf("%s stays in the forensic access group: no quarantine group is ready for VPC %s (see step quarantine-group)", n.NetworkInterfaceID, n.VPC)
+	}
+	err := retryEventual(ctx, func() error {
+		_, err := api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+			NetworkInterfaceId: aws.String(n.NetworkInterfaceID), Groups: []string{q},
+		})
+		return err
+	}, "InvalidGroup.NotFound")
+	if err != nil {
+		return n, fmt.Errorf("move %s to quarantine group %s: %w", n.NetworkInterfaceID, q, err)
+	}
+	return InterfaceGroups{NetworkInterfaceID: n.NetworkInterfaceID, VPC: n.VPC, Groups: []string{q}}, nil
 }
 
 // Describe: the forensic profiles and interfaces are shown as recorded.

@@ -61,8 +61,8 @@ var (
 )
 
 func (s ForensicAccessGroup) Run(ctx context.Context, env *Env) Result {
-	var api forensicGroupAPI = env.EC2
-	vpcs := instanceVPCs(env.Instance)
+	var api forensicGroupAPI = env.Clients.EC2
+	vpcs := instanceVPCs(env.Target.Instance)
 	if len(vpcs) == 0 {
 		return Skipped("the instance is in no VPC", nil)
 	}
@@ -115,14 +115,29 @@ func (s ForensicAccessGroup) endpoints(ctx context.Context, api forensicGroupAPI
 	if err != nil {
 		return access, fmt.Errorf("describe VPC endpoints: %w", err)
 	}
-	var enis []string
-	eniService := map[string]string{}
-	var prefixListNames []string
-	for _, ep := range out.VpcEndpoints {
+	enis, prefixListNames := access.addEndpoints(out.VpcEndpoints, env.Target.Region)
+	access.Missing = missingEndpoints(access.Endpoints)
+	if len(access.Missing) > 0 {
+		return access, nil
+	}
+	rules, err := endpointRules(ctx, api, enis, prefixListNames)
+	if err != nil {
+		return access, err
+	}
+	sort.Strings(rules)
+	access.Rules = slices.Compact(rules)
+	return access, nil
+}
+
+// addEndpoints records the available endpoints SSM can use, by service, and
+// returns how to reach them: the network interfaces of interface endpoints
+// and the prefix list names of an S3 gateway endpoint.
+func (a *forensicAccess) addEndpoints(endpoints []types.VpcEndpoint, region string) (enis, prefixListNames []string) {
+	for _, ep := range endpoints {
 		if !strings.EqualFold(string(ep.State), "available") {
 			continue
 		}
-		service := endpointService(aws.ToString(ep.ServiceName), env.Region)
+		service := endpointService(aws.ToString(ep.ServiceName), region)
 		if service == "" {
 			continue
 		}
@@ -135,35 +150,43 @@ func (s ForensicAccessGroup) endpoints(ctx context.Context, api forensicGroupAPI
 			if !aws.ToBool(ep.PrivateDnsEnabled) {
 				continue
 			}
-			for _, id := range ep.NetworkInterfaceIds {
-				enis = append(enis, id)
-				eniService[id] = service
-			}
-			access.Endpoints[service] = append(access.Endpoints[service], aws.ToString(ep.VpcEndpointId))
+			enis = append(enis, ep.NetworkInterfaceIds...)
+			a.Endpoints[service] = append(a.Endpoints[service], aws.ToString(ep.VpcEndpointId))
 		case types.VpcEndpointTypeGateway:
 			if service != "s3" {
 				continue
 			}
 			prefixListNames = append(prefixListNames, aws.ToString(ep.ServiceName))
-			access.Endpoints[service] = append(access.Endpoints[service], aws.ToString(ep.VpcEndpointId))
+			a.Endpoints[service] = append(a.Endpoints[service], aws.ToString(ep.VpcEndpointId))
 		}
 	}
+	return enis, prefixListNames
+}
+
+// missingEndpoints names what SSM lacks among the endpoints found: ssm, s3,
+// and one of ssmmessages or ec2messages.
+func missingEndpoints(found map[string][]string) []string {
+	var missing []string
 	for _, svc := range []string{"ssm", "s3"} {
-		if len(access.Endpoints[svc]) == 0 {
-			access.Missing = append(access.Missing, svc)
+		if len(found[svc]) == 0 {
+			missing = append(missing, svc)
 		}
 	}
-	if len(access.Endpoints["ssmmessages"]) == 0 && len(access.Endpoints["ec2messages"]) == 0 {
-		access.Missing = append(access.Missing, "ssmmessages or ec2messages")
+	if len(found["ssmmessages"]) == 0 && len(found["ec2messages"]) == 0 {
+		missing = append(missing, "ssmmessages or ec2messages")
 	}
-	if len(access.Missing) > 0 {
-		return access, nil
-	}
+	return missing
+}
+
+// endpointRules are the egress rules that reach the endpoints: the private
+// IP of every interface endpoint's network interface ("cidr:<ip>/32") and
+// the S3 prefix list of a gateway endpoint ("pl:<id>").
+func endpointRules(ctx context.Context, api forensicGroupAPI, enis, prefixListNames []string) ([]string, error) {
 	var rules []string
 	if len(enis) > 0 {
 		nis, err := api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: enis})
 		if err != nil {
-			return access, fmt.Errorf("describe endpoint interfaces: %w", err)
+			return nil, fmt.Errorf("describe endpoint interfaces: %w", err)
 		}
 		for _, ni := range nis.NetworkInterfaces {
 			if ip := aws.ToString(ni.PrivateIpAddress); ip != "" {
@@ -176,18 +199,16 @@ func (s ForensicAccessGroup) endpoints(ctx context.Context, api forensicGroupAPI
 			{Name: aws.String("prefix-list-name"), Values: prefixListNames},
 		}})
 		if err != nil {
-			return access, fmt.Errorf("describe the S3 prefix list: %w", err)
+			return nil, fmt.Errorf("describe the S3 prefix list: %w", err)
 		}
 		for _, pl := range pls.PrefixLists {
 			rules = append(rules, "pl:"+aws.ToString(pl.PrefixListId))
 		}
 		if len(pls.PrefixLists) == 0 {
-			return access, fmt.Errorf("the S3 gateway endpoint's prefix list %s was not found", strings.Join(prefixListNames, ", "))
+			return nil, fmt.Errorf("the S3 gateway endpoint's prefix list %s was not found", strings.Join(prefixListNames, ", "))
 		}
 	}
-	sort.Strings(rules)
-	access.Rules = slices.Compact(rules)
-	return access, nil
+	return rules, nil
 }
 
 // endpointService returns ssm, ssmmessages, ec2messages or s3 for an
@@ -203,117 +224,35 @@ func endpointService(name, region string) string {
 }
 
 // ensure finds or creates the group and makes its rules exactly the wanted
-// ones.
+// ones. before is the group as found (without a group: want, without
+// rules); after is as it was left, or before until the group exists.
 func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, env *Env, want forensicAccess) (before, after forensicAccess, what string, err error) {
 	before = want
 	before.Rules = nil
-	name := ForensicAccessGroupName(want.VPC)
-	found, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
-		{Name: aws.String("vpc-id"), Values: []string{want.VPC}},
-		{Name: aws.String("tag:" + TagQuarantine), Values: []string{ForensicAccessTagValue}},
-	}})
+	g, err := findTaggedGroup(ctx, api, want.VPC, ForensicAccessTagValue)
 	if err != nil {
 		return before, before, "", fmt.Errorf("find forensic access group: %w", err)
 	}
-	var g *types.SecurityGroup
-	if len(found.SecurityGroups) > 0 {
-		groups := found.SecurityGroups
-		sort.Slice(groups, func(i, j int) bool { return aws.ToString(groups[i].GroupId) < aws.ToString(groups[j].GroupId) })
-		g = &groups[0]
-	}
-	created := false
-	if g == nil {
-		in := &ec2.CreateSecurityGroupInput{
-			GroupName:   aws.String(name),
-			Description: aws.String("responder forensic access: HTTPS to the VPC's SSM and S3 endpoints only. Do not add rules."),
-			VpcId:       aws.String(want.VPC),
-			TagSpecifications: []types.TagSpecification{{
-				ResourceType: types.ResourceTypeSecurityGroup,
-				Tags: []types.Tag{
-					{Key: aws.String(TagQuarantine), Value: aws.String(ForensicAccessTagValue)},
-					{Key: aws.String("Name"), Value: aws.String(name)},
-					{Key: aws.String(TagCaseID), Value: aws.String(env.CaseID)},
-				},
-			}},
-			DryRun: aws.Bool(env.DryRun),
-		}
-		out, err := api.CreateSecurityGroup(ctx, in)
-		if env.DryRun {
-			r := dryRun(err, "create forensic access group "+name+" with "+strings.Join(want.Rules, ", "), nil)
-			return before, before, r.Reason, r.Err
-		}
-		if cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
-			// An untagged group holds the name: not ours to change.
-			in.GroupName = aws.String(name + "-" + env.CaseID)
-			out, err = api.CreateSecurityGroup(ctx, in)
-		}
-		if err != nil {
-			return before, before, "", fmt.Errorf("create forensic access group: %w", err)
-		}
-		created = true
-		id := aws.ToString(out.GroupId)
-		if g, err = describeNewGroup(ctx, api, id); err != nil {
+	created := g == nil
+	switch {
+	case created && env.Target.DryRun:
+		_, err := api.CreateSecurityGroup(ctx, s.createInput(env, want.VPC))
+		r := dryRun(err, "create forensic access group "+ForensicAccessGroupName(want.VPC)+" with "+strings.Join(want.Rules, ", "), nil)
+		return before, before, r.Reason, r.Err
+	case created:
+		if g, err = s.create(ctx, api, env, want.VPC); err != nil {
 			return before, before, "", err
 		}
-	} else {
-		before.GroupID = aws.ToString(g.GroupId)
-		before.Rules = describeRules(*g)
+	default:
+		before.GroupID, before.Rules = aws.ToString(g.GroupId), describeRules(*g)
 	}
 	id := aws.ToString(g.GroupId)
 	after = want
 	after.GroupID, after.Created = id, created
-
-	// Revoke whatever is not one of the wanted rules (the default egress rule
-	// of a new group, anything someone added), then add the missing ones.
-	wanted := map[string]bool{}
-	for _, r := range want.Rules {
-		wanted[r] = true
-	}
-	var revokeEgress []types.IpPermission
-	have := map[string]bool{}
-	for _, p := range g.IpPermissionsEgress {
-		for _, one := range splitPermission(p) {
-			key := egressKey(one)
-			if key != "" && wanted[key] {
-				have[key] = true
-				continue
-			}
-			revokeEgress = append(revokeEgress, one)
-		}
-	}
-	var errs *multierror.Error
-	if len(revokeEgress) > 0 {
-		_, err := api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: revokeEgress, DryRun: aws.Bool(env.DryRun)})
-		if err != nil && !ignorableRevokeError(err, env.DryRun) {
-			errs = multierror.Append(errs, fmt.Errorf("revoke egress rules of %s: %w", id, err))
-		}
-	}
-	if len(g.IpPermissions) > 0 {
-		_, err := api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissions, DryRun: aws.Bool(env.DryRun)})
-		if err != nil && !ignorableRevokeError(err, env.DryRun) {
-			errs = multierror.Append(errs, fmt.Errorf("revoke ingress rules of %s: %w", id, err))
-		}
-	}
-	var add []types.IpPermission
-	for _, r := range want.Rules {
-		if !have[r] {
-			add = append(add, httpsEgress(r))
-		}
-	}
-	if len(add) > 0 {
-		_, err := api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: add, DryRun: aws.Bool(env.DryRun)})
-		switch {
-		case env.DryRun && cloud.IsErrorCode(err, "DryRunOperation"):
-		case cloud.IsErrorCode(err, "InvalidPermission.Duplicate"):
-			// Another response added them meanwhile.
-		case err != nil:
-			errs = multierror.Append(errs, fmt.Errorf("allow HTTPS to the endpoints from %s: %w", id, err))
-		}
-	}
-	if err := errs.ErrorOrNil(); err != nil {
+	if err := setEgress(ctx, api, *g, want.Rules, env.Target.DryRun); err != nil {
 		return before, after, "", err
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		return before, before, fmt.Sprintf("dry run: permitted; %s would allow only %s", id, strings.Join(want.Rules, ", ")), nil
 	}
 	env.SetForensicGroup(want.VPC, id)
@@ -322,6 +261,97 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 		verb = "created"
 	}
 	return before, after, fmt.Sprintf("%s %s in %s: egress HTTPS to %s only", verb, id, want.VPC, strings.Join(want.Rules, ", ")), nil
+}
+
+func (ForensicAccessGroup) createInput(env *Env, vpc string) *ec2.CreateSecurityGroupInput {
+	name := ForensicAccessGroupName(vpc)
+	return &ec2.CreateSecurityGroupInput{
+		GroupName:   aws.String(name),
+		Description: aws.String("responder forensic access: HTTPS to the VPC's SSM and S3 endpoints only. Do not add rules."),
+		VpcId:       aws.String(vpc),
+		TagSpecifications: []types.TagSpecification{{
+			ResourceType: types.ResourceTypeSecurityGroup,
+			Tags: []types.Tag{
+				{Key: aws.String(TagQuarantine), Value: aws.String(ForensicAccessTagValue)},
+				{Key: aws.String("Name"), Value: aws.String(name)},
+				{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
+			},
+		}},
+		DryRun: aws.Bool(env.Target.DryRun),
+	}
+}
+
+// create makes the group and describes it. The group is looked up by its
+// tag first, so a group that holds the name is an untagged one, not ours to
+// change: the group is then made under a name that carries the case ID.
+func (s ForensicAccessGroup) create(ctx context.Context, api forensicGroupAPI, env *Env, vpc string) (*types.SecurityGroup, error) {
+	in := s.createInput(env, vpc)
+	out, err := api.CreateSecurityGroup(ctx, in)
+	if cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
+		in.GroupName = aws.String(ForensicAccessGroupName(vpc) + "-" + env.Target.CaseID)
+		out, err = api.CreateSecurityGroup(ctx, in)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create forensic access group: %w", err)
+	}
+	return describeNewGroup(ctx, api, aws.ToString(out.GroupId))
+}
+
+// setEgress makes the group's rules exactly the wanted ones: it revokes
+// whatever else the group allows (the default egress rule of a new group,
+// anything someone added, any ingress), then adds the wanted rules it lacks.
+func setEgress(ctx context.Context, api forensicGroupAPI, g types.SecurityGroup, rules []string, dryRun bool) error {
+	id := aws.ToString(g.GroupId)
+	revoke, add := egressChanges(g, rules)
+	var errs *multierror.Error
+	if len(revoke) > 0 {
+		_, err := api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: revoke, DryRun: aws.Bool(dryRun)})
+		if err != nil && !ignorableRevokeError(err, dryRun) {
+			errs = multierror.Append(errs, fmt.Errorf("revoke egress rules of %s: %w", id, err))
+		}
+	}
+	if len(g.IpPermissions) > 0 {
+		_, err := api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: g.IpPermissions, DryRun: aws.Bool(dryRun)})
+		if err != nil && !ignorableRevokeError(err, dryRun) {
+			errs = multierror.Append(errs, fmt.Errorf("revoke ingress rules of %s: %w", id, err))
+		}
+	}
+	if len(add) > 0 {
+		_, err := api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{GroupId: g.GroupId, IpPermissions: add, DryRun: aws.Bool(dryRun)})
+		switch {
+		case dryRun && cloud.IsErrorCode(err, "DryRunOperation"):
+		case cloud.IsErrorCode(err, "InvalidPermission.Duplicate"):
+			// Another response added them meanwhile.
+		case err != nil:
+			errs = multierror.Append(errs, fmt.Errorf("allow HTTPS to the endpoints from %s: %w", id, err))
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+// egressChanges compares the group's egress rules with the wanted ones:
+// what to revoke (one permission per peer, so that a wanted peer sharing a
+// permission with an unwanted one stays) and what to add.
+func egressChanges(g types.SecurityGroup, rules []string) (revoke, add []types.IpPermission) {
+	wanted, have := map[string]bool{}, map[string]bool{}
+	for _, r := range rules {
+		wanted[r] = true
+	}
+	for _, p := range g.IpPermissionsEgress {
+		for _, one := range splitPermission(p) {
+			if key := egressKey(one); key != "" && wanted[key] {
+				have[key] = true
+				continue
+			}
+			revoke = append(revoke, one)
+		}
+	}
+	for _, r := range rules {
+		if !have[r] {
+			add = append(add, httpsEgress(r))
+		}
+	}
+	return revoke, add
 }
 
 // splitPermission splits a permission into one per peer, so that each can be

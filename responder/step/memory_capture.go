@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,135 +69,198 @@ type memoryState struct {
 	FailedPart  int                           `json:"failed_part,omitempty"`
 }
 
+// Run goes in three phases: plan (check and size the capture, change
+// nothing), prepare (open the upload and everything the instance needs to
+// fill it) and, once the command has run, conclude (keep the instance's
+// report, check the parts, complete the upload). Every failure after plan
+// goes through memoryCapture.fail, the one place that aborts the upload.
 func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
+	c, res := s.plan(ctx, env)
+	if c == nil {
+		return res
+	}
+	if why, err := c.prepare(ctx); err != nil {
+		return c.fail(ctx, why, err)
+	}
+	runErr := c.run(ctx)
+	return c.conclude(ctx, runErr)
+}
+
+// memoryCapture is one capture under way: what plan settled, what prepare
+// opened (the multipart upload is st.Upload) and the step's record.
+type memoryCapture struct {
+	step    MemoryCapture
+	env     *Env
+	rcv     evidence.Receiver
+	docName string
+	doc     ssmdocuments.Document
+	tools   memoryTools
+
+	// Set by prepare.
+	bound                 time.Time // when the command must have ended
+	imagePath, reportPath string
+	params                map[string][]string // SendCommand's parameters
+
+	st memoryState
+}
+
+// plan checks that the capture can run and sizes it, without changing
+// anything. It returns nil and the step's result when the step ends there
+// (no managed node, no staging bucket, a dry run).
+func (s MemoryCapture) plan(ctx context.Context, env *Env) (*memoryCapture, Result) {
 	node, why := env.ssmNode()
 	if node == nil {
-		return Skipped("no managed node to run on: "+why, nil)
+		return nil, Skipped("no managed node to run on: "+why, nil)
 	}
-	rcv, err := evidence.AsReceiver(env.Store)
+	rcv, err := evidence.AsReceiver(env.Clients.Store)
 	if err != nil {
-		return Failed(err, nil)
+		return nil, Failed(err, nil)
 	}
-	if env.Staging == nil || env.Presign == nil || env.Collection.StagingBucket == "" {
-		return Failed(errors.New("memory capture needs a staging bucket (--staging-bucket) for the tools and the part URLs"), nil)
+	if env.Clients.Staging == nil || env.Clients.Presign == nil || env.Collection.StagingBucket == "" {
+		return nil, Failed(errors.New("memory capture needs a staging bucket (--staging-bucket) for the tools and the part URLs"), nil)
 	}
-	var docName string
-	switch node.PlatformType {
+	docName, err := memoryDocument(node.PlatformType)
+	if err != nil {
+		return nil, Failed(err, nil)
+	}
+	c := &memoryCapture{step: s, env: env, rcv: rcv, docName: docName}
+	c.doc, _ = ssmdocuments.Lookup(docName)
+	if c.tools, err = s.tools(node.PlatformType, env.Target.Instance, env.Collection.Memory); err != nil {
+		return nil, Failed(err, nil)
+	}
+	if err := c.size(ctx, node.PlatformType); err != nil {
+		return nil, Failed(err, nil)
+	}
+	if env.Target.DryRun {
+		return nil, Skipped(fmt.Sprintf("dry run: would run %s on %s: %d MiB of memory in up to %d parts of %d MiB",
+			docName, env.Target.InstanceID(), c.st.MemoryBytes>>20, c.st.PartURLs, c.st.PartSizeMiB), nil)
+	}
+	return c, Result{}
+}
+
+// memoryDocument names the capture document of a platform.
+func memoryDocument(platform string) (string, error) {
+	switch platform {
 	case "Linux":
-		docName = ssmdocuments.LinuxMemoryCapture
+		return ssmdocuments.LinuxMemoryCapture, nil
 	case "Windows":
-		docName = ssmdocuments.WindowsMemoryCapture
-	default:
-		return Failed(fmt.Errorf("no memory capture document for platform %q", node.PlatformType), nil)
+		return ssmdocuments.WindowsMemoryCapture, nil
 	}
-	doc, _ := ssmdocuments.Lookup(docName)
-	st := memoryState{}
-	tools, err := s.tools(node.PlatformType, env.Instance, env.Collection.Memory)
+	return "", fmt.Errorf("no memory capture document for platform %q", platform)
+}
+
+// size reads the memory of the instance's type and plans the parts.
+func (c *memoryCapture) size(ctx context.Context, platform string) error {
+	var err error
+	c.st.MemoryBytes, err = memorySize(ctx, c.env.Clients.EC2, c.env.Target.Instance)
 	if err != nil {
-		return Failed(err, nil)
+		return err
 	}
-	st.MemoryBytes, err = memorySize(ctx, env.EC2, env.Instance)
-	if err != nil {
-		return Failed(err, nil)
-	}
-	preferred := env.Collection.Memory.PartSizeMiB
+	preferred := c.env.Collection.Memory.PartSizeMiB
 	if preferred == 0 {
 		preferred = 64
 	}
-	if node.PlatformType == "Windows" {
+	if platform == "Windows" {
 		preferred = min(preferred, 2047) // a part is held in memory on Windows
 	}
-	st.PartSizeMiB, st.PartURLs, err = ssmdocuments.PlanParts(st.MemoryBytes, preferred)
+	c.st.PartSizeMiB, c.st.PartURLs, err = ssmdocuments.PlanParts(c.st.MemoryBytes, preferred)
+	return err
+}
+
+// prepare installs the document, then opens the multipart upload and what
+// the instance needs to fill it. When it fails, why is what the record says
+// of the aborted upload.
+func (c *memoryCapture) prepare(ctx context.Context) (why string, err error) {
+	env := c.env
+	if err := ensureDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
+		return "", err
+	}
+	c.bound = env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout)))
+	ttl, warning, err := env.presignTTL(c.bound)
 	if err != nil {
-		return Failed(err, nil)
-	}
-	if env.DryRun {
-		return Skipped(fmt.Sprintf("dry run: would run %s on %s: %d MiB of memory in up to %d parts of %d MiB",
-			docName, env.InstanceID(), st.MemoryBytes>>20, st.PartURLs, st.PartSizeMiB), nil)
-	}
-	if err := ensureDocument(ctx, env.SSM, doc, &st.Command); err != nil {
-		return Failed(err, nil)
-	}
-	bound := env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout)))
-	ttl, warning, err := env.presignTTL(bound)
-	if err != nil {
-		return Failed(err, nil)
+		return "", err
 	}
 	if warning != "" {
-		st.Warnings = append(st.Warnings, warning)
+		c.st.Warnings = append(c.st.Warnings, warning)
 	}
+	base := fmt.Sprintf("%s/memory/run-%03d/", env.Target.InstanceID(), env.Target.Run)
+	c.imagePath, c.reportPath = base+"memory-image", base+"report.json"
+	params, err := c.toolParameters(ctx, ttl)
+	if err != nil {
+		return "", err
+	}
+	upload, err := c.rcv.BeginUpload(ctx, env.Target.CaseID, c.imagePath, "application/octet-stream")
+	if err != nil {
+		return "", err
+	}
+	c.st.Upload = upload
+	return c.uploadParameters(ctx, ttl, params)
+}
 
-	base := fmt.Sprintf("%s/memory/run-%03d/", env.InstanceID(), env.Run)
-	imagePath, reportPath := base+"memory-image", base+"report.json"
+// toolParameters are the document's parameters but for the upload: the
+// capture settings, and the tools, each a presigned GET with its pinned
+// digest.
+func (c *memoryCapture) toolParameters(ctx context.Context, ttl time.Duration) (map[string]string, error) {
+	env := c.env
 	params := map[string]string{
-		"CaseId": env.CaseID, "PartSizeMiB": strconv.Itoa(st.PartSizeMiB),
-		"ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(bound).Seconds()))),
+		"CaseId": env.Target.CaseID, "PartSizeMiB": strconv.Itoa(c.st.PartSizeMiB),
+		"ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(c.bound).Seconds()))),
 	}
-	if c := env.Collection.Memory.Compression; c != "" {
-		params["Compression"] = c
+	if compression := env.Collection.Memory.Compression; compression != "" {
+		params["Compression"] = compression
 	}
-	for name, v := range tools.params {
-		params[name] = v
-	}
-	// The tools: a presigned GET each, with the pinned digest.
-	for param, tool := range tools.urls {
-		url, err := env.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(tool.Key)},
+	maps.Copy(params, c.tools.params)
+	for param, tool := range c.tools.urls {
+		url, err := env.Clients.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(tool.Key)},
 			s3.WithPresignExpires(ttl))
 		if err != nil {
-			return Failed(fmt.Errorf("presign the staged tool %s: %w", tool.Key, err), nil)
+			return nil, fmt.Errorf("presign the staged tool %s: %w", tool.Key, err)
 		}
 		params[param] = url.URL
 	}
-	upload, err := rcv.BeginUpload(ctx, env.CaseID, imagePath, "application/octet-stream")
+	return params, nil
+}
+
+// uploadParameters presigns the open upload's part URLs and the report URL,
+// and completes the command's parameters. The part URLs do not fit in
+// SendCommand's parameters: they go to a staging object the instance
+// fetches; the staging bucket's lifecycle rule removes it.
+func (c *memoryCapture) uploadParameters(ctx context.Context, ttl time.Duration, params map[string]string) (why string, err error) {
+	env, bucket := c.env, c.env.Collection.StagingBucket
+	partURLs, err := c.rcv.PresignParts(ctx, c.st.Upload, c.st.PartURLs, ttl)
 	if err != nil {
-		return Failed(err, nil)
+		return "presigning failed", err
 	}
-	st.Upload = upload
-	abort := func(why string) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		st.Aborted = why
-		if err := rcv.AbortUpload(actx, upload); err != nil {
-			st.Aborted += " (abort failed: " + err.Error() + "; the bucket's lifecycle rule removes incomplete uploads)"
-		}
-	}
-	partURLs, err := rcv.PresignParts(ctx, upload, st.PartURLs, ttl)
-	if err != nil {
-		abort("presigning failed")
-		return Result{Status: evidence.StatusFailed, Err: err, After: st}
-	}
-	// The part URLs do not fit in SendCommand's parameters: they go to a
-	// staging object the instance fetches; its lifecycle rule removes it.
-	listKey := fmt.Sprintf("parts/%s/%s-run-%03d-%s.txt", env.CaseID, env.InstanceID(), env.Run, randomHex(8))
-	if _, err := env.Staging.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(listKey),
+	listKey := fmt.Sprintf("parts/%s/%s-run-%03d-%s.txt", env.Target.CaseID, env.Target.InstanceID(), env.Target.Run, randomHex(8))
+	if _, err := env.Clients.Staging.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(listKey),
 		Body: strings.NewReader(string(ssmdocuments.PartURLList(partURLs))), ContentType: aws.String("text/plain"),
 	}); err != nil {
-		abort("the part URL list could not be staged")
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("stage the part URL list in s3://%s: %w", env.Collection.StagingBucket, err), After: st}
+		return "the part URL list could not be staged", fmt.Errorf("stage the part URL list in s3://%s: %w", bucket, err)
 	}
-	listURL, err := env.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(listKey)},
+	listURL, err := env.Clients.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(listKey)},
 		s3.WithPresignExpires(ttl))
 	if err != nil {
-		abort("presigning failed")
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("presign the part URL list: %w", err), After: st}
+		return "presigning failed", fmt.Errorf("presign the part URL list: %w", err)
 	}
-	resultURL, err := rcv.PresignPut(ctx, env.CaseID, reportPath, ttl)
+	resultURL, err := c.rcv.PresignPut(ctx, env.Target.CaseID, c.reportPath, ttl)
 	if err != nil {
-		abort("presigning failed")
-		return Result{Status: evidence.StatusFailed, Err: err, After: st}
+		return "presigning failed", err
 	}
 	params["PartUrlsUrl"], params["ResultUrl"] = listURL.URL, resultURL
-	cmdParams, err := doc.SendCommandParameters(params)
-	if err != nil {
-		abort("invalid parameters")
-		return Result{Status: evidence.StatusFailed, Err: err, After: st}
+	if c.params, err = c.doc.SendCommandParameters(params); err != nil {
+		return "invalid parameters", err
 	}
+	return "", nil
+}
 
-	start := env.now()
-	_, runErr := runCommand(ctx, env, env.SSM, &st.Command, cmdParams, bound, func(status string) {
-		msg := fmt.Sprintf("%s %s (%s)", docName, status, env.now().Sub(start).Round(time.Second))
-		if parts, err := rcv.UploadedParts(ctx, upload); err == nil {
+// run sends the command and waits for it to end, reporting how many parts
+// have arrived.
+func (c *memoryCapture) run(ctx context.Context) error {
+	env, start := c.env, c.env.now()
+	_, err := runCommand(ctx, env, env.Clients.SSM, &c.st.Command, c.params, c.bound, func(status string) {
+		msg := fmt.Sprintf("%s %s (%s)", c.docName, status, env.now().Sub(start).Round(time.Second))
+		if parts, err := c.rcv.UploadedParts(ctx, c.st.Upload); err == nil {
 			var done int64
 			for _, p := range parts {
 				done += p.Size
@@ -205,104 +269,105 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 		}
 		env.progress(ctx, msg, 0, 0)
 	})
+	return err
+}
 
-	// Whatever the command did, keep its report and decide about the image.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout(env))
+// conclude keeps the instance's report whatever the command did, and
+// completes the upload only when the command, the report and the stored
+// parts agree.
+func (c *memoryCapture) conclude(ctx context.Context, runErr error) Result {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.step.Timeout(c.env))
 	defer cancel()
-	report := s.report(rctx, env, rcv, reportPath, docName, &st)
-	if report != nil {
-		st.Tool, st.Attempts, st.Warnings = &report.Tool, report.Attempts, append(st.Warnings, report.Warnings...)
-		if report.Ranges != nil {
-			st.Skipped = report.Ranges.Skipped
-		}
-		if report.Lime != nil {
-			st.ZeroFilled = report.Lime.ZeroFilled
-		}
-	}
+	report := c.report(rctx)
 	upl := reportedUpload(report)
 	if upl != nil {
-		st.Failure, st.FailedPart = upl.Failure, upl.FailedPart
+		c.st.Failure, c.st.FailedPart = upl.Failure, upl.FailedPart
 	}
-	fail := func(err error) Result {
-		if st.Image == nil {
-			abort(err.Error())
+	err := c.outcome(runErr, report, upl)
+	if err == nil {
+		var image *evidence.Artifact
+		image, err = c.complete(rctx, upl, report)
+		if image != nil {
+			c.st.Image = image
 		}
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("%s: %w", docName, err), After: st}
-	}
-	switch {
-	case runErr != nil:
-		return fail(runErr)
-	case st.Command.Status != "Success":
-		return fail(errors.New(commandFailure(&st.Command)))
-	case report == nil:
-		return fail(errors.New("the instance's report did not arrive: the image cannot be checked, so it is not completed"))
-	case report.Status != ssmdocuments.StatusSucceeded || upl == nil:
-		return fail(fmt.Errorf("the instance reports %s (failure %s, part %d): %s", report.Status, orNone(st.Failure), st.FailedPart, report.Error))
-	}
-	image, err := s.complete(rctx, env, rcv, upload, upl, report, &st)
-	if image != nil {
-		st.Image = image
 	}
 	if err != nil {
-		return fail(err)
+		return c.fail(ctx, err.Error(), fmt.Errorf("%s: %w", c.docName, err))
 	}
-	tool := report.Tool.Name
+	return OK(c.reason(report, upl), nil, c.st)
+}
+
+// outcome says why the image cannot be completed, if it cannot: the command
+// failed, or the instance's report did not arrive or reports a failure.
+func (c *memoryCapture) outcome(runErr error, report *ssmdocuments.MemoryReport, upl *ssmdocuments.StreamUpload) error {
+	switch {
+	case runErr != nil:
+		return runErr
+	case c.st.Command.Status != "Success":
+		return errors.New(commandFailure(&c.st.Command))
+	case report == nil:
+		return errors.New("the instance's report did not arrive: the image cannot be checked, so it is not completed")
+	case report.Status != ssmdocuments.StatusSucceeded || upl == nil:
+		return fmt.Errorf("the instance reports %s (failure %s, part %d): %s", report.Status, orNone(c.st.Failure), c.st.FailedPart, report.Error)
+	}
+	return nil
+}
+
+// fail is the capture's one failure path. Before the upload opens there is
+// nothing to undo and nothing done to record. Once it is open, an upload
+// whose image was not completed is aborted, why says so in the record, and
+// the record keeps what the capture did.
+func (c *memoryCapture) fail(ctx context.Context, why string, err error) Result {
+	if c.st.Upload == nil {
+		return Failed(err, nil)
+	}
+	if c.st.Image == nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		c.st.Aborted = why
+		if err := c.rcv.AbortUpload(actx, c.st.Upload); err != nil {
+			c.st.Aborted += " (abort failed: " + err.Error() + "; the bucket's lifecycle rule removes incomplete uploads)"
+		}
+	}
+	return Result{Status: evidence.StatusFailed, Err: err, After: c.st}
+}
+
+// reason is what a completed capture says in the record.
+func (c *memoryCapture) reason(report *ssmdocuments.MemoryReport, upl *ssmdocuments.StreamUpload) string {
+	image, tool := c.st.Image, report.Tool.Name
 	if report.Tool.MemorySource != "" {
 		tool += " from " + report.Tool.MemorySource
 	}
 	reason := fmt.Sprintf("%s version %s: %s, %d MiB of memory as %d MiB %s in %d parts, SHA-256 %s",
-		docName, st.Command.DocumentVersion, tool, upl.RawBytes>>20, image.Size>>20, upl.Compression, upl.PartCount, hashedBy(image))
-	if len(st.Skipped) > 0 || len(st.ZeroFilled) > 0 {
-		reason += fmt.Sprintf("; %d range(s) skipped and %d zero-filled (see the record)", len(st.Skipped), len(st.ZeroFilled))
+		c.docName, c.st.Command.DocumentVersion, tool, upl.RawBytes>>20, image.Size>>20, upl.Compression, upl.PartCount, hashedBy(image))
+	if len(c.st.Skipped) > 0 || len(c.st.ZeroFilled) > 0 {
+		reason += fmt.Sprintf("; %d range(s) skipped and %d zero-filled (see the record)", len(c.st.Skipped), len(c.st.ZeroFilled))
 	}
-	return OK(reason, nil, st)
+	return reason
 }
 
 // complete checks the parts S3 holds against the report, completes the
 // upload, checks the object's ETag and reads the image back for its SHA-256.
-func (s MemoryCapture) complete(ctx context.Context, env *Env, rcv evidence.Receiver, u *evidence.Upload,
-	upl *ssmdocuments.StreamUpload, report *ssmdocuments.MemoryReport, st *memoryState) (*evidence.Artifact, error) {
-	stored, err := rcv.UploadedParts(ctx, u)
+func (c *memoryCapture) complete(ctx context.Context, upl *ssmdocuments.StreamUpload, report *ssmdocuments.MemoryReport) (*evidence.Artifact, error) {
+	stored, err := c.rcv.UploadedParts(ctx, c.st.Upload)
+	if err != nil {
+		return nil, err
+	}
+	reported, perr := upl.CompletedParts()
+	if perr != nil && len(upl.Parts) > 0 {
+		return nil, fmt.Errorf("the instance's part list: %w", perr)
+	}
+	// perr != nil: only the summary arrived (stdout, without the part list).
+	if err := compareParts(stored, reported, perr == nil, upl).err(); err != nil {
+		return nil, err
+	}
+	got, err := c.rcv.CompleteUpload(ctx, c.st.Upload, stored)
 	if err != nil {
 		return nil, err
 	}
 	var problems mismatches
-	reported, perr := upl.CompletedParts()
-	switch {
-	case perr != nil && len(upl.Parts) > 0:
-		return nil, fmt.Errorf("the instance's part list: %w", perr)
-	case perr != nil:
-		// Only the summary arrived (stdout, without the part list): check
-		// the count and the total.
-		var total int64
-		for _, p := range stored {
-			total += p.Size
-		}
-		if len(stored) != upl.PartCount || total != upl.CompressedBytes {
-			problems = append(problems, fmt.Sprintf("the instance reported %d parts of %d bytes in all, the store holds %d parts of %d bytes",
-				upl.PartCount, upl.CompressedBytes, len(stored), total))
-		}
-	default:
-		if len(stored) != len(reported) {
-			problems = append(problems, fmt.Sprintf("the instance reported %d parts, the store holds %d", len(reported), len(stored)))
-		}
-		for i := range min(len(stored), len(reported)) {
-			r, p := reported[i], stored[i]
-			if int(p.Number) != r.PartNumber || p.Size != r.Size {
-				problems = append(problems, fmt.Sprintf("part %d: the instance reported %d bytes, the store holds part %d of %d bytes", r.PartNumber, r.Size, p.Number, p.Size))
-				continue
-			}
-			problems.check(fmt.Sprintf("part %d ETag", r.PartNumber), r.ETag, p.ETag)
-		}
-	}
-	if err := problems.err(); err != nil {
-		return nil, err
-	}
-	got, err := rcv.CompleteUpload(ctx, u, stored)
-	if err != nil {
-		return nil, err
-	}
 	if perr == nil && !strings.HasPrefix(got.Encryption, "aws:kms") {
+		// With SSE-KMS, S3's ETag is not made of the parts' MD5.
 		want, err := ssmdocuments.MultipartETag(reported)
 		if err != nil {
 			problems = append(problems, err.Error())
@@ -310,26 +375,11 @@ func (s MemoryCapture) complete(ctx context.Context, env *Env, rcv evidence.Rece
 			problems.check("image ETag (from the parts' Content-MD5)", want, got.ETag)
 		}
 	}
-	a := evidence.Artifact{
-		Path: u.Path, ContentType: "application/octet-stream", Step: s.Name(),
-		Source: fmt.Sprintf("memory of %s by %s (%s version %s, command %s)", env.InstanceID(), report.Tool.Name,
-			st.Command.Document, st.Command.DocumentVersion, st.Command.CommandID),
-		ReportedSHA256: upl.CompressedSHA256, DecodedSHA256: upl.RawSHA256, DecodedSize: upl.RawBytes,
+	a, err := c.storedImage(ctx, upl, report, got)
+	if err != nil {
+		return nil, err
 	}
-	if upl.Compression != "none" {
-		a.Encoding = upl.Compression
-	}
-	if v := env.Collection.Memory.VerifyImage; v != nil && !*v {
-		// Not read back: the record says whose hash it is.
-		a.SHA256, a.Size, a.HashedBy = upl.CompressedSHA256, got.Size, "instance"
-		a.VersionID, a.Encryption, a.CollectedAt = got.VersionID, got.Encryption, env.now()
-		env.addArtifact(a)
-	} else {
-		env.progress(ctx, fmt.Sprintf("reading back %d MiB to hash the image", got.Size>>20), 0, 0)
-		a, err = env.recordReceived(ctx, rcv, a)
-		if err != nil {
-			return nil, err
-		}
+	if a.HashedBy != "instance" {
 		problems.check("image SHA-256", upl.CompressedSHA256, a.SHA256)
 	}
 	if a.Size != upl.CompressedBytes {
@@ -338,19 +388,79 @@ func (s MemoryCapture) complete(ctx context.Context, env *Env, rcv evidence.Rece
 	return &a, problems.err()
 }
 
-// report keeps the instance's report: the object it uploaded (which holds
-// every part), or else its standard output (which may leave the parts out).
-func (s MemoryCapture) report(ctx context.Context, env *Env, rcv evidence.Receiver, path, docName string, st *memoryState) *ssmdocuments.MemoryReport {
-	if a, err := env.recordReceived(ctx, rcv, evidence.Artifact{Path: path, ContentType: "application/json", Step: s.Name(),
-		Source: "report of " + docName + " from the instance"}); err == nil {
-		st.Report = &a
-		if body, err := env.Store.Get(ctx, env.CaseID, path); err == nil {
-			if r, err := ssmdocuments.ParseMemoryReport(body); err == nil {
-				return &r
-			}
+// compareParts checks the parts the store holds against the instance's
+// report: each part's number, size and ETag when the report lists them
+// (listed), else only their count and total size (the summary).
+func compareParts(stored []evidence.UploadedPart, reported []ssmdocuments.Part, listed bool, upl *ssmdocuments.StreamUpload) mismatches {
+	var problems mismatches
+	if !listed {
+		var total int64
+		for _, p := range stored {
+			total += p.Size
 		}
+		if len(stored) != upl.PartCount || total != upl.CompressedBytes {
+			problems = append(problems, fmt.Sprintf("the instance reported %d parts of %d bytes in all, the store holds %d parts of %d bytes",
+				upl.PartCount, upl.CompressedBytes, len(stored), total))
+		}
+		return problems
 	}
-	return nil
+	if len(stored) != len(reported) {
+		problems = append(problems, fmt.Sprintf("the instance reported %d parts, the store holds %d", len(reported), len(stored)))
+	}
+	for i := range min(len(stored), len(reported)) {
+		r, p := reported[i], stored[i]
+		if int(p.Number) != r.PartNumber || p.Size != r.Size {
+			problems = append(problems, fmt.Sprintf("part %d: the instance reported %d bytes, the store holds part %d of %d bytes", r.PartNumber, r.Size, p.Number, p.Size))
+			continue
+		}
+		problems.check(fmt.Sprintf("part %d ETag", r.PartNumber), r.ETag, p.ETag)
+	}
+	return problems
+}
+
+// storedImage records the completed image as an artifact: read back and
+// hashed in the forensics account, unless the playbook turned that off
+// (VerifyImage), when the record keeps the instance's hash and says so
+// (HashedBy "instance").
+func (c *memoryCapture) storedImage(ctx context.Context, upl *ssmdocuments.StreamUpload, report *ssmdocuments.MemoryReport, got evidence.Received) (evidence.Artifact, error) {
+	env, cmd := c.env, c.st.Command
+	a := evidence.Artifact{
+		Path: c.st.Upload.Path, ContentType: "application/octet-stream", Step: c.step.Name(),
+		Source: fmt.Sprintf("memory of %s by %s (%s version %s, command %s)", env.Target.InstanceID(), report.Tool.Name,
+			cmd.Document, cmd.DocumentVersion, cmd.CommandID),
+		ReportedSHA256: upl.CompressedSHA256, DecodedSHA256: upl.RawSHA256, DecodedSize: upl.RawBytes,
+	}
+	if upl.Compression != "none" {
+		a.Encoding = upl.Compression
+	}
+	if v := env.Collection.Memory.VerifyImage; v != nil && !*v {
+		a.SHA256, a.Size, a.HashedBy = upl.CompressedSHA256, got.Size, "instance"
+		a.VersionID, a.Encryption, a.CollectedAt = got.VersionID, got.Encryption, env.now()
+		env.addArtifact(a)
+		return a, nil
+	}
+	env.progress(ctx, fmt.Sprintf("reading back %d MiB to hash the image", got.Size>>20), 0, 0)
+	return env.recordReceived(ctx, c.rcv, a)
+}
+
+// report keeps the instance's report, the object it uploaded (which holds
+// every part), and takes into the record what it says of the tool, the
+// attempts and the ranges it could not read.
+func (c *memoryCapture) report(ctx context.Context) *ssmdocuments.MemoryReport {
+	var r *ssmdocuments.MemoryReport
+	c.st.Report, r = receiveReport(ctx, c.env, c.rcv, evidence.Artifact{Path: c.reportPath, ContentType: "application/json",
+		Step: c.step.Name(), Source: "report of " + c.docName + " from the instance"}, ssmdocuments.ParseMemoryReport)
+	if r == nil {
+		return nil
+	}
+	c.st.Tool, c.st.Attempts, c.st.Warnings = &r.Tool, r.Attempts, append(c.st.Warnings, r.Warnings...)
+	if r.Ranges != nil {
+		c.st.Skipped = r.Ranges.Skipped
+	}
+	if r.Lime != nil {
+		c.st.ZeroFilled = r.Lime.ZeroFilled
+	}
+	return r
 }
 
 // reportedUpload is the upload as the report has it: with every part when

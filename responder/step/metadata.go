@@ -54,9 +54,9 @@ type InstanceMetadata struct {
 }
 
 func (s Metadata) Run(ctx context.Context, env *Env) Result {
-	var api metadataAPI = env.EC2
-	inst := env.Instance
-	doc := InstanceMetadata{CaseID: env.CaseID, AccountID: env.AccountID, Region: env.Region, Instance: inst}
+	var api metadataAPI = env.Clients.EC2
+	inst := env.Target.Instance
+	doc := InstanceMetadata{CaseID: env.Target.CaseID, AccountID: env.Target.AccountID, Region: env.Target.Region, Instance: inst}
 
 	var (
 		mu   sync.Mutex
@@ -100,7 +100,7 @@ func (s Metadata) Run(ctx context.Context, env *Env) Result {
 		})
 	}
 	read("instance_profile_associations", func() error {
-		out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(env.InstanceID())})
+		out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(env.Target.InstanceID())})
 		if err == nil {
 			doc.ProfileAssociations = out.IamInstanceProfileAssociations
 		}
@@ -147,7 +147,7 @@ func (s Metadata) Run(ctx context.Context, env *Env) Result {
 		return Failed(multierror.Append(errs, err).ErrorOrNil(), nil)
 	case errs.ErrorOrNil() != nil:
 		return Result{Status: evidence.StatusFailed, Err: errs.ErrorOrNil(), After: map[string]any{"artifact": a.Path, "partial": true}}
-	case env.DryRun:
+	case env.Target.DryRun:
 		return OK("dry run: would store "+a.Path, nil, summary)
 	}
 	return OK("stored "+a.Path, nil, summary)

@@ -60,7 +60,7 @@ type NotificationArtifact struct {
 }
 
 func (s Notify) Run(ctx context.Context, env *Env) Result {
-	if env.TopicARN == "" {
+	if env.Clients.TopicARN == "" {
 		return Skipped("no SNS topic configured", nil)
 	}
 	n := s.build(env)
@@ -72,11 +72,11 @@ func (s Notify) Run(ctx context.Context, env *Env) Result {
 	if err != nil {
 		return Failed(err, nil)
 	}
-	if env.DryRun {
-		return Skipped("dry run: would publish to "+env.TopicARN, nil)
+	if env.Target.DryRun {
+		return Skipped("dry run: would publish to "+env.Clients.TopicARN, nil)
 	}
-	out, err := env.SNS.Publish(ctx, &sns.PublishInput{
-		TopicArn: aws.String(env.TopicARN),
+	out, err := env.Clients.SNS.Publish(ctx, &sns.PublishInput{
+		TopicArn: aws.String(env.Clients.TopicARN),
 		Subject:  aws.String(subject),
 		Message:  aws.String(body),
 		MessageAttributes: map[string]snstypes.MessageAttributeValue{
@@ -86,19 +86,19 @@ func (s Notify) Run(ctx context.Context, env *Env) Result {
 		},
 	})
 	if err != nil {
-		return Failed(fmt.Errorf("publish to %s: %w", env.TopicARN, err), nil)
+		return Failed(fmt.Errorf("publish to %s: %w", env.Clients.TopicARN, err), nil)
 	}
-	return OK("published to "+env.TopicARN, nil, map[string]string{"message_id": aws.ToString(out.MessageId)})
+	return OK("published to "+env.Clients.TopicARN, nil, map[string]string{"message_id": aws.ToString(out.MessageId)})
 }
 
 func (s Notify) build(env *Env) Notification {
 	steps := env.Finished()
 	n := Notification{
-		Schema: NotificationSchema, CaseID: env.CaseID, InstanceID: env.InstanceID(),
-		AccountID: env.AccountID, Region: env.Region, Actor: env.Actor,
+		Schema: NotificationSchema, CaseID: env.Target.CaseID, InstanceID: env.Target.InstanceID(),
+		AccountID: env.Target.AccountID, Region: env.Target.Region, Actor: env.Target.Actor,
 		Status:    evidence.CaseStatus(steps),
-		Location:  env.Store.Location(env.CaseID, ""),
-		Manifest:  env.Store.Location(env.CaseID, evidence.ManifestName),
+		Location:  env.Clients.Store.Location(env.Target.CaseID, ""),
+		Manifest:  env.Clients.Store.Location(env.Target.CaseID, evidence.ManifestName),
 		Snapshots: env.Snapshots(),
 	}
 	for _, r := range steps {
@@ -108,7 +108,7 @@ func (s Notify) build(env *Env) Notification {
 		n.Steps = append(n.Steps, NotificationStep{Name: r.Name, Status: r.Status, Reason: r.Reason, Error: r.Error})
 	}
 	for _, a := range env.Artifacts() {
-		n.Artifacts = append(n.Artifacts, NotificationArtifact{Path: a.Path, SHA256: a.SHA256, Location: env.Store.Location(env.CaseID, a.Path)})
+		n.Artifacts = append(n.Artifacts, NotificationArtifact{Path: a.Path, SHA256: a.SHA256, Location: env.Clients.Store.Location(env.Target.CaseID, a.Path)})
 	}
 	return n
 }

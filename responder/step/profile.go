@@ -40,8 +40,8 @@ type profileState struct {
 }
 
 func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
-	var api profileAPI = env.EC2
-	id := env.InstanceID()
+	var api profileAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
 	out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(id)})
 	if err != nil {
 		return Failed(fmt.Errorf("list instance profile associations of %s: %w", id, err), nil)
@@ -64,7 +64,7 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 	for _, a := range before.Associations {
 		arns = append(arns, a.ProfileARN)
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		// DisassociateIamInstanceProfile has no DryRun parameter.
 		return Skipped("dry run: would remove instance profile "+strings.Join(arns, ", ")+" (this call has no DryRun permission check)", before)
 	}
@@ -83,7 +83,7 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 
 // Release associates the instance profile found before again.
 func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
-	var api profileAPI = env.EC2
+	var api profileAPI = env.Clients.EC2
 	var before profileState
 	if err := json.Unmarshal(raw, &before); err != nil {
 		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
@@ -91,10 +91,10 @@ func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMess
 	if len(before.Associations) == 0 {
 		return Skipped("no instance profile was associated before the response", before)
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		return Skipped("dry run: would associate "+before.Associations[0].ProfileARN+" again (this call has no DryRun permission check)", before)
 	}
-	id := env.InstanceID()
+	id := env.Target.InstanceID()
 	// An instance has at most one association at a time.
 	a := before.Associations[0]
 	out, err := api.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{

@@ -46,10 +46,10 @@ type quarantineState struct {
 
 func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 	var before quarantineState
-	for _, n := range env.Instance.NetworkInterfaces {
+	for _, n := range env.Target.Instance.NetworkInterfaces {
 		before.Interfaces = append(before.Interfaces, InterfaceGroups{
 			NetworkInterfaceID: aws.ToString(n.NetworkInterfaceId),
-			VPC:                interfaceVPC(env.Instance, n),
+			VPC:                interfaceVPC(env.Target.Instance, n),
 			Groups:             groupIDs(n.Groups),
 		})
 	}
@@ -76,11 +76,11 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 			missing = append(missing, n.VPC)
 		}
 	}
-	if len(missing) > 0 && !env.DryRun {
+	if len(missing) > 0 && !env.Target.DryRun {
 		return Failed(fmt.Errorf("no quarantine group is ready for VPC %s (see step quarantine-group)", strings.Join(missing, ", ")), before)
 	}
 	res := s.apply(ctx, env, before, target, "quarantine")
-	if after, ok := res.After.(quarantineState); ok && !env.DryRun {
+	if after, ok := res.After.(quarantineState); ok && !env.Target.DryRun {
 		var names []string
 		for _, n := range after.Interfaces {
 			if g, isForensic := forensic[n.NetworkInterfaceID]; isForensic && slices.Equal(n.Groups, []string{g}) {
@@ -97,7 +97,7 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 
 // apply sets every interface to its target groups, in parallel.
 func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState, target []InterfaceGroups, verb string) Result {
-	var api quarantineAPI = env.EC2
+	var api quarantineAPI = env.Clients.EC2
 	var (
 		mu      sync.Mutex
 		errs    *multierror.Error
@@ -111,7 +111,7 @@ func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState,
 			continue
 		}
 		groups := t.Groups
-		if env.DryRun && len(groups) == 0 {
+		if env.Target.DryRun && len(groups) == 0 {
 			// The quarantine group does not exist yet: check the permission
 			// with the interface's current groups.
 			groups = before.Interfaces[i].Groups
@@ -123,13 +123,13 @@ func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState,
 				_, err := api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
 					NetworkInterfaceId: aws.String(t.NetworkInterfaceID),
 					Groups:             groups,
-					DryRun:             aws.Bool(env.DryRun),
+					DryRun:             aws.Bool(env.Target.DryRun),
 				})
 				return err
 			}, "InvalidGroup.NotFound")
 			mu.Lock()
 			defer mu.Unlock()
-			if env.DryRun {
+			if env.Target.DryRun {
 				if r := dryRun(err, "", nil); r.Err != nil {
 					errs = multierror.Append(errs, fmt.Errorf("%s: %w", t.NetworkInterfaceID, r.Err))
 				} else {
@@ -152,7 +152,7 @@ func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState,
 		return Result{Status: evidence.StatusFailed, Err: errs.ErrorOrNil(), Before: before, After: after}
 	case len(changed) == 0:
 		return Skipped(fmt.Sprintf("every interface is already in %s state", verb), before)
-	case env.DryRun:
+	case env.Target.DryRun:
 		return OK(fmt.Sprintf("dry run: permitted; would %s %s", verb, strings.Join(changed, ", ")), before, nil)
 	}
 	return OK(fmt.Sprintf("%s: %s moved", verb, strings.Join(changed, ", ")), before, after)
@@ -165,7 +165,7 @@ func (s Quarantine) Release(ctx context.Context, env *Env, raw json.RawMessage) 
 		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
 	}
 	current := map[string][]string{}
-	for _, n := range env.Instance.NetworkInterfaces {
+	for _, n := range env.Target.Instance.NetworkInterfaces {
 		current[aws.ToString(n.NetworkInterfaceId)] = groupIDs(n.Groups)
 	}
 	var now quarantineState

@@ -44,8 +44,8 @@ type groupState struct {
 }
 
 func (s QuarantineGroup) Run(ctx context.Context, env *Env) Result {
-	var api quarantineGroupAPI = env.EC2
-	vpcs := instanceVPCs(env.Instance)
+	var api quarantineGroupAPI = env.Clients.EC2
+	vpcs := instanceVPCs(env.Target.Instance)
 	if len(vpcs) == 0 {
 		return Skipped("the instance is in no VPC", nil)
 	}
@@ -77,7 +77,7 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 		return before, before, "", fmt.Errorf("find quarantine group: %w", err)
 	}
 	if g == nil {
-		if env.DryRun {
+		if env.Target.DryRun {
 			_, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, true))
 			r := dryRun(err, "create quarantine group "+QuarantineGroupName(vpc), nil)
 			if r.Err != nil {
@@ -112,10 +112,10 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 	}
 	// Someone added rules to the quarantine group: a quarantine group must
 	// have none.
-	if err := revokeAll(ctx, api, *g, env.DryRun); err != nil {
+	if err := revokeAll(ctx, api, *g, env.Target.DryRun); err != nil {
 		return before, before, "", err
 	}
-	if env.DryRun {
+	if env.Target.DryRun {
 		return before, before, fmt.Sprintf("dry run: would revoke %d rule(s) from %s", len(before.RulesSeen), id), nil
 	}
 	return before, groupState{VPC: vpc, GroupID: id}, fmt.Sprintf("reusing %s in %s; revoked %d rule(s) found on it", id, vpc, len(before.RulesSeen)), nil
@@ -131,7 +131,7 @@ func (s QuarantineGroup) createInput(env *Env, vpc string, dryRun bool) *ec2.Cre
 			Tags: []types.Tag{
 				{Key: aws.String(TagQuarantine), Value: aws.String("true")},
 				{Key: aws.String("Name"), Value: aws.String(QuarantineGroupName(vpc))},
-				{Key: aws.String(TagCaseID), Value: aws.String(env.CaseID)},
+				{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
 			},
 		}},
 		DryRun: aws.Bool(dryRun),
@@ -161,7 +161,7 @@ func (s QuarantineGroup) create(ctx context.Context, api quarantineGroupAPI, env
 	if g := found.SecurityGroups[0]; hasQuarantineTag(g.Tags) {
 		return aws.ToString(g.GroupId), false, nil
 	}
-	in.GroupName = aws.String(QuarantineGroupName(vpc) + "-" + env.CaseID)
+	in.GroupName = aws.String(QuarantineGroupName(vpc) + "-" + env.Target.CaseID)
 	out, err = api.CreateSecurityGroup(ctx, in)
 	if err != nil {
 		return "", false, fmt.Errorf("create quarantine group %s (the usual name is taken by an untagged group): %w", aws.ToString(in.GroupName), err)
@@ -179,9 +179,15 @@ func hasQuarantineTag(tags []types.Tag) bool {
 }
 
 func findQuarantineGroup(ctx context.Context, api quarantineGroupAPI, vpc string) (*types.SecurityGroup, error) {
+	return findTaggedGroup(ctx, api, vpc, "true")
+}
+
+// findTaggedGroup returns the group of the VPC whose TagQuarantine tag has
+// the value (the lowest ID when there are several), or nil.
+func findTaggedGroup(ctx context.Context, api quarantineGroupAPI, vpc, value string) (*types.SecurityGroup, error) {
 	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("vpc-id"), Values: []string{vpc}},
-		{Name: aws.String("tag:" + TagQuarantine), Values: []string{"true"}},
+		{Name: aws.String("tag:" + TagQuarantine), Values: []string{value}},
 	}})
 	if err != nil {
 		return nil, err

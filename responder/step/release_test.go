@@ -24,9 +24,11 @@ func envFor(t *testing.T, c *fakeaws.Cloud, id string) *step.Env {
 		t.Fatal(err)
 	}
 	return &step.Env{
-		CaseID: "case-1", Instance: out.Reservations[0].Instances[0], AccountID: c.Account, Region: c.Region,
-		EC2: c.EC2(), SNS: c.SNS(), Store: &evidence.Folder{Root: t.TempDir()}, Run: 1,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Target: step.Target{
+			CaseID: "case-1", Instance: out.Reservations[0].Instances[0], AccountID: c.Account, Region: c.Region, Run: 1,
+		},
+		Clients: step.Clients{EC2: c.EC2(), SNS: c.SNS(), Store: &evidence.Folder{Root: t.TempDir()}},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 

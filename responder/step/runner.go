@@ -84,18 +84,18 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	}
 	order := map[string]int{}
 	done := map[string]chan struct{}{}
-	env.mu.Lock()
-	env.milestones = map[string]*milestone{}
+	env.facts.mu.Lock()
+	env.facts.milestones = map[string]*milestone{}
 	for i, s := range plan {
 		order[s.Name()] = i
 		done[s.Name()] = make(chan struct{})
 		for _, m := range milestonesOf(s) {
 			ms := &milestone{ch: make(chan struct{})}
-			env.milestones[s.Name()+":"+m] = ms
+			env.facts.milestones[s.Name()+":"+m] = ms
 			done[s.Name()+":"+m] = ms.ch
 		}
 	}
-	env.mu.Unlock()
+	env.facts.mu.Unlock()
 	records := make([]evidence.StepRecord, len(plan))
 	finished := make(chan int, len(plan))
 	for i, s := range plan {
@@ -147,7 +147,7 @@ func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec e
 	calls := &cloud.CallLog{}
 	sctx, cancel := context.WithTimeout(cloud.WithCallLog(context.WithValue(ctx, stepNameKey{}, s.Name()), calls), timeout)
 	defer cancel()
-	rec = evidence.StepRecord{Run: env.Run, Name: s.Name(), Phase: string(s.Phase()), StartedAt: env.now()}
+	rec = evidence.StepRecord{Run: env.Target.Run, Name: s.Name(), Phase: string(s.Phase()), StartedAt: env.now()}
 	var res Result
 	func() {
 		defer func() {

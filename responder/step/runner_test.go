@@ -37,7 +37,7 @@ func (s fakeStep) Run(ctx context.Context, env *Env) Result {
 }
 
 func quietEnv() *Env {
-	return &Env{CaseID: "case-1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &Env{Target: Target{CaseID: "case-1"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestExecuteOrdersByNeedsAndNeverStopsOnFailure(t *testing.T) {

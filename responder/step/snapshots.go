@@ -32,9 +32,9 @@ func (Snapshots) Phase() Phase    { return Acquire }
 func (Snapshots) Needs() []string { return nil }
 
 func (s Snapshots) Run(ctx context.Context, env *Env) Result {
-	var api snapshotAPI = env.EC2
-	id := env.InstanceID()
-	vols := attachedVolumes(env.Instance)
+	var api snapshotAPI = env.Clients.EC2
+	id := env.Target.InstanceID()
+	vols := attachedVolumes(env.Target.Instance)
 	before := map[string]any{"volumes": vols}
 	if len(vols) == 0 {
 		return Skipped("no EBS volume is attached to the instance", before)
@@ -43,20 +43,20 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 		env.AddSnapshots(prior...)
 		return Skipped(fmt.Sprintf("already taken in this case: %s", snapshotIDs(prior)), before)
 	}
-	if env.CaseIDGiven && !env.DryRun {
+	if env.Target.CaseIDGiven && !env.Target.DryRun {
 		// The case may have been started by a run that did not get to write
 		// its record; its snapshots carry the case tag. The engine looks them
 		// up beside DescribeInstances; look again only if that failed.
-		found, err := env.CaseSnapshots, env.CaseSnapshotsErr
+		found, err := env.Target.CaseSnapshots, env.Target.CaseSnapshotsErr
 		if err != nil || found == nil {
-			found, err = CaseSnapshots(ctx, api, env.CaseID, id)
+			found, err = CaseSnapshots(ctx, api, env.Target.CaseID, id)
 		}
 		if err != nil {
-			return Failed(fmt.Errorf("look for snapshots of case %s: %w", env.CaseID, err), before)
+			return Failed(fmt.Errorf("look for snapshots of case %s: %w", env.Target.CaseID, err), before)
 		}
 		if len(found) > 0 {
 			for i := range found {
-				found[i].Run = env.Run
+				found[i].Run = env.Target.Run
 			}
 			env.AddSnapshots(found...)
 			return Skipped(fmt.Sprintf("already taken in this case: %s", snapshotIDs(found)), before)
@@ -64,14 +64,14 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 	}
 	in := &ec2.CreateSnapshotsInput{
 		InstanceSpecification: &types.InstanceSpecification{InstanceId: &id, ExcludeBootVolume: aws.Bool(false)},
-		Description:           aws.String(fmt.Sprintf("responder case %s: %s", env.CaseID, id)),
+		Description:           aws.String(fmt.Sprintf("responder case %s: %s", env.Target.CaseID, id)),
 		CopyTagsFromSource:    types.CopyTagsFromSourceVolume,
 		TagSpecifications: env.caseTags(types.ResourceTypeSnapshot,
-			types.Tag{Key: aws.String("Name"), Value: aws.String("responder " + env.CaseID)}),
-		DryRun: aws.Bool(env.DryRun),
+			types.Tag{Key: aws.String("Name"), Value: aws.String("responder " + env.Target.CaseID)}),
+		DryRun: aws.Bool(env.Target.DryRun),
 	}
 	out, err := api.CreateSnapshots(ctx, in)
-	if env.DryRun {
+	if env.Target.DryRun {
 		return dryRun(err, fmt.Sprintf("snapshot %d volume(s): %s", len(vols), strings.Join(vols, ", ")), before)
 	}
 	if err != nil {
@@ -79,7 +79,7 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 	}
 	var taken []evidence.Snapshot
 	for _, si := range out.Snapshots {
-		taken = append(taken, snapshotRecord(si.SnapshotId, si.VolumeId, id, string(si.State), si.StartTime, si.Encrypted, env.Run))
+		taken = append(taken, snapshotRecord(si.SnapshotId, si.VolumeId, id, string(si.State), si.StartTime, si.Encrypted, env.Target.Run))
 	}
 	sort.Slice(taken, func(i, j int) bool { return taken[i].VolumeID < taken[j].VolumeID })
 	env.AddSnapshots(taken...)
@@ -89,12 +89,12 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 
 // priorSnapshots are the snapshots an earlier run of the case recorded.
 func priorSnapshots(env *Env) []evidence.Snapshot {
-	if env.Prior == nil {
+	if env.Target.Prior == nil {
 		return nil
 	}
 	var out []evidence.Snapshot
-	for _, s := range env.Prior.Snapshots {
-		if s.InstanceID == env.InstanceID() {
+	for _, s := range env.Target.Prior.Snapshots {
+		if s.InstanceID == env.Target.InstanceID() {
 			out = append(out, s)
 		}
 	}

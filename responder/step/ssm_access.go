@@ -78,78 +78,89 @@ func (s SSMAccess) Run(ctx context.Context, env *Env) Result {
 	return res
 }
 
+// run looks at the instance (is it a managed node, what profile has it),
+// decides whether it needs the forensic profile, and connects it: associate
+// the profile, wait for the node to come online.
 func (s SSMAccess) run(ctx context.Context, env *Env) Result {
-	if env.SSM == nil {
+	if env.Clients.SSM == nil {
 		return Failed(errors.New("no SSM client: OS-level collection is not configured"), nil)
 	}
-	var (
-		nodes    nodeAPI            = env.SSM
-		profiles forensicProfileAPI = env.EC2
-		id                          = env.InstanceID()
-	)
 	before := ssmAccessState{Isolation: s.isolation(env)}
 	if before.Isolation == "closed" {
 		return Failed(errors.New("the instance is in the closed quarantine group (its VPC lacks the SSM and S3 endpoints a forensic access group needs), "+
 			"so SSM cannot reach it: OS-level evidence is not collected. The collect-before-isolate playbook collects first, at the cost of leaving the network open meanwhile"), before)
 	}
-	node, err := describeNode(ctx, nodes, id)
+	id := env.Target.InstanceID()
+	node, err := describeNode(ctx, env.Clients.SSM, id)
 	if err != nil {
 		return Failed(err, before)
 	}
 	before.Node = node
-	before.Profiles, err = associatedProfiles(ctx, profiles, id)
+	before.Profiles, err = associatedProfiles(ctx, env.Clients.EC2, id)
 	if err != nil {
 		return Failed(err, before)
 	}
 	online := node != nil && node.PingStatus == string(ssmtypes.PingStatusOnline)
-	forensicARN := env.Collection.ForensicProfileARN
+	attach, err := s.mustAttach(env, before, online)
+	if err != nil {
+		return Failed(err, before)
+	}
+	if env.Target.DryRun {
+		if attach {
+			return Skipped(fmt.Sprintf("dry run: %s is %s; would associate %s and wait up to %s for the SSM Agent (AssociateIamInstanceProfile has no DryRun check)",
+				id, nodeState(node), env.Collection.ForensicProfileARN, env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout)), before)
+		}
+		return Skipped(fmt.Sprintf("dry run: %s is %s", id, nodeState(node)), before)
+	}
+	return s.connect(ctx, env, before, attach, online)
+}
 
-	var attach bool
+// mustAttach decides whether the forensic profile must be associated, or
+// says why SSM cannot run commands on the instance.
+func (SSMAccess) mustAttach(env *Env, before ssmAccessState, online bool) (bool, error) {
+	id, forensicARN := env.Target.InstanceID(), env.Collection.ForensicProfileARN
 	switch {
 	case len(before.Profiles) > 0 && online:
 	case len(before.Profiles) > 0 && before.Profiles[0].ProfileARN == forensicARN:
-		// Associated by an earlier run of the case: wait for it below.
+		// Associated by an earlier run of the case: wait for it.
 	case len(before.Profiles) > 0:
-		return Failed(fmt.Errorf("%s has instance profile %s but is %s: SSM cannot run commands on it (its role may lack SSM permissions, or the agent is not running). "+
+		return false, fmt.Errorf("%s has instance profile %s but is %s: SSM cannot run commands on it (its role may lack SSM permissions, or the agent is not running). "+
 			"The forensic profile is associated only to an instance without a profile; the collect playbook removes the profile first",
-			id, before.Profiles[0].ProfileARN, nodeState(node)), before)
+			id, before.Profiles[0].ProfileARN, nodeState(before.Node))
 	case forensicARN == "" && online:
 		// Online without a profile (Default Host Management Configuration,
 		// or credentials still cached after containment removed the
 		// profile): nothing to associate.
 	case forensicARN == "":
-		return Failed(fmt.Errorf("%s is %s and has no instance profile, and no forensic instance profile is configured (--forensic-profile, the member-account stack's ForensicInstanceProfileArn)",
-			id, nodeState(node)), before)
+		return false, fmt.Errorf("%s is %s and has no instance profile, and no forensic instance profile is configured (--forensic-profile, the member-account stack's ForensicInstanceProfileArn)",
+			id, nodeState(before.Node))
 	default:
 		// No profile: give the agent credentials that outlast the run. When
 		// containment has just removed the instance's profile, the agent is
 		// still online on cached credentials that will not be renewed.
-		attach = true
+		return true, nil
 	}
-	if env.DryRun {
-		if attach {
-			return Skipped(fmt.Sprintf("dry run: %s is %s; would associate %s and wait up to %s for the SSM Agent (AssociateIamInstanceProfile has no DryRun check)",
-				id, nodeState(node), forensicARN, env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout)), before)
-		}
-		return Skipped(fmt.Sprintf("dry run: %s is %s", id, nodeState(node)), before)
-	}
-	after := before
+	return false, nil
+}
+
+// connect associates the forensic profile (attach) and waits for the node
+// to come online (unless it is), then tells the collection steps the node
+// is ready.
+func (s SSMAccess) connect(ctx context.Context, env *Env, before ssmAccessState, attach, online bool) Result {
+	id, forensicARN := env.Target.InstanceID(), env.Collection.ForensicProfileARN
+	after, node := before, before.Node
 	if attach {
-		out, err := profiles.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{
-			InstanceId:         aws.String(id),
-			IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(forensicARN)},
-		})
+		a, err := associateProfile(ctx, env.Clients.EC2, id, forensicARN)
 		if err != nil {
-			return Failed(fmt.Errorf("associate forensic profile %s with %s: %w", forensicARN, id, err), before)
+			return Failed(err, before)
 		}
-		a := out.IamInstanceProfileAssociation
-		after.ForensicProfile = &ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), ProfileARN: forensicARN, State: string(a.State)}
-		after.Profiles = []ProfileAssociation{*after.ForensicProfile}
+		after.ForensicProfile, after.Profiles = a, []ProfileAssociation{*a}
 	}
 	if !online {
 		start := env.now()
 		bound := time.Duration(env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout))
-		node, err = waitOnline(ctx, env, nodes, id, start.Add(bound))
+		var err error
+		node, err = waitOnline(ctx, env, env.Clients.SSM, id, start.Add(bound))
 		after.Node, after.WaitedSeconds = node, env.now().Sub(start).Seconds()
 		if err != nil {
 			res := Failed(fmt.Errorf("%w (the forensic profile stays associated until forensic-access-close removes it)", err), before)
@@ -169,6 +180,20 @@ func (s SSMAccess) run(ctx context.Context, env *Env) Result {
 		return OK(what, before, after)
 	}
 	return Skipped(what+": nothing to change", before)
+}
+
+// associateProfile associates the forensic instance profile with the
+// instance.
+func associateProfile(ctx context.Context, api forensicProfileAPI, id, profileARN string) (*ProfileAssociation, error) {
+	out, err := api.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{
+		InstanceId:         aws.String(id),
+		IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(profileARN)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("associate forensic profile %s with %s: %w", profileARN, id, err)
+	}
+	a := out.IamInstanceProfileAssociation
+	return &ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), ProfileARN: profileARN, State: string(a.State)}, nil
 }
 
 // isolation says how this run isolated the interfaces: "closed" when the

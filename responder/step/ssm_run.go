@@ -60,33 +60,10 @@ func ensureDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Docume
 		return fmt.Errorf("document %s: %w", doc.Name, err)
 	}
 	run.Document, run.DocumentSHA256 = doc.Name, want
-	describe := func(version string) (*ssmtypes.DocumentDescription, error) {
-		in := &ssm.DescribeDocumentInput{Name: aws.String(doc.Name)}
-		if version != "" {
-			in.DocumentVersion = aws.String(version)
-		}
-		out, err := api.DescribeDocument(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return out.Document, nil
-	}
-	d, err := describe("")
+	d, err := describeDocument(ctx, api, doc.Name, "")
 	switch {
 	case cloud.IsErrorCode(err, "InvalidDocument"):
-		out, err := api.CreateDocument(ctx, &ssm.CreateDocumentInput{
-			Name: aws.String(doc.Name), Content: aws.String(string(content)),
-			DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson,
-		})
-		if cloud.IsErrorCode(err, "DocumentAlreadyExists") {
-			// Another response created it meanwhile.
-			return ensureDocument(ctx, api, doc, run)
-		}
-		if err != nil {
-			return fmt.Errorf("create document %s: %w", doc.Name, err)
-		}
-		run.DocumentAction = "created"
-		return checkDocument(out.DocumentDescription, want, run)
+		return createDocument(ctx, api, doc, content, run)
 	case err != nil:
 		return fmt.Errorf("describe document %s: %w", doc.Name, err)
 	}
@@ -94,27 +71,63 @@ func ensureDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Docume
 		return checkDocument(d, want, run)
 	}
 	if latest := aws.ToString(d.LatestVersion); latest != "" && latest != aws.ToString(d.DocumentVersion) {
-		if l, err := describe(latest); err == nil && aws.ToString(l.Hash) == want {
+		if l, err := describeDocument(ctx, api, doc.Name, latest); err == nil && aws.ToString(l.Hash) == want {
 			return checkDocument(l, want, run)
 		}
 	}
+	return updateDocument(ctx, api, doc, content, run)
+}
+
+// describeDocument describes a version of the document ("": the default).
+func describeDocument(ctx context.Context, api commandAPI, name, version string) (*ssmtypes.DocumentDescription, error) {
+	in := &ssm.DescribeDocumentInput{Name: aws.String(name)}
+	if version != "" {
+		in.DocumentVersion = aws.String(version)
+	}
+	out, err := api.DescribeDocument(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return out.Document, nil
+}
+
+// createDocument creates the document the account lacks.
+func createDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Document, content []byte, run *CommandRun) error {
+	out, err := api.CreateDocument(ctx, &ssm.CreateDocumentInput{
+		Name: aws.String(doc.Name), Content: aws.String(string(content)),
+		DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson,
+	})
+	if cloud.IsErrorCode(err, "DocumentAlreadyExists") {
+		// Another response created it meanwhile.
+		return ensureDocument(ctx, api, doc, run)
+	}
+	if err != nil {
+		return fmt.Errorf("create document %s: %w", doc.Name, err)
+	}
+	run.DocumentAction = "created"
+	return checkDocument(out.DocumentDescription, run.DocumentSHA256, run)
+}
+
+// updateDocument adds the toolkit's content as the document's latest
+// version.
+func updateDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Document, content []byte, run *CommandRun) error {
 	out, err := api.UpdateDocument(ctx, &ssm.UpdateDocumentInput{
 		Name: aws.String(doc.Name), Content: aws.String(string(content)),
 		DocumentVersion: aws.String("$LATEST"), DocumentFormat: ssmtypes.DocumentFormatJson,
 	})
 	if cloud.IsErrorCode(err, "DuplicateDocumentContent") {
 		// The latest version has this content (another response updated it).
-		l, derr := describe("$LATEST")
+		l, derr := describeDocument(ctx, api, doc.Name, "$LATEST")
 		if derr != nil {
 			return fmt.Errorf("describe document %s: %w", doc.Name, derr)
 		}
-		return checkDocument(l, want, run)
+		return checkDocument(l, run.DocumentSHA256, run)
 	}
 	if err != nil {
 		return fmt.Errorf("update document %s: %w", doc.Name, err)
 	}
 	run.DocumentAction = "updated"
-	return checkDocument(out.DocumentDescription, want, run)
+	return checkDocument(out.DocumentDescription, run.DocumentSHA256, run)
 }
 
 // checkDocument records the version to run, after checking that SSM holds
@@ -149,23 +162,39 @@ const invocationLagPolls = 10
 // returns the last invocation. onPoll, when set, is called after each poll.
 func runCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun, params map[string][]string,
 	deadline time.Time, onPoll func(status string)) (*ssm.GetCommandInvocationOutput, error) {
+	if err := sendCommand(ctx, env, api, run, params, deadline); err != nil {
+		return nil, err
+	}
+	return waitCommand(ctx, env, api, run, deadline, onPoll)
+}
+
+// sendCommand sends the document's version to the instance.
+func sendCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun, params map[string][]string, deadline time.Time) error {
 	for name := range params {
 		run.Parameters = append(run.Parameters, name)
 	}
 	sort.Strings(run.Parameters)
-	id := env.InstanceID()
+	id := env.Target.InstanceID()
 	// The delivery timeout: how long SSM keeps trying to reach the agent.
 	delivery := int32(time.Until(deadline).Seconds())
 	delivery = max(30, min(delivery, 2592000))
 	sent, err := api.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName: aws.String(run.Document), DocumentVersion: aws.String(run.DocumentVersion),
 		InstanceIds: []string{id}, Parameters: params, TimeoutSeconds: aws.Int32(delivery),
-		Comment: aws.String(truncate("responder case "+env.CaseID, 100)),
+		Comment: aws.String(truncate("responder case "+env.Target.CaseID, 100)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("send %s to %s: %w", run.Document, id, err)
+		return fmt.Errorf("send %s to %s: %w", run.Document, id, err)
 	}
 	run.CommandID, run.SentAt = aws.ToString(sent.Command.CommandId), env.now()
+	return nil
+}
+
+// waitCommand polls the sent command until it ends, and cancels it when the
+// wait passes deadline or the step is cancelled.
+func waitCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun,
+	deadline time.Time, onPoll func(status string)) (*ssm.GetCommandInvocationOutput, error) {
+	id := env.Target.InstanceID()
 	poll := time.Duration(env.Collection.PollInterval.Or(5 * time.Second))
 	lag := 0
 	var last *ssm.GetCommandInvocationOutput
@@ -178,14 +207,7 @@ func runCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun, 
 			return last, fmt.Errorf("poll command %s: %w", run.CommandID, err)
 		case err == nil:
 			last = out
-			run.Status, run.StatusDetails, run.ResponseCode = string(out.Status), aws.ToString(out.StatusDetails), out.ResponseCode
-			if t := parseSSMTime(out.ExecutionStartDateTime); !t.IsZero() {
-				run.StartedAt = t
-			}
-			if t := parseSSMTime(out.ExecutionEndDateTime); !t.IsZero() {
-				run.EndedAt = t
-			}
-			run.StderrTail = tail(aws.ToString(out.StandardErrorContent), 2000)
+			run.record(out)
 			if onPoll != nil {
 				onPoll(run.Status)
 			}
@@ -193,28 +215,50 @@ func runCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun, 
 				return last, nil
 			}
 		}
-		why := ""
-		switch {
-		case ctx.Err() != nil:
-			why = "the step was cancelled or ran out of time"
-		case !env.now().Before(deadline):
-			why = "the command did not end within its bound (" + deadline.Format(time.RFC3339) + ")"
-		}
-		if why != "" {
-			run.Cancelled = why
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			_, cerr := api.CancelCommand(cctx, &ssm.CancelCommandInput{CommandId: &run.CommandID, InstanceIds: []string{id}})
-			cancel()
-			if cerr != nil {
-				return last, fmt.Errorf("%w: %s; cancelling command %s failed: %v", ErrCommandTimedOut, why, run.CommandID, cerr)
-			}
-			return last, fmt.Errorf("%w: %s; command %s cancelled", ErrCommandTimedOut, why, run.CommandID)
+		if why := stopWaiting(ctx, env, deadline); why != "" {
+			return last, cancelCommand(ctx, api, run, id, why)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(poll):
 		}
 	}
+}
+
+// record takes an invocation's state into the record.
+func (run *CommandRun) record(out *ssm.GetCommandInvocationOutput) {
+	run.Status, run.StatusDetails, run.ResponseCode = string(out.Status), aws.ToString(out.StatusDetails), out.ResponseCode
+	if t := parseSSMTime(out.ExecutionStartDateTime); !t.IsZero() {
+		run.StartedAt = t
+	}
+	if t := parseSSMTime(out.ExecutionEndDateTime); !t.IsZero() {
+		run.EndedAt = t
+	}
+	run.StderrTail = tail(aws.ToString(out.StandardErrorContent), 2000)
+}
+
+// stopWaiting says why the wait for a command ends before the command
+// does, or "" to keep waiting.
+func stopWaiting(ctx context.Context, env *Env, deadline time.Time) string {
+	switch {
+	case ctx.Err() != nil:
+		return "the step was cancelled or ran out of time"
+	case !env.now().Before(deadline):
+		return "the command did not end within its bound (" + deadline.Format(time.RFC3339) + ")"
+	}
+	return ""
+}
+
+// cancelCommand cancels a command the step stopped waiting for (why), and
+// returns the ErrCommandTimedOut that ends the step.
+func cancelCommand(ctx context.Context, api commandAPI, run *CommandRun, instanceID, why string) error {
+	run.Cancelled = why
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := api.CancelCommand(cctx, &ssm.CancelCommandInput{CommandId: &run.CommandID, InstanceIds: []string{instanceID}}); err != nil {
+		return fmt.Errorf("%w: %s; cancelling command %s failed: %v", ErrCommandTimedOut, why, run.CommandID, err)
+	}
+	return fmt.Errorf("%w: %s; command %s cancelled", ErrCommandTimedOut, why, run.CommandID)
 }
 
 func parseSSMTime(s *string) time.Time {

@@ -90,46 +90,80 @@ func Failed(err error, before any) Result {
 	return Result{Status: evidence.StatusFailed, Err: err, Before: before}
 }
 
-// Env is what a step may use: the target, the clients, the evidence store and
-// the facts steps share. One Env serves one response.
+// Env is what a step may use during one response, in four parts that change
+// for different reasons:
+//
+//   - Target: what the response acts on and for whom (the case, the
+//     instance, the run). The engine sets it before the first step; steps
+//     only read it.
+//   - Clients: what the steps act through (AWS clients and the evidence
+//     store). Tests swap them for fakes without touching the rest.
+//   - Collection: how the OS-level collection runs (a playbook's settings).
+//   - the facts the steps of this run tell each other (the quarantine group
+//     of a VPC, the managed node, the artifacts stored): unexported, guarded
+//     by a mutex, reached only through Env's methods, because steps run
+//     concurrently.
+//
+// One Env serves one response.
 type Env struct {
-	CaseID    string
-	Instance  types.Instance // as DescribeInstances showed it at the start
-	AccountID string
-	Region    string
-	Actor     string
-	DryRun    bool
+	Target     Target
+	Clients    Clients
+	Collection Collection
+	// Progress, when set, receives progress of long steps, for people.
+	Progress func(Progress)
+	Log      *slog.Logger
+	Now      func() time.Time
+
+	facts facts
+}
+
+// Target is what one response acts on, on whose behalf, and what is known of
+// the case before this run.
+type Target struct {
+	CaseID string
 	// CaseIDGiven is true when the caller chose the case ID: a step then
 	// checks AWS for work an earlier, unrecorded run of the case did.
 	CaseIDGiven bool
+	Instance    types.Instance // as DescribeInstances showed it at the start
+	AccountID   string
+	Region      string
+	Actor       string
+	DryRun      bool
 
-	EC2      cloud.EC2
-	SNS      cloud.SNS
-	TopicARN string
-	Store    evidence.Store
-	// SSM and Presign serve the OS-level collection steps; Staging writes
-	// to Collection.StagingBucket (nil: no OS-level collection).
-	SSM        cloud.SSM
-	Presign    cloud.Presigner
-	Staging    StagingAPI
-	Collection Collection
-	// PresignValidUntil is when the credentials that sign presigned URLs
-	// expire (zero: they do not, or it is unknown).
-	PresignValidUntil time.Time
-	// Progress, when set, receives progress of long steps, for people.
-	Progress func(Progress)
-	// Prior is the case record of earlier runs of this case; nil for a new case.
+	// Prior is the case record of earlier runs of this case; nil for a new
+	// case. Run is this run's number in it.
 	Prior *evidence.Manifest
 	Run   int
-	Log   *slog.Logger
-	Now   func() time.Time
-
 	// CaseSnapshots are the snapshots tagged with this case and instance,
 	// looked up beside DescribeInstances when CaseIDGiven (nil: not looked
 	// up; CaseSnapshotsErr: the lookup failed).
 	CaseSnapshots    []evidence.Snapshot
 	CaseSnapshotsErr error
+}
 
+// InstanceID is the suspect instance's ID.
+func (t *Target) InstanceID() string { return aws.ToString(t.Instance.InstanceId) }
+
+// Clients are what the steps act through.
+type Clients struct {
+	EC2 cloud.EC2
+	SNS cloud.SNS
+	// TopicARN is the SNS topic notify publishes to ("": no notification).
+	TopicARN string
+	Store    evidence.Store
+	// SSM and Presign serve the OS-level collection steps; Staging writes
+	// to Collection.StagingBucket (nil: no OS-level collection).
+	SSM     cloud.SSM
+	Presign cloud.Presigner
+	Staging StagingAPI
+	// PresignValidUntil is when the credentials that sign presigned URLs
+	// expire (zero: they do not, or it is unknown).
+	PresignValidUntil time.Time
+}
+
+// facts are what the steps of one run tell each other. Env's methods are
+// the only way in: steps run concurrently, and mu guards every field.
+type facts struct {
 	mu               sync.Mutex
 	milestones       map[string]*milestone
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
@@ -155,9 +189,6 @@ func (e *Env) progress(ctx context.Context, msg string, done, total int64) {
 	e.Progress(Progress{Step: step, Message: msg, Done: done, Total: total})
 }
 
-// InstanceID is the suspect instance's ID.
-func (e *Env) InstanceID() string { return aws.ToString(e.Instance.InstanceId) }
-
 func (e *Env) now() time.Time {
 	if e.Now != nil {
 		return e.Now().UTC()
@@ -177,9 +208,9 @@ type stepNameKey struct{}
 // Reach marks a milestone of the running step (see Milestoner).
 func (e *Env) Reach(ctx context.Context, name string) {
 	step, _ := ctx.Value(stepNameKey{}).(string)
-	e.mu.Lock()
-	m := e.milestones[step+":"+name]
-	e.mu.Unlock()
+	e.facts.mu.Lock()
+	m := e.facts.milestones[step+":"+name]
+	e.facts.mu.Unlock()
 	if m != nil {
 		m.reach()
 	}
@@ -187,48 +218,48 @@ func (e *Env) Reach(ctx context.Context, name string) {
 
 // SetQuarantineGroup records the quarantine group prepared for a VPC.
 func (e *Env) SetQuarantineGroup(vpcID, groupID string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.quarantineGroups == nil {
-		e.quarantineGroups = map[string]string{}
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	if e.facts.quarantineGroups == nil {
+		e.facts.quarantineGroups = map[string]string{}
 	}
-	e.quarantineGroups[vpcID] = groupID
+	e.facts.quarantineGroups[vpcID] = groupID
 }
 
 // QuarantineGroup returns the quarantine group prepared for a VPC.
 func (e *Env) QuarantineGroup(vpcID string) (string, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	id, ok := e.quarantineGroups[vpcID]
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	id, ok := e.facts.quarantineGroups[vpcID]
 	return id, ok
 }
 
 // AddSnapshots records snapshots taken for the case.
 func (e *Env) AddSnapshots(s ...evidence.Snapshot) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.snapshots = append(e.snapshots, s...)
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.snapshots = append(e.facts.snapshots, s...)
 }
 
 // Snapshots returns the snapshots recorded in this run.
 func (e *Env) Snapshots() []evidence.Snapshot {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]evidence.Snapshot(nil), e.snapshots...)
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return append([]evidence.Snapshot(nil), e.facts.snapshots...)
 }
 
 // Artifacts returns the artifacts stored in this run.
 func (e *Env) Artifacts() []evidence.Artifact {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]evidence.Artifact(nil), e.artifacts...)
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return append([]evidence.Artifact(nil), e.facts.artifacts...)
 }
 
 // Finished returns the records of the steps finished so far, in plan order.
 func (e *Env) Finished() []evidence.StepRecord {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]evidence.StepRecord(nil), e.finished...)
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return append([]evidence.StepRecord(nil), e.facts.finished...)
 }
 
 // ErrAlreadyCollected is returned by SaveArtifact when the case already holds
@@ -240,7 +271,7 @@ var ErrAlreadyCollected = errors.New("already collected in this case")
 // holds the path (an earlier run), nothing is written and the existing
 // artifact is recorded again with ErrAlreadyCollected.
 func (e *Env) SaveArtifact(ctx context.Context, stepName, path string, body []byte, contentType, source string) (evidence.Artifact, error) {
-	fullPath := e.InstanceID() + "/" + path
+	fullPath := e.Target.InstanceID() + "/" + path
 	a := evidence.Artifact{
 		Path:        fullPath,
 		SHA256:      evidence.SHA256(body),
@@ -250,19 +281,19 @@ func (e *Env) SaveArtifact(ctx context.Context, stepName, path string, body []by
 		Step:        stepName,
 		Source:      source,
 	}
-	if e.DryRun {
+	if e.Target.DryRun {
 		return a, nil
 	}
-	if e.Prior != nil {
-		if prev, ok := e.Prior.Artifact(fullPath); ok {
+	if e.Target.Prior != nil {
+		if prev, ok := e.Target.Prior.Artifact(fullPath); ok {
 			return prev, ErrAlreadyCollected
 		}
 	}
-	stored, err := e.Store.Put(ctx, e.CaseID, fullPath, body, contentType)
+	stored, err := e.Clients.Store.Put(ctx, e.Target.CaseID, fullPath, body, contentType)
 	if errors.Is(err, evidence.ErrExists) {
 		// Stored by an earlier run that did not finish its record: keep the
 		// stored object and record what it holds.
-		prevBody, gerr := e.Store.Get(ctx, e.CaseID, fullPath)
+		prevBody, gerr := e.Clients.Store.Get(ctx, e.Target.CaseID, fullPath)
 		if gerr != nil {
 			return a, fmt.Errorf("%s exists but cannot be read back: %w", fullPath, gerr)
 		}
@@ -279,25 +310,25 @@ func (e *Env) SaveArtifact(ctx context.Context, stepName, path string, body []by
 }
 
 func (e *Env) addArtifact(a evidence.Artifact) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.artifacts = append(e.artifacts, a)
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.artifacts = append(e.facts.artifacts, a)
 }
 
 func (e *Env) addFinished(r evidence.StepRecord, order map[string]int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.finished = append(e.finished, r)
-	sort.SliceStable(e.finished, func(i, j int) bool {
-		return order[e.finished[i].Name] < order[e.finished[j].Name]
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.finished = append(e.facts.finished, r)
+	sort.SliceStable(e.facts.finished, func(i, j int) bool {
+		return order[e.facts.finished[i].Name] < order[e.facts.finished[j].Name]
 	})
 }
 
 // caseTags are the tags every resource created for a case carries.
 func (e *Env) caseTags(resource types.ResourceType, extra ...types.Tag) []types.TagSpecification {
 	tags := append([]types.Tag{
-		{Key: aws.String(TagCaseID), Value: aws.String(e.CaseID)},
-		{Key: aws.String(TagSourceInstance), Value: aws.String(e.InstanceID())},
+		{Key: aws.String(TagCaseID), Value: aws.String(e.Target.CaseID)},
+		{Key: aws.String(TagSourceInstance), Value: aws.String(e.Target.InstanceID())},
 	}, extra...)
 	return []types.TagSpecification{{ResourceType: resource, Tags: tags}}
 }

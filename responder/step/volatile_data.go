@@ -40,116 +40,128 @@ type volatileState struct {
 	Warnings []string               `json:"warnings,omitempty"`
 }
 
+// Run goes in three phases: plan (pick the document, change nothing),
+// prepare (install the document, presign the archive and report URLs) and,
+// once the command has run, conclude (keep what arrived, check it against
+// the instance's report). Every failure after plan goes through
+// volatileCollection.fail.
 func (s VolatileData) Run(ctx context.Context, env *Env) Result {
+	c, res := s.plan(env)
+	if c == nil {
+		return res
+	}
+	if err := c.prepare(ctx); err != nil {
+		return c.fail(err)
+	}
+	runErr := c.run(ctx)
+	return c.conclude(ctx, runErr)
+}
+
+// volatileCollection is one volatile data collection under way: what plan
+// settled, what prepare made, and the step's record.
+type volatileCollection struct {
+	step         VolatileData
+	env          *Env
+	rcv          evidence.Receiver
+	docName, ext string // ext: the archive's, tar.gz or zip
+	doc          ssmdocuments.Document
+
+	// Set by prepare.
+	bound                   time.Time // when the command must have ended
+	archivePath, reportPath string
+	params                  map[string][]string // SendCommand's parameters
+	// sent is set once the command is sent: from then on the record keeps
+	// what the command did and what arrived, whatever the outcome.
+	sent bool
+
+	st volatileState
+}
+
+// plan picks the document for the managed node, without changing anything.
+// It returns nil and the step's result when the step ends there (no
+// managed node, a platform without a document, a dry run).
+func (s VolatileData) plan(env *Env) (*volatileCollection, Result) {
 	node, why := env.ssmNode()
 	if node == nil {
-		return Skipped("no managed node to run on: "+why, nil)
+		return nil, Skipped("no managed node to run on: "+why, nil)
 	}
-	rcv, err := evidence.AsReceiver(env.Store)
+	rcv, err := evidence.AsReceiver(env.Clients.Store)
 	if err != nil {
-		return Failed(err, nil)
+		return nil, Failed(err, nil)
 	}
-	docName, ext := ssmdocuments.LinuxVolatileData, "tar.gz"
+	c := &volatileCollection{step: s, env: env, rcv: rcv, docName: ssmdocuments.LinuxVolatileData, ext: "tar.gz"}
 	if node.PlatformType == "Windows" {
-		docName, ext = ssmdocuments.WindowsVolatileData, "zip"
+		c.docName, c.ext = ssmdocuments.WindowsVolatileData, "zip"
 	} else if node.PlatformType != "Linux" {
-		return Failed(fmt.Errorf("no volatile data document for platform %q", node.PlatformType), nil)
+		return nil, Failed(fmt.Errorf("no volatile data document for platform %q", node.PlatformType), nil)
 	}
-	doc, _ := ssmdocuments.Lookup(docName)
-	if env.DryRun {
-		return Skipped("dry run: would run "+docName+" on "+env.InstanceID(), nil)
+	c.doc, _ = ssmdocuments.Lookup(c.docName)
+	if env.Target.DryRun {
+		return nil, Skipped("dry run: would run "+c.docName+" on "+env.Target.InstanceID(), nil)
 	}
-	st := volatileState{}
-	if err := ensureDocument(ctx, env.SSM, doc, &st.Command); err != nil {
-		return Failed(err, nil)
+	return c, Result{}
+}
+
+// prepare installs the document and presigns the URLs the instance uploads
+// the archive and its report to.
+func (c *volatileCollection) prepare(ctx context.Context) error {
+	env := c.env
+	if err := ensureDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
+		return err
 	}
-	own := time.Duration(env.Collection.CaptureTimeout.Or(DefaultVolatileTimeout))
-	bound := env.collectionBound(own)
-	ttl, warning, err := env.presignTTL(bound)
+	c.bound = env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultVolatileTimeout)))
+	ttl, warning, err := env.presignTTL(c.bound)
 	if err != nil {
-		return Failed(err, nil)
+		return err
 	}
 	if warning != "" {
-		st.Warnings = append(st.Warnings, warning)
+		c.st.Warnings = append(c.st.Warnings, warning)
 	}
-	base := fmt.Sprintf("%s/volatile/run-%03d/", env.InstanceID(), env.Run)
-	archivePath, reportPath := base+"volatile-data."+ext, base+"report.json"
-	archiveURL, err := rcv.PresignPut(ctx, env.CaseID, archivePath, ttl)
+	base := fmt.Sprintf("%s/volatile/run-%03d/", env.Target.InstanceID(), env.Target.Run)
+	c.archivePath, c.reportPath = base+"volatile-data."+c.ext, base+"report.json"
+	archiveURL, err := c.rcv.PresignPut(ctx, env.Target.CaseID, c.archivePath, ttl)
 	if err != nil {
-		return Failed(err, nil)
+		return err
 	}
-	resultURL, err := rcv.PresignPut(ctx, env.CaseID, reportPath, ttl)
+	resultURL, err := c.rcv.PresignPut(ctx, env.Target.CaseID, c.reportPath, ttl)
 	if err != nil {
-		return Failed(err, nil)
+		return err
 	}
 	recent := env.Collection.RecentDays
 	if recent == 0 {
 		recent = 7
 	}
-	params, err := doc.SendCommandParameters(map[string]string{
-		"CaseId": env.CaseID, "ArchiveUrl": archiveURL, "ResultUrl": resultURL,
-		"RecentDays": strconv.Itoa(recent), "ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(bound).Seconds()))),
+	c.params, err = c.doc.SendCommandParameters(map[string]string{
+		"CaseId": env.Target.CaseID, "ArchiveUrl": archiveURL, "ResultUrl": resultURL,
+		"RecentDays": strconv.Itoa(recent), "ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(c.bound).Seconds()))),
 	})
-	if err != nil {
-		return Failed(err, nil)
-	}
-	start := env.now()
-	_, runErr := runCommand(ctx, env, env.SSM, &st.Command, params, bound, func(status string) {
-		env.progress(ctx, fmt.Sprintf("%s %s (%s)", docName, status, env.now().Sub(start).Round(time.Second)), 0, 0)
+	return err
+}
+
+// run sends the command and waits for it to end.
+func (c *volatileCollection) run(ctx context.Context) error {
+	env, start := c.env, c.env.now()
+	c.sent = true
+	_, err := runCommand(ctx, env, env.Clients.SSM, &c.st.Command, c.params, c.bound, func(status string) {
+		env.progress(ctx, fmt.Sprintf("%s %s (%s)", c.docName, status, env.now().Sub(start).Round(time.Second)), 0, 0)
 	})
-	// Whatever the command did, keep what arrived.
+	return err
+}
+
+// conclude keeps what arrived, whatever the command did, and checks the
+// archive against the instance's report.
+func (c *volatileCollection) conclude(ctx context.Context, runErr error) Result {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	var report *ssmdocuments.VolatileReport
-	if a, err := env.recordReceived(rctx, rcv, evidence.Artifact{Path: reportPath, ContentType: "application/json", Step: s.Name(),
-		Source: "report of " + docName + " from the instance"}); err == nil {
-		st.Report = &a
-		if body, err := env.Store.Get(rctx, env.CaseID, reportPath); err == nil {
-			if r, err := ssmdocuments.ParseVolatileReport(body); err == nil {
-				report = &r
-			}
-		}
-	}
+	c.st.Report, report = receiveReport(rctx, c.env, c.rcv, evidence.Artifact{Path: c.reportPath, ContentType: "application/json",
+		Step: c.step.Name(), Source: "report of " + c.docName + " from the instance"}, ssmdocuments.ParseVolatileReport)
 	if report != nil {
-		st.Sections = report.Sections
+		c.st.Sections = report.Sections
 	}
-	var problems mismatches
-	want := evidence.Artifact{Path: archivePath, ContentType: archiveType(ext), Step: s.Name(),
-		Source: fmt.Sprintf("%s version %s (command %s)", docName, st.Command.DocumentVersion, st.Command.CommandID)}
-	if report != nil && report.Archive != nil {
-		want.ReportedSHA256 = report.Archive.SHA256
-	}
-	archive, err := env.recordReceived(rctx, rcv, want)
-	switch {
-	case errors.Is(err, evidence.ErrNotFound):
-		problems = append(problems, "no archive arrived in the evidence store")
-	case err != nil:
-		problems = append(problems, "archive: "+err.Error())
-	default:
-		st.Archive = &archive
-		if report != nil && report.Archive != nil {
-			problems.check("archive SHA-256", report.Archive.SHA256, archive.SHA256)
-			if report.Archive.Bytes != archive.Size {
-				problems = append(problems, fmt.Sprintf("archive size: the instance reported %d bytes, the store holds %d", report.Archive.Bytes, archive.Size))
-			}
-			if got, err := rcv.Received(rctx, env.CaseID, archivePath); err == nil && !strings.HasPrefix(got.Encryption, "aws:kms") {
-				// With SSE-KMS, S3's ETag is not the MD5 of the object.
-				want, _ := ssmdocuments.SinglePutETag(report.Archive.ContentMD5)
-				problems.check("archive ETag (Content-MD5)", want, got.ETag)
-			}
-		}
-	}
-	switch {
-	case runErr != nil:
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("%s: %w", docName, runErr), After: st}
-	case st.Command.Status != "Success":
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("%s: %s", docName, commandFailure(&st.Command)), After: st}
-	case report == nil:
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("%s: the instance's report did not arrive", docName), After: st}
-	case report.Status != ssmdocuments.StatusSucceeded:
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("%s: the instance reports %s: %s", docName, report.Status, report.Error), After: st}
-	case len(problems) > 0:
-		return Result{Status: evidence.StatusFailed, Err: problems.err(), After: st}
+	problems := c.checkArchive(rctx, report)
+	if err := c.outcome(runErr, report, problems); err != nil {
+		return c.fail(err)
 	}
 	failed := 0
 	for _, sec := range report.Sections {
@@ -158,8 +170,68 @@ func (s VolatileData) Run(ctx context.Context, env *Env) Result {
 		}
 	}
 	reason := fmt.Sprintf("%s version %s: %d sections (%d failed), archive %s (%d bytes, SHA-256 checked)",
-		docName, st.Command.DocumentVersion, len(report.Sections), failed, archive.Path, archive.Size)
-	return OK(reason, nil, st)
+		c.docName, c.st.Command.DocumentVersion, len(report.Sections), failed, c.st.Archive.Path, c.st.Archive.Size)
+	return OK(reason, nil, c.st)
+}
+
+// checkArchive records the archive that arrived and checks it against
+// what the instance reported: its SHA-256, its size and, unless SSE-KMS
+// makes the ETag something else, the Content-MD5 S3 verified.
+func (c *volatileCollection) checkArchive(ctx context.Context, report *ssmdocuments.VolatileReport) mismatches {
+	want := evidence.Artifact{Path: c.archivePath, ContentType: archiveType(c.ext), Step: c.step.Name(),
+		Source: fmt.Sprintf("%s version %s (command %s)", c.docName, c.st.Command.DocumentVersion, c.st.Command.CommandID)}
+	reported := report != nil && report.Archive != nil
+	if reported {
+		want.ReportedSHA256 = report.Archive.SHA256
+	}
+	archive, err := c.env.recordReceived(ctx, c.rcv, want)
+	switch {
+	case errors.Is(err, evidence.ErrNotFound):
+		return mismatches{"no archive arrived in the evidence store"}
+	case err != nil:
+		return mismatches{"archive: " + err.Error()}
+	}
+	c.st.Archive = &archive
+	if !reported {
+		return nil
+	}
+	var problems mismatches
+	problems.check("archive SHA-256", report.Archive.SHA256, archive.SHA256)
+	if report.Archive.Bytes != archive.Size {
+		problems = append(problems, fmt.Sprintf("archive size: the instance reported %d bytes, the store holds %d", report.Archive.Bytes, archive.Size))
+	}
+	if got, err := c.rcv.Received(ctx, c.env.Target.CaseID, c.archivePath); err == nil && !strings.HasPrefix(got.Encryption, "aws:kms") {
+		// With SSE-KMS, S3's ETag is not the MD5 of the object.
+		want, _ := ssmdocuments.SinglePutETag(report.Archive.ContentMD5)
+		problems.check("archive ETag (Content-MD5)", want, got.ETag)
+	}
+	return problems
+}
+
+// outcome says why the collection failed, if it did: the command failed,
+// the instance's report did not arrive or reports a failure, or what
+// arrived contradicts it.
+func (c *volatileCollection) outcome(runErr error, report *ssmdocuments.VolatileReport, problems mismatches) error {
+	switch {
+	case runErr != nil:
+		return fmt.Errorf("%s: %w", c.docName, runErr)
+	case c.st.Command.Status != "Success":
+		return fmt.Errorf("%s: %s", c.docName, commandFailure(&c.st.Command))
+	case report == nil:
+		return fmt.Errorf("%s: the instance's report did not arrive", c.docName)
+	case report.Status != ssmdocuments.StatusSucceeded:
+		return fmt.Errorf("%s: the instance reports %s: %s", c.docName, report.Status, report.Error)
+	}
+	return problems.err()
+}
+
+// fail is the step's one failure path: once the command was sent, the
+// record keeps what it did and what arrived.
+func (c *volatileCollection) fail(err error) Result {
+	if !c.sent {
+		return Failed(err, nil)
+	}
+	return Result{Status: evidence.StatusFailed, Err: err, After: c.st}
 }
 
 func archiveType(ext string) string {
