@@ -2,12 +2,12 @@ package step
 
 import (
 	"context"
-	"maps"
-
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"maps"
 	"regexp"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // Orders of OS-level collection against isolation.

@@ -1,10 +1,13 @@
 package step
 
 import (
+	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/responder-ir/responder/responder/cloud"
@@ -95,3 +98,122 @@ func instanceVPCs(inst types.Instance) []string {
 func instanceFilter(id string) []types.Filter {
 	return []types.Filter{{Name: aws.String("instance-id"), Values: []string{id}}}
 }
+
+// InterfaceGroups is the security groups of one network interface.
+type InterfaceGroups struct {
+	NetworkInterfaceID string   `json:"network_interface_id"`
+	VPC                string   `json:"vpc_id"`
+	Groups             []string `json:"groups"`
+}
+
+// ProfileAssociation is an instance profile association as recorded.
+type ProfileAssociation struct {
+	AssociationID string `json:"association_id"`
+	ProfileARN    string `json:"instance_profile_arn"`
+	ProfileID     string `json:"instance_profile_id,omitempty"`
+	State         string `json:"state"`
+}
+
+type profileLister interface {
+	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
+}
+
+func associatedProfiles(ctx context.Context, api profileLister, id string) ([]ProfileAssociation, error) {
+	out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(id)})
+	if err != nil {
+		return nil, fmt.Errorf("list instance profile associations of %s: %w", id, err)
+	}
+	var found []ProfileAssociation
+	for _, a := range out.IamInstanceProfileAssociations {
+		if a.State != types.IamInstanceProfileAssociationStateAssociated && a.State != types.IamInstanceProfileAssociationStateAssociating {
+			continue
+		}
+		pa := ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), State: string(a.State)}
+		if a.IamInstanceProfile != nil {
+			pa.ProfileARN, pa.ProfileID = aws.ToString(a.IamInstanceProfile.Arn), aws.ToString(a.IamInstanceProfile.Id)
+		}
+		found = append(found, pa)
+	}
+	return found, nil
+}
+
+type quarantineGroupAPI interface {
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	RevokeSecurityGroupEgress(context.Context, *ec2.RevokeSecurityGroupEgressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error)
+	RevokeSecurityGroupIngress(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
+}
+
+// findTaggedGroup returns the group of the VPC whose TagQuarantine tag has
+// the value (the lowest ID when there are several), or nil.
+func findTaggedGroup(ctx context.Context, api quarantineGroupAPI, vpc, value string) (*types.SecurityGroup, error) {
+	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}},
+		{Name: aws.String("tag:" + TagQuarantine), Values: []string{value}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.SecurityGroups) == 0 {
+		return nil, nil
+	}
+	groups := out.SecurityGroups
+	sort.Slice(groups, func(i, j int) bool { return aws.ToString(groups[i].GroupId) < aws.ToString(groups[j].GroupId) })
+	return &groups[0], nil
+}
+
+// ignorableRevokeError: a rule already gone (another response revoked it
+// first) is what we wanted; DryRunOperation is the dry-run answer.
+func ignorableRevokeError(err error, dryRun bool) bool {
+	return cloud.IsErrorCode(err, "InvalidPermission.NotFound") || (dryRun && cloud.IsErrorCode(err, "DryRunOperation"))
+}
+
+// describeRules renders a group's rules for the record.
+func describeRules(g types.SecurityGroup) []string {
+	var rules []string
+	render := func(dir string, perms []types.IpPermission) {
+		for _, p := range perms {
+			var peers []string
+			for _, r := range p.IpRanges {
+				peers = append(peers, aws.ToString(r.CidrIp))
+			}
+			for _, r := range p.Ipv6Ranges {
+				peers = append(peers, aws.ToString(r.CidrIpv6))
+			}
+			for _, r := range p.UserIdGroupPairs {
+				peers = append(peers, aws.ToString(r.GroupId))
+			}
+			for _, r := range p.PrefixListIds {
+				peers = append(peers, aws.ToString(r.PrefixListId))
+			}
+			rules = append(rules, fmt.Sprintf("%s %s %d-%d %s", dir, aws.ToString(p.IpProtocol),
+				aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort), strings.Join(peers, ",")))
+		}
+	}
+	render("ingress", g.IpPermissions)
+	render("egress", g.IpPermissionsEgress)
+	return rules
+}
+
+// describeNewGroup describes a group just created, waiting out EC2's
+// eventual consistency (InvalidGroup.NotFound right after creation).
+func describeNewGroup(ctx context.Context, api quarantineGroupAPI, id string) (*types.SecurityGroup, error) {
+	var g *types.SecurityGroup
+	err := retryEventual(ctx, func() error {
+		out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+		if err == nil && len(out.SecurityGroups) == 1 {
+			g = &out.SecurityGroups[0]
+		} else if err == nil {
+			err = fmt.Errorf("group %s not described", id)
+		}
+		return err
+	}, "InvalidGroup.NotFound")
+	if err != nil {
+		return nil, fmt.Errorf("describe new group %s: %w", id, err)
+	}
+	return g, nil
+}
+
+// quarantineStep names the quarantine step, which the SSM access step looks
+// for in the finished records (it refuses to reopen a closed quarantine).
+const quarantineStep = "quarantine"

@@ -27,14 +27,6 @@ func (InstanceProfile) Name() string    { return "instance-profile" }
 func (InstanceProfile) Phase() Phase    { return Contain }
 func (InstanceProfile) Needs() []string { return []string{"metadata:read", "snapshots"} }
 
-// ProfileAssociation is an instance profile association as recorded.
-type ProfileAssociation struct {
-	AssociationID string `json:"association_id"`
-	ProfileARN    string `json:"instance_profile_arn"`
-	ProfileID     string `json:"instance_profile_id,omitempty"`
-	State         string `json:"state"`
-}
-
 type profileState struct {
 	Associations []ProfileAssociation `json:"associations"`
 }

@@ -27,17 +27,10 @@ type quarantineAPI interface {
 // already tracked by the security group can go on until they are idle.
 type Quarantine struct{}
 
-func (Quarantine) Name() string { return "quarantine" }
+func (Quarantine) Name() string { return quarantineStep }
 func (Quarantine) Phase() Phase { return Contain }
 func (Quarantine) Needs() []string {
 	return []string{"metadata:read", "snapshots", "quarantine-group", "forensic-access-group"}
-}
-
-// InterfaceGroups is the security groups of one network interface.
-type InterfaceGroups struct {
-	NetworkInterfaceID string   `json:"network_interface_id"`
-	VPC                string   `json:"vpc_id"`
-	Groups             []string `json:"groups"`
 }
 
 type quarantineState struct {

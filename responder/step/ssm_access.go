@@ -201,7 +201,7 @@ func associateProfile(ctx context.Context, api forensicProfileAPI, id, profileAR
 func (SSMAccess) isolation(env *Env) string {
 	quarantined := false
 	for _, r := range env.Finished() {
-		if r.Name == (Quarantine{}).Name() && r.Status == evidence.StatusOK {
+		if r.Name == quarantineStep && r.Status == evidence.StatusOK {
 			quarantined = true
 		}
 	}
@@ -231,29 +231,6 @@ func describeNode(ctx context.Context, api nodeAPI, id string) (*SSMNode, error)
 		}
 	}
 	return nil, nil
-}
-
-type profileLister interface {
-	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
-}
-
-func associatedProfiles(ctx context.Context, api profileLister, id string) ([]ProfileAssociation, error) {
-	out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(id)})
-	if err != nil {
-		return nil, fmt.Errorf("list instance profile associations of %s: %w", id, err)
-	}
-	var found []ProfileAssociation
-	for _, a := range out.IamInstanceProfileAssociations {
-		if a.State != types.IamInstanceProfileAssociationStateAssociated && a.State != types.IamInstanceProfileAssociationStateAssociating {
-			continue
-		}
-		pa := ProfileAssociation{AssociationID: aws.ToString(a.AssociationId), State: string(a.State)}
-		if a.IamInstanceProfile != nil {
-			pa.ProfileARN, pa.ProfileID = aws.ToString(a.IamInstanceProfile.Arn), aws.ToString(a.IamInstanceProfile.Id)
-		}
-		found = append(found, pa)
-	}
-	return found, nil
 }
 
 // waitOnline polls SSM until the node is online or the deadline passes.

@@ -4,9 +4,11 @@
 // what it left (After) and why. Containment steps also know how to undo
 // themselves from the Before they recorded (Releaser).
 //
-// Steps never import or call each other: what one step prepares for another
-// (the quarantine group of a VPC) goes through the Env, and the runner orders
-// them by Needs.
+// Steps never refer to each other: what one step prepares for another (the
+// quarantine group of a VPC) goes through the Env, the runner orders them by
+// Needs, and what two steps share lives in a helper file that declares no
+// step (ec2util.go, ssm_run.go, collection.go, collect_receive.go, retry.go).
+// internal/archtest fails when a step file uses another step file's names.
 package step
 
 import (
