@@ -82,7 +82,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 	dir := respondCase(t, c, s, "case-chromium", "--topic-arn", topic)
 	work := t.TempDir()
 	page := filepath.Join(work, "report.html")
-	code, _, errOut := runReportCLI(t, c, "report", "--case-id", "case-chromium", "--evidence-dir", dir, "--format", "html", "--out", page)
+	code, _, errOut := runCLI(t, c, "report", "--case-id", "case-chromium", "--evidence-dir", dir, "--format", "html", "--out", page)
 	if code != exitOK {
 		t.Fatalf("report: exit %d: %s", code, errOut)
 	}
