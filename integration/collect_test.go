@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"gopkg.in/yaml.v3"
 
+	"github.com/responder-ir/responder/internal/testenv"
 	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
 
@@ -144,12 +145,7 @@ func (r *collectRig) respond(caseID string) Result {
 func requireCollectTools(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"sh", "bash", "curl", "zstd", "gzip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping (CI installs it)", tool)
-		}
+		testenv.LookPath(t, "install the Debian package "+tool+" (.ci/run does)", tool)
 	}
 }
 

@@ -9,7 +9,6 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/responder-ir/responder/internal/errlist"
 )
 
 // Moto is a running moto server.
@@ -96,7 +97,7 @@ func (m *Moto) waitReady(ctx context.Context, limit time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("moto at %s did not answer within %s: %v", m.URL, limit, errors.Join(err, ctx.Err()))
+			return fmt.Errorf("moto at %s did not answer within %s: %v", m.URL, limit, errlist.Join(err, ctx.Err()))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

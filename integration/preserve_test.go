@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +30,6 @@ const forensicsAccount = "444455556666"
 // snapshots at once); and the concurrent copy quota (ResourceLimitExceeded).
 func TestPreserve(t *testing.T) {
 	f := setup(t)
-	if help := f.run("preserve", "--help"); help.Code != exitOK || !strings.Contains(help.Stdout, "--forensics-account") {
-		t.Skip("the responder binary has no preserve command yet (cmd/responder/app.go must list preserveCommand)")
-	}
 	l := f.buildLab()
 	ctx := context.Background()
 	caseID := "case-preserve"

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/internal/errlist"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/step"
@@ -166,27 +166,10 @@ func (req *Request) Validate() error {
 	if err := req.Collection.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	if err := OneLine(errs); err != nil {
+	if err := errlist.OneLine(errs); err != nil {
 		return &InputError{Err: err}
 	}
 	return nil
-}
-
-// OneLine returns the errors gathered in errs rendered on one line
-// ("a; b"), or nil when there are none: the form every engine reports
-// several failures in.
-func OneLine(errs *multierror.Error) error {
-	if errs == nil {
-		return nil
-	}
-	errs.ErrorFormat = func(es []error) string {
-		msgs := make([]string, len(es))
-		for i, e := range es {
-			msgs[i] = e.Error()
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return errs.ErrorOrNil()
 }
 
 // Tool names the toolkit and its version, as a case record's "tool" says.
@@ -271,7 +254,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			log.Error("case record not saved", "error", err)
 		}
 	}
-	res.Err = OneLine(errs)
+	res.Err = errlist.OneLine(errs)
 	log.Info("response finished", "status", res.Status, "location", res.Manifest.Location)
 	return res, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
 	"github.com/responder-ir/responder/responder/internal/casetest"
@@ -551,26 +554,84 @@ func TestActorGivenByTheCaller(t *testing.T) {
 	}
 }
 
-// slowStore delays every artifact write, as a far or throttled evidence
-// bucket does.
-type slowStore struct {
+// heldStore holds every artifact write until open is closed, as a far or
+// throttled evidence bucket holds an upload.
+type heldStore struct {
 	evidence.Store
-	delay time.Duration
+	open <-chan struct{}
 }
 
-func (s slowStore) Put(ctx context.Context, caseID, path string, body []byte, ct string) (evidence.Stored, error) {
-	time.Sleep(s.delay)
-	return s.Store.Put(ctx, caseID, path, body, ct)
+func (s heldStore) Put(ctx context.Context, caseID, path string, body []byte, ct string) (evidence.Stored, error) {
+	select {
+	case <-s.open:
+		return s.Store.Put(ctx, caseID, path, body, ct)
+	case <-ctx.Done():
+		return evidence.Stored{}, fmt.Errorf("upload of %s held until the instance is isolated: %w", path, ctx.Err())
+	}
 }
 
+// isolationWatch is the response's EC2 client: after each call that moves
+// an interface or removes a profile it runs check, which reads the cloud.
+type isolationWatch struct {
+	cloud.EC2
+	check func()
+}
+
+func (w isolationWatch) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.ModifyNetworkInterfaceAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
+	defer w.check()
+	return w.EC2.ModifyNetworkInterfaceAttribute(ctx, in, opts...)
+}
+
+func (w isolationWatch) DisassociateIamInstanceProfile(ctx context.Context, in *ec2.DisassociateIamInstanceProfileInput, opts ...func(*ec2.Options)) (*ec2.DisassociateIamInstanceProfileOutput, error) {
+	defer w.check()
+	return w.EC2.DisassociateIamInstanceProfile(ctx, in, opts...)
+}
+
+// isolated reports whether the cloud shows the instance without an instance
+// profile and every interface in the tagged quarantine group alone.
+func isolated(c *fakeaws.Cloud, instanceID string) bool {
+	v := c.Instance(instanceID)
+	if v.ProfileAssociation != nil {
+		return false
+	}
+	for _, n := range v.NetworkInterfaces {
+		if len(n.Groups) != 1 {
+			return false
+		}
+		if g := c.SecurityGroup(aws.ToString(n.Groups[0].GroupId)); g == nil || !hasTag(g.Tags, step.TagQuarantine, "true") {
+			return false
+		}
+	}
+	return true
+}
+
+// Every upload is held until the cloud shows the instance isolated: the
+// evidence steps can succeed only if isolation did not wait for them.
 func TestIsolationDoesNotWaitForEvidenceUploads(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
-	res := respond(t, c, slowStore{Store: &evidence.Folder{Root: t.TempDir()}, delay: 300 * time.Millisecond}, responder.Request{InstanceID: s.InstanceID})
-	q, m := stepOf(t, res.Steps, "quarantine"), stepOf(t, res.Steps, "metadata")
-	if q.Status != evidence.StatusOK || !q.EndedAt.Before(m.EndedAt) {
-		t.Fatalf("quarantine ended %s, metadata (with its upload) %s: isolation waited for the upload", q.EndedAt, m.EndedAt)
+	open := make(chan struct{})
+	var once sync.Once
+	r := newResponder(c, heldStore{Store: &evidence.Folder{Root: t.TempDir()}, open: open})
+	r.Clients.EC2 = isolationWatch{EC2: r.Clients.EC2, check: func() {
+		if isolated(c, s.InstanceID) {
+			once.Do(func() { close(open) })
+		}
+	}}
+	// The step timeout only bounds a failure: a held upload gives up then.
+	res, err := r.Respond(context.Background(), responder.Request{InstanceID: s.InstanceID, CaseID: caseID, StepTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("Respond: %v", err)
 	}
-	if p := stepOf(t, res.Steps, "instance-profile"); !p.EndedAt.Before(m.EndedAt) {
-		t.Fatal("instance profile removal waited for the metadata upload")
+	if m := stepOf(t, res.Steps, "metadata"); m.Status != evidence.StatusOK {
+		t.Fatalf("metadata %s (%s): isolation waited for the upload", m.Status, m.Error)
+	}
+	for _, name := range []string{"quarantine", "instance-profile"} {
+		if st := stepOf(t, res.Steps, name); st.Status != evidence.StatusOK {
+			t.Errorf("%s %s (%s)", name, st.Status, st.Error)
+		}
+	}
+	assertQuarantined(t, c, s.InstanceID)
+	if !isolated(c, s.InstanceID) {
+		t.Error("the instance keeps its instance profile")
 	}
 }

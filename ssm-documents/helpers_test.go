@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/responder-ir/responder/internal/testenv"
 )
 
 func sha256Hex(b []byte) string {
@@ -179,11 +181,6 @@ func decompress(t *testing.T, compression string, b []byte) []byte {
 func requireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI (install it in .ci/run): %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping (CI installs it)", tool)
-		}
+		testenv.LookPath(t, "install the Debian package "+tool+" (.ci/run does)", tool)
 	}
 }

@@ -3,7 +3,6 @@ package trigger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -13,6 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/responder-ir/responder/internal/errlist"
 )
 
 // customActionEvent is an EventBridge "Security Hub Findings - Custom Action"
@@ -169,7 +171,7 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 	log.Info("custom action handled", "case_ids", caseIDs, "findings", res.Findings,
 		"findings_updated", res.FindingsUpdated, "findings_without_instance", res.FindingsWithoutInstance, "failures", len(failures))
 	if len(failures) > 0 {
-		err := errors.Join(failures...)
+		err := errlist.Join(failures...)
 		log.Error("custom action incomplete", "case_ids", caseIDs, "error", err)
 		return nil, awsFailure(err)
 	}
@@ -246,22 +248,21 @@ func instanceOf(r findingResource, f finding) (Target, error) {
 func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, actor, source string) map[Target]outcome {
 	var (
 		mu  sync.Mutex
-		wg  sync.WaitGroup
+		g   errgroup.Group
 		out = make(map[Target]outcome, len(targets))
-		sem = make(chan struct{}, Concurrency)
 	)
+	g.SetLimit(Concurrency)
 	for _, t := range targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		// Each outcome carries its own error: one failure stops no other case.
+		g.Go(func() error {
 			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source})
 			mu.Lock()
 			out[t] = outcome{Started: s, Err: err}
 			mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return out
 }
 
@@ -314,7 +315,7 @@ func (h *Handler) noteFindings(ctx context.Context, log *slog.Logger, region str
 			}
 		}
 	}
-	return updated, unproc, errors.Join(errs...)
+	return updated, unproc, errlist.Join(errs...)
 }
 
 // batchUpdate calls BatchUpdateFindings, and once more for the findings it

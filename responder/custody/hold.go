@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/internal/errlist"
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/evidence"
 )
@@ -56,7 +57,7 @@ func (c *Custodian) Hold(ctx context.Context, caseID string, on bool) (*evidence
 		for _, f := range rec.Failures {
 			errs = multierror.Append(errs, errors.New(f))
 		}
-		return rec, fmt.Errorf("%d of %d objects failed: %w", len(rec.Failures), len(files), responder.OneLine(errs))
+		return rec, fmt.Errorf("%d of %d objects failed: %w", len(rec.Failures), len(files), errlist.OneLine(errs))
 	}
 	return rec, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/responder-ir/responder/internal/errlist"
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
@@ -189,7 +190,7 @@ func (req *Request) Validate() error {
 	if req.PollInterval < 0 || req.Timeout < 0 || req.CopiesInFlight < 0 {
 		errs = multierror.Append(errs, errors.New("poll interval, timeout and copies in flight must not be negative"))
 	}
-	if err := responder.OneLine(errs); err != nil {
+	if err := errlist.OneLine(errs); err != nil {
 		return &responder.InputError{Err: err}
 	}
 	return nil
@@ -278,7 +279,7 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		// Lambda's wait loop polls until the copies complete) is not a new
 		// run: the record is not rewritten.
 		res.Manifest, res.Unchanged = prior, true
-		res.Err = responder.OneLine(errs)
+		res.Err = errlist.OneLine(errs)
 		log.Info("preserve: nothing changed since the last record", "status", res.Status)
 		return res, nil
 	}
@@ -296,7 +297,7 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 		log.Error("case record not saved", "error", err)
 	}
-	res.Err = responder.OneLine(errs)
+	res.Err = errlist.OneLine(errs)
 	log.Info("preserve finished", "status", res.Status, "snapshots", len(snaps))
 	return res, nil
 }
