@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The fast checks, cheapest first; seconds on a warm build cache (the first
+# The fast checks (gofmt, go mod tidy, go vet, staticcheck, the layout rules
+# of internal/archtest), cheapest first; seconds on a warm build cache (the first
 # run in a fresh clone also downloads and builds staticcheck). `make lint`
 # and .ci/run run this, before any test. Each check names what is wrong and
 # how to fix it, and the first failure ends the run.
@@ -27,3 +28,6 @@ echo "== go vet ./..."
 
 echo "== staticcheck ./... (go tool: the version go.mod pins)"
 "$go" tool staticcheck ./... || fail "staticcheck found the problems above"
+
+echo "== the layout rules (go test ./internal/archtest/)"
+"$go" test -count=1 ./internal/archtest/ || fail "a layout rule is broken (see README: How the code is laid out)"
