@@ -29,7 +29,7 @@ func collectEnv(t *testing.T, agent fakeaws.Agent) (*step.Env, *fakeaws.Cloud, *
 	forensics := fakeaws.New(fakeaws.WithAccount("444455556666"))
 	forensics.AddBucket("evidence", fakeaws.BucketOptions{Versioning: true})
 	forensics.AddBucket("staging", fakeaws.BucketOptions{})
-	avml := []byte("avml")
+	avml := fakeaws.StandInAVML() // the fake instance runs what it downloads
 	if _, err := forensics.S3().PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket: aws.String("staging"), Key: aws.String("tools/avml"), Body: bytes.NewReader(avml),
 	}); err != nil {
