@@ -247,10 +247,10 @@ func runScript(script string, env []string, timeout time.Duration) agentResult {
 	case errors.As(err, &exit) && exit.ExitCode() >= 0:
 		res.exitCode = exit.ExitCode()
 	default:
-		// Killed at the timeout, or never started. The fake's own clock
-		// decides ExecutionTimedOut; this bounds the real time.
+		// Killed (at the timeout, which bounds the real time; the fake's
+		// own clock decides ExecutionTimedOut), or never started.
 		res.exitCode = 1
-		res.stderr += fmt.Sprintf("\nfakeaws: the script did not end within %s: %v", timeout, err)
+		res.stderr += fmt.Sprintf("\nfakeaws: the script was killed or did not start (step timeout %s): %v", timeout, err)
 	}
 	return res
 }
