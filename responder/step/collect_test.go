@@ -202,7 +202,12 @@ func TestCollectionDryRunChangesNothing(t *testing.T) {
 // TestVolatileDataMismatch: an archive that differs from what the instance
 // reported is kept, recorded with both hashes, and the step fails.
 func TestVolatileDataMismatch(t *testing.T) {
-	env, _, _, _ := collectEnv(t, fakeaws.Agent{Online: true, PlatformType: "Linux", Fault: "lie-hash"})
+	// The lie is told on the wire, the same for both platforms; the
+	// Windows stand-in is quicker to run than the Linux script, which
+	// reads the whole machine.
+	agent := fakeaws.WindowsAgent()
+	agent.Fault = fakeaws.FaultLieHash
+	env, _, _, _ := collectEnv(t, agent)
 	recs := runPlan(t, env, "ssm-access", "volatile-data")
 	r := recs["volatile-data"]
 	if r.Status != evidence.StatusFailed || !strings.Contains(r.Error, "archive SHA-256") {
