@@ -69,12 +69,16 @@ func newCollection(t *testing.T, agent Agent) *collection {
 	k.f.AddBucket("staging", BucketOptions{})
 	k.c.AgentS3(k.f.S3())
 	k.c.SetAgent(k.s.InstanceID, agent)
+	docs := [][2]string{{testDocumentName, testDocument}}
 	for _, d := range ssmdocuments.Documents() {
 		content, err := d.Content()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(d.Name), Content: aws.String(string(content)),
+		docs = append(docs, [2]string{d.Name, string(content)})
+	}
+	for _, d := range docs {
+		if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(d[0]), Content: aws.String(d[1]),
 			DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
 			t.Fatal(err)
 		}
@@ -118,8 +122,9 @@ func (k *collection) presignPut(bucket, key string) string {
 	return r.URL
 }
 
-// avml is the staged "avml binary" of the tests.
-var avml = []byte("#!/fake avml 0.14.0\n")
+// avml is the staged avml of the tests (WinPmem is fetched and checked, not
+// run: any bytes will do).
+var avml = StandInAVML()
 
 func sha256hex(b []byte) string {
 	s := sha256.Sum256(b)
@@ -235,4 +240,39 @@ func (k *collection) isolate(groups ...string) {
 		_, err := k.c.EC2().ModifyNetworkInterfaceAttribute(k.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(eni), Groups: groups})
 		k.must(err)
 	}
+}
+
+// testDocumentName is a small Command document of every collection
+// account, testDocument: step "put" uploads "put <Word>"
+// through the presigned PUT Url, step "say" prints Word and exits with
+// Exit.
+const testDocumentName = "Test-Put"
+
+const testDocument = `{"schemaVersion":"2.2","description":"fakeaws test document",
+"parameters":{
+  "Url":{"type":"String","allowedPattern":"^https://[A-Za-z0-9.:/?&=%_~-]+$"},
+  "Word":{"type":"String","default":"hello","allowedPattern":"^[a-z]+$"},
+  "Exit":{"type":"String","default":"0","allowedPattern":"^[0-9]$"},
+  "Repeat":{"type":"String","default":"1","allowedPattern":"^[0-9]{1,5}$"},
+  "ExecutionTimeout":{"type":"String","default":"60","allowedPattern":"^[0-9]{1,5}$"}},
+"mainSteps":[
+  {"action":"aws:runShellScript","name":"put","precondition":{"StringEquals":["platformType","Linux"]},
+   "inputs":{"timeoutSeconds":"{{ ExecutionTimeout }}","runCommand":[
+     "printf 'put %s' '{{ Word }}' >body","curl -sS -f -o /dev/null -T body '{{ Url }}'"]}},
+  {"action":"aws:runShellScript","name":"say",
+   "inputs":{"runCommand":["i=0","while [ $i -lt {{ Repeat }} ]; do printf '%s' '{{ Word }}'; i=$((i+1)); done","exit {{ Exit }}"]}}]}`
+
+// sendTest sends the test document with its Url a presigned PUT of key in
+// a bucket (in "staging": the evidence bucket's Object Lock wants a
+// Content-MD5, which the document does not send).
+func (k *collection) sendTest(bucket, key string, params map[string]string) string {
+	k.t.Helper()
+	p := map[string][]string{"Url": {k.presignPut(bucket, key)}}
+	for name, v := range params {
+		p[name] = []string{v}
+	}
+	out, err := k.c.SSM().SendCommand(k.ctx, &ssm.SendCommandInput{DocumentName: aws.String(testDocumentName),
+		InstanceIds: []string{k.s.InstanceID}, Parameters: p, TimeoutSeconds: aws.Int32(600), Comment: aws.String("responder case-42")})
+	k.must(err)
+	return aws.ToString(out.Command.CommandId)
 }

@@ -392,12 +392,7 @@ func TestCommandLifecycle(t *testing.T) {
 				tt.agent(&agent)
 			}
 			k := newCollection(t, agent)
-			id, err := k.send(ssmdocuments.LinuxVolatileData, map[string]string{
-				"CaseId": "case-42", "ExecutionTimeout": "60",
-				"ArchiveUrl": k.presignPut("evidence", "case-42/volatile.tar.gz"),
-				"ResultUrl":  k.presignPut("evidence", "case-42/volatile-report.json"),
-			})
-			k.must(err)
+			id := k.sendTest("staging", "case-42/put.txt", nil) // ExecutionTimeout 60
 			var seen []string
 			var last *ssm.GetCommandInvocationOutput
 			for i := range tt.want {
@@ -418,7 +413,7 @@ func TestCommandLifecycle(t *testing.T) {
 			if aws.ToString(last.StatusDetails) != tt.final {
 				t.Errorf("status details %q, want %q", aws.ToString(last.StatusDetails), tt.final)
 			}
-			if aws.ToString(last.DocumentName) != ssmdocuments.LinuxVolatileData || aws.ToString(last.PluginName) != "collectVolatileData" ||
+			if aws.ToString(last.DocumentName) != "Test-Put" || aws.ToString(last.PluginName) != "put" ||
 				aws.ToString(last.Comment) != "responder case-42" || aws.ToString(last.DocumentVersion) != "$DEFAULT" {
 				t.Errorf("invocation = %+v", last)
 			}
@@ -427,8 +422,8 @@ func TestCommandLifecycle(t *testing.T) {
 				t.Errorf("Commands() = %v", rec)
 			}
 			success := tt.final == "Success"
-			if (k.object("evidence", "case-42/volatile.tar.gz") != nil) != success {
-				t.Errorf("archive uploaded: %v, want %v", !success, success)
+			if (k.object("staging", "case-42/put.txt") != nil) != success {
+				t.Errorf("object uploaded: %v, want %v", !success, success)
 			}
 			if success && (last.ResponseCode != 0 || aws.ToString(last.ExecutionEndDateTime) == "") {
 				t.Errorf("finished invocation = %+v", last)
@@ -442,8 +437,7 @@ func TestCommandLifecycle(t *testing.T) {
 
 func TestGetCommandInvocationErrors(t *testing.T) {
 	k := newCollection(t, LinuxAgent())
-	id, err := k.send(ssmdocuments.LinuxVolatileData, map[string]string{"CaseId": "c", "ArchiveUrl": k.presignPut("evidence", "a"), "ResultUrl": k.presignPut("evidence", "r")})
-	k.must(err)
+	id := k.sendTest("staging", "a", nil)
 	other := k.c.AddInstance(InstanceSpec{VpcID: k.s.VpcID})
 	tests := []struct {
 		name                   string
@@ -451,7 +445,7 @@ func TestGetCommandInvocationErrors(t *testing.T) {
 		code                   string
 	}{
 		{"ok", id, k.s.InstanceID, "", ""},
-		{"plugin by name", id, k.s.InstanceID, "collectVolatileData", ""},
+		{"plugin by name", id, k.s.InstanceID, "put", ""},
 		{"unknown plugin", id, k.s.InstanceID, "aws:runShellScript", "InvalidPluginName"},
 		{"other instance", id, other, "", "InvocationDoesNotExist"},
 		{"unknown command", "0f9d6c0b-8a4e-4f8e-9b7b-6a0d7c1e2f3a", k.s.InstanceID, "", "InvocationDoesNotExist"},
@@ -467,7 +461,7 @@ func TestGetCommandInvocationErrors(t *testing.T) {
 			wantCode(t, err, tt.code)
 		})
 	}
-	_, err = k.c.SSM().CancelCommand(k.ctx, &ssm.CancelCommandInput{CommandId: aws.String("0f9d6c0b-8a4e-4f8e-9b7b-6a0d7c1e2f3a")})
+	_, err := k.c.SSM().CancelCommand(k.ctx, &ssm.CancelCommandInput{CommandId: aws.String("0f9d6c0b-8a4e-4f8e-9b7b-6a0d7c1e2f3a")})
 	wantCode(t, err, "InvalidCommandId")
 
 	// Throttling and denial, as for the other services.
