@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // Defaults of a new Cloud.
@@ -213,7 +214,7 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
-	rec := cloud.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
+	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
 	if err != nil {
 		if isCanceled(err) {
 			rec.RequestID = "" // the request never reached AWS
