@@ -2,14 +2,11 @@ package responder_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -132,34 +129,14 @@ func artifactAt(m *evidence.Manifest, suffix string) (evidence.Artifact, bool) {
 	return evidence.Artifact{}, false
 }
 
-// decode undoes the encoding of a memory image: "auto" compression picks
-// zstd on an instance that has it (this machine), gzip otherwise.
+// decode undoes the compression a report names, failing the test when it cannot.
 func decode(t *testing.T, encoding string, b []byte) []byte {
 	t.Helper()
-	switch encoding {
-	case "":
-		return b
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	case "zstd":
-		cmd := exec.Command("zstd", "-d", "-c", "-q")
-		cmd.Stdin = bytes.NewReader(b)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("zstd -d: %v", err)
-		}
-		return out
+	out, err := fakeaws.Decode(encoding, b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("unknown encoding %q", encoding)
-	return nil
+	return out
 }
 
 func hexSHA(b []byte) string {

@@ -227,10 +227,37 @@ func limeImage(memory []byte) []byte {
 	return append(hdr, memory...)
 }
 
-// runScript runs a script with sh in its own process group, which is
-// killed when the timeout passes.
+// runScript runs a script as the fake's agent does: an exit code as the
+// script left it, or 1 with the reason when it was killed (at the timeout,
+// which bounds the real time; the fake's own clock decides
+// ExecutionTimedOut) or did not start.
 func runScript(script string, env []string, timeout time.Duration) agentResult {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	run := RunScript(context.Background(), script, env, timeout)
+	res := agentResult{stdout: run.Stdout, stderr: run.Stderr, exitCode: run.Code}
+	if run.Err != nil {
+		res.exitCode = 1
+		res.stderr += fmt.Sprintf("\nfakeaws: the script was killed or did not start (step timeout %s): %v", timeout, run.Err)
+	}
+	return res
+}
+
+// ScriptRun is how a script run by RunScript ended.
+type ScriptRun struct {
+	Stdout, Stderr string
+	// Code is the exit code; Err says why there is none (killed, not
+	// started), and TimedOut that the timeout killed it.
+	Code     int
+	Err      error
+	TimedOut bool
+}
+
+// RunScript runs a script with sh, in its folder and with env as its whole
+// environment, in its own process group, which is killed when ctx ends or
+// the timeout passes. The fake's agent and the moto tier's stand-in agent
+// both run the collection scripts through it, as the SSM Agent runs a
+// document's shell step.
+func RunScript(ctx context.Context, script string, env []string, timeout time.Duration) ScriptRun {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", script)
 	cmd.Dir, cmd.Env = filepath.Dir(script), env
@@ -240,19 +267,17 @@ func runScript(script string, env []string, timeout time.Duration) agentResult {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	res := agentResult{stdout: stdout.String(), stderr: stderr.String()}
+	run := ScriptRun{Stdout: stdout.String(), Stderr: stderr.String()}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		res.exitCode = exit.ExitCode()
+		run.Code = exit.ExitCode()
 	default:
-		// Killed (at the timeout, which bounds the real time; the fake's
-		// own clock decides ExecutionTimedOut), or never started.
-		res.exitCode = 1
-		res.stderr += fmt.Sprintf("\nfakeaws: the script was killed or did not start (step timeout %s): %v", timeout, err)
+		run.Code, run.Err = -1, err
+		run.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
 	}
-	return res
+	return run
 }
 
 func sha256Hex(b []byte) string {

@@ -5,10 +5,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"encoding/json"
 	"io"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -53,33 +51,14 @@ func parseMemory(t *testing.T, b []byte) ssmdocuments.MemoryReport {
 	return r
 }
 
-// decompress undoes the compression a report names.
+// decompress undoes the compression a report names, failing the test when it cannot.
 func decompress(t *testing.T, compression string, b []byte) []byte {
 	t.Helper()
-	switch compression {
-	case "none":
-		return b
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	case "zstd":
-		cmd := exec.Command("zstd", "-d", "-c", "-q")
-		cmd.Stdin = bytes.NewReader(b)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("zstd -d: %v", err)
-		}
-		return out
+	out, err := Decode(compression, b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("unknown compression %q", compression)
-	return nil
+	return out
 }
 
 // complete completes the image upload from the report's parts, as the
