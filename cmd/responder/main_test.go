@@ -104,8 +104,13 @@ func TestDryRunGolden(t *testing.T) {
 	dir := t.TempDir()
 	before := c.StateDigest()
 	code, out, errOut := runCLI(t, c, "respond", "--instance-id", s.InstanceID, "--case-id", "case-dry", "--evidence-dir", dir, "--dry-run")
-	if code != exitOK {
+	// Its own exit code and word, with what it could not check; never a
+	// claim that anything was contained.
+	if code != exitDryRun || !strings.Contains(errOut, "would-contain") || !strings.Contains(errOut, "not checked: instance-profile") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(strings.ToLower(out+errOut), "contained") {
+		t.Errorf("a dry run claims containment:\n%s\n%s", out, errOut)
 	}
 	if c.StateDigest() != before {
 		t.Fatal("dry run changed the cloud")
@@ -139,7 +144,7 @@ func TestExitCodes(t *testing.T) {
 		}, exitCannotStart, "does not exist"},
 		{"containment failed", func(c *fakeaws.Cloud, id string) { c.Deny("ModifyNetworkInterfaceAttribute") }, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--evidence-dir", dir}
-		}, exitContainmentFailed, "may not be isolated"},
+		}, exitContainmentFailed, "partially-contained: the instance may NOT be (fully) isolated; still open: quarantine"},
 		{"evidence incomplete", func(c *fakeaws.Cloud, id string) { c.Throttle("CreateSnapshots", -1) }, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--evidence-dir", dir}
 		}, exitEvidenceIncomplete, "RequestLimitExceeded"},
