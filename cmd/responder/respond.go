@@ -292,6 +292,9 @@ func resumeCommand(c *cli.Context, o *respondOptions, caseID string) string {
 	add("topic-arn", o.TopicARN)
 	add("forensic-profile", o.ForensicProfile)
 	add("staging-bucket", o.StagingBucket)
+	if o.DryRun {
+		args = append(args, "--dry-run")
+	}
 	for i, a := range args {
 		args[i] = shellQuote(a)
 	}

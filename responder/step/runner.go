@@ -110,13 +110,20 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	finished := make(chan int, len(plan))
 	for i, s := range plan {
 		go func() {
+			// A cancellation stops the waiting, except for a step that
+			// speaks of the others: the steps it waits for end quickly once
+			// cancelled, and it must see how they ended.
+			stop := ctx.Done()
+			if speaksOfOthers(s) {
+				stop = nil
+			}
 			for _, n := range waitsOf(s, plan) {
 				if done[n] == nil {
 					continue // not in this plan
 				}
 				select {
 				case <-done[n]:
-				case <-ctx.Done():
+				case <-stop:
 				}
 			}
 			records[i] = runStep(ctx, env, s, timeout)
