@@ -121,16 +121,16 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 	}
 
 	var targets []Target
-	seen := map[Target]bool{}
+	asking := map[Target][]FindingRef{} // the findings that name each target
 	for _, p := range plans {
 		for _, t := range p.Targets {
-			if !seen[t] {
-				seen[t] = true
+			if _, seen := asking[t]; !seen {
 				targets = append(targets, t)
 			}
+			asking[t] = append(asking[t], FindingRef{ID: p.Finding.ID, ProductArn: p.Finding.ProductArn, Region: ev.Region})
 		}
 	}
-	outcomes := h.startAll(ctx, log, targets, actor, SourceSecurityHub)
+	outcomes := h.startAll(ctx, log, targets, asking, actor, SourceSecurityHub)
 
 	res := customActionResult{Action: ev.Detail.ActionName, Findings: len(ev.Detail.Findings), Cases: []caseRef{}}
 	var failures []error
@@ -242,8 +242,10 @@ func instanceOf(r findingResource, f finding) (Target, error) {
 	return t, nil
 }
 
-// startAll starts a case per target, Concurrency at a time.
-func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, actor, source string) map[Target]outcome {
+// startAll starts a case per target, Concurrency at a time; findings are,
+// per target, those that asked for it (the respond task notes the outcome
+// on them).
+func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, findings map[Target][]FindingRef, actor, source string) map[Target]outcome {
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
@@ -255,7 +257,7 @@ func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Targ
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source})
+			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source, Findings: findings[t]})
 			mu.Lock()
 			out[t] = outcome{Started: s, Err: err}
 			mu.Unlock()
