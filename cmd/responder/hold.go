@@ -33,10 +33,14 @@ func holdCommand(s *streams, d deps, on bool) *cli.Command {
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
-		Name:      name,
-		Usage:     usage,
-		UsageText: "responder " + name + " --case-id ID --evidence-bucket B\n\nThe action is recorded, write-once, under custody/ in the case folder.",
-		Flags:     flags,
+		Name:  name,
+		Usage: usage,
+		UsageText: "responder " + name + " --case-id ID --evidence-bucket B\n\n" +
+			"Each object's legal hold is read back after the request. The objects whose hold took effect\n" +
+			"are recorded, write-once, under custody/ in the case folder (nothing is recorded when none\n" +
+			"did). Exit 0: every object done; 1: some failed (the table shows which); 2: bad input;\n" +
+			"4: case not found.",
+		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if err := o.Store.validate(c); err != nil {
 				return err

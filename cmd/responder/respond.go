@@ -51,7 +51,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "steps", Usage: "comma-separated steps of an ad-hoc plan, instead of a playbook (listed above)", Destination: &o.Steps},
 		&cli.StringFlag{Name: "forensic-profile", Usage: "instance profile `ARN` that OS-level collection associates, for the run, to an instance without one (the member stack's ForensicInstanceProfileArn)", Destination: &o.ForensicProfile, EnvVars: []string{"RESPONDER_FORENSIC_PROFILE"}},
 		&cli.StringFlag{Name: "staging-bucket", Usage: "S3 bucket `NAME` of the staged memory tools (and, during a capture, its list of part URLs)", Destination: &o.StagingBucket, EnvVars: []string{"RESPONDER_STAGING_BUCKET"}},
-		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan", Destination: &o.DryRun},
+		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan (would-contain, would-acquire: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
@@ -90,6 +90,9 @@ func respondDescription() string {
 		"Acquisition runs first and concurrently; containment starts as soon as the snapshot set is\n" +
 		"requested (it does not wait for snapshots to complete). One failing step never stops the\n" +
 		"others. Running again with the same --case-id changes nothing that is already done.\n" +
+		"Every containment step reads back what it changed; the case status (below) is made of those\n" +
+		"read-backs, and the instance is tagged responder:status=<status> after containment. Ctrl-C\n" +
+		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
