@@ -155,10 +155,10 @@ type Preserver struct {
 	// Preserve checks that they are of the forensics account it is told
 	// before it copies anything (nil: not checked).
 	ForensicsIdentity cloud.STS
-	Store    evidence.Store
-	Region   string
-	Log      *slog.Logger
-	Now      func() time.Time
+	Store             evidence.Store
+	Region            string
+	Log               *slog.Logger
+	Now               func() time.Time
 }
 
 // New builds the preserve engine from the workload-account clients
