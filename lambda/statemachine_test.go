@@ -340,6 +340,11 @@ func TestStateMachinePreservesTheSnapshots(t *testing.T) {
 			key := dst.AddKMSKey("alias/evidence")
 			w.h.Config.HomeAccount, w.h.Config.ForensicsKMSKey = forensicsAccount, key
 			w.h.Forensics, w.h.PreservePoll = dst.EC2(), time.Millisecond
+			// The function's own credentials (CallerSTS) act in the
+			// forensics account; the member role in the workload account.
+			w.h.Workload = func(context.Context, trigger.Target, string) (*cloud.Clients, error) {
+				return &cloud.Clients{EC2: w.cloud.EC2(), STS: w.cloud.STS(), CallerSTS: dst.STS()}, nil
+			}
 			input := w.startCaseBody(t, `{"instance_id": "`+instanceID+`", "account_id": "`+w.cloud.Account+`"}`)
 			caseID := input["case_id"].(string)
 

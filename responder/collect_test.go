@@ -237,8 +237,8 @@ func TestCollectIsolateFirstWithoutEndpoints(t *testing.T) {
 			t.Errorf("%s: %s", name, r.Status)
 		}
 	}
-	if res.Status != evidence.CaseContainedIncomplete {
-		t.Errorf("case status %s", res.Status)
+	if res.Status != evidence.CaseContained || res.Err == nil {
+		t.Errorf("case status %s, err %v: want contained, with the collection's failure", res.Status, res.Err)
 	}
 	assertQuarantined(t, l.c, l.s.InstanceID)
 	if len(l.c.Commands()) != 0 {

@@ -115,7 +115,7 @@ func TestRespondContainsAndRecords(t *testing.T) {
 	if v.ProfileAssociation != nil {
 		t.Errorf("instance profile still associated: %v", aws.ToString(v.ProfileAssociation.AssociationId))
 	}
-	if !hasTag(v.Tags, step.TagCaseID, caseID) || !hasTag(v.Tags, step.TagStatus, step.StatusQuarantined) {
+	if !hasTag(v.Tags, step.TagCaseID, caseID) || !hasTag(v.Tags, step.TagStatus, evidence.CaseContained) {
 		t.Errorf("instance tags %v", v.Tags)
 	}
 	snaps := caseSnapshots(c, caseID)
@@ -161,7 +161,9 @@ func TestRespondContainsAndRecords(t *testing.T) {
 			t.Errorf("recorded groups of %s = %v, want the original %s", n.NetworkInterfaceID, n.Groups, s.GroupID)
 		}
 	}
-	if len(q.Calls) != 2 || q.Calls[0].RequestID == "" || q.Calls[0].Operation != "ModifyNetworkInterfaceAttribute" {
+	// Two moves, then their read-back.
+	if len(q.Calls) != 3 || q.Calls[0].RequestID == "" || q.Calls[0].Operation != "ModifyNetworkInterfaceAttribute" ||
+		q.Calls[2].Operation != "DescribeNetworkInterfaces" {
 		t.Errorf("quarantine calls %+v", q.Calls)
 	}
 	p := stepOf(t, m.Steps, "instance-profile")
@@ -309,21 +311,21 @@ func TestRespondEdgeCases(t *testing.T) {
 			name:       "snapshots throttled beyond retries",
 			spec:       fakeaws.InstanceSpec{Volumes: 2},
 			prepare:    func(c *fakeaws.Cloud) { c.Throttle("CreateSnapshots", -1) },
-			wantStatus: evidence.CaseContainedIncomplete,
+			wantStatus: evidence.CaseContained, // the failed evidence step says what is missing
 			wantSteps:  map[string]string{"snapshots": "failed", "quarantine": "ok", "termination-protection": "ok"},
 		},
 		{
 			name:       "screenshot fails",
 			spec:       fakeaws.InstanceSpec{},
 			prepare:    func(c *fakeaws.Cloud) { c.Fail("GetConsoleScreenshot", "InternalError", -1) },
-			wantStatus: evidence.CaseContainedIncomplete,
+			wantStatus: evidence.CaseContained,
 			wantSteps:  map[string]string{"console-screenshot": "failed", "quarantine": "ok"},
 		},
 		{
 			name:       "quarantine denied",
 			spec:       fakeaws.InstanceSpec{InstanceProfileArn: "arn:aws:iam::111122223333:instance-profile/p"},
 			prepare:    func(c *fakeaws.Cloud) { c.Deny("ModifyNetworkInterfaceAttribute") },
-			wantStatus: evidence.CaseContainmentFailed,
+			wantStatus: evidence.CasePartiallyContained, // the other containment steps held
 			wantSteps:  map[string]string{"quarantine": "failed", "instance-profile": "ok", "termination-protection": "ok", "snapshots": "ok"},
 		},
 		{

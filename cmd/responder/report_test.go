@@ -96,7 +96,7 @@ func TestReportFailuresGolden(t *testing.T) {
 		"No disk image of that point in time",
 		"The instance may still be reachable",
 		"No console screenshot exists for this case",
-		"CONTAINMENT FAILED",
+		"PARTIALLY CONTAINED",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q", want)

@@ -123,16 +123,16 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 	}
 
 	var targets []Target
-	seen := map[Target]bool{}
+	asking := map[Target][]FindingRef{} // the findings that name each target
 	for _, p := range plans {
 		for _, t := range p.Targets {
-			if !seen[t] {
-				seen[t] = true
+			if _, seen := asking[t]; !seen {
 				targets = append(targets, t)
 			}
+			asking[t] = append(asking[t], FindingRef{ID: p.Finding.ID, ProductArn: p.Finding.ProductArn, Region: ev.Region})
 		}
 	}
-	outcomes := h.startAll(ctx, log, targets, actor, SourceSecurityHub)
+	outcomes := h.startAll(ctx, log, targets, asking, actor, SourceSecurityHub)
 
 	res := customActionResult{Action: ev.Detail.ActionName, Findings: len(ev.Detail.Findings), Cases: []caseRef{}}
 	var failures []error
@@ -244,8 +244,10 @@ func instanceOf(r findingResource, f finding) (Target, error) {
 	return t, nil
 }
 
-// startAll starts a case per target, Concurrency at a time.
-func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, actor, source string) map[Target]outcome {
+// startAll starts a case per target, Concurrency at a time; findings are,
+// per target, those that asked for it (the respond task notes the outcome
+// on them).
+func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, findings map[Target][]FindingRef, actor, source string) map[Target]outcome {
 	var (
 		mu  sync.Mutex
 		g   errgroup.Group
@@ -255,7 +257,7 @@ func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Targ
 	for _, t := range targets {
 		// Each outcome carries its own error: one failure stops no other case.
 		g.Go(func() error {
-			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source})
+			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source, Findings: findings[t]})
 			mu.Lock()
 			out[t] = outcome{Started: s, Err: err}
 			mu.Unlock()

@@ -151,3 +151,62 @@ func TestValidate(t *testing.T) {
 		t.Fatal("a plan with an unknown step was accepted")
 	}
 }
+
+// isolatorStep is a containment step for runner tests.
+type isolatorStep struct{ fakeStep }
+
+func (isolatorStep) Isolates() bool { return true }
+
+// A containment step that says nothing of its read-back (or panics) is
+// recorded unchecked, never held: the status is not made of "no error".
+func TestContainmentWithoutReadBackIsUnchecked(t *testing.T) {
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	plan := []Step{
+		isolatorStep{fakeStep{name: "silent", phase: Contain, log: &log, mu: &mu}},
+		isolatorStep{fakeStep{name: "panics", phase: Contain, log: &log, mu: &mu, run: func() Result { panic("bug") }}},
+		isolatorStep{fakeStep{name: "proved", phase: Contain, log: &log, mu: &mu, run: func() Result { return OK("", nil, nil).Held(true) }}},
+		fakeStep{name: "evidence", phase: Acquire, log: &log, mu: &mu, run: func() Result { return OK("", nil, nil).Held(true) }},
+	}
+	recs := Execute(context.Background(), quietEnv(), plan, time.Second)
+	want := map[string]string{"silent": evidence.ContainmentUnchecked, "panics": evidence.ContainmentUnchecked,
+		"proved": evidence.ContainmentHeld, "evidence": ""}
+	for _, r := range recs {
+		if r.Containment != want[r.Name] {
+			t.Errorf("%s: containment %q, want %q", r.Name, r.Containment, want[r.Name])
+		}
+	}
+	if got := evidence.CaseStatus(recs, evidence.Outcome{}); got != evidence.CasePartiallyContained {
+		t.Errorf("status %s, want %s", got, evidence.CasePartiallyContained)
+	}
+}
+
+// Cancelled midway: the steps not started are skipped, the response is
+// interrupted, and a report step still runs and sees every other step's end.
+func TestCancelledResponseIsInterruptedAndStillReports(t *testing.T) {
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := quietEnv()
+	var seen string
+	plan := []Step{
+		fakeStep{name: "cancels", phase: Acquire, log: &log, mu: &mu, run: func() Result { cancel(); return OK("", nil, nil) }},
+		isolatorStep{fakeStep{name: "isolate", phase: Contain, needs: []string{"cancels"}, log: &log, mu: &mu}},
+		fakeStep{name: "report", phase: Report, log: &log, mu: &mu, run: func() Result { seen = env.Status(); return OK("", nil, nil) }},
+	}
+	recs := Execute(ctx, env, plan, time.Second)
+	if !env.Interrupted() || seen != evidence.CaseInterrupted {
+		t.Fatalf("interrupted %t, the report step saw %q", env.Interrupted(), seen)
+	}
+	if recs[1].Status != evidence.StatusSkipped || recs[1].Containment != evidence.ContainmentUnchecked {
+		t.Errorf("isolate: %+v", recs[1])
+	}
+	if recs[2].Status != evidence.StatusOK {
+		t.Errorf("report: %+v", recs[2])
+	}
+}
