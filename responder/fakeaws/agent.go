@@ -48,8 +48,9 @@ type Agent struct {
 	// DefaultMemory(): 12 MiB of a deterministic pseudo-random pattern, which
 	// does not compress, so that with PartSizeMiB 5 an image spans 3 parts.
 	Memory []byte
-	// Fault makes the agent misbehave; one of the Fault* constants ("" for
-	// none).
+	// Fault makes the agent misbehave in the collection documents; one of
+	// the Fault* constants ("" for none). The sealing-key documents run
+	// whatever the fault.
 	Fault string
 }
 
@@ -121,7 +122,8 @@ type agentState struct {
 	registered bool                // has been Online once: DescribeInstanceInformation lists it
 	ping       ssmtypes.PingStatus // as last evaluated
 	lastPing   time.Time
-	warmup     int // DescribeInstanceInformation calls left before it connects
+	warmup     int          // DescribeInstanceInformation calls left before it connects
+	keys       *sealingKeys // the sealing keys it holds (agent_seal.go)
 }
 
 // SetAgent gives an instance an SSM Agent, or replaces its configuration.

@@ -54,6 +54,7 @@ type agentJob struct {
 	s3s         []*S3
 	s3Reachable bool
 	now         func() time.Time
+	keys        *sealingKeys
 }
 
 // agentResult is how the script ended.
@@ -75,6 +76,7 @@ func (c *Cloud) newJobLocked(cmd *command, inst *instance, a *agentState, conten
 		s3s:         append([]*S3{c.s3}, c.agentS3...),
 		s3Reachable: c.canReachS3Locked(inst),
 		now:         c.now,
+		keys:        a.sealingKeysLocked(),
 	}
 	if j.memory == nil {
 		j.memory = defaultMemory()
@@ -87,6 +89,10 @@ func (c *Cloud) newJobLocked(cmd *command, inst *instance, a *agentState, conten
 
 // run does the document's work.
 func (j *agentJob) run() agentResult {
+	if isSealingKeyDocument(j.document) {
+		// Faults are the collection's: the key is made whatever they are.
+		return j.makeSealingKey(j.document == ssmdocuments.WindowsSealingKey)
+	}
 	if j.fault == FaultExit1 {
 		return agentResult{exitCode: 1}
 	}
@@ -94,6 +100,9 @@ func (j *agentJob) run() agentResult {
 		// What the agent answers for a step whose precondition fails: the
 		// step is skipped and the invocation succeeds.
 		return agentResult{stdout: fmt.Sprintf("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, %s]'. Step name: %s", j.requires, j.step)}
+	}
+	if res, ok := j.unseal(); !ok {
+		return res
 	}
 	switch j.document {
 	case ssmdocuments.LinuxMemoryCapture:

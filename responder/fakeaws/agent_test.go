@@ -176,10 +176,18 @@ func TestAgentMemoryCapture(t *testing.T) {
 			if len(k.f.Uploads("evidence")) != 0 {
 				t.Error("the upload is still open")
 			}
-			cmd := k.c.Commands()[0]
-			if cmd.Parameters["PartUrlsUrl"][0] != u.params["PartUrlsUrl"] || cmd.Status != ssmtypes.CommandInvocationStatusSuccess ||
+			cmds := k.c.Commands()
+			cmd := cmds[len(cmds)-1]
+			if _, sealed := cmd.Parameters[ssmdocuments.ParamSealed]; !sealed || cmd.Status != ssmtypes.CommandInvocationStatusSuccess ||
 				!strings.HasPrefix(cmd.Stdout, "{") {
 				t.Errorf("command record = %v", cmd)
+			}
+			for _, c := range cmds {
+				for name, values := range c.Parameters {
+					if strings.Contains(strings.Join(values, ","), "X-Amz-Signature") {
+						t.Errorf("%s: parameter %s holds a presigned URL", c.DocumentName, name)
+					}
+				}
 			}
 		})
 	}

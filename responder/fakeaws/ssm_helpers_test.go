@@ -3,6 +3,8 @@ package fakeaws
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -69,16 +71,7 @@ func newCollection(t *testing.T, agent Agent) *collection {
 	k.f.AddBucket("staging", BucketOptions{})
 	k.c.AgentS3(k.f.S3())
 	k.c.SetAgent(k.s.InstanceID, agent)
-	for _, d := range ssmdocuments.Documents() {
-		content, err := d.Content()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(d.Name), Content: aws.String(string(content)),
-			DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k.c.DeployMemberDocuments()
 	k.presign = newPresigner("us-east-1", true)
 	return k
 }
@@ -170,14 +163,19 @@ func (k *collection) prepareMemory(windows bool, parts int, extra map[string]str
 }
 
 // send sends a document with parameters checked by ssmdocuments, as the
-// engine does.
+// engine does: for a document with sealed parameters, the instance first
+// makes the key they are sealed to.
 func (k *collection) send(doc string, params map[string]string) (string, error) {
 	k.t.Helper()
 	d, ok := ssmdocuments.Lookup(doc)
 	if !ok {
 		k.t.Fatalf("no document %s", doc)
 	}
-	p, err := d.SendCommandParameters(params)
+	var key *ssmdocuments.SealingKey
+	if d.HasSealed() {
+		key = k.sealingKey()
+	}
+	p, err := d.SendCommandParameters(params, key)
 	k.must(err)
 	out, err := k.c.SSM().SendCommand(k.ctx, &ssm.SendCommandInput{DocumentName: aws.String(doc), InstanceIds: []string{k.s.InstanceID},
 		Parameters: p, TimeoutSeconds: aws.Int32(600), Comment: aws.String("responder case-42")})
@@ -185,6 +183,22 @@ func (k *collection) send(doc string, params map[string]string) (string, error) 
 		return "", err
 	}
 	return aws.ToString(out.Command.CommandId), nil
+}
+
+// sealingKey gives the suspect's agent a sealing key, as the sealing-key
+// document would (TestAgentSealingKeyDocuments runs those), without a
+// command, and returns its public half.
+func (k *collection) sealingKey() *ssmdocuments.SealingKey {
+	k.t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	k.must(err)
+	id, err := ssmdocuments.NewSealingKeyID()
+	k.must(err)
+	k.c.mu.Lock()
+	keys := k.c.agents[k.s.InstanceID].sealingKeysLocked()
+	k.c.mu.Unlock()
+	keys.put(id, priv)
+	return &ssmdocuments.SealingKey{ID: id, Public: &priv.PublicKey}
 }
 
 // poll calls GetCommandInvocation until the invocation is finished (at most
