@@ -57,13 +57,10 @@ var knownDifferences = []struct{ path, why string }{
 	{"/Instance/groups", "moto keeps an instance's group list apart from its primary interface's (what RunInstances gave); " +
 		"EC2 shows the primary interface's groups, so after ModifyNetworkInterfaceAttribute moto still shows the old ones"},
 	{"/Instance/group_set", "as /Instance/groups, for DescribeInstanceAttribute groupSet"},
-	{"/Instance/interfaces/eni:0/groups", "moto shows an attached interface's groups plus the instance's own list; EC2 shows only the interface's"},
-	{"/Instance/interfaces/eni:1/groups", "as eni:0"},
 	{"/Errors/put a bad Content-MD5", "moto does not check Content-MD5 against the body: it stores the object where S3 answers BadDigest"},
 	{"/Objects/plain/d.txt", "as /Errors/put a bad Content-MD5: the object exists in moto only"},
 	{"/Errors/legal hold", "moto checks Object Lock's upload headers on PutObjectLegalHold too, and takes Content-MD5 or " +
 		"x-amz-sdk-checksum-algorithm only, not the x-amz-checksum-crc32 the SDK sends: MissingUploadObjectWithObjectLockHeaders"},
-	{"/Objects/locked/cases/a.txt/legal_hold", "as /Errors/legal hold: no hold in moto"},
 	{"/Snapshots/snap:/dev/xvda/tags/app", "moto's CreateSnapshots ignores CopyTagsFromSource (\"not yet implemented\"): " +
 		"the volume's tags are not on its snapshot"},
 	{"/Snapshots/snap:/dev/sdf/tags/app", "as /Snapshots/snap:/dev/xvda/tags/app"},

@@ -61,6 +61,7 @@ func newCollectLab(t *testing.T, endpoints bool, agent fakeaws.Agent) *collectLa
 	}
 	c.SetAgent(s.InstanceID, agent)
 	c.AgentS3(forensics.S3())
+	c.DeployMemberDocuments() // as the member documents stack does
 	presign := s3.NewPresignClient(s3.New(s3.Options{
 		Region: c.Region, BaseEndpoint: aws.String("https://s3.fake.test"), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""),

@@ -42,9 +42,10 @@ type finding struct {
 }
 
 type findingResource struct {
-	Type   string `json:"Type"`
-	ID     string `json:"Id"`
-	Region string `json:"Region"`
+	Type      string `json:"Type"`
+	ID        string `json:"Id"`
+	Partition string `json:"Partition"`
+	Region    string `json:"Region"`
 }
 
 // ASFF resource type of an EC2 instance.
@@ -211,7 +212,7 @@ func (h *Handler) planFindings(findings []finding) (plans []findingPlan, skipped
 				p.Others = append(p.Others, r.Type)
 				continue
 			}
-			t, err := instanceOf(r, f)
+			t, err := h.instanceOf(r, f)
 			switch {
 			case err != nil:
 				p.Problems = append(p.Problems, err.Error())
@@ -229,9 +230,18 @@ func (h *Handler) planFindings(findings []finding) (plans []findingPlan, skipped
 
 // instanceOf reads the instance of an AwsEc2Instance resource: its Id is the
 // instance ARN; a bare instance ID takes the finding's account and Region.
-func instanceOf(r findingResource, f finding) (Target, error) {
+// The account comes from the ARN, and the ARN must agree with the finding:
+// a finding is about a resource of its own account (AwsAccountId) in the
+// function's partition. An ARN naming another account or partition (an
+// event crafted or garbled, or a product that reports resources it does not
+// own) starts nothing: the finding's note says why.
+func (h *Handler) instanceOf(r findingResource, f finding) (Target, error) {
 	if strings.HasPrefix(r.ID, "arn:") {
-		return ParseInstanceARN(r.ID)
+		t, partition, err := parseInstanceARN(r.ID)
+		if err != nil {
+			return Target{}, err
+		}
+		return t, h.checkFindingARN(t, partition, r, f)
 	}
 	region := r.Region
 	if region == "" {
@@ -352,4 +362,24 @@ func (h *Handler) batchUpdate(ctx context.Context, in *securityhub.BatchUpdateFi
 		next.FindingIdentifiers = retry
 		in = &next
 	}
+}
+
+// checkFindingARN says why an instance ARN of a finding is not acted upon:
+// its partition is not the function's (or not the one the resource gives),
+// or its account is not the finding's AwsAccountId. ASFF resources carry a
+// Partition and a Region but no account of their own: the finding's
+// AwsAccountId is the account the finding, and its resource, belong to.
+func (h *Handler) checkFindingARN(t Target, partition string, r findingResource, f finding) error {
+	home := h.Config.partition()
+	switch {
+	case partition != home:
+		return fmt.Errorf("%s: its ARN is in partition %s, not this responder's (%s), so no response was started", t.InstanceID, quote(partition), home)
+	case r.Partition != "" && r.Partition != partition:
+		return fmt.Errorf("%s: its ARN is in partition %s but the resource says %s, so no response was started", t.InstanceID, quote(partition), quote(r.Partition))
+	case f.AwsAccountID == "":
+		return fmt.Errorf("%s in account %s: the finding gives no AwsAccountId to check it against, so no response was started", t.InstanceID, t.AccountID)
+	case t.AccountID != f.AwsAccountID:
+		return fmt.Errorf("%s: its ARN names account %s but the finding is from account %s, so no response was started", t.InstanceID, t.AccountID, quote(f.AwsAccountID))
+	}
+	return nil
 }

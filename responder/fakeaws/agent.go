@@ -3,6 +3,7 @@ package fakeaws
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -50,8 +51,9 @@ type Agent struct {
 	// pattern, which does not compress, so that with PartSizeMiB 5 an
 	// image spans 3 parts.
 	Memory []byte
-	// Fault makes the agent misbehave; one of the Fault* constants ("" for
-	// none).
+	// Fault makes the agent misbehave in the collection documents; one of
+	// the Fault* constants ("" for none). The sealing-key documents run
+	// whatever the fault.
 	Fault string
 }
 
@@ -155,7 +157,22 @@ type agentState struct {
 	registered bool                // has been Online once: DescribeInstanceInformation lists it
 	ping       ssmtypes.PingStatus // as last evaluated
 	lastPing   time.Time
-	warmup     int // DescribeInstanceInformation calls left before it connects
+	warmup     int          // DescribeInstanceInformation calls left before it connects
+	keys       *sealingKeys // the sealing keys it holds (agent_seal.go)
+	parent     string       // its work parent, made at the first command (agent_run.go)
+}
+
+// workParentLocked is the instance's lasting work folder (its /dev/shm).
+// It is made once per instance, under the machine's temporary folder; an
+// empty string when it cannot be made (the scripts then fall back to
+// /dev/shm, /run and /tmp, as on an instance).
+func (a *agentState) workParentLocked() string {
+	if a.parent == "" {
+		if dir, err := os.MkdirTemp("", "fakeaws-instance-"); err == nil {
+			a.parent = dir
+		}
+	}
+	return a.parent
 }
 
 // SetAgent gives an instance an SSM Agent, or replaces its configuration.

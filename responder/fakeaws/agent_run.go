@@ -60,6 +60,11 @@ type agentJob struct {
 	s3s         []*S3
 	s3Reachable bool
 	now         func() time.Time
+	keys        *sealingKeys
+	// parent is the instance's RESPONDER_WORK_PARENT: it outlives one
+	// command, as /dev/shm does on an instance, so that the key the
+	// sealing-key command made is there for the collection command.
+	parent string
 }
 
 // agentResult is how the document ended.
@@ -81,9 +86,15 @@ func (c *Cloud) newJobLocked(cmd *command, inst *instance, a *agentState, conten
 		s3s:         append([]*S3{c.s3}, c.agentS3...),
 		s3Reachable: c.canReachS3Locked(inst),
 		now:         c.now,
+		keys:        a.sealingKeysLocked(),
+		parent:      a.workParentLocked(),
 	}
 	if j.memory == nil {
 		j.memory = defaultMemory()
+	}
+	if isSealingKeyDocument(j.document) {
+		// Faults are the collection's: the key is made whatever they are.
+		j.fault = ""
 	}
 	return j
 }
@@ -102,8 +113,16 @@ func (j *agentJob) run() agentResult {
 		switch {
 		case st.Action == "aws:runShellScript" && j.platform == "Linux":
 			one = j.runShell(st)
+		case j.platform == "Windows" && isSealingKeyDocument(j.document):
+			one = j.makeSealingKey(true)
 		case j.platform == "Windows" && windowsStandIns[j.document] != nil:
-			one = j.runWindowsStandIn(windowsStandIns[j.document])
+			// The Linux scripts open their sealed parameters themselves; the
+			// Windows stand-in is opened here, as its wrapper would.
+			if failed, ok := j.unseal(); !ok {
+				one = failed
+			} else {
+				one = j.runWindowsStandIn(windowsStandIns[j.document])
+			}
 		default:
 			one = agentResult{exitCode: 1, stderr: fmt.Sprintf("fakeaws: the fake %s agent cannot run step %s (%s) of %s: it runs aws:runShellScript steps on Linux and stands in for the Responder-* Windows documents",
 				j.platform, st.Name, st.Action, j.document)}
@@ -184,7 +203,7 @@ func (j *agentJob) prepareInstance(dir string, ca *agentCA, ep *endpoint) ([]str
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "LANG=C.UTF-8",
 		"RC_RETRY_SLEEP=0", "RC_CURL_RETRY=0",
-		"RESPONDER_WORK_PARENT=" + dir,
+		"RESPONDER_WORK_PARENT=" + j.parent,
 		"RESPONDER_MEMORY_SOURCES=" + memory, "RESPONDER_IOMEM=" + iomem,
 	}
 	switch j.fault {

@@ -160,6 +160,19 @@ func TestAgentMemoryCapture(t *testing.T) {
 			if len(k.f.Uploads("evidence")) != 0 {
 				t.Error("the upload is still open")
 			}
+			cmds := k.c.Commands()
+			cmd := cmds[len(cmds)-1]
+			if _, sealed := cmd.Parameters[ssmdocuments.ParamSealed]; !sealed || cmd.Status != ssmtypes.CommandInvocationStatusSuccess ||
+				!strings.HasPrefix(cmd.Stdout, "{") {
+				t.Errorf("command record = %v", cmd)
+			}
+			for _, c := range cmds {
+				for name, values := range c.Parameters {
+					if strings.Contains(strings.Join(values, ","), "X-Amz-Signature") {
+						t.Errorf("%s: parameter %s holds a presigned URL", c.DocumentName, name)
+					}
+				}
+			}
 		})
 	}
 }

@@ -352,6 +352,49 @@ func (s *SSM) DescribeDocument(ctx context.Context, in *ssm.DescribeDocumentInpu
 	return out, nil
 }
 
+// GetDocument returns the content of a version of a document (the default
+// version when DocumentVersion is empty; "$LATEST", "$DEFAULT" or a
+// number), with its type, format and status (Active). Only JSON is stored
+// and returned: asking for YAML or TEXT is not modelled. An unknown document
+// answers InvalidDocument, an unknown version InvalidDocumentVersion.
+func (s *SSM) GetDocument(ctx context.Context, in *ssm.GetDocumentInput, _ ...func(*ssm.Options)) (*ssm.GetDocumentOutput, error) {
+	if in == nil {
+		in = &ssm.GetDocumentInput{}
+	}
+	c := s.c
+	out := &ssm.GetDocumentOutput{}
+	err := c.call(ctx, serviceSSM, "GetDocument", false, &out.ResultMetadata, func() (func(), error) {
+		name := aws.ToString(in.Name)
+		if name == "" {
+			return nil, apiError("ValidationException", "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null")
+		}
+		if err := checkDocumentKind("GetDocument", "", in.DocumentFormat); err != nil {
+			return nil, err
+		}
+		if in.VersionName != nil {
+			return nil, notModelled("GetDocument", "VersionName")
+		}
+		d, err := c.documentLocked(name)
+		if err != nil {
+			return nil, err
+		}
+		n, err := d.resolveVersion(aws.ToString(in.DocumentVersion))
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			out.Name, out.DocumentVersion = aws.String(d.Name), aws.String(strconv.Itoa(n))
+			out.DocumentType, out.DocumentFormat = ssmtypes.DocumentTypeCommand, ssmtypes.DocumentFormatJson
+			out.Status, out.Content = ssmtypes.DocumentStatusActive, aws.String(d.Versions[n-1].Content)
+			out.CreatedDate = aws.Time(d.Versions[n-1].Created)
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UpdateDocument adds a version with new content. DocumentVersion must name
 // the latest version ("$LATEST", its number, or empty); the default version
 // does not change. Content equal to the latest version's answers

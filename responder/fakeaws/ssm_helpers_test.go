@@ -69,19 +69,10 @@ func newCollection(t *testing.T, agent Agent) *collection {
 	k.f.AddBucket("staging", BucketOptions{})
 	k.c.AgentS3(k.f.S3())
 	k.c.SetAgent(k.s.InstanceID, agent)
-	docs := [][2]string{{testDocumentName, testDocument}}
-	for _, d := range ssmdocuments.Documents() {
-		content, err := d.Content()
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, [2]string{d.Name, string(content)})
-	}
-	for _, d := range docs {
-		if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(d[0]), Content: aws.String(d[1]),
-			DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
-			t.Fatal(err)
-		}
+	k.c.DeployMemberDocuments()
+	if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(testDocumentName), Content: aws.String(testDocument),
+		DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
+		t.Fatal(err)
 	}
 	k.presign = newPresigner("us-east-1", true)
 	return k
@@ -175,14 +166,19 @@ func (k *collection) prepareMemory(windows bool, parts int, extra map[string]str
 }
 
 // send sends a document with parameters checked by ssmdocuments, as the
-// engine does.
+// engine does: for a document with sealed parameters, the instance first
+// makes the key they are sealed to.
 func (k *collection) send(doc string, params map[string]string) (string, error) {
 	k.t.Helper()
 	d, ok := ssmdocuments.Lookup(doc)
 	if !ok {
 		k.t.Fatalf("no document %s", doc)
 	}
-	p, err := d.SendCommandParameters(params)
+	var key *ssmdocuments.SealingKey
+	if d.HasSealed() {
+		key = k.sealingKey()
+	}
+	p, err := d.SendCommandParameters(params, key)
 	k.must(err)
 	out, err := k.c.SSM().SendCommand(k.ctx, &ssm.SendCommandInput{DocumentName: aws.String(doc), InstanceIds: []string{k.s.InstanceID},
 		Parameters: p, TimeoutSeconds: aws.Int32(600), Comment: aws.String("responder case-42")})
@@ -190,6 +186,18 @@ func (k *collection) send(doc string, params map[string]string) (string, error) 
 		return "", err
 	}
 	return aws.ToString(out.Command.CommandId), nil
+}
+
+// sealingKey has the suspect's agent make a sealing key with the
+// platform's sealing-key document, as the engine does before a collection
+// (on Linux the real script makes it, with openssl), and returns its public
+// half.
+func (k *collection) sealingKey() *ssmdocuments.SealingKey {
+	k.t.Helper()
+	k.c.mu.Lock()
+	platform := k.c.agents[k.s.InstanceID].cfg.PlatformType
+	k.c.mu.Unlock()
+	return k.sealingKeyByDocument(platform)
 }
 
 // poll calls GetCommandInvocation until the invocation is finished (at most

@@ -18,12 +18,22 @@ import (
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
 	"github.com/responder-ir/responder/responder/step"
+	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
 
 // collectEnv is a step Env for the collection steps: the suspect of
 // fakeaws.NewSuspect with its agent, and an evidence and a staging bucket in
 // a forensics account.
 func collectEnv(t *testing.T, agent fakeaws.Agent) (*step.Env, *fakeaws.Cloud, *fakeaws.Cloud, fakeaws.Suspect) {
+	t.Helper()
+	env, c, forensics, s := collectEnvWithout(t, agent)
+	c.DeployMemberDocuments()
+	return env, c, forensics, s
+}
+
+// collectEnvWithout is collectEnv before the member documents stack put the
+// Responder-* documents in the workload account.
+func collectEnvWithout(t *testing.T, agent fakeaws.Agent) (*step.Env, *fakeaws.Cloud, *fakeaws.Cloud, fakeaws.Suspect) {
 	t.Helper()
 	c, s := fakeaws.NewSuspect()
 	forensics := fakeaws.New(fakeaws.WithAccount("444455556666"))
@@ -130,7 +140,7 @@ func TestMemoryCaptureFailures(t *testing.T) {
 				t.Errorf("%d multipart uploads left open", n)
 			}
 			if tt.fault == "hang" {
-				cmds := c.Commands()
+				cmds := commandsOf(c, ssmdocuments.LinuxMemoryCapture)
 				if len(cmds) != 1 || cmds[0].Status != "Cancelled" {
 					t.Errorf("the hung command was not cancelled: %+v", cmds)
 				}
