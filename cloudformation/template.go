@@ -227,9 +227,9 @@ type Statement struct {
 	Resources    []any // strings, or intrinsic functions that build ARNs
 	NotResources bool  // the statement uses NotResource
 	// Excluded are the NotResource entries, as Resources.
-	Excluded []any
-	Principal    any
-	Condition    any
+	Excluded  []any
+	Principal any
+	Condition any
 }
 
 // String names the statement in messages.
