@@ -18,6 +18,7 @@ import (
 
 	"github.com/responder-ir/responder/playbooks"
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // CaseInput is the input of a case's Step Functions execution. The state
@@ -164,8 +165,8 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest)
 		Playbook: playbook.Name, Actor: req.Actor, Source: req.Source, CaseIDGiven: req.CaseIDGiven,
 		RequestedAt: now.Format(time.RFC3339),
 	}
-	locker := &Locker{Store: h.Store, Window: h.Config.LockWindow}
-	held, took, err := locker.Acquire(ctx, Lock{CaseID: caseID, Target: req.Target, CreatedAt: now, Input: input})
+	locker := &evidence.Locker[Lock]{Store: h.Store, Window: h.Config.LockWindow}
+	held, took, err := locker.Acquire(ctx, lockKey(req.Target), Lock{CaseID: caseID, Target: req.Target, CreatedAt: now, Input: input})
 	if err != nil {
 		return started{}, err
 	}

@@ -172,6 +172,7 @@ func TestTaskErrors(t *testing.T) {
 		{"wrong type", payload(func(m map[string]any) { m["case_id_given"] = "yes" }), trigger.ErrorInput},
 		{"bad instance ID", payload(func(m map[string]any) { m["instance_id"] = "i-1; reboot" }), trigger.ErrorInput},
 		{"bad case ID", payload(func(m map[string]any) { m["case_id"] = "../../x" }), trigger.ErrorInput},
+		{"reserved case ID", payload(func(m map[string]any) { m["case_id"] = "LOCKS" }), trigger.ErrorInput},
 		{"account not allowed", payload(func(m map[string]any) { m["account_id"] = otherAccount }), trigger.ErrorInput},
 		{"unknown playbook", payload(func(m map[string]any) { m["playbook"] = "nuke" }), trigger.ErrorInput},
 		{"collection playbook", payload(func(m map[string]any) { m["playbook"] = "collect" }), trigger.ErrorInput},

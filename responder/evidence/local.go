@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -171,7 +172,8 @@ func (f *Folder) Cases(_ context.Context) ([]string, error) {
 
 // SaveManifest writes the run's history copy once, then its seal once, then
 // replaces manifest.json atomically (write to a temporary file, then
-// rename).
+// rename). A history copy or seal already there with the same content is
+// kept: saving again completes a save that stopped (RepairRecord).
 func (f *Folder) SaveManifest(_ context.Context, m *Manifest) error {
 	b, err := EncodeManifest(m)
 	if err != nil {
@@ -186,11 +188,11 @@ func (f *Folder) SaveManifest(_ context.Context, m *Manifest) error {
 		return err
 	}
 	defer r.Close()
-	if err := writeExclusive(r, hist, b); err != nil {
+	if err := writeOnceOrSame(r, hist, b); err != nil {
 		return fmt.Errorf("store manifest history: %w", err)
 	}
 	seal, _ := f.name(m.CaseID, SealName(m.LastRun()))
-	if err := writeExclusive(r, seal, sealBody(b)); err != nil {
+	if err := writeOnceOrSame(r, seal, sealBody(b)); err != nil {
 		return fmt.Errorf("store manifest seal: %w", err)
 	}
 	name, _ := f.name(m.CaseID, ManifestName)
@@ -219,6 +221,19 @@ func writeExclusive(r *os.Root, name string, body []byte) error {
 		return err
 	}
 	return writeAndClose(fh, body)
+}
+
+// writeOnceOrSame writes name once, or finds it there with body already
+// (ErrExists when it holds something else).
+func writeOnceOrSame(r *os.Root, name string, body []byte) error {
+	err := writeExclusive(r, name, body)
+	if !errors.Is(err, ErrExists) {
+		return err
+	}
+	if held, rerr := r.ReadFile(name); rerr == nil && bytes.Equal(held, body) {
+		return nil
+	}
+	return err
 }
 
 // replaceFile replaces name under r with body, read-only, atomically: a

@@ -331,7 +331,9 @@ func (b *Bucket) LockState(ctx context.Context, caseID, path, versionID string) 
 // SaveManifest writes the run's history copy once, then its seal once, then
 // manifest.json (a new object version in a versioned bucket; earlier
 // versions stay under the bucket's retention). The order is what
-// RecoverRecord relies on: a seal never exists without its history copy.
+// LoadRecord relies on: a seal never exists without its history copy. A
+// history copy or seal already there with the same content is kept: saving
+// again completes a save that stopped (RepairRecord).
 func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
 	body, err := EncodeManifest(m)
 	if err != nil {
@@ -341,14 +343,32 @@ func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.putOnce(ctx, hist, body, "application/json"); err != nil {
+	if err := b.putOnceOrSame(ctx, hist, body, "application/json"); err != nil {
 		return fmt.Errorf("store manifest history: %w", err)
 	}
 	seal, _ := b.key(m.CaseID, SealName(m.LastRun()))
-	if _, err := b.putOnce(ctx, seal, sealBody(body), "text/plain"); err != nil {
+	if err := b.putOnceOrSame(ctx, seal, sealBody(body), "text/plain"); err != nil {
 		return fmt.Errorf("store manifest seal: %w", err)
 	}
 	return b.putManifest(ctx, m.CaseID, body)
+}
+
+// putOnceOrSame writes key once, or finds it there with body already
+// (ErrExists when it holds something else).
+func (b *Bucket) putOnceOrSame(ctx context.Context, key string, body []byte, contentType string) error {
+	_, err := b.putOnce(ctx, key, body, contentType)
+	if !errors.Is(err, ErrExists) {
+		return err
+	}
+	out, gerr := b.API.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.Name, Key: &key})
+	if gerr != nil {
+		return err
+	}
+	defer out.Body.Close()
+	if held, rerr := io.ReadAll(out.Body); rerr == nil && bytes.Equal(held, body) {
+		return nil
+	}
+	return err
 }
 
 // putManifest replaces manifest.json: the one object written without
