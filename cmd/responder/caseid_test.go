@@ -13,13 +13,21 @@ import (
 func TestEveryCommandRefusesTheLocksFolder(t *testing.T) {
 	for _, id := range []string{"locks", "LOCKS"} {
 		for name, args := range map[string]func(instance, dir string) []string{
-			"respond":  func(i, d string) []string { return []string{"respond", "--instance-id", i, "--case-id", id, "--evidence-dir", d} },
-			"status":   func(_, d string) []string { return []string{"status", "--case-id", id, "--evidence-dir", d} },
-			"verify":   func(_, d string) []string { return []string{"verify", "--case-id", id, "--evidence-dir", d, "--no-snapshots"} },
-			"report":   func(_, d string) []string { return []string{"report", "--case-id", id, "--evidence-dir", d} },
-			"hold":     func(_, _ string) []string { return []string{"hold", "--case-id", id, "--evidence-bucket", "evidence"} },
-			"unhold":   func(_, _ string) []string { return []string{"unhold", "--case-id", id, "--evidence-bucket", "evidence"} },
-			"preserve": func(_, d string) []string { return []string{"preserve", "--case-id", id, "--evidence-dir", d, "--forensics-account", "444455556666", "--forensics-kms-key", "alias/k"} },
+			"respond": func(i, d string) []string {
+				return []string{"respond", "--instance-id", i, "--case-id", id, "--evidence-dir", d}
+			},
+			"status": func(_, d string) []string { return []string{"status", "--case-id", id, "--evidence-dir", d} },
+			"verify": func(_, d string) []string {
+				return []string{"verify", "--case-id", id, "--evidence-dir", d, "--no-snapshots"}
+			},
+			"report": func(_, d string) []string { return []string{"report", "--case-id", id, "--evidence-dir", d} },
+			"hold":   func(_, _ string) []string { return []string{"hold", "--case-id", id, "--evidence-bucket", "evidence"} },
+			"unhold": func(_, _ string) []string {
+				return []string{"unhold", "--case-id", id, "--evidence-bucket", "evidence"}
+			},
+			"preserve": func(_, d string) []string {
+				return []string{"preserve", "--case-id", id, "--evidence-dir", d, "--forensics-account", "444455556666", "--forensics-kms-key", "alias/k"}
+			},
 		} {
 			t.Run(name+" "+id, func(t *testing.T) {
 				c, s := fakeaws.NewSuspect()
