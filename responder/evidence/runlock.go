@@ -17,8 +17,9 @@ import (
 // A run that dies before it records its end keeps its number. While it runs
 // it writes a heartbeat every HeartbeatInterval
 // (locks/case/<case-id>/run-NNN/<minute>.json), and a run not heard of for
-// StaleAfter is dead: the next run skips its number (the record then shows
-// a gap, a run that started and never recorded its end).
+// StaleAfter, or past its deadline (a Lambda invocation cannot outlive its
+// own), is dead: the next run skips its number (the record then shows a
+// gap, a run that started and never recorded its end).
 
 // Heartbeats of a run lock: one per HeartbeatInterval, in slots of that
 // length; a run with none in the last StaleAfter is dead.
@@ -34,6 +35,17 @@ type RunLock struct {
 	// Holder is who runs it (the caller's ARN), for the one who waits.
 	Holder string    `json:"holder"`
 	Taken  time.Time `json:"taken_at"`
+	// Until is the run's deadline, when it has one: it cannot run past it.
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// alive reports whether the holder of a lock, last seen at seen, may still
+// be running at now.
+func (l RunLock) alive(seen, now time.Time) bool {
+	if l.Until != nil && now.After(*l.Until) {
+		return false
+	}
+	return now.Sub(seen) < StaleAfter
 }
 
 // TakenAt is when the run took the lock.
@@ -73,12 +85,18 @@ const maxClaims = 20
 
 // ClaimRun takes the lock of the run that continues the case: rec.Run, or
 // a later number when that one is taken by a run that has ended (the record
-// is then read again: it has moved on) or died (its number is skipped). It
-// returns the lock and the record the run continues; a *BusyError when a
-// live run holds the case.
+// is then read again: it has moved on) or died (its number is skipped). The
+// deadline of ctx, when it has one, is the run's. It returns the lock and
+// the record the run continues; a *BusyError when a live run holds the
+// case.
 func ClaimRun(ctx context.Context, store Store, rec *Record, caseID, holder string, now func() time.Time) (*RunLock, *Record, error) {
+	var until *time.Time
+	if d, ok := ctx.Deadline(); ok {
+		d = d.UTC()
+		until = &d
+	}
 	for range maxClaims {
-		want := RunLock{CaseID: caseID, Run: rec.Run, Holder: holder, Taken: now().UTC()}
+		want := RunLock{CaseID: caseID, Run: rec.Run, Holder: holder, Taken: now().UTC(), Until: until}
 		took, err := putLock(ctx, store, runLockPath(caseID, rec.Run), want)
 		if err != nil {
 			return nil, rec, fmt.Errorf("case %s: %w", caseID, err)
@@ -98,7 +116,7 @@ func ClaimRun(ctx context.Context, store Store, rec *Record, caseID, holder stri
 		if err != nil {
 			return nil, rec, fmt.Errorf("case %s: %w", caseID, err)
 		}
-		if now().Sub(seen) < StaleAfter {
+		if held.alive(seen, now()) {
 			return nil, rec, &BusyError{Lock: held, LastSeen: seen}
 		}
 		rec.Run++ // a run that died without recording its end
