@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,5 +140,52 @@ func TestVerifyFailsForgeriesOnMoto(t *testing.T) {
 				t.Errorf("no %s check failed; failed: %v", tc.kind, failed)
 			}
 		})
+	}
+}
+
+// TestConcurrentRespondOnMoto runs the binary twice at once on the same
+// case, through moto. Whichever order the two take, neither ends in a false
+// "containment failed" or a lost record: one runs and the other is refused
+// (exit 4), or, if the first had already ended, the second continues the
+// case as run 2; every snapshot tagged with the case is in the record.
+func TestConcurrentRespondOnMoto(t *testing.T) {
+	f := setup(t)
+	l := f.buildLab()
+	caseID := "case-concurrent"
+	args := []string{"respond", "--instance-id", l.InstanceID, "--case-id", caseID, "--evidence-bucket", l.Bucket}
+	codes := make([]int, 2)
+	done := make(chan struct{})
+	for i := range codes {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			codes[i] = f.run(args...).Code
+		}()
+	}
+	<-done
+	<-done
+	slices.Sort(codes)
+	var m struct {
+		Runs []struct {
+			Run int `json:"run"`
+		} `json:"runs"`
+		Snapshots []struct {
+			ID string `json:"snapshot_id"`
+		} `json:"snapshots"`
+	}
+	must(t, json.Unmarshal(bucketStore(f.aws, l.Bucket, caseID)(t, "manifest.json"), &m))
+	switch {
+	case slices.Equal(codes, []int{exitOK, exitCouldNotStart}) && len(m.Runs) == 1:
+	case slices.Equal(codes, []int{exitOK, exitOK}) && len(m.Runs) == 2:
+	default:
+		t.Fatalf("exit codes %v with %d runs recorded: want one run and one refusal, or two runs one after the other", codes, len(m.Runs))
+	}
+	tagged := assertSnapshots(t, f.aws, l, caseID)
+	var recorded []string
+	for _, s := range m.Snapshots {
+		recorded = append(recorded, s.ID)
+	}
+	slices.Sort(recorded)
+	if !slices.Equal(recorded, tagged) {
+		t.Errorf("snapshots recorded %v, tagged with the case %v", recorded, tagged)
 	}
 }
