@@ -21,7 +21,7 @@ const (
 	exitContainmentFailed  = 1 // a containment step failed: the instance may not be isolated
 	exitUsage              = 2 // bad input; nothing was called
 	exitEvidenceIncomplete = 3 // contained, but an evidence, record or notify step failed
-	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found
+	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found, case held by another run
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -29,7 +29,8 @@ const exitCodesHelp = `EXIT CODES:
    1  a containment step failed: the instance may NOT be isolated
    2  bad input (nothing was called)
    3  contained, but some evidence, the case record or the notification failed
-   4  could not start: instance not found or terminated, no credentials, case not found`
+   4  could not start: instance not found or terminated, no credentials, case not found,
+      or another run of the case is at work (it holds the case's run lock)`
 
 // streams are the command's standard output and error, injected for tests.
 type streams struct {

@@ -89,7 +89,9 @@ func respondDescription() string {
 	b.WriteString("\n" + wrap("The default playbook runs "+strings.Join(step.DefaultPlan, ", ")+".", 95) + "\n" +
 		"Acquisition runs first and concurrently; containment starts as soon as the snapshot set is\n" +
 		"requested (it does not wait for snapshots to complete). One failing step never stops the\n" +
-		"others. Running again with the same --case-id changes nothing that is already done.\n" +
+		"others. Running again with the same --case-id changes nothing that is already done, and\n" +
+		"continues a case whose last run was killed while saving its record. One run of a case at a\n" +
+		"time: while another run of the case is at work, respond changes nothing and exits 4.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
