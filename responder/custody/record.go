@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/responder-ir/responder/responder/evidence"
@@ -18,22 +17,9 @@ import (
 // (rollback), objects were added beside it, or write-once objects were
 // written again (in a versioned bucket, every version stays visible).
 
-// historyFile matches the history copies and their seals.
-var historyFile = regexp.MustCompile(`^history/manifest-run-([0-9]+)\.json(\.sha256)?$`)
-
 // custodyFile matches the custody records (hold, unhold) of a case: written
 // once, never listed in the manifest (they are made after its runs).
 var custodyFile = regexp.MustCompile(`^` + regexp.QuoteMeta(evidence.CustodyFolder) + `[A-Za-z0-9][A-Za-z0-9._-]*\.json$`)
-
-// historyRun returns the run number of a history copy or seal name.
-func historyRun(p string) (int, bool) {
-	m := historyFile.FindStringSubmatch(p)
-	if m == nil {
-		return 0, false
-	}
-	n, err := strconv.Atoi(m[1])
-	return n, err == nil
-}
 
 // verifyRevision checks that manifest.json is the newest record the case
 // folder holds: a history copy (or seal) of a later run means manifest.json
@@ -43,7 +29,7 @@ func verifyRevision(m *evidence.Manifest, files []string) Check {
 	c := Check{Kind: "revision", Subject: evidence.ManifestName}
 	newest := 0
 	for _, f := range files {
-		if n, ok := historyRun(f); ok && n > newest {
+		if n, ok := evidence.HistoryRun(f); ok && n > newest {
 			newest = n
 		}
 	}
@@ -82,7 +68,7 @@ func verifyListing(m *evidence.Manifest, files []string) []Check {
 		if want[f] || custodyFile.MatchString(f) {
 			continue
 		}
-		if n, ok := historyRun(f); ok && n > m.LastRun() {
+		if n, ok := evidence.HistoryRun(f); ok && n > m.LastRun() {
 			continue // reported by verifyRevision
 		}
 		checks = append(checks, Check{Kind: "unrecorded", Subject: f, Status: CheckMismatch,

@@ -35,21 +35,37 @@ type Record struct {
 // historyName matches a history copy or its seal, and gives its run.
 var historyName = regexp.MustCompile(`^history/manifest-run-([0-9]+)\.json(?:\.sha256)?$`)
 
+// HistoryRun returns the run of a history copy or seal path
+// (HistoryName, SealName); false for any other path.
+func HistoryRun(path string) (int, bool) {
+	m := historyName.FindStringSubmatch(path)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
+}
+
 // LoadRecord reads the record of a case as the next run must continue it:
 // manifest.json, or the newest history copy when the save of a later run
-// stopped before manifest.json. It reads only; RepairRecord completes the
-// interrupted save. A new case is a Record with no Manifest and Run 1.
+// stopped before manifest.json (or manifest.json cannot be decoded). It
+// reads only; RepairRecord completes the interrupted save. A new case is a
+// Record with no Manifest and Run 1.
 func LoadRecord(ctx context.Context, store Store, caseID string) (*Record, error) {
 	var m *Manifest
 	var files []string
+	var decodeErr error
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		var err error
-		m, err = LoadManifest(gctx, store, caseID)
-		if errors.Is(err, ErrNotFound) {
-			m, err = nil, nil
+		body, err := store.Get(gctx, caseID, ManifestName)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
 		}
-		return err
+		m, decodeErr = DecodeManifest(body)
+		return nil
 	})
 	g.Go(func() error {
 		var err error
@@ -71,6 +87,9 @@ func LoadRecord(ctx context.Context, store Store, caseID string) (*Record, error
 			break
 		}
 	}
+	if decodeErr != nil && rec.Interrupted == 0 {
+		return nil, fmt.Errorf("case %s: %w", caseID, decodeErr)
+	}
 	return rec, nil
 }
 
@@ -79,10 +98,8 @@ func LoadRecord(ctx context.Context, store Store, caseID string) (*Record, error
 func newestHistoryRun(files []string) int {
 	newest := 0
 	for _, f := range files {
-		if m := historyName.FindStringSubmatch(f); m != nil {
-			if n, err := strconv.Atoi(m[1]); err == nil && n > newest {
-				newest = n
-			}
+		if n, ok := HistoryRun(f); ok && n > newest {
+			newest = n
 		}
 	}
 	return newest

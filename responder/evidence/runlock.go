@@ -90,6 +90,8 @@ const maxClaims = 20
 // the record the run continues; a *BusyError when a live run holds the
 // case.
 func ClaimRun(ctx context.Context, store Store, rec *Record, caseID, holder string, now func() time.Time) (*RunLock, *Record, error) {
+	copied := *rec
+	rec = &copied
 	var until *time.Time
 	if d, ok := ctx.Deadline(); ok {
 		d = d.UTC()
