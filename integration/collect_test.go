@@ -556,6 +556,11 @@ func TestCollectAgainstMoto(t *testing.T) {
 	for where, text := range map[string]string{"stderr": res.Stderr, "stdout": res.Stdout, "manifest.json": string(raw)} {
 		checkNoPresignedURL(t, where, text)
 	}
+	// Everything the instance uploaded is in the record, in the version
+	// recorded, written once: the case verifies intact.
+	if v := r.run("verify", "--case-id", caseID, "--evidence-bucket", l.Bucket, "--no-snapshots"); v.Code != exitOK {
+		t.Errorf("verify: want exit %d:\n%s", exitOK, v)
+	}
 
 	// Containment: no profile at all (the original removed, the forensic
 	// one removed after the collection), interfaces in the closed group.
