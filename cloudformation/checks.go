@@ -225,6 +225,7 @@ func CheckEvidenceBucket(t *Template, id string) []string {
 		out = append(out, id+": no bucket policy denies a PutObject that asks for an encryption other than aws:kms")
 	}
 	out = append(out, deniesHeaderlessPuts(t, id)...)
+	out = append(out, deniesOverwrites(t, id)...)
 	if abortIncompleteDays(b) == 0 {
 		out = append(out, id+": no lifecycle rule aborts incomplete multipart uploads (their parts would stay, billed, forever)")
 	}
@@ -336,6 +337,91 @@ func deniesHeaderlessPuts(t *Template, bucketID string) []string {
 		}
 	}
 	return out
+}
+
+// OverwriteExemptions are the keys of the evidence bucket that may be
+// written without If-None-Match (relative to the bucket ARN):
+// manifest.json, which every run replaces (Object Lock keeps every version),
+// and the objects the suspect instance PUTs itself through presigned URLs,
+// whose scripts send no If-None-Match.
+var OverwriteExemptions = []string{"cases/*/manifest.json", "cases/*/volatile/run-*", "cases/*/memory/run-*/report.json"}
+
+// deniesOverwrites reports what the evidence bucket's policy lacks to keep
+// evidence write-once: a Deny, to everyone, of s3:PutObject without the
+// If-None-Match header ("Null": {"s3:if-none-match": "true"}), limited to
+// the creating operations ("Bool": {"s3:ObjectCreationOperation": "true"},
+// else every multipart upload fails at its first part), on every object
+// but manifest.json (which the toolkit replaces: not exempt, every save
+// fails) and the instance's presigned uploads (OverwriteExemptions).
+func deniesOverwrites(t *Template, bucketID string) []string {
+	var out []string
+	found := false
+	for _, s := range bucketPolicyStatements(t, bucketID) {
+		if s.Effect != "Deny" || !everyone(s.Principal) || !contains(s.Actions, "s3:PutObject") || !requiresIfNoneMatch(s.Condition) {
+			continue
+		}
+		found = true
+		if !limitedToCreation(s.Condition) {
+			out = append(out, fmt.Sprintf("%s: bucket policy statement %q denies PUTs without If-None-Match but not only object creations "+
+				"(add \"Bool\": {\"s3:ObjectCreationOperation\": \"true\"}): every multipart upload would fail at its first part", bucketID, s.Sid))
+		}
+		out = append(out, overwriteScope(s, bucketID)...)
+	}
+	if !found {
+		out = append(out, bucketID+": no bucket policy statement denies a PutObject without If-None-Match (s3:if-none-match): evidence can be written over")
+	}
+	return out
+}
+
+// overwriteScope checks what a write-once deny leaves out: manifest.json,
+// and nothing beyond OverwriteExemptions.
+func overwriteScope(s Statement, bucketID string) []string {
+	if !s.NotResources {
+		return []string{fmt.Sprintf("%s: bucket policy statement %q denies PUTs without If-None-Match on every object: "+
+			"exempt cases/*/manifest.json (NotResource), which every run replaces", bucketID, s.Sid)}
+	}
+	var out []string
+	exempt := map[string]bool{}
+	for _, r := range s.Excluded {
+		key, ok := objectKeyPattern(r, bucketID)
+		if !ok || !contains(OverwriteExemptions, key) {
+			out = append(out, fmt.Sprintf("%s: bucket policy statement %q exempts %v from the write-once deny (allowed: %v)", bucketID, s.Sid, r, OverwriteExemptions))
+			continue
+		}
+		exempt[key] = true
+	}
+	if !exempt["cases/*/manifest.json"] {
+		out = append(out, fmt.Sprintf("%s: bucket policy statement %q does not exempt cases/*/manifest.json, which every run replaces", bucketID, s.Sid))
+	}
+	return out
+}
+
+// objectKeyPattern returns the key part of an object ARN of the bucket
+// ("${Bucket.Arn}/<key>").
+func objectKeyPattern(r any, bucketID string) (string, bool) {
+	sub, ok := get(r, "Fn::Sub").(string)
+	if !ok {
+		return "", false
+	}
+	return strings.CutPrefix(sub, "${"+bucketID+".Arn}/")
+}
+
+func requiresIfNoneMatch(condition any) bool {
+	for _, c := range branches(condition) {
+		if isTrue(get(c, "Null", "s3:if-none-match")) {
+			return true
+		}
+	}
+	return false
+}
+
+func limitedToCreation(condition any) bool {
+	for _, c := range branches(condition) {
+		if !isTrue(get(c, "Bool", "s3:ObjectCreationOperation")) {
+			return false
+		}
+	}
+	return true
 }
 
 // matchesAbsentKey reports whether a condition block tests key with an

@@ -473,6 +473,57 @@ Resources:
 	}
 }
 
+// The write-once deny of the evidence bucket: present, limited to object
+// creations (else multipart uploads break), exempting manifest.json (else
+// every save breaks) and nothing beyond the instance's presigned uploads.
+func TestCheckEvidenceBucketWriteOnce(t *testing.T) {
+	const bucket = `
+Resources:
+  E:
+    Type: AWS::S3::Bucket
+  P:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref E
+      PolicyDocument:
+        Statement:
+`
+	const exempt = `NotResource: [!Sub "${E.Arn}/cases/*/manifest.json", !Sub "${E.Arn}/cases/*/volatile/run-*"]`
+	const cond = `Condition: {"Null": {s3:if-none-match: "true"}, Bool: {s3:ObjectCreationOperation: "true"}}`
+	cases := []struct {
+		name, statement, want string // want "": no write-once finding
+	}{
+		{"as the template has it", `{Sid: W, Effect: Deny, Principal: "*", Action: s3:PutObject, ` + exempt + `, ` + cond + `}`, ""},
+		{"no deny", `{Sid: W, Effect: Deny, Principal: "*", Action: s3:GetObject, Resource: !Sub "${E.Arn}/*"}`, "evidence can be written over"},
+		{"multipart not exempt", `{Sid: W, Effect: Deny, Principal: "*", Action: s3:PutObject, ` + exempt + `,
+            Condition: {"Null": {s3:if-none-match: "true"}}}`, "every multipart upload would fail"},
+		{"manifest not exempt", `{Sid: W, Effect: Deny, Principal: "*", Action: s3:PutObject, Resource: !Sub "${E.Arn}/*", ` + cond + `}`,
+			"exempt cases/*/manifest.json"},
+		{"too much exempt", `{Sid: W, Effect: Deny, Principal: "*", Action: s3:PutObject,
+            NotResource: [!Sub "${E.Arn}/cases/*/manifest.json", !Sub "${E.Arn}/cases/*"], ` + cond + `}`, "from the write-once deny"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tmpl, err := Parse([]byte(bucket + "          - " + c.statement + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found []string
+			for _, f := range CheckEvidenceBucket(tmpl, "E") {
+				if strings.Contains(f, "If-None-Match") || strings.Contains(f, "write-once") || strings.Contains(f, "manifest.json") {
+					found = append(found, f)
+				}
+			}
+			switch {
+			case c.want == "" && len(found) > 0:
+				t.Errorf("findings %q, want none", found)
+			case c.want != "" && !strings.Contains(strings.Join(found, "\n"), c.want):
+				t.Errorf("no finding contains %q; findings %q", c.want, found)
+			}
+		})
+	}
+}
+
 // The collection's ssm: operations are workload-account operations (the
 // member role); none is needed by, or granted to, the Lambda role.
 func TestLambdaRoleNeedsNoSSM(t *testing.T) {

@@ -226,8 +226,10 @@ type Statement struct {
 	NotActions   []string
 	Resources    []any // strings, or intrinsic functions that build ARNs
 	NotResources bool  // the statement uses NotResource
-	Principal    any
-	Condition    any
+	// Excluded are the NotResource entries, as Resources.
+	Excluded  []any
+	Principal any
+	Condition any
 }
 
 // String names the statement in messages.
@@ -316,16 +318,25 @@ func statements(v any) []Statement {
 				Condition:  x["Condition"],
 			}
 			_, st.NotResources = x["NotResource"]
-			for _, r := range branches(x["Resource"]) {
-				if list, ok := r.([]any); ok {
-					for _, e := range list {
-						st.Resources = append(st.Resources, branches(e)...)
-					}
-				} else if r != nil {
-					st.Resources = append(st.Resources, r)
-				}
-			}
+			st.Resources = resourceList(x["Resource"])
+			st.Excluded = resourceList(x["NotResource"])
 			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// resourceList expands a Resource or NotResource value: one entry or a
+// list, with Fn::If branches expanded.
+func resourceList(v any) []any {
+	var out []any
+	for _, r := range branches(v) {
+		if list, ok := r.([]any); ok {
+			for _, e := range list {
+				out = append(out, branches(e)...)
+			}
+		} else if r != nil {
+			out = append(out, r)
 		}
 	}
 	return out

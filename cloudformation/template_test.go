@@ -226,7 +226,8 @@ Resources:
 	}
 	findings := strings.Join(CheckEvidenceBucket(tmpl, "E"), "\n")
 	for _, want := range []string{"ObjectLockEnabled is not true", "default retention", "versioning", "not aws:kms",
-		"server access logging", "encryption other than aws:kms", "aws:SecureTransport", "BlockPublicAcls"} {
+		"server access logging", "encryption other than aws:kms", "aws:SecureTransport", "BlockPublicAcls",
+		"without If-None-Match (s3:if-none-match): evidence can be written over"} {
 		if !strings.Contains(findings, want) {
 			t.Errorf("no finding mentions %q; findings:\n%s", want, findings)
 		}

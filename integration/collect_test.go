@@ -600,6 +600,11 @@ func TestCollectAgainstMoto(t *testing.T) {
 		checkNoPresignedURL(t, where, text)
 	}
 	r.checkNoURLInCommands(t)
+	// Everything the instance uploaded is in the record, in the version
+	// recorded, written once: the case verifies intact.
+	if v := r.run("verify", "--case-id", caseID, "--evidence-bucket", l.Bucket, "--no-snapshots"); v.Code != exitOK {
+		t.Errorf("verify: want exit %d:\n%s", exitOK, v)
+	}
 
 	// Containment: no profile at all (the original removed, the forensic
 	// one removed after the collection), interfaces in the closed group.

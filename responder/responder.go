@@ -138,6 +138,9 @@ var (
 	ErrInstanceNotFound   = errors.New("instance not found")
 	ErrInstanceTerminated = errors.New("instance is terminated")
 	ErrCaseMismatch       = errors.New("case belongs to another instance")
+	// ErrCaseBusy: another run of the case is running (it holds the case's
+	// run lock); nothing was done. The error wraps *evidence.BusyError.
+	ErrCaseBusy = errors.New("another run of the case is running")
 )
 
 var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -218,11 +221,17 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		log.Error("response could not start", "error", err)
 		return nil, err
 	}
+	release, err := r.holdCase(ctx, req, t, log)
+	if err != nil {
+		log.Error("response could not start", "error", err)
+		return nil, err
+	}
+	defer release()
 	env := &step.Env{
 		Target: step.Target{
 			CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
 			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
-			Prior: t.prior, Run: t.prior.LastRun() + 1,
+			Prior: t.prior, Run: t.run,
 			CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
 		},
 		Clients: step.Clients{
@@ -253,10 +262,14 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			Number: env.Target.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
 			Status: res.Status, StartedAt: started, EndedAt: r.now(),
 		},
-		Steps: records, Artifacts: env.Artifacts(), Snapshots: env.Snapshots(), SetStatus: true,
+		Steps: records, Artifacts: env.Artifacts(), Snapshots: append(env.Snapshots(), t.unrecordedSnapshots(env.Target.Run)...), SetStatus: true,
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
+		if err := evidence.RepairRecord(ctx, r.Store, t.record); err != nil {
+			errs = multierror.Append(errs, err)
+			log.Error("interrupted save not completed", "error", err)
+		}
 		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
@@ -274,7 +287,11 @@ type target struct {
 	accountID string
 	actor     string
 	actingAs  string
-	prior     *evidence.Manifest
+	// record is the case as the store holds it; prior its newest record
+	// (nil for a new case) and run the number this run takes.
+	record *evidence.Record
+	prior  *evidence.Manifest
+	run    int
 	// caseSnapshots: see step.Target.CaseSnapshots.
 	caseSnapshots    []evidence.Snapshot
 	caseSnapshotsErr error
@@ -323,7 +340,7 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 	}()
 	go func() {
 		defer wg.Done()
-		t.prior, priorErr = evidence.LoadManifest(ctx, r.Store, req.CaseID)
+		t.record, priorErr = evidence.LoadRecord(ctx, r.Store, req.CaseID)
 	}()
 	if req.CaseIDGiven && !req.DryRun && slices.Contains(req.planNames(), (step.Snapshots{}).Name()) {
 		wg.Add(1)
@@ -366,18 +383,71 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 	if st := t.instance.State; st != nil && (st.Name == types.InstanceStateNameTerminated || st.Name == types.InstanceStateNameShuttingDown) {
 		return nil, fmt.Errorf("%w: %s is %s; its volumes and memory are gone", ErrInstanceTerminated, req.InstanceID, st.Name)
 	}
-	switch {
-	case errors.Is(priorErr, evidence.ErrNotFound):
-		t.prior = nil
-	case priorErr != nil:
+	if priorErr != nil {
 		// Containment must not wait on the evidence store: go on, and let
 		// the artifact writes report what fails.
 		log.Warn("could not read an earlier record of the case; continuing as a new run", "error", priorErr)
-		t.prior = nil
-	case t.prior.InstanceID != req.InstanceID:
-		return nil, &InputError{Err: fmt.Errorf("%w: case %s is about %s, not %s", ErrCaseMismatch, req.CaseID, t.prior.InstanceID, req.InstanceID)}
+		t.record = &evidence.Record{Run: 1}
+	}
+	if err := t.continueRecord(req); err != nil {
+		return nil, err
+	}
+	if n := t.record.Interrupted; n > 0 {
+		log.Warn("the save of an earlier run stopped before manifest.json; continuing from its history copy", "run", n)
 	}
 	return &t, nil
+}
+
+// continueRecord makes t continue a record: its newest manifest and the
+// run number, for the instance the record is about.
+func (t *target) continueRecord(req Request) error {
+	t.prior, t.run = t.record.Manifest, t.record.Run
+	if t.prior != nil && t.prior.InstanceID != req.InstanceID {
+		return &InputError{Err: fmt.Errorf("%w: case %s is about %s, not %s", ErrCaseMismatch, req.CaseID, t.prior.InstanceID, req.InstanceID)}
+	}
+	return nil
+}
+
+// unrecordedSnapshots are the snapshots tagged with the case (found when
+// the caller named the case) that neither the record nor this run holds:
+// taken by a run that did not record its end. They are recorded with this
+// run, so that every snapshot of the case is in its record.
+func (t *target) unrecordedSnapshots(run int) []evidence.Snapshot {
+	var out []evidence.Snapshot
+	for _, s := range t.caseSnapshots {
+		if t.prior != nil && slices.ContainsFunc(t.prior.Snapshots, func(p evidence.Snapshot) bool { return p.SnapshotID == s.SnapshotID }) {
+			continue
+		}
+		s.Run = run
+		out = append(out, s)
+	}
+	return out
+}
+
+// holdCase takes the lock of this run of the case (evidence.ClaimRun), so
+// that no other run of the case acts at the same time, and keeps it alive
+// until release. A dry run changes and stores nothing, and takes no lock.
+// When another run holds the case, the response does not start
+// (*evidence.BusyError). When the store cannot be reached, containment
+// goes on without the lock: it must not wait on the evidence store.
+func (r *Responder) holdCase(ctx context.Context, req Request, t *target, log *slog.Logger) (release func(), err error) {
+	if req.DryRun {
+		return func() {}, nil
+	}
+	lock, rec, err := evidence.ClaimRun(ctx, r.Store, t.record, req.CaseID, t.actor, r.now)
+	var busy *evidence.BusyError
+	switch {
+	case errors.As(err, &busy):
+		return nil, fmt.Errorf("%w: %w", ErrCaseBusy, err)
+	case err != nil:
+		log.Warn("could not take the case's run lock; continuing without it", "error", err)
+		return func() {}, nil
+	}
+	t.record = rec
+	if err := t.continueRecord(req); err != nil {
+		return nil, err
+	}
+	return lock.KeepAlive(ctx, r.Store, r.now), nil
 }
 
 // Status reads the record of a case.

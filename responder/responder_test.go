@@ -564,6 +564,10 @@ type heldStore struct {
 }
 
 func (s heldStore) Put(ctx context.Context, caseID, path string, body []byte, ct string) (evidence.Stored, error) {
+	if caseID == evidence.LocksFolder {
+		// The case's run lock is taken before containment: it is not evidence.
+		return s.Store.Put(ctx, caseID, path, body, ct)
+	}
 	select {
 	case <-s.open:
 		return s.Store.Put(ctx, caseID, path, body, ct)

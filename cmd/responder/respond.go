@@ -89,7 +89,9 @@ func respondDescription() string {
 	b.WriteString("\n" + wrap("The default playbook runs "+strings.Join(step.DefaultPlan, ", ")+".", 95) + "\n" +
 		"Acquisition runs first and concurrently; containment starts as soon as the snapshot set is\n" +
 		"requested (it does not wait for snapshots to complete). One failing step never stops the\n" +
-		"others. Running again with the same --case-id changes nothing that is already done.\n" +
+		"others. Running again with the same --case-id changes nothing that is already done, and\n" +
+		"continues a case whose last run was killed while saving its record. One run of a case at a\n" +
+		"time: while another run of the case is at work, respond changes nothing and exits 4.\n" +
 		"Every containment step reads back what it changed; the case status (below) is made of those\n" +
 		"read-backs, and the instance is tagged responder:status=<status> after containment. Ctrl-C\n" +
 		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +

@@ -38,6 +38,11 @@ func verifyCommand(s *streams, d deps) *cli.Command {
 		Name:  "verify",
 		Usage: "prove a case intact: re-hash every artifact, check the record's seals, Object Lock and snapshots",
 		UsageText: "responder verify --case-id ID [--evidence-bucket B | --evidence-dir DIR] [--no-snapshots]\n\n" +
+			"Checks that manifest.json matches the seal of its last run and is the newest record in history\n" +
+			"(not put back to an older one), that the case folder holds nothing the record does not list\n" +
+			"(custody records aside), that every artifact hashes as recorded, read in the version the record\n" +
+			"names, and, in a versioned bucket, that nothing was written twice or deleted and that every\n" +
+			"version of manifest.json is a sealed record; then Object Lock, the snapshots and their copies.\n\n" +
 			"Exit codes: 0 verified; 1 a mismatch, something missing, or a check that could not be made;\n" +
 			"2 bad input; 3 intact so far but snapshots still pending; 4 case not found.",
 		Flags: flags,

@@ -161,14 +161,14 @@ func (h *Handler) validate(req caseRequest) (Target, *apiError) {
 	return t, nil
 }
 
-// validateCaseID checks a case ID given by a caller: the store's rule, and
-// not the reserved lock folder.
+// validateCaseID checks a case ID given by a caller: the store's rule,
+// which refuses the reserved locks folder too.
 func validateCaseID(id string) error {
 	if err := evidence.ValidateCaseID(id); err != nil {
+		if strings.EqualFold(id, evidence.LocksFolder) {
+			return fmt.Errorf("case ID %s is reserved for the evidence store's locks", quote(id))
+		}
 		return fmt.Errorf("invalid case ID %s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(id))
-	}
-	if id == LockFolder {
-		return fmt.Errorf("case ID %q is reserved", id)
 	}
 	return nil
 }

@@ -135,6 +135,7 @@ func TestPostCasesRejectsBadInput(t *testing.T) {
 		{name: "case ID with a path", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "../other"}`, status: 400, code: "invalid_case_id"},
 		{name: "case ID too long", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "` + strings.Repeat("c", 65) + `"}`, status: 400, code: "invalid_case_id"},
 		{name: "reserved case ID", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "locks"}`, status: 400, code: "invalid_case_id"},
+		{name: "reserved case ID in capitals", body: `{"instance_id": "i-0123456789abcdef0", "case_id": "Locks"}`, status: 400, code: "invalid_case_id"},
 		{name: "not JSON content", body: `{"instance_id": "i-0123456789abcdef0"}`, edit: func(h map[string]string) { h["content-type"] = "text/plain" },
 			status: 415, code: "unsupported_media_type"},
 		{name: "no IAM identity", body: `{"instance_id": "i-0123456789abcdef0"}`, noUser: true, status: 403, code: "unauthenticated"},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/responder-ir/responder/playbooks"
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // CaseInput is the input of a case's Step Functions execution. The state
@@ -182,8 +183,8 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest)
 	if input.Findings == nil {
 		input.Findings = []FindingRef{}
 	}
-	locker := &Locker{Store: h.Store, Window: h.Config.LockWindow, Alive: h.caseAlive}
-	held, took, err := locker.Acquire(ctx, Lock{CaseID: caseID, Target: req.Target, CreatedAt: now, Input: input})
+	locker := &evidence.Locker[Lock]{Store: h.Store, Window: h.Config.LockWindow, Alive: h.caseAlive}
+	held, took, err := locker.Acquire(ctx, lockKey(req.Target), Lock{CaseID: caseID, Target: req.Target, CreatedAt: now, Input: input})
 	if err != nil {
 		return started{}, err
 	}

@@ -172,6 +172,10 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		return nil, &Failure{Type: ErrorInput, Err: err}
 	case errors.Is(err, responder.ErrInstanceNotFound), errors.Is(err, responder.ErrInstanceTerminated):
 		return nil, &Failure{Type: ErrorInstanceNotFound, Err: err}
+	case errors.Is(err, responder.ErrCaseBusy):
+		// Another run of the case holds it (an earlier attempt of this
+		// task that is still running): Step Functions tries again later.
+		return nil, &Failure{Type: ErrorTransient, Err: err}
 	case err != nil:
 		return nil, awsFailure(err)
 	}

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/responder-ir/responder/lambda/trigger"
 	"github.com/responder-ir/responder/lambda/trigger/triggertest"
@@ -172,6 +174,7 @@ func TestTaskErrors(t *testing.T) {
 		{"wrong type", payload(func(m map[string]any) { m["case_id_given"] = "yes" }), trigger.ErrorInput},
 		{"bad instance ID", payload(func(m map[string]any) { m["instance_id"] = "i-1; reboot" }), trigger.ErrorInput},
 		{"bad case ID", payload(func(m map[string]any) { m["case_id"] = "../../x" }), trigger.ErrorInput},
+		{"reserved case ID", payload(func(m map[string]any) { m["case_id"] = "LOCKS" }), trigger.ErrorInput},
 		{"account not allowed", payload(func(m map[string]any) { m["account_id"] = otherAccount }), trigger.ErrorInput},
 		{"unknown playbook", payload(func(m map[string]any) { m["playbook"] = "nuke" }), trigger.ErrorInput},
 		{"collection playbook", payload(func(m map[string]any) { m["playbook"] = "collect" }), trigger.ErrorInput},
@@ -229,5 +232,54 @@ func TestTaskFieldsAreThePayloads(t *testing.T) {
 	}
 	if got := strings.Join(trigger.Tasks(), ","); got != "preserve,respond,snapshot-status" {
 		t.Errorf("Tasks() = %s", got)
+	}
+}
+
+// A respond task whose save stopped before manifest.json (the invocation
+// timed out during the save): the next attempt continues the case from the
+// history copy, as run 2, instead of failing on run 1's history for ever.
+func TestRespondTaskContinuesAnInterruptedSave(t *testing.T) {
+	e := newEnv(t)
+	ex := e.startCase()
+	in := executionInput(t, ex)
+	e.mustHandle(respondPayload(t, ex))
+
+	// Take manifest.json away, as if the save had stopped before it.
+	key := evidence.Prefix + in.CaseID + "/" + evidence.ManifestName
+	for _, v := range e.cloud.ObjectVersions(bucketName, key) {
+		if _, err := e.cloud.S3().DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucketName), Key: aws.String(key),
+			VersionId: aws.String(v.VersionID), BypassGovernanceRetention: aws.Bool(true)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e.clock.Advance(time.Minute)
+	e.mustHandle(respondPayload(t, ex))
+	m, err := evidence.LoadManifest(t.Context(), e.h.Store, in.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Runs) != 2 || m.Runs[0].Number != 1 || m.Runs[1].Number != 2 || len(m.Snapshots) != len(e.suspect.VolumeIDs) {
+		t.Fatalf("runs %+v, %d snapshots; want runs 1 and 2 and the first run's snapshots", m.Runs, len(m.Snapshots))
+	}
+}
+
+// A respond task that finds another run of its case running (an earlier
+// attempt still at work) does nothing and fails as transient: Step
+// Functions tries again later, when that run has recorded its end.
+func TestRespondTaskWhileTheCaseIsHeld(t *testing.T) {
+	e := newEnv(t)
+	ex := e.startCase()
+	in := executionInput(t, ex)
+	if _, _, err := evidence.ClaimRun(t.Context(), e.h.Store, &evidence.Record{Run: 1}, in.CaseID, "an earlier attempt", e.clock.Now); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.handle(respondPayload(t, ex))
+	var f *trigger.Failure
+	if !errors.As(err, &f) || f.Type != trigger.ErrorTransient {
+		t.Fatalf("respond task on a held case: %v, want a %s failure", err, trigger.ErrorTransient)
+	}
+	if n := len(e.cloud.Snapshots()); n != 0 {
+		t.Errorf("%d snapshots taken by a refused task", n)
 	}
 }

@@ -85,10 +85,12 @@ var dependentActions = map[string][]string{
 	// with s3:GetObjectRetention, the legal hold status only with
 	// s3:GetObjectLegalHold, and (ChecksumMode ENABLED) the checksum of an
 	// SSE-KMS object only with kms:Decrypt.
-	"s3:HeadObject": {"kms:Decrypt", "s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:ListBucket"},
+	// Naming a version (VersionId: verify reads the version the record
+	// names) is authorised by s3:GetObjectVersion instead of s3:GetObject.
+	"s3:HeadObject": {"kms:Decrypt", "s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:GetObjectVersion", "s3:ListBucket"},
 	// Reading back an object encrypted with SSE-KMS decrypts its data key;
-	// a missing key must answer 404 as above.
-	"s3:GetObject": {"s3:ListBucket", "kms:Decrypt"},
+	// a missing key must answer 404 as above; a version as above.
+	"s3:GetObject": {"s3:ListBucket", "kms:Decrypt", "s3:GetObjectVersion"},
 	// A PUT into a bucket whose default (or requested) encryption is SSE-KMS
 	// asks KMS for a data key with the caller's permissions.
 	"s3:PutObject": {"kms:GenerateDataKey"},

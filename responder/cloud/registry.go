@@ -54,6 +54,8 @@ type S3 interface {
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	// ListObjectVersions: verify sees every version written under a case.
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
 	PutObjectLegalHold(context.Context, *s3.PutObjectLegalHoldInput, ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error)
 	// Evidence uploaded by the instance itself through presigned URLs: a
 	// memory image arrives as a multipart upload the toolkit opens, checks
@@ -157,6 +159,8 @@ func Operations() []Operation {
 var iamActionFor = map[string]string{
 	"s3:HeadObject":    "s3:GetObject",
 	"s3:ListObjectsV2": "s3:ListBucket",
+	// ListObjectVersions is authorised by s3:ListBucketVersions.
+	"s3:ListObjectVersions": "s3:ListBucketVersions",
 	// Multipart uploads are authorised by s3:PutObject.
 	"s3:CreateMultipartUpload":   "s3:PutObject",
 	"s3:CompleteMultipartUpload": "s3:PutObject",

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -35,7 +36,9 @@ const (
 
 // Check is one verification of one thing.
 type Check struct {
-	Kind    string `json:"kind"` // manifest, seal, artifact, object-lock, snapshot, snapshot-copy
+	// Kind is manifest, seal, revision, unrecorded, versions, listing,
+	// artifact, object-lock, snapshot or snapshot-copy.
+	Kind    string `json:"kind"`
 	Subject string `json:"subject"`
 	Status  string `json:"status"`
 	Detail  string `json:"detail,omitempty"`
@@ -116,10 +119,14 @@ type SnapshotReader interface {
 }
 
 // Verify proves a case intact: the manifest matches the seal written when its
-// last run closed, every earlier version matches its own seal, every artifact
-// hashes to what the record says (re-read from the store), the Object Lock
-// retention and legal hold of every object (S3), every snapshot exists and
-// is completed (with Snapshots), and every copy in the forensics account
+// last run closed, every earlier version matches its own seal, no later run
+// is in history (a manifest put back to an older record), the case folder
+// holds nothing the record does not list, every artifact hashes to what the
+// record says (re-read from the store, in the version the record names),
+// the Object Lock retention and legal hold of every object (S3), in a
+// versioned bucket that nothing was written twice or deleted and that every
+// version of manifest.json is a sealed record, every snapshot exists and is
+// completed (with Snapshots), and every copy in the forensics account
 // (snapshot_copies) exists and completed (with Copies).
 func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, error) {
 	if err := evidence.ValidateCaseID(caseID); err != nil {
@@ -136,7 +143,9 @@ func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, e
 		v.Checks = append(v.Checks, Check{Kind: "manifest", Subject: evidence.ManifestName, Status: CheckMismatch, Detail: err.Error()})
 		return v, nil
 	}
-	v.Checks = append(v.Checks, verifySeals(ctx, c.Store, m, raw)...)
+	sealChecks, seals := verifySeals(ctx, c.Store, m, raw)
+	v.Checks = append(v.Checks, sealChecks...)
+	v.Checks = append(v.Checks, c.verifyFolder(ctx, m, seals)...)
 	v.Checks = append(v.Checks, verifyArtifacts(ctx, c.Store, m, now)...)
 	if c.Snapshots != nil {
 		v.Checks = append(v.Checks, verifySnapshots(ctx, c.Snapshots, m)...)
@@ -147,13 +156,35 @@ func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, e
 	return v, nil
 }
 
+// verifyFolder compares the case folder with the record: the newest
+// revision, what the folder holds beyond the record, and (a versioned
+// store) every version written.
+func (c *Custodian) verifyFolder(ctx context.Context, m *evidence.Manifest, seals map[string]bool) []Check {
+	files, err := c.Store.Files(ctx, m.CaseID)
+	if err != nil {
+		return []Check{{Kind: "listing", Subject: "(case folder)", Status: CheckError, Detail: err.Error()}}
+	}
+	checks := []Check{verifyRevision(m, files)}
+	checks = append(checks, verifyListing(m, files)...)
+	if vs, ok := c.Store.(versionStore); ok {
+		checks = append(checks, verifyVersions(ctx, vs, m, seals)...)
+	}
+	return checks
+}
+
 // verifySeals checks manifest.json against the seal of the last run, and
-// every history copy against its own seal.
-func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest, raw []byte) []Check {
+// every history copy against its own seal. It returns the seals it read
+// (the SHA-256 of each run's record).
+func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest, raw []byte) ([]Check, map[string]bool) {
 	var checks []Check
+	seals := map[string]bool{}
 	seal := func(run int) (string, error) {
 		b, err := store.Get(ctx, m.CaseID, evidence.SealName(run))
-		return strings.TrimSpace(string(b)), err
+		sum := strings.TrimSpace(string(b))
+		if err == nil {
+			seals[sum] = true
+		}
+		return sum, err
 	}
 	last := m.LastRun()
 	want, err := seal(last)
@@ -183,7 +214,7 @@ func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest
 			checks = append(checks, Check{Kind: "seal", Subject: name, Status: CheckOK})
 		}
 	}
-	return checks
+	return checks, seals
 }
 
 // artifactsInFlight is how many artifacts Verify re-hashes at once.
@@ -209,11 +240,24 @@ func verifyArtifacts(ctx context.Context, store evidence.Store, m *evidence.Mani
 	return out
 }
 
+// openRecorded opens the version of an artifact the record names, when the
+// store keeps versions and the record names one; the current object
+// otherwise.
+func openRecorded(ctx context.Context, store evidence.Store, caseID string, a evidence.Artifact) (io.ReadCloser, error) {
+	if vs, ok := store.(evidence.Versioned); ok && a.VersionID != "" {
+		return vs.OpenVersion(ctx, caseID, a.Path, a.VersionID)
+	}
+	return store.Open(ctx, caseID, a.Path)
+}
+
 func verifyArtifact(ctx context.Context, store evidence.Store, holder evidence.Holder, caseID string, a evidence.Artifact, now time.Time) []Check {
 	c := Check{Kind: "artifact", Subject: a.Path}
-	body, err := store.Open(ctx, caseID, a.Path)
+	body, err := openRecorded(ctx, store, caseID, a)
 	if errors.Is(err, evidence.ErrNotFound) {
 		c.Status, c.Detail = CheckMissing, "not in the evidence store"
+		if a.VersionID != "" {
+			c.Detail = "the recorded version " + a.VersionID + " is not in the evidence store"
+		}
 		return []Check{c}
 	}
 	if err != nil {
@@ -235,7 +279,7 @@ func verifyArtifact(ctx context.Context, store evidence.Store, holder evidence.H
 		return checks
 	}
 	lock := Check{Kind: "object-lock", Subject: a.Path}
-	st, err := holder.LockState(ctx, caseID, a.Path)
+	st, err := holder.LockState(ctx, caseID, a.Path, a.VersionID)
 	switch {
 	case err != nil:
 		lock.Status, lock.Detail = CheckError, err.Error()

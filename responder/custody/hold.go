@@ -93,7 +93,7 @@ func setHold(ctx context.Context, holder evidence.Holder, caseID, path string, o
 		o.Error = err.Error()
 		return o
 	}
-	st, err := holder.LockState(ctx, caseID, path)
+	st, err := holder.LockState(ctx, caseID, path, "") // the current version, which the hold was set on
 	switch {
 	case err != nil:
 		o.Error = fmt.Sprintf("read back the legal hold of %s: %v", path, err)

@@ -1,12 +1,16 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,103 +18,151 @@ import (
 
 // Folder keeps cases in a local directory: <root>/<case-id>/<path>. Artifacts
 // are created exclusively (O_EXCL) and made read-only.
+//
+// Every operation goes through an os.Root opened on the directory, so no
+// name can lead outside it: a case folder, or any folder or file in it,
+// that is a symbolic link to somewhere outside the root (or an absolute
+// one) is refused. (The root itself may be a link: it is the operator's
+// --evidence-dir.)
 type Folder struct {
 	Root string
 }
 
 var _ Store = (*Folder)(nil)
 
-func (f *Folder) file(caseID, path string) (string, error) {
-	if err := ValidateCaseID(caseID); err != nil {
+// name returns the slash-separated name of a file of a case inside the root.
+func (f *Folder) name(caseID, p string) (string, error) {
+	if err := validateFolder(caseID); err != nil {
 		return "", err
 	}
-	if err := validatePath(path); err != nil {
+	if err := validatePath(p); err != nil {
 		return "", err
 	}
-	return filepath.Join(f.Root, caseID, filepath.FromSlash(path)), nil
+	return caseID + "/" + p, nil
+}
+
+// open opens the root directory; create makes it first when it is missing.
+// A missing root when reading is ErrNotFound.
+func (f *Folder) open(create bool) (*os.Root, error) {
+	if create {
+		if err := os.MkdirAll(f.Root, 0o750); err != nil {
+			return nil, fmt.Errorf("evidence folder %s: %w", f.Root, err)
+		}
+	}
+	r, err := os.OpenRoot(f.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("evidence folder %s: %w", f.Root, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("evidence folder %s: %w", f.Root, err)
+	}
+	return r, nil
 }
 
 // Put writes an artifact once.
-func (f *Folder) Put(_ context.Context, caseID, path string, body []byte, _ string) (Stored, error) {
-	name, err := f.file(caseID, path)
+func (f *Folder) Put(_ context.Context, caseID, p string, body []byte, _ string) (Stored, error) {
+	name, err := f.name(caseID, p)
 	if err != nil {
 		return Stored{}, err
 	}
-	if err := writeExclusive(name, body); err != nil {
-		return Stored{}, fmt.Errorf("store %s: %w", path, err)
+	r, err := f.open(true)
+	if err != nil {
+		return Stored{}, err
+	}
+	defer r.Close()
+	if err := writeExclusive(r, name, body); err != nil {
+		return Stored{}, fmt.Errorf("store %s: %w", f.Location(caseID, p), err)
 	}
 	return Stored{}, nil
 }
 
 // Get reads a file of a case.
-func (f *Folder) Get(_ context.Context, caseID, path string) ([]byte, error) {
-	name, err := f.file(caseID, path)
+func (f *Folder) Get(ctx context.Context, caseID, p string) ([]byte, error) {
+	rc, err := f.Open(ctx, caseID, p)
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", f.Location(caseID, path), ErrNotFound)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Location(caseID, p), err)
 	}
-	return b, err
+	return b, nil
 }
 
 // Open streams a file of a case.
-func (f *Folder) Open(_ context.Context, caseID, path string) (io.ReadCloser, error) {
-	name, err := f.file(caseID, path)
+func (f *Folder) Open(_ context.Context, caseID, p string) (io.ReadCloser, error) {
+	name, err := f.name(caseID, p)
 	if err != nil {
 		return nil, err
 	}
-	fh, err := os.Open(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", f.Location(caseID, path), ErrNotFound)
+	r, err := f.open(false)
+	if err != nil {
+		return nil, err
 	}
-	return fh, err
+	defer r.Close()
+	fh, err := r.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", f.Location(caseID, p), ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", f.Location(caseID, p), err)
+	}
+	return fh, nil
 }
 
-// Files lists every file of a case, sorted, with forward slashes.
+// Files lists every file of a case, sorted, with forward slashes. A
+// symbolic link is listed as a file (reading it says where it leads).
 func (f *Folder) Files(_ context.Context, caseID string) ([]string, error) {
 	if err := ValidateCaseID(caseID); err != nil {
 		return nil, err
 	}
-	root := filepath.Join(f.Root, caseID)
+	r, err := f.open(false)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
 	var paths []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(r.FS(), caseID, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".manifest-") {
 			return nil
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, filepath.ToSlash(rel))
+		paths = append(paths, strings.TrimPrefix(p, caseID+"/"))
 		return nil
 	})
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", root, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", f.Location(caseID, ""), ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", f.Location(caseID, ""), err)
 	}
 	sort.Strings(paths)
-	return paths, err
+	return paths, nil
 }
 
 // Cases lists the case folders that hold a manifest.
 func (f *Folder) Cases(_ context.Context) ([]string, error) {
-	entries, err := os.ReadDir(f.Root)
-	if errors.Is(err, fs.ErrNotExist) {
+	r, err := f.open(false)
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer r.Close()
+	entries, err := fs.ReadDir(r.FS(), ".")
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", f.Root, err)
+	}
 	var ids []string
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == LocksFolder || ValidateCaseID(e.Name()) != nil {
+		if !e.IsDir() || ValidateCaseID(e.Name()) != nil {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(f.Root, e.Name(), ManifestName)); err == nil {
+		if _, err := r.Stat(e.Name() + "/" + ManifestName); err == nil {
 			ids = append(ids, e.Name())
 		}
 	}
@@ -118,66 +170,93 @@ func (f *Folder) Cases(_ context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// SaveManifest writes the run's history copy once, then replaces manifest.json
-// atomically (write to a temporary file, then rename).
+// SaveManifest writes the run's history copy once, then its seal once, then
+// replaces manifest.json atomically (write to a temporary file, then
+// rename). A history copy or seal already there with the same content is
+// kept: saving again completes a save that stopped (RepairRecord).
 func (f *Folder) SaveManifest(_ context.Context, m *Manifest) error {
 	b, err := EncodeManifest(m)
 	if err != nil {
 		return err
 	}
-	hist, err := f.file(m.CaseID, HistoryName(m.LastRun()))
+	hist, err := f.name(m.CaseID, HistoryName(m.LastRun()))
 	if err != nil {
 		return err
 	}
-	if err := writeExclusive(hist, b); err != nil {
+	r, err := f.open(true)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := writeOnceOrSame(r, hist, b); err != nil {
 		return fmt.Errorf("store manifest history: %w", err)
 	}
-	seal, _ := f.file(m.CaseID, SealName(m.LastRun()))
-	if err := writeExclusive(seal, sealBody(b)); err != nil {
+	seal, _ := f.name(m.CaseID, SealName(m.LastRun()))
+	if err := writeOnceOrSame(r, seal, sealBody(b)); err != nil {
 		return fmt.Errorf("store manifest seal: %w", err)
 	}
-	name, _ := f.file(m.CaseID, ManifestName)
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".manifest-*.tmp")
-	if err != nil {
-		return fmt.Errorf("store manifest: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("store manifest: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("store manifest: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("store manifest: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o440); err != nil {
-		return fmt.Errorf("store manifest: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	name, _ := f.name(m.CaseID, ManifestName)
+	if err := replaceFile(r, name, b); err != nil {
 		return fmt.Errorf("store manifest: %w", err)
 	}
 	return nil
 }
 
 // Location is the file's path (the case folder when path is empty).
-func (f *Folder) Location(caseID, path string) string {
-	return filepath.Join(f.Root, caseID, filepath.FromSlash(path))
+func (f *Folder) Location(caseID, p string) string {
+	return filepath.Join(f.Root, caseID, filepath.FromSlash(p))
 }
 
-func writeExclusive(name string, body []byte) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o750); err != nil {
+// writeExclusive creates name under r with body, once: ErrExists when it is
+// there.
+func writeExclusive(r *os.Root, name string, body []byte) error {
+	if err := r.MkdirAll(path.Dir(name), 0o750); err != nil {
 		return err
 	}
-	fh, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o440)
+	fh, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o440)
 	if errors.Is(err, fs.ErrExist) {
 		return ErrExists
 	}
 	if err != nil {
 		return err
 	}
+	return writeAndClose(fh, body)
+}
+
+// writeOnceOrSame writes name once, or finds it there with body already
+// (ErrExists when it holds something else).
+func writeOnceOrSame(r *os.Root, name string, body []byte) error {
+	err := writeExclusive(r, name, body)
+	if !errors.Is(err, ErrExists) {
+		return err
+	}
+	if held, rerr := r.ReadFile(name); rerr == nil && bytes.Equal(held, body) {
+		return nil
+	}
+	return err
+}
+
+// replaceFile replaces name under r with body, read-only, atomically: a
+// temporary file beside it, then a rename.
+func replaceFile(r *os.Root, name string, body []byte) error {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	tmp := path.Dir(name) + "/.manifest-" + hex.EncodeToString(nonce[:]) + ".tmp"
+	fh, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	defer r.Remove(tmp) //nolint:errcheck // gone after the rename
+	if err := writeAndClose(fh, body); err != nil {
+		return err
+	}
+	if err := r.Chmod(tmp, 0o440); err != nil {
+		return err
+	}
+	return r.Rename(tmp, name)
+}
+
+func writeAndClose(fh *os.File, body []byte) error {
 	if _, err := fh.Write(body); err != nil {
 		fh.Close()
 		return err

@@ -203,10 +203,16 @@ func (b *Bucket) CompleteUpload(ctx context.Context, u *Upload, parts []Uploaded
 	for i, p := range parts {
 		done[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag)}
 	}
+	// If-None-Match: the image is write-once like any artifact (the bucket
+	// policy refuses a CompleteMultipartUpload without it).
 	out, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &u.Bucket, Key: &u.Key, UploadId: &u.UploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+		IfNoneMatch:     aws.String("*"),
 	})
+	if isErrorCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
+		return Received{}, fmt.Errorf("s3://%s/%s: %w", u.Bucket, u.Key, ErrExists)
+	}
 	if err != nil {
 		return Received{}, fmt.Errorf("complete multipart upload s3://%s/%s: %w", u.Bucket, u.Key, err)
 	}

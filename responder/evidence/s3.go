@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -34,6 +33,7 @@ type BucketAPI interface {
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
 	PutObjectLegalHold(context.Context, *s3.PutObjectLegalHoldInput, ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error)
 }
 
@@ -54,11 +54,14 @@ type Presigner interface {
 	PresignUploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
 }
 
-// Bucket keeps cases in S3 under cases/<case-id>/. Every object is written
-// with a conditional PUT (If-None-Match: *), so an artifact is never replaced,
-// and with its SHA-256 as the S3 checksum, so S3 rejects a corrupted upload
-// and keeps the hash beside the object. The bucket's default Object Lock
-// retention applies to every object when the bucket has one.
+// Bucket keeps cases in S3 under cases/<case-id>/. Every object but
+// manifest.json is written with a conditional PUT (If-None-Match: *), so an
+// artifact is never replaced (the forensics stack's bucket policy refuses a
+// PUT without the condition), and with its SHA-256 as the S3 checksum, so S3
+// rejects a corrupted upload and keeps the hash beside the object. The
+// bucket's default Object Lock retention applies to every object when the
+// bucket has one. In a versioned bucket the store is Versioned: verify reads
+// the versions the record names and sees every version written since.
 type Bucket struct {
 	API  BucketAPI
 	Name string
@@ -76,15 +79,16 @@ type Bucket struct {
 }
 
 var (
-	_ Store  = (*Bucket)(nil)
-	_ Holder = (*Bucket)(nil)
+	_ Store     = (*Bucket)(nil)
+	_ Holder    = (*Bucket)(nil)
+	_ Versioned = (*Bucket)(nil)
 )
 
 // Prefix is the key prefix of every case.
 const Prefix = "cases/"
 
 func (b *Bucket) key(caseID, path string) (string, error) {
-	if err := ValidateCaseID(caseID); err != nil {
+	if err := validateFolder(caseID); err != nil {
 		return "", err
 	}
 	if err := validatePath(path); err != nil {
@@ -159,18 +163,66 @@ func (b *Bucket) Get(ctx context.Context, caseID, path string) ([]byte, error) {
 
 // Open streams a file of a case.
 func (b *Bucket) Open(ctx context.Context, caseID, path string) (io.ReadCloser, error) {
+	return b.OpenVersion(ctx, caseID, path, "")
+}
+
+// OpenVersion streams one version of a file of a case ("": the current one).
+func (b *Bucket) OpenVersion(ctx context.Context, caseID, path, versionID string) (io.ReadCloser, error) {
 	key, err := b.key(caseID, path)
 	if err != nil {
 		return nil, err
 	}
-	out, err := b.API.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.Name, Key: &key})
+	in := &s3.GetObjectInput{Bucket: &b.Name, Key: &key}
+	where := "s3://" + b.Name + "/" + key
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+		where += " (version " + versionID + ")"
+	}
+	out, err := b.API.GetObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrNotFound)
+			return nil, fmt.Errorf("%s: %w", where, ErrNotFound)
 		}
-		return nil, fmt.Errorf("get s3://%s/%s: %w", b.Name, key, err)
+		return nil, fmt.Errorf("get %s: %w", where, err)
 	}
 	return out.Body, nil
+}
+
+// Versions lists every version and delete marker under the case prefix.
+func (b *Bucket) Versions(ctx context.Context, caseID string) ([]ObjectVersion, error) {
+	if err := ValidateCaseID(caseID); err != nil {
+		return nil, err
+	}
+	prefix := Prefix + caseID + "/"
+	in := &s3.ListObjectVersionsInput{Bucket: &b.Name, Prefix: aws.String(prefix)}
+	var out []ObjectVersion
+	for {
+		page, err := b.API.ListObjectVersions(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list versions of s3://%s/%s: %w", b.Name, prefix, err)
+		}
+		for _, v := range page.Versions {
+			out = append(out, ObjectVersion{Path: strings.TrimPrefix(aws.ToString(v.Key), prefix), VersionID: aws.ToString(v.VersionId),
+				Latest: aws.ToBool(v.IsLatest), LastModified: aws.ToTime(v.LastModified), Size: aws.ToInt64(v.Size)})
+		}
+		for _, d := range page.DeleteMarkers {
+			out = append(out, ObjectVersion{Path: strings.TrimPrefix(aws.ToString(d.Key), prefix), VersionID: aws.ToString(d.VersionId),
+				Latest: aws.ToBool(d.IsLatest), LastModified: aws.ToTime(d.LastModified), DeleteMarker: true})
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	}
+	// S3 lists versions and delete markers apart; put them in one order:
+	// by path, newest first.
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].LastModified.After(out[j].LastModified)
+	})
+	return out, nil
 }
 
 // Files lists every object of a case, sorted.
@@ -252,13 +304,18 @@ func (b *Bucket) SetLegalHold(ctx context.Context, caseID, path string, on bool)
 	return nil
 }
 
-// LockState reads the Object Lock state and the S3 checksum of an object.
-func (b *Bucket) LockState(ctx context.Context, caseID, path string) (LockState, error) {
+// LockState reads the Object Lock state and the S3 checksum of one version
+// of an object ("": the current one).
+func (b *Bucket) LockState(ctx context.Context, caseID, path, versionID string) (LockState, error) {
 	key, err := b.key(caseID, path)
 	if err != nil {
 		return LockState{}, err
 	}
-	out, err := b.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.Name, Key: &key, ChecksumMode: types.ChecksumModeEnabled})
+	in := &s3.HeadObjectInput{Bucket: &b.Name, Key: &key, ChecksumMode: types.ChecksumModeEnabled}
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+	}
+	out, err := b.API.HeadObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) {
 			return LockState{}, fmt.Errorf("s3://%s/%s: %w", b.Name, key, ErrNotFound)
@@ -275,9 +332,12 @@ func (b *Bucket) LockState(ctx context.Context, caseID, path string) (LockState,
 	return st, nil
 }
 
-// SaveManifest writes the run's history copy once, then manifest.json (a new
-// object version in a versioned bucket; earlier versions stay under the
-// bucket's retention).
+// SaveManifest writes the run's history copy once, then its seal once, then
+// manifest.json (a new object version in a versioned bucket; earlier
+// versions stay under the bucket's retention). The order is what
+// LoadRecord relies on: a seal never exists without its history copy. A
+// history copy or seal already there with the same content is kept: saving
+// again completes a save that stopped (RepairRecord).
 func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
 	body, err := EncodeManifest(m)
 	if err != nil {
@@ -287,22 +347,42 @@ func (b *Bucket) SaveManifest(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
+	if err := b.putOnceOrSame(ctx, hist, body, "application/json"); err != nil {
+		return fmt.Errorf("store manifest history: %w", err)
+	}
 	seal, _ := b.key(m.CaseID, SealName(m.LastRun()))
-	// The history copy and its seal are independent: write them together,
-	// then the manifest.
-	var histErr, sealErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _, histErr = b.putOnce(ctx, hist, body, "application/json") }()
-	go func() { defer wg.Done(); _, sealErr = b.putOnce(ctx, seal, sealBody(body), "text/plain") }()
-	wg.Wait()
-	if histErr != nil {
-		return fmt.Errorf("store manifest history: %w", histErr)
+	if err := b.putOnceOrSame(ctx, seal, sealBody(body), "text/plain"); err != nil {
+		return fmt.Errorf("store manifest seal: %w", err)
 	}
-	if sealErr != nil {
-		return fmt.Errorf("store manifest seal: %w", sealErr)
+	return b.putManifest(ctx, m.CaseID, body)
+}
+
+// putOnceOrSame writes key once, or finds it there with body already
+// (ErrExists when it holds something else).
+func (b *Bucket) putOnceOrSame(ctx context.Context, key string, body []byte, contentType string) error {
+	_, err := b.putOnce(ctx, key, body, contentType)
+	if !errors.Is(err, ErrExists) {
+		return err
 	}
-	key, _ := b.key(m.CaseID, ManifestName)
+	out, gerr := b.API.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.Name, Key: &key})
+	if gerr != nil {
+		return err
+	}
+	defer out.Body.Close()
+	if held, rerr := io.ReadAll(out.Body); rerr == nil && bytes.Equal(held, body) {
+		return nil
+	}
+	return err
+}
+
+// putManifest replaces manifest.json: the one object written without
+// If-None-Match (the bucket policy exempts it; Object Lock keeps every
+// version).
+func (b *Bucket) putManifest(ctx context.Context, caseID string, body []byte) error {
+	key, err := b.key(caseID, ManifestName)
+	if err != nil {
+		return err
+	}
 	if _, err := b.put(ctx, key, body, "application/json", nil); err != nil {
 		return fmt.Errorf("store manifest: %w", err)
 	}

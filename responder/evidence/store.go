@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// LocksFolder is the folder beside the cases that holds the Lambda's
-// per-instance locks (package trigger); it is not a case.
+// LocksFolder is the folder beside the cases that holds the locks (lock.go):
+// the Lambda's per-instance locks and the run locks of every case. It is not
+// a case: ValidateCaseID refuses the name.
 const LocksFolder = "locks"
 
 // ErrExists is returned when an artifact is written twice: evidence is never
@@ -52,7 +53,31 @@ type Store interface {
 // lock state of what it holds (the S3 bucket; a local folder cannot).
 type Holder interface {
 	SetLegalHold(ctx context.Context, caseID, path string, on bool) error
-	LockState(ctx context.Context, caseID, path string) (LockState, error)
+	// LockState reports the lock state of one version of an object (""
+	// for the current one).
+	LockState(ctx context.Context, caseID, path, versionID string) (LockState, error)
+}
+
+// Versioned is a store that keeps every version of what it holds (a
+// versioned S3 bucket): what was written over or deleted stays readable,
+// and a record can name the exact version it holds (Artifact.VersionID).
+type Versioned interface {
+	// Versions lists every version and delete marker of every object of a
+	// case, by path, newest first within a path.
+	Versions(ctx context.Context, caseID string) ([]ObjectVersion, error)
+	// OpenVersion streams one version of an object of a case; ErrNotFound
+	// when that version is gone.
+	OpenVersion(ctx context.Context, caseID, path, versionID string) (io.ReadCloser, error)
+}
+
+// ObjectVersion is one version of an object of a case, or a delete marker.
+type ObjectVersion struct {
+	Path         string
+	VersionID    string // "null" for an object written while versioning was off
+	Latest       bool
+	DeleteMarker bool
+	LastModified time.Time
+	Size         int64
 }
 
 // LockState is the Object Lock state of a stored object.
@@ -93,12 +118,25 @@ var (
 
 // ValidateCaseID checks a case ID: 1 to 64 letters, digits, '.', '_' or '-',
 // starting with a letter or digit, so that it is safe in S3 keys, folder
-// names, tags, role session names and SSM parameters.
+// names, tags, role session names and SSM parameters; and not the locks
+// folder (in any case: a case-insensitive file system would share it).
 func ValidateCaseID(id string) error {
 	if !caseIDPattern.MatchString(id) || strings.Contains(id, "..") {
 		return fmt.Errorf("invalid case ID %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
 	}
+	if strings.EqualFold(id, LocksFolder) {
+		return fmt.Errorf("invalid case ID %q: %q is reserved for the evidence store's locks", id, LocksFolder)
+	}
 	return nil
+}
+
+// validateFolder checks the folder a store operation names: a case, or the
+// locks folder (only the lock code in this package names it).
+func validateFolder(id string) error {
+	if id == LocksFolder {
+		return nil
+	}
+	return ValidateCaseID(id)
 }
 
 // validatePath checks an artifact path relative to the case folder.

@@ -118,9 +118,15 @@ func TestManifestHistoryIsKept(t *testing.T) {
 			if err := store.SaveManifest(ctx, m); err != nil {
 				t.Fatal(err)
 			}
-			// Saving run 2 again must not replace its history copy.
-			if err := store.SaveManifest(ctx, m); !errors.Is(err, evidence.ErrExists) {
-				t.Fatalf("saving the same run twice: got %v, want ErrExists", err)
+			// Saving run 2 again completes its save (nothing to replace);
+			// another record of run 2 must not replace its history copy.
+			if err := store.SaveManifest(ctx, m); err != nil {
+				t.Fatalf("saving the same record of run 2 again: %v", err)
+			}
+			other := *m
+			other.Status = evidence.CaseContainmentFailed
+			if err := store.SaveManifest(ctx, &other); !errors.Is(err, evidence.ErrExists) {
+				t.Fatalf("saving another record of run 2: got %v, want ErrExists", err)
 			}
 			got, err := evidence.LoadManifest(ctx, store, "case-1")
 			if err != nil {
@@ -214,5 +220,85 @@ func TestCaseStatus(t *testing.T) {
 		if got := evidence.CaseStatus(tc.steps, tc.o); got != tc.want {
 			t.Errorf("%s: CaseStatus = %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A symbolic link anywhere under --evidence-dir that leads outside it (the
+// case folder itself, or a folder or file in it) is refused: nothing is
+// written, read or listed through it.
+func TestFolderRefusesLinksOutside(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		link string // relative to the root, made a link to the outside folder
+		path string // the artifact path used
+		save bool   // the link is on the way of SaveManifest
+	}{
+		{name: "case folder", link: "case-1", path: "i-0123456789abcdef0/console-output.txt", save: true},
+		{name: "folder in the case", link: "case-1/i-0123456789abcdef0", path: "i-0123456789abcdef0/console-output.txt"},
+		{name: "history folder", link: "case-1/history", path: "history/manifest-run-001.json", save: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, outside := t.TempDir(), t.TempDir()
+			must(t, os.WriteFile(filepath.Join(outside, filepath.Base(tc.path)), []byte("outside"), 0o640))
+			must(t, os.WriteFile(filepath.Join(outside, "manifest.json"), []byte(`{"schema_version":"1.2","case_id":"case-1"}`), 0o640))
+			must(t, os.MkdirAll(filepath.Dir(filepath.Join(root, tc.link)), 0o750))
+			must(t, os.Symlink(outside, filepath.Join(root, tc.link)))
+			store := &evidence.Folder{Root: root}
+
+			if _, err := store.Put(ctx, "case-1", tc.path+".new", []byte("x"), "text/plain"); err == nil {
+				t.Error("Put through the link succeeded")
+			}
+			if _, err := store.Get(ctx, "case-1", tc.path); err == nil {
+				t.Error("Get through the link succeeded")
+			}
+			m := &evidence.Manifest{SchemaVersion: evidence.SchemaVersion, CaseID: "case-1", Runs: []evidence.Run{{Number: 1}}}
+			if err := store.SaveManifest(ctx, m); err == nil && tc.save {
+				t.Error("SaveManifest through the link succeeded")
+			}
+			if files, err := store.Files(ctx, "case-1"); err == nil && len(files) > 0 && tc.link == "case-1" {
+				t.Errorf("Files listed the outside folder: %v", files)
+			}
+			entries, err := os.ReadDir(outside)
+			must(t, err)
+			if len(entries) != 2 {
+				t.Errorf("the outside folder holds %d entries, want the 2 it had", len(entries))
+			}
+		})
+	}
+}
+
+// A link that stays inside the root (relative) is followed.
+func TestFolderFollowsLinksInside(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "elsewhere"), 0o750))
+	must(t, os.Symlink("elsewhere", filepath.Join(root, "case-1")))
+	store := &evidence.Folder{Root: root}
+	if _, err := store.Put(ctx, "case-1", "a.txt", []byte("x"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.Get(ctx, "case-1", "a.txt"); err != nil || string(got) != "x" {
+		t.Fatalf("get %q, %v", got, err)
+	}
+}
+
+// The locks folder is no case: every case ID check refuses it, in any case.
+func TestLocksIsNoCaseID(t *testing.T) {
+	for _, id := range []string{evidence.LocksFolder, "LOCKS", "Locks"} {
+		if err := evidence.ValidateCaseID(id); err == nil {
+			t.Errorf("ValidateCaseID(%q) accepted the locks folder", id)
+		}
+	}
+	store := &evidence.Folder{Root: t.TempDir()}
+	if _, err := store.Files(context.Background(), evidence.LocksFolder); err == nil {
+		t.Error("Files listed the locks folder as a case")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -52,6 +52,7 @@ var httpStatus = map[string]int{
 	"PreconditionFailed":    http.StatusPreconditionFailed,
 	"DryRunOperation":       http.StatusPreconditionFailed, // EC2 answers a successful dry run with 412
 	"NotImplemented":        http.StatusNotImplemented,
+	"MethodNotAllowed":      http.StatusMethodNotAllowed,
 }
 
 // wrapError wraps an API error the way the SDK's clients return it:

@@ -60,6 +60,18 @@ type Object struct {
 	RetentionMode        s3types.ObjectLockMode
 	RetainUntil          *time.Time
 	LegalHold            s3types.ObjectLockLegalHoldStatus
+	// DeleteMarker: this version is a delete marker (a DeleteObject without
+	// VersionId in a versioned bucket), not an object.
+	DeleteMarker bool
+}
+
+// current returns the current version of an object, nil when it has none or
+// its current version is a delete marker.
+func current(versions []*Object) *Object {
+	if len(versions) == 0 || versions[len(versions)-1].DeleteMarker {
+		return nil
+	}
+	return versions[len(versions)-1]
 }
 
 func (o *Object) clone() Object {
@@ -89,8 +101,9 @@ func (c *Cloud) AddBucket(name string, opts BucketOptions) {
 	c.st.Buckets[name] = b
 }
 
-// Objects returns the current version of every object in a bucket, by key;
-// nil when there is no such bucket. The values are copies.
+// Objects returns the current version of every object in a bucket, by key
+// (an object whose current version is a delete marker is left out); nil
+// when there is no such bucket. The values are copies.
 func (c *Cloud) Objects(bucketName string) map[string]Object {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -100,12 +113,15 @@ func (c *Cloud) Objects(bucketName string) map[string]Object {
 	}
 	out := map[string]Object{}
 	for key, versions := range b.Objects {
-		out[key] = versions[len(versions)-1].clone()
+		if o := current(versions); o != nil {
+			out[key] = o.clone()
+		}
 	}
 	return out
 }
 
-// ObjectVersions returns every version of an object, oldest first.
+// ObjectVersions returns every version of an object (delete markers
+// included), oldest first.
 func (c *Cloud) ObjectVersions(bucketName, key string) []Object {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -239,7 +255,7 @@ func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3
 // conditional writes: IfNoneMatch "*" fails when the key exists, IfMatch
 // when its current ETag differs (NoSuchKey when there is none).
 func checkConditions(versions []*Object, ifNoneMatch, ifMatch *string) error {
-	exists := len(versions) > 0
+	exists := current(versions) != nil
 	if ifNoneMatch != nil {
 		if *ifNoneMatch != "*" {
 			return apiError("NotImplemented", "A header you provided implies functionality that is not implemented (If-None-Match other than *)")
@@ -252,7 +268,7 @@ func checkConditions(versions []*Object, ifNoneMatch, ifMatch *string) error {
 		if !exists {
 			return apiError("NoSuchKey", "The specified key does not exist.")
 		}
-		if strings.Trim(*ifMatch, `"`) != strings.Trim(versions[len(versions)-1].ETag, `"`) {
+		if strings.Trim(*ifMatch, `"`) != strings.Trim(current(versions).ETag, `"`) {
 			return apiError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 		}
 	}
@@ -272,21 +288,25 @@ func (c *Cloud) storeObjectLocked(b *bucket, key string, obj *Object) {
 }
 
 // findObjectLocked returns the asked version (or the current one) of an
-// object, or the error GetObject answers.
+// object, or the error GetObject answers: NoSuchKey when the current version
+// is a delete marker, MethodNotAllowed when the asked version is one.
 func (c *Cloud) findObjectLocked(bucketName, key string, versionID *string) (*Object, error) {
 	b, ok := c.st.Buckets[bucketName]
 	if !ok {
 		return nil, noSuchBucket(bucketName)
 	}
 	versions := b.Objects[key]
-	if len(versions) == 0 {
-		return nil, apiError("NoSuchKey", "The specified key does not exist.")
-	}
 	if versionID == nil {
-		return versions[len(versions)-1], nil
+		if o := current(versions); o != nil {
+			return o, nil
+		}
+		return nil, apiError("NoSuchKey", "The specified key does not exist.")
 	}
 	for _, o := range versions {
 		if o.VersionID == *versionID || (o.VersionID == "" && *versionID == "null") {
+			if o.DeleteMarker {
+				return nil, apiError("MethodNotAllowed", "The specified method is not allowed against this resource.")
+			}
 			return o, nil
 		}
 	}

@@ -47,7 +47,7 @@ func (s *S3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...
 		seen := map[string]bool{}
 		keys := make([]string, 0, len(b.Objects))
 		for k, versions := range b.Objects {
-			if len(versions) > 0 && strings.HasPrefix(k, prefix) {
+			if current(versions) != nil && strings.HasPrefix(k, prefix) {
 				keys = append(keys, k)
 			}
 		}

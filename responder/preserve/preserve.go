@@ -237,10 +237,16 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 	if err := p.checkForensicsAccount(ctx, req.ForensicsAccountID); err != nil {
 		return nil, err
 	}
-	prior, err := evidence.LoadManifest(ctx, p.Store, req.CaseID)
+	// The newest record, from history when the save of a run stopped
+	// before manifest.json (RepairRecord completes it before this save).
+	rec, err := evidence.LoadRecord(ctx, p.Store, req.CaseID)
+	if err == nil && rec.Manifest == nil {
+		err = fmt.Errorf("%s: %w", p.Store.Location(req.CaseID, evidence.ManifestName), evidence.ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", req.CaseID, err)
 	}
+	prior := rec.Manifest
 	started := p.now()
 	actor, actingAs := p.identify(ctx, log)
 
@@ -254,7 +260,7 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 	}
 	runCtx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	job := &preserveJob{p: p, req: req, m: prior, run: prior.LastRun() + 1, log: log, report: report,
+	job := &preserveJob{p: p, req: req, m: prior, run: rec.Run, log: log, report: report,
 		keys: map[string]keyInfo{}, slots: semaphore.NewWeighted(int64(req.CopiesInFlight))}
 
 	snaps := uniqueSnapshots(prior.Snapshots)
@@ -301,6 +307,10 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		Tool: responder.Tool(), Location: p.Store.Location(req.CaseID, ""),
 	})
 	// The record is saved even when the run timed out or was cancelled.
+	if err := evidence.RepairRecord(ctx, p.Store, rec); err != nil {
+		errs = multierror.Append(errs, err)
+		log.Error("interrupted save not completed", "error", err)
+	}
 	if err := evidence.SaveRun(ctx, p.Store, res.Manifest); err != nil {
 		res.SaveErr = err
 		errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -461,5 +462,27 @@ func TestVerifySnapshotCopies(t *testing.T) {
 	v, err := (&custody.Custodian{Store: l.store, Snapshots: l.src.EC2(), Copies: fakeaws.New().EC2()}).Verify(context.Background(), casetest.CaseID)
 	if err != nil || !v.Failed() {
 		t.Errorf("a missing copy must fail verification: %v", err)
+	}
+}
+
+// A case whose respond run stopped saving before manifest.json is preserved
+// as the history copy left it: the preserve run is run 2, after the
+// completed save of run 1, and the case verifies intact.
+func TestPreserveContinuesAnInterruptedSave(t *testing.T) {
+	l := newPreserveLab(t, sharedCMK)
+	manifest := l.store.Location(casetest.CaseID, evidence.ManifestName)
+	if err := os.Chmod(manifest, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(manifest); err != nil {
+		t.Fatal(err)
+	}
+	res := l.preserve(t, l.request(true))
+	if res.SaveErr != nil || res.Manifest.LastRun() != 2 || len(res.Manifest.Runs) != 2 {
+		t.Fatalf("preserve: save error %v, runs %+v", res.SaveErr, res.Manifest.Runs)
+	}
+	v, err := (&custody.Custodian{Store: l.store}).Verify(context.Background(), casetest.CaseID)
+	if err != nil || v.Failed() {
+		t.Fatalf("verify: %v %+v", err, v)
 	}
 }

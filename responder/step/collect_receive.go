@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -46,13 +47,20 @@ func (e *Env) presignTTL(bound time.Time) (time.Duration, string, error) {
 }
 
 // recordReceived hashes an object the instance uploaded, through the store,
-// and records it as an artifact of the step.
+// and records it as an artifact of the step. In a versioned store it reads
+// the version it records, so that what verify reads later is what was
+// hashed here.
 func (e *Env) recordReceived(ctx context.Context, rcv evidence.Receiver, a evidence.Artifact) (evidence.Artifact, error) {
 	got, err := rcv.Received(ctx, e.Target.CaseID, a.Path)
 	if err != nil {
 		return a, err
 	}
-	body, err := e.Clients.Store.Open(ctx, e.Target.CaseID, a.Path)
+	var body io.ReadCloser
+	if vs, ok := e.Clients.Store.(evidence.Versioned); ok && got.VersionID != "" {
+		body, err = vs.OpenVersion(ctx, e.Target.CaseID, a.Path, got.VersionID)
+	} else {
+		body, err = e.Clients.Store.Open(ctx, e.Target.CaseID, a.Path)
+	}
 	if err != nil {
 		return a, err
 	}
