@@ -43,7 +43,7 @@ func TestPostCasesRefusesKeysJSONWouldBend(t *testing.T) {
 // A key spelt with a JSON escape is the same key, and is accepted.
 func TestPostCasesAcceptsAnEscapedKey(t *testing.T) {
 	e := newEnv(t)
-	a := decodeAPI(t, e.mustHandle(e.postV1(`{"instance\u005fid": "` + e.suspect.InstanceID + `"}`)))
+	a := decodeAPI(t, e.mustHandle(e.postV1(`{"instance\u005fid": "`+e.suspect.InstanceID+`"}`)))
 	if a.Status != http.StatusAccepted {
 		t.Fatalf("answer %d %s, want 202", a.Status, a.Raw)
 	}
