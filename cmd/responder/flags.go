@@ -42,6 +42,20 @@ func (o *storeOptions) store(clients *cloud.Clients) evidence.Store {
 	return &evidence.Folder{Root: o.Dir}
 }
 
+// checkWritable refuses, before any AWS call, a local evidence folder that
+// cannot take the case: a command that changes AWS must never find, after
+// the change, nowhere to record it. A bucket is not checked here (that needs
+// AWS calls; the engine keeps a record it could not store).
+func (o *storeOptions) checkWritable(caseID string) error {
+	if o.Bucket != "" {
+		return nil
+	}
+	if err := (&evidence.Folder{Root: o.Dir}).CheckWritable(caseID); err != nil {
+		return exitf(exitUsage, "--evidence-dir: %v", err)
+	}
+	return nil
+}
+
 // awsOptions select credentials and Region.
 type awsOptions struct {
 	Region  string

@@ -174,6 +174,11 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
+	if !req.DryRun { // a dry run stores nothing
+		if err := o.Store.checkWritable(req.CaseID); err != nil {
+			return err
+		}
+	}
 	if s.ErrIsTerminal || o.Verbose {
 		req.Progress = newStepProgress(s.Err).print
 	}
