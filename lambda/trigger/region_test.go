@@ -1,6 +1,7 @@
 package trigger_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -37,5 +38,44 @@ func TestValidateRegionIn(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("ValidateRegionIn(%q, %q) = %v, want ok %t", tc.region, tc.partition, err, tc.ok)
 		}
+	}
+}
+
+// Every way a target reaches the function holds it to the function's
+// partition: a GuardDuty finding and the Step Functions tasks too. Each is
+// refused as bad input, and nothing is started nor called.
+func TestTargetsOfAnotherPartitionAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		event func(e *env) []byte
+	}{
+		{"GuardDuty finding", func(e *env) []byte {
+			var ev map[string]any
+			if err := json.Unmarshal(e.event("guardduty-finding.json"), &ev); err != nil {
+				t.Fatal(err)
+			}
+			ev["detail"].(map[string]any)["region"] = "cn-north-1"
+			return marshal(t, ev)
+		}},
+		{"respond task", func(e *env) []byte {
+			return marshal(t, map[string]any{"task": trigger.TaskRespond, "case_id": "case-1", "instance_id": e.suspect.InstanceID,
+				"account_id": e.cloud.Account, "region": "us-gov-west-1", "playbook": "default", "actor": "x", "source": "api"})
+		}},
+		{"snapshot-status task", func(e *env) []byte {
+			return snapshotPayload(t, trigger.CaseInput{CaseID: "case-1", InstanceID: e.suspect.InstanceID, AccountID: e.cloud.Account, Region: "cn-north-1"}, 0)
+		}},
+		{"preserve task", func(e *env) []byte {
+			return marshal(t, map[string]any{"task": trigger.TaskPreserve, "case_id": "case-1", "account_id": e.cloud.Account, "region": "cn-north-1"})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *trigger.Config) { c.GuardDutyEnabled = true })
+			_, err := e.handle(tc.event(e))
+			var f *trigger.Failure
+			if !errors.As(err, &f) || f.Type != trigger.ErrorInput || !strings.Contains(f.Error(), "partition") {
+				t.Fatalf("error %v, want a %s naming the partition", err, trigger.ErrorInput)
+			}
+			assertNothingStarted(t, e)
+		})
 	}
 }
