@@ -3,6 +3,7 @@ package trigger_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/responder-ir/responder/lambda/trigger"
@@ -27,6 +28,9 @@ func TestPostCasesRefusesKeysJSONWouldBend(t *testing.T) {
 		{"long s folded to s", `{"inſtance_id": "` + id + `"}`, "unknown_field"},
 		{"Kelvin sign folded to k", `{"instance_id": "` + id + `", "playbooK": "default"}`, "unknown_field"},
 		{"null", `null`, "wrong_type"},
+		// Each escaped in the message (four bytes for one), which still
+		// stays short (assertErrorBody): found by FuzzParseInstanceARN.
+		{"control characters", `{"instance_id": "` + strings.Repeat(`\u0001`, 200) + `"}`, "invalid_instance_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
