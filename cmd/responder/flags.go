@@ -20,7 +20,7 @@ type storeOptions struct {
 func storeFlags(o *storeOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "evidence-bucket", Usage: "keep the case in this S3 bucket, under cases/<case-id>/", Destination: &o.Bucket, EnvVars: []string{"RESPONDER_EVIDENCE_BUCKET"}},
-		&cli.StringFlag{Name: "evidence-dir", Usage: "keep the case in this local directory, under <dir>/<case-id>/ (when no bucket is given)", Value: "./cases", Destination: &o.Dir},
+		&cli.StringFlag{Name: "evidence-dir", Usage: "keep the case in this local directory, under <dir>/<case-id>/ (when no bucket is given); a command that records checks it can write there before any AWS call", Value: "./cases", Destination: &o.Dir},
 		&cli.StringFlag{Name: "evidence-kms-key", Usage: "SSE-KMS key for objects in the evidence bucket (default: the bucket's default encryption)", Destination: &o.KMSKeyID},
 	}
 }
