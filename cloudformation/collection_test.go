@@ -93,9 +93,10 @@ func refersToResource(v any, id string) bool {
 }
 
 // The member role runs only the toolkit's Responder-* documents, on EC2
-// instances of its account; it creates and changes only those documents;
-// it adds rules only to the forensic access group and creates and empties
-// only the toolkit's groups, named by the tags the steps write.
+// instances of its account; it reads those documents and writes none (the
+// member documents stack creates them); it adds rules only to the forensic
+// access group and creates and empties only the toolkit's groups, named by
+// the tags the steps write.
 func TestMemberCollectionScopes(t *testing.T) {
 	tmpl := load(t, memberTemplate)
 	statements := allowStatements(t, tmpl, "ResponderMemberRole")
@@ -108,8 +109,7 @@ func TestMemberCollectionScopes(t *testing.T) {
 	)
 	want := map[string][]string{
 		"ssm:SendCommand":      {documents, instances},
-		"ssm:CreateDocument":   {documents},
-		"ssm:UpdateDocument":   {documents},
+		"ssm:GetDocument":      {documents},
 		"ssm:DescribeDocument": {documents},
 		// No resource types (Service Authorization Reference): "*" only.
 		"ssm:CancelCommand":                {"*"},
@@ -126,7 +126,12 @@ func TestMemberCollectionScopes(t *testing.T) {
 	}
 	for _, d := range ssmdocuments.Documents() {
 		if !strings.HasPrefix(d.Name, "Responder-") {
-			t.Errorf("document %s does not match document/Responder-*: the member role cannot create or run it", d.Name)
+			t.Errorf("document %s does not match document/Responder-*: the member role cannot read or run it", d.Name)
+		}
+	}
+	for _, write := range documentWriteActions {
+		if _, ok := on[write]; ok {
+			t.Errorf("the member role is granted %s: with SendCommand, that runs any script on every managed instance", write)
 		}
 	}
 
@@ -161,8 +166,7 @@ func TestMemberCollectionScopes(t *testing.T) {
 		}
 	}
 
-	// PassRole: to EC2 only; the forensic role by name, and the original
-	// instance roles (release) by path.
+	// PassRole: to EC2 only, and the forensic role alone.
 	passes := 0
 	for _, s := range statements {
 		if !contains(s.Actions, "iam:PassRole") {
@@ -178,8 +182,9 @@ func TestMemberCollectionScopes(t *testing.T) {
 			passes++
 		}
 	}
-	if passes != 1 {
-		t.Errorf("%d statements pass exactly the forensic instance role, want 1", passes)
+	if passes != 1 || len(on["iam:PassRole"]) != 1 {
+		t.Errorf("iam:PassRole on %v (%d statements passing exactly the forensic instance role), want the forensic role alone",
+			on["iam:PassRole"], passes)
 	}
 }
 

@@ -1,7 +1,17 @@
 // Package cloudformation holds the CloudFormation templates that deploy the
-// toolkit (forensics-account.yaml, member-account.yaml) and the checks CI runs
-// on them:
+// toolkit (forensics-account.yaml, member-account.yaml, and
+// member-documents.yaml, generated from ssm-documents/documents) and the
+// checks CI runs on them:
 //
+//   - escalation checks (escalation.go, over every role of every template
+//     together): no role that may write an SSM document and send commands,
+//     pass any role with an instance profile association or RunInstances,
+//     write policies on itself or a role it may assume, lift a legal hold
+//     or bypass governance retention (but the custodian), or that trusts an
+//     account root with no condition on who; values are resolved for every
+//     value the parameters admit (values.go);
+//   - the member documents (documents_test.go): the template's documents are
+//     exactly ssm-documents';
 //   - security checks (checks.go): no wildcard actions on sensitive services,
 //     encrypted buckets, topics and logs, an evidence bucket with Object Lock,
 //     versioning, SSE-KMS, a public access block and a TLS-only policy that

@@ -23,7 +23,7 @@ const (
 	definitionEnd   = "# END lambda/statemachine.asl.json"
 )
 
-var update = flag.Bool("update", false, "rewrite the state machine definition embedded in "+forensicsTemplate+" from "+stateMachineFile)
+var update = flag.Bool("update", false, "rewrite what the templates embed: the state machine definition in "+forensicsTemplate+" (from "+stateMachineFile+"), the documents of "+documentsTemplate+" (from ssm-documents/documents)")
 
 // The state machine the stack deploys is lambda/statemachine.asl.json, once
 // CloudFormation has applied DefinitionSubstitutions: the embedded copy

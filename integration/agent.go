@@ -4,20 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/responder-ir/responder/internal/lab"
+	"github.com/responder-ir/responder/responder/fakeaws"
 )
 
 // Agent stands in for the SSM Agent on the lab instance, and for the parts
@@ -652,31 +650,14 @@ func (a *Agent) run(ctx context.Context, name, version string, params map[string
 	return res
 }
 
-// shell runs one script with sh in its own process group, killed on
-// cancellation or timeout.
+// shell runs one script as the SSM Agent runs a document's shell step
+// (fakeaws.RunScript), killed on cancellation or timeout.
 func (a *Agent) shell(ctx context.Context, script string, timeout time.Duration) scriptResult {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", script)
-	cmd.Dir = filepath.Dir(script)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + cmd.Dir, "LANG=C.UTF-8"}, a.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := scriptResult{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		res.code, res.timedOut = -1, true
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	default:
-		res.code = -1
-		res.stderr += "\nagent stand-in: " + err.Error()
+	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Dir(script), "LANG=C.UTF-8"}, a.Env...)
+	run := fakeaws.RunScript(ctx, script, env, timeout)
+	res := scriptResult{stdout: run.Stdout, stderr: run.Stderr, code: run.Code, timedOut: run.TimedOut}
+	if run.Err != nil && !run.TimedOut {
+		res.stderr += "\nagent stand-in: " + run.Err.Error()
 	}
 	return res
 }

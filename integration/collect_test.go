@@ -27,8 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"gopkg.in/yaml.v3"
 
+	"github.com/responder-ir/responder/internal/testenv"
 	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
 
@@ -128,7 +130,51 @@ func setupCollect(t *testing.T, opts collectOptions) *collectRig {
 	agent.Start()
 	t.Cleanup(agent.Stop)
 	r.agent = agent
+	deployMemberDocuments(t, agent.SSM())
 	return r
+}
+
+// deployMemberDocuments creates the Responder-* documents in moto, with the
+// toolkit's content, as the member documents stack does
+// (cloudformation/member-documents.yaml): the binary only reads them. The
+// tests share one moto: a document an earlier test created is this
+// binary's too.
+func deployMemberDocuments(t *testing.T, api *ssm.Client) {
+	t.Helper()
+	for _, d := range ssmdocuments.Documents() {
+		content, err := d.Content()
+		must(t, err)
+		_, err = api.CreateDocument(context.Background(), &ssm.CreateDocumentInput{Name: aws.String(d.Name),
+			Content: aws.String(string(content)), DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson})
+		var exists *ssmtypes.DocumentAlreadyExists
+		if !errors.As(err, &exists) {
+			must(t, err)
+		}
+	}
+}
+
+// checkNoURLInCommands checks, with moto's ListCommands (what anyone with
+// ssm:ListCommands in the account reads), that no command parameter holds
+// a presigned URL.
+func (r *collectRig) checkNoURLInCommands(t *testing.T) {
+	t.Helper()
+	p := ssm.NewListCommandsPaginator(r.agent.SSM(), &ssm.ListCommandsInput{InstanceId: aws.String(r.lab.InstanceID)})
+	n := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		must(t, err)
+		for _, c := range page.Commands {
+			n++
+			for name, values := range c.Parameters {
+				for _, v := range values {
+					checkNoPresignedURL(t, aws.ToString(c.DocumentName)+" parameter "+name, v)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("ListCommands shows no command: did the collection run?")
+	}
 }
 
 // respond runs the collection playbook on the lab instance, with every
@@ -144,12 +190,7 @@ func (r *collectRig) respond(caseID string) Result {
 func requireCollectTools(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"sh", "bash", "curl", "zstd", "gzip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping (CI installs it)", tool)
-		}
+		testenv.LookPath(t, "install the Debian package "+tool+" (.ci/run does)", tool)
 	}
 }
 
@@ -467,8 +508,9 @@ func checkNoPresignedURL(t *testing.T, where string, text string) {
 	}
 }
 
-// checkRanAs checks that the Agent ran the collection documents with the
-// forensic profile associated, and returns when the first one started.
+// checkRanAs checks that the Agent ran the collection documents, each after
+// a sealing-key command, with the forensic profile associated, and returns
+// when the first one started.
 func (r *collectRig) checkRanAs(t *testing.T) time.Time {
 	t.Helper()
 	invs := r.agent.Invocations()
@@ -480,7 +522,8 @@ func (r *collectRig) checkRanAs(t *testing.T) time.Time {
 		}
 	}
 	slices.Sort(docs)
-	if want := []string{ssmdocuments.LinuxMemoryCapture, ssmdocuments.LinuxVolatileData}; !slices.Equal(docs, want) {
+	if want := []string{ssmdocuments.LinuxMemoryCapture, ssmdocuments.LinuxSealingKey, ssmdocuments.LinuxSealingKey,
+		ssmdocuments.LinuxVolatileData}; !slices.Equal(docs, want) {
 		t.Fatalf("the instance ran %v, want %v", docs, want)
 	}
 	return invs[0].StartedAt
@@ -556,6 +599,7 @@ func TestCollectAgainstMoto(t *testing.T) {
 	for where, text := range map[string]string{"stderr": res.Stderr, "stdout": res.Stdout, "manifest.json": string(raw)} {
 		checkNoPresignedURL(t, where, text)
 	}
+	r.checkNoURLInCommands(t)
 
 	// Containment: no profile at all (the original removed, the forensic
 	// one removed after the collection), interfaces in the closed group.
@@ -668,6 +712,7 @@ func TestCollectAttachRunDetachMoto(t *testing.T) {
 	r.checkNoOpenUploads(t)
 	checkNoPresignedURL(t, "stderr", res.Stderr)
 	checkNoPresignedURL(t, "manifest.json", string(raw))
+	r.checkNoURLInCommands(t)
 
 	// Detached, then isolated: moto shows no association at all.
 	assoc, err := r.aws.EC2.DescribeIamInstanceProfileAssociations(context.Background(), &ec2.DescribeIamInstanceProfileAssociationsInput{

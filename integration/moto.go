@@ -9,7 +9,7 @@ package integration
 
 import (
 	"context"
-	"errors"
+	_ "embed"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/responder-ir/responder/internal/errlist"
 )
 
 // Moto is a running moto server.
@@ -33,9 +35,16 @@ type Moto struct {
 // one (for example MOTO_ENDPOINT=http://127.0.0.1:5000).
 const MotoEndpointEnv = "MOTO_ENDPOINT"
 
-// StartMoto starts `python3 -m moto.server` on a free loopback port and waits
-// until it answers. Its output goes to logPath. When MOTO_ENDPOINT is set,
-// that server is used and Stop leaves it running.
+// motoServer runs moto.server with the fixes of its emulation the tests need
+// (see the file).
+//
+//go:embed motoserver.py
+var motoServer string
+
+// StartMoto starts moto's server (through motoserver.py, which fixes what
+// moto emulates unlike AWS) on a free loopback port and waits until it
+// answers. Its output goes to logPath. When MOTO_ENDPOINT is set, that
+// server is used as it is and Stop leaves it running.
 func StartMoto(ctx context.Context, logPath string) (*Moto, error) {
 	if url := os.Getenv(MotoEndpointEnv); url != "" {
 		m := &Moto{URL: url}
@@ -53,7 +62,7 @@ func StartMoto(ctx context.Context, logPath string) (*Moto, error) {
 	if err != nil {
 		return nil, fmt.Errorf("moto log: %w", err)
 	}
-	cmd := exec.Command(python, "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(python, "-c", motoServer, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Own process group, so Stop also ends anything moto started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -96,7 +105,7 @@ func (m *Moto) waitReady(ctx context.Context, limit time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("moto at %s did not answer within %s: %v", m.URL, limit, errors.Join(err, ctx.Err()))
+			return fmt.Errorf("moto at %s did not answer within %s: %v", m.URL, limit, errlist.Join(err, ctx.Err()))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

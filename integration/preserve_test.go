@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 
@@ -12,28 +11,23 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// The forensics account the case snapshots are shared with.
-const forensicsAccount = "444455556666"
-
-// TestPreserve shares the case snapshots with a forensics account and copies
-// them, through the binary, against moto, then checks the copies with the
+// TestPreserve copies the case snapshots into the forensics account, through
+// the binary, against moto, then checks the copies with the
 // AWS API and runs it again to check that no second copy is made.
 //
 // moto keeps accounts apart (an assumed role in another account sees its own,
 // empty state), so the copy is made with the same credentials in the same
-// account: it shows the calls, the share (DescribeSnapshotAttribute), the
+// account, which is then the forensics account (preserve refuses a
+// --forensics-account its credentials are not of): it shows the calls, the
 // tags, the record and idempotency. It cannot show, and the fake-based tests
-// in responder/preserve_test.go cover instead: that the forensics account
-// sees only what was shared with it; that a snapshot under the AWS managed
+// in responder/preserve_test.go cover instead: the share with another
+// account, and that the forensics account sees only what was shared with it; that a snapshot under the AWS managed
 // key aws/ebs cannot be shared (OperationNotPermitted) and is re-encrypted
 // first; the encryption of the copies (moto's CopySnapshot ignores Encrypted
 // and KmsKeyId); key policies; progress while pending (moto completes
 // snapshots at once); and the concurrent copy quota (ResourceLimitExceeded).
 func TestPreserve(t *testing.T) {
 	f := setup(t)
-	if help := f.run("preserve", "--help"); help.Code != exitOK || !strings.Contains(help.Stdout, "--forensics-account") {
-		t.Skip("the responder binary has no preserve command yet (cmd/responder/app.go must list preserveCommand)")
-	}
 	l := f.buildLab()
 	ctx := context.Background()
 	caseID := "case-preserve"
@@ -43,8 +37,27 @@ func TestPreserve(t *testing.T) {
 	}
 	sources := assertSnapshots(t, f.aws, l, caseID) // before any copy carries the case tag
 	key := "arn:aws:kms:" + l.Region + ":" + l.AccountID + ":key/11111111-2222-3333-4444-555555555555"
-	args := []string{"preserve", "--case-id", caseID, "--forensics-account", forensicsAccount, "--forensics-kms-key", key,
-		"--evidence-dir", f.caseDir, "--wait", "--poll-interval", "200ms", "--timeout", "1m", "--output", "json"}
+	preserveArgs := func(account string) []string {
+		return []string{"preserve", "--case-id", caseID, "--forensics-account", account, "--forensics-kms-key", key,
+			"--evidence-dir", f.caseDir, "--wait", "--poll-interval", "200ms", "--timeout", "1m", "--output", "json"}
+	}
+
+	// Credentials of another account than --forensics-account: refused
+	// before anything is copied.
+	if res := f.run(preserveArgs("444455556666")...); res.Code != exitUsage || !strings.Contains(res.Stderr, "not in the forensics account 444455556666") {
+		t.Fatalf("preserve into an account the credentials are not of: want exit %d:\n%s", exitUsage, res)
+	}
+	for _, src := range sources {
+		out, err := f.aws.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+			Filters: []ec2types.Filter{{Name: aws.String("tag:responder:source-snapshot-id"), Values: []string{src}}}})
+		must(t, err)
+		if len(out.Snapshots) != 0 {
+			t.Fatalf("a refused preserve copied %s", src)
+		}
+	}
+
+	forensicsAccount := l.AccountID
+	args := preserveArgs(forensicsAccount)
 
 	copies := map[string]string{} // source -> copy
 	for attempt := 1; attempt <= 2; attempt++ {
@@ -82,8 +95,8 @@ func TestPreserve(t *testing.T) {
 			for _, p := range attr.CreateVolumePermissions {
 				users = append(users, aws.ToString(p.UserId))
 			}
-			if !slices.Contains(users, forensicsAccount) {
-				t.Errorf("%s is shared with %v, want %s", src, users, forensicsAccount)
+			if len(users) != 0 {
+				t.Errorf("%s is shared with %v, want with no account (the copy is made where it is)", src, users)
 			}
 			out, err := f.aws.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
 				Filters: []ec2types.Filter{{Name: aws.String("tag:responder:source-snapshot-id"), Values: []string{src}}}})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +20,7 @@ const (
 	exitUsage          = 2
 	exitEvidenceFailed = 3
 	exitCouldNotStart  = 4
+	exitDryRun         = 5 // would-contain, would-acquire
 )
 
 // TestRespond contains the lab instance with each evidence store, checks the
@@ -100,8 +102,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 	before := observe(t, f.aws, l)
 	res := f.run("respond", "--instance-id", l.InstanceID, "--case-id", "case-dry-run",
 		"--evidence-dir", f.caseDir, "--topic-arn", l.TopicARN, "--dry-run")
-	if res.Code != exitOK {
-		t.Fatalf("want exit %d:\n%s", exitOK, res)
+	if res.Code != exitDryRun || !strings.Contains(res.Stdout, "WOULD CONTAIN") {
+		t.Fatalf("want exit %d and would-contain:\n%s", exitDryRun, res)
 	}
 	if after := observe(t, f.aws, l); !reflect.DeepEqual(after, before) {
 		t.Errorf("dry run changed the instance:\nbefore %+v\nafter  %+v", before, after)

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/internal/errlist"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/step"
@@ -106,9 +106,14 @@ type Result struct {
 	// Manifest is the case record after this run (cumulative).
 	Manifest *evidence.Manifest
 	// Steps are this run's step records, in plan order.
-	Steps  []evidence.StepRecord
+	Steps []evidence.StepRecord
+	// Status is the case status this run proved (evidence.CaseStatus).
 	Status string
 	DryRun bool
+	// Interrupted: ctx was cancelled before every step finished (the
+	// Status is then evidence.CaseInterrupted); running the same case again
+	// resumes it.
+	Interrupted bool
 	// Err aggregates every failed step and a failure to save the record.
 	Err error
 	// SaveErr is set when the case record could not be stored; the caller
@@ -116,9 +121,10 @@ type Result struct {
 	SaveErr error
 }
 
-// ContainmentFailed reports whether a containment step failed.
+// ContainmentFailed reports whether some containment step did not hold:
+// the instance may not be (fully) isolated.
 func (r *Result) ContainmentFailed() bool {
-	return r.Status == evidence.CaseContainmentFailed
+	return r.Status == evidence.CaseContainmentFailed || r.Status == evidence.CasePartiallyContained
 }
 
 // InputError is bad input, found before any AWS call.
@@ -166,27 +172,10 @@ func (req *Request) Validate() error {
 	if err := req.Collection.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	if err := OneLine(errs); err != nil {
+	if err := errlist.OneLine(errs); err != nil {
 		return &InputError{Err: err}
 	}
 	return nil
-}
-
-// OneLine returns the errors gathered in errs rendered on one line
-// ("a; b"), or nil when there are none: the form every engine reports
-// several failures in.
-func OneLine(errs *multierror.Error) error {
-	if errs == nil {
-		return nil
-	}
-	errs.ErrorFormat = func(es []error) string {
-		msgs := make([]string, len(es))
-		for i, e := range es {
-			msgs[i] = e.Error()
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return errs.ErrorOrNil()
 }
 
 // Tool names the toolkit and its version, as a case record's "tool" says.
@@ -208,7 +197,9 @@ func (r *Responder) now() time.Time {
 
 // Respond runs one response. It returns an error only when the response
 // could not start (bad input, instance not found or terminated, no caller
-// identity); step failures are in Result.Err and the case record.
+// identity); step failures are in Result.Err and the case record. When ctx
+// is cancelled during the run, the record is still saved, with the status
+// interrupted (evidence.SaveRun does not depend on ctx).
 func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -243,7 +234,8 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
-	res := &Result{Steps: records, Status: evidence.CaseStatus(records), DryRun: req.DryRun}
+	res := &Result{Steps: records, DryRun: req.DryRun, Interrupted: env.Interrupted()}
+	res.Status = evidence.CaseStatus(records, evidence.Outcome{DryRun: req.DryRun, Interrupted: res.Interrupted})
 	var errs *multierror.Error
 	for _, rec := range records {
 		if rec.Status == evidence.StatusFailed {
@@ -271,7 +263,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			log.Error("case record not saved", "error", err)
 		}
 	}
-	res.Err = OneLine(errs)
+	res.Err = errlist.OneLine(errs)
 	log.Info("response finished", "status", res.Status, "location", res.Manifest.Location)
 	return res, nil
 }

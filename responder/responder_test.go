@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
 	"github.com/responder-ir/responder/responder/internal/casetest"
@@ -112,7 +115,7 @@ func TestRespondContainsAndRecords(t *testing.T) {
 	if v.ProfileAssociation != nil {
 		t.Errorf("instance profile still associated: %v", aws.ToString(v.ProfileAssociation.AssociationId))
 	}
-	if !hasTag(v.Tags, step.TagCaseID, caseID) || !hasTag(v.Tags, step.TagStatus, step.StatusQuarantined) {
+	if !hasTag(v.Tags, step.TagCaseID, caseID) || !hasTag(v.Tags, step.TagStatus, evidence.CaseContained) {
 		t.Errorf("instance tags %v", v.Tags)
 	}
 	snaps := caseSnapshots(c, caseID)
@@ -158,7 +161,9 @@ func TestRespondContainsAndRecords(t *testing.T) {
 			t.Errorf("recorded groups of %s = %v, want the original %s", n.NetworkInterfaceID, n.Groups, s.GroupID)
 		}
 	}
-	if len(q.Calls) != 2 || q.Calls[0].RequestID == "" || q.Calls[0].Operation != "ModifyNetworkInterfaceAttribute" {
+	// Two moves, then their read-back.
+	if len(q.Calls) != 3 || q.Calls[0].RequestID == "" || q.Calls[0].Operation != "ModifyNetworkInterfaceAttribute" ||
+		q.Calls[2].Operation != "DescribeNetworkInterfaces" {
 		t.Errorf("quarantine calls %+v", q.Calls)
 	}
 	p := stepOf(t, m.Steps, "instance-profile")
@@ -306,21 +311,21 @@ func TestRespondEdgeCases(t *testing.T) {
 			name:       "snapshots throttled beyond retries",
 			spec:       fakeaws.InstanceSpec{Volumes: 2},
 			prepare:    func(c *fakeaws.Cloud) { c.Throttle("CreateSnapshots", -1) },
-			wantStatus: evidence.CaseContainedIncomplete,
+			wantStatus: evidence.CaseContained, // the failed evidence step says what is missing
 			wantSteps:  map[string]string{"snapshots": "failed", "quarantine": "ok", "termination-protection": "ok"},
 		},
 		{
 			name:       "screenshot fails",
 			spec:       fakeaws.InstanceSpec{},
 			prepare:    func(c *fakeaws.Cloud) { c.Fail("GetConsoleScreenshot", "InternalError", -1) },
-			wantStatus: evidence.CaseContainedIncomplete,
+			wantStatus: evidence.CaseContained,
 			wantSteps:  map[string]string{"console-screenshot": "failed", "quarantine": "ok"},
 		},
 		{
 			name:       "quarantine denied",
 			spec:       fakeaws.InstanceSpec{InstanceProfileArn: "arn:aws:iam::111122223333:instance-profile/p"},
 			prepare:    func(c *fakeaws.Cloud) { c.Deny("ModifyNetworkInterfaceAttribute") },
-			wantStatus: evidence.CaseContainmentFailed,
+			wantStatus: evidence.CasePartiallyContained, // the other containment steps held
 			wantSteps:  map[string]string{"quarantine": "failed", "instance-profile": "ok", "termination-protection": "ok", "snapshots": "ok"},
 		},
 		{
@@ -551,26 +556,84 @@ func TestActorGivenByTheCaller(t *testing.T) {
 	}
 }
 
-// slowStore delays every artifact write, as a far or throttled evidence
-// bucket does.
-type slowStore struct {
+// heldStore holds every artifact write until open is closed, as a far or
+// throttled evidence bucket holds an upload.
+type heldStore struct {
 	evidence.Store
-	delay time.Duration
+	open <-chan struct{}
 }
 
-func (s slowStore) Put(ctx context.Context, caseID, path string, body []byte, ct string) (evidence.Stored, error) {
-	time.Sleep(s.delay)
-	return s.Store.Put(ctx, caseID, path, body, ct)
+func (s heldStore) Put(ctx context.Context, caseID, path string, body []byte, ct string) (evidence.Stored, error) {
+	select {
+	case <-s.open:
+		return s.Store.Put(ctx, caseID, path, body, ct)
+	case <-ctx.Done():
+		return evidence.Stored{}, fmt.Errorf("upload of %s held until the instance is isolated: %w", path, ctx.Err())
+	}
 }
 
+// isolationWatch is the response's EC2 client: after each call that moves
+// an interface or removes a profile it runs check, which reads the cloud.
+type isolationWatch struct {
+	cloud.EC2
+	check func()
+}
+
+func (w isolationWatch) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.ModifyNetworkInterfaceAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
+	defer w.check()
+	return w.EC2.ModifyNetworkInterfaceAttribute(ctx, in, opts...)
+}
+
+func (w isolationWatch) DisassociateIamInstanceProfile(ctx context.Context, in *ec2.DisassociateIamInstanceProfileInput, opts ...func(*ec2.Options)) (*ec2.DisassociateIamInstanceProfileOutput, error) {
+	defer w.check()
+	return w.EC2.DisassociateIamInstanceProfile(ctx, in, opts...)
+}
+
+// isolated reports whether the cloud shows the instance without an instance
+// profile and every interface in the tagged quarantine group alone.
+func isolated(c *fakeaws.Cloud, instanceID string) bool {
+	v := c.Instance(instanceID)
+	if v.ProfileAssociation != nil {
+		return false
+	}
+	for _, n := range v.NetworkInterfaces {
+		if len(n.Groups) != 1 {
+			return false
+		}
+		if g := c.SecurityGroup(aws.ToString(n.Groups[0].GroupId)); g == nil || !hasTag(g.Tags, step.TagQuarantine, "true") {
+			return false
+		}
+	}
+	return true
+}
+
+// Every upload is held until the cloud shows the instance isolated: the
+// evidence steps can succeed only if isolation did not wait for them.
 func TestIsolationDoesNotWaitForEvidenceUploads(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
-	res := respond(t, c, slowStore{Store: &evidence.Folder{Root: t.TempDir()}, delay: 300 * time.Millisecond}, responder.Request{InstanceID: s.InstanceID})
-	q, m := stepOf(t, res.Steps, "quarantine"), stepOf(t, res.Steps, "metadata")
-	if q.Status != evidence.StatusOK || !q.EndedAt.Before(m.EndedAt) {
-		t.Fatalf("quarantine ended %s, metadata (with its upload) %s: isolation waited for the upload", q.EndedAt, m.EndedAt)
+	open := make(chan struct{})
+	var once sync.Once
+	r := newResponder(c, heldStore{Store: &evidence.Folder{Root: t.TempDir()}, open: open})
+	r.Clients.EC2 = isolationWatch{EC2: r.Clients.EC2, check: func() {
+		if isolated(c, s.InstanceID) {
+			once.Do(func() { close(open) })
+		}
+	}}
+	// The step timeout only bounds a failure: a held upload gives up then.
+	res, err := r.Respond(context.Background(), responder.Request{InstanceID: s.InstanceID, CaseID: caseID, StepTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("Respond: %v", err)
 	}
-	if p := stepOf(t, res.Steps, "instance-profile"); !p.EndedAt.Before(m.EndedAt) {
-		t.Fatal("instance profile removal waited for the metadata upload")
+	if m := stepOf(t, res.Steps, "metadata"); m.Status != evidence.StatusOK {
+		t.Fatalf("metadata %s (%s): isolation waited for the upload", m.Status, m.Error)
+	}
+	for _, name := range []string{"quarantine", "instance-profile"} {
+		if st := stepOf(t, res.Steps, name); st.Status != evidence.StatusOK {
+			t.Errorf("%s %s (%s)", name, st.Status, st.Error)
+		}
+	}
+	assertQuarantined(t, c, s.InstanceID)
+	if !isolated(c, s.InstanceID) {
+		t.Error("the instance keeps its instance profile")
 	}
 }

@@ -14,7 +14,9 @@ fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"
 
-python3 -m moto.server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+# motoserver.py runs moto.server with the fixes of its emulation the
+# responder's read-backs need (see the file).
+python3 "$(dirname "$0")/../integration/motoserver.py" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
 echo $! >"$dir/moto.pid"
 
 for _ in $(seq 1 100); do

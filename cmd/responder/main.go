@@ -12,7 +12,15 @@ import (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM cancels the run, which still records what
+	// it did (status interrupted) and prints how to resume; the signal is
+	// then handed back to the default behaviour, so a second one ends the
+	// process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	tty := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
 	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: tty}, defaultDeps())
 	stop()

@@ -15,6 +15,7 @@ import (
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -104,8 +105,13 @@ func TestDryRunGolden(t *testing.T) {
 	dir := t.TempDir()
 	before := c.StateDigest()
 	code, out, errOut := runCLI(t, c, "respond", "--instance-id", s.InstanceID, "--case-id", "case-dry", "--evidence-dir", dir, "--dry-run")
-	if code != exitOK {
+	// Its own exit code and word, with what it could not check; never a
+	// claim that anything was contained.
+	if code != exitDryRun || !strings.Contains(errOut, "would-contain") || !strings.Contains(errOut, "not checked: instance-profile") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(strings.ToLower(out+errOut), "contained") {
+		t.Errorf("a dry run claims containment:\n%s\n%s", out, errOut)
 	}
 	if c.StateDigest() != before {
 		t.Fatal("dry run changed the cloud")
@@ -139,7 +145,7 @@ func TestExitCodes(t *testing.T) {
 		}, exitCannotStart, "does not exist"},
 		{"containment failed", func(c *fakeaws.Cloud, id string) { c.Deny("ModifyNetworkInterfaceAttribute") }, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--evidence-dir", dir}
-		}, exitContainmentFailed, "may not be isolated"},
+		}, exitContainmentFailed, "partially-contained: the instance may NOT be (fully) isolated; still open: quarantine"},
 		{"evidence incomplete", func(c *fakeaws.Cloud, id string) { c.Throttle("CreateSnapshots", -1) }, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--evidence-dir", dir}
 		}, exitEvidenceIncomplete, "RequestLimitExceeded"},
@@ -173,7 +179,7 @@ func TestJSONOutputIsTheCaseRecord(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
 	}
-	if !regexp.MustCompile(`^case-20261123-093000-[0-9a-f]{8}$`).MatchString(m.CaseID) || m.InstanceID != s.InstanceID || len(m.Steps) != 11 {
+	if !regexp.MustCompile(`^case-20261123-093000-[0-9a-f]{8}$`).MatchString(m.CaseID) || m.InstanceID != s.InstanceID || len(m.Steps) != len(step.DefaultPlan) {
 		t.Fatalf("case record %+v", m)
 	}
 }
@@ -192,5 +198,64 @@ func TestLogLinesCarryTheCaseID(t *testing.T) {
 		if !strings.Contains(l, "case_id=case-logs") {
 			t.Errorf("log line without the case ID: %s", l)
 		}
+	}
+}
+
+// Ctrl-C (a cancelled context): the run records interrupted, exits with its
+// own code, and prints the command that resumes the case, which does.
+func TestInterruptPrintsTheResumeCommand(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.OnCall = func(op string) {
+		if op == "ModifyNetworkInterfaceAttribute" {
+			cancel() // as the first SIGINT does (main.go)
+		}
+	}
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"responder", "respond", "--instance-id", s.InstanceID, "--case-id", "case-int",
+		"--evidence-dir", dir, "--playbook", "default", "--region", c.Region},
+		&streams{Out: &out, Err: &errOut}, testDeps(c))
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want %d: %s", code, exitInterrupted, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Status    INTERRUPTED") {
+		t.Errorf("the table does not say interrupted:\n%s", out.String())
+	}
+	store := &evidence.Folder{Root: dir}
+	m, err := evidence.LoadManifest(context.Background(), store, "case-int")
+	if err != nil || m.Status != evidence.CaseInterrupted {
+		t.Fatalf("record: %v, status %v", err, m)
+	}
+	_, resume, ok := strings.Cut(errOut.String(), "resume the case with:\n  ")
+	if !ok {
+		t.Fatalf("no resume command in:\n%s", errOut.String())
+	}
+	resume = strings.TrimSpace(resume)
+	want := "responder respond --case-id case-int --instance-id " + s.InstanceID + " --region " + c.Region +
+		" --playbook default --evidence-dir " + dir
+	if resume != want {
+		t.Fatalf("resume command\n  %s\nwant\n  %s", resume, want)
+	}
+
+	c.OnCall = nil
+	code, out2, errOut2 := runCLI(t, c, strings.Fields(resume)[1:]...)
+	if code != exitOK {
+		t.Fatalf("resume: exit %d: %s\n%s", code, errOut2, out2)
+	}
+	if m, err = evidence.LoadManifest(context.Background(), store, "case-int"); err != nil || m.Status != evidence.CaseContained || len(m.Runs) != 2 {
+		t.Fatalf("record after resuming: %v %+v", err, m)
+	}
+}
+
+// A plan without containment says acquired, never contained, and exits 0
+// only because every step it ran succeeded.
+func TestEvidenceOnlyPlanIsAcquired(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	code, out, errOut := runCLI(t, c, "respond", "--instance-id", s.InstanceID, "--evidence-dir", t.TempDir(),
+		"--steps", "metadata,snapshots,case-tag")
+	if code != exitOK || !strings.Contains(out, "Status    ACQUIRED") || strings.Contains(out, "CONTAINED") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }

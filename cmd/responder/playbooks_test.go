@@ -175,6 +175,7 @@ func newCollectLab(t *testing.T) *collectLab {
 	c.SetAgent(s.InstanceID, fakeaws.Agent{Online: true, NeedsProfile: true, PlatformType: "Linux", OnlineAfterCalls: 2,
 		Memory: bytes.Repeat([]byte("RAM!"), 2<<20)})
 	c.AgentS3(forensics.S3())
+	c.DeployMemberDocuments() // as the member documents stack does
 	creds := credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", "")
 	presign := s3.NewPresignClient(s3.New(s3.Options{
 		Region: c.Region, BaseEndpoint: aws.String("https://s3.fake.test"), UsePathStyle: true, Credentials: creds,

@@ -61,11 +61,13 @@ func preserveCommand(s *streams, d deps) *cli.Command {
 			"AWS managed key aws/ebs cannot be shared: it is first copied in its own account under\n" +
 			"--source-kms-key (whose key policy must let the forensics account use it). The copies are\n" +
 			"recorded in the case (snapshot_copies) as a \"preserve\" run. Running it again makes no second\n" +
-			"copy. Progress goes to standard error.\n\n" +
+			"copy. Progress goes to standard error. The copies are made with your own credentials: they\n" +
+			"must be of --forensics-account (checked with sts:GetCallerIdentity before anything is\n" +
+			"copied), so that the record names the account the copies are in.\n\n" +
 			"EXIT CODES:\n" +
 			"   0  every snapshot copied (and, with --wait, completed)\n" +
 			"   1  some snapshot could not be copied (see the table), or the record was not saved\n" +
-			"   2  bad input (nothing was called)\n" +
+			"   2  bad input (nothing was copied), your credentials not of --forensics-account included\n" +
 			"   3  with --wait: copies made, some still pending when --timeout ran out\n" +
 			"   4  could not start: case not found, no credentials",
 		Flags: flags,

@@ -30,8 +30,10 @@ func runForensicsCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int
 	var out, errOut bytes.Buffer
 	d := deps{
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
+			// As with --role-arn: the member role in the workload account,
+			// the caller's own credentials in the forensics account.
 			return &cloud.Clients{EC2: src.EC2(), STS: src.STS(), KMS: src.KMS(), S3: dst.S3(), SNS: dst.SNS(),
-				ForensicsEC2: dst.EC2(), Region: src.Region}, nil
+				ForensicsEC2: dst.EC2(), CallerSTS: dst.STS(), Region: src.Region}, nil
 		},
 		now: func() time.Time { return epoch },
 	}
@@ -151,5 +153,32 @@ func TestProgressBarsOnATerminal(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, got)
 		}
+	}
+}
+
+// The copies are made with the caller's own credentials: when those are of
+// another account than --forensics-account, nothing is copied and nothing
+// recorded, since the record would name an account the copies are not in.
+func TestPreserveRefusesCredentialsOfAnotherAccount(t *testing.T) {
+	src, s := fakeaws.NewSuspect()
+	dst := fakeaws.New(fakeaws.WithAccount(forensicsAccount))
+	fakeaws.Link(src, dst)
+	key := dst.AddKMSKey("alias/evidence")
+	dir := t.TempDir()
+	if code, _, errOut := runCLI(t, src, "respond", "--instance-id", s.InstanceID, "--case-id", "case-acct", "--evidence-dir", dir, "--steps", "snapshots"); code != exitOK {
+		t.Fatalf("respond: %d %s", code, errOut)
+	}
+	src.CompleteSnapshots()
+	code, _, errOut := runPreserveCLI(t, src, dst, "--case-id", "case-acct", "--forensics-account", "999988887777",
+		"--forensics-kms-key", key, "--evidence-dir", dir)
+	if code != exitUsage || !strings.Contains(errOut, "not in the forensics account 999988887777") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := len(dst.Snapshots()); n != 0 {
+		t.Errorf("%d snapshots copied into %s", n, forensicsAccount)
+	}
+	m, err := evidence.LoadManifest(context.Background(), &evidence.Folder{Root: dir}, "case-acct")
+	if err != nil || len(m.SnapshotCopies) != 0 || len(m.Runs) != 1 {
+		t.Fatalf("record changed: %v %+v", err, m)
 	}
 }

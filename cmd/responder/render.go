@@ -43,9 +43,6 @@ func printManifest(w io.Writer, format string, m *evidence.Manifest, _ int) erro
 
 func header(w io.Writer, m *evidence.Manifest, dryRun bool) {
 	status := statusText(m.Status)
-	if dryRun {
-		status = "DRY RUN: nothing was changed or stored; the steps show what would happen"
-	}
 	fmt.Fprintf(w, "Case      %s\n", m.CaseID)
 	fmt.Fprintf(w, "Instance  %s (account %s, %s)\n", m.InstanceID, m.AccountID, m.Region)
 	fmt.Fprintf(w, "Actor     %s\n", m.Actor)
@@ -56,16 +53,13 @@ func header(w io.Writer, m *evidence.Manifest, dryRun bool) {
 	fmt.Fprintln(w)
 }
 
+// statusText is a case status for the table's header: the word as a
+// headline and, unless the word says it all, what it claims.
 func statusText(s string) string {
-	switch s {
-	case evidence.CaseContained:
-		return "CONTAINED"
-	case evidence.CaseContainedIncomplete:
-		return "CONTAINED, EVIDENCE INCOMPLETE (see the failed steps)"
-	case evidence.CaseContainmentFailed:
-		return "CONTAINMENT FAILED: the instance may NOT be isolated"
+	if s == evidence.CaseContained {
+		return evidence.StatusHeadline(s)
 	}
-	return s
+	return evidence.StatusHeadline(s) + ": " + evidence.StatusMeaning(s)
 }
 
 func newTable(w io.Writer, headers ...string) *tablewriter.Table {

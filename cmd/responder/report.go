@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/responder-ir/responder/internal/errlist"
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/report"
@@ -109,7 +110,7 @@ func writeNewFile(path string, body []byte) error {
 	}
 	_, werr := f.Write(body)
 	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	if err := errlist.Join(werr, cerr); err != nil {
 		_ = os.Remove(path)
 		return exitf(exitCannotStart, "write report file %s: %v", path, err)
 	}

@@ -16,26 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/responder-ir/responder/internal/testenv"
 	"github.com/responder-ir/responder/responder/fakeaws"
 )
 
 // chromiumTimeout bounds each Chromium run.
 const chromiumTimeout = 60 * time.Second
 
-// findChromium returns the Chromium binary. In CI (CI=true) a missing
-// Chromium fails the test: the HTML report must be checked there.
+// findChromium returns the Chromium binary. In CI a missing Chromium fails
+// the test (testenv): the HTML report must be checked there.
 func findChromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed, and CI must render the HTML report in it: install the Debian package chromium (apt-get install -y chromium)")
-	}
-	t.Skip("chromium is not installed: this test renders the HTML report in headless Chromium (Debian: apt-get install -y chromium); it is required in CI")
-	return ""
+	return testenv.LookPath(t, "install the Debian package chromium (.ci/run does)", "chromium", "chromium-browser")
 }
 
 // runChromium runs headless Chromium on a local file with no network use
@@ -82,7 +74,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 	dir := respondCase(t, c, s, "case-chromium", "--topic-arn", topic)
 	work := t.TempDir()
 	page := filepath.Join(work, "report.html")
-	code, _, errOut := runReportCLI(t, c, "report", "--case-id", "case-chromium", "--evidence-dir", dir, "--format", "html", "--out", page)
+	code, _, errOut := runCLI(t, c, "report", "--case-id", "case-chromium", "--evidence-dir", dir, "--format", "html", "--out", page)
 	if code != exitOK {
 		t.Fatalf("report: exit %d: %s", code, errOut)
 	}

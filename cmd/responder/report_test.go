@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,48 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
 	"github.com/responder-ir/responder/responder/report"
+	"github.com/responder-ir/responder/responder/step"
 )
-
-// runReportCLI runs the command line with the report command present, whether
-// or not app.go lists it yet, and returns the exit code as run would.
-func runReportCLI(t *testing.T, c *fakeaws.Cloud, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	s := &streams{Out: &out, Err: &errOut}
-	d := testDeps(c)
-	app := newApp(s, d)
-	if !slicesHasCommand(app.Commands, "report") {
-		app.Commands = append(app.Commands, reportCommand(s, d))
-	}
-	err := app.RunContext(context.Background(), append([]string{"responder"}, args...))
-	code := exitOK
-	var ee *exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.code
-		errOut.WriteString("responder: " + ee.Error() + "\n")
-	default:
-		code = exitUsage
-		errOut.WriteString("responder: " + err.Error() + "\n")
-	}
-	return code, out.String(), errOut.String()
-}
-
-func slicesHasCommand(cmds []*cli.Command, name string) bool {
-	for _, c := range cmds {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
-}
 
 // respondCase contains the fake suspect into a new case folder.
 func respondCase(t *testing.T, c *fakeaws.Cloud, s fakeaws.Suspect, caseID string, extra ...string) string {
@@ -110,7 +72,7 @@ func TestReportMarkdownGolden(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	topic := c.AddTopic("responder")
 	dir := respondCase(t, c, s, "case-report", "--topic-arn", topic)
-	code, out, errOut := runReportCLI(t, c, "report", "--case-id", "case-report", "--evidence-dir", dir)
+	code, out, errOut := runCLI(t, c, "report", "--case-id", "case-report", "--evidence-dir", dir)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -125,7 +87,7 @@ func TestReportFailuresGolden(t *testing.T) {
 	c.Deny("ModifyNetworkInterfaceAttribute")
 	c.Fail("GetConsoleScreenshot", "UnsupportedOperation", -1)
 	dir := respondCase(t, c, s, "case-failures")
-	code, out, errOut := runReportCLI(t, c, "report", "--case-id", "case-failures", "--evidence-dir", dir)
+	code, out, errOut := runCLI(t, c, "report", "--case-id", "case-failures", "--evidence-dir", dir)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -134,7 +96,7 @@ func TestReportFailuresGolden(t *testing.T) {
 		"No disk image of that point in time",
 		"The instance may still be reachable",
 		"No console screenshot exists for this case",
-		"CONTAINMENT FAILED",
+		"PARTIALLY CONTAINED",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q", want)
@@ -153,7 +115,7 @@ func TestReportSecondRunResolvesFailure(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("second run: exit %d: %s", code, errOut)
 	}
-	code, out, errOut := runReportCLI(t, c, "report", "--case-id", "case-twice", "--evidence-dir", dir, "--format", "json")
+	code, out, errOut := runCLI(t, c, "report", "--case-id", "case-twice", "--evidence-dir", dir, "--format", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -161,8 +123,9 @@ func TestReportSecondRunResolvesFailure(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Runs) != 2 || len(r.Timeline) != 22 || len(r.Snapshots) != 2 {
-		t.Fatalf("runs %d, timeline %d, snapshots %d; want 2, 22, 2", len(r.Runs), len(r.Timeline), len(r.Snapshots))
+	// Each run of the default plan puts each of its steps on the timeline.
+	if want := 2 * len(step.DefaultPlan); len(r.Runs) != 2 || len(r.Timeline) != want || len(r.Snapshots) != 2 {
+		t.Fatalf("runs %d, timeline %d, snapshots %d; want 2, %d, 2", len(r.Runs), len(r.Timeline), len(r.Snapshots), want)
 	}
 	if len(r.Failures) != 1 || r.Failures[0].Step != "snapshots" || r.Failures[0].ResolvedInRun != 2 {
 		t.Fatalf("failures %+v; want snapshots of run 1, resolved in run 2", r.Failures)
@@ -182,7 +145,7 @@ func TestReportSecondRunResolvesFailure(t *testing.T) {
 func TestReportJSONIsTheModel(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	dir := respondCase(t, c, s, "case-json")
-	code, out, errOut := runReportCLI(t, c, "report", "--case-id", "case-json", "--evidence-dir", dir, "--format", "json")
+	code, out, errOut := runCLI(t, c, "report", "--case-id", "case-json", "--evidence-dir", dir, "--format", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -235,7 +198,7 @@ func TestReportOutRefusesToOverwrite(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	dir := respondCase(t, c, s, "case-out")
 	out := filepath.Join(t.TempDir(), "report.html")
-	code, stdout, errOut := runReportCLI(t, c, "report", "--case-id", "case-out", "--evidence-dir", dir, "--format", "html", "--out", out)
+	code, stdout, errOut := runCLI(t, c, "report", "--case-id", "case-out", "--evidence-dir", dir, "--format", "html", "--out", out)
 	if code != exitOK || stdout != "" || !strings.Contains(errOut, "written to "+out) {
 		t.Fatalf("exit %d, stdout %d bytes, stderr %q", code, len(stdout), errOut)
 	}
@@ -243,7 +206,7 @@ func TestReportOutRefusesToOverwrite(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(first, []byte("<!DOCTYPE html>")) {
 		t.Fatalf("report file: %v %.40q", err, first)
 	}
-	code, _, errOut = runReportCLI(t, c, "report", "--case-id", "case-out", "--evidence-dir", dir, "--format", "md", "--out", out)
+	code, _, errOut = runCLI(t, c, "report", "--case-id", "case-out", "--evidence-dir", dir, "--format", "md", "--out", out)
 	if code != exitUsage || !strings.Contains(errOut, "never overwrites") {
 		t.Fatalf("second write: exit %d, stderr %q", code, errOut)
 	}
@@ -268,7 +231,7 @@ func TestReportExitCodes(t *testing.T) {
 		{"unknown case", []string{"--case-id", "case-none", "--evidence-dir", dir}, exitCannotStart, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := runReportCLI(t, c, append([]string{"report"}, tc.args...)...)
+			code, out, errOut := runCLI(t, c, append([]string{"report"}, tc.args...)...)
 			if code != tc.want || !strings.Contains(errOut, tc.stderr) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut, tc.want, tc.stderr)
 			}
@@ -297,7 +260,7 @@ func TestReportTamperedScreenshot(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runReportCLI(t, c, "report", "--case-id", "case-tamper", "--evidence-dir", dir, "--format", "html")
+	code, out, errOut := runCLI(t, c, "report", "--case-id", "case-tamper", "--evidence-dir", dir, "--format", "html")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -51,7 +51,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "steps", Usage: "comma-separated steps of an ad-hoc plan, instead of a playbook (listed above)", Destination: &o.Steps},
 		&cli.StringFlag{Name: "forensic-profile", Usage: "instance profile `ARN` that OS-level collection associates, for the run, to an instance without one (the member stack's ForensicInstanceProfileArn)", Destination: &o.ForensicProfile, EnvVars: []string{"RESPONDER_FORENSIC_PROFILE"}},
 		&cli.StringFlag{Name: "staging-bucket", Usage: "S3 bucket `NAME` of the staged memory tools (and, during a capture, its list of part URLs)", Destination: &o.StagingBucket, EnvVars: []string{"RESPONDER_STAGING_BUCKET"}},
-		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan", Destination: &o.DryRun},
+		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan (would-contain, would-acquire: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
@@ -90,6 +90,9 @@ func respondDescription() string {
 		"Acquisition runs first and concurrently; containment starts as soon as the snapshot set is\n" +
 		"requested (it does not wait for snapshots to complete). One failing step never stops the\n" +
 		"others. Running again with the same --case-id changes nothing that is already done.\n" +
+		"Every containment step reads back what it changed; the case status (below) is made of those\n" +
+		"read-backs, and the instance is tagged responder:status=<status> after containment. Ctrl-C\n" +
+		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
@@ -201,6 +204,9 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	switch {
 	case errors.As(err, &ie):
 		return exitf(exitUsage, "%v", err)
+	case err != nil && ctx.Err() != nil:
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted before anything was done (%v); run the case with:\n  %s",
+			err, resumeCommand(c, o, req.CaseID))}
 	case err != nil:
 		return exitf(exitCannotStart, "%v", err)
 	}
@@ -210,13 +216,105 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if res.SaveErr != nil {
 		keepRecord(s, res.Manifest)
 	}
-	switch {
-	case res.ContainmentFailed():
-		return &exitError{code: exitContainmentFailed, err: fmt.Errorf("containment failed: the instance may not be isolated")}
-	case res.Err != nil:
-		return &exitError{code: exitEvidenceIncomplete, err: fmt.Errorf("contained, but: %v", res.Err)}
+	return respondExit(res, resumeCommand(c, o, req.CaseID))
+}
+
+// respondExit turns the case status of a run into its exit code (see
+// exitCodesHelp) and says on standard error what is still open.
+func respondExit(res *responder.Result, resume string) error {
+	switch res.Status {
+	case evidence.CaseInterrupted:
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted: the case record says what was done (status %s); resume the case with:\n  %s",
+			res.Status, resume)}
+	case evidence.CaseWouldFail:
+		return &exitError{code: exitDryRunRefused, err: fmt.Errorf("dry run, %s: nothing was changed; a real run would fail: %v", res.Status, res.Err)}
+	case evidence.CaseWouldContain, evidence.CaseWouldAcquire:
+		msg := fmt.Sprintf("dry run, %s: nothing was changed; every check that could be made passed", res.Status)
+		if open := unchecked(res.Steps); len(open) > 0 {
+			msg += "; not checked: " + strings.Join(open, "; ")
+		}
+		return &exitError{code: exitDryRun, err: errors.New(msg)}
+	case evidence.CasePartiallyContained, evidence.CaseContainmentFailed:
+		return &exitError{code: exitContainmentFailed, err: fmt.Errorf("%s: the instance may NOT be (fully) isolated; still open: %s",
+			res.Status, strings.Join(stillOpen(res.Steps), "; "))}
+	}
+	if res.Err != nil {
+		return &exitError{code: exitEvidenceIncomplete, err: fmt.Errorf("%s, but: %v", res.Status, res.Err)}
 	}
 	return nil
+}
+
+// stillOpen names the containment steps whose read-back did not hold, with
+// why.
+func stillOpen(steps []evidence.StepRecord) []string {
+	var open []string
+	for _, st := range steps {
+		if st.Containment == "" || (st.Containment == evidence.ContainmentHeld && st.Status != evidence.StatusFailed) {
+			continue
+		}
+		why := st.Error
+		if why == "" {
+			why = st.Reason
+		}
+		open = append(open, fmt.Sprintf("%s (%s): %s", st.Name, st.Containment, why))
+	}
+	return open
+}
+
+// unchecked names the steps a dry run could not check: those that would
+// act but have no DryRun permission check.
+func unchecked(steps []evidence.StepRecord) []string {
+	var out []string
+	for _, st := range steps {
+		if st.Status == evidence.StatusSkipped && strings.HasPrefix(st.Reason, "dry run:") {
+			out = append(out, st.Name+": "+strings.TrimPrefix(st.Reason, "dry run: "))
+		}
+	}
+	return out
+}
+
+// resumeCommand is the command line that resumes a case: the same case ID
+// and instance, with the flags that decide what runs, where and as whom.
+// Flags left at their defaults are left out.
+func resumeCommand(c *cli.Context, o *respondOptions, caseID string) string {
+	args := []string{"responder", "respond", "--case-id", caseID, "--instance-id", o.InstanceID}
+	add := func(flag, value string) {
+		if value != "" {
+			args = append(args, "--"+flag, value)
+		}
+	}
+	add("region", o.AWS.Region)
+	add("profile", o.AWS.Profile)
+	add("role-arn", o.RoleARN)
+	add("external-id", o.ExternalID)
+	if o.Steps != "" {
+		add("steps", o.Steps)
+	} else if c.IsSet("playbook") {
+		add("playbook", o.Playbook)
+	}
+	add("evidence-bucket", o.Store.Bucket)
+	if o.Store.Bucket == "" && c.IsSet("evidence-dir") {
+		add("evidence-dir", o.Store.Dir)
+	}
+	add("evidence-kms-key", o.Store.KMSKeyID)
+	add("topic-arn", o.TopicARN)
+	add("forensic-profile", o.ForensicProfile)
+	add("staging-bucket", o.StagingBucket)
+	if o.DryRun {
+		args = append(args, "--dry-run")
+	}
+	for i, a := range args {
+		args[i] = shellQuote(a)
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes a word for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // presignValidUntil is when the credentials that sign the instance's uploads

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -168,6 +169,21 @@ func (h *Handler) postCase(ctx context.Context, log *slog.Logger, req apiRequest
 	if e != nil {
 		return h.rejected(log, e, req.RequestID)
 	}
+	if cr.CaseID != "" {
+		// A case is about one instance: naming it for another is refused
+		// before the instance's lock is taken.
+		other, exists, err := h.caseTarget(ctx, cr.CaseID)
+		switch {
+		case err != nil:
+			return h.failed(log, err, req.RequestID)
+		case exists && other != t:
+			log.Warn("API request rejected: the case is about another instance", "case_id", cr.CaseID, "case_target", other.String())
+			r := errorResponse(&apiError{Status: http.StatusConflict, Code: "case_of_another_instance",
+				Message: fmt.Sprintf("case %s is about %s, not %s: name another case ID, or none", cr.CaseID, other, t)}, req.RequestID)
+			r.Body.(map[string]any)["case_id"] = cr.CaseID
+			return r
+		}
+	}
 	s, err := h.start(ctx, log, startRequest{
 		Target: t, CaseID: cr.CaseID, CaseIDGiven: cr.CaseID != "", Playbook: cr.Playbook, Actor: req.Actor, Source: SourceAPI,
 	})
@@ -264,6 +280,32 @@ func (h *Handler) getCase(ctx context.Context, log *slog.Logger, req apiRequest)
 	}
 	log.Info("case read", "status", m.Status)
 	return apiResponse{Status: http.StatusOK, Body: summarize(m, exec)}
+}
+
+// caseTarget returns the target of an existing case: from its record or,
+// before the record is written, from the input of its execution; false when
+// there is no such case.
+func (h *Handler) caseTarget(ctx context.Context, caseID string) (Target, bool, error) {
+	m, err := responder.Status(ctx, h.Store, caseID)
+	switch {
+	case err == nil:
+		return Target{AccountID: m.AccountID, Region: m.Region, InstanceID: m.InstanceID}, true, nil
+	case !errors.Is(err, evidence.ErrNotFound):
+		return Target{}, false, fmt.Errorf("read case %s: %w", caseID, err)
+	}
+	arn := h.executionARN(caseID)
+	out, err := h.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	switch {
+	case cloud.IsErrorCode(err, "ExecutionDoesNotExist"):
+		return Target{}, false, nil
+	case err != nil:
+		return Target{}, false, fmt.Errorf("describe execution %s: %w", arn, err)
+	}
+	var in CaseInput
+	if err := json.Unmarshal([]byte(aws.ToString(out.Input)), &in); err != nil {
+		return Target{}, false, fmt.Errorf("execution %s: input: %w", arn, err)
+	}
+	return in.Target(), true, nil
 }
 
 // describeCaseExecution reads the execution named after the case: nil and no

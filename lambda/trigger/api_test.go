@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -56,8 +57,8 @@ func TestPostCasesStartsOneExecutionNamedAfterTheCase(t *testing.T) {
 			}
 			in := executionInput(t, ex)
 			want := trigger.CaseInput{CaseID: caseID, InstanceID: e.suspect.InstanceID, AccountID: e.cloud.Account, Region: e.cloud.Region,
-				Playbook: "default", Actor: tc.actor, Source: "api", RequestedAt: "2025-11-23T10:15:00Z"}
-			if in != want {
+				Playbook: "default", Actor: tc.actor, Source: "api", RequestedAt: "2025-11-23T10:15:00Z", Findings: []trigger.FindingRef{}}
+			if !reflect.DeepEqual(in, want) {
 				t.Errorf("execution input = %+v\nwant %+v", in, want)
 			}
 			if locks := e.lockObjects(); len(locks) != 1 ||

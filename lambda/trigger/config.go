@@ -1,7 +1,6 @@
 package trigger
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/responder-ir/responder/internal/errlist"
 )
 
 // Environment variables read by LoadConfig. lambda/README.md documents each
@@ -218,7 +219,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(EnvSourceKMSKeyAlias, "%q is not the name of a customer managed key's alias (for example responder-evidence)", v)
 		}
 	}
-	return c, errors.Join(errs...)
+	return c, errlist.Join(errs...)
 }
 
 // PreserveConfigured reports whether the preserve task copies the case

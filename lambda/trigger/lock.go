@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/responder-ir/responder/responder/evidence"
@@ -46,48 +47,100 @@ type Lock struct {
 // boundary does not split two close events (only two events racing across the
 // boundary itself, both before either lock is written, can still make two
 // cases).
+//
+// A case whose execution failed, timed out or was aborted (Alive says so)
+// holds nothing: the next event takes the slot's next lock, <window>.1.json
+// (then .2, ...), written once as well, and starts a new case, so that an
+// instance is never left with a dead response.
 type Locker struct {
 	Store  lockStore
 	Window time.Duration
+	// Alive reports whether the case holding a lock still runs, or has yet
+	// to start; nil: every holder is alive.
+	Alive func(ctx context.Context, held Lock) (bool, error)
 }
 
-func (l *Locker) path(t Target, at time.Time) string {
-	slot := at.UTC().Truncate(l.Window)
-	return t.AccountID + "/" + t.Region + "/" + t.InstanceID + "/" + slot.Format("20060102T1504Z") + ".json"
+// MaxLocksPerSlot bounds the chain of locks of one slot: that many dead
+// cases of one instance in one lock window is a fault to look at, not to
+// retry.
+const MaxLocksPerSlot = 8
+
+func (l *Locker) path(t Target, at time.Time, n int) string {
+	slot := at.UTC().Truncate(l.Window).Format("20060102T1504Z")
+	if n > 0 {
+		slot += "." + strconv.Itoa(n)
+	}
+	return t.AccountID + "/" + t.Region + "/" + t.InstanceID + "/" + slot + ".json"
 }
 
 // Acquire takes the lock for want.Target, as of want.CreatedAt. It returns
 // the lock that holds the instance: want and true when this call took it,
-// or the earlier holder and false.
+// or the live earlier holder and false.
 func (l *Locker) Acquire(ctx context.Context, want Lock) (Lock, bool, error) {
 	now := want.CreatedAt
-	prevPath := l.path(want.Target, now.Add(-l.Window))
-	prev, err := l.read(ctx, prevPath)
-	switch {
-	case err == nil && now.Sub(prev.CreatedAt) < l.Window && prev.Target == want.Target:
-		return prev, false, nil
-	case err != nil && !errors.Is(err, evidence.ErrNotFound):
+	prev, found, err := l.newest(ctx, want.Target, now.Add(-l.Window))
+	if err != nil {
 		return Lock{}, false, err
 	}
-
+	if found && now.Sub(prev.CreatedAt) < l.Window && prev.Target == want.Target {
+		alive, err := l.alive(ctx, prev)
+		if err != nil || alive {
+			return prev, false, err
+		}
+	}
 	body, err := json.Marshal(want)
 	if err != nil {
 		return Lock{}, false, fmt.Errorf("encode lock: %w", err)
 	}
-	path := l.path(want.Target, now)
-	_, err = l.Store.Put(ctx, LockFolder, path, body, "application/json")
-	switch {
-	case err == nil:
-		return want, true, nil
-	case errors.Is(err, evidence.ErrExists):
+	for n := 0; n < MaxLocksPerSlot; n++ {
+		path := l.path(want.Target, now, n)
+		_, err = l.Store.Put(ctx, LockFolder, path, body, "application/json")
+		switch {
+		case err == nil:
+			return want, true, nil
+		case !errors.Is(err, evidence.ErrExists):
+			return Lock{}, false, fmt.Errorf("take lock %s: %w", path, err)
+		}
 		held, err := l.read(ctx, path)
 		if err != nil {
 			return Lock{}, false, fmt.Errorf("lock %s is taken but cannot be read: %w", path, err)
 		}
-		return held, false, nil
-	default:
-		return Lock{}, false, fmt.Errorf("take lock %s: %w", path, err)
+		alive, err := l.alive(ctx, held)
+		if err != nil || alive {
+			return held, false, err
+		}
 	}
+	return Lock{}, false, fmt.Errorf("instance %s: %d cases in a row failed within one lock window; not starting another",
+		want.Target.InstanceID, MaxLocksPerSlot)
+}
+
+// newest reads the last lock of the slot of at: the one that holds it, the
+// earlier ones having died.
+func (l *Locker) newest(ctx context.Context, t Target, at time.Time) (Lock, bool, error) {
+	var last Lock
+	found := false
+	for n := 0; n < MaxLocksPerSlot; n++ {
+		held, err := l.read(ctx, l.path(t, at, n))
+		if errors.Is(err, evidence.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return Lock{}, false, err
+		}
+		last, found = held, true
+	}
+	return last, found, nil
+}
+
+func (l *Locker) alive(ctx context.Context, held Lock) (bool, error) {
+	if l.Alive == nil {
+		return true, nil
+	}
+	alive, err := l.Alive(ctx, held)
+	if err != nil {
+		return false, fmt.Errorf("is case %s still running: %w", held.CaseID, err)
+	}
+	return alive, nil
 }
 
 func (l *Locker) read(ctx context.Context, path string) (Lock, error) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // MaxNoteLength is the longest note Security Hub accepts (Note.Text).
@@ -60,6 +62,30 @@ func noteFor(p findingPlan, outcomes map[Target]outcome, location func(caseID, p
 	}
 	n.Text = fitNote("responder: ", items, tail)
 	return n
+}
+
+// outcomeNotes are the notes the respond task writes on the findings that
+// asked for a case, by Region: the case status, the very word of the case
+// record, the SNS message and the instance's tag, what it claims, and which
+// containment steps did not hold.
+func outcomeNotes(in CaseInput, status string, steps []evidence.StepRecord, location string) map[string][]findingNote {
+	items := []string{fmt.Sprintf("case %s for %s (%s, %s): %s: %s", in.CaseID, in.InstanceID, in.AccountID, in.Region,
+		status, evidence.StatusMeaning(status))}
+	var open []string
+	for _, st := range steps {
+		if st.Containment != "" && (st.Containment != evidence.ContainmentHeld || st.Status == evidence.StatusFailed) {
+			open = append(open, fmt.Sprintf("%s (%s)", st.Name, st.Containment))
+		}
+	}
+	if len(open) > 0 {
+		items = append(items, "still open: "+strings.Join(open, ", "))
+	}
+	text := fitNote("responder: ", items, ". Evidence: "+location)
+	byRegion := map[string][]findingNote{}
+	for _, f := range in.Findings {
+		byRegion[f.Region] = append(byRegion[f.Region], findingNote{FindingID: f.ID, ProductArn: f.ProductArn, Text: text})
+	}
+	return byRegion
 }
 
 // fitNote joins head, as many items as fit and tail within MaxNoteLength,

@@ -3,7 +3,6 @@ package trigger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -13,6 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/responder-ir/responder/internal/errlist"
 )
 
 // customActionEvent is an EventBridge "Security Hub Findings - Custom Action"
@@ -40,9 +42,10 @@ type finding struct {
 }
 
 type findingResource struct {
-	Type   string `json:"Type"`
-	ID     string `json:"Id"`
-	Region string `json:"Region"`
+	Type      string `json:"Type"`
+	ID        string `json:"Id"`
+	Partition string `json:"Partition"`
+	Region    string `json:"Region"`
 }
 
 // ASFF resource type of an EC2 instance.
@@ -121,16 +124,16 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 	}
 
 	var targets []Target
-	seen := map[Target]bool{}
+	asking := map[Target][]FindingRef{} // the findings that name each target
 	for _, p := range plans {
 		for _, t := range p.Targets {
-			if !seen[t] {
-				seen[t] = true
+			if _, seen := asking[t]; !seen {
 				targets = append(targets, t)
 			}
+			asking[t] = append(asking[t], FindingRef{ID: p.Finding.ID, ProductArn: p.Finding.ProductArn, Region: ev.Region})
 		}
 	}
-	outcomes := h.startAll(ctx, log, targets, actor, SourceSecurityHub)
+	outcomes := h.startAll(ctx, log, targets, asking, actor, SourceSecurityHub)
 
 	res := customActionResult{Action: ev.Detail.ActionName, Findings: len(ev.Detail.Findings), Cases: []caseRef{}}
 	var failures []error
@@ -169,7 +172,7 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 	log.Info("custom action handled", "case_ids", caseIDs, "findings", res.Findings,
 		"findings_updated", res.FindingsUpdated, "findings_without_instance", res.FindingsWithoutInstance, "failures", len(failures))
 	if len(failures) > 0 {
-		err := errors.Join(failures...)
+		err := errlist.Join(failures...)
 		log.Error("custom action incomplete", "case_ids", caseIDs, "error", err)
 		return nil, awsFailure(err)
 	}
@@ -209,7 +212,7 @@ func (h *Handler) planFindings(findings []finding) (plans []findingPlan, skipped
 				p.Others = append(p.Others, r.Type)
 				continue
 			}
-			t, err := instanceOf(r, f)
+			t, err := h.instanceOf(r, f)
 			switch {
 			case err != nil:
 				p.Problems = append(p.Problems, err.Error())
@@ -227,9 +230,18 @@ func (h *Handler) planFindings(findings []finding) (plans []findingPlan, skipped
 
 // instanceOf reads the instance of an AwsEc2Instance resource: its Id is the
 // instance ARN; a bare instance ID takes the finding's account and Region.
-func instanceOf(r findingResource, f finding) (Target, error) {
+// The account comes from the ARN, and the ARN must agree with the finding:
+// a finding is about a resource of its own account (AwsAccountId) in the
+// function's partition. An ARN naming another account or partition (an
+// event crafted or garbled, or a product that reports resources it does not
+// own) starts nothing: the finding's note says why.
+func (h *Handler) instanceOf(r findingResource, f finding) (Target, error) {
 	if strings.HasPrefix(r.ID, "arn:") {
-		return ParseInstanceARN(r.ID)
+		t, partition, err := parseInstanceARN(r.ID)
+		if err != nil {
+			return Target{}, err
+		}
+		return t, h.checkFindingARN(t, partition, r, f)
 	}
 	region := r.Region
 	if region == "" {
@@ -242,26 +254,27 @@ func instanceOf(r findingResource, f finding) (Target, error) {
 	return t, nil
 }
 
-// startAll starts a case per target, Concurrency at a time.
-func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, actor, source string) map[Target]outcome {
+// startAll starts a case per target, Concurrency at a time; findings are,
+// per target, those that asked for it (the respond task notes the outcome
+// on them).
+func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, findings map[Target][]FindingRef, actor, source string) map[Target]outcome {
 	var (
 		mu  sync.Mutex
-		wg  sync.WaitGroup
+		g   errgroup.Group
 		out = make(map[Target]outcome, len(targets))
-		sem = make(chan struct{}, Concurrency)
 	)
+	g.SetLimit(Concurrency)
 	for _, t := range targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source})
+		// Each outcome carries its own error: one failure stops no other case.
+		g.Go(func() error {
+			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source, Findings: findings[t]})
 			mu.Lock()
 			out[t] = outcome{Started: s, Err: err}
 			mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return out
 }
 
@@ -314,7 +327,7 @@ func (h *Handler) noteFindings(ctx context.Context, log *slog.Logger, region str
 			}
 		}
 	}
-	return updated, unproc, errors.Join(errs...)
+	return updated, unproc, errlist.Join(errs...)
 }
 
 // batchUpdate calls BatchUpdateFindings, and once more for the findings it
@@ -349,4 +362,24 @@ func (h *Handler) batchUpdate(ctx context.Context, in *securityhub.BatchUpdateFi
 		next.FindingIdentifiers = retry
 		in = &next
 	}
+}
+
+// checkFindingARN says why an instance ARN of a finding is not acted upon:
+// its partition is not the function's (or not the one the resource gives),
+// or its account is not the finding's AwsAccountId. ASFF resources carry a
+// Partition and a Region but no account of their own: the finding's
+// AwsAccountId is the account the finding, and its resource, belong to.
+func (h *Handler) checkFindingARN(t Target, partition string, r findingResource, f finding) error {
+	home := h.Config.partition()
+	switch {
+	case partition != home:
+		return fmt.Errorf("%s: its ARN is in partition %s, not this responder's (%s), so no response was started", t.InstanceID, quote(partition), home)
+	case r.Partition != "" && r.Partition != partition:
+		return fmt.Errorf("%s: its ARN is in partition %s but the resource says %s, so no response was started", t.InstanceID, quote(partition), quote(r.Partition))
+	case f.AwsAccountID == "":
+		return fmt.Errorf("%s in account %s: the finding gives no AwsAccountId to check it against, so no response was started", t.InstanceID, t.AccountID)
+	case t.AccountID != f.AwsAccountID:
+		return fmt.Errorf("%s: its ARN names account %s but the finding is from account %s, so no response was started", t.InstanceID, t.AccountID, quote(f.AwsAccountID))
+	}
+	return nil
 }

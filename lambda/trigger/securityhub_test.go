@@ -60,6 +60,12 @@ func ec2Finding(id string, instanceARNs []string, otherTypes ...string) map[stri
 	}
 }
 
+// inAccount sets a finding's AwsAccountId.
+func inAccount(f map[string]any, account string) map[string]any {
+	f["AwsAccountId"] = account
+	return f
+}
+
 func instanceARN(account, id string) string {
 	return "arn:aws:ec2:us-east-1:" + account + ":instance/" + id
 }
@@ -127,7 +133,7 @@ func TestCustomActionManyFindings(t *testing.T) {
 		ec2Finding("F1", []string{a}),
 		ec2Finding("F2", []string{a, b}, "AwsS3Bucket"),
 		ec2Finding("F3", []string{b, b}),
-		ec2Finding("F4", []string{instanceARN(otherAccount, "i-0aaaaaaaaaaaaaaaa")}),
+		inAccount(ec2Finding("F4", []string{instanceARN(otherAccount, "i-0aaaaaaaaaaaaaaaa")}), otherAccount),
 		ec2Finding("F5", []string{"arn:aws:ec2:us-east-1:111122223333:instance/i-0123; reboot"}),
 		ec2Finding("F6", nil, "AwsIamRole", "AwsIamRole"),
 		ec2Finding("F1", []string{a}), // the same finding twice
@@ -291,5 +297,59 @@ func TestCustomActionMalformed(t *testing.T) {
 		if !errors.As(err, &f) || f.Type != trigger.ErrorInput {
 			t.Errorf("%s: error %v, want an input failure", ev, err)
 		}
+	}
+}
+
+// The target account comes from the instance ARN, and the ARN must agree with
+// the finding: its account is the finding's AwsAccountId, its partition the
+// function's (and the resource's own Partition field). Otherwise no case
+// starts for it, and the finding's note says why; a good finding of the same
+// event still gets its case.
+func TestCustomActionARNMustMatchFinding(t *testing.T) {
+	e := newEnv(t)
+	id := e.suspect.InstanceID
+	good := instanceARN(e.cloud.Account, id)
+	otherPartition := ec2Finding("P1", []string{"arn:aws-cn:ec2:cn-north-1:" + e.cloud.Account + ":instance/" + id})
+	otherPartition["Resources"].([]any)[0].(map[string]any)["Partition"] = "aws-cn"
+	resourcePartition := ec2Finding("P2", []string{good})
+	resourcePartition["Resources"].([]any)[0].(map[string]any)["Partition"] = "aws-us-gov"
+	noAccount := ec2Finding("A2", []string{good})
+	delete(noAccount, "AwsAccountId")
+	findings := []map[string]any{
+		inAccount(ec2Finding("A1", []string{good}), otherAccount), // the ARN's account is not the finding's
+		noAccount,
+		otherPartition,
+		resourcePartition,
+		inAccount(ec2Finding("OK", []string{good}), e.cloud.Account),
+	}
+	e.addFindings(findings...)
+	var ans customActionAnswer
+	if err := json.Unmarshal(e.mustHandle(e.customActionEvent(findings...)), &ans); err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Cases) != 1 || ans.Cases[0].InstanceID != id {
+		t.Fatalf("cases %+v, want one, for the finding whose ARN agrees", ans.Cases)
+	}
+	if exs := e.sfn.Executions(); len(exs) != 1 {
+		t.Errorf("%d executions, want 1", len(exs))
+	}
+	for _, tc := range []struct{ id, reason string }{
+		{"A1", "its ARN names account " + e.cloud.Account + ` but the finding is from account "` + otherAccount + `"`},
+		{"A2", "the finding gives no AwsAccountId to check it against"},
+		{"P1", `its ARN is in partition "aws-cn", not this responder's (aws)`},
+		{"P2", `its ARN is in partition "aws" but the resource says "aws-us-gov"`},
+	} {
+		f, ok := e.hub.Finding(tc.id)
+		switch {
+		case !ok || f.Updates == 0:
+			t.Errorf("%s not updated", tc.id)
+		case f.Workflow == shtypes.WorkflowStatusNotified:
+			t.Errorf("%s: workflow NOTIFIED, but no case runs for it", tc.id)
+		case !strings.Contains(f.Note, tc.reason) || !strings.Contains(f.Note, "no response was started"):
+			t.Errorf("%s: note %q does not say %q", tc.id, f.Note, tc.reason)
+		}
+	}
+	if f, _ := e.hub.Finding("OK"); f.Workflow != shtypes.WorkflowStatusNotified || !strings.Contains(f.Note, "case "+ans.Cases[0].CaseID) {
+		t.Errorf("OK: workflow %s, note %q", f.Workflow, f.Note)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/responder-ir/responder/playbooks"
@@ -37,6 +38,18 @@ type CaseInput struct {
 	// CaseIDGiven says the caller chose the case ID.
 	CaseIDGiven bool   `json:"case_id_given"`
 	RequestedAt string `json:"requested_at"`
+	// Findings are the Security Hub findings that asked for the case: the
+	// respond task notes its outcome on them. Never absent (the state
+	// machine passes it on): empty for other sources.
+	Findings []FindingRef `json:"findings"`
+}
+
+// FindingRef names a Security Hub finding.
+type FindingRef struct {
+	ID         string `json:"id"`
+	ProductArn string `json:"product_arn"`
+	// Region is where the finding is updated ("": the function's).
+	Region string `json:"region,omitempty"`
 }
 
 // Target of the case.
@@ -117,6 +130,8 @@ type startRequest struct {
 	Actor       string
 	Source      string
 	CaseIDGiven bool
+	// Findings asked for the case (Security Hub); see CaseInput.Findings.
+	Findings []FindingRef
 }
 
 // started is the case that answers a start request.
@@ -162,9 +177,12 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest)
 	input := CaseInput{
 		CaseID: caseID, InstanceID: req.Target.InstanceID, AccountID: req.Target.AccountID, Region: req.Target.Region,
 		Playbook: playbook.Name, Actor: req.Actor, Source: req.Source, CaseIDGiven: req.CaseIDGiven,
-		RequestedAt: now.Format(time.RFC3339),
+		RequestedAt: now.Format(time.RFC3339), Findings: req.Findings,
 	}
-	locker := &Locker{Store: h.Store, Window: h.Config.LockWindow}
+	if input.Findings == nil {
+		input.Findings = []FindingRef{}
+	}
+	locker := &Locker{Store: h.Store, Window: h.Config.LockWindow, Alive: h.caseAlive}
 	held, took, err := locker.Acquire(ctx, Lock{CaseID: caseID, Target: req.Target, CreatedAt: now, Input: input})
 	if err != nil {
 		return started{}, err
@@ -219,6 +237,39 @@ func (h *Handler) startExecution(ctx context.Context, input CaseInput) (string, 
 		}
 	}
 	return "", fmt.Errorf("executions %s already exist with other inputs", strings.Join(names, " and "))
+}
+
+// caseAlive reports whether the case holding a lock still runs (or
+// succeeded, or has yet to start): false only when its execution failed,
+// timed out or was aborted, so that the next event starts a new case rather
+// than join a dead one. The execution is the one named after the case ID, or
+// its rerun name, whose input is the lock's.
+func (h *Handler) caseAlive(ctx context.Context, held Lock) (bool, error) {
+	body, err := json.Marshal(held.Input)
+	if err != nil {
+		return false, fmt.Errorf("encode execution input: %w", err)
+	}
+	for _, name := range []string{held.Input.CaseID, rerunName(held.Input)} {
+		arn := h.executionARN(name)
+		out, err := h.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+		if cloud.IsErrorCode(err, "ExecutionDoesNotExist") {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("describe execution %s: %w", arn, err)
+		}
+		if !sameJSON(aws.ToString(out.Input), body) {
+			continue // another run of the same case ID
+		}
+		switch out.Status {
+		case sfntypes.ExecutionStatusFailed, sfntypes.ExecutionStatusTimedOut, sfntypes.ExecutionStatusAborted:
+			return false, nil
+		}
+		return true, nil
+	}
+	// No execution: the event that took the lock failed before starting it;
+	// joining starts it.
+	return true, nil
 }
 
 // rerunName names the execution of a later run of a case ID: at most 64+14

@@ -66,16 +66,23 @@ func (t Target) Validate() error {
 // ParseInstanceARN reads an EC2 instance ARN,
 // arn:<partition>:ec2:<region>:<account>:instance/<instance-id>.
 func ParseInstanceARN(arn string) (Target, error) {
+	t, _, err := parseInstanceARN(arn)
+	return t, err
+}
+
+// parseInstanceARN is ParseInstanceARN that also returns the ARN's
+// partition (aws, aws-cn, aws-us-gov...).
+func parseInstanceARN(arn string) (Target, string, error) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "ec2" ||
 		!strings.HasPrefix(parts[5], "instance/") {
-		return Target{}, fmt.Errorf("%s is not an EC2 instance ARN", quote(arn))
+		return Target{}, "", fmt.Errorf("%s is not an EC2 instance ARN", quote(arn))
 	}
 	t := Target{AccountID: parts[4], Region: parts[3], InstanceID: strings.TrimPrefix(parts[5], "instance/")}
 	if err := t.Validate(); err != nil {
-		return Target{}, fmt.Errorf("instance ARN %s: %w", quote(arn), err)
+		return Target{}, "", fmt.Errorf("instance ARN %s: %w", quote(arn), err)
 	}
-	return t, nil
+	return t, parts[1], nil
 }
 
 // quote quotes a value for an error message in at most 80 bytes, quotes and

@@ -186,6 +186,12 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		}
 		return nil, awsFailure(fmt.Errorf("store the case record: %w", res.SaveErr))
 	}
+	h.noteOutcome(ctx, log, in, res)
+	if res.Interrupted {
+		// The function's deadline cut the run: the record says so; a retry
+		// of the task resumes the case.
+		return nil, &Failure{Type: ErrorTransient, Err: fmt.Errorf("case %s: the response was interrupted before every step finished", in.CaseID)}
+	}
 	out := respondResult{CaseID: in.CaseID, Status: res.Status, Location: res.Manifest.Location, SnapshotIDs: []string{}, StepsFailed: []string{}}
 	for _, s := range res.Manifest.Snapshots {
 		out.SnapshotIDs = append(out.SnapshotIDs, s.SnapshotID)
@@ -197,6 +203,23 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	}
 	log.Info("respond task done", "status", out.Status, "snapshots", len(out.SnapshotIDs), "steps_failed", out.StepsFailed)
 	return out, nil
+}
+
+// noteOutcome notes the case status on the Security Hub findings that asked
+// for the case. A note that cannot be written is logged: the response is
+// done and recorded, and retrying the task would not help the note.
+func (h *Handler) noteOutcome(ctx context.Context, log *slog.Logger, in CaseInput, res *responder.Result) {
+	if len(in.Findings) == 0 || h.Findings == nil {
+		return
+	}
+	for region, notes := range outcomeNotes(in, res.Status, res.Steps, res.Manifest.Location) {
+		updated, unproc, err := h.noteFindings(ctx, log, region, notes)
+		if err != nil || len(unproc) > 0 {
+			log.Error("case outcome not noted on its findings", "status", res.Status, "updated", updated, "unprocessed", unproc, "error", err)
+			continue
+		}
+		log.Info("case outcome noted on its findings", "status", res.Status, "findings", updated)
+	}
 }
 
 // stepTimeout bounds each step so that the case record is still written

@@ -14,29 +14,24 @@ import (
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
-// Call is one AWS API call. The recorder writes it in the shape the case
-// record keeps, which package evidence owns: Call is evidence.Call under the
-// name its recorders (the SDK middleware, the fakes) use.
-type Call = evidence.Call
-
 // CallLog collects the calls made under one context. It is safe for
 // concurrent use.
 type CallLog struct {
 	mu    sync.Mutex
-	calls []Call
+	calls []evidence.Call
 }
 
 // Calls returns a copy of the calls recorded so far.
-func (l *CallLog) Calls() []Call {
+func (l *CallLog) Calls() []evidence.Call {
 	if l == nil {
 		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]Call(nil), l.calls...)
+	return append([]evidence.Call(nil), l.calls...)
 }
 
-func (l *CallLog) add(c Call) {
+func (l *CallLog) add(c evidence.Call) {
 	l.mu.Lock()
 	l.calls = append(l.calls, c)
 	l.mu.Unlock()
@@ -52,7 +47,7 @@ func WithCallLog(ctx context.Context, log *CallLog) context.Context {
 // RecordCall adds a call to the log carried by ctx, if any. The SDK middleware
 // installed by Load calls it; fakes call it too, so that tests see the same
 // record as a real run.
-func RecordCall(ctx context.Context, c Call) {
+func RecordCall(ctx context.Context, c evidence.Call) {
 	if log, ok := ctx.Value(callLogKey{}).(*CallLog); ok && log != nil {
 		log.add(c)
 	}
@@ -94,7 +89,7 @@ var callRecorder = middleware.InitializeMiddlewareFunc("responder.RecordCall",
 	func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 		start := time.Now()
 		out, md, err := next.HandleInitialize(ctx, in)
-		c := Call{
+		c := evidence.Call{
 			Service:   awsmiddleware.GetServiceID(ctx),
 			Operation: awsmiddleware.GetOperationName(ctx),
 			Duration:  time.Since(start),

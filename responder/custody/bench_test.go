@@ -20,7 +20,7 @@ import (
 //
 // The benchmark prints the path of the file it made (-v).
 //
-//	go test -run '^$' -bench BenchmarkVerifyLargeArtifact -benchtime 5x -v ./responder/
+//	go test -run '^$' -bench BenchmarkVerifyLargeArtifact -benchtime 5x -v ./responder/custody/
 func BenchmarkVerifyLargeArtifact(b *testing.B) {
 	const size = 256 << 20
 	dir := b.TempDir()

@@ -134,10 +134,11 @@ func TestVerifyAndHoldInObjectLockBucket(t *testing.T) {
 		t.Fatalf("object lock check %s: %+v", got, v.Checks)
 	}
 
-	rec, err := (&custody.Custodian{Store: store, Caller: c.STS()}).Hold(ctx, casetest.CaseID, true)
+	res, err := (&custody.Custodian{Store: store, Caller: c.STS()}).Hold(ctx, casetest.CaseID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := res.Record
 	for key, o := range c.Objects("evidence") {
 		if o.LegalHold != s3types.ObjectLockLegalHoldStatusOn {
 			t.Errorf("%s not under legal hold", key)

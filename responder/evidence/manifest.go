@@ -12,7 +12,10 @@ import (
 // 1.1 added snapshot_copies (responder preserve).
 // 1.2 added the artifact fields of OS-level collection (reported_sha256,
 // encoding, decoded_sha256, decoded_size, hashed_by).
-const SchemaVersion = "1.2"
+// 1.3 added steps[].containment (what a containment step read back) and the
+// case statuses acquired, partially-contained and interrupted; it no longer
+// writes contained-evidence-incomplete (see CaseStatus).
+const SchemaVersion = "1.3"
 
 // ManifestName is the manifest's path inside the case folder.
 const ManifestName = "manifest.json"
@@ -51,18 +54,6 @@ type Manifest struct {
 	SnapshotCopies []SnapshotCopy `json:"snapshot_copies,omitempty"`
 }
 
-// Case statuses: how the response as a whole ended.
-const (
-	// CaseContained: every containment step succeeded (or had nothing to do).
-	CaseContained = "contained"
-	// CaseContainedIncomplete: contained, but some evidence or notification
-	// step failed.
-	CaseContainedIncomplete = "contained-evidence-incomplete"
-	// CaseContainmentFailed: at least one containment step failed; the
-	// instance may not be isolated.
-	CaseContainmentFailed = "containment-failed"
-)
-
 // Run is one invocation of respond for the case.
 type Run struct {
 	Number    int       `json:"run"`
@@ -84,12 +75,17 @@ type StepRecord struct {
 	Reason string `json:"reason,omitempty"`
 	// Before is the state the step found before changing anything; a release
 	// restores it. After is the state it left.
-	Before    json.RawMessage `json:"before,omitempty"`
-	After     json.RawMessage `json:"after,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	Calls     []Call          `json:"calls,omitempty"`
-	StartedAt time.Time       `json:"started_at"`
-	EndedAt   time.Time       `json:"ended_at"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	// Containment is, for a containment step, what its read-back showed:
+	// ContainmentHeld, ContainmentNotHeld, ContainmentUnchecked or, in a
+	// dry run, ContainmentPermitted. Empty for every other step. The case
+	// status is made of these (CaseStatus).
+	Containment string    `json:"containment,omitempty"`
+	Calls       []Call    `json:"calls,omitempty"`
+	StartedAt   time.Time `json:"started_at"`
+	EndedAt     time.Time `json:"ended_at"`
 }
 
 // Call is one AWS API call as the case record keeps it: enough to find it in

@@ -229,7 +229,10 @@ func (b *Bucket) list(ctx context.Context, prefix, delimiter string, f func(type
 }
 
 // SetLegalHold puts or lifts the legal hold of the current version of an
-// object of a case.
+// object of a case. S3 requires Content-MD5 or a checksum on the request
+// (PutObjectLegalHold); the SDK computes one when it is asked for by name,
+// so the request names SHA-256, as every PutObject of the store does,
+// rather than rely on the SDK's default algorithm.
 func (b *Bucket) SetLegalHold(ctx context.Context, caseID, path string, on bool) error {
 	key, err := b.key(caseID, path)
 	if err != nil {
@@ -241,6 +244,7 @@ func (b *Bucket) SetLegalHold(ctx context.Context, caseID, path string, on bool)
 	}
 	_, err = b.API.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{
 		Bucket: &b.Name, Key: &key, LegalHold: &types.ObjectLockLegalHold{Status: status},
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	})
 	if err != nil {
 		return fmt.Errorf("legal hold %s on s3://%s/%s: %w", status, b.Name, key, err)

@@ -186,18 +186,33 @@ func TestDecodeManifestRejectsOtherMajorVersion(t *testing.T) {
 }
 
 func TestCaseStatus(t *testing.T) {
+	held := evidence.StepRecord{Phase: "contain", Status: "ok", Containment: evidence.ContainmentHeld}
+	notHeld := evidence.StepRecord{Phase: "contain", Status: "failed", Containment: evidence.ContainmentNotHeld}
+	unchecked := evidence.StepRecord{Phase: "contain", Status: "ok", Containment: evidence.ContainmentUnchecked}
+	failedButHeld := evidence.StepRecord{Phase: "contain", Status: "failed", Containment: evidence.ContainmentHeld}
+	evidenceFailed := evidence.StepRecord{Phase: "acquire", Status: "failed"}
+	tagFailed := evidence.StepRecord{Phase: "contain", Status: "failed"} // case-tag: no containment
+	permitted := evidence.StepRecord{Phase: "contain", Status: "ok", Containment: evidence.ContainmentPermitted}
 	for _, tc := range []struct {
+		name  string
 		steps []evidence.StepRecord
+		o     evidence.Outcome
 		want  string
 	}{
-		{nil, evidence.CaseContained},
-		{[]evidence.StepRecord{{Phase: "acquire", Status: "failed"}, {Phase: "contain", Status: "ok"}}, evidence.CaseContainedIncomplete},
-		{[]evidence.StepRecord{{Phase: "acquire", Status: "failed"}, {Phase: "contain", Status: "failed"}}, evidence.CaseContainmentFailed},
-		{[]evidence.StepRecord{{Phase: "report", Status: "failed"}}, evidence.CaseContainedIncomplete},
-		{[]evidence.StepRecord{{Phase: "contain", Status: "skipped"}}, evidence.CaseContained},
+		{"no containment step", []evidence.StepRecord{{Phase: "acquire", Status: "ok"}}, evidence.Outcome{}, evidence.CaseAcquired},
+		{"evidence only, a step failed", []evidence.StepRecord{evidenceFailed}, evidence.Outcome{}, evidence.CaseAcquired},
+		{"every read-back held", []evidence.StepRecord{held, held, evidenceFailed, tagFailed}, evidence.Outcome{}, evidence.CaseContained},
+		{"an ok step that did not read back", []evidence.StepRecord{held, unchecked}, evidence.Outcome{}, evidence.CasePartiallyContained},
+		{"a failed step whose state held", []evidence.StepRecord{held, failedButHeld}, evidence.Outcome{}, evidence.CasePartiallyContained},
+		{"some held", []evidence.StepRecord{held, notHeld}, evidence.Outcome{}, evidence.CasePartiallyContained},
+		{"none held", []evidence.StepRecord{notHeld, unchecked}, evidence.Outcome{}, evidence.CaseContainmentFailed},
+		{"interrupted", []evidence.StepRecord{held}, evidence.Outcome{Interrupted: true}, evidence.CaseInterrupted},
+		{"dry run", []evidence.StepRecord{permitted, unchecked}, evidence.Outcome{DryRun: true}, evidence.CaseWouldContain},
+		{"dry run, evidence only", []evidence.StepRecord{{Phase: "acquire", Status: "ok"}}, evidence.Outcome{DryRun: true}, evidence.CaseWouldAcquire},
+		{"dry run, a check refused", []evidence.StepRecord{permitted, notHeld}, evidence.Outcome{DryRun: true}, evidence.CaseWouldFail},
 	} {
-		if got := evidence.CaseStatus(tc.steps); got != tc.want {
-			t.Errorf("CaseStatus(%+v) = %s, want %s", tc.steps, got, tc.want)
+		if got := evidence.CaseStatus(tc.steps, tc.o); got != tc.want {
+			t.Errorf("%s: CaseStatus = %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }

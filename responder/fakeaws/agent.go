@@ -3,6 +3,7 @@ package fakeaws
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -38,50 +39,68 @@ type Agent struct {
 	OnlineAfterCalls int
 	// PollsToFinish is how many GetCommandInvocation calls a command stays
 	// InProgress (the poll that delivers it is the first) before the next
-	// one finishes it. Zero means 1.
+	// one runs it and finishes it. Zero means 1.
 	PollsToFinish int
 	// InvocationLag is how many GetCommandInvocation calls on a new command
 	// answer InvocationDoesNotExist before it shows (SSM's eventual
 	// consistency right after SendCommand).
 	InvocationLag int
-	// Memory is the physical memory a capture reads. Nil means
-	// DefaultMemory(): 12 MiB of a deterministic pseudo-random pattern, which
-	// does not compress, so that with PartSizeMiB 5 an image spans 3 parts.
+	// Memory is the physical memory a capture reads: the memory capture
+	// script finds it as a LiME image of one range (see agent_run.go). Nil
+	// means DefaultMemory(): 12 MiB of a deterministic pseudo-random
+	// pattern, which does not compress, so that with PartSizeMiB 5 an
+	// image spans 3 parts.
 	Memory []byte
-	// Fault makes the agent misbehave; one of the Fault* constants ("" for
-	// none).
+	// Fault makes the agent misbehave in the collection documents; one of
+	// the Fault* constants ("" for none). The sealing-key documents run
+	// whatever the fault.
 	Fault string
 }
 
-// Agent faults (Agent.Fault).
+// Agent faults (Agent.Fault). The real scripts run; each fault is injected
+// around them: on the wire by the instance's S3 endpoint (agent_http.go), in
+// what the instance offers the script (agent_run.go), or by the agent
+// itself. Windows agents take the faults on the wire and hang only.
 const (
-	// FaultSource: memory cannot be read. The capture reports status
-	// failed, failure "source", every attempt failed, no part uploaded, and
-	// exits 1 (invocation Failed). No effect on volatile-data documents.
+	// FaultSource: memory cannot be read (the memory source is not a
+	// readable file). The capture reports status failed, failure "source",
+	// every attempt failed, no memory read (only the compressor's frame of
+	// the empty stream is uploaded, as part 1), and exits 1 (invocation
+	// Failed). No effect on volatile-data documents.
 	FaultSource = "source"
-	// FaultUploadPart2: every attempt to upload part 2 fails (HTTP 500):
-	// the report says failed, failure "upload", failed_part 2, exit 1. No
-	// effect when the image has one part, or on volatile-data documents.
+	// FaultUploadPart2: every UploadPart of part 2 answers 500
+	// InternalError: the report says failed, failure "upload", failed_part
+	// 2, exit 1. No effect when the image has one part, or on volatile-data
+	// documents.
 	FaultUploadPart2 = "upload-part-2"
-	// FaultLieHash: the uploads are the real bytes, but the report gives a
-	// different compressed_sha256 (memory) or archive sha256 (volatile).
+	// FaultLieHash: the uploads are the real bytes, but the report that
+	// reaches S3 gives a different compressed_sha256 (memory) or archive
+	// sha256 (volatile), as a compromised instance's would (the endpoint
+	// rewrites it; what the script printed keeps the true digest).
 	FaultLieHash = "lie-hash"
-	// FaultShort: the last part is never uploaded, but the report lists it
-	// as ok (with the ETag it would have had) and says succeeded.
+	// FaultShort: a part under 5 MiB, which only the last part may be, is
+	// answered 200 with its ETag but never stored: the report lists it as
+	// ok and says succeeded, ListParts lacks it.
 	FaultShort = "short"
-	// FaultHang: the command stays InProgress until it is cancelled or its
-	// execution timeout passes (TimedOut); nothing is uploaded.
+	// FaultHang: the agent never finishes the command: it stays InProgress
+	// until it is cancelled or its execution timeout passes (TimedOut);
+	// nothing runs, nothing is uploaded.
 	FaultHang = "hang"
-	// FaultNoReport: everything is uploaded but the report: the agent never
-	// PUTs it to ResultUrl, yet its stdout line is complete and claims the
-	// report upload succeeded.
+	// FaultNoReport: everything is uploaded but the report: its PUT is
+	// answered 200 with its ETag and never stored, so the script's stdout
+	// is complete and claims the report upload succeeded.
 	FaultNoReport = "no-report"
-	// FaultExit1: the script dies at once: invocation Failed, ResponseCode
-	// 1, empty stdout, nothing uploaded.
+	// FaultExit1: the script dies at once (the instance's bash exits 1
+	// before running anything): invocation Failed, ResponseCode 1, empty
+	// stdout, nothing uploaded. Documents that do not run bash are not
+	// affected.
 	FaultExit1 = "exit-1"
 )
 
 var agentFaults = []string{"", FaultSource, FaultUploadPart2, FaultLieHash, FaultShort, FaultHang, FaultNoReport, FaultExit1}
+
+// scriptFaults need a script to act on: the Windows stand-in has none.
+var scriptFaults = []string{FaultSource, FaultExit1}
 
 // LinuxAgent returns an online Amazon Linux 2023 agent.
 func LinuxAgent() Agent {
@@ -114,6 +133,23 @@ var defaultMemory = sync.OnceValue(func() []byte {
 // 12 MiB of a deterministic pseudo-random pattern.
 func DefaultMemory() []byte { return slices.Clone(defaultMemory()) }
 
+// StandInAVML returns a stand-in for the avml binary, to stage for a fake
+// Linux instance's memory capture (the script runs what it downloads): a
+// bash script that answers --help and --version as avml does, and copies
+// the memory source it is given (--source) to the image path.
+func StandInAVML() []byte {
+	return []byte(`#!/bin/bash
+# avml stand-in (fakeaws): copies the memory source to the image path.
+case ${1-} in
+--help) echo "Usage: avml [OPTIONS] <FILENAME>"; exit 0 ;;
+--version) echo "avml 0.14.0 (fakeaws stand-in)"; exit 0 ;;
+esac
+src=''
+while (($# > 1)); do case $1 in --source) src=$2; shift 2 ;; *) shift ;; esac; done
+exec cat -- "$src" >"$1"
+`)
+}
+
 // agentState is an instance's agent: its configuration and where its
 // registration stands.
 type agentState struct {
@@ -121,7 +157,22 @@ type agentState struct {
 	registered bool                // has been Online once: DescribeInstanceInformation lists it
 	ping       ssmtypes.PingStatus // as last evaluated
 	lastPing   time.Time
-	warmup     int // DescribeInstanceInformation calls left before it connects
+	warmup     int          // DescribeInstanceInformation calls left before it connects
+	keys       *sealingKeys // the sealing keys it holds (agent_seal.go)
+	parent     string       // its work parent, made at the first command (agent_run.go)
+}
+
+// workParentLocked is the instance's lasting work folder (its /dev/shm).
+// It is made once per instance, under the machine's temporary folder; an
+// empty string when it cannot be made (the scripts then fall back to
+// /dev/shm, /run and /tmp, as on an instance).
+func (a *agentState) workParentLocked() string {
+	if a.parent == "" {
+		if dir, err := os.MkdirTemp("", "fakeaws-instance-"); err == nil {
+			a.parent = dir
+		}
+	}
+	return a.parent
 }
 
 // SetAgent gives an instance an SSM Agent, or replaces its configuration.
@@ -136,6 +187,9 @@ func (c *Cloud) SetAgent(instanceID string, a Agent) {
 	}
 	if !slices.Contains(agentFaults, a.Fault) {
 		panic(fmt.Sprintf("fakeaws: SetAgent: unknown fault %q", a.Fault))
+	}
+	if a.PlatformType == "Windows" && slices.Contains(scriptFaults, a.Fault) {
+		panic(fmt.Sprintf("fakeaws: SetAgent: fault %q is not modelled for Windows agents, whose documents have a stand-in (agent_powershell.go)", a.Fault))
 	}
 	a.Memory = slices.Clone(a.Memory)
 	c.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // Defaults of a new Cloud.
@@ -65,6 +66,10 @@ type Cloud struct {
 	CallerUserID string
 	// Clock gives the time for creation and launch times. Defaults to time.Now.
 	Clock func() time.Time
+	// OnCall, when set, is called with the name of every operation before
+	// it is served, outside the Cloud's lock: a test cancels a run at a
+	// chosen call with it (the call then sees the cancelled context).
+	OnCall func(op string)
 
 	mu     sync.Mutex
 	st     state
@@ -72,7 +77,10 @@ type Cloud struct {
 	rng    *rand.Rand
 	faults map[string][]*fault // operation -> pending injected faults, in order
 	denied map[string]bool     // operation -> answers its "access denied" code
-	calls  map[string]int      // operation -> number of calls served
+	// ignored counts, per operation, the calls still to answer success
+	// without a change (see Ignore; negative: every call).
+	ignored map[string]int
+	calls   map[string]int // operation -> number of calls served
 	// groupPending counts, per security group made by CreateSecurityGroup, the
 	// ModifyNetworkInterfaceAttribute calls that still do not see it.
 	groupPending map[string]int
@@ -135,6 +143,7 @@ func New(opts ...Option) *Cloud {
 		rng:          rand.New(rand.NewPCG(0x5eed, 0xfa4e)),
 		faults:       map[string][]*fault{},
 		denied:       map[string]bool{},
+		ignored:      map[string]int{},
 		calls:        map[string]int{},
 		groupPending: map[string]int{},
 		agents:       map[string]*agentState{},
@@ -225,7 +234,7 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
-	rec := cloud.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
+	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
 	if err != nil {
 		if isCanceled(err) {
 			rec.RequestID = "" // the request never reached AWS
@@ -244,6 +253,12 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 
 func (c *Cloud) serve(ctx context.Context, service, op string, dryRun bool, latency time.Duration,
 	prepare func() (func(), error)) error {
+	c.mu.Lock()
+	onCall := c.OnCall
+	c.mu.Unlock()
+	if onCall != nil {
+		onCall(op)
+	}
 	if latency > 0 {
 		t := time.NewTimer(latency)
 		select {
@@ -272,6 +287,9 @@ func (c *Cloud) serve(ctx context.Context, service, op string, dryRun bool, late
 	}
 	if dryRun {
 		return apiError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+	}
+	if c.takeIgnoreLocked(op) {
+		return nil
 	}
 	commit()
 	return nil

@@ -9,11 +9,14 @@
 // profile, warm-up, polls, faults); DescribeInstanceInformation shows it as a
 // managed node whose ping status follows the instance profile and CanReach
 // (security groups, VPC endpoints added with AddVpcEndpoint, the S3 prefix
-// list); SendCommand and GetCommandInvocation run the Responder-* documents
-// of ssm-documents, whose fake agent fetches and uploads through the
-// presigned URLs it is given, served by this account's S3 or another's
-// registered with AgentS3 (multipart uploads included), and writes the
-// reports the real scripts write. Commands returns what was sent.
+// list); SendCommand and GetCommandInvocation run the document on this
+// machine as the SSM Agent would on the instance: a Linux document's shell
+// steps run for real (so the Responder-* documents of ssm-documents run their
+// own scripts, with bash, curl and zstd or gzip), their presigned requests
+// served by this account's S3 or another's registered with AgentS3
+// (multipart uploads included) through a loopback HTTPS endpoint. The
+// Windows documents, whose PowerShell cannot run here, have a small
+// stand-in. Commands returns what was sent.
 //
 // A test builds the account it needs, hands the service fakes to the code under
 // test, then asserts on the resulting state:
@@ -44,7 +47,8 @@
 //   - Faults: Fail, Throttle and Deny inject errors per operation (Deny
 //     ("PutObject") and ("GetObject") also refuse the agent's presigned
 //     requests, which are authorised by the signer's permissions);
-//     Agent.Fault makes an SSM Agent misbehave;
+//     Agent.Fault makes an SSM Agent misbehave around the real scripts
+//     (on the wire, in what the instance offers them, or in the agent);
 //     GroupPropagationCalls imitates the eventual consistency of new security
 //     groups; SnapshotCompletesAfter and CompleteSnapshots move snapshots from
 //     pending to completed.

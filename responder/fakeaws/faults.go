@@ -57,6 +57,33 @@ func (c *Cloud) Deny(op string) {
 	c.denied[op] = true
 }
 
+// Ignore makes the next `times` calls of operation op answer success
+// without changing anything (times < 0: every later call): an endpoint that
+// acknowledges a change it does not make, which only a read-back catches.
+// Use it for operations whose answer carries nothing the caller reads (the
+// Modify*, Disassociate* and Put*LegalHold kind).
+func (c *Cloud) Ignore(op string, times int) {
+	serviceOf(op)
+	if times == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ignored[op] = times
+}
+
+// takeIgnoreLocked consumes one ignored call of op; true when this one is.
+func (c *Cloud) takeIgnoreLocked(op string) bool {
+	n := c.ignored[op]
+	switch {
+	case n == 0:
+		return false
+	case n > 0:
+		c.ignored[op] = n - 1
+	}
+	return true
+}
+
 // Allow undoes Deny.
 func (c *Cloud) Allow(op string) {
 	c.mu.Lock()
@@ -70,6 +97,7 @@ func (c *Cloud) ClearFaults() {
 	defer c.mu.Unlock()
 	c.faults = map[string][]*fault{}
 	c.denied = map[string]bool{}
+	c.ignored = map[string]int{}
 }
 
 // takeFaultLocked consumes the next injected fault of op, if any.

@@ -102,7 +102,10 @@ func (s *S3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...
 }
 
 // PutObjectLegalHold turns the legal hold of an object version on or off.
-// As on S3, the bucket must have Object Lock enabled (InvalidRequest).
+// As on S3, the bucket must have Object Lock enabled, and the request must
+// carry Content-MD5 or a checksum (x-amz-sdk-checksum-algorithm with its
+// x-amz-checksum-*): here, ContentMD5 or ChecksumAlgorithm in the input
+// (InvalidRequest otherwise).
 func (s *S3) PutObjectLegalHold(ctx context.Context, in *s3.PutObjectLegalHoldInput, _ ...func(*s3.Options)) (*s3.PutObjectLegalHoldOutput, error) {
 	if in == nil {
 		in = &s3.PutObjectLegalHoldInput{}
@@ -116,6 +119,9 @@ func (s *S3) PutObjectLegalHold(ctx context.Context, in *s3.PutObjectLegalHoldIn
 		}
 		if !b.ObjectLock {
 			return nil, apiError("InvalidRequest", "Bucket is missing Object Lock Configuration")
+		}
+		if in.ContentMD5 == nil && in.ChecksumAlgorithm == "" {
+			return nil, apiError("InvalidRequest", "Missing required header for this request: Content-MD5 or x-amz-checksum-*")
 		}
 		if in.LegalHold == nil || (in.LegalHold.Status != s3types.ObjectLockLegalHoldStatusOn && in.LegalHold.Status != s3types.ObjectLockLegalHoldStatusOff) {
 			return nil, apiError("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")

@@ -20,8 +20,9 @@ import (
 
 // SSM is the account's AWS Systems Manager service; it implements cloud.SSM.
 // Documents live in this file; managed nodes and commands in
-// ssm_commands.go; the fake SSM Agent in agent.go, agent_run.go and
-// agent_http.go.
+// ssm_commands.go; the fake SSM Agent in agent.go (its configuration),
+// agent_run.go (running a command's document), agent_http.go and
+// agent_tls.go (the instance's S3 endpoint) and agent_powershell.go.
 type SSM struct{ c *Cloud }
 
 // maxDocumentSize is SSM's limit on the content of a Command document.
@@ -76,6 +77,7 @@ type docStep struct {
 	Precondition map[string][]string `json:"precondition"`
 	Inputs       struct {
 		TimeoutSeconds json.RawMessage `json:"timeoutSeconds"`
+		RunCommand     []string        `json:"runCommand"`
 	} `json:"inputs"`
 }
 
@@ -350,6 +352,49 @@ func (s *SSM) DescribeDocument(ctx context.Context, in *ssm.DescribeDocumentInpu
 	return out, nil
 }
 
+// GetDocument returns the content of a version of a document (the default
+// version when DocumentVersion is empty; "$LATEST", "$DEFAULT" or a
+// number), with its type, format and status (Active). Only JSON is stored
+// and returned: asking for YAML or TEXT is not modelled. An unknown document
+// answers InvalidDocument, an unknown version InvalidDocumentVersion.
+func (s *SSM) GetDocument(ctx context.Context, in *ssm.GetDocumentInput, _ ...func(*ssm.Options)) (*ssm.GetDocumentOutput, error) {
+	if in == nil {
+		in = &ssm.GetDocumentInput{}
+	}
+	c := s.c
+	out := &ssm.GetDocumentOutput{}
+	err := c.call(ctx, serviceSSM, "GetDocument", false, &out.ResultMetadata, func() (func(), error) {
+		name := aws.ToString(in.Name)
+		if name == "" {
+			return nil, apiError("ValidationException", "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null")
+		}
+		if err := checkDocumentKind("GetDocument", "", in.DocumentFormat); err != nil {
+			return nil, err
+		}
+		if in.VersionName != nil {
+			return nil, notModelled("GetDocument", "VersionName")
+		}
+		d, err := c.documentLocked(name)
+		if err != nil {
+			return nil, err
+		}
+		n, err := d.resolveVersion(aws.ToString(in.DocumentVersion))
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			out.Name, out.DocumentVersion = aws.String(d.Name), aws.String(strconv.Itoa(n))
+			out.DocumentType, out.DocumentFormat = ssmtypes.DocumentTypeCommand, ssmtypes.DocumentFormatJson
+			out.Status, out.Content = ssmtypes.DocumentStatusActive, aws.String(d.Versions[n-1].Content)
+			out.CreatedDate = aws.Time(d.Versions[n-1].Created)
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UpdateDocument adds a version with new content. DocumentVersion must name
 // the latest version ("$LATEST", its number, or empty); the default version
 // does not change. Content equal to the latest version's answers
@@ -402,23 +447,31 @@ func (s *SSM) UpdateDocument(ctx context.Context, in *ssm.UpdateDocumentInput, _
 	return out, nil
 }
 
-// stepTimeout returns the step's timeoutSeconds: a number, or a "{{ Param }}"
-// reference resolved in params; 3600 (SSM's default) when there is none.
+// stepTimeout returns the first step's timeout (see docStep.timeout).
 func (d docContent) stepTimeout(params map[string]string) time.Duration {
+	if len(d.MainSteps) == 0 {
+		return 3600 * time.Second
+	}
+	return d.MainSteps[0].timeout(params)
+}
+
+// timeout returns the step's timeoutSeconds: a number, or a "{{ Param }}"
+// reference resolved in params; 3600 (SSM's default) when there is none.
+func (s docStep) timeout(params map[string]string) time.Duration {
 	const def = 3600 * time.Second
-	if len(d.MainSteps) == 0 || len(d.MainSteps[0].Inputs.TimeoutSeconds) == 0 {
+	raw := s.Inputs.TimeoutSeconds
+	if len(raw) == 0 {
 		return def
 	}
-	raw := d.MainSteps[0].Inputs.TimeoutSeconds
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		s = string(raw)
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		v = string(raw)
 	}
-	s = strings.TrimSpace(s)
-	if ref, ok := strings.CutPrefix(s, "{{"); ok {
-		s = params[strings.TrimSpace(strings.TrimSuffix(ref, "}}"))]
+	v = strings.TrimSpace(v)
+	if ref, ok := strings.CutPrefix(v, "{{"); ok {
+		v = params[strings.TrimSpace(strings.TrimSuffix(ref, "}}"))]
 	}
-	n, err := strconv.Atoi(s)
+	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
 		return def
 	}

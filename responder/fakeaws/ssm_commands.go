@@ -38,8 +38,9 @@ import (
 //	            the first); TimedOut/ExecutionTimedOut once the step's
 //	            timeoutSeconds have passed since it started; it finishes
 //	            only while the agent is live (a cut-off agent cannot report)
-//	Success / Failed   at the poll after that: the fake agent does the
-//	            document's work then (agent.go), outside the lock
+//	Success / Failed   at the poll after that: the fake agent runs the
+//	            document then (agent_run.go), outside the lock, and the
+//	            poll answers when it has ended
 //	Cancelled   by CancelCommand, from Pending or InProgress
 
 // commandIDPattern is the form of SSM command IDs (a UUID).
@@ -546,7 +547,8 @@ func (c *Cloud) advanceCommandLocked(cmd *command) *agentJob {
 		inv.finish(ssmtypes.CommandInvocationStatusTimedOut, "ExecutionTimedOut", end)
 		return nil
 	}
-	if a.cfg.Fault == FaultHang || inv.Polls <= max(a.cfg.PollsToFinish, 1) || !c.agentLiveLocked(inst, a) {
+	hang := a.cfg.Fault == FaultHang && !isSealingKeyDocument(cmd.DocumentName)
+	if hang || inv.Polls <= max(a.cfg.PollsToFinish, 1) || !c.agentLiveLocked(inst, a) {
 		return nil
 	}
 	inv.Running = true

@@ -69,15 +69,10 @@ func newCollection(t *testing.T, agent Agent) *collection {
 	k.f.AddBucket("staging", BucketOptions{})
 	k.c.AgentS3(k.f.S3())
 	k.c.SetAgent(k.s.InstanceID, agent)
-	for _, d := range ssmdocuments.Documents() {
-		content, err := d.Content()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(d.Name), Content: aws.String(string(content)),
-			DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
-			t.Fatal(err)
-		}
+	k.c.DeployMemberDocuments()
+	if _, err := k.c.SSM().CreateDocument(k.ctx, &ssm.CreateDocumentInput{Name: aws.String(testDocumentName), Content: aws.String(testDocument),
+		DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
+		t.Fatal(err)
 	}
 	k.presign = newPresigner("us-east-1", true)
 	return k
@@ -118,8 +113,9 @@ func (k *collection) presignPut(bucket, key string) string {
 	return r.URL
 }
 
-// avml is the staged "avml binary" of the tests.
-var avml = []byte("#!/fake avml 0.14.0\n")
+// avml is the staged avml of the tests (WinPmem is fetched and checked, not
+// run: any bytes will do).
+var avml = StandInAVML()
 
 func sha256hex(b []byte) string {
 	s := sha256.Sum256(b)
@@ -170,14 +166,19 @@ func (k *collection) prepareMemory(windows bool, parts int, extra map[string]str
 }
 
 // send sends a document with parameters checked by ssmdocuments, as the
-// engine does.
+// engine does: for a document with sealed parameters, the instance first
+// makes the key they are sealed to.
 func (k *collection) send(doc string, params map[string]string) (string, error) {
 	k.t.Helper()
 	d, ok := ssmdocuments.Lookup(doc)
 	if !ok {
 		k.t.Fatalf("no document %s", doc)
 	}
-	p, err := d.SendCommandParameters(params)
+	var key *ssmdocuments.SealingKey
+	if d.HasSealed() {
+		key = k.sealingKey()
+	}
+	p, err := d.SendCommandParameters(params, key)
 	k.must(err)
 	out, err := k.c.SSM().SendCommand(k.ctx, &ssm.SendCommandInput{DocumentName: aws.String(doc), InstanceIds: []string{k.s.InstanceID},
 		Parameters: p, TimeoutSeconds: aws.Int32(600), Comment: aws.String("responder case-42")})
@@ -185,6 +186,18 @@ func (k *collection) send(doc string, params map[string]string) (string, error) 
 		return "", err
 	}
 	return aws.ToString(out.Command.CommandId), nil
+}
+
+// sealingKey has the suspect's agent make a sealing key with the
+// platform's sealing-key document, as the engine does before a collection
+// (on Linux the real script makes it, with openssl), and returns its public
+// half.
+func (k *collection) sealingKey() *ssmdocuments.SealingKey {
+	k.t.Helper()
+	k.c.mu.Lock()
+	platform := k.c.agents[k.s.InstanceID].cfg.PlatformType
+	k.c.mu.Unlock()
+	return k.sealingKeyByDocument(platform)
 }
 
 // poll calls GetCommandInvocation until the invocation is finished (at most
@@ -235,4 +248,39 @@ func (k *collection) isolate(groups ...string) {
 		_, err := k.c.EC2().ModifyNetworkInterfaceAttribute(k.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(eni), Groups: groups})
 		k.must(err)
 	}
+}
+
+// testDocumentName is a small Command document of every collection
+// account, testDocument: step "put" uploads "put <Word>"
+// through the presigned PUT Url, step "say" prints Word and exits with
+// Exit.
+const testDocumentName = "Test-Put"
+
+const testDocument = `{"schemaVersion":"2.2","description":"fakeaws test document",
+"parameters":{
+  "Url":{"type":"String","allowedPattern":"^https://[A-Za-z0-9.:/?&=%_~-]+$"},
+  "Word":{"type":"String","default":"hello","allowedPattern":"^[a-z]+$"},
+  "Exit":{"type":"String","default":"0","allowedPattern":"^[0-9]$"},
+  "Repeat":{"type":"String","default":"1","allowedPattern":"^[0-9]{1,5}$"},
+  "ExecutionTimeout":{"type":"String","default":"60","allowedPattern":"^[0-9]{1,5}$"}},
+"mainSteps":[
+  {"action":"aws:runShellScript","name":"put","precondition":{"StringEquals":["platformType","Linux"]},
+   "inputs":{"timeoutSeconds":"{{ ExecutionTimeout }}","runCommand":[
+     "printf 'put %s' '{{ Word }}' >body","curl -sS -f -o /dev/null -T body '{{ Url }}'"]}},
+  {"action":"aws:runShellScript","name":"say",
+   "inputs":{"runCommand":["i=0","while [ $i -lt {{ Repeat }} ]; do printf '%s' '{{ Word }}'; i=$((i+1)); done","exit {{ Exit }}"]}}]}`
+
+// sendTest sends the test document with its Url a presigned PUT of key in
+// a bucket (in "staging": the evidence bucket's Object Lock wants a
+// Content-MD5, which the document does not send).
+func (k *collection) sendTest(bucket, key string, params map[string]string) string {
+	k.t.Helper()
+	p := map[string][]string{"Url": {k.presignPut(bucket, key)}}
+	for name, v := range params {
+		p[name] = []string{v}
+	}
+	out, err := k.c.SSM().SendCommand(k.ctx, &ssm.SendCommandInput{DocumentName: aws.String(testDocumentName),
+		InstanceIds: []string{k.s.InstanceID}, Parameters: p, TimeoutSeconds: aws.Int32(600), Comment: aws.String("responder case-42")})
+	k.must(err)
+	return aws.ToString(out.Command.CommandId)
 }

@@ -41,7 +41,7 @@ func TestDocuments(t *testing.T) {
 		doc := out.Document
 		if aws.ToString(doc.Hash) != sha256hex(content) || aws.ToString(doc.Hash) != want || doc.HashType != ssmtypes.DocumentHashTypeSha256 ||
 			doc.Status != ssmtypes.DocumentStatusActive || aws.ToString(doc.DocumentVersion) != "1" ||
-			aws.ToString(doc.LatestVersion) != "1" || aws.ToString(doc.DefaultVersion) != "1" || len(doc.Parameters) != len(d.Parameters) ||
+			aws.ToString(doc.LatestVersion) != "1" || aws.ToString(doc.DefaultVersion) != "1" || len(doc.Parameters) != len(d.DocumentParameters()) ||
 			aws.ToString(doc.SchemaVersion) != "2.2" || aws.ToString(doc.Owner) != c.Account {
 			t.Errorf("%s described as %+v", d.Name, doc)
 		}
@@ -139,10 +139,15 @@ func TestSendCommandValidation(t *testing.T) {
 	unmanaged := k.c.AddInstance(InstanceSpec{VpcID: k.s.VpcID})
 	lost := k.c.AddInstance(InstanceSpec{VpcID: k.s.VpcID})
 	k.c.SetAgent(lost, Agent{PlatformType: "Linux", Online: true, NeedsProfile: true}) // no profile: never registered
-	volatile := map[string][]string{
-		"CaseId":     {"case-42"},
-		"ArchiveUrl": {k.presignPut("evidence", "case-42/volatile.tar.gz")},
-		"ResultUrl":  {k.presignPut("evidence", "case-42/volatile-report.json")},
+	d, _ := ssmdocuments.Lookup(ssmdocuments.LinuxVolatileData)
+	volatile, err := d.SendCommandParameters(map[string]string{
+		"CaseId":     "case-42",
+		"ArchiveUrl": k.presignPut("evidence", "case-42/volatile.tar.gz"),
+		"ResultUrl":  k.presignPut("evidence", "case-42/volatile-report.json"),
+	}, k.sealingKey())
+	k.must(err)
+	for _, defaulted := range []string{"RecentDays", "ExecutionTimeout"} {
+		delete(volatile, defaulted) // SendCommand fills the defaults in
 	}
 	with := func(name string, v ...string) map[string][]string {
 		out := map[string][]string{}
@@ -156,7 +161,6 @@ func TestSendCommandValidation(t *testing.T) {
 		}
 		return out
 	}
-	d, _ := ssmdocuments.Lookup(ssmdocuments.LinuxVolatileData)
 	hash, _ := d.ContentSHA256()
 	tests := []struct {
 		name string
@@ -169,7 +173,8 @@ func TestSendCommandValidation(t *testing.T) {
 		{name: "unknown version", in: ssm.SendCommandInput{DocumentVersion: aws.String("7"), Parameters: volatile}, code: "InvalidDocumentVersion"},
 		{name: "other hash", in: ssm.SendCommandInput{Parameters: volatile, DocumentHash: aws.String(sha256hex([]byte("x")))}, code: "InvalidDocument"},
 		{name: "unknown parameter", in: ssm.SendCommandInput{Parameters: with("Extra", "x")}, code: "InvalidParameters"},
-		{name: "missing required", in: ssm.SendCommandInput{Parameters: with("ArchiveUrl")}, code: "InvalidParameters"},
+		{name: "missing required", in: ssm.SendCommandInput{Parameters: with(ssmdocuments.ParamSealed)}, code: "InvalidParameters"},
+		{name: "a URL in clear", in: ssm.SendCommandInput{Parameters: with("ArchiveUrl", k.presignPut("evidence", "x"))}, code: "InvalidParameters"},
 		{name: "outside the pattern", in: ssm.SendCommandInput{Parameters: with("CaseId", "case 42; rm -rf /")}, code: "InvalidParameters"},
 		{name: "two values", in: ssm.SendCommandInput{Parameters: with("CaseId", "a", "b")}, code: "InvalidParameters"},
 		{name: "not managed", in: ssm.SendCommandInput{Parameters: volatile, InstanceIds: []string{unmanaged}}, code: "InvalidInstanceId"},
@@ -201,7 +206,7 @@ func TestSendCommandValidation(t *testing.T) {
 			}
 		})
 	}
-	_, err := k.c.SSM().SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(ssmdocuments.LinuxVolatileData),
+	_, err = k.c.SSM().SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(ssmdocuments.LinuxVolatileData),
 		InstanceIds: []string{unmanaged}, Parameters: volatile})
 	if want := "Instances [[" + unmanaged + "]] not in a valid state for account 111122223333"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
@@ -211,7 +216,12 @@ func TestSendCommandValidation(t *testing.T) {
 		t.Errorf("InvalidInstanceId is %T, want the SDK's type", err)
 	}
 
-	cmds := k.c.Commands()
+	var cmds []CommandRecord
+	for _, c := range k.c.Commands() {
+		if !isSealingKeyDocument(c.DocumentName) { // made by k.send for each collection command
+			cmds = append(cmds, c)
+		}
+	}
 	if len(cmds) != 2 {
 		t.Fatalf("commands = %v", cmds)
 	}
@@ -392,12 +402,7 @@ func TestCommandLifecycle(t *testing.T) {
 				tt.agent(&agent)
 			}
 			k := newCollection(t, agent)
-			id, err := k.send(ssmdocuments.LinuxVolatileData, map[string]string{
-				"CaseId": "case-42", "ExecutionTimeout": "60",
-				"ArchiveUrl": k.presignPut("evidence", "case-42/volatile.tar.gz"),
-				"ResultUrl":  k.presignPut("evidence", "case-42/volatile-report.json"),
-			})
-			k.must(err)
+			id := k.sendTest("staging", "case-42/put.txt", nil) // ExecutionTimeout 60
 			var seen []string
 			var last *ssm.GetCommandInvocationOutput
 			for i := range tt.want {
@@ -418,7 +423,7 @@ func TestCommandLifecycle(t *testing.T) {
 			if aws.ToString(last.StatusDetails) != tt.final {
 				t.Errorf("status details %q, want %q", aws.ToString(last.StatusDetails), tt.final)
 			}
-			if aws.ToString(last.DocumentName) != ssmdocuments.LinuxVolatileData || aws.ToString(last.PluginName) != "collectVolatileData" ||
+			if aws.ToString(last.DocumentName) != "Test-Put" || aws.ToString(last.PluginName) != "put" ||
 				aws.ToString(last.Comment) != "responder case-42" || aws.ToString(last.DocumentVersion) != "$DEFAULT" {
 				t.Errorf("invocation = %+v", last)
 			}
@@ -427,8 +432,8 @@ func TestCommandLifecycle(t *testing.T) {
 				t.Errorf("Commands() = %v", rec)
 			}
 			success := tt.final == "Success"
-			if (k.object("evidence", "case-42/volatile.tar.gz") != nil) != success {
-				t.Errorf("archive uploaded: %v, want %v", !success, success)
+			if (k.object("staging", "case-42/put.txt") != nil) != success {
+				t.Errorf("object uploaded: %v, want %v", !success, success)
 			}
 			if success && (last.ResponseCode != 0 || aws.ToString(last.ExecutionEndDateTime) == "") {
 				t.Errorf("finished invocation = %+v", last)
@@ -442,8 +447,7 @@ func TestCommandLifecycle(t *testing.T) {
 
 func TestGetCommandInvocationErrors(t *testing.T) {
 	k := newCollection(t, LinuxAgent())
-	id, err := k.send(ssmdocuments.LinuxVolatileData, map[string]string{"CaseId": "c", "ArchiveUrl": k.presignPut("evidence", "a"), "ResultUrl": k.presignPut("evidence", "r")})
-	k.must(err)
+	id := k.sendTest("staging", "a", nil)
 	other := k.c.AddInstance(InstanceSpec{VpcID: k.s.VpcID})
 	tests := []struct {
 		name                   string
@@ -451,7 +455,7 @@ func TestGetCommandInvocationErrors(t *testing.T) {
 		code                   string
 	}{
 		{"ok", id, k.s.InstanceID, "", ""},
-		{"plugin by name", id, k.s.InstanceID, "collectVolatileData", ""},
+		{"plugin by name", id, k.s.InstanceID, "put", ""},
 		{"unknown plugin", id, k.s.InstanceID, "aws:runShellScript", "InvalidPluginName"},
 		{"other instance", id, other, "", "InvocationDoesNotExist"},
 		{"unknown command", "0f9d6c0b-8a4e-4f8e-9b7b-6a0d7c1e2f3a", k.s.InstanceID, "", "InvocationDoesNotExist"},
@@ -467,15 +471,20 @@ func TestGetCommandInvocationErrors(t *testing.T) {
 			wantCode(t, err, tt.code)
 		})
 	}
-	_, err = k.c.SSM().CancelCommand(k.ctx, &ssm.CancelCommandInput{CommandId: aws.String("0f9d6c0b-8a4e-4f8e-9b7b-6a0d7c1e2f3a")})
+	_, err := k.c.SSM().CancelCommand(k.ctx, &ssm.CancelCommandInput{CommandId: aws.String("0f9d6c0b-8a4e-4f8e-9b7b-6a0d7c1e2f3a")})
 	wantCode(t, err, "InvalidCommandId")
 
 	// Throttling and denial, as for the other services.
 	k.c.Throttle("GetCommandInvocation", 1)
 	_, err = k.c.SSM().GetCommandInvocation(k.ctx, &ssm.GetCommandInvocationInput{CommandId: &id, InstanceId: &k.s.InstanceID})
 	wantCode(t, err, "ThrottlingException")
+	d, _ := ssmdocuments.Lookup(ssmdocuments.LinuxVolatileData)
+	params, err := d.SendCommandParameters(map[string]string{"CaseId": "c", "ArchiveUrl": k.presignPut("evidence", "a"),
+		"ResultUrl": k.presignPut("evidence", "r")}, k.sealingKey())
+	k.must(err)
 	k.c.Deny("SendCommand")
-	_, err = k.send(ssmdocuments.LinuxVolatileData, map[string]string{"CaseId": "c", "ArchiveUrl": k.presignPut("evidence", "a"), "ResultUrl": k.presignPut("evidence", "r")})
+	_, err = k.c.SSM().SendCommand(k.ctx, &ssm.SendCommandInput{DocumentName: aws.String(ssmdocuments.LinuxVolatileData),
+		InstanceIds: []string{k.s.InstanceID}, Parameters: params})
 	wantCode(t, err, "AccessDeniedException")
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/responder-ir/responder/internal/errlist"
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
@@ -151,10 +152,14 @@ type Preserver struct {
 	// Caller identifies who runs it (optional); ActingAs the workload role.
 	Caller   cloud.STS
 	ActingAs cloud.STS
-	Store    evidence.Store
-	Region   string
-	Log      *slog.Logger
-	Now      func() time.Time
+	// ForensicsIdentity is STS with the credentials Forensics acts with:
+	// Preserve checks that they are of the forensics account it is told
+	// before it copies anything (nil: not checked).
+	ForensicsIdentity cloud.STS
+	Store             evidence.Store
+	Region            string
+	Log               *slog.Logger
+	Now               func() time.Time
 }
 
 // New builds the preserve engine from the workload-account clients
@@ -164,10 +169,12 @@ type Preserver struct {
 func New(workload *cloud.Clients, forensics cloud.ForensicsEC2, store evidence.Store) *Preserver {
 	p := &Preserver{
 		Source: workload.EC2, KMS: workload.KMS, Forensics: forensics, Caller: workload.STS,
-		Store: store, Region: workload.Region,
+		ForensicsIdentity: workload.STS, Store: store, Region: workload.Region,
 	}
 	if workload.CallerSTS != nil {
-		p.Caller, p.ActingAs = workload.CallerSTS, workload.STS
+		// A role is assumed in the workload account: the forensics
+		// account is the caller's own.
+		p.Caller, p.ActingAs, p.ForensicsIdentity = workload.CallerSTS, workload.STS, workload.CallerSTS
 	}
 	return p
 }
@@ -189,7 +196,7 @@ func (req *Request) Validate() error {
 	if req.PollInterval < 0 || req.Timeout < 0 || req.CopiesInFlight < 0 {
 		errs = multierror.Append(errs, errors.New("poll interval, timeout and copies in flight must not be negative"))
 	}
-	if err := responder.OneLine(errs); err != nil {
+	if err := errlist.OneLine(errs); err != nil {
 		return &responder.InputError{Err: err}
 	}
 	return nil
@@ -227,6 +234,9 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		log = slog.Default()
 	}
 	log = log.With("case_id", req.CaseID)
+	if err := p.checkForensicsAccount(ctx, req.ForensicsAccountID); err != nil {
+		return nil, err
+	}
 	prior, err := evidence.LoadManifest(ctx, p.Store, req.CaseID)
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", req.CaseID, err)
@@ -278,7 +288,7 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		// Lambda's wait loop polls until the copies complete) is not a new
 		// run: the record is not rewritten.
 		res.Manifest, res.Unchanged = prior, true
-		res.Err = responder.OneLine(errs)
+		res.Err = errlist.OneLine(errs)
 		log.Info("preserve: nothing changed since the last record", "status", res.Status)
 		return res, nil
 	}
@@ -296,9 +306,32 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 		log.Error("case record not saved", "error", err)
 	}
-	res.Err = responder.OneLine(errs)
+	res.Err = errlist.OneLine(errs)
 	log.Info("preserve finished", "status", res.Status, "snapshots", len(snaps))
 	return res, nil
+}
+
+// ErrForensicsAccountMismatch: the credentials that would make the copies
+// act in another account than the forensics account the request names.
+var ErrForensicsAccountMismatch = errors.New("the forensics credentials are of another account")
+
+// checkForensicsAccount makes sure the copies are made in the account the
+// record will name: the credentials Forensics acts with must be of it. A
+// mismatch is bad input (the wrong --forensics-account or profile), found
+// before anything is copied.
+func (p *Preserver) checkForensicsAccount(ctx context.Context, want string) error {
+	if p.ForensicsIdentity == nil {
+		return nil
+	}
+	out, err := p.ForensicsIdentity.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("identify the forensics credentials (sts:GetCallerIdentity): %w", err)
+	}
+	if got := aws.ToString(out.Account); got != want {
+		return &responder.InputError{Err: fmt.Errorf("%w: they act in account %s (%s), not in the forensics account %s: the copies would be made, and recorded, in the wrong account",
+			ErrForensicsAccountMismatch, got, aws.ToString(out.Arn), want)}
+	}
+	return nil
 }
 
 // identify returns who runs the preserve and, when a role is assumed in the

@@ -49,8 +49,10 @@ type htmlData struct {
 func HTML(w io.Writer, r *Report) error {
 	d := htmlData{R: r, BannerClass: "other"}
 	switch r.Case.Status {
-	case evidence.CaseContained, evidence.CaseContainedIncomplete, evidence.CaseContainmentFailed:
-		d.BannerClass = r.Case.Status
+	case evidence.CaseContained, evidence.CaseAcquired:
+		d.BannerClass = "good"
+	case evidence.CaseContainedIncomplete, evidence.CaseInterrupted:
+		d.BannerClass = "warn"
 	}
 	for _, e := range r.Timeline {
 		for _, c := range e.Calls {

@@ -54,7 +54,7 @@ func (m *mdWriter) report(r *Report) {
 	c := r.Case
 	m.line("# Incident response report: case %s", code(c.ID))
 	m.line("")
-	if c.Status == evidence.CaseContainmentFailed {
+	if c.Status != evidence.CaseContained && c.Status != evidence.CaseAcquired {
 		m.line("> **%s**", text(c.StatusText))
 		m.line("")
 	}

@@ -91,9 +91,9 @@ type Case struct {
 	InstanceID string `json:"instance_id"`
 	AccountID  string `json:"account_id"`
 	Region     string `json:"region"`
-	// Status is the outcome of the last run (contained,
-	// contained-evidence-incomplete, containment-failed); StatusText says it
-	// in words.
+	// Status is the outcome of the last respond run (a case status of
+	// evidence.CaseStatus: contained, partially-contained, ...); StatusText
+	// says it in words.
 	Status     string `json:"status"`
 	StatusText string `json:"status_text"`
 	// Actor started the first run; ActingAs is the role session it used in
@@ -386,17 +386,14 @@ func sortTimeline(events []Event) {
 	sort.SliceStable(events, func(i, j int) bool { return events[i].At.Before(events[j].At) })
 }
 
-// StatusText says a case status in words.
+// StatusText says a case status in words: the word as a headline, and what
+// it claims (evidence.StatusMeaning, the words the CLI and the notification
+// use too).
 func StatusText(s string) string {
-	switch s {
-	case evidence.CaseContained:
-		return "Contained: every containment step succeeded or had nothing to do"
-	case evidence.CaseContainedIncomplete:
-		return "Contained, evidence incomplete: a step that collects evidence, records or notifies failed"
-	case evidence.CaseContainmentFailed:
-		return "CONTAINMENT FAILED: a containment step failed; the instance may NOT be isolated"
+	if s == "" {
+		return "no respond run recorded"
 	}
-	return s
+	return evidence.StatusHeadline(s) + ": " + evidence.StatusMeaning(s)
 }
 
 // screenshotSuffix ends the path of the console screenshot artifact.

@@ -23,6 +23,7 @@ type TerminationProtection struct{}
 func (TerminationProtection) Name() string    { return "termination-protection" }
 func (TerminationProtection) Phase() Phase    { return Contain }
 func (TerminationProtection) Needs() []string { return []string{"metadata:read", "snapshots"} }
+func (TerminationProtection) Isolates() bool  { return true }
 
 type terminationState struct {
 	DisableAPITermination bool `json:"disable_api_termination"`
@@ -37,7 +38,7 @@ func (s TerminationProtection) Run(ctx context.Context, env *Env) Result {
 	}
 	before := terminationState{DisableAPITermination: out.DisableApiTermination != nil && aws.ToBool(out.DisableApiTermination.Value)}
 	if before.DisableAPITermination {
-		return Skipped("termination protection already enabled", before)
+		return Skipped("termination protection already enabled", before).Held(true)
 	}
 	return s.set(ctx, api, env, true, before)
 }
@@ -50,7 +51,7 @@ func (s TerminationProtection) set(ctx context.Context, api instanceAttributeAPI
 		DryRun:                aws.Bool(env.Target.DryRun),
 	})
 	if env.Target.DryRun {
-		return dryRun(err, fmt.Sprintf("set termination protection to %t", on), before)
+		return dryRunContainment(dryRun(err, fmt.Sprintf("set termination protection to %t", on), before))
 	}
 	if err != nil {
 		return Failed(fmt.Errorf("set termination protection of %s to %t: %w", id, on, err), before)
@@ -60,9 +61,9 @@ func (s TerminationProtection) set(ctx context.Context, api instanceAttributeAPI
 		return Failed(fmt.Errorf("read back termination protection of %s: %w", id, err), before)
 	}
 	if got := out.DisableApiTermination != nil && aws.ToBool(out.DisableApiTermination.Value); got != on {
-		return Failed(fmt.Errorf("termination protection of %s is %t after it was set to %t", id, got, on), before)
+		return Failed(fmt.Errorf("termination protection of %s is %t after it was set to %t", id, got, on), before).Held(false)
 	}
-	return OK(fmt.Sprintf("termination protection set to %t", on), before, terminationState{DisableAPITermination: on})
+	return OK(fmt.Sprintf("termination protection set to %t", on), before, terminationState{DisableAPITermination: on}).Held(true)
 }
 
 // Release restores the termination protection found before.
@@ -85,6 +86,7 @@ type ShutdownBehavior struct{}
 func (ShutdownBehavior) Name() string    { return "shutdown-behavior" }
 func (ShutdownBehavior) Phase() Phase    { return Contain }
 func (ShutdownBehavior) Needs() []string { return []string{"metadata:read", "snapshots"} }
+func (ShutdownBehavior) Isolates() bool  { return true }
 
 type shutdownState struct {
 	Behavior string `json:"instance_initiated_shutdown_behavior"`
@@ -99,7 +101,7 @@ func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
 	}
 	before := shutdownState{Behavior: attributeValue(out.InstanceInitiatedShutdownBehavior)}
 	if before.Behavior == "stop" {
-		return Skipped("instance-initiated shutdown already stops the instance", before)
+		return Skipped("instance-initiated shutdown already stops the instance", before).Held(true)
 	}
 	return s.set(ctx, api, env, "stop", before)
 }
@@ -115,7 +117,7 @@ func (s ShutdownBehavior) set(ctx context.Context, api instanceAttributeAPI, env
 		DryRun:     aws.Bool(env.Target.DryRun),
 	})
 	if env.Target.DryRun {
-		return dryRun(err, "set instance-initiated shutdown behavior to "+behavior, before)
+		return dryRunContainment(dryRun(err, "set instance-initiated shutdown behavior to "+behavior, before))
 	}
 	if err != nil {
 		return Failed(fmt.Errorf("set shutdown behavior of %s to %s: %w", id, behavior, err), before)
@@ -127,9 +129,9 @@ func (s ShutdownBehavior) set(ctx context.Context, api instanceAttributeAPI, env
 		return Failed(fmt.Errorf("read back shutdown behavior of %s: %w", id, err), before)
 	}
 	if got := attributeValue(out.InstanceInitiatedShutdownBehavior); got != behavior {
-		return Failed(fmt.Errorf("shutdown behavior of %s is %q after it was set to %q", id, got, behavior), before)
+		return Failed(fmt.Errorf("shutdown behavior of %s is %q after it was set to %q", id, got, behavior), before).Held(false)
 	}
-	return OK("instance-initiated shutdown behavior set to "+behavior, before, shutdownState{Behavior: behavior})
+	return OK("instance-initiated shutdown behavior set to "+behavior, before, shutdownState{Behavior: behavior}).Held(true)
 }
 
 // Release restores the shutdown behavior found before.

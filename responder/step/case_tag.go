@@ -9,25 +9,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 type tagAPI interface {
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 }
 
-// CaseTag tags the instance with the case ID and its status, so that anyone
-// looking at the instance in the console sees it is under investigation.
+// CaseTag tags the instance with the case ID and the case status, so that
+// anyone looking at the instance in the console sees it is under
+// investigation and what the response proved. It runs after every
+// containment step of the plan (a ContainmentReporter) and writes the word
+// the case record gets: contained only when their read-backs held,
+// partially-contained, containment-failed, acquired (no containment), or
+// interrupted. A release writes released.
 type CaseTag struct{}
 
-func (CaseTag) Name() string    { return "case-tag" }
-func (CaseTag) Phase() Phase    { return Contain }
-func (CaseTag) Needs() []string { return []string{"metadata:read", "snapshots"} }
+func (CaseTag) Name() string             { return "case-tag" }
+func (CaseTag) Phase() Phase             { return Contain }
+func (CaseTag) Needs() []string          { return []string{"metadata:read", "snapshots"} }
+func (CaseTag) ReportsContainment() bool { return true }
 
-// StatusQuarantined and StatusReleased are the values of the status tag.
-const (
-	StatusQuarantined = "quarantined"
-	StatusReleased    = "released"
-)
+// StatusReleased is the value of the status tag after a release; otherwise
+// the tag holds the case status (evidence.CaseStatus).
+const StatusReleased = "released"
 
 type tagState struct {
 	Tags map[string]string `json:"tags"`
@@ -40,22 +46,33 @@ func (s CaseTag) Run(ctx context.Context, env *Env) Result {
 			before.Tags[k] = aws.ToString(t.Value)
 		}
 	}
-	want := map[string]string{TagCaseID: env.Target.CaseID, TagStatus: StatusQuarantined}
+	if env.Target.DryRun {
+		// Nothing is proved in a dry run: check the permission only.
+		var api tagAPI = env.Clients.EC2
+		_, err := api.CreateTags(ctx, s.input(env, map[string]string{TagCaseID: env.Target.CaseID, TagStatus: evidence.CaseWouldContain}))
+		return dryRun(err, fmt.Sprintf("tag the instance %s=%s and %s with the outcome the containment steps prove",
+			TagCaseID, env.Target.CaseID, TagStatus), before)
+	}
+	want := map[string]string{TagCaseID: env.Target.CaseID, TagStatus: env.Status()}
 	if before.Tags[TagCaseID] == want[TagCaseID] && before.Tags[TagStatus] == want[TagStatus] {
-		return Skipped("instance already tagged with this case", before)
+		return Skipped("instance already tagged with this case and status", before)
 	}
 	return s.set(ctx, env, want, before)
 }
 
-func (s CaseTag) set(ctx context.Context, env *Env, tags map[string]string, before tagState) Result {
-	var api tagAPI = env.Clients.EC2
+func (s CaseTag) input(env *Env, tags map[string]string) *ec2.CreateTagsInput {
 	in := &ec2.CreateTagsInput{Resources: []string{env.Target.InstanceID()}, DryRun: aws.Bool(env.Target.DryRun)}
 	for _, k := range []string{TagCaseID, TagStatus} {
 		if v, ok := tags[k]; ok {
 			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 		}
 	}
-	_, err := api.CreateTags(ctx, in)
+	return in
+}
+
+func (s CaseTag) set(ctx context.Context, env *Env, tags map[string]string, before tagState) Result {
+	var api tagAPI = env.Clients.EC2
+	_, err := api.CreateTags(ctx, s.input(env, tags))
 	what := fmt.Sprintf("tag the instance %s=%s, %s=%s", TagCaseID, tags[TagCaseID], TagStatus, tags[TagStatus])
 	if env.Target.DryRun {
 		return dryRun(err, what, before)

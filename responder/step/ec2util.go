@@ -3,14 +3,17 @@ package step
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/go-multierror"
 
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // dryRun turns the answer to a call made with DryRun into a result:
@@ -18,13 +21,42 @@ import (
 func dryRun(err error, would string, before any) Result {
 	switch {
 	case cloud.IsErrorCode(err, "DryRunOperation"):
-		return OK("dry run: permitted; would "+would, before, nil)
+		r := OK("dry run: permitted; would "+would, before, nil)
+		r.Containment = evidence.ContainmentPermitted
+		return r
 	case err == nil:
 		// An endpoint that ignores DryRun made the change: say so loudly.
 		return Failed(fmt.Errorf("dry run: the endpoint did not honour DryRun and may have acted (%s)", would), before)
 	default:
 		return Failed(fmt.Errorf("dry run: %s: %w", would, err), before)
 	}
+}
+
+// dryRunContainment marks what a containment step's dry run checked: a
+// change EC2's DryRun permitted, or a state found already so (held);
+// anything else (a step without a DryRun check) is unchecked.
+func dryRunContainment(r Result) Result {
+	switch r.Status {
+	case evidence.StatusOK:
+		r.Containment = evidence.ContainmentPermitted
+	case evidence.StatusSkipped:
+		if r.Containment == "" {
+			r.Containment = evidence.ContainmentHeld
+		}
+	default:
+		r.Containment = evidence.ContainmentUnchecked
+	}
+	return r
+}
+
+// failWith marks a result failed, adding err to any error it has.
+func failWith(r Result, err error) Result {
+	r.Status = evidence.StatusFailed
+	if r.Err != nil {
+		err = multierror.Append(r.Err, err)
+	}
+	r.Err = err
+	return r
 }
 
 // attachedVolumes lists the EBS volumes attached to the instance, sorted.
@@ -97,6 +129,49 @@ func instanceVPCs(inst types.Instance) []string {
 
 func instanceFilter(id string) []types.Filter {
 	return []types.Filter{{Name: aws.String("instance-id"), Values: []string{id}}}
+}
+
+type interfaceReader interface {
+	DescribeNetworkInterfaces(context.Context, *ec2.DescribeNetworkInterfacesInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error)
+}
+
+// readInterfaceGroups reads the security groups of interfaces as EC2 has
+// them now: one entry per interface of want, in its order, with its VPC.
+func readInterfaceGroups(ctx context.Context, api interfaceReader, want []InterfaceGroups) ([]InterfaceGroups, error) {
+	ids := make([]string, len(want))
+	for i, w := range want {
+		ids[i] = w.NetworkInterfaceID
+	}
+	out, err := api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("describe interfaces %s: %w", strings.Join(ids, ", "), err)
+	}
+	found := map[string][]string{}
+	for _, n := range out.NetworkInterfaces {
+		found[aws.ToString(n.NetworkInterfaceId)] = groupIDs(n.Groups)
+	}
+	got := make([]InterfaceGroups, len(want))
+	for i, w := range want {
+		groups, ok := found[w.NetworkInterfaceID]
+		if !ok {
+			return nil, fmt.Errorf("interface %s is not in the DescribeNetworkInterfaces answer", w.NetworkInterfaceID)
+		}
+		got[i] = InterfaceGroups{NetworkInterfaceID: w.NetworkInterfaceID, VPC: w.VPC, Groups: groups}
+	}
+	return got, nil
+}
+
+// groupMismatches says, for each interface read (got) that is not in the
+// groups of its target, where it is instead.
+func groupMismatches(got, target []InterfaceGroups) []string {
+	var wrong []string
+	for i, t := range target {
+		if !slices.Equal(got[i].Groups, t.Groups) {
+			wrong = append(wrong, fmt.Sprintf("%s is in %s, not in %s", t.NetworkInterfaceID,
+				joinOr(got[i].Groups, "no security group"), joinOr(t.Groups, "no security group")))
+		}
+	}
+	return wrong
 }
 
 // InterfaceGroups is the security groups of one network interface.

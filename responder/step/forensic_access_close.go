@@ -18,6 +18,7 @@ type closeAPI interface {
 	DescribeIamInstanceProfileAssociations(context.Context, *ec2.DescribeIamInstanceProfileAssociationsInput, ...func(*ec2.Options)) (*ec2.DescribeIamInstanceProfileAssociationsOutput, error)
 	DisassociateIamInstanceProfile(context.Context, *ec2.DisassociateIamInstanceProfileInput, ...func(*ec2.Options)) (*ec2.DisassociateIamInstanceProfileOutput, error)
 	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
+	interfaceReader
 }
 
 // ForensicAccessClose ends what the collection opened, whatever the
@@ -28,8 +29,9 @@ type closeAPI interface {
 // if it fails, the instance is not fully contained.
 type ForensicAccessClose struct{}
 
-func (ForensicAccessClose) Name() string { return "forensic-access-close" }
-func (ForensicAccessClose) Phase() Phase { return Contain }
+func (ForensicAccessClose) Name() string   { return "forensic-access-close" }
+func (ForensicAccessClose) Phase() Phase   { return Contain }
+func (ForensicAccessClose) Isolates() bool { return true }
 func (ForensicAccessClose) Needs() []string {
 	return []string{"ssm-access", "volatile-data", "memory-capture"}
 }
@@ -47,12 +49,55 @@ func (s ForensicAccessClose) Run(ctx context.Context, env *Env) Result {
 		return Failed(err, nil)
 	}
 	if len(before.ForensicProfiles) == 0 && len(before.Interfaces) == 0 {
-		return Skipped("no forensic access to close: no forensic profile associated, no interface in a forensic access group", before)
+		return Skipped("no forensic access to close: no forensic profile associated, no interface in a forensic access group", before).Held(true)
 	}
 	if env.Target.DryRun {
-		return Skipped(fmt.Sprintf("dry run: would remove %d forensic profile association(s) and close %d interface(s)", len(before.ForensicProfiles), len(before.Interfaces)), before)
+		return Skipped(fmt.Sprintf("dry run: would remove %d forensic profile association(s) and close %d interface(s)", len(before.ForensicProfiles), len(before.Interfaces)), before).Unchecked()
 	}
-	return s.close(ctx, api, env, before)
+	res, moved := s.close(ctx, api, env, before)
+	return s.readBack(ctx, api, env, res, moved)
+}
+
+// readBack looks again at what close changed: the forensic profile must be
+// gone and every interface it moved in its quarantine group. The after
+// becomes what was read (with what close could not change).
+func (s ForensicAccessClose) readBack(ctx context.Context, api closeAPI, env *Env, res Result, moved []InterfaceGroups) Result {
+	after, _ := res.After.(closeState)
+	var problems []string
+	if arn := env.Collection.ForensicProfileARN; arn != "" {
+		all, err := associatedProfiles(ctx, api, env.Target.InstanceID())
+		if err != nil {
+			return failWith(res, fmt.Errorf("read back: %w", err)).Unchecked()
+		}
+		after.ForensicProfiles = nil
+		for _, a := range all {
+			if a.ProfileARN == arn {
+				after.ForensicProfiles = append(after.ForensicProfiles, a)
+				problems = append(problems, "forensic profile still associated ("+a.AssociationID+")")
+			}
+		}
+	}
+	if len(moved) > 0 {
+		got, err := readInterfaceGroups(ctx, api, moved)
+		if err != nil {
+			return failWith(res, fmt.Errorf("read back: %w", err)).Unchecked()
+		}
+		problems = append(problems, groupMismatches(got, moved)...)
+		read := map[string]InterfaceGroups{}
+		for _, g := range got {
+			read[g.NetworkInterfaceID] = g
+		}
+		for i, n := range after.Interfaces {
+			if g, ok := read[n.NetworkInterfaceID]; ok {
+				after.Interfaces[i] = g
+			}
+		}
+	}
+	res.After = after
+	if len(problems) > 0 {
+		return failWith(res, fmt.Errorf("read back: %s", strings.Join(problems, "; "))).Held(false)
+	}
+	return res.Held(res.Status != evidence.StatusFailed)
 }
 
 // open finds the forensic access still open: the associations of the
@@ -92,8 +137,9 @@ func (ForensicAccessClose) open(ctx context.Context, api closeAPI, env *Env) (cl
 }
 
 // close removes the forensic profile associations and moves the interfaces
-// to the quarantine group of their VPC. after holds what is still open.
-func (s ForensicAccessClose) close(ctx context.Context, api closeAPI, env *Env, before closeState) Result {
+// to the quarantine group of their VPC. after holds what is still open;
+// moved lists the interfaces moved, with the group they were moved to.
+func (s ForensicAccessClose) close(ctx context.Context, api closeAPI, env *Env, before closeState) (res Result, moved []InterfaceGroups) {
 	var (
 		errs  *multierror.Error
 		done  []string
@@ -114,12 +160,13 @@ func (s ForensicAccessClose) close(ctx context.Context, api closeAPI, env *Env, 
 			errs = multierror.Append(errs, err)
 			continue
 		}
+		moved = append(moved, left)
 		done = append(done, n.NetworkInterfaceID+" moved to "+left.Groups[0])
 	}
 	if err := errs.ErrorOrNil(); err != nil {
-		return Result{Status: evidence.StatusFailed, Err: err, Before: before, After: after}
+		return Result{Status: evidence.StatusFailed, Err: err, Before: before, After: after}, moved
 	}
-	return OK(strings.Join(done, "; "), before, after)
+	return OK(strings.Join(done, "; "), before, after), moved
 }
 
 // closeInterface moves one interface from the forensic access group to

@@ -52,6 +52,9 @@ func (MemoryCapture) Timeout(env *Env) time.Duration {
 
 // memoryState is the step's record.
 type memoryState struct {
+	// SealingKey is the command that made the key the capture's URLs were
+	// sealed to; Command the capture itself.
+	SealingKey  CommandRun                    `json:"sealing_key_command"`
 	Command     CommandRun                    `json:"command"`
 	MemoryBytes int64                         `json:"memory_bytes"`
 	PartSizeMiB int                           `json:"part_size_mib"`
@@ -89,15 +92,17 @@ func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
 // memoryCapture is one capture under way: what plan settled, what prepare
 // opened (the multipart upload is st.Upload) and the step's record.
 type memoryCapture struct {
-	step    MemoryCapture
-	env     *Env
-	rcv     evidence.Receiver
-	docName string
-	doc     ssmdocuments.Document
-	tools   memoryTools
+	step     MemoryCapture
+	env      *Env
+	rcv      evidence.Receiver
+	platform string // the managed node's platform type
+	docName  string
+	doc      ssmdocuments.Document
+	tools    memoryTools
 
 	// Set by prepare.
 	bound                 time.Time // when the command must have ended
+	key                   *ssmdocuments.SealingKey
 	imagePath, reportPath string
 	params                map[string][]string // SendCommand's parameters
 
@@ -123,7 +128,7 @@ func (s MemoryCapture) plan(ctx context.Context, env *Env) (*memoryCapture, Resu
 	if err != nil {
 		return nil, Failed(err, nil)
 	}
-	c := &memoryCapture{step: s, env: env, rcv: rcv, docName: docName}
+	c := &memoryCapture{step: s, env: env, rcv: rcv, platform: node.PlatformType, docName: docName}
 	c.doc, _ = ssmdocuments.Lookup(docName)
 	if c.tools, err = s.tools(node.PlatformType, env.Target.Instance, env.Collection.Memory); err != nil {
 		return nil, Failed(err, nil)
@@ -167,12 +172,13 @@ func (c *memoryCapture) size(ctx context.Context, platform string) error {
 	return err
 }
 
-// prepare installs the document, then opens the multipart upload and what
-// the instance needs to fill it. When it fails, why is what the record says
-// of the aborted upload.
+// prepare checks the document and has the instance make the key its URLs
+// are sealed to, then opens the multipart upload and what the instance
+// needs to fill it. When it fails, why is what the record says of the
+// aborted upload.
 func (c *memoryCapture) prepare(ctx context.Context) (why string, err error) {
 	env := c.env
-	if err := ensureDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
+	if err := pinDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
 		return "", err
 	}
 	c.bound = env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout)))
@@ -182,6 +188,9 @@ func (c *memoryCapture) prepare(ctx context.Context) (why string, err error) {
 	}
 	if warning != "" {
 		c.st.Warnings = append(c.st.Warnings, warning)
+	}
+	if c.key, err = sealingKey(ctx, env, env.Clients.SSM, c.platform, c.bound, &c.st.SealingKey); err != nil {
+		return "", err
 	}
 	base := fmt.Sprintf("%s/memory/run-%03d/", env.Target.InstanceID(), env.Target.Run)
 	c.imagePath, c.reportPath = base+"memory-image", base+"report.json"
@@ -248,7 +257,7 @@ func (c *memoryCapture) uploadParameters(ctx context.Context, ttl time.Duration,
 		return "presigning failed", err
 	}
 	params["PartUrlsUrl"], params["ResultUrl"] = listURL.URL, resultURL
-	if c.params, err = c.doc.SendCommandParameters(params); err != nil {
+	if c.params, err = c.doc.SendCommandParameters(params, c.key); err != nil {
 		return "invalid parameters", err
 	}
 	return "", nil
@@ -314,11 +323,15 @@ func (c *memoryCapture) outcome(runErr error, report *ssmdocuments.MemoryReport,
 }
 
 // fail is the capture's one failure path. Before the upload opens there is
-// nothing to undo and nothing done to record. Once it is open, an upload
-// whose image was not completed is aborted, why says so in the record, and
-// the record keeps what the capture did.
+// nothing to undo, and nothing to record but the sealing-key command if it
+// ran. Once it is open, an upload whose image was not completed is aborted,
+// why says so in the record, and the record keeps what the capture did.
 func (c *memoryCapture) fail(ctx context.Context, why string, err error) Result {
 	if c.st.Upload == nil {
+		if c.st.SealingKey.CommandID != "" {
+			// The sealing-key command ran: the record keeps it.
+			return Result{Status: evidence.StatusFailed, Err: err, After: c.st}
+		}
 		return Failed(err, nil)
 	}
 	if c.st.Image == nil {

@@ -54,85 +54,112 @@ type InstanceMetadata struct {
 }
 
 func (s Metadata) Run(ctx context.Context, env *Env) Result {
-	var api metadataAPI = env.Clients.EC2
-	inst := env.Target.Instance
-	doc := InstanceMetadata{CaseID: env.Target.CaseID, AccountID: env.Target.AccountID, Region: env.Target.Region, Instance: inst}
+	doc, errs := readMetadata(ctx, env)
+	env.Reach(ctx, "read")
+	return s.store(ctx, env, doc, errs)
+}
 
-	var (
-		mu   sync.Mutex
-		errs *multierror.Error
-		wg   sync.WaitGroup
-	)
-	fail := func(what string, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		errs = multierror.Append(errs, fmt.Errorf("%s: %w", what, err))
-		if doc.Errors == nil {
-			doc.Errors = map[string]string{}
-		}
-		doc.Errors[what] = err.Error()
-	}
-	read := func(what string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil {
-				fail(what, err)
-			}
-		}()
-	}
+// metadataReader makes the reads of the metadata step at once, each filling
+// its part of the document; a failed read is noted in the document too.
+type metadataReader struct {
+	api  metadataAPI
+	inst types.Instance
+	mu   sync.Mutex
+	doc  InstanceMetadata
+	errs *multierror.Error
+	wg   sync.WaitGroup
+}
+
+// readMetadata describes what the instance is made of: its volumes, security
+// groups, profile associations and attributes.
+func readMetadata(ctx context.Context, env *Env) (InstanceMetadata, *multierror.Error) {
+	inst := env.Target.Instance
+	r := &metadataReader{api: env.Clients.EC2, inst: inst,
+		doc: InstanceMetadata{CaseID: env.Target.CaseID, AccountID: env.Target.AccountID, Region: env.Target.Region, Instance: inst}}
 	if vols := attachedVolumes(inst); len(vols) > 0 {
-		read("volumes", func() error {
-			out, err := api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: vols})
-			if err == nil {
-				doc.Volumes = out.Volumes
-			}
-			return err
-		})
+		r.read("volumes", func() error { return r.volumes(ctx, vols) })
 	}
 	if groups := instanceGroupIDs(inst); len(groups) > 0 {
-		read("security_groups", func() error {
-			out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: groups})
-			if err == nil {
-				doc.SecurityGroups = out.SecurityGroups
-			}
-			return err
-		})
+		r.read("security_groups", func() error { return r.groups(ctx, groups) })
 	}
-	read("instance_profile_associations", func() error {
-		out, err := api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(env.Target.InstanceID())})
-		if err == nil {
-			doc.ProfileAssociations = out.IamInstanceProfileAssociations
-		}
-		return err
+	r.read("instance_profile_associations", func() error { return r.profiles(ctx, env.Target.InstanceID()) })
+	r.read("user_data", func() error { return r.attribute(ctx, types.InstanceAttributeNameUserData) })
+	r.read("disable_api_termination", func() error { return r.attribute(ctx, types.InstanceAttributeNameDisableApiTermination) })
+	r.read("instance_initiated_shutdown_behavior", func() error {
+		return r.attribute(ctx, types.InstanceAttributeNameInstanceInitiatedShutdownBehavior)
 	})
-	read("user_data", func() error {
-		out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: inst.InstanceId, Attribute: types.InstanceAttributeNameUserData})
-		if err == nil && out.UserData != nil && out.UserData.Value != nil {
-			doc.UserDataBase64 = *out.UserData.Value
-			if raw, derr := base64.StdEncoding.DecodeString(doc.UserDataBase64); derr == nil {
-				doc.UserData = string(raw)
-			}
-		}
-		return err
-	})
-	read("disable_api_termination", func() error {
-		out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: inst.InstanceId, Attribute: types.InstanceAttributeNameDisableApiTermination})
-		if err == nil && out.DisableApiTermination != nil {
-			doc.DisableApiTermination = out.DisableApiTermination.Value
-		}
-		return err
-	})
-	read("instance_initiated_shutdown_behavior", func() error {
-		out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: inst.InstanceId, Attribute: types.InstanceAttributeNameInstanceInitiatedShutdownBehavior})
-		if err == nil && out.InstanceInitiatedShutdownBehavior != nil {
-			doc.ShutdownBehavior = aws.ToString(out.InstanceInitiatedShutdownBehavior.Value)
-		}
-		return err
-	})
-	wg.Wait()
-	env.Reach(ctx, "read")
+	r.wg.Wait()
+	return r.doc, r.errs
+}
 
+// read runs f beside the other reads, noting its failure as what.
+func (r *metadataReader) read(what string, f func() error) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := f(); err != nil {
+			r.fail(what, err)
+		}
+	}()
+}
+
+func (r *metadataReader) fail(what string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = multierror.Append(r.errs, fmt.Errorf("%s: %w", what, err))
+	if r.doc.Errors == nil {
+		r.doc.Errors = map[string]string{}
+	}
+	r.doc.Errors[what] = err.Error()
+}
+
+func (r *metadataReader) volumes(ctx context.Context, ids []string) error {
+	out, err := r.api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: ids})
+	if err == nil {
+		r.doc.Volumes = out.Volumes
+	}
+	return err
+}
+
+func (r *metadataReader) groups(ctx context.Context, ids []string) error {
+	out, err := r.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	if err == nil {
+		r.doc.SecurityGroups = out.SecurityGroups
+	}
+	return err
+}
+
+func (r *metadataReader) profiles(ctx context.Context, instanceID string) error {
+	out, err := r.api.DescribeIamInstanceProfileAssociations(ctx, &ec2.DescribeIamInstanceProfileAssociationsInput{Filters: instanceFilter(instanceID)})
+	if err == nil {
+		r.doc.ProfileAssociations = out.IamInstanceProfileAssociations
+	}
+	return err
+}
+
+// attribute reads one instance attribute into its field of the document.
+func (r *metadataReader) attribute(ctx context.Context, name types.InstanceAttributeName) error {
+	out, err := r.api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: r.inst.InstanceId, Attribute: name})
+	if err != nil {
+		return err
+	}
+	switch {
+	case name == types.InstanceAttributeNameUserData && out.UserData != nil && out.UserData.Value != nil:
+		r.doc.UserDataBase64 = *out.UserData.Value
+		if raw, derr := base64.StdEncoding.DecodeString(r.doc.UserDataBase64); derr == nil {
+			r.doc.UserData = string(raw)
+		}
+	case name == types.InstanceAttributeNameDisableApiTermination && out.DisableApiTermination != nil:
+		r.doc.DisableApiTermination = out.DisableApiTermination.Value
+	case name == types.InstanceAttributeNameInstanceInitiatedShutdownBehavior && out.InstanceInitiatedShutdownBehavior != nil:
+		r.doc.ShutdownBehavior = aws.ToString(out.InstanceInitiatedShutdownBehavior.Value)
+	}
+	return nil
+}
+
+// store writes the metadata document into the case, once.
+func (s Metadata) store(ctx context.Context, env *Env, doc InstanceMetadata, errs *multierror.Error) Result {
+	inst := doc.Instance
 	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return Failed(fmt.Errorf("encode metadata: %w", err), nil)

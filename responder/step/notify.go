@@ -50,6 +50,9 @@ type NotificationStep struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Containment is what a containment step read back (held, not-held,
+	// unchecked).
+	Containment string `json:"containment,omitempty"`
 }
 
 // NotificationArtifact is one stored artifact in a notification.
@@ -96,7 +99,7 @@ func (s Notify) build(env *Env) Notification {
 	n := Notification{
 		Schema: NotificationSchema, CaseID: env.Target.CaseID, InstanceID: env.Target.InstanceID(),
 		AccountID: env.Target.AccountID, Region: env.Target.Region, Actor: env.Target.Actor,
-		Status:    evidence.CaseStatus(steps),
+		Status:    env.Status(),
 		Location:  env.Clients.Store.Location(env.Target.CaseID, ""),
 		Manifest:  env.Clients.Store.Location(env.Target.CaseID, evidence.ManifestName),
 		Snapshots: env.Snapshots(),
@@ -105,7 +108,7 @@ func (s Notify) build(env *Env) Notification {
 		if r.Name == s.Name() {
 			continue
 		}
-		n.Steps = append(n.Steps, NotificationStep{Name: r.Name, Status: r.Status, Reason: r.Reason, Error: r.Error})
+		n.Steps = append(n.Steps, NotificationStep{Name: r.Name, Status: r.Status, Reason: r.Reason, Error: r.Error, Containment: r.Containment})
 	}
 	for _, a := range env.Artifacts() {
 		n.Artifacts = append(n.Artifacts, NotificationArtifact{Path: a.Path, SHA256: a.SHA256, Location: env.Clients.Store.Location(env.Target.CaseID, a.Path)})
@@ -117,19 +120,19 @@ func (s Notify) message(n Notification) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "responder case %s\n\n", n.CaseID)
 	fmt.Fprintf(&b, "Instance %s in account %s (%s), response started by %s.\n", n.InstanceID, n.AccountID, n.Region, n.Actor)
-	switch n.Status {
-	case evidence.CaseContained:
-		b.WriteString("Result: CONTAINED. Evidence acquired and the instance isolated.\n")
-	case evidence.CaseContainedIncomplete:
-		b.WriteString("Result: CONTAINED, EVIDENCE INCOMPLETE. The instance is isolated, but some evidence was not collected (see below).\n")
-	default:
-		b.WriteString("Result: CONTAINMENT FAILED. The instance may NOT be isolated: act on the failures below now.\n")
-	}
+	fmt.Fprintf(&b, "Result: %s: %s.\n", evidence.StatusHeadline(n.Status), evidence.StatusMeaning(n.Status))
 	var failed []NotificationStep
+	var open []string
 	for _, st := range n.Steps {
 		if st.Status == evidence.StatusFailed {
 			failed = append(failed, st)
 		}
+		if st.Containment != "" && st.Containment != evidence.ContainmentHeld {
+			open = append(open, fmt.Sprintf("%s (%s)", st.Name, st.Containment))
+		}
+	}
+	if len(open) > 0 {
+		fmt.Fprintf(&b, "Still open: %s. Act on it now.\n", strings.Join(open, ", "))
 	}
 	if len(failed) > 0 {
 		b.WriteString("\nFailed:\n")

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 type profileAPI interface {
@@ -26,6 +28,7 @@ type InstanceProfile struct{}
 func (InstanceProfile) Name() string    { return "instance-profile" }
 func (InstanceProfile) Phase() Phase    { return Contain }
 func (InstanceProfile) Needs() []string { return []string{"metadata:read", "snapshots"} }
+func (InstanceProfile) Isolates() bool  { return true }
 
 type profileState struct {
 	Associations []ProfileAssociation `json:"associations"`
@@ -50,7 +53,7 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 		before.Associations = append(before.Associations, pa)
 	}
 	if len(before.Associations) == 0 {
-		return Skipped("no instance profile is associated", before)
+		return Skipped("no instance profile is associated", before).Held(true)
 	}
 	var arns []string
 	for _, a := range before.Associations {
@@ -58,7 +61,7 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 	}
 	if env.Target.DryRun {
 		// DisassociateIamInstanceProfile has no DryRun parameter.
-		return Skipped("dry run: would remove instance profile "+strings.Join(arns, ", ")+" (this call has no DryRun permission check)", before)
+		return Skipped("dry run: would remove instance profile "+strings.Join(arns, ", ")+" (this call has no DryRun permission check)", before).Unchecked()
 	}
 	var errs *multierror.Error
 	for _, a := range before.Associations {
@@ -66,11 +69,31 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 			errs = multierror.Append(errs, fmt.Errorf("disassociate %s (%s): %w", a.AssociationID, a.ProfileARN, err))
 		}
 	}
-	if err := errs.ErrorOrNil(); err != nil {
-		return Failed(err, before)
-	}
-	return OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire",
+	res := OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire",
 		before, profileState{})
+	if err := errs.ErrorOrNil(); err != nil {
+		res = Failed(err, before)
+	}
+	return s.readBack(ctx, api, id, res)
+}
+
+// readBack lists the instance's associations again: the removal holds only
+// when none is associated or associating (one disassociating is on its way
+// out, and serves no new credentials). The after becomes what was read.
+func (InstanceProfile) readBack(ctx context.Context, api profileAPI, id string, res Result) Result {
+	left, err := associatedProfiles(ctx, api, id)
+	if err != nil {
+		return failWith(res, fmt.Errorf("read back: %w", err)).Unchecked()
+	}
+	res.After = profileState{Associations: left}
+	if len(left) > 0 {
+		var arns []string
+		for _, a := range left {
+			arns = append(arns, a.inWords())
+		}
+		return failWith(res, fmt.Errorf("read back: still associated: %s", strings.Join(arns, ", "))).Held(false)
+	}
+	return res.Held(res.Status != evidence.StatusFailed)
 }
 
 // Release associates the instance profile found before again.

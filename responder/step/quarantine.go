@@ -18,6 +18,7 @@ import (
 
 type quarantineAPI interface {
 	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
+	interfaceReader
 }
 
 // Quarantine moves every network interface of the instance into the
@@ -27,8 +28,9 @@ type quarantineAPI interface {
 // already tracked by the security group can go on until they are idle.
 type Quarantine struct{}
 
-func (Quarantine) Name() string { return quarantineStep }
-func (Quarantine) Phase() Phase { return Contain }
+func (Quarantine) Name() string   { return quarantineStep }
+func (Quarantine) Phase() Phase   { return Contain }
+func (Quarantine) Isolates() bool { return true }
 func (Quarantine) Needs() []string {
 	return []string{"metadata:read", "snapshots", "quarantine-group", "forensic-access-group"}
 }
@@ -50,7 +52,7 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 		return before.Interfaces[i].NetworkInterfaceID < before.Interfaces[j].NetworkInterfaceID
 	})
 	if len(before.Interfaces) == 0 {
-		return Skipped("the instance has no network interface", before)
+		return Skipped("the instance has no network interface", before).Held(true)
 	}
 	target := make([]InterfaceGroups, len(before.Interfaces))
 	var missing []string
@@ -73,7 +75,16 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 		return Failed(fmt.Errorf("no quarantine group is ready for VPC %s (see step quarantine-group)", strings.Join(missing, ", ")), before)
 	}
 	res := s.apply(ctx, env, before, target, "quarantine")
-	if after, ok := res.After.(quarantineState); ok && !env.Target.DryRun {
+	switch {
+	case env.Target.DryRun:
+		return dryRunContainment(res)
+	case res.Status == evidence.StatusSkipped:
+		// DescribeInstances showed every interface in its target groups
+		// at the start of this run.
+		return res.Held(true)
+	}
+	res = s.readBack(ctx, env, res, target)
+	if after, ok := res.After.(quarantineState); ok {
 		var names []string
 		for _, n := range after.Interfaces {
 			if g, isForensic := forensic[n.NetworkInterfaceID]; isForensic && slices.Equal(n.Groups, []string{g}) {
@@ -86,6 +97,34 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 		}
 	}
 	return res
+}
+
+// readBack reads the groups of every interface again: the quarantine holds
+// only when each is in its target groups, so that an accepted call that
+// changed nothing never passes for an isolation. The after becomes what was
+// read.
+func (s Quarantine) readBack(ctx context.Context, env *Env, res Result, target []InterfaceGroups) Result {
+	var api quarantineAPI = env.Clients.EC2
+	claimed, _ := res.After.(quarantineState)
+	got, err := readInterfaceGroups(ctx, api, target)
+	if err != nil {
+		return failWith(res, fmt.Errorf("read back the interfaces' groups: %w", err)).Unchecked()
+	}
+	res.After = quarantineState{Interfaces: got}
+	held := true
+	var read, want []InterfaceGroups // the interfaces whose move EC2 accepted
+	for i, t := range target {
+		if !slices.Equal(got[i].Groups, t.Groups) {
+			held = false
+		}
+		if i < len(claimed.Interfaces) && slices.Equal(claimed.Interfaces[i].Groups, t.Groups) {
+			read, want = append(read, got[i]), append(want, t)
+		}
+	}
+	if wrong := groupMismatches(read, want); len(wrong) > 0 {
+		res = failWith(res, fmt.Errorf("accepted, but read back: %s", strings.Join(wrong, "; ")))
+	}
+	return res.Held(held && res.Status != evidence.StatusFailed)
 }
 
 // apply sets every interface to its target groups, in parallel.

@@ -65,13 +65,26 @@ func PlanAfter(names []string, after map[string][]string) ([]Step, error) {
 			return nil, fmt.Errorf("ordering names step %q, which the plan does not run", name)
 		}
 	}
-	plan := make([]Step, 0, len(names))
+	steps := make([]Step, 0, len(names))
+	var isolators []string
 	for _, n := range names {
 		s, err := Lookup(n)
 		if err != nil {
 			return nil, err
 		}
-		if extra := after[n]; len(extra) > 0 {
+		if isolates(s) {
+			isolators = append(isolators, n)
+		}
+		steps = append(steps, s)
+	}
+	plan := make([]Step, 0, len(names))
+	for _, s := range steps {
+		extra := slices.Clone(after[s.Name()])
+		if reportsContainment(s) {
+			// It tags what containment proved: after every containment step.
+			extra = append(extra, isolators...)
+		}
+		if len(extra) > 0 {
 			s = ordered{Step: s, after: extra}
 		}
 		plan = append(plan, s)
@@ -102,6 +115,10 @@ type ordered struct {
 func (o ordered) Needs() []string { return append(slices.Clone(o.Step.Needs()), o.after...) }
 
 func (o ordered) Milestones() []string { return milestonesOf(o.Step) }
+
+func (o ordered) Isolates() bool { return isolates(o.Step) }
+
+func (o ordered) ReportsContainment() bool { return reportsContainment(o.Step) }
 
 func (o ordered) Timeout(env *Env) time.Duration {
 	if t, ok := o.Step.(Timeouter); ok {

@@ -73,11 +73,21 @@ func Validate(plan []Step) error {
 	return nil
 }
 
+// ReportGrace bounds a report step (and a containment reporter) that runs
+// after the response was cancelled: it still says what happened, briefly.
+const ReportGrace = 30 * time.Second
+
 // Execute runs a validated plan: every step starts as soon as the steps it
 // needs have finished, whatever their outcome, so one failing step never
 // stops the others and containment is never held up by evidence it does not
 // depend on. Report steps start after every other step. It returns one
 // record per step, in plan order.
+//
+// When ctx is cancelled, steps that have not started are recorded as
+// skipped, running steps end as their calls are cancelled, and the response
+// is marked interrupted (Env.Interrupted); report steps and containment
+// reporters still run, within ReportGrace, so that the notification and the
+// instance's tag say so.
 func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) []evidence.StepRecord {
 	if timeout <= 0 {
 		timeout = DefaultStepTimeout
@@ -100,25 +110,23 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	finished := make(chan int, len(plan))
 	for i, s := range plan {
 		go func() {
-			var waits []string
-			if s.Phase() == Report {
-				for _, o := range plan {
-					if o.Phase() != Report {
-						waits = append(waits, o.Name())
-					}
-				}
+			// A cancellation stops the waiting, except for a step that
+			// speaks of the others: the steps it waits for end quickly once
+			// cancelled, and it must see how they ended.
+			stop := ctx.Done()
+			if speaksOfOthers(s) {
+				stop = nil
 			}
-			waits = append(waits, s.Needs()...)
-			for _, n := range waits {
+			for _, n := range waitsOf(s, plan) {
 				if done[n] == nil {
 					continue // not in this plan
 				}
 				select {
 				case <-done[n]:
-				case <-ctx.Done():
+				case <-stop:
 				}
 			}
-			records[i] = runOne(ctx, env, s, timeout)
+			records[i] = runStep(ctx, env, s, timeout)
 			env.addFinished(records[i], order)
 			for _, m := range milestonesOf(s) {
 				env.Reach(context.WithValue(ctx, stepNameKey{}, s.Name()), m)
@@ -131,6 +139,56 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 		<-finished
 	}
 	return records
+}
+
+// waitsOf names what a step waits for: its needs and, for a report step,
+// every step that is not one.
+func waitsOf(s Step, plan []Step) []string {
+	var waits []string
+	if s.Phase() == Report {
+		for _, o := range plan {
+			if o.Phase() != Report {
+				waits = append(waits, o.Name())
+			}
+		}
+	}
+	return append(waits, s.Needs()...)
+}
+
+// runStep runs one step. A step that speaks of the others (report steps,
+// containment reporters) runs even after a cancellation, within
+// ReportGrace; any other step that ends after one marks the response
+// interrupted.
+func runStep(ctx context.Context, env *Env, s Step, timeout time.Duration) evidence.StepRecord {
+	if !speaksOfOthers(s) {
+		rec := runOne(ctx, env, s, timeout)
+		if ctx.Err() != nil {
+			env.markInterrupted()
+		}
+		return rec
+	}
+	if ctx.Err() == nil {
+		return runOne(ctx, env, s, timeout)
+	}
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReportGrace)
+	defer cancel()
+	return runOne(grace, env, s, min(timeout, ReportGrace))
+}
+
+func speaksOfOthers(s Step) bool {
+	return s.Phase() == Report || reportsContainment(s)
+}
+
+// isolates reports whether a step is a containment step (Isolator).
+func isolates(s Step) bool {
+	i, ok := s.(Isolator)
+	return ok && i.Isolates()
+}
+
+// reportsContainment reports whether a step is a ContainmentReporter.
+func reportsContainment(s Step) bool {
+	r, ok := s.(ContainmentReporter)
+	return ok && r.ReportsContainment()
 }
 
 // Timeouter is a step that may need longer than the runner's bound: the
@@ -169,6 +227,12 @@ func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec e
 	if res.Err != nil {
 		rec.Status = evidence.StatusFailed
 		rec.Error = res.Err.Error()
+	}
+	if isolates(s) {
+		rec.Containment = res.Containment
+		if rec.Containment == "" {
+			rec.Containment = evidence.ContainmentUnchecked
+		}
 	}
 	rec.Before = rawJSON(res.Before)
 	rec.After = rawJSON(res.After)

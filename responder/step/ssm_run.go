@@ -2,8 +2,12 @@ package step
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -16,11 +20,11 @@ import (
 	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
 
-// commandAPI is what running a collection document needs of SSM.
+// commandAPI is what running a collection document needs of SSM: reading
+// the documents (never writing one) and running commands.
 type commandAPI interface {
 	DescribeDocument(context.Context, *ssm.DescribeDocumentInput, ...func(*ssm.Options)) (*ssm.DescribeDocumentOutput, error)
-	CreateDocument(context.Context, *ssm.CreateDocumentInput, ...func(*ssm.Options)) (*ssm.CreateDocumentOutput, error)
-	UpdateDocument(context.Context, *ssm.UpdateDocumentInput, ...func(*ssm.Options)) (*ssm.UpdateDocumentOutput, error)
+	GetDocument(context.Context, *ssm.GetDocumentInput, ...func(*ssm.Options)) (*ssm.GetDocumentOutput, error)
 	SendCommand(context.Context, *ssm.SendCommandInput, ...func(*ssm.Options)) (*ssm.SendCommandOutput, error)
 	GetCommandInvocation(context.Context, *ssm.GetCommandInvocationInput, ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
 	CancelCommand(context.Context, *ssm.CancelCommandInput, ...func(*ssm.Options)) (*ssm.CancelCommandOutput, error)
@@ -29,118 +33,167 @@ type commandAPI interface {
 // CommandRun is the record of one SSM command: the exact document version
 // that ran, and how it ended.
 type CommandRun struct {
-	Document        string    `json:"document"`
-	DocumentVersion string    `json:"document_version"`
-	DocumentSHA256  string    `json:"document_sha256"`
-	DocumentAction  string    `json:"document_action,omitempty"` // created, updated or "" (already there)
-	CommandID       string    `json:"command_id,omitempty"`
-	Status          string    `json:"status,omitempty"`
-	StatusDetails   string    `json:"status_details,omitempty"`
-	ResponseCode    int32     `json:"response_code"`
-	SentAt          time.Time `json:"sent_at,omitempty"`
-	StartedAt       time.Time `json:"started_at,omitempty"`
-	EndedAt         time.Time `json:"ended_at,omitempty"`
-	Cancelled       string    `json:"cancelled,omitempty"` // why the toolkit cancelled it
-	StderrTail      string    `json:"stderr_tail,omitempty"`
-	// Parameters are the names of the parameters given; their values hold
-	// presigned URLs and are never recorded.
+	Document        string `json:"document"`
+	DocumentVersion string `json:"document_version"`
+	// DocumentSHA256 is the SHA-256 of the toolkit's content of the
+	// document, which the version that ran was checked to hold
+	// (GetDocument); DocumentHash is the hash SSM reports for that version
+	// (DescribeDocument), recorded as given.
+	DocumentSHA256 string    `json:"document_sha256"`
+	DocumentHash   string    `json:"document_hash,omitempty"`
+	CommandID      string    `json:"command_id,omitempty"`
+	Status         string    `json:"status,omitempty"`
+	StatusDetails  string    `json:"status_details,omitempty"`
+	ResponseCode   int32     `json:"response_code"`
+	SentAt         time.Time `json:"sent_at,omitempty"`
+	StartedAt      time.Time `json:"started_at,omitempty"`
+	EndedAt        time.Time `json:"ended_at,omitempty"`
+	Cancelled      string    `json:"cancelled,omitempty"` // why the toolkit cancelled it
+	StderrTail     string    `json:"stderr_tail,omitempty"`
+	// Parameters are the names of the parameters given, never their
+	// values.
 	Parameters []string `json:"parameters,omitempty"`
 }
 
-// ensureDocument makes sure the account holds the document with exactly the
-// toolkit's content and returns the version to run. It never changes the
-// default version: SendCommand names the version explicitly.
-func ensureDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Document, run *CommandRun) error {
-	content, err := doc.Content()
+// ErrDocumentNotDeployed is returned when the account does not hold the
+// toolkit's document, or holds other content under its name: the engine
+// never writes a document (the member documents stack does), so the
+// collection is refused.
+var ErrDocumentNotDeployed = errors.New("the toolkit's SSM document is not deployed")
+
+// memberDocumentsStack is what the refusal tells the operator to deploy.
+const memberDocumentsStack = "deploy or update the member documents stack (cloudformation/member-documents.yaml) in this account and Region"
+
+// pinDocument checks that the account holds the toolkit's document, as the
+// member documents stack creates it, and records the version to run: the
+// default version, or else the latest, whose content (GetDocument) is
+// exactly the toolkit's. SSM's Hash is recorded, not compared: how SSM
+// computes it from content that CloudFormation serialised is not
+// documented, while the content itself can be compared. A version's
+// content never changes, so SendCommand with that DocumentVersion runs
+// what was checked.
+func pinDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Document, run *CommandRun) error {
+	want, err := doc.Content()
 	if err != nil {
 		return fmt.Errorf("document %s: %w", doc.Name, err)
 	}
-	want, err := doc.ContentSHA256()
-	if err != nil {
-		return fmt.Errorf("document %s: %w", doc.Name, err)
-	}
-	run.Document, run.DocumentSHA256 = doc.Name, want
-	d, err := describeDocument(ctx, api, doc.Name, "")
+	sum := sha256.Sum256(want)
+	run.Document, run.DocumentSHA256 = doc.Name, hex.EncodeToString(sum[:])
+	d, err := describeDocument(ctx, api, doc.Name)
 	switch {
 	case cloud.IsErrorCode(err, "InvalidDocument"):
-		return createDocument(ctx, api, doc, content, run)
+		return fmt.Errorf("%w: %s does not exist: %s", ErrDocumentNotDeployed, doc.Name, memberDocumentsStack)
 	case err != nil:
 		return fmt.Errorf("describe document %s: %w", doc.Name, err)
 	}
-	if aws.ToString(d.Hash) == want {
-		return checkDocument(d, want, run)
+	versions := []string{aws.ToString(d.DocumentVersion)}
+	if latest := aws.ToString(d.LatestVersion); latest != "" && latest != versions[0] {
+		versions = append(versions, latest)
 	}
-	if latest := aws.ToString(d.LatestVersion); latest != "" && latest != aws.ToString(d.DocumentVersion) {
-		if l, err := describeDocument(ctx, api, doc.Name, latest); err == nil && aws.ToString(l.Hash) == want {
-			return checkDocument(l, want, run)
+	var why []string
+	for _, v := range versions {
+		problem, err := checkVersion(ctx, api, doc.Name, v, want)
+		if err != nil {
+			return err
 		}
+		if problem == "" {
+			run.DocumentVersion = v
+			if v == aws.ToString(d.DocumentVersion) {
+				run.DocumentHash = aws.ToString(d.Hash) // d describes the default version
+			}
+			return nil
+		}
+		why = append(why, "version "+v+" "+problem)
 	}
-	return updateDocument(ctx, api, doc, content, run)
+	return fmt.Errorf("%w: %s: %s; %s", ErrDocumentNotDeployed, doc.Name, strings.Join(why, "; "), memberDocumentsStack)
 }
 
-// describeDocument describes a version of the document ("": the default).
-func describeDocument(ctx context.Context, api commandAPI, name, version string) (*ssmtypes.DocumentDescription, error) {
-	in := &ssm.DescribeDocumentInput{Name: aws.String(name)}
-	if version != "" {
-		in.DocumentVersion = aws.String(version)
-	}
-	out, err := api.DescribeDocument(ctx, in)
+// describeDocument describes the document's default version.
+func describeDocument(ctx context.Context, api commandAPI, name string) (*ssmtypes.DocumentDescription, error) {
+	out, err := api.DescribeDocument(ctx, &ssm.DescribeDocumentInput{Name: aws.String(name)})
 	if err != nil {
 		return nil, err
+	}
+	if out.Document == nil {
+		return nil, fmt.Errorf("describe document %s: no description returned", name)
 	}
 	return out.Document, nil
 }
 
-// createDocument creates the document the account lacks.
-func createDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Document, content []byte, run *CommandRun) error {
-	out, err := api.CreateDocument(ctx, &ssm.CreateDocumentInput{
-		Name: aws.String(doc.Name), Content: aws.String(string(content)),
-		DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson,
-	})
-	if cloud.IsErrorCode(err, "DocumentAlreadyExists") {
-		// Another response created it meanwhile.
-		return ensureDocument(ctx, api, doc, run)
-	}
+// checkVersion says what keeps a version of the document from running as
+// the toolkit's ("" when nothing does): not an active Command document, or
+// other content.
+func checkVersion(ctx context.Context, api commandAPI, name, version string, want []byte) (string, error) {
+	out, err := api.GetDocument(ctx, &ssm.GetDocumentInput{Name: aws.String(name), DocumentVersion: aws.String(version),
+		DocumentFormat: ssmtypes.DocumentFormatJson})
 	if err != nil {
-		return fmt.Errorf("create document %s: %w", doc.Name, err)
+		return "", fmt.Errorf("get document %s version %s: %w", name, version, err)
 	}
-	run.DocumentAction = "created"
-	return checkDocument(out.DocumentDescription, run.DocumentSHA256, run)
+	switch {
+	case out.DocumentType != ssmtypes.DocumentTypeCommand:
+		return fmt.Sprintf("is a %s document, not a Command document", out.DocumentType), nil
+	case out.Status != "" && out.Status != ssmtypes.DocumentStatusActive:
+		return fmt.Sprintf("is %s, not Active", out.Status), nil
+	case !sameJSON([]byte(aws.ToString(out.Content)), want):
+		return "holds other content than the toolkit's", nil
+	}
+	return "", nil
 }
 
-// updateDocument adds the toolkit's content as the document's latest
-// version.
-func updateDocument(ctx context.Context, api commandAPI, doc ssmdocuments.Document, content []byte, run *CommandRun) error {
-	out, err := api.UpdateDocument(ctx, &ssm.UpdateDocumentInput{
-		Name: aws.String(doc.Name), Content: aws.String(string(content)),
-		DocumentVersion: aws.String("$LATEST"), DocumentFormat: ssmtypes.DocumentFormatJson,
-	})
-	if cloud.IsErrorCode(err, "DuplicateDocumentContent") {
-		// The latest version has this content (another response updated it).
-		l, derr := describeDocument(ctx, api, doc.Name, "$LATEST")
-		if derr != nil {
-			return fmt.Errorf("describe document %s: %w", doc.Name, derr)
-		}
-		return checkDocument(l, run.DocumentSHA256, run)
+// sameJSON reports whether two JSON texts hold the same value, whatever
+// their spacing and key order (CloudFormation writes the template's content
+// its own way).
+func sameJSON(a, b []byte) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
 	}
-	if err != nil {
-		return fmt.Errorf("update document %s: %w", doc.Name, err)
-	}
-	run.DocumentAction = "updated"
-	return checkDocument(out.DocumentDescription, run.DocumentSHA256, run)
+	return reflect.DeepEqual(va, vb)
 }
 
-// checkDocument records the version to run, after checking that SSM holds
-// the toolkit's content.
-func checkDocument(d *ssmtypes.DocumentDescription, want string, run *CommandRun) error {
-	if d == nil {
-		return fmt.Errorf("document %s: no description returned", run.Document)
+// sealingKeyTimeout bounds the sealing-key command.
+const sealingKeyTimeout = 3 * time.Minute
+
+// sealingKey runs the platform's sealing-key document on the instance and
+// returns the key it made, to seal one command's presigned URLs to (see
+// ssm-documents/README.md, "Sealed parameters"): no URL ever travels as a
+// readable command parameter. run records the command.
+func sealingKey(ctx context.Context, env *Env, api commandAPI, platform string, bound time.Time, run *CommandRun) (*ssmdocuments.SealingKey, error) {
+	name, err := ssmdocuments.SealingKeyDocument(platform)
+	if err != nil {
+		return nil, err
 	}
-	if got := aws.ToString(d.Hash); got != want {
-		return fmt.Errorf("document %s version %s has SHA-256 %s, not the toolkit's %s", run.Document, aws.ToString(d.DocumentVersion), got, want)
+	doc, _ := ssmdocuments.Lookup(name)
+	if err := pinDocument(ctx, api, doc, run); err != nil {
+		return nil, err
 	}
-	run.DocumentVersion = aws.ToString(d.DocumentVersion)
-	return nil
+	id, err := ssmdocuments.NewSealingKeyID()
+	if err != nil {
+		return nil, err
+	}
+	params, err := doc.SendCommandParameters(map[string]string{ssmdocuments.ParamSealingKeyID: id}, nil)
+	if err != nil {
+		return nil, err
+	}
+	out, err := runCommand(ctx, env, api, run, params, earliest(bound, env.now().Add(sealingKeyTimeout)), nil)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("sealing key: %w", err)
+	case run.Status != "Success":
+		return nil, fmt.Errorf("sealing key: %s", commandFailure(run))
+	}
+	key, err := ssmdocuments.ParseSealingKey([]byte(aws.ToString(out.StandardOutputContent)), id)
+	if err != nil {
+		return nil, err
+	}
+	return &key, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // Terminal command statuses (GetCommandInvocation Status).

@@ -68,6 +68,23 @@ type Releaser interface {
 	Release(ctx context.Context, env *Env, before json.RawMessage) Result
 }
 
+// Isolator is a containment step: its work isolates the instance (or closes
+// what the collection opened), and its Run says in Result.Containment what it
+// read back afterwards. The case status is made of these read-backs
+// (evidence.CaseStatus), never of the absence of an error: an Isolator that
+// reports none is recorded as unchecked, which is not contained.
+type Isolator interface {
+	Isolates() bool
+}
+
+// ContainmentReporter is a step that reports the outcome of containment
+// (case-tag writes it on the instance): the plan makes it wait for every
+// Isolator it runs (PlanAfter), and, like a report step, it still runs when
+// the response is cancelled, to say so.
+type ContainmentReporter interface {
+	ReportsContainment() bool
+}
+
 // Result is what a step reports.
 type Result struct {
 	Status string // evidence.StatusOK, StatusFailed or StatusSkipped
@@ -75,6 +92,25 @@ type Result struct {
 	Before any
 	After  any
 	Err    error
+	// Containment is what an Isolator read back (evidence.ContainmentHeld,
+	// ...); ignored for any other step.
+	Containment string
+}
+
+// Held sets what a containment step read back: whether the instance is in
+// the state the step is there for.
+func (r Result) Held(held bool) Result {
+	r.Containment = evidence.ContainmentNotHeld
+	if held {
+		r.Containment = evidence.ContainmentHeld
+	}
+	return r
+}
+
+// Unchecked says a containment step could not read its state back.
+func (r Result) Unchecked() Result {
+	r.Containment = evidence.ContainmentUnchecked
+	return r
 }
 
 // OK reports a step that did its work; reason says what it changed.
@@ -173,6 +209,8 @@ type facts struct {
 	artifacts        []evidence.Artifact
 	snapshots        []evidence.Snapshot
 	finished         []evidence.StepRecord
+	// interrupted: a step ended after the response was cancelled.
+	interrupted bool
 }
 
 // Progress is how far a long step has got.
@@ -262,6 +300,27 @@ func (e *Env) Finished() []evidence.StepRecord {
 	e.facts.mu.Lock()
 	defer e.facts.mu.Unlock()
 	return append([]evidence.StepRecord(nil), e.facts.finished...)
+}
+
+// Interrupted reports whether the response was cancelled (Ctrl-C, SIGTERM, a
+// deadline) while a step still ran or waited: the run did not finish.
+func (e *Env) Interrupted() bool {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.interrupted
+}
+
+func (e *Env) markInterrupted() {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.interrupted = true
+}
+
+// Status is the case status the steps finished so far prove
+// (evidence.CaseStatus). Report steps and containment reporters, which run
+// after the steps they speak of, use it: one word everywhere.
+func (e *Env) Status() string {
+	return evidence.CaseStatus(e.Finished(), evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()})
 }
 
 // ErrAlreadyCollected is returned by SaveArtifact when the case already holds

@@ -33,11 +33,14 @@ func (VolatileData) Timeout(env *Env) time.Duration {
 
 // volatileState is the step's record.
 type volatileState struct {
-	Command  CommandRun             `json:"command"`
-	Archive  *evidence.Artifact     `json:"archive,omitempty"`
-	Report   *evidence.Artifact     `json:"report,omitempty"`
-	Sections []ssmdocuments.Section `json:"sections,omitempty"`
-	Warnings []string               `json:"warnings,omitempty"`
+	// SealingKey is the command that made the key the collection's URLs
+	// were sealed to; Command the collection itself.
+	SealingKey CommandRun             `json:"sealing_key_command"`
+	Command    CommandRun             `json:"command"`
+	Archive    *evidence.Artifact     `json:"archive,omitempty"`
+	Report     *evidence.Artifact     `json:"report,omitempty"`
+	Sections   []ssmdocuments.Section `json:"sections,omitempty"`
+	Warnings   []string               `json:"warnings,omitempty"`
 }
 
 // Run goes in three phases: plan (pick the document, change nothing),
@@ -63,6 +66,7 @@ type volatileCollection struct {
 	step         VolatileData
 	env          *Env
 	rcv          evidence.Receiver
+	platform     string // the managed node's platform type
 	docName, ext string // ext: the archive's, tar.gz or zip
 	doc          ssmdocuments.Document
 
@@ -89,7 +93,7 @@ func (s VolatileData) plan(env *Env) (*volatileCollection, Result) {
 	if err != nil {
 		return nil, Failed(err, nil)
 	}
-	c := &volatileCollection{step: s, env: env, rcv: rcv, docName: ssmdocuments.LinuxVolatileData, ext: "tar.gz"}
+	c := &volatileCollection{step: s, env: env, rcv: rcv, platform: node.PlatformType, docName: ssmdocuments.LinuxVolatileData, ext: "tar.gz"}
 	if node.PlatformType == "Windows" {
 		c.docName, c.ext = ssmdocuments.WindowsVolatileData, "zip"
 	} else if node.PlatformType != "Linux" {
@@ -102,11 +106,12 @@ func (s VolatileData) plan(env *Env) (*volatileCollection, Result) {
 	return c, Result{}
 }
 
-// prepare installs the document and presigns the URLs the instance uploads
-// the archive and its report to.
+// prepare checks the document, has the instance make the key its URLs are
+// sealed to, and presigns the URLs the instance uploads the archive and its
+// report to.
 func (c *volatileCollection) prepare(ctx context.Context) error {
 	env := c.env
-	if err := ensureDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
+	if err := pinDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
 		return err
 	}
 	c.bound = env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultVolatileTimeout)))
@@ -131,10 +136,14 @@ func (c *volatileCollection) prepare(ctx context.Context) error {
 	if recent == 0 {
 		recent = 7
 	}
+	key, err := sealingKey(ctx, env, env.Clients.SSM, c.platform, c.bound, &c.st.SealingKey)
+	if err != nil {
+		return err
+	}
 	c.params, err = c.doc.SendCommandParameters(map[string]string{
 		"CaseId": env.Target.CaseID, "ArchiveUrl": archiveURL, "ResultUrl": resultURL,
 		"RecentDays": strconv.Itoa(recent), "ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(c.bound).Seconds()))),
-	})
+	}, key)
 	return err
 }
 
@@ -225,10 +234,11 @@ func (c *volatileCollection) outcome(runErr error, report *ssmdocuments.Volatile
 	return problems.err()
 }
 
-// fail is the step's one failure path: once the command was sent, the
-// record keeps what it did and what arrived.
+// fail is the step's one failure path: once a command was sent (the
+// sealing-key command, or the collection), the record keeps what it did and
+// what arrived.
 func (c *volatileCollection) fail(err error) Result {
-	if !c.sent {
+	if !c.sent && c.st.SealingKey.CommandID == "" {
 		return Failed(err, nil)
 	}
 	return Result{Status: evidence.StatusFailed, Err: err, After: c.st}

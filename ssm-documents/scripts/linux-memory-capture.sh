@@ -18,6 +18,9 @@
 #   RESPONDER_PART_SIZE_MIB     part size in MiB (5..5120)
 #   RESPONDER_COMPRESSION       auto (zstd, else gzip) | zstd | gzip | none
 #   RESPONDER_RESULT_URL        presigned PUT for the JSON report, or none
+# The documents deliver the URLs sealed (RESPONDER_SEALING_KEY_ID,
+# RESPONDER_SEALED, RESPONDER_SEALED_VARS), opened by rc_unseal; run by hand,
+# the script takes them in clear.
 # For tests only (the documents never set them): RESPONDER_IOMEM (default
 # /proc/iomem) and RESPONDER_MEMORY_SOURCES (default "/dev/crash /proc/kcore /dev/mem").
 #
@@ -292,8 +295,11 @@ mc_main() {
 	set -uo pipefail
 	export LC_ALL=C
 	umask 077
-	local started status=failed err='' rc=1 v
+	local started status=failed err='' rc=1 v unsealed=''
 	started=$(rc_now)
+	# The URLs come sealed (rc_unseal); a failure is reported once the
+	# working directory exists.
+	if rc_sealed && ! rc_unseal; then unsealed=$RC_ERR; fi
 	MC_TOOL='' MC_SOURCE='' MC_AVML_VERSION='' MC_LAST_DIR='' MC_DMESG_BEFORE=0 MC_LIME_TRIED=0
 	: "${RESPONDER_TOOL:=auto}" "${RESPONDER_AVML_URL:=none}" "${RESPONDER_AVML_SHA256:=none}"
 	: "${RESPONDER_LIME_URL:=none}" "${RESPONDER_LIME_SHA256:=none}" "${RESPONDER_LIME_TIMEOUT_MS:=0}"
@@ -308,6 +314,7 @@ mc_main() {
 	MC_WORK=$RC_WORK
 	trap mc_cleanup EXIT
 	((RC_WORK_ON_DISK)) && mc_warn "parts are buffered on disk ($MC_WORK): no tmpfs was writable"
+	[[ -z $unsealed ]] || mc_fail_early "$unsealed"
 
 	rc_valid_case_id "$RESPONDER_CASE_ID" || mc_fail_early "invalid case ID"
 	[[ $RESPONDER_TOOL =~ ^(auto|avml|lime)$ ]] || mc_fail_early "invalid tool"

@@ -10,6 +10,9 @@
 #   RESPONDER_ARCHIVE_URL  presigned PUT for the archive (tar.gz)
 #   RESPONDER_RESULT_URL   presigned PUT for the JSON report, or none
 #   RESPONDER_RECENT_DAYS  window for "recently modified" files (1..90)
+# The documents deliver the two URLs sealed (RESPONDER_SEALING_KEY_ID,
+# RESPONDER_SEALED, RESPONDER_SEALED_VARS), opened by rc_unseal; run by hand,
+# the script takes them in clear.
 #
 # Every section is a file under collection/ in the archive, listed in
 # collection/index.json with the command that made it, its exit status, size
@@ -397,6 +400,8 @@ vd_main() {
 	umask 077
 	local started status=failed err='' rc=1 core sep='' x bytes sha etag='' attempts=0 http=000
 	started=$(rc_now)
+	local unsealed=''
+	if rc_sealed && ! rc_unseal; then unsealed=$RC_ERR; fi
 	: "${RESPONDER_CASE_ID:=}" "${RESPONDER_ARCHIVE_URL:=}" "${RESPONDER_RESULT_URL:=none}" "${RESPONDER_RECENT_DAYS:=7}"
 	if ! rc_workdir 0; then
 		echo '{"schema":"responder.linux-volatile-data/1","status":"failed","error":"no writable working directory"}'
@@ -408,7 +413,8 @@ vd_main() {
 	VD_OUT=$VD_WORK/collection
 	mkdir -p -- "$VD_OUT"
 
-	if ! rc_valid_case_id "$RESPONDER_CASE_ID"; then err="invalid case ID"
+	if [[ -n $unsealed ]]; then err=$unsealed
+	elif ! rc_valid_case_id "$RESPONDER_CASE_ID"; then err="invalid case ID"
 	elif ! rc_valid_url "$RESPONDER_ARCHIVE_URL"; then err="archive URL is not a valid https URL"
 	elif [[ $RESPONDER_RESULT_URL != none ]] && ! rc_valid_url "$RESPONDER_RESULT_URL"; then err="result URL is not a valid https URL"
 	elif ! [[ $RESPONDER_RECENT_DAYS =~ ^[0-9]{1,2}$ ]] || ((RESPONDER_RECENT_DAYS < 1 || RESPONDER_RECENT_DAYS > 90)); then err="recent days must be 1 to 90"

@@ -104,6 +104,85 @@ rc_workdir() {
 	return 1
 }
 
+# Sealing keys (see ../README.md, "Sealed parameters"): a key is made for one
+# command by the Responder-LinuxSealingKey document, in a private directory
+# named after its ID under the first of these parents that is writable
+# (memory-backed first), and deleted by the command that opens its
+# parameters.
+rc_key_parents() { printf '%s\n' "${RESPONDER_WORK_PARENT:-}" /dev/shm /run /tmp; }
+RC_KEY_PREFIX=responder-key-
+
+# rc_key_dir ID sets RC_KEY_DIR to the directory of key ID: a directory,
+# not a link, owned by us. Returns non-zero when there is none.
+rc_key_dir() {
+	local d
+	RC_KEY_DIR=''
+	while IFS= read -r d; do
+		[[ -n $d ]] || continue
+		d=$d/$RC_KEY_PREFIX$1
+		if [[ -d $d && ! -L $d && -O $d && -f $d/key.pem ]]; then
+			RC_KEY_DIR=$d
+			return 0
+		fi
+	done < <(rc_key_parents)
+	return 1
+}
+
+# rc_sealed reports whether the command's parameters came sealed (always,
+# from a document; a script run by hand takes its variables in clear).
+rc_sealed() { [[ -n ${RESPONDER_SEALED:-}${RESPONDER_SEALING_KEY_ID:-} ]]; }
+
+# rc_unseal opens the command's sealed parameters: RESPONDER_SEALED,
+# encrypted to the key RESPONDER_SEALING_KEY_ID, holds gzipped "NAME=value"
+# lines;
+# each NAME must be one of RESPONDER_SEALED_VARS and is set and exported.
+# The key is deleted whatever happens: it opens one command's parameters,
+# once. Decryption reads the key from its file and the ciphertext from a
+# pipe, so neither the key nor a URL is ever on a command line. Sets RC_ERR
+# and returns non-zero on failure.
+rc_unseal() {
+	local id=${RESPONDER_SEALING_KEY_ID:-} sealed=${RESPONDER_SEALED:-} chunk line name value plain
+	local -a chunks
+	RC_ERR=''
+	[[ $id =~ ^[a-f0-9]{32}$ ]] || { RC_ERR="sealed parameters: invalid sealing key ID"; return 1; }
+	if ! rc_key_dir "$id"; then
+		RC_ERR="sealed parameters: sealing key $id is not on this instance (the sealing-key command did not run, or the instance restarted)"
+		return 1
+	fi
+	plain=$RC_KEY_DIR/plain
+	if [[ ! $sealed =~ ^rs1(\.[A-Za-z0-9+/]+={0,2})+$ ]]; then
+		RC_ERR="sealed parameters: malformed"
+	elif ! rc_have openssl || ! rc_have gzip; then
+		RC_ERR="sealed parameters: openssl or gzip not found"
+	else
+		IFS=. read -r -a chunks <<<"${sealed#rs1.}"
+		: >"$plain"
+		for chunk in "${chunks[@]}"; do
+			if ! printf '%s' "$chunk" | openssl base64 -d -A 2>/dev/null |
+				openssl pkeyutl -decrypt -inkey "$RC_KEY_DIR/key.pem" -pkeyopt rsa_padding_mode:oaep \
+					-pkeyopt rsa_oaep_md:sha256 >>"$plain" 2>/dev/null; then
+				RC_ERR="sealed parameters: decryption failed"
+				break
+			fi
+		done
+	fi
+	if [[ -z $RC_ERR ]] && ! gzip -dc <"$plain" >"$plain.txt" 2>/dev/null; then
+		RC_ERR="sealed parameters: not gzip"
+	fi
+	while [[ -z $RC_ERR ]] && IFS= read -r line; do
+		name=${line%%=*} value=${line#*=}
+		if [[ $line != *=* || " ${RESPONDER_SEALED_VARS:-} " != *" $name "* ]]; then
+			RC_ERR="sealed parameters: an unknown name"
+			break
+		fi
+		printf -v "$name" '%s' "$value"
+		export "${name?}"
+	done <"$plain.txt"
+	rm -rf -- "$RC_KEY_DIR"
+	unset RESPONDER_SEALED
+	[[ -z $RC_ERR ]]
+}
+
 # rc_curl_config URL prints a curl config that carries URL (read by curl -K -).
 rc_curl_config() { printf 'url = "%s"\n' "$1"; }
 
