@@ -38,7 +38,7 @@ func TestRespondRefusesAnUnwritableEvidenceDir(t *testing.T) {
 func TestDryRunNeedsNoWritableEvidenceDir(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
 	dir := unwritableEvidenceDirs()["a read-only evidence folder"](t, "case-x")
-	if code, _, errOut := runCLI(t, c, "respond", "--instance-id", s.InstanceID, "--evidence-dir", dir, "--dry-run"); code != exitOK {
+	if code, _, errOut := runCLI(t, c, "respond", "--instance-id", s.InstanceID, "--evidence-dir", dir, "--dry-run"); code != exitDryRun {
 		t.Fatalf("dry run: exit %d, %s", code, errOut)
 	}
 }

@@ -79,3 +79,27 @@ func TestTargetsOfAnotherPartitionAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// A Security Hub finding whose instance is in a Region of another partition
+// (an ARN of the function's partition naming such a Region, or a bare
+// instance ID with such a Region) starts no case, and its note says why.
+func TestCustomActionRegionOfAnotherPartition(t *testing.T) {
+	e := newEnv(t)
+	id := e.suspect.InstanceID
+	byARN := ec2Finding("R1", []string{"arn:aws:ec2:cn-north-1:" + e.cloud.Account + ":instance/" + id})
+	byID := ec2Finding("R2", []string{id})
+	byID["Resources"].([]any)[0].(map[string]any)["Region"] = "us-gov-west-1"
+	e.addFindings(byARN, byID)
+	if _, err := e.handle(e.customActionEvent(byARN, byID)); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	if exs := e.sfn.Executions(); len(exs) != 0 {
+		t.Fatalf("%d execution(s) started in another partition: %+v", len(exs), exs)
+	}
+	for _, finding := range []string{"R1", "R2"} {
+		f, ok := e.hub.Finding(finding)
+		if !ok || !strings.Contains(f.Note, "partition") || !strings.Contains(f.Note, "no response was started") {
+			t.Errorf("%s: note %q, want why no response was started", finding, f.Note)
+		}
+	}
+}
