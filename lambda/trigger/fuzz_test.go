@@ -55,8 +55,9 @@ func FuzzHandle(f *testing.F) {
 	})
 }
 
-// eventSeeds are the documented event shapes (testdata), each task's
-// payload, and a few that are no event at all.
+// eventSeeds are the documented event shapes (testdata), each also with
+// its Region replaced by one of another partition, each task's payload, and
+// a few that are no event at all.
 func eventSeeds(f *testing.F) [][]byte {
 	f.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
@@ -69,7 +70,7 @@ func eventSeeds(f *testing.F) [][]byte {
 		if err != nil {
 			f.Fatal(err)
 		}
-		seeds = append(seeds, b)
+		seeds = append(seeds, b, bytes.ReplaceAll(b, []byte("us-east-1"), []byte("cn-north-1")))
 	}
 	const target = `"case_id": "case-1", "instance_id": "` + sampleInstance + `", "account_id": "111122223333", "region": "us-east-1"`
 	for _, s := range []string{
