@@ -84,7 +84,8 @@ func readBody(body string, isBase64 bool) ([]byte, *apiError) {
 }
 
 // decodeCaseRequest parses a POST /cases body strictly: one JSON object, no
-// unknown field, every field a string, nothing after the object.
+// unknown field, every key spelt exactly and given once (checkKeys), every
+// field a string, nothing after the object.
 func decodeCaseRequest(b []byte) (caseRequest, *apiError) {
 	var req caseRequest
 	if len(bytes.TrimSpace(b)) == 0 {
