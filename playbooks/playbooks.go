@@ -14,7 +14,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"os"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -158,14 +157,15 @@ func Lookup(name string) (Playbook, error) {
 // argument without a slash and without a .yaml (or .yml) suffix names an
 // embedded playbook; anything else is read as a file. A file may not take the
 // name of an embedded playbook, so that the name recorded in a case always
-// says which plan ran.
+// says which plan ran. A file must be a regular file of at most MaxFileBytes
+// (readFile).
 func Load(arg string) (Playbook, error) {
 	if !isFile(arg) {
 		return Lookup(arg)
 	}
-	data, err := os.ReadFile(arg)
+	data, err := readFile(arg)
 	if err != nil {
-		return Playbook{}, fmt.Errorf("playbook file: %w", err)
+		return Playbook{}, err
 	}
 	p, err := Parse(data, arg)
 	if err != nil {

@@ -20,7 +20,7 @@ type storeOptions struct {
 func storeFlags(o *storeOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "evidence-bucket", Usage: "keep the case in this S3 bucket, under cases/<case-id>/", Destination: &o.Bucket, EnvVars: []string{"RESPONDER_EVIDENCE_BUCKET"}},
-		&cli.StringFlag{Name: "evidence-dir", Usage: "keep the case in this local directory, under <dir>/<case-id>/ (when no bucket is given)", Value: "./cases", Destination: &o.Dir},
+		&cli.StringFlag{Name: "evidence-dir", Usage: "keep the case in this local directory, under <dir>/<case-id>/ (when no bucket is given); a command that records checks it can write there before any AWS call", Value: "./cases", Destination: &o.Dir},
 		&cli.StringFlag{Name: "evidence-kms-key", Usage: "SSE-KMS key for objects in the evidence bucket (default: the bucket's default encryption)", Destination: &o.KMSKeyID},
 	}
 }
@@ -40,6 +40,20 @@ func (o *storeOptions) store(clients *cloud.Clients) evidence.Store {
 		return &evidence.Bucket{API: clients.S3, Name: o.Bucket, KMSKeyID: o.KMSKeyID, Presign: clients.Presign}
 	}
 	return &evidence.Folder{Root: o.Dir}
+}
+
+// checkWritable refuses, before any AWS call, a local evidence folder that
+// cannot take the case: a command that changes AWS must never find, after
+// the change, nowhere to record it. A bucket is not checked here (that needs
+// AWS calls; the engine keeps a record it could not store).
+func (o *storeOptions) checkWritable(caseID string) error {
+	if o.Bucket != "" {
+		return nil
+	}
+	if err := (&evidence.Folder{Root: o.Dir}).CheckWritable(caseID); err != nil {
+		return exitf(exitUsage, "--evidence-dir: %v", err)
+	}
+	return nil
 }
 
 // awsOptions select credentials and Region.

@@ -97,6 +97,9 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
+	if err := o.Store.checkWritable(o.CaseID); err != nil {
+		return err
+	}
 	clients, err := loadClients(ctx, d, cloud.Options{
 		Region: o.AWS.Region, Profile: o.AWS.Profile,
 		RoleARN: o.RoleARN, ExternalID: o.ExternalID, SessionName: sessionName(o.CaseID),

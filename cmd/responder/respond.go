@@ -47,7 +47,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account (the evidence store keeps your own credentials)", Destination: &o.RoleARN},
 		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
-		&cli.StringFlag{Name: "playbook", Usage: "run the playbook `NAME|FILE`: a name listed above, or a playbook file of your own", Value: playbooks.Default, Destination: &o.Playbook},
+		&cli.StringFlag{Name: "playbook", Usage: "run the playbook `NAME|FILE`: a name listed above, or a playbook file of your own (a regular file of at most 1 MiB)", Value: playbooks.Default, Destination: &o.Playbook},
 		&cli.StringFlag{Name: "steps", Usage: "comma-separated steps of an ad-hoc plan, instead of a playbook (listed above)", Destination: &o.Steps},
 		&cli.StringFlag{Name: "forensic-profile", Usage: "instance profile `ARN` that OS-level collection associates, for the run, to an instance without one (the member stack's ForensicInstanceProfileArn)", Destination: &o.ForensicProfile, EnvVars: []string{"RESPONDER_FORENSIC_PROFILE"}},
 		&cli.StringFlag{Name: "staging-bucket", Usage: "S3 bucket `NAME` of the staged memory tools (and, during a capture, its list of part URLs)", Destination: &o.StagingBucket, EnvVars: []string{"RESPONDER_STAGING_BUCKET"}},
@@ -178,6 +178,11 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	// Bad input is reported before any AWS call.
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
+	}
+	if !req.DryRun { // a dry run stores nothing
+		if err := o.Store.checkWritable(req.CaseID); err != nil {
+			return err
+		}
 	}
 	if s.ErrIsTerminal || o.Verbose {
 		req.Progress = newStepProgress(s.Err).print

@@ -9,6 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/responder-ir/responder/responder/evidence"
@@ -81,7 +84,8 @@ func readBody(body string, isBase64 bool) ([]byte, *apiError) {
 }
 
 // decodeCaseRequest parses a POST /cases body strictly: one JSON object, no
-// unknown field, every field a string, nothing after the object.
+// unknown field, every key spelt exactly and given once (checkKeys), every
+// field a string, nothing after the object.
 func decodeCaseRequest(b []byte) (caseRequest, *apiError) {
 	var req caseRequest
 	if len(bytes.TrimSpace(b)) == 0 {
@@ -95,7 +99,67 @@ func decodeCaseRequest(b []byte) (caseRequest, *apiError) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return req, badRequest("malformed_json", "the body holds more than one JSON value")
 	}
+	if e := checkKeys(b); e != nil {
+		return caseRequest{}, e
+	}
 	return req, nil
+}
+
+// caseRequestFields are the keys of a POST /cases body, spelt exactly.
+var caseRequestFields = jsonFields(reflect.TypeFor[caseRequest]())
+
+// checkKeys refuses what encoding/json lets through: a key given twice (it
+// keeps the last value) and a key that matches a field only when case is
+// ignored ("Instance_ID", or "inſtance_id" with a long s, which it folds to
+// "s"). b is one JSON value that decoded into a caseRequest without error:
+// an object, or null.
+func checkKeys(b []byte) *apiError {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return badRequest("wrong_type", "the body must be a JSON object")
+	}
+	seen := make(map[string]bool, len(caseRequestFields))
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return badRequest("malformed_json", "the body is not valid JSON")
+		}
+		if !slices.Contains(caseRequestFields, key) {
+			return unknownField(key)
+		}
+		if seen[key] {
+			return badRequest("duplicate_field", "field %q is given more than once", key)
+		}
+		seen[key] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return badRequest("malformed_json", "the body is not valid JSON")
+		}
+	}
+	return nil
+}
+
+// unknownField answers a key that is not a field, saying which field it
+// resembles when it differs from one only by case.
+func unknownField(key string) *apiError {
+	known := strings.Join(caseRequestFields, ", ")
+	for _, f := range caseRequestFields {
+		if strings.EqualFold(key, f) {
+			return badRequest("unknown_field", "unknown field %s: field names are case-sensitive (did you mean %s?)", quote(key), f)
+		}
+	}
+	return badRequest("unknown_field", "unknown field %s (known: %s)", quote(key), known)
+}
+
+// jsonFields lists the JSON names of a struct's fields, in order.
+func jsonFields(t reflect.Type) []string {
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
 }
 
 // jsonError turns a decoding error into an answer that says what is wrong
@@ -113,8 +177,11 @@ func jsonError(err error) *apiError {
 	case errors.As(err, &typ):
 		return badRequest("wrong_type", "field %q must be a string, not %s", typ.Field, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return badRequest("unknown_field", "unknown field %s (known: instance_id, account_id, region, playbook, case_id)", truncate(field, 80))
+		field, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil {
+			field = "?"
+		}
+		return unknownField(field)
 	default:
 		return badRequest("malformed_json", "the body is not valid JSON")
 	}
@@ -139,7 +206,7 @@ func (h *Handler) validate(req caseRequest) (Target, *apiError) {
 	if err := ValidateAccountID(t.AccountID); err != nil {
 		return t, badRequest("invalid_account_id", "%v", err)
 	}
-	if err := ValidateRegion(t.Region); err != nil {
+	if err := ValidateRegionIn(t.Region, h.Config.partition()); err != nil {
 		return t, badRequest("invalid_region", "%v", err)
 	}
 	if _, err := lambdaPlaybook(req.Playbook); err != nil {
@@ -171,11 +238,4 @@ func validateCaseID(id string) error {
 		return fmt.Errorf("invalid case ID %s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(id))
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

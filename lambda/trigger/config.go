@@ -150,6 +150,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			c.HomePartition, c.HomeAccount = m[1], m[3]
 		}
 	}
+	if c.Region != "" && ValidateRegion(c.Region) == nil && c.HomePartition != "" && ValidateRegionIn(c.Region, c.HomePartition) != nil {
+		bad(EnvRegion, "%q is not a Region of the state machine's partition %s (%s)", c.Region, c.HomePartition, EnvStateMachineARN)
+	}
 	if accounts := required(EnvAllowedAccounts); accounts != "" {
 		for _, a := range strings.FieldsFunc(accounts, func(r rune) bool { return r == ',' || r == ' ' }) {
 			if a != AnyAccount && ValidateAccountID(a) != nil {

@@ -77,6 +77,10 @@ func (h *Handler) guardDuty(ctx context.Context, log *slog.Logger, event json.Ra
 		log.Error("GuardDuty finding rejected", "error", err)
 		return nil, fail(ErrorInput, "GuardDuty finding %s: %v", quote(d.ID), err)
 	}
+	if err := ValidateRegionIn(t.Region, h.Config.partition()); err != nil {
+		log.Error("GuardDuty finding rejected", "error", err)
+		return nil, fail(ErrorInput, "GuardDuty finding %s: %v", quote(d.ID), err)
+	}
 	if !h.Config.AccountAllowed(t.AccountID) {
 		return ignore("account " + t.AccountID + " is not one this responder may act in")
 	}

@@ -121,7 +121,7 @@ func (h *Handler) checkAccount(caseID, account, region string) error {
 	if err := ValidateAccountID(account); err != nil {
 		return err
 	}
-	if err := ValidateRegion(region); err != nil {
+	if err := ValidateRegionIn(region, h.Config.partition()); err != nil {
 		return err
 	}
 	if !h.Config.AccountAllowed(account) {

@@ -234,8 +234,22 @@ func (h *Handler) planFindings(findings []finding) (plans []findingPlan, skipped
 // a finding is about a resource of its own account (AwsAccountId) in the
 // function's partition. An ARN naming another account or partition (an
 // event crafted or garbled, or a product that reports resources it does not
-// own) starts nothing: the finding's note says why.
+// own) starts nothing: the finding's note says why. So does a Region of
+// another partition, however the resource names it.
 func (h *Handler) instanceOf(r findingResource, f finding) (Target, error) {
+	t, err := h.findingInstance(r, f)
+	if err != nil {
+		return Target{}, err
+	}
+	if err := ValidateRegionIn(t.Region, h.Config.partition()); err != nil {
+		return Target{}, fmt.Errorf("%s: %v, so no response was started", t.InstanceID, err)
+	}
+	return t, nil
+}
+
+// findingInstance reads the instance of an AwsEc2Instance resource, by ARN
+// or by ID (see instanceOf).
+func (h *Handler) findingInstance(r findingResource, f finding) (Target, error) {
 	if strings.HasPrefix(r.ID, "arn:") {
 		t, partition, err := parseInstanceARN(r.ID)
 		if err != nil {

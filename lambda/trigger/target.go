@@ -3,7 +3,9 @@ package trigger
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/responder-ir/responder/responder"
 )
@@ -83,12 +85,19 @@ func parseInstanceARN(arn string) (Target, string, error) {
 	return t, parts[1], nil
 }
 
-// quote quotes a value for an error message, cut to 80 bytes: messages echo
-// what they reject, never a whole hostile input.
+// quote quotes a value for an error message in at most 80 bytes, quotes and
+// escapes included (then says how long the value was): messages echo what
+// they reject, never a whole hostile input. Escapes count, since a byte of
+// binary input takes four ("\xff").
 func quote(s string) string {
 	const limit = 80
-	if len(s) > limit {
-		return fmt.Sprintf("%q... (%d bytes)", s[:limit], len(s))
+	if q := strconv.Quote(s); len(q) <= limit {
+		return q
 	}
-	return fmt.Sprintf("%q", s)
+	cut := s[:min(len(s), limit)]
+	for len(strconv.Quote(cut)) > limit {
+		_, size := utf8.DecodeLastRuneInString(cut)
+		cut = cut[:len(cut)-size]
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(cut), len(s))
 }

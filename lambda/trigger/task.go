@@ -108,6 +108,9 @@ func (h *Handler) checkCase(caseID string, t Target) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	if err := ValidateRegionIn(t.Region, h.Config.partition()); err != nil {
+		return err
+	}
 	if !h.Config.AccountAllowed(t.AccountID) {
 		return fmt.Errorf("account %s is not one this responder may act in", t.AccountID)
 	}

@@ -208,6 +208,18 @@ func (c *Cloud) CallCount(op string) int {
 	return c.calls[op]
 }
 
+// TotalCalls returns how many calls of any operation were served, failed
+// ones included: zero proves that nothing reached the (fake) cloud.
+func (c *Cloud) TotalCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, count := range c.calls {
+		n += count
+	}
+	return n
+}
+
 // call serves one API operation. prepare runs under the lock: it validates the
 // input without changing anything and returns commit, which applies the
 // change (or fills the output) and cannot fail. Between the two, call answers
