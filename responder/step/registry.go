@@ -20,6 +20,7 @@ var registry = map[string]func() Step{
 	ShutdownBehavior{}.Name():      func() Step { return ShutdownBehavior{} },
 	StopProtection{}.Name():        func() Step { return StopProtection{} },
 	VolumeRetention{}.Name():       func() Step { return VolumeRetention{} },
+	ConnectionTracking{}.Name():    func() Step { return ConnectionTracking{} },
 	InstanceProfile{}.Name():       func() Step { return InstanceProfile{} },
 	CaseTag{}.Name():               func() Step { return CaseTag{} },
 	Notify{}.Name():                func() Step { return Notify{} },
