@@ -99,7 +99,8 @@ func (st volumeRetentionState) deleting() []string {
 	return devs
 }
 
-// set gives each device of want its DeleteOnTermination, in one call, and
+// set gives each device of want its DeleteOnTermination (one value for all:
+// false to contain, true to release), in one call, and
 // reads the mapping back: the step holds only when every volume is kept on
 // termination (after a release: when every device has what want says).
 func (s VolumeRetention) set(ctx context.Context, api volumeRetentionAPI, env *Env, want map[string]bool, before volumeRetentionState) Result {
@@ -119,7 +120,7 @@ func (s VolumeRetention) set(ctx context.Context, api volumeRetentionAPI, env *E
 	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
 		InstanceId: &id, BlockDeviceMappings: mappings, DryRun: aws.Bool(env.Target.DryRun),
 	})
-	what := "set DeleteOnTermination of " + strings.Join(devices, ", ")
+	what := fmt.Sprintf("DeleteOnTermination set to %t on %s", want[devices[0]], strings.Join(devices, ", "))
 	if env.Target.DryRun {
 		return dryRunContainment(dryRun(err, what, before))
 	}
