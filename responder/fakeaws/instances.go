@@ -33,6 +33,7 @@ type instance struct {
 	Tags            []types.Tag
 
 	DisableAPITermination bool
+	DisableAPIStop        bool
 	ShutdownBehavior      string // "stop" or "terminate"
 	UserData              string // as given, not encoded
 	ConsoleOutput         string
@@ -235,6 +236,7 @@ func (c *Cloud) Instance(id string) *InstanceView {
 	v := &InstanceView{
 		Instance:              c.renderInstanceLocked(inst),
 		DisableAPITermination: inst.DisableAPITermination,
+		DisableAPIStop:        inst.DisableAPIStop,
 		ShutdownBehavior:      inst.ShutdownBehavior,
 		UserData:              inst.UserData,
 	}
@@ -249,6 +251,7 @@ func (c *Cloud) Instance(id string) *InstanceView {
 type InstanceView struct {
 	types.Instance
 	DisableAPITermination bool
+	DisableAPIStop        bool
 	ShutdownBehavior      string // "stop" or "terminate"
 	UserData              string // not encoded
 	// ProfileAssociation is the current instance profile association, or nil.
@@ -436,7 +439,7 @@ func (e *EC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesIn
 	return out, nil
 }
 
-// DescribeInstanceAttribute answers disableApiTermination,
+// DescribeInstanceAttribute answers disableApiTermination, disableApiStop,
 // instanceInitiatedShutdownBehavior, userData (base64), groupSet,
 // instanceType, rootDeviceName and blockDeviceMapping.
 func (e *EC2) DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error) {
@@ -464,6 +467,8 @@ func (e *EC2) DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeIns
 		switch in.Attribute {
 		case types.InstanceAttributeNameDisableApiTermination:
 			r.DisableApiTermination = &types.AttributeBooleanValue{Value: aws.Bool(inst.DisableAPITermination)}
+		case types.InstanceAttributeNameDisableApiStop:
+			r.DisableApiStop = &types.AttributeBooleanValue{Value: aws.Bool(inst.DisableAPIStop)}
 		case types.InstanceAttributeNameInstanceInitiatedShutdownBehavior:
 			r.InstanceInitiatedShutdownBehavior = &types.AttributeValue{Value: aws.String(inst.ShutdownBehavior)}
 		case types.InstanceAttributeNameUserData:
@@ -494,9 +499,10 @@ func (e *EC2) DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeIns
 }
 
 // ModifyInstanceAttribute changes one attribute per call:
-// DisableApiTermination, InstanceInitiatedShutdownBehavior, Groups (only for
-// an instance with one network interface, as on AWS), or the Attribute/Value
-// form of the first two.
+// DisableApiTermination, DisableApiStop, InstanceInitiatedShutdownBehavior,
+// Groups (only for an instance with one network interface, as on AWS),
+// BlockDeviceMappings (DeleteOnTermination of attached EBS volumes, by device
+// name), or the Attribute/Value form of the first and third.
 func (e *EC2) ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
 	if in == nil {
 		in = &ec2.ModifyInstanceAttributeInput{}
@@ -549,6 +555,14 @@ func (e *EC2) ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanc
 				return nil, missingParameter("disableApiTermination.value")
 			}
 			value = fmt.Sprint(*in.DisableApiTermination.Value)
+		case "disableApiStop":
+			if in.DisableApiStop.Value == nil {
+				return nil, missingParameter("disableApiStop.value")
+			}
+			stop := *in.DisableApiStop.Value
+			return func() { inst.DisableAPIStop = stop }, nil
+		case "blockDeviceMapping":
+			return c.deleteOnTerminationLocked(inst, in.BlockDeviceMappings)
 		case "instanceInitiatedShutdownBehavior":
 			value = aws.ToString(in.InstanceInitiatedShutdownBehavior.Value)
 		case "attribute":
@@ -591,4 +605,32 @@ func (e *EC2) ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanc
 		return nil, err
 	}
 	return out, nil
+}
+
+// deleteOnTerminationLocked checks a BlockDeviceMappings change of
+// ModifyInstanceAttribute and returns what applies it: each mapping names an
+// attached EBS volume by device name and sets its DeleteOnTermination.
+func (c *Cloud) deleteOnTerminationLocked(inst *instance, mappings []types.InstanceBlockDeviceMappingSpecification) (func(), error) {
+	byDevice := map[string]*volume{}
+	for _, id := range inst.VolumeIDs {
+		v := c.st.Volumes[id]
+		byDevice[v.Device] = v
+	}
+	set := map[*volume]bool{}
+	for _, m := range mappings {
+		dev := aws.ToString(m.DeviceName)
+		v, ok := byDevice[dev]
+		if !ok {
+			return nil, apiError("InvalidInstanceAttributeValue", "No device is currently mapped at %s", dev)
+		}
+		if m.Ebs == nil || m.Ebs.DeleteOnTermination == nil {
+			return nil, missingParameter("blockDeviceMapping.ebs.deleteOnTermination")
+		}
+		set[v] = *m.Ebs.DeleteOnTermination
+	}
+	return func() {
+		for v, del := range set {
+			v.DeleteOnTermination = del
+		}
+	}, nil
 }

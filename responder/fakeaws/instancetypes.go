@@ -18,22 +18,26 @@ type instanceTypeSpec struct {
 	VCPUs     int32
 	Arch      types.ArchitectureType
 	Burstable bool
+	// Xen marks a previous-generation type on the Xen hypervisor: no
+	// connection tracking timeouts on its interfaces.
+	Xen bool
 }
 
 // instanceTypes is the catalogue DescribeInstanceTypes answers from, in the
 // order it lists them. It holds the types AddInstance gives by default
 // (t3.micro, t4g.micro) and a few common ones of each memory size.
 var instanceTypes = []instanceTypeSpec{
-	{"t3.micro", 1024, 2, types.ArchitectureTypeX8664, true},
-	{"t3.small", 2048, 2, types.ArchitectureTypeX8664, true},
-	{"t3.medium", 4096, 2, types.ArchitectureTypeX8664, true},
-	{"t3.large", 8192, 2, types.ArchitectureTypeX8664, true},
-	{"t4g.micro", 1024, 2, types.ArchitectureTypeArm64, true},
-	{"m5.large", 8192, 2, types.ArchitectureTypeX8664, false},
-	{"m5.xlarge", 16384, 4, types.ArchitectureTypeX8664, false},
-	{"r5.large", 16384, 2, types.ArchitectureTypeX8664, false},
-	{"c6g.large", 4096, 2, types.ArchitectureTypeArm64, false},
-	{"m6g.large", 8192, 2, types.ArchitectureTypeArm64, false},
+	{"t3.micro", 1024, 2, types.ArchitectureTypeX8664, true, false},
+	{"t3.small", 2048, 2, types.ArchitectureTypeX8664, true, false},
+	{"t3.medium", 4096, 2, types.ArchitectureTypeX8664, true, false},
+	{"t3.large", 8192, 2, types.ArchitectureTypeX8664, true, false},
+	{"t4g.micro", 1024, 2, types.ArchitectureTypeArm64, true, false},
+	{"m5.large", 8192, 2, types.ArchitectureTypeX8664, false, false},
+	{"m5.xlarge", 16384, 4, types.ArchitectureTypeX8664, false, false},
+	{"r5.large", 16384, 2, types.ArchitectureTypeX8664, false, false},
+	{"c6g.large", 4096, 2, types.ArchitectureTypeArm64, false, false},
+	{"m6g.large", 8192, 2, types.ArchitectureTypeArm64, false, false},
+	{"t2.micro", 1024, 1, types.ArchitectureTypeX8664, true, true},
 }
 
 func lookupInstanceType(name types.InstanceType) (instanceTypeSpec, bool) {
@@ -50,13 +54,17 @@ func renderInstanceType(t instanceTypeSpec) types.InstanceTypeInfo {
 	if t.Arch == types.ArchitectureTypeArm64 {
 		manufacturer = "AWS"
 	}
+	hypervisor := types.InstanceTypeHypervisorNitro
+	if t.Xen {
+		hypervisor = types.InstanceTypeHypervisorXen
+	}
 	return types.InstanceTypeInfo{
 		InstanceType:                  t.Name,
 		CurrentGeneration:             aws.Bool(true),
 		BareMetal:                     aws.Bool(false),
 		BurstablePerformanceSupported: aws.Bool(t.Burstable),
 		FreeTierEligible:              aws.Bool(t.Name == "t3.micro" || t.Name == "t4g.micro"),
-		Hypervisor:                    types.InstanceTypeHypervisorNitro,
+		Hypervisor:                    hypervisor,
 		MemoryInfo:                    &types.MemoryInfo{SizeInMiB: aws.Int64(t.MemoryMiB)},
 		ProcessorInfo: &types.ProcessorInfo{
 			SupportedArchitectures: []types.ArchitectureType{t.Arch},

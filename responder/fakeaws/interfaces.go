@@ -36,6 +36,9 @@ type netInterface struct {
 	Description      string `json:",omitempty"`
 	RequesterManaged bool   `json:",omitempty"`
 	Seq              int
+	// ConnTrack holds the connection tracking timeouts set on the interface
+	// (nil: never set, the instance type's defaults apply).
+	ConnTrack *types.ConnectionTrackingConfiguration `json:",omitempty"`
 }
 
 // interfaceType is the InterfaceType DescribeNetworkInterfaces shows.
@@ -132,13 +135,16 @@ func (e *EC2) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.Modif
 			return nil, missingParameter("networkInterfaceId")
 		}
 		others := in.AssociatePublicIpAddress != nil || len(in.AssociatedSubnetIds) > 0 || in.Attachment != nil ||
-			in.ConnectionTrackingSpecification != nil || in.Description != nil || in.EnaSrdSpecification != nil ||
+			in.Description != nil || in.EnaSrdSpecification != nil ||
 			in.EnablePrimaryIpv6 != nil || in.SourceDestCheck != nil
+		conntrack := in.ConnectionTrackingSpecification != nil
 		switch {
-		case others && len(in.Groups) > 0:
+		case (others || conntrack) && len(in.Groups) > 0, others && conntrack:
 			return nil, apiError("InvalidParameterCombination", "Fields for multiple attribute types specified")
 		case others:
-			return nil, notModelled("ModifyNetworkInterfaceAttribute", "attributes other than Groups")
+			return nil, notModelled("ModifyNetworkInterfaceAttribute", "attributes other than Groups and ConnectionTrackingSpecification")
+		case conntrack:
+			return c.connTrackLocked(aws.ToString(in.NetworkInterfaceId), in.ConnectionTrackingSpecification)
 		case len(in.Groups) == 0:
 			return nil, apiError("InvalidParameterCombination", "No attributes specified.")
 		}
@@ -210,6 +216,10 @@ func (c *Cloud) renderNetworkInterfaceLocked(n *netInterface) types.NetworkInter
 		SourceDestCheck:  aws.Bool(true),
 		Status:           types.NetworkInterfaceStatusAvailable,
 		TagSet:           copyTags(n.Tags),
+	}
+	if n.ConnTrack != nil {
+		ct := *n.ConnTrack
+		out.ConnectionTrackingConfiguration = &ct
 	}
 	if n.RequesterManaged {
 		out.Status = types.NetworkInterfaceStatusInUse
@@ -290,4 +300,53 @@ func (e *EC2) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNet
 		return nil, err
 	}
 	return out, nil
+}
+
+// connTrackLimits are the documented bounds of the connection tracking
+// timeouts (API reference, ConnectionTrackingSpecificationRequest).
+var connTrackLimits = []struct {
+	name     string
+	min, max int32
+	get      func(*types.ConnectionTrackingSpecificationRequest) *int32
+}{
+	{"TcpEstablishedTimeout", 60, 432000, func(r *types.ConnectionTrackingSpecificationRequest) *int32 { return r.TcpEstablishedTimeout }},
+	{"UdpStreamTimeout", 60, 180, func(r *types.ConnectionTrackingSpecificationRequest) *int32 { return r.UdpStreamTimeout }},
+	{"UdpTimeout", 30, 60, func(r *types.ConnectionTrackingSpecificationRequest) *int32 { return r.UdpTimeout }},
+}
+
+// connTrackLocked checks a ConnectionTrackingSpecification change and
+// returns what applies it: only on an instance's interface of a Nitro
+// instance type, each timeout within its documented bounds; a timeout left
+// out keeps its value. The timeouts then show in DescribeNetworkInterfaces.
+func (c *Cloud) connTrackLocked(id string, spec *types.ConnectionTrackingSpecificationRequest) (func(), error) {
+	if err := kindInterface.check([]string{id}, c.hasInterface); err != nil {
+		return nil, err
+	}
+	n := c.st.Interfaces[id]
+	if inst, ok := c.st.Instances[n.InstanceID]; ok {
+		if t, known := lookupInstanceType(inst.Type); known && t.Xen {
+			return nil, apiError("UnsupportedOperation", "Connection tracking configuration is not supported for instance type %s.", inst.Type)
+		}
+	}
+	for _, l := range connTrackLimits {
+		if v := l.get(spec); v != nil && (*v < l.min || *v > l.max) {
+			return nil, apiError("InvalidParameterValue", "%s must be between %d and %d seconds.", l.name, l.min, l.max)
+		}
+	}
+	return func() {
+		ct := types.ConnectionTrackingConfiguration{}
+		if n.ConnTrack != nil {
+			ct = *n.ConnTrack
+		}
+		if spec.TcpEstablishedTimeout != nil {
+			ct.TcpEstablishedTimeout = aws.Int32(*spec.TcpEstablishedTimeout)
+		}
+		if spec.UdpStreamTimeout != nil {
+			ct.UdpStreamTimeout = aws.Int32(*spec.UdpStreamTimeout)
+		}
+		if spec.UdpTimeout != nil {
+			ct.UdpTimeout = aws.Int32(*spec.UdpTimeout)
+		}
+		n.ConnTrack = &ct
+	}, nil
 }

@@ -18,6 +18,9 @@ var registry = map[string]func() Step{
 	Quarantine{}.Name():            func() Step { return Quarantine{} },
 	TerminationProtection{}.Name(): func() Step { return TerminationProtection{} },
 	ShutdownBehavior{}.Name():      func() Step { return ShutdownBehavior{} },
+	StopProtection{}.Name():        func() Step { return StopProtection{} },
+	VolumeRetention{}.Name():       func() Step { return VolumeRetention{} },
+	ConnectionTracking{}.Name():    func() Step { return ConnectionTracking{} },
 	InstanceProfile{}.Name():       func() Step { return InstanceProfile{} },
 	CaseTag{}.Name():               func() Step { return CaseTag{} },
 	Notify{}.Name():                func() Step { return Notify{} },
@@ -40,7 +43,7 @@ var recordOnly = map[string]func() Description{
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots",
 	"quarantine-group", "quarantine", "termination-protection", "shutdown-behavior",
-	"instance-profile", "case-tag", "notify",
+	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
 }
 
 // Lookup returns the step with the given name.

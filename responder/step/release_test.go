@@ -46,8 +46,9 @@ func TestReleaseRestoresTheRecordedState(t *testing.T) {
 		InstanceProfileArn: profile, ShutdownBehavior: "terminate",
 	})
 	original := c.Instance(id)
+	originalDelete := deleteOnTermination(t, c, id)
 
-	plan, err := step.Plan([]string{"quarantine-group", "quarantine", "termination-protection", "shutdown-behavior", "instance-profile", "case-tag"})
+	plan, err := step.Plan([]string{"quarantine-group", "quarantine", "termination-protection", "shutdown-behavior", "stop-protection", "delete-on-termination", "instance-profile", "case-tag"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +74,13 @@ func TestReleaseRestoresTheRecordedState(t *testing.T) {
 		}
 	}
 	v := c.Instance(id)
-	if v.DisableAPITermination != original.DisableAPITermination || v.ShutdownBehavior != "terminate" {
-		t.Errorf("attributes not restored: termination %t shutdown %s", v.DisableAPITermination, v.ShutdownBehavior)
+	if v.DisableAPITermination != original.DisableAPITermination || v.ShutdownBehavior != "terminate" || v.DisableAPIStop != original.DisableAPIStop {
+		t.Errorf("attributes not restored: termination %t shutdown %s stop %t", v.DisableAPITermination, v.ShutdownBehavior, v.DisableAPIStop)
+	}
+	for vol, del := range deleteOnTermination(t, c, id) {
+		if del != originalDelete[vol] {
+			t.Errorf("%s: DeleteOnTermination %t after release, want %t", vol, del, originalDelete[vol])
+		}
 	}
 	if v.ProfileAssociation == nil || aws.ToString(v.ProfileAssociation.IamInstanceProfile.Arn) != profile {
 		t.Errorf("instance profile not associated again: %+v", v.ProfileAssociation)
