@@ -10,11 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-type instanceAttributeAPI interface {
-	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
-	ModifyInstanceAttribute(context.Context, *ec2.ModifyInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
-}
-
 // TerminationProtection enables termination protection, so that the instance
 // (and with it the evidence on its instance store and in memory) cannot be
 // terminated through the API by mistake or by the attacker.
@@ -29,53 +24,31 @@ type terminationState struct {
 	DisableAPITermination bool `json:"disable_api_termination"`
 }
 
-func (s TerminationProtection) Run(ctx context.Context, env *Env) Result {
-	var api instanceAttributeAPI = env.Clients.EC2
-	id := env.Target.InstanceID()
-	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameDisableApiTermination})
-	if err != nil {
-		return Failed(fmt.Errorf("read termination protection of %s: %w", id, err), nil)
-	}
-	before := terminationState{DisableAPITermination: out.DisableApiTermination != nil && aws.ToBool(out.DisableApiTermination.Value)}
-	if before.DisableAPITermination {
-		return Skipped("termination protection already enabled", before).Held(true)
-	}
-	return s.set(ctx, api, env, true, before)
+// terminationFlag is termination protection, recorded as a terminationState.
+var terminationFlag = protectionFlag{
+	what:      "termination protection",
+	attribute: types.InstanceAttributeNameDisableApiTermination,
+	value: func(o *ec2.DescribeInstanceAttributeOutput) *types.AttributeBooleanValue {
+		return o.DisableApiTermination
+	},
+	modify: func(in *ec2.ModifyInstanceAttributeInput, v *types.AttributeBooleanValue) {
+		in.DisableApiTermination = v
+	},
+	state: func(on bool) any { return terminationState{DisableAPITermination: on} },
+	on: func(raw json.RawMessage) (bool, error) {
+		var st terminationState
+		err := json.Unmarshal(raw, &st)
+		return st.DisableAPITermination, err
+	},
 }
 
-func (s TerminationProtection) set(ctx context.Context, api instanceAttributeAPI, env *Env, on bool, before terminationState) Result {
-	id := env.Target.InstanceID()
-	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
-		InstanceId:            &id,
-		DisableApiTermination: &types.AttributeBooleanValue{Value: aws.Bool(on)},
-		DryRun:                aws.Bool(env.Target.DryRun),
-	})
-	if env.Target.DryRun {
-		return dryRunContainment(dryRun(err, fmt.Sprintf("set termination protection to %t", on), before))
-	}
-	if err != nil {
-		return Failed(fmt.Errorf("set termination protection of %s to %t: %w", id, on, err), before)
-	}
-	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameDisableApiTermination})
-	if err != nil {
-		return Failed(fmt.Errorf("read back termination protection of %s: %w", id, err), before)
-	}
-	if got := out.DisableApiTermination != nil && aws.ToBool(out.DisableApiTermination.Value); got != on {
-		return Failed(fmt.Errorf("termination protection of %s is %t after it was set to %t", id, got, on), before).Held(false)
-	}
-	return OK(fmt.Sprintf("termination protection set to %t", on), before, terminationState{DisableAPITermination: on}).Held(true)
+func (TerminationProtection) Run(ctx context.Context, env *Env) Result {
+	return terminationFlag.enable(ctx, env)
 }
 
 // Release restores the termination protection found before.
-func (s TerminationProtection) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
-	var before terminationState
-	if err := json.Unmarshal(raw, &before); err != nil {
-		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
-	}
-	if before.DisableAPITermination {
-		return Skipped("termination protection was already enabled before the response", before)
-	}
-	return s.set(ctx, env.Clients.EC2, env, false, before)
+func (TerminationProtection) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
+	return terminationFlag.release(ctx, env, raw)
 }
 
 // ShutdownBehavior makes a shutdown from inside the instance stop it rather
@@ -157,28 +130,11 @@ func attributeValue(v *types.AttributeValue) string {
 func (TerminationProtection) Describe() Description {
 	return Description{
 		Aspect: "Termination protection (DisableApiTermination)",
-		View:   viewTerminationProtection,
+		View:   terminationFlag.view("disable_api_termination", "the instance can be terminated through the API"),
 		Order:  40,
 		OnFailure: "The instance can still be terminated through the API: its memory and every " +
 			"volume set to delete on termination would be lost.",
 	}
-}
-
-// viewTerminationProtection reads a terminationState. A record without the
-// attribute is unreadable rather than "disabled".
-func viewTerminationProtection(raw json.RawMessage, instanceID string) ([]SubjectState, error) {
-	if err := requireField(raw, "disable_api_termination"); err != nil {
-		return nil, err
-	}
-	var v terminationState
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	text := "disabled: the instance can be terminated through the API"
-	if v.DisableAPITermination {
-		text = "enabled"
-	}
-	return []SubjectState{{Subject: instanceID, Text: text}}, nil
 }
 
 // Describe: what a shutdown from inside the instance does.
