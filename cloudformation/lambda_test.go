@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // What the forensics stack wires to the responder Lambda function
@@ -216,6 +218,8 @@ func TestLambdaEnvironment(t *testing.T) {
 				Region:               testPseudo["AWS::Region"],
 				LogLevel:             c.LogLevel, // info: checked below
 				ForensicsKMSKey:      keyARN,
+				ProtectedTag:         responder.DefaultProtectedTag,
+				BlastRadius:          evidence.DefaultBlastRadius,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)
@@ -227,7 +231,7 @@ func TestLambdaEnvironment(t *testing.T) {
 		{"GuardDuty on, any account", map[string]string{
 			"GuardDutyFindings": "true", "GuardDutyMinSeverity": "4.5", "AllowedAccounts": "*",
 			"LockWindow": "1h30m", "LogLevel": "debug", "MemberRoleName": "ir-member",
-			"SourceKMSKeyAlias": "responder-evidence",
+			"SourceKMSKeyAlias": "responder-evidence", "ProtectedTag": "team:keep", "BlastRadius": "50",
 		}, func(t *testing.T, c trigger.Config) {
 			if got := c.SourceKMSKeyARN("444455556666", "eu-west-1"); got != "arn:aws:kms:eu-west-1:444455556666:alias/responder-evidence" {
 				t.Errorf("source key %s", got)
@@ -236,7 +240,7 @@ func TestLambdaEnvironment(t *testing.T) {
 				t.Errorf("GuardDuty enabled %v, threshold %v; want true, 4.5", c.GuardDutyEnabled, c.GuardDutyMinSeverity)
 			}
 			if !reflect.DeepEqual(c.AllowedAccounts, []string{trigger.AnyAccount}) || c.LockWindow.String() != "1h30m0s" ||
-				c.LogLevel.String() != "DEBUG" || c.MemberRoleName != "ir-member" {
+				c.LogLevel.String() != "DEBUG" || c.MemberRoleName != "ir-member" || c.ProtectedTag != "team:keep" || c.BlastRadius != 50 {
 				t.Errorf("configuration %+v", c)
 			}
 		}},

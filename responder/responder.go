@@ -57,6 +57,17 @@ type Request struct {
 	// a Security Hub custom action). The identity the toolkit runs as is
 	// then recorded as acting_as.
 	Actor string
+	// ProtectedTag is the key of the tag that protects an instance
+	// (DefaultProtectedTag when empty): an instance whose tag says "true"
+	// is refused (ErrProtected) unless Force, which the record then names.
+	ProtectedTag string
+	Force        bool
+	// BlastRadius is the limit of instances contained per account per hour
+	// (evidence.DefaultBlastRadius when 0), enforced through the evidence
+	// store (evidence.TakeBlastSlot). BlastRadiusRaised says the caller
+	// raised it for this run: the record names the actor who did.
+	BlastRadius       int
+	BlastRadiusRaised bool
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -141,6 +152,12 @@ var (
 	// ErrCaseBusy: another run of the case is running (it holds the case's
 	// run lock); nothing was done. The error wraps *evidence.BusyError.
 	ErrCaseBusy = errors.New("another run of the case is running")
+	// ErrProtected: the instance carries the protection tag and the request
+	// did not force the response; nothing was done.
+	ErrProtected = errors.New("instance is protected")
+	// ErrBlastRadius: the account's hour has no free slot of the blast
+	// radius; nothing was done. The error wraps *evidence.BlastRadiusError.
+	ErrBlastRadius = errors.New("blast radius reached")
 )
 
 var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -174,6 +191,12 @@ func (req *Request) Validate() error {
 	}
 	if err := req.Collection.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
+	}
+	if req.BlastRadius < 0 || req.BlastRadius > evidence.MaxBlastRadius {
+		errs = multierror.Append(errs, fmt.Errorf("blast radius %d: want 1 to %d instances per account per hour", req.BlastRadius, evidence.MaxBlastRadius))
+	}
+	if req.ProtectedTag != "" && !validTagKey(req.ProtectedTag) {
+		errs = multierror.Append(errs, fmt.Errorf("protected tag key %q: want 1 to 128 characters, not starting with \"aws:\" (reserved)", req.ProtectedTag))
 	}
 	if err := errlist.OneLine(errs); err != nil {
 		return &InputError{Err: err}
@@ -221,6 +244,21 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		log.Error("response could not start", "error", err)
 		return nil, err
 	}
+	forced, err := t.checkProtected(req)
+	if err != nil {
+		log.Error("response refused", "error", err)
+		return nil, err
+	}
+	if forced != nil {
+		log.Warn("protected instance: the response goes on because it was forced", "forced_by", forced.By, "tag", forced.Tag)
+	}
+	// The slot is taken before the case's run lock: a run refused here
+	// leaves no lock that would hold the case.
+	blast, err := r.takeBlastSlot(ctx, req, t, plan, log)
+	if err != nil {
+		log.Error("response refused", "error", err)
+		return nil, err
+	}
 	release, err := r.holdCase(ctx, req, t, log)
 	if err != nil {
 		log.Error("response could not start", "error", err)
@@ -261,6 +299,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		Run: evidence.Run{
 			Number: env.Target.Run, Actor: t.actor, ActingAs: t.actingAs, Playbook: playbook,
 			Status: res.Status, StartedAt: started, EndedAt: r.now(),
+			Forced: forced, BlastRadius: blast,
 		},
 		Steps: records, Artifacts: env.Artifacts(), Snapshots: append(env.Snapshots(), t.unrecordedSnapshots(env.Target.Run)...), SetStatus: true,
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),

@@ -23,7 +23,7 @@ const (
 	exitContainmentFailed  = 1 // partially-contained or containment-failed: the instance may not be (fully) isolated
 	exitUsage              = 2 // bad input; nothing was called
 	exitEvidenceIncomplete = 3 // contained or acquired, but an evidence, record or notify step failed
-	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found, case held by another run
+	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found, case held by another run, instance protected, blast radius reached
 	exitDryRun             = 5 // dry run, would-contain or would-acquire: every check that could be made passed
 	exitDryRunRefused      = 6 // dry run, would-fail: a check was refused
 	exitInterrupted        = 7 // interrupted: the record says what was done; resume with the same case ID
@@ -37,7 +37,9 @@ and the instance's responder:status tag carry):
    2  bad input (nothing was called)
    3  contained or acquired, but some evidence, the case record or the notification failed
    4  could not start: instance not found or terminated, no credentials, case not found,
-      or another run of the case is at work (it holds the case's run lock)
+      or another run of the case is at work (it holds the case's run lock), or refused by
+      a safeguard: the instance is protected (--force), or the blast radius is reached
+      (--blast-radius); nothing was changed
    5  dry run, would-contain or would-acquire: nothing was changed and every check that could
       be made passed (what could not be checked is listed)
    6  dry run, would-fail: a check was refused; a real run would fail the steps marked FAILED

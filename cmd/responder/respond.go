@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,10 +34,14 @@ type respondOptions struct {
 	ForensicProfile string
 	StagingBucket   string
 	DryRun          bool
-	Output          string
-	Verbose         bool
-	AWS             awsOptions
-	Store           storeOptions
+	// Safeguards: see respondDescription.
+	ProtectedTag string
+	Force        bool
+	BlastRadius  int
+	Output       string
+	Verbose      bool
+	AWS          awsOptions
+	Store        storeOptions
 }
 
 func respondCommand(s *streams, d deps) *cli.Command {
@@ -52,6 +57,9 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "forensic-profile", Usage: "instance profile `ARN` that OS-level collection associates, for the run, to an instance without one (the member stack's ForensicInstanceProfileArn)", Destination: &o.ForensicProfile, EnvVars: []string{"RESPONDER_FORENSIC_PROFILE"}},
 		&cli.StringFlag{Name: "staging-bucket", Usage: "S3 bucket `NAME` of the staged memory tools (and, during a capture, its list of part URLs)", Destination: &o.StagingBucket, EnvVars: []string{"RESPONDER_STAGING_BUCKET"}},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan (would-contain, would-acquire: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
+		&cli.StringFlag{Name: "protected-tag", Usage: "tag `KEY` that protects an instance: one tagged KEY=true is refused (exit 4) unless --force", Value: responder.DefaultProtectedTag, Destination: &o.ProtectedTag, EnvVars: []string{"RESPONDER_PROTECTED_TAG"}},
+		&cli.BoolFlag{Name: "force", Usage: "respond to a protected instance anyway; the case record names you as who forced it", Destination: &o.Force},
+		&cli.IntFlag{Name: "blast-radius", Usage: fmt.Sprintf("contain even if the account's hour already has up to `N` contained instances (default %d), for this run only; the case record names you as who raised it", evidence.DefaultBlastRadius), Destination: &o.BlastRadius},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
@@ -61,7 +69,8 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		Name:  "respond",
 		Usage: "acquire evidence from an instance, contain it, record the case and notify",
 		UsageText: "responder respond --instance-id i-0123456789abcdef0 [--case-id ID] [--playbook NAME|FILE | --steps a,b,c]\n" +
-			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--forensic-profile ARN] [--staging-bucket B] [--dry-run]",
+			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--forensic-profile ARN] [--staging-bucket B] [--dry-run]\n" +
+			"    [--protected-tag KEY] [--force] [--blast-radius N]",
 		Description: respondDescription(),
 		Flags:       flags,
 		Action: func(c *cli.Context) error {
@@ -97,10 +106,22 @@ func respondDescription() string {
 		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
+		safeguardsHelp + "\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
 	b.WriteString(exitCodesHelp)
 	return b.String()
 }
+
+// safeguardsHelp explains the safeguards of respond.
+var safeguardsHelp = fmt.Sprintf(`Safeguards, checked before anything is changed (a refusal exits 4 and records nothing):
+  Protected instances: an instance tagged %[1]s=true (the key: --protected-tag or
+  RESPONDER_PROTECTED_TAG) is refused unless --force; a forced run records who forced it.
+  Blast radius: at most %[2]d instances contained per account per hour, counted in the evidence
+  store across every CLI and Lambda run (a slot object per case under locks/blast-radius/).
+  A case takes one slot once (a later run of the case takes none); a dry run, or a plan that
+  contains nothing, takes none. --blast-radius N allows up to N for this run only, and the
+  record names who raised it. When the store cannot be reached, containment goes on and the
+  record says the limit was not checked.`, responder.DefaultProtectedTag, evidence.DefaultBlastRadius)
 
 // wrap breaks text into lines of at most width characters, at spaces.
 func wrap(text string, width int) string {
@@ -168,7 +189,13 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 		return exitf(exitUsage, "--external-id needs --role-arn")
 	}
 	now := d.now()
-	req := responder.Request{InstanceID: o.InstanceID, CaseID: o.CaseID, CaseIDGiven: o.CaseID != "", DryRun: o.DryRun, TopicARN: o.TopicARN}
+	req := responder.Request{
+		InstanceID: o.InstanceID, CaseID: o.CaseID, CaseIDGiven: o.CaseID != "", DryRun: o.DryRun, TopicARN: o.TopicARN,
+		ProtectedTag: o.ProtectedTag, Force: o.Force, BlastRadius: o.BlastRadius, BlastRadiusRaised: c.IsSet("blast-radius"),
+	}
+	if c.IsSet("blast-radius") && o.BlastRadius < 1 {
+		return exitf(exitUsage, "--blast-radius %d: want 1 to %d instances per account per hour", o.BlastRadius, evidence.MaxBlastRadius)
+	}
 	if req.CaseID == "" {
 		req.CaseID = responder.NewCaseID(now)
 	}
@@ -302,6 +329,15 @@ func resumeCommand(c *cli.Context, o *respondOptions, caseID string) string {
 	add("topic-arn", o.TopicARN)
 	add("forensic-profile", o.ForensicProfile)
 	add("staging-bucket", o.StagingBucket)
+	if c.IsSet("protected-tag") {
+		add("protected-tag", o.ProtectedTag)
+	}
+	if o.Force {
+		args = append(args, "--force")
+	}
+	if c.IsSet("blast-radius") {
+		add("blast-radius", strconv.Itoa(o.BlastRadius))
+	}
 	if o.DryRun {
 		args = append(args, "--dry-run")
 	}

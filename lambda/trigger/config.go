@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/responder-ir/responder/internal/errlist"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // Environment variables read by LoadConfig. lambda/README.md documents each
@@ -28,6 +29,8 @@ const (
 	EnvLogLevel             = "RESPONDER_LOG_LEVEL"
 	EnvForensicsKMSKey      = "RESPONDER_FORENSICS_KMS_KEY"
 	EnvSourceKMSKeyAlias    = "RESPONDER_SOURCE_KMS_KEY_ALIAS"
+	EnvProtectedTag         = "RESPONDER_PROTECTED_TAG"
+	EnvBlastRadius          = "RESPONDER_BLAST_RADIUS"
 	// EnvRegion is set by the Lambda runtime.
 	EnvRegion = "AWS_REGION"
 )
@@ -88,6 +91,11 @@ type Config struct {
 	// cannot be shared, are re-encrypted with it first. Empty: such
 	// snapshots are not preserved.
 	SourceKMSKeyAlias string
+	// ProtectedTag is the key of the tag that protects an instance
+	// (responder.DefaultProtectedTag when empty); BlastRadius the limit of
+	// instances contained per account per hour (0: the default).
+	ProtectedTag string
+	BlastRadius  int
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -204,6 +212,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(EnvLockWindow, "%q is not a whole number of minutes from 1m to 24h (for example 10m)", v)
 		}
 		c.LockWindow = d
+	}
+	if c.ProtectedTag = get(EnvProtectedTag); len(c.ProtectedTag) > 128 || strings.HasPrefix(strings.ToLower(c.ProtectedTag), "aws:") {
+		bad(EnvProtectedTag, "%q is not a tag key (at most 128 characters, not aws:...)", c.ProtectedTag)
+	}
+	if v := get(EnvBlastRadius); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > evidence.MaxBlastRadius {
+			bad(EnvBlastRadius, "%q is not a number of instances from 1 to %d", v, evidence.MaxBlastRadius)
+		}
+		c.BlastRadius = n
 	}
 	if v := get(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -168,6 +168,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
 		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection,
 		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx),
+		ProtectedTag: h.Config.ProtectedTag, BlastRadius: h.Config.BlastRadius,
 	})
 	var inputErr *responder.InputError
 	switch {
@@ -175,6 +176,12 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		return nil, &Failure{Type: ErrorInput, Err: err}
 	case errors.Is(err, responder.ErrInstanceNotFound), errors.Is(err, responder.ErrInstanceTerminated):
 		return nil, &Failure{Type: ErrorInstanceNotFound, Err: err}
+	case errors.Is(err, responder.ErrProtected), errors.Is(err, responder.ErrBlastRadius):
+		// A safeguard refused the case before any change: retrying cannot
+		// help. The findings that asked for it say why no case started.
+		log.Warn("no case started: a safeguard refused it", "error", err)
+		h.noteRefusal(ctx, log, in, err)
+		return nil, &Failure{Type: ErrorInput, Err: err}
 	case errors.Is(err, responder.ErrCaseBusy):
 		// Another run of the case holds it (an earlier attempt of this
 		// task that is still running): Step Functions tries again later.
@@ -223,6 +230,24 @@ func (h *Handler) noteOutcome(ctx context.Context, log *slog.Logger, in CaseInpu
 			continue
 		}
 		log.Info("case outcome noted on its findings", "status", res.Status, "findings", updated)
+	}
+}
+
+// noteRefusal notes on the Security Hub findings that asked for a case why
+// a safeguard refused it (a protected instance, the blast radius).
+func (h *Handler) noteRefusal(ctx context.Context, log *slog.Logger, in CaseInput, refusal error) {
+	if len(in.Findings) == 0 || h.Findings == nil {
+		return
+	}
+	text := fitNote("responder: ", []string{fmt.Sprintf("no case started for %s (%s, %s): %v", in.InstanceID, in.AccountID, in.Region, refusal)}, "")
+	byRegion := map[string][]findingNote{}
+	for _, f := range in.Findings {
+		byRegion[f.Region] = append(byRegion[f.Region], findingNote{FindingID: f.ID, ProductArn: f.ProductArn, Text: text})
+	}
+	for region, notes := range byRegion {
+		if _, unproc, err := h.noteFindings(ctx, log, region, notes); err != nil || len(unproc) > 0 {
+			log.Error("refusal not noted on its findings", "unprocessed", unproc, "error", err)
+		}
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 // 1.3 added steps[].containment (what a containment step read back) and the
 // case statuses acquired, partially-contained and interrupted; it no longer
 // writes contained-evidence-incomplete (see CaseStatus).
-const SchemaVersion = "1.3"
+// 1.4 added runs[].forced and runs[].blast_radius (the safeguards).
+const SchemaVersion = "1.4"
 
 // ManifestName is the manifest's path inside the case folder.
 const ManifestName = "manifest.json"
@@ -63,6 +64,31 @@ type Run struct {
 	Status    string    `json:"status"`
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at"`
+	// Forced is set when the instance carried the protection tag and the
+	// run went on because its actor forced it.
+	Forced *Forced `json:"forced,omitempty"`
+	// BlastRadius is the slot of the account's hour this run took before
+	// containment, and the limit it was taken under.
+	BlastRadius *BlastRadius `json:"blast_radius,omitempty"`
+}
+
+// Forced says who overrode the protection of an instance.
+type Forced struct {
+	By  string `json:"by"`
+	Tag string `json:"tag"` // the protection tag the instance carried, key=value
+}
+
+// BlastRadius is the slot a run took (see TakeBlastSlot).
+type BlastRadius struct {
+	Limit int    `json:"limit"`
+	Hour  string `json:"hour"`
+	Slot  int    `json:"slot,omitempty"`
+	// RaisedBy is the actor who raised the limit for this run
+	// (--blast-radius above the default).
+	RaisedBy string `json:"raised_by,omitempty"`
+	// Unchecked says why the limit could not be checked (the evidence store
+	// could not be reached): containment went on without a slot.
+	Unchecked string `json:"unchecked,omitempty"`
 }
 
 // StepRecord is what one step found, did and answered in one run.
