@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 )
 
 // The blast radius bounds how many instances the toolkit contains in one
@@ -69,6 +72,40 @@ func (e *BlastRadiusError) Error() string {
 		len(e.Cases), e.AccountID, hour.Format(time.RFC3339), strings.Join(e.Cases, ", "), e.Limit, hour.Add(time.Hour).Format(time.RFC3339))
 }
 
+// blastReadsInFlight is how many slots of an hour are read at once.
+const blastReadsInFlight = 32
+
+// readBlastSlots reads the slots 1..limit of want's account and hour: a
+// slot not taken is nil; a slot taken but not readable as one (being
+// written) counts as taken by a case not known yet.
+func readBlastSlots(ctx context.Context, store Store, want BlastSlot, limit int) ([]*BlastSlot, error) {
+	held := make([]*BlastSlot, limit+1)
+	var (
+		g    errgroup.Group
+		mu   sync.Mutex
+		errs *multierror.Error
+	)
+	g.SetLimit(blastReadsInFlight)
+	for k := 1; k <= limit; k++ {
+		g.Go(func() error {
+			s, err := readLock[BlastSlot](ctx, store, blastSlotPath(want.AccountID, want.Hour, k))
+			switch {
+			case err == nil:
+				held[k] = &s
+			case errors.Is(err, errNoLockRecord):
+				held[k] = &BlastSlot{CaseID: "(being taken)", Slot: k}
+			case !errors.Is(err, ErrNotFound):
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // each read's failure is gathered in errs
+	return held, errs.ErrorOrNil()
+}
+
 // TakeBlastSlot takes a slot of want's account and hour (want.Hour, set
 // from want.Taken when empty) among 1..limit for want's case. It returns
 // the slot the case holds: a new one, or the one the case took earlier in
@@ -83,27 +120,8 @@ func TakeBlastSlot(ctx context.Context, store Store, want BlastSlot, limit int) 
 		want.Hour = BlastHour(want.Taken)
 	}
 	want.Limit = limit
-	held := make([]*BlastSlot, limit+1)
-	errs := make([]error, limit+1)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for k := 1; k <= limit; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			s, err := readLock[BlastSlot](ctx, store, blastSlotPath(want.AccountID, want.Hour, k))
-			switch {
-			case err == nil:
-				held[k] = &s
-			case !errors.Is(err, ErrNotFound):
-				errs[k] = err
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	held, err := readBlastSlots(ctx, store, want, limit)
+	if err != nil {
 		return BlastSlot{}, false, err
 	}
 	var cases []string
@@ -129,7 +147,11 @@ func TakeBlastSlot(ctx context.Context, store Store, want BlastSlot, limit int) 
 			return want, false, nil
 		}
 		s, err := readLock[BlastSlot](ctx, store, p)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoLockRecord):
+			cases = append(cases, "(being taken)")
+			continue
+		case err != nil:
 			return BlastSlot{}, false, fmt.Errorf("slot %s is taken but cannot be read: %w", p, err)
 		}
 		if s.CaseID == want.CaseID {

@@ -127,7 +127,7 @@ func (f *Folder) Files(_ context.Context, caseID string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".manifest-") {
+		if d.IsDir() || strings.HasPrefix(d.Name(), tempPrefix) {
 			return nil
 		}
 		paths = append(paths, strings.TrimPrefix(p, caseID+"/"))
@@ -213,14 +213,44 @@ func writeExclusive(r *os.Root, name string, body []byte) error {
 	if err := r.MkdirAll(path.Dir(name), 0o750); err != nil {
 		return err
 	}
-	fh, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o440)
-	if errors.Is(err, fs.ErrExist) {
-		return ErrExists
-	}
+	// Written beside it, then linked into place: the link fails when name
+	// exists, and a reader never sees name empty or half written (a lock
+	// being taken, an artifact being stored).
+	tmp, err := writeTemp(r, name, body)
 	if err != nil {
 		return err
 	}
-	return writeAndClose(fh, body)
+	defer r.Remove(tmp) //nolint:errcheck // the link keeps the data
+	err = r.Link(tmp, name)
+	if errors.Is(err, fs.ErrExist) {
+		return ErrExists
+	}
+	return err
+}
+
+// tempPrefix starts the names of the files written beside their final
+// name before they take it; Files never lists them.
+const tempPrefix = ".responder-tmp-"
+
+// writeTemp writes body, read-only, to a new temporary file in the folder
+// of name and returns its name.
+func writeTemp(r *os.Root, name string, body []byte) (string, error) {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	tmp := path.Dir(name) + "/" + tempPrefix + hex.EncodeToString(nonce[:])
+	fh, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return "", err
+	}
+	if err := writeAndClose(fh, body); err != nil {
+		r.Remove(tmp) //nolint:errcheck // a failed write leaves nothing behind
+		return "", err
+	}
+	if err := r.Chmod(tmp, 0o440); err != nil {
+		r.Remove(tmp) //nolint:errcheck
+		return "", err
+	}
+	return tmp, nil
 }
 
 // writeOnceOrSame writes name once, or finds it there with body already
@@ -239,20 +269,11 @@ func writeOnceOrSame(r *os.Root, name string, body []byte) error {
 // replaceFile replaces name under r with body, read-only, atomically: a
 // temporary file beside it, then a rename.
 func replaceFile(r *os.Root, name string, body []byte) error {
-	var nonce [8]byte
-	_, _ = rand.Read(nonce[:])
-	tmp := path.Dir(name) + "/.manifest-" + hex.EncodeToString(nonce[:]) + ".tmp"
-	fh, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	tmp, err := writeTemp(r, name, body)
 	if err != nil {
 		return err
 	}
 	defer r.Remove(tmp) //nolint:errcheck // gone after the rename
-	if err := writeAndClose(fh, body); err != nil {
-		return err
-	}
-	if err := r.Chmod(tmp, 0o440); err != nil {
-		return err
-	}
 	return r.Rename(tmp, name)
 }
 

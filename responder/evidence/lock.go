@@ -135,6 +135,10 @@ func putLock(ctx context.Context, store Store, path string, v any) (bool, error)
 	}
 }
 
+// errNoLockRecord is a lock object that holds no lock: one a store without
+// atomic writes shows before its writer is done, or one that is damaged.
+var errNoLockRecord = errors.New("not a lock record")
+
 // readLock reads a lock object; ErrNotFound when there is none.
 func readLock[L Lockable](ctx context.Context, store Store, path string) (L, error) {
 	var held L
@@ -143,7 +147,7 @@ func readLock[L Lockable](ctx context.Context, store Store, path string) (L, err
 		return held, fmt.Errorf("read lock %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &held); err != nil || held.TakenAt().IsZero() {
-		return held, fmt.Errorf("lock %s holds no lock record (%v)", path, err)
+		return held, fmt.Errorf("lock %s holds no lock record (%v): %w", path, err, errNoLockRecord)
 	}
 	return held, nil
 }

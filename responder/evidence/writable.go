@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // CheckWritable proves, before a response changes anything, that the folder
@@ -45,5 +47,5 @@ func probe(dir string) error {
 	if err != nil {
 		return err
 	}
-	return errors.Join(tmp.Close(), os.Remove(tmp.Name()))
+	return multierror.Append(nil, tmp.Close(), os.Remove(tmp.Name())).ErrorOrNil()
 }
