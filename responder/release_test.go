@@ -397,3 +397,29 @@ func rewrite(t *testing.T, dir string, edit func(string) string, reseal bool) {
 		write(filepath.Join(dir, caseID, evidence.SealName(1)), evidence.SHA256([]byte(changed))+"\n")
 	}
 }
+
+// The member role may not pass the instance's role: the profile step says
+// how to restore it, the rest is released, and a second release after the
+// profile is back says released.
+func TestReleaseWithoutPassRoleSaysHowToRestoreTheProfile(t *testing.T) {
+	c, id := releaseSuspect(t)
+	original := stateOf(t, c, id)
+	store := &evidence.Folder{Root: t.TempDir()}
+	respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan})
+	c.Deny("AssociateIamInstanceProfile")
+	rel := release(t, c, store, responder.ReleaseRequest{})
+	st := stepOf(t, rel.Steps, "instance-profile")
+	if rel.Status != evidence.CaseReleaseIncomplete || st.Containment != evidence.ContainmentNotHeld || !strings.Contains(st.Error, "release role") {
+		t.Fatalf("release: %s; instance-profile %s %q", rel.Status, st.Containment, st.Error)
+	}
+	c.Allow("AssociateIamInstanceProfile")
+	if _, err := c.EC2().AssociateIamInstanceProfile(context.Background(), &ec2.AssociateIamInstanceProfileInput{
+		InstanceId: aws.String(id), IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(original.Profile)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rel := release(t, c, store, responder.ReleaseRequest{}); rel.Status != evidence.CaseReleased {
+		t.Fatalf("second release: %s %v", rel.Status, rel.Err)
+	}
+	assertSameState(t, stateOf(t, c, id), original)
+}

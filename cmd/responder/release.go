@@ -77,6 +77,10 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"reconcile (an interface recorded that is no longer attached, another instance profile\n" +
 			"associated since); the others are still restored. On a terminal it asks for confirmation\n" +
 			"unless --yes; it never asks when standard input is not a terminal: give --yes there.\n\n" +
+			"With the member role (--role-arn), the instance profile cannot be associated again: that\n" +
+			"passes the profile's role (iam:PassRole), which only the member stack's release role may\n" +
+			"(cloudformation/README.md, \"Release\"). The release is then release-incomplete and says so;\n" +
+			"associate the profile with the release role, and release again: it finds it done.\n\n" +
 			"EXAMPLES:\n" +
 			"   # what would be restored; nothing changed or stored\n" +
 			"   responder release --case-id case-20261123-093012-1a2b3c4d --dry-run\n\n" +
@@ -84,7 +88,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"   responder release --case-id case-20261123-093012-1a2b3c4d --region eu-west-1 --profile ir\n\n" +
 			"   # from a script, another account, the case in the forensics bucket\n" +
 			"   responder release --case-id case-20261123-093012-1a2b3c4d --yes \\\n" +
-			"     --role-arn arn:aws:iam::111122223333:role/responder-member --external-id \"$EXTERNAL_ID\" \\\n" +
+			"     --role-arn arn:aws:iam::111122223333:role/responder-ir-member --external-id \"$EXTERNAL_ID\" \\\n" +
 			"     --evidence-bucket forensics-evidence-444455556666\n\n" +
 			releaseExitCodesHelp,
 		Flags: flags,

@@ -73,6 +73,13 @@ func TestReleaseCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, `"playbook": "release"`) || !strings.Contains(out, `"status": "released"`) {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
+	// The record stays whole, and the report reads the release run.
+	if code, out, errOut := runCLI(t, c, "verify", "--case-id", "case-rel", "--evidence-dir", dir, "--no-snapshots"); code != exitOK {
+		t.Errorf("verify after release: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, c, "report", "--case-id", "case-rel", "--evidence-dir", dir); code != exitOK || !strings.Contains(out, "released") {
+		t.Errorf("report after release: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 func TestReleaseCommandExitCodes(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -133,7 +134,13 @@ func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMess
 		InstanceId:         &id,
 		IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(a.ProfileARN)},
 	}); err != nil {
-		return Failed(fmt.Errorf("associate %s with %s: %w", a.ProfileARN, id, err), before).Held(false)
+		err = fmt.Errorf("associate %s with %s: %w", a.ProfileARN, id, err)
+		if cloud.IsErrorCode(err, "AccessDenied", "UnauthorizedOperation") {
+			// The member role passes no instance role but the forensic one.
+			err = fmt.Errorf("%w; associating a profile passes its role (iam:PassRole), which the member role may not: "+
+				"associate it with the release role (<MemberRoleName>-release, cloudformation/README.md \"Release\"), then release again", err)
+		}
+		return Failed(err, before).Held(false)
 	}
 	got, err := associatedProfiles(ctx, api, id)
 	if err != nil {
