@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,10 +21,10 @@ import (
 // instance's responder:status tag.
 const (
 	exitOK                 = 0 // contained or acquired, and every step ok or skipped
-	exitContainmentFailed  = 1 // partially-contained or containment-failed: the instance may not be (fully) isolated
+	exitContainmentFailed  = 1 // partially-contained or containment-failed: the instance may not be (fully) isolated; release-incomplete
 	exitUsage              = 2 // bad input; nothing was called
 	exitEvidenceIncomplete = 3 // contained or acquired, but an evidence, record or notify step failed
-	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found, case held by another run, instance protected, blast radius reached
+	exitCannotStart        = 4 // instance not found or terminated, no credentials, case not found, case held by another run, instance protected, blast radius reached, record not matching its seal (release)
 	exitDryRun             = 5 // dry run, would-contain or would-acquire: every check that could be made passed
 	exitDryRunRefused      = 6 // dry run, would-fail: a check was refused
 	exitInterrupted        = 7 // interrupted: the record says what was done; resume with the same case ID
@@ -53,6 +54,10 @@ type streams struct {
 	// ErrIsTerminal: standard error is a terminal (progress bars redraw in
 	// place); plain lines otherwise.
 	ErrIsTerminal bool
+	// In is standard input; InIsTerminal says a person can answer a
+	// confirmation there (a command never asks otherwise).
+	In           io.Reader
+	InIsTerminal bool
 }
 
 // deps are what the commands get from outside: AWS clients, the clock.
@@ -94,7 +99,7 @@ func newApp(s *streams, d deps) *cli.App {
 		Commands: []*cli.Command{
 			respondCommand(s, d), statusCommand(s, d), verifyCommand(s, d),
 			holdCommand(s, d, true), holdCommand(s, d, false), casesCommand(s, d), preserveCommand(s, d),
-			reportCommand(s, d), playbooksCommand(s),
+			reportCommand(s, d), releaseCommand(s, d), playbooksCommand(s),
 		},
 		// Errors are turned into exit codes by run, not by the library.
 		ExitErrHandler:  func(*cli.Context, error) {},
@@ -117,7 +122,10 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, s *streams, d deps) int {
-	s = &streams{Out: s.Out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal}
+	s = &streams{Out: s.Out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal, In: s.In, InIsTerminal: s.InIsTerminal}
+	if s.In == nil {
+		s.In = strings.NewReader("")
+	}
 	err := newApp(s, d).RunContext(ctx, args)
 	if err == nil {
 		return exitOK

@@ -21,7 +21,10 @@ func TestEveryCommandRefusesTheLocksFolder(t *testing.T) {
 				return []string{"verify", "--case-id", id, "--evidence-dir", d, "--no-snapshots"}
 			},
 			"report": func(_, d string) []string { return []string{"report", "--case-id", id, "--evidence-dir", d} },
-			"hold":   func(_, _ string) []string { return []string{"hold", "--case-id", id, "--evidence-bucket", "evidence"} },
+			"release": func(_, d string) []string {
+				return []string{"release", "--case-id", id, "--evidence-dir", d, "--yes"}
+			},
+			"hold": func(_, _ string) []string { return []string{"hold", "--case-id", id, "--evidence-bucket", "evidence"} },
 			"unhold": func(_, _ string) []string {
 				return []string{"unhold", "--case-id", id, "--evidence-bucket", "evidence"}
 			},

@@ -22,7 +22,8 @@ func main() {
 		stop()
 	}()
 	tty := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
-	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: tty}, defaultDeps())
+	in := isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsCygwinTerminal(os.Stdin.Fd())
+	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: tty, In: os.Stdin, InIsTerminal: in}, defaultDeps())
 	stop()
 	os.Exit(code)
 }

@@ -227,10 +227,12 @@ func (m *Manifest) LastRun() int {
 }
 
 // FirstBefore returns the before-state the step recorded the first time it
-// changed something in this case: the state a release restores.
+// set out to change something in this case (its status ok, or failed: a
+// failed step may have changed part of what it set out to, such as some of
+// the interfaces): the state a release restores.
 func (m *Manifest) FirstBefore(step string) (json.RawMessage, bool) {
 	for _, s := range m.Steps {
-		if s.Name == step && s.Status == StatusOK && len(s.Before) > 0 {
+		if s.Name == step && s.Status != StatusSkipped && len(s.Before) > 0 {
 			return s.Before, true
 		}
 	}

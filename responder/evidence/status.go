@@ -38,6 +38,18 @@ const (
 	// would fail that step.
 	CaseWouldFail = "would-fail"
 
+	// Release runs (responder release) restore what the case changed, from
+	// the recorded before-states.
+
+	// CaseReleased: every release step read back the state recorded before
+	// the response (or found it so): the instance is no longer contained.
+	CaseReleased = "released"
+	// CaseReleaseIncomplete: some release step did not read back the
+	// recorded state: part of the containment is still in place.
+	CaseReleaseIncomplete = "release-incomplete"
+	// CaseWouldRelease: a release dry run whose every check passed.
+	CaseWouldRelease = "would-release"
+
 	// CaseContainedIncomplete is written by records before schema 1.3:
 	// contained, but an evidence, record or notification step failed. Since
 	// 1.3 that run is contained, and its failed steps say what is missing.
@@ -117,6 +129,29 @@ func dryRunStatus(steps []StepRecord) string {
 	return CaseWouldAcquire
 }
 
+// ReleaseStatus says how a release run ended, from what its release steps
+// read back (StepRecord.Containment: held is the recorded before-state read
+// back), never from the mere absence of an error. A dry run is would-release
+// or, when a check was refused, would-fail.
+func ReleaseStatus(steps []StepRecord, o Outcome) string {
+	if o.Interrupted {
+		return CaseInterrupted
+	}
+	for _, s := range steps {
+		switch {
+		case o.DryRun && s.Status == StatusFailed:
+			return CaseWouldFail
+		case o.DryRun || s.Containment == "":
+		case s.Containment != ContainmentHeld || s.Status == StatusFailed:
+			return CaseReleaseIncomplete
+		}
+	}
+	if o.DryRun {
+		return CaseWouldRelease
+	}
+	return CaseReleased
+}
+
 // Isolated reports whether a status claims the instance isolated.
 func Isolated(status string) bool {
 	return status == CaseContained || status == CaseContainedIncomplete
@@ -147,6 +182,12 @@ func StatusMeaning(status string) string {
 		return "dry run: nothing was changed; every check that could be made passed; the plan has no containment step"
 	case CaseWouldFail:
 		return "dry run: nothing was changed; a check was refused, and a real run would fail the steps marked failed"
+	case CaseReleased:
+		return "every step the case changed read back the state recorded before the response: the instance is released"
+	case CaseReleaseIncomplete:
+		return "some steps did not read back the state recorded before the response: part of the containment is still in place"
+	case CaseWouldRelease:
+		return "dry run: nothing was changed; every check that could be made passed (a step skipped in the dry run says what it could not check)"
 	case CaseContainedIncomplete:
 		return "contained, but some evidence, the record or the notification failed (written before schema 1.3)"
 	}

@@ -33,7 +33,7 @@ func (CaseTag) ReportsContainment() bool { return true }
 
 // StatusReleased is the value of the status tag after a release; otherwise
 // the tag holds the case status (evidence.CaseStatus).
-const StatusReleased = "released"
+const StatusReleased = evidence.CaseReleased
 
 type tagState struct {
 	Tags map[string]string `json:"tags"`
@@ -83,14 +83,19 @@ func (s CaseTag) set(ctx context.Context, env *Env, tags map[string]string, befo
 	return OK(fmt.Sprintf("tagged %s=%s, %s=%s", TagCaseID, tags[TagCaseID], TagStatus, tags[TagStatus]), before, tagState{Tags: tags})
 }
 
-// Release marks the instance released; the case ID tag stays, as a pointer
-// to the case record.
+// Release tags the instance with what the release steps before it proved
+// (evidence.ReleaseStatus): released, or release-incomplete; the case ID
+// tag stays, as a pointer to the case record.
 func (s CaseTag) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
 	var before tagState
 	if err := json.Unmarshal(raw, &before); err != nil {
 		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
 	}
-	return s.set(ctx, env, map[string]string{TagCaseID: env.Target.CaseID, TagStatus: StatusReleased}, before)
+	status := evidence.ReleaseStatus(env.Finished(), evidence.Outcome{Interrupted: env.Interrupted()})
+	if env.Target.DryRun {
+		status = StatusReleased
+	}
+	return s.set(ctx, env, map[string]string{TagCaseID: env.Target.CaseID, TagStatus: status}, before)
 }
 
 // Describe: the responder tags on the instance.

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -96,7 +97,9 @@ func (InstanceProfile) readBack(ctx context.Context, api profileAPI, id string, 
 	return res.Held(res.Status != evidence.StatusFailed)
 }
 
-// Release associates the instance profile found before again.
+// Release associates the instance profile found before again, and reads
+// the association back. It refuses when another profile is associated
+// since: the instance changed in a way the record cannot speak for.
 func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
 	var api profileAPI = env.Clients.EC2
 	var before profileState
@@ -106,21 +109,48 @@ func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMess
 	if len(before.Associations) == 0 {
 		return Skipped("no instance profile was associated before the response", before)
 	}
-	if env.Target.DryRun {
-		return Skipped("dry run: would associate "+before.Associations[0].ProfileARN+" again (this call has no DryRun permission check)", before)
-	}
 	id := env.Target.InstanceID()
 	// An instance has at most one association at a time.
 	a := before.Associations[0]
-	out, err := api.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{
+	now, err := associatedProfiles(ctx, api, id)
+	if err != nil {
+		return Failed(err, before).Unchecked()
+	}
+	for _, n := range now {
+		if n.ProfileARN == a.ProfileARN {
+			r := Skipped("instance profile "+a.ProfileARN+" is associated already", before)
+			r.After = profileState{Associations: now}
+			return r.Held(true)
+		}
+	}
+	if len(now) > 0 {
+		return Failed(fmt.Errorf("refused: %s has instance profile %s associated since the response, not %s as recorded before it",
+			id, now[0].ProfileARN, a.ProfileARN), before).Held(false)
+	}
+	if env.Target.DryRun {
+		return Skipped("dry run: would associate "+a.ProfileARN+" again (this call has no DryRun permission check)", before)
+	}
+	if _, err := api.AssociateIamInstanceProfile(ctx, &ec2.AssociateIamInstanceProfileInput{
 		InstanceId:         &id,
 		IamInstanceProfile: &types.IamInstanceProfileSpecification{Arn: aws.String(a.ProfileARN)},
-	})
-	if err != nil {
-		return Failed(fmt.Errorf("associate %s with %s: %w", a.ProfileARN, id, err), before)
+	}); err != nil {
+		err = fmt.Errorf("associate %s with %s: %w", a.ProfileARN, id, err)
+		if cloud.IsErrorCode(err, "AccessDenied", "UnauthorizedOperation") {
+			// The member role passes no instance role but the forensic one.
+			err = fmt.Errorf("%w; associating a profile passes its role (iam:PassRole), which the member role may not: "+
+				"associate it with the release role (<MemberRoleName>-release, cloudformation/README.md \"Release\"), then release again", err)
+		}
+		return Failed(err, before).Held(false)
 	}
-	return OK("associated instance profile "+a.ProfileARN+" again", before,
-		profileState{Associations: []ProfileAssociation{{AssociationID: aws.ToString(out.IamInstanceProfileAssociation.AssociationId), ProfileARN: a.ProfileARN, State: string(out.IamInstanceProfileAssociation.State)}}})
+	got, err := associatedProfiles(ctx, api, id)
+	if err != nil {
+		return Failed(fmt.Errorf("read back: %w", err), before).Unchecked()
+	}
+	res := OK("associated instance profile "+a.ProfileARN+" again", before, profileState{Associations: got})
+	if len(got) != 1 || got[0].ProfileARN != a.ProfileARN {
+		return failWith(res, fmt.Errorf("accepted, but read back: associated %v, want %s", got, a.ProfileARN)).Held(false)
+	}
+	return res.Held(true)
 }
 
 // Describe: the instance profile associations of the instance.

@@ -190,7 +190,10 @@ func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState,
 	return OK(fmt.Sprintf("%s: %s moved", verb, strings.Join(changed, ", ")), before, after)
 }
 
-// Release puts every interface back in the groups it had before.
+// Release puts every interface back in the groups it had before. It
+// refuses, changing nothing, when an interface recorded is no longer
+// attached to the instance: the instance changed since in a way the record
+// cannot speak for (that interface keeps its quarantine groups).
 func (s Quarantine) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
 	var recorded quarantineState
 	if err := json.Unmarshal(raw, &recorded); err != nil {
@@ -202,15 +205,29 @@ func (s Quarantine) Release(ctx context.Context, env *Env, raw json.RawMessage) 
 	}
 	var now quarantineState
 	var target []InterfaceGroups
+	var detached []string
 	for _, r := range recorded.Interfaces {
 		groups, attached := current[r.NetworkInterfaceID]
 		if !attached {
-			continue // detached since: nothing to restore on this instance
+			detached = append(detached, r.NetworkInterfaceID)
+			continue
 		}
 		now.Interfaces = append(now.Interfaces, InterfaceGroups{NetworkInterfaceID: r.NetworkInterfaceID, VPC: r.VPC, Groups: groups})
 		target = append(target, r)
 	}
-	return s.apply(ctx, env, now, target, "release")
+	if len(detached) > 0 {
+		r := Failed(fmt.Errorf("refused, nothing changed: %s recorded before the response no longer attached to %s; "+
+			"restore the groups by hand (the record's before-state lists them)", strings.Join(detached, ", "), env.Target.InstanceID()), now)
+		return r.Held(false)
+	}
+	res := s.apply(ctx, env, now, target, "release")
+	switch {
+	case env.Target.DryRun:
+		return dryRunContainment(res)
+	case res.Status == evidence.StatusSkipped:
+		return res.Held(true)
+	}
+	return s.readBack(ctx, env, res, target)
 }
 
 // Describe: the security groups of each interface, before and after.

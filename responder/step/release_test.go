@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,4 +112,30 @@ func mustRaw(t *testing.T, b []byte) []byte {
 		t.Fatal("step recorded no before-state")
 	}
 	return b
+}
+
+// TestQuarantineReleaseRefusesADetachedInterface: an interface recorded in
+// the before-state and no longer attached is refused, naming it, and no
+// interface is moved.
+func TestQuarantineReleaseRefusesADetachedInterface(t *testing.T) {
+	c := fakeaws.New()
+	vpc := c.AddVPC()
+	web := c.AddSecurityGroup(vpc, "web", nil, fakeaws.DefaultEgress())
+	id := c.AddInstance(fakeaws.InstanceSpec{VpcID: vpc, NetworkInterfaces: 2, SecurityGroupIDs: []string{web}})
+	plan, err := step.Plan([]string{"quarantine-group", "quarantine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := step.Execute(context.Background(), envFor(t, c, id), plan, 0)
+	env := envFor(t, c, id)
+	gone := aws.ToString(env.Target.Instance.NetworkInterfaces[1].NetworkInterfaceId)
+	env.Target.Instance.NetworkInterfaces = env.Target.Instance.NetworkInterfaces[:1] // detached since
+	before := c.StateDigest()
+	res := step.Quarantine{}.Release(context.Background(), env, mustRaw(t, recs[1].Before))
+	if res.Status != evidence.StatusFailed || res.Err == nil || !strings.Contains(res.Err.Error(), gone) || res.Containment != evidence.ContainmentNotHeld {
+		t.Fatalf("release: %s %v %s", res.Status, res.Err, res.Containment)
+	}
+	if c.StateDigest() != before {
+		t.Fatal("a refused release moved an interface")
+	}
 }

@@ -142,6 +142,10 @@ func (s VolumeRetention) set(ctx context.Context, api volumeRetentionAPI, env *E
 		r.After = after
 		return r.Held(false)
 	}
+	if want[devices[0]] {
+		// A release: every device read back what want says (checked above).
+		return OK(what, before, after).Held(true)
+	}
 	return OK(what, before, after).Held(len(after.deleting()) == 0)
 }
 

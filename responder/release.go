@@ -1,0 +1,296 @@
+package responder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/responder-ir/responder/internal/errlist"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// ReleasePlaybook is the playbook name a release run is recorded under.
+const ReleasePlaybook = "release"
+
+// ReleaseRequest is one release of a case: restore what its containment
+// changed, from the before-states the case recorded.
+type ReleaseRequest struct {
+	CaseID string
+	// InstanceID, when set, must be the instance the case is about.
+	InstanceID  string
+	DryRun      bool
+	StepTimeout time.Duration
+	// Actor: see Request.Actor.
+	Actor string
+}
+
+// Errors of a release that could not start, besides those of Respond
+// (ErrInstanceNotFound, ErrInstanceTerminated, ErrCaseMismatch, ErrCaseBusy).
+var (
+	// ErrCaseNotFound: the store holds no record of the case.
+	ErrCaseNotFound = errors.New("case not found")
+	// ErrRecordTampered: manifest.json does not match the seal of its last
+	// run; the before-states it holds cannot be trusted. It wraps
+	// evidence.ErrSealMismatch.
+	ErrRecordTampered = errors.New("refused: the case record was changed after it was sealed")
+)
+
+// Validate checks a release request without calling AWS.
+func (req *ReleaseRequest) Validate() error {
+	var errs *multierror.Error
+	if err := evidence.ValidateCaseID(req.CaseID); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if req.InstanceID != "" {
+		if err := ValidateInstanceID(req.InstanceID); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if err := errlist.OneLine(errs); err != nil {
+		return &InputError{Err: err}
+	}
+	return nil
+}
+
+// Release restores what a case's containment changed, from the
+// before-state each containment step recorded the first time it acted
+// (evidence.Manifest.FirstBefore), in the reverse order of containment, the
+// instance's tag last. It never touches evidence: artifacts, snapshots and
+// their copies stay as they are. The release is recorded as a new run of the
+// case (playbook "release"), whose status is evidence.ReleaseStatus: released
+// only when every step read back the recorded state.
+//
+// It does not start (an error, nothing changed) when the case has no record
+// (ErrCaseNotFound), its record does not match its seal (ErrRecordTampered),
+// it is about another instance, account or Region (ErrCaseMismatch, an
+// InputError), the instance is gone (ErrInstanceNotFound,
+// ErrInstanceTerminated), or another run holds the case (ErrCaseBusy). A
+// change of the instance since the response that a step cannot reconcile
+// (an interface recorded no longer attached, another instance profile
+// associated) is refused by that step, which says so; the run is then
+// release-incomplete.
+func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	log := r.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("case_id", req.CaseID)
+	started := r.now()
+	log.Info("release started", "dry_run", req.DryRun)
+
+	m, err := r.sealedRecord(ctx, req)
+	if err != nil {
+		log.Error("release could not start", "error", err)
+		return nil, err
+	}
+	log = log.With("instance_id", m.InstanceID)
+	plan := releasePlan(m)
+	rreq := Request{InstanceID: m.InstanceID, CaseID: req.CaseID, CaseIDGiven: true, DryRun: req.DryRun, Actor: req.Actor,
+		Plan: append(planNames(plan), ReleasePlaybook)} // never the default plan: no snapshot lookup
+	t, err := r.resolve(ctx, rreq, log)
+	if err == nil {
+		err = r.sameCase(t, m)
+	}
+	if err != nil {
+		log.Error("release could not start", "error", err)
+		return nil, err
+	}
+	unlock, err := r.holdCase(ctx, rreq, t, log)
+	if err != nil {
+		log.Error("release could not start", "error", err)
+		return nil, err
+	}
+	defer unlock()
+	if t.prior.LastRun() != m.LastRun() {
+		// Another run recorded itself meanwhile: release what it left.
+		if m, err = r.sealedRecord(ctx, req); err != nil {
+			log.Error("release could not start", "error", err)
+			return nil, err
+		}
+		t.prior, plan = m, releasePlan(m)
+	}
+
+	env := &step.Env{
+		Target: step.Target{
+			CaseID: req.CaseID, CaseIDGiven: true, Instance: t.instance,
+			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
+			Prior: t.prior, Run: t.run,
+		},
+		Clients: step.Clients{EC2: r.Clients.EC2, Store: r.Store},
+		Log:     log, Now: r.Now,
+	}
+	records := step.Execute(ctx, env, plan, req.StepTimeout)
+	res := &Result{Steps: records, DryRun: req.DryRun, Interrupted: env.Interrupted()}
+	res.Status = evidence.ReleaseStatus(records, evidence.Outcome{DryRun: req.DryRun, Interrupted: res.Interrupted})
+	var errs *multierror.Error
+	for _, rec := range records {
+		if rec.Status == evidence.StatusFailed {
+			errs = multierror.Append(errs, fmt.Errorf("%s: %s", rec.Name, rec.Error))
+		}
+	}
+	res.Manifest = evidence.AppendRun(t.prior, evidence.Manifest{}, evidence.Revision{
+		Run: evidence.Run{
+			Number: t.run, Actor: t.actor, ActingAs: t.actingAs, Playbook: ReleasePlaybook,
+			Status: res.Status, StartedAt: started, EndedAt: r.now(),
+		},
+		Steps: records, SetStatus: true,
+		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
+	})
+	if !req.DryRun {
+		if err := evidence.RepairRecord(ctx, r.Store, t.record); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
+			res.SaveErr = err
+			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
+			log.Error("case record not saved", "error", err)
+		}
+	}
+	res.Err = errlist.OneLine(errs)
+	log.Info("release finished", "status", res.Status)
+	return res, nil
+}
+
+// sealedRecord reads the case record and checks it against the seal of its
+// last run, as verify does: a release restores the before-states the record
+// holds, and must not restore ones someone wrote into it. A save that
+// stopped before manifest.json leaves a newer history copy, which
+// evidence.LoadRecord takes only when it matches its own seal.
+func (r *Responder) sealedRecord(ctx context.Context, req ReleaseRequest) (*evidence.Manifest, error) {
+	rec, err := evidence.LoadRecord(ctx, r.Store, req.CaseID)
+	if err != nil {
+		if errors.Is(err, evidence.ErrSealMismatch) {
+			return nil, fmt.Errorf("%w: %w", ErrRecordTampered, err)
+		}
+		return nil, fmt.Errorf("read the case record: %w", err)
+	}
+	if rec.Manifest == nil {
+		return nil, fmt.Errorf("%w: %s has no record in %s", ErrCaseNotFound, req.CaseID, r.Store.Location(req.CaseID, ""))
+	}
+	if rec.Interrupted == 0 {
+		if _, err := evidence.CheckSealed(ctx, r.Store, req.CaseID); err != nil {
+			if errors.Is(err, evidence.ErrSealMismatch) {
+				return nil, fmt.Errorf("%w (run responder verify --case-id %s): %w", ErrRecordTampered, req.CaseID, err)
+			}
+			return nil, fmt.Errorf("read the case record: %w", err)
+		}
+	}
+	m := rec.Manifest
+	if req.InstanceID != "" && m.InstanceID != req.InstanceID {
+		return nil, &InputError{Err: fmt.Errorf("%w: case %s is about %s, not %s", ErrCaseMismatch, req.CaseID, m.InstanceID, req.InstanceID)}
+	}
+	if r.Clients.Region != "" && m.Region != "" && m.Region != r.Clients.Region {
+		return nil, &InputError{Err: fmt.Errorf("%w: case %s is about %s in %s, not in %s (check --region)", ErrCaseMismatch, req.CaseID, m.InstanceID, m.Region, r.Clients.Region)}
+	}
+	return m, nil
+}
+
+// sameCase refuses an instance of another account than the record's: the
+// same instance ID there is another instance.
+func (r *Responder) sameCase(t *target, m *evidence.Manifest) error {
+	if t.prior == nil {
+		return fmt.Errorf("%w: %s (the record could not be read again)", ErrCaseNotFound, m.CaseID)
+	}
+	if m.AccountID != "" && t.accountID != m.AccountID {
+		return &InputError{Err: fmt.Errorf("%w: case %s is about %s of account %s; these credentials see %s in account %s (check --role-arn)",
+			ErrCaseMismatch, m.CaseID, m.InstanceID, m.AccountID, m.InstanceID, t.accountID)}
+	}
+	return nil
+}
+
+// releasePlan is what a release of the case runs: every containment step the
+// case recorded a before-state for (a Releaser), in the reverse order of
+// their first record (the order of containment), the instance's tag last,
+// one after the other.
+func releasePlan(m *evidence.Manifest) []step.Step {
+	var names []string
+	for _, s := range m.Steps {
+		if slices.Contains(names, s.Name) {
+			continue
+		}
+		if _, ok := m.FirstBefore(s.Name); ok {
+			names = append(names, s.Name)
+		}
+	}
+	slices.Reverse(names)
+	tag := (step.CaseTag{}).Name()
+	if i := slices.Index(names, tag); i >= 0 {
+		names = append(slices.Delete(names, i, i+1), tag)
+	}
+	var plan []step.Step
+	for _, n := range names {
+		s, err := step.Lookup(n)
+		if err != nil {
+			continue // a step this version does not know: nothing to release with
+		}
+		rel, ok := s.(step.Releaser)
+		if !ok {
+			continue
+		}
+		before, _ := m.FirstBefore(n)
+		rs := releaseStep{Releaser: rel, name: n, before: before, tag: n == tag}
+		if len(plan) > 0 {
+			rs.after = plan[len(plan)-1].Name()
+		}
+		plan = append(plan, rs)
+	}
+	return plan
+}
+
+func planNames(plan []step.Step) []string {
+	names := make([]string, len(plan))
+	for i, s := range plan {
+		names[i] = s.Name()
+	}
+	return names
+}
+
+// releaseStep runs a containment step's Release with its recorded
+// before-state, as a step of the release run (the runner records its calls
+// and timing). Its Containment is what it read back: held when the
+// instance is in the recorded before-state.
+type releaseStep struct {
+	step.Releaser
+	name   string
+	before json.RawMessage
+	after  string // the step before it in the release, "" for the first
+	tag    bool
+}
+
+func (s releaseStep) Name() string      { return s.name }
+func (s releaseStep) Phase() step.Phase { return step.Contain }
+func (s releaseStep) Isolates() bool    { return !s.tag }
+
+// ReportsContainment: the tag says what the release proved, and still runs
+// when the release is cancelled, to say so.
+func (s releaseStep) ReportsContainment() bool { return s.tag }
+
+func (s releaseStep) Needs() []string {
+	if s.after == "" {
+		return nil
+	}
+	return []string{s.after}
+}
+
+func (s releaseStep) Run(ctx context.Context, env *step.Env) step.Result {
+	res := s.Release(ctx, env, s.before)
+	if res.Containment != "" || res.Status != evidence.StatusSkipped {
+		return res
+	}
+	if strings.HasPrefix(res.Reason, "dry run:") {
+		return res.Unchecked() // a change a dry run cannot check
+	}
+	// Nothing to restore: the instance was so before the response.
+	return res.Held(true)
+}
