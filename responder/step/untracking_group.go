@@ -46,9 +46,9 @@ type untrackingGroupAPI interface {
 // the quarantine step's read-back carries it. When this step runs and the
 // group of a VPC cannot be prepared, the quarantine still happens, in one
 // move, and does not hold (tracked connections were not cut), so the case is
-// partially-contained; a plan without this step (a playbook that leaves it
-// out) moves interfaces in one step and claims nothing about tracked
-// connections. The group is shared by the cases of a VPC and never
+// partially-contained; a plan without this step (a playbook with
+// containment.two_step false, or --steps without it) moves interfaces in one
+// step and claims nothing about tracked connections. The group is shared by the cases of a VPC and never
 // released; an interface is only ever in it between the quarantine's two
 // moves.
 type UntrackingGroup struct{}
