@@ -159,10 +159,10 @@ func (s UntrackingGroup) Run(ctx context.Context, env *Env) Result {
 		return r
 	}
 	switch {
-	case env.Target.DryRun:
-		return OK(strings.Join(done, "; "), before, nil)
 	case len(done) == 0:
 		return Skipped("the untracking group of every VPC is ready (all traffic in and out)", before)
+	case env.Target.DryRun:
+		return OK(strings.Join(done, "; "), before, nil)
 	}
 	return OK(strings.Join(done, "; "), before, after)
 }

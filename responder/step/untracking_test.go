@@ -241,3 +241,25 @@ func TestReleaseNeverRestoresTheUntrackingGroup(t *testing.T) {
 		t.Errorf("interface put in the untracking group: %v", g)
 	}
 }
+
+// A dry run changes nothing: it checks that the group could be made, and
+// says nothing is to do when it is ready.
+func TestUntrackingGroupDryRun(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	env := envFor(t, c, s.InstanceID)
+	env.Target.DryRun = true
+	res := step.UntrackingGroup{}.Run(context.Background(), env)
+	if res.Status != evidence.StatusOK || !strings.Contains(res.Reason, "would create untracking group") {
+		t.Fatalf("dry run: %s %q %v", res.Status, res.Reason, res.Err)
+	}
+	if gs := c.SecurityGroupsByTag(step.TagQuarantine, step.UntrackingTagValue); len(gs) != 0 {
+		t.Fatalf("dry run created %d groups", len(gs))
+	}
+	if _, ok := env.UntrackingGroup(aws.ToString(c.Instance(s.InstanceID).NetworkInterfaces[0].VpcId)); ok {
+		t.Error("dry run registered an untracking group")
+	}
+	runSteps(t, c, s.InstanceID, "untracking-group")
+	if res := (step.UntrackingGroup{}).Run(context.Background(), env); res.Status != evidence.StatusSkipped {
+		t.Errorf("dry run with the group ready: %s %q", res.Status, res.Reason)
+	}
+}
