@@ -137,6 +137,7 @@ func TestMemberCollectionScopes(t *testing.T) {
 
 	// The tag values the steps write on the groups they create.
 	ownGroups := []string{"true", step.ForensicAccessTagValue}
+	createdGroups := []string{"true", step.ForensicAccessTagValue, step.UntrackingTagValue}
 	tagCondition := func(s Statement, op, key string) []string {
 		conds := branches(s.Condition)
 		if len(conds) != 1 {
@@ -146,12 +147,19 @@ func TestMemberCollectionScopes(t *testing.T) {
 	}
 	for _, s := range statements {
 		switch {
-		case contains(s.Actions, "ec2:AuthorizeSecurityGroupEgress"):
-			// Never the quarantine group: it stays without rules.
+		case contains(s.Actions, "ec2:AuthorizeSecurityGroupEgress"), contains(s.Actions, "ec2:AuthorizeSecurityGroupIngress"):
+			// Never the quarantine group: it stays without rules. Egress
+			// rules go on the forensic access group (HTTPS to the
+			// endpoints) or the untracking group; ingress rules on the
+			// untracking group alone.
 			got := tagCondition(s, "StringEquals", "ec2:ResourceTag/"+step.TagQuarantine)
-			if !reflect.DeepEqual(got, []string{step.ForensicAccessTagValue}) {
-				t.Errorf("statement %q allows AuthorizeSecurityGroupEgress on groups tagged %s=%v, want %s only",
-					s.Sid, step.TagQuarantine, got, step.ForensicAccessTagValue)
+			allowed := []string{step.ForensicAccessTagValue, step.UntrackingTagValue}
+			if contains(s.Actions, "ec2:AuthorizeSecurityGroupIngress") {
+				allowed = []string{step.UntrackingTagValue}
+			}
+			if len(got) != 1 || !contains(allowed, got[0]) {
+				t.Errorf("statement %q adds rules %v to groups tagged %s=%v, want one of %v",
+					s.Sid, s.Actions, step.TagQuarantine, got, allowed)
 			}
 		case contains(s.Actions, "ec2:RevokeSecurityGroupEgress"), contains(s.Actions, "ec2:RevokeSecurityGroupIngress"):
 			got := tagCondition(s, "StringEquals", "ec2:ResourceTag/"+step.TagQuarantine)
@@ -160,8 +168,15 @@ func TestMemberCollectionScopes(t *testing.T) {
 			}
 		case contains(s.Actions, "ec2:CreateSecurityGroup") && contains(resourceNames(s), securityGroups):
 			got := tagCondition(s, "StringEquals", "aws:RequestTag/"+step.TagQuarantine)
-			if !reflect.DeepEqual(got, ownGroups) {
-				t.Errorf("statement %q creates groups tagged %s=%v, want %v", s.Sid, step.TagQuarantine, got, ownGroups)
+			if !reflect.DeepEqual(got, createdGroups) {
+				t.Errorf("statement %q creates groups tagged %s=%v, want %v", s.Sid, step.TagQuarantine, got, createdGroups)
+			}
+		case contains(s.Actions, "ec2:CreateTags") && contains(resourceNames(s), securityGroups):
+			// Tags on a group only as it is created: a responder:quarantine
+			// tag put on any existing group would let the statements above
+			// add rules to it (open it to the world).
+			if got := tagCondition(s, "StringEquals", "ec2:CreateAction"); !contains(got, "CreateSecurityGroup") {
+				t.Errorf("statement %q tags existing security groups (condition ec2:CreateAction %v)", s.Sid, got)
 			}
 		}
 	}

@@ -46,6 +46,10 @@ type Playbook struct {
 	// Collection configures the OS-level collection steps; zero when the
 	// playbook has none.
 	Collection step.Collection
+	// TwoStep is true when the quarantine moves each interface through the
+	// untracking group first (the plan runs untracking-group): see
+	// Containment.
+	TwoStep bool
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -214,13 +218,50 @@ func names(ps []Playbook) []string {
 	return out
 }
 
+// Containment is the containment settings of a playbook file.
+type Containment struct {
+	// TwoStep (default true) moves each interface first into the untracking
+	// group, then into the quarantine group, so that the TCP and UDP
+	// connections the old groups tracked are cut (step untracking-group,
+	// added to a plan that runs quarantine without it). False moves each
+	// interface in one call, one round trip faster: tracked connections then
+	// go on until they are idle, and nothing claims them cut.
+	TwoStep *bool `yaml:"two_step"`
+}
+
 // file is the YAML document of a playbook.
 type file struct {
-	Name       string           `yaml:"name"`
-	Summary    string           `yaml:"summary"`
-	Tradeoff   string           `yaml:"tradeoff"`
-	Steps      []Entry          `yaml:"steps"`
-	Collection *step.Collection `yaml:"collection"`
+	Name        string           `yaml:"name"`
+	Summary     string           `yaml:"summary"`
+	Tradeoff    string           `yaml:"tradeoff"`
+	Steps       []Entry          `yaml:"steps"`
+	Collection  *step.Collection `yaml:"collection"`
+	Containment *Containment     `yaml:"containment"`
+}
+
+// untrackingStep is the step the two-step quarantine needs.
+const untrackingStep = "untracking-group"
+
+// applyContainment applies the containment settings to the steps: with
+// two_step (the default) a plan that runs quarantine also runs
+// untracking-group; with two_step false it may not.
+func (p *Playbook) applyContainment(c *Containment) error {
+	names := p.Names()
+	q := slices.Index(names, "quarantine")
+	if c != nil && q < 0 {
+		return errors.New("containment: the playbook runs no quarantine step; remove the containment settings")
+	}
+	twoStep := c == nil || c.TwoStep == nil || *c.TwoStep
+	has := slices.Contains(names, untrackingStep)
+	switch {
+	case q < 0:
+	case twoStep && !has:
+		p.Steps = slices.Insert(p.Steps, q, Entry{Name: untrackingStep, line: p.Steps[q].line})
+	case !twoStep && has:
+		return fmt.Errorf("containment: two_step is false, but steps lists %s (the two-step move): remove one of them", untrackingStep)
+	}
+	p.TwoStep = q >= 0 && twoStep
+	return nil
 }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -275,6 +316,9 @@ func Parse(data []byte, source string) (Playbook, error) {
 		if base := strings.TrimSuffix(filepath.Base(source), ext); base != p.Name {
 			return fail("name %q does not match the file name %q: rename one of them", p.Name, filepath.Base(source))
 		}
+	}
+	if err := p.applyContainment(f.Containment); err != nil {
+		return fail("%v", err)
 	}
 	if err := p.validateSteps(); err != nil {
 		return fail("%v", err)

@@ -232,6 +232,11 @@ steps:
 		{"unknown field in a tool", collecting + "collection:\n  memory:\n    tools:\n      avml-x86_64: {key: tools/avml, sha: x}\n",
 			[]string{"line 16", `unknown field "sha" in a collection.memory.tools entry`}},
 		{"collection without collection steps", minimal + "collection:\n  order: isolate-first\n", []string{"runs no collection step"}},
+		{"unknown field in containment", collecting + "containment: {two_step: true, nacl: true}\n", []string{"line 13", `unknown field "nacl"`}},
+		{"two_step of the wrong type", collecting + "containment: {two_step: sometimes}\n", []string{"line 13", "cannot unmarshal"}},
+		{"containment without quarantine", minimal + "containment: {two_step: false}\n", []string{"runs no quarantine step"}},
+		{"two_step false with untracking-group", strings.Replace(collecting, "  - quarantine\n", "  - untracking-group\n  - quarantine\n", 1) + "containment: {two_step: false}\n",
+			[]string{"two_step is false, but steps lists untracking-group"}},
 		{"isolate-first collecting before isolation", strings.Replace(collecting, "    after: [quarantine, instance-profile]\n", "    after: [quarantine]\n", 1),
 			[]string{`collection order isolate-first: step "ssm-access" must run after "instance-profile"`}},
 		{"capture-first isolating during the collection", collecting + "collection:\n  order: capture-first\n",
@@ -288,6 +293,40 @@ func TestCollectsOS(t *testing.T) {
 	} {
 		if got := playbooks.CollectsOS(tc.names); got != tc.want {
 			t.Errorf("CollectsOS(%v) = %v", tc.names, got)
+		}
+	}
+}
+
+// The two-step quarantine is on by default: a playbook that runs quarantine
+// gets untracking-group; two_step false moves interfaces in one step.
+func TestContainmentTwoStep(t *testing.T) {
+	const contain = "name: mine\nsummary: s\ntradeoff: t\nsteps:\n  - quarantine-group\n  - quarantine\n"
+	for _, tc := range []struct {
+		name, yaml string
+		twoStep    bool
+	}{
+		{"default", contain, true},
+		{"said", contain + "containment: {two_step: true}\n", true},
+		{"listed", strings.Replace(contain, "  - quarantine\n", "  - untracking-group\n  - quarantine\n", 1), true},
+		{"off", contain + "containment: {two_step: false}\n", false},
+		{"empty settings", contain + "containment: {}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := playbooks.Parse([]byte(tc.yaml), "mine.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(p.Names(), "untracking-group"); got != tc.twoStep || p.TwoStep != tc.twoStep {
+				t.Errorf("steps %v (TwoStep %t), want untracking-group %t", p.Names(), p.TwoStep, tc.twoStep)
+			}
+			if _, err := step.PlanAfter(p.Names(), p.After()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, p := range playbooks.All() {
+		if !p.TwoStep {
+			t.Errorf("built-in playbook %s moves interfaces in one step", p.Name)
 		}
 	}
 }

@@ -161,9 +161,10 @@ func TestRespondContainsAndRecords(t *testing.T) {
 			t.Errorf("recorded groups of %s = %v, want the original %s", n.NetworkInterfaceID, n.Groups, s.GroupID)
 		}
 	}
-	// Two moves, then their read-back.
-	if len(q.Calls) != 3 || q.Calls[0].RequestID == "" || q.Calls[0].Operation != "ModifyNetworkInterfaceAttribute" ||
-		q.Calls[2].Operation != "DescribeNetworkInterfaces" {
+	// Two moves per interface (through the untracking group), then their
+	// read-back.
+	if len(q.Calls) != 5 || q.Calls[0].RequestID == "" || q.Calls[0].Operation != "ModifyNetworkInterfaceAttribute" ||
+		q.Calls[3].Operation != "ModifyNetworkInterfaceAttribute" || q.Calls[4].Operation != "DescribeNetworkInterfaces" {
 		t.Errorf("quarantine calls %+v", q.Calls)
 	}
 	p := stepOf(t, m.Steps, "instance-profile")

@@ -62,6 +62,13 @@ func printPlaybook(w io.Writer, p playbooks.Playbook) error {
 	fmt.Fprintf(w, "Playbook  %s (%s)\n", p.Name, p.Source)
 	fmt.Fprintf(w, "Summary   %s\n", p.Summary)
 	fmt.Fprintf(w, "Order     %s\n", orderText(p))
+	if slices.Contains(p.Names(), "quarantine") {
+		if p.TwoStep {
+			fmt.Fprintln(w, "Contain   two-step: each interface passes through the untracking group, so tracked connections are cut")
+		} else {
+			fmt.Fprintln(w, "Contain   one step (containment.two_step false): tracked connections go on until they are idle")
+		}
+	}
 	if p.CollectsOS() {
 		c := p.Collection
 		fmt.Fprintf(w, "Collect   capture timeout %s, registration timeout %s; memory: tool %s, compression %s, parts of %s MiB; files modified in the last %s days\n",

@@ -158,6 +158,21 @@ var dryRunCalls = []struct {
 		code: "InvalidGroup.NotFound",
 	},
 	{
+		op:      "AuthorizeSecurityGroupIngress",
+		mutates: true,
+		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
+			_, err := c.EC2().AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{DryRun: dry, GroupId: &s.DefaultGroup,
+				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("-1"), Ipv6Ranges: []types.Ipv6Range{{CidrIpv6: aws.String("::/0")}}}}})
+			return err
+		},
+		invalid: func(ctx context.Context, c *Cloud, dry *bool) error {
+			_, err := c.EC2().AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{DryRun: dry,
+				GroupId: aws.String("sg-0123456789abcdef0"), IpPermissions: DefaultEgress()})
+			return err
+		},
+		code: "InvalidGroup.NotFound",
+	},
+	{
 		op: "DescribeInstanceTypes",
 		valid: func(ctx context.Context, c *Cloud, s Suspect, dry *bool) error {
 			_, err := c.EC2().DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{DryRun: dry, InstanceTypes: []types.InstanceType{"t3.micro"}})

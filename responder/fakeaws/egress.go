@@ -45,49 +45,12 @@ func (e *EC2) AuthorizeSecurityGroupEgress(ctx context.Context, in *ec2.Authoriz
 		if in.GroupId == nil {
 			return nil, missingParameter("groupId")
 		}
-		groupID := aws.ToString(in.GroupId)
-		if err := kindGroup.check([]string{groupID}, c.hasGroup); err != nil {
-			return nil, err
-		}
-		g := c.st.Groups[groupID]
-		if len(in.IpPermissions) == 0 {
-			return nil, missingParameter("ipPermissions")
-		}
-		rules, err := expandPermissions(in.IpPermissions, true)
+		commit, err := c.authorizeLocked(aws.ToString(in.GroupId), in.IpPermissions, true)
 		if err != nil {
 			return nil, err
 		}
-		egress := 0
-		for _, r := range g.Rules {
-			if r.Egress {
-				egress++
-			}
-		}
-		for i, r := range rules {
-			if err := c.checkRuleLocked(g, r); err != nil {
-				return nil, err
-			}
-			for _, have := range g.Rules {
-				if have.Egress && sameRule(have, r) {
-					return nil, duplicateRule(r)
-				}
-			}
-			for _, prev := range rules[:i] {
-				if sameRule(prev, r) {
-					return nil, duplicateRule(r)
-				}
-			}
-		}
-		if egress+len(rules) > maxRulesPerDirection {
-			return nil, apiError("RulesPerSecurityGroupLimitExceeded", "The maximum number of rules per security group has been reached.")
-		}
 		return func() {
-			out.SecurityGroupRules = []types.SecurityGroupRule{}
-			for _, r := range rules {
-				r.ID = c.hexIDLocked("sgr")
-				g.Rules = append(g.Rules, r)
-				out.SecurityGroupRules = append(out.SecurityGroupRules, c.renderRule(g, r))
-			}
+			out.SecurityGroupRules = commit()
 			out.Return = aws.Bool(true)
 		}, nil
 	})
@@ -95,6 +58,97 @@ func (e *EC2) AuthorizeSecurityGroupEgress(ctx context.Context, in *ec2.Authoriz
 		return nil, err
 	}
 	return out, nil
+}
+
+// AuthorizeSecurityGroupIngress adds inbound rules, like
+// AuthorizeSecurityGroupEgress adds outbound ones (the same forms, checks and
+// answers; 60 inbound rules at most). The rules show in
+// DescribeSecurityGroups (IpPermissions) and RevokeSecurityGroupIngress
+// removes them. A group named instead of given by ID (GroupName, the default
+// VPC) is not modelled.
+func (e *EC2) AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, _ ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {
+	if in == nil {
+		in = &ec2.AuthorizeSecurityGroupIngressInput{}
+	}
+	c := e.c
+	out := &ec2.AuthorizeSecurityGroupIngressOutput{}
+	err := c.call(ctx, serviceEC2, "AuthorizeSecurityGroupIngress", aws.ToBool(in.DryRun), &out.ResultMetadata, func() (func(), error) {
+		if in.CidrIp != nil || in.IpProtocol != nil || in.FromPort != nil || in.ToPort != nil ||
+			in.SourceSecurityGroupName != nil || in.SourceSecurityGroupOwnerId != nil {
+			return nil, notModelled("AuthorizeSecurityGroupIngress", "with top-level rule parameters (use IpPermissions)")
+		}
+		if len(in.TagSpecifications) > 0 {
+			return nil, notModelled("AuthorizeSecurityGroupIngress", "with TagSpecifications")
+		}
+		if in.GroupId == nil {
+			if in.GroupName != nil {
+				return nil, notModelled("AuthorizeSecurityGroupIngress", "with GroupName (use GroupId)")
+			}
+			return nil, missingParameter("groupId")
+		}
+		commit, err := c.authorizeLocked(aws.ToString(in.GroupId), in.IpPermissions, false)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			out.SecurityGroupRules = commit()
+			out.Return = aws.Bool(true)
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// authorizeLocked checks the rules an authorize call adds to one direction
+// of a group and returns the function that adds them: nothing is added
+// unless every rule is valid.
+func (c *Cloud) authorizeLocked(groupID string, perms []types.IpPermission, egress bool) (func() []types.SecurityGroupRule, error) {
+	if err := kindGroup.check([]string{groupID}, c.hasGroup); err != nil {
+		return nil, err
+	}
+	g := c.st.Groups[groupID]
+	if len(perms) == 0 {
+		return nil, missingParameter("ipPermissions")
+	}
+	rules, err := expandPermissions(perms, egress)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, r := range g.Rules {
+		if r.Egress == egress {
+			n++
+		}
+	}
+	for i, r := range rules {
+		if err := c.checkRuleLocked(g, r); err != nil {
+			return nil, err
+		}
+		for _, have := range g.Rules {
+			if have.Egress == egress && sameRule(have, r) {
+				return nil, duplicateRule(r)
+			}
+		}
+		for _, prev := range rules[:i] {
+			if sameRule(prev, r) {
+				return nil, duplicateRule(r)
+			}
+		}
+	}
+	if n+len(rules) > maxRulesPerDirection {
+		return nil, apiError("RulesPerSecurityGroupLimitExceeded", "The maximum number of rules per security group has been reached.")
+	}
+	return func() []types.SecurityGroupRule {
+		added := []types.SecurityGroupRule{}
+		for _, r := range rules {
+			r.ID = c.hexIDLocked("sgr")
+			g.Rules = append(g.Rules, r)
+			added = append(added, c.renderRule(g, r))
+		}
+		return added
+	}, nil
 }
 
 // checkRuleLocked validates one new rule of group g: its ports and its

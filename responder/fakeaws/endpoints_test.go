@@ -352,3 +352,30 @@ func TestAuthorizeSecurityGroupEgress(t *testing.T) {
 	_, err := c.EC2().AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{GroupId: aws.String(g), IpPermissions: many})
 	wantCode(t, err, "RulesPerSecurityGroupLimitExceeded")
 }
+
+// Ingress rules are added like egress rules, to their own direction: an
+// ingress rule equal to an egress rule is no duplicate, a second equal
+// ingress rule is, and DescribeSecurityGroups shows them in IpPermissions.
+func TestAuthorizeSecurityGroupIngress(t *testing.T) {
+	ctx := context.Background()
+	c := New()
+	g := c.AddSecurityGroup(c.AddVPC(), "open", nil, DefaultEgress())
+	all := []types.IpPermission{{IpProtocol: aws.String("-1"),
+		IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}, Ipv6Ranges: []types.Ipv6Range{{CidrIpv6: aws.String("::/0")}}}}
+	out, err := c.EC2().AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(g), IpPermissions: all})
+	if err != nil || len(out.SecurityGroupRules) != 2 || aws.ToBool(out.SecurityGroupRules[0].IsEgress) {
+		t.Fatalf("authorize: %+v %v", out, err)
+	}
+	_, err = c.EC2().AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(g), IpPermissions: all})
+	wantCode(t, err, "InvalidPermission.Duplicate")
+	sg := c.SecurityGroup(g)
+	if len(sg.IpPermissions) == 0 || len(sg.IpPermissionsEgress) == 0 {
+		t.Fatalf("rules in %+v / %+v", sg.IpPermissions, sg.IpPermissionsEgress)
+	}
+	if _, err := c.EC2().RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(g), IpPermissions: all}); err != nil {
+		t.Fatal(err)
+	}
+	if sg := c.SecurityGroup(g); len(sg.IpPermissions) != 0 || len(sg.IpPermissionsEgress) == 0 {
+		t.Errorf("after revoke: ingress %+v, egress %+v", sg.IpPermissions, sg.IpPermissionsEgress)
+	}
+}

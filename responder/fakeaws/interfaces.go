@@ -3,6 +3,7 @@ package fakeaws
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +40,27 @@ type netInterface struct {
 	// ConnTrack holds the connection tracking timeouts set on the interface
 	// (nil: never set, the instance type's defaults apply).
 	ConnTrack *types.ConnectionTrackingConfiguration `json:",omitempty"`
+	// GroupHistory is every set of groups ModifyNetworkInterfaceAttribute
+	// gave the interface, in order (InterfaceGroupHistory).
+	GroupHistory [][]string `json:",omitempty"`
+}
+
+// InterfaceGroupHistory returns the sets of security groups
+// ModifyNetworkInterfaceAttribute gave an interface, oldest first (nil for
+// an unknown interface or one never changed): a test reads the order of
+// moves from it, which the interface's current groups cannot show.
+func (c *Cloud) InterfaceGroupHistory(id string) [][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.st.Interfaces[id]
+	if !ok {
+		return nil
+	}
+	out := make([][]string, len(n.GroupHistory))
+	for i, g := range n.GroupHistory {
+		out[i] = slices.Clone(g)
+	}
+	return out
 }
 
 // interfaceType is the InterfaceType DescribeNetworkInterfaces shows.
@@ -175,7 +197,10 @@ func (e *EC2) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.Modif
 			return nil, err
 		}
 		groups := dedupe(in.Groups)
-		return func() { n.GroupIDs = groups }, nil
+		return func() {
+			n.GroupIDs = groups
+			n.GroupHistory = append(n.GroupHistory, slices.Clone(groups))
+		}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ var registry = map[string]func() Step{
 	Snapshots{}.Name():             func() Step { return Snapshots{} },
 	QuarantineGroup{}.Name():       func() Step { return QuarantineGroup{} },
 	Quarantine{}.Name():            func() Step { return Quarantine{} },
+	UntrackingGroup{}.Name():       func() Step { return UntrackingGroup{} },
 	TerminationProtection{}.Name(): func() Step { return TerminationProtection{} },
 	ShutdownBehavior{}.Name():      func() Step { return ShutdownBehavior{} },
 	StopProtection{}.Name():        func() Step { return StopProtection{} },
@@ -42,7 +43,7 @@ var recordOnly = map[string]func() Description{
 // DefaultPlan is the standard response: acquire, then contain, then notify.
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots",
-	"quarantine-group", "quarantine", "termination-protection", "shutdown-behavior",
+	"quarantine-group", "untracking-group", "quarantine", "termination-protection", "shutdown-behavior",
 	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
 }
 

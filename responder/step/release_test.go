@@ -49,7 +49,7 @@ func TestReleaseRestoresTheRecordedState(t *testing.T) {
 	original := c.Instance(id)
 	originalDelete := deleteOnTermination(t, c, id)
 
-	plan, err := step.Plan([]string{"quarantine-group", "quarantine", "termination-protection", "shutdown-behavior", "stop-protection", "delete-on-termination", "instance-profile", "case-tag"})
+	plan, err := step.Plan([]string{"quarantine-group", "untracking-group", "quarantine", "termination-protection", "shutdown-behavior", "stop-protection", "delete-on-termination", "instance-profile", "case-tag"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,6 +205,7 @@ type facts struct {
 	mu               sync.Mutex
 	milestones       map[string]*milestone
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
+	untrackingGroups map[string]string // VPC ID -> untracking group ID
 	collection       collectionState
 	artifacts        []evidence.Artifact
 	snapshots        []evidence.Snapshot
@@ -271,6 +272,28 @@ func (e *Env) QuarantineGroup(vpcID string) (string, bool) {
 	e.facts.mu.Lock()
 	defer e.facts.mu.Unlock()
 	id, ok := e.facts.quarantineGroups[vpcID]
+	return id, ok
+}
+
+// SetUntrackingGroup records the untracking group prepared for a VPC: the
+// quarantine step moves each interface of that VPC through it first. An
+// empty groupID says the plan wanted one and it could not be prepared.
+func (e *Env) SetUntrackingGroup(vpcID, groupID string) {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	if e.facts.untrackingGroups == nil {
+		e.facts.untrackingGroups = map[string]string{}
+	}
+	e.facts.untrackingGroups[vpcID] = groupID
+}
+
+// UntrackingGroup returns the untracking group prepared for a VPC ("" when
+// it could not be), and whether the plan's untracking-group step prepared
+// one for it at all.
+func (e *Env) UntrackingGroup(vpcID string) (string, bool) {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	id, ok := e.facts.untrackingGroups[vpcID]
 	return id, ok
 }
 
@@ -402,4 +425,7 @@ const (
 	TagStatus         = "responder:status"
 	// TagQuarantine's value on a forensic access group.
 	ForensicAccessTagValue = "forensic-access"
+	// TagQuarantine's value on an untracking group (all traffic in and out:
+	// see untracking_group.go).
+	UntrackingTagValue = "untracking"
 )
