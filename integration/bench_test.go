@@ -26,7 +26,7 @@ func BenchmarkRespondMotoLatency(b *testing.B) {
 		f := setup(b)
 		l := f.buildLab()
 		if res := f.run("respond", "--instance-id", l.InstanceID, "--case-id", fmt.Sprintf("prep-%d", i),
-			"--steps", "quarantine-group", "--evidence-dir", f.caseDir); res.Code != exitOK {
+			"--steps", "quarantine-group,untracking-group", "--evidence-dir", f.caseDir); res.Code != exitOK {
 			b.Fatalf("preparing the quarantine group:\n%s", res)
 		}
 		f.proxy.SetLatency(latency)

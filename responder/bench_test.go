@@ -40,7 +40,7 @@ func BenchmarkRespondLatency(b *testing.B) {
 				if tc.groupExists {
 					// An earlier case made the VPC's quarantine group.
 					other := c.AddInstance(fakeaws.InstanceSpec{VpcID: s.VpcID})
-					res := run(b, c, &evidence.Folder{Root: b.TempDir()}, responder.Request{InstanceID: other, CaseID: "case-earlier", Plan: []string{"quarantine-group"}})
+					res := run(b, c, &evidence.Folder{Root: b.TempDir()}, responder.Request{InstanceID: other, CaseID: "case-earlier", Plan: []string{"quarantine-group", "untracking-group"}})
 					if res.Err != nil {
 						b.Fatal(res.Err)
 					}
