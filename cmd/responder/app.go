@@ -89,11 +89,13 @@ func newApp(s *streams, d deps) *cli.App {
 		Usage:   "preserve the evidence of a suspect EC2 instance and isolate it",
 		Version: responder.Version,
 		Description: "responder acquires the evidence of a suspect EC2 instance (metadata, console output and\n" +
-			"screenshot, a crash-consistent snapshot set of its volumes), then contains it (termination\n" +
-			"protection, stop on shutdown, no instance profile, every interface in a quarantine security\n" +
-			"group), records every step in a case folder with the SHA-256 of every artifact, and notifies\n" +
-			"through SNS. It uses the standard AWS configuration: profiles, AWS_REGION, AWS_ENDPOINT_URL\n" +
-			"and the per-service endpoint variables.",
+			"screenshot, a crash-consistent snapshot set of its volumes), then contains it (every\n" +
+			"interface through an untracking group into an empty quarantine group, so tracked connections\n" +
+			"drop; termination and stop protection, stop on shutdown, volumes kept on termination, no\n" +
+			"instance profile), reads back every change, records every step in a case folder with the\n" +
+			"SHA-256 of every artifact, and notifies through SNS. `release` undoes the containment from the\n" +
+			"record. It uses the standard AWS configuration: profiles, AWS_REGION, AWS_ENDPOINT_URL and\n" +
+			"the per-service endpoint variables.",
 		Writer:    s.Out,
 		ErrWriter: s.Err,
 		Commands: []*cli.Command{
