@@ -236,7 +236,7 @@ func TestBootstrapRejectsBadEvents(t *testing.T) {
 		{name: "malformed JSON body", event: postCases(`{"instance_id": `), status: 400, code: "malformed_json"},
 		{name: "1 MB body", event: postCases(`{"instance_id": "` + strings.Repeat("i", 1<<20) + `"}`), status: 413, code: "body_too_large"},
 		{name: "wrong type", event: postCases(`{"instance_id": ["i-0123456789abcdef0"]}`), status: 400, code: "wrong_type"},
-		{name: "unknown field", event: postCases(`{"instance_id": "i-0123456789abcdef0", "force": true}`), status: 400, code: "unknown_field"},
+		{name: "unknown field", event: postCases(`{"instance_id": "i-0123456789abcdef0", "reboot": true}`), status: 400, code: "unknown_field"},
 		{name: "shell characters", event: postCases(`{"instance_id": "i-0123456789abcdef0 && reboot"}`), status: 400, code: "invalid_instance_id"},
 		{name: "account not allowed", event: postCases(`{"instance_id": "i-0123456789abcdef0", "account_id": "999988887777"}`), status: 403, code: "account_not_allowed"},
 		{name: "unsupported event", event: []byte(`{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}`), errTyp: "ResponderUnsupportedEvent"},

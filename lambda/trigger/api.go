@@ -186,6 +186,7 @@ func (h *Handler) postCase(ctx context.Context, log *slog.Logger, req apiRequest
 	}
 	s, err := h.start(ctx, log, startRequest{
 		Target: t, CaseID: cr.CaseID, CaseIDGiven: cr.CaseID != "", Playbook: cr.Playbook, Actor: req.Actor, Source: SourceAPI,
+		Force: cr.Force,
 	})
 	var busy *BusyError
 	switch {

@@ -28,6 +28,9 @@ type caseRequest struct {
 	Region     string `json:"region"`
 	Playbook   string `json:"playbook"`
 	CaseID     string `json:"case_id"`
+	// Force responds to an instance tagged as protected (the case record
+	// names who forced it).
+	Force bool `json:"force"`
 }
 
 // apiError is an error answer of the API: an HTTP status, a stable code for

@@ -50,3 +50,33 @@ func TestConfigSafeguards(t *testing.T) {
 		}
 	}
 }
+
+// "force": true in the API body carries through the execution's input to
+// the respond task, which then contains the protected instance and records
+// who forced it; without it the same instance is refused (above).
+func TestAPIForceRespondsToAProtectedInstance(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.cloud.EC2().CreateTags(context.Background(), &ec2.CreateTagsInput{
+		Resources: []string{e.suspect.InstanceID}, Tags: []types.Tag{{Key: aws.String("responder:protected"), Value: aws.String("true")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := decodeAPI(t, e.mustHandle(e.postV1(`{"instance_id": "`+e.suspect.InstanceID+`", "force": true}`)))
+	if a.Status != 202 {
+		t.Fatalf("POST /cases with force: %d %s", a.Status, a.Raw)
+	}
+	ex := e.sfn.Executions()[0]
+	if in := executionInput(t, ex); !in.Force {
+		t.Fatalf("the execution's input does not carry force: %+v", in)
+	}
+	if _, err := e.handle(respondPayload(t, ex)); err != nil {
+		t.Fatalf("respond task: %v", err)
+	}
+	if e.cloud.CallCount("ModifyNetworkInterfaceAttribute") == 0 {
+		t.Error("the forced case did not contain the instance")
+	}
+	b := decodeAPI(t, e.mustHandle(e.postV1(`{"instance_id": "`+e.suspect.InstanceID+`", "force": "yes"}`)))
+	if b.Status != 400 {
+		t.Errorf(`"force": "yes": %d %s, want 400`, b.Status, b.Raw)
+	}
+}

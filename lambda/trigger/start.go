@@ -43,6 +43,9 @@ type CaseInput struct {
 	// respond task notes its outcome on them. Never absent (the state
 	// machine passes it on): empty for other sources.
 	Findings []FindingRef `json:"findings"`
+	// Force responds even to an instance tagged as protected (only an API
+	// call can ask for it; the record names who did).
+	Force bool `json:"force"`
 }
 
 // FindingRef names a Security Hub finding.
@@ -133,6 +136,8 @@ type startRequest struct {
 	CaseIDGiven bool
 	// Findings asked for the case (Security Hub); see CaseInput.Findings.
 	Findings []FindingRef
+	// Force: see CaseInput.Force.
+	Force bool
 }
 
 // started is the case that answers a start request.
@@ -178,7 +183,7 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest)
 	input := CaseInput{
 		CaseID: caseID, InstanceID: req.Target.InstanceID, AccountID: req.Target.AccountID, Region: req.Target.Region,
 		Playbook: playbook.Name, Actor: req.Actor, Source: req.Source, CaseIDGiven: req.CaseIDGiven,
-		RequestedAt: now.Format(time.RFC3339), Findings: req.Findings,
+		RequestedAt: now.Format(time.RFC3339), Findings: req.Findings, Force: req.Force,
 	}
 	if input.Findings == nil {
 		input.Findings = []FindingRef{}

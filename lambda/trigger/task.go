@@ -167,7 +167,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	res, err := r.Respond(ctx, responder.Request{
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
 		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection,
-		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx),
+		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx), Force: in.Force,
 		ProtectedTag: h.Config.ProtectedTag, BlastRadius: h.Config.BlastRadius,
 	})
 	var inputErr *responder.InputError

@@ -223,7 +223,7 @@ func TestTaskFieldsAreThePayloads(t *testing.T) {
 	if !ok {
 		t.Fatal("no respond task")
 	}
-	want := []string{"account_id", "actor", "case_id", "case_id_given", "findings", "instance_id", "playbook", "region", "requested_at", "source", "task"}
+	want := []string{"account_id", "actor", "case_id", "case_id_given", "findings", "force", "instance_id", "playbook", "region", "requested_at", "source", "task"}
 	if !slices.Equal(respond, want) {
 		t.Errorf("respond fields %v, want %v", respond, want)
 	}
