@@ -292,3 +292,56 @@ func describeNewGroup(ctx context.Context, api quarantineGroupAPI, id string) (*
 // quarantineStep names the quarantine step, which the SSM access step looks
 // for in the finished records (it refuses to reopen a closed quarantine).
 const quarantineStep = "quarantine"
+
+// caseGroup is one kind of security group the toolkit keeps per VPC (the
+// quarantine, untracking and forensic access groups): found by its
+// TagQuarantine value, created under a fixed name when the VPC has none.
+type caseGroup struct {
+	kind        string // "quarantine group", in errors
+	tagValue    string // its TagQuarantine value
+	description string
+	name        func(vpc string) string
+}
+
+// createInput is the CreateSecurityGroup request of the group of a VPC,
+// tagged with its kind, its name and the case that made it.
+func (g caseGroup) createInput(env *Env, vpc, name string, dryRun bool) *ec2.CreateSecurityGroupInput {
+	return &ec2.CreateSecurityGroupInput{
+		GroupName:   aws.String(name),
+		Description: aws.String(g.description),
+		VpcId:       aws.String(vpc),
+		TagSpecifications: []types.TagSpecification{{
+			ResourceType: types.ResourceTypeSecurityGroup,
+			Tags: []types.Tag{
+				{Key: aws.String(TagQuarantine), Value: aws.String(g.tagValue)},
+				{Key: aws.String("Name"), Value: aws.String(name)},
+				{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
+			},
+		}},
+		DryRun: aws.Bool(dryRun),
+	}
+}
+
+// create makes the group of a VPC and returns its ID, and whether this call
+// made it. When the name is taken, a group of the kind (another response
+// made it meanwhile) is used; a lookalike without the tag is not ours to
+// change, so the group is made under a name that carries the case ID.
+func (g caseGroup) create(ctx context.Context, api quarantineGroupAPI, env *Env, vpc string) (string, bool, error) {
+	name := g.name(vpc)
+	out, err := api.CreateSecurityGroup(ctx, g.createInput(env, vpc, name, false))
+	if err == nil {
+		return aws.ToString(out.GroupId), true, nil
+	}
+	if !cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
+		return "", false, fmt.Errorf("create %s: %w", g.kind, err)
+	}
+	if found, ferr := findTaggedGroup(ctx, api, vpc, g.tagValue); ferr == nil && found != nil {
+		return aws.ToString(found.GroupId), false, nil
+	}
+	name += "-" + env.Target.CaseID
+	out, err = api.CreateSecurityGroup(ctx, g.createInput(env, vpc, name, false))
+	if err != nil {
+		return "", false, fmt.Errorf("create %s %s (the usual name is taken by an untagged group): %w", g.kind, name, err)
+	}
+	return aws.ToString(out.GroupId), true, nil
+}

@@ -40,6 +40,11 @@ func (ForensicAccessGroup) Name() string    { return "forensic-access-group" }
 func (ForensicAccessGroup) Phase() Phase    { return Contain }
 func (ForensicAccessGroup) Needs() []string { return nil }
 
+// forensicAccessGroup is the forensic access group of a VPC: HTTPS to the
+// VPC's SSM and S3 endpoints only.
+var forensicAccessGroup = caseGroup{kind: "forensic access group", tagValue: ForensicAccessTagValue, name: ForensicAccessGroupName,
+	description: "responder forensic access: HTTPS to the VPC's SSM and S3 endpoints only. Do not add rules."}
+
 // ForensicAccessGroupName is the name of the forensic access group of a VPC.
 func ForensicAccessGroupName(vpcID string) string { return "responder-forensic-access-" + vpcID }
 
@@ -236,7 +241,7 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 	created := g == nil
 	switch {
 	case created && env.Target.DryRun:
-		_, err := api.CreateSecurityGroup(ctx, s.createInput(env, want.VPC))
+		_, err := api.CreateSecurityGroup(ctx, forensicAccessGroup.createInput(env, want.VPC, ForensicAccessGroupName(want.VPC), true))
 		r := dryRun(err, "create forensic access group "+ForensicAccessGroupName(want.VPC)+" with "+strings.Join(want.Rules, ", "), nil)
 		return before, before, r.Reason, r.Err
 	case created:
@@ -263,38 +268,13 @@ func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, e
 	return before, after, fmt.Sprintf("%s %s in %s: egress HTTPS to %s only", verb, id, want.VPC, strings.Join(want.Rules, ", ")), nil
 }
 
-func (ForensicAccessGroup) createInput(env *Env, vpc string) *ec2.CreateSecurityGroupInput {
-	name := ForensicAccessGroupName(vpc)
-	return &ec2.CreateSecurityGroupInput{
-		GroupName:   aws.String(name),
-		Description: aws.String("responder forensic access: HTTPS to the VPC's SSM and S3 endpoints only. Do not add rules."),
-		VpcId:       aws.String(vpc),
-		TagSpecifications: []types.TagSpecification{{
-			ResourceType: types.ResourceTypeSecurityGroup,
-			Tags: []types.Tag{
-				{Key: aws.String(TagQuarantine), Value: aws.String(ForensicAccessTagValue)},
-				{Key: aws.String("Name"), Value: aws.String(name)},
-				{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
-			},
-		}},
-		DryRun: aws.Bool(env.Target.DryRun),
-	}
-}
-
-// create makes the group and describes it. The group is looked up by its
-// tag first, so a group that holds the name is an untagged one, not ours to
-// change: the group is then made under a name that carries the case ID.
+// create makes the group and describes it (see caseGroup.create).
 func (s ForensicAccessGroup) create(ctx context.Context, api forensicGroupAPI, env *Env, vpc string) (*types.SecurityGroup, error) {
-	in := s.createInput(env, vpc)
-	out, err := api.CreateSecurityGroup(ctx, in)
-	if cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
-		in.GroupName = aws.String(ForensicAccessGroupName(vpc) + "-" + env.Target.CaseID)
-		out, err = api.CreateSecurityGroup(ctx, in)
-	}
+	id, _, err := forensicAccessGroup.create(ctx, api, env, vpc)
 	if err != nil {
-		return nil, fmt.Errorf("create forensic access group: %w", err)
+		return nil, err
 	}
-	return describeNewGroup(ctx, api, aws.ToString(out.GroupId))
+	return describeNewGroup(ctx, api, id)
 }
 
 // setEgress makes the group's rules exactly the wanted ones: it revokes

@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/go-multierror"
-
-	"github.com/responder-ir/responder/responder/cloud"
 )
 
 // QuarantineGroup finds, for every VPC the instance has an interface in, the
@@ -27,6 +25,10 @@ func (QuarantineGroup) Needs() []string { return nil }
 
 // QuarantineGroupName is the name of the quarantine group of a VPC.
 func QuarantineGroupName(vpcID string) string { return "responder-quarantine-" + vpcID }
+
+// quarantineGroup is the quarantine group of a VPC: no rule at all.
+var quarantineGroup = caseGroup{kind: "quarantine group", tagValue: "true", name: QuarantineGroupName,
+	description: "responder quarantine: no ingress, no egress. Do not add rules."}
 
 type groupState struct {
 	VPC       string   `json:"vpc_id"`
@@ -70,14 +72,14 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 	}
 	if g == nil {
 		if env.Target.DryRun {
-			_, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, true))
+			_, err := api.CreateSecurityGroup(ctx, quarantineGroup.createInput(env, vpc, QuarantineGroupName(vpc), true))
 			r := dryRun(err, "create quarantine group "+QuarantineGroupName(vpc), nil)
 			if r.Err != nil {
 				return before, before, "", r.Err
 			}
 			return before, before, r.Reason, nil
 		}
-		id, created, err := s.create(ctx, api, env, vpc)
+		id, created, err := quarantineGroup.create(ctx, api, env, vpc)
 		if err != nil {
 			return before, before, "", err
 		}
@@ -111,63 +113,6 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 		return before, before, fmt.Sprintf("dry run: would revoke %d rule(s) from %s", len(before.RulesSeen), id), nil
 	}
 	return before, groupState{VPC: vpc, GroupID: id}, fmt.Sprintf("reusing %s in %s; revoked %d rule(s) found on it", id, vpc, len(before.RulesSeen)), nil
-}
-
-func (s QuarantineGroup) createInput(env *Env, vpc string, dryRun bool) *ec2.CreateSecurityGroupInput {
-	return &ec2.CreateSecurityGroupInput{
-		GroupName:   aws.String(QuarantineGroupName(vpc)),
-		Description: aws.String("responder quarantine: no ingress, no egress. Do not add rules."),
-		VpcId:       aws.String(vpc),
-		TagSpecifications: []types.TagSpecification{{
-			ResourceType: types.ResourceTypeSecurityGroup,
-			Tags: []types.Tag{
-				{Key: aws.String(TagQuarantine), Value: aws.String("true")},
-				{Key: aws.String("Name"), Value: aws.String(QuarantineGroupName(vpc))},
-				{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
-			},
-		}},
-		DryRun: aws.Bool(dryRun),
-	}
-}
-
-// create makes the group. When the name is taken by a group tagged as a
-// quarantine group (another response made it meanwhile), it uses that one; a
-// lookalike without the tag is not ours to change, so the group is made under
-// a name that carries the case ID.
-func (s QuarantineGroup) create(ctx context.Context, api quarantineGroupAPI, env *Env, vpc string) (string, bool, error) {
-	in := s.createInput(env, vpc, false)
-	out, err := api.CreateSecurityGroup(ctx, in)
-	if err == nil {
-		return aws.ToString(out.GroupId), true, nil
-	}
-	if !cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
-		return "", false, fmt.Errorf("create quarantine group: %w", err)
-	}
-	found, derr := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
-		{Name: aws.String("vpc-id"), Values: []string{vpc}},
-		{Name: aws.String("group-name"), Values: []string{aws.ToString(in.GroupName)}},
-	}})
-	if derr != nil || len(found.SecurityGroups) == 0 {
-		return "", false, fmt.Errorf("create quarantine group: %w (and the existing group could not be found: %v)", err, derr)
-	}
-	if g := found.SecurityGroups[0]; hasQuarantineTag(g.Tags) {
-		return aws.ToString(g.GroupId), false, nil
-	}
-	in.GroupName = aws.String(QuarantineGroupName(vpc) + "-" + env.Target.CaseID)
-	out, err = api.CreateSecurityGroup(ctx, in)
-	if err != nil {
-		return "", false, fmt.Errorf("create quarantine group %s (the usual name is taken by an untagged group): %w", aws.ToString(in.GroupName), err)
-	}
-	return aws.ToString(out.GroupId), true, nil
-}
-
-func hasQuarantineTag(tags []types.Tag) bool {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == TagQuarantine && aws.ToString(t.Value) == "true" {
-			return true
-		}
-	}
-	return false
 }
 
 func findQuarantineGroup(ctx context.Context, api quarantineGroupAPI, vpc string) (*types.SecurityGroup, error) {

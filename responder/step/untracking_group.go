@@ -60,6 +60,11 @@ func (UntrackingGroup) Needs() []string { return nil }
 // UntrackingGroupName is the name of the untracking group of a VPC.
 func UntrackingGroupName(vpcID string) string { return "responder-untracking-" + vpcID }
 
+// untrackingGroup is the untracking group of a VPC: all traffic in and out.
+var untrackingGroup = caseGroup{kind: "untracking group", tagValue: UntrackingTagValue, name: UntrackingGroupName,
+	description: "responder untracking: all traffic in and out, so that flows are untracked; " +
+		"interfaces pass through it on their way into quarantine. Do not use."}
+
 // untrackingGroupState is the untracking group of one VPC and the rules it
 // has (after) or lacked (before).
 type untrackingGroupState struct {
@@ -179,11 +184,11 @@ func (s UntrackingGroup) ensure(ctx context.Context, api untrackingGroupAPI, env
 	created := false
 	if g == nil {
 		if env.Target.DryRun {
-			_, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, UntrackingGroupName(vpc), true))
+			_, err := api.CreateSecurityGroup(ctx, untrackingGroup.createInput(env, vpc, UntrackingGroupName(vpc), true))
 			r := dryRun(err, "create untracking group "+UntrackingGroupName(vpc), nil)
 			return before, before, r.Reason, r.Err
 		}
-		id, c, err := s.create(ctx, api, env, vpc)
+		id, c, err := untrackingGroup.create(ctx, api, env, vpc)
 		if err != nil {
 			return before, before, "", err
 		}
@@ -266,47 +271,6 @@ func (UntrackingGroup) authorize(ctx context.Context, api untrackingGroupAPI, id
 		}
 	}
 	return errs.ErrorOrNil()
-}
-
-func (UntrackingGroup) createInput(env *Env, vpc, name string, dryRun bool) *ec2.CreateSecurityGroupInput {
-	return &ec2.CreateSecurityGroupInput{
-		GroupName: aws.String(name),
-		Description: aws.String("responder untracking: all traffic in and out, so that flows are untracked; " +
-			"interfaces pass through it on their way into quarantine. Do not use."),
-		VpcId: aws.String(vpc),
-		TagSpecifications: []types.TagSpecification{{
-			ResourceType: types.ResourceTypeSecurityGroup,
-			Tags: []types.Tag{
-				{Key: aws.String(TagQuarantine), Value: aws.String(UntrackingTagValue)},
-				{Key: aws.String("Name"), Value: aws.String(name)},
-				{Key: aws.String(TagCaseID), Value: aws.String(env.Target.CaseID)},
-			},
-		}},
-		DryRun: aws.Bool(dryRun),
-	}
-}
-
-// create makes the group; when the name is taken (another response made it
-// meanwhile, or a lookalike without the tag), it uses a tagged one or makes
-// the group under a name with the case ID, never opening a group it did not
-// tag.
-func (s UntrackingGroup) create(ctx context.Context, api untrackingGroupAPI, env *Env, vpc string) (string, bool, error) {
-	name := UntrackingGroupName(vpc)
-	out, err := api.CreateSecurityGroup(ctx, s.createInput(env, vpc, name, false))
-	if err == nil {
-		return aws.ToString(out.GroupId), true, nil
-	}
-	if !cloud.IsErrorCode(err, "InvalidGroup.Duplicate") {
-		return "", false, fmt.Errorf("create untracking group: %w", err)
-	}
-	if g, ferr := findTaggedGroup(ctx, api, vpc, UntrackingTagValue); ferr == nil && g != nil {
-		return aws.ToString(g.GroupId), false, nil
-	}
-	out, err = api.CreateSecurityGroup(ctx, s.createInput(env, vpc, name+"-"+env.Target.CaseID, false))
-	if err != nil {
-		return "", false, fmt.Errorf("create untracking group %s-%s (the usual name is taken by an untagged group): %w", name, env.Target.CaseID, err)
-	}
-	return aws.ToString(out.GroupId), true, nil
 }
 
 // Describe: the untracking group of each VPC.
