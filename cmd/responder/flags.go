@@ -105,3 +105,26 @@ func logger(s *streams, verbose bool) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level}))
 }
+
+// roleOptions are the role a command assumes in the instance's account.
+type roleOptions struct {
+	RoleARN    string
+	ExternalID string
+}
+
+// roleFlags are --role-arn and --external-id; purpose says what the role is
+// for in this command.
+func roleFlags(o *roleOptions, purpose string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account" + purpose, Destination: &o.RoleARN},
+		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
+	}
+}
+
+// validate refuses an ExternalId without a role to use it with.
+func (o roleOptions) validate() error {
+	if o.ExternalID != "" && o.RoleARN == "" {
+		return exitf(exitUsage, "--external-id needs --role-arn")
+	}
+	return nil
+}

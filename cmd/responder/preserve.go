@@ -21,15 +21,14 @@ type preserveOptions struct {
 	ForensicsAccount string
 	ForensicsKMSKey  string
 	SourceKMSKey     string
-	RoleARN          string
-	ExternalID       string
-	Wait             bool
-	Timeout          time.Duration
-	PollInterval     time.Duration
-	Output           string
-	Verbose          bool
-	AWS              awsOptions
-	Store            storeOptions
+	roleOptions
+	Wait         bool
+	Timeout      time.Duration
+	PollInterval time.Duration
+	Output       string
+	Verbose      bool
+	AWS          awsOptions
+	Store        storeOptions
 }
 
 func preserveCommand(s *streams, d deps) *cli.Command {
@@ -39,14 +38,13 @@ func preserveCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "forensics-account", Usage: "12-digit ID of the forensics account your own credentials act in", Required: true, Destination: &o.ForensicsAccount, EnvVars: []string{"RESPONDER_FORENSICS_ACCOUNT"}},
 		&cli.StringFlag{Name: "forensics-kms-key", Usage: "KMS key (ARN or alias) of the forensics account that encrypts the copies", Required: true, Destination: &o.ForensicsKMSKey, EnvVars: []string{"RESPONDER_FORENSICS_KMS_KEY"}},
 		&cli.StringFlag{Name: "source-kms-key", Usage: "customer managed key of the instance's account, usable by the forensics account, to re-encrypt snapshots under aws/ebs (which cannot be shared)", Destination: &o.SourceKMSKey},
-		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account", Destination: &o.RoleARN},
-		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.BoolFlag{Name: "wait", Usage: "wait until the copies in the forensics account are completed", Destination: &o.Wait},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (the record keeps what is pending)", Value: preserve.DefaultTimeout, Destination: &o.Timeout},
 		&cli.DurationFlag{Name: "poll-interval", Usage: "time between two looks at a snapshot in progress", Value: preserve.DefaultPoll, Destination: &o.PollInterval},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to standard error", Destination: &o.Verbose},
 	}
+	flags = append(flags, roleFlags(&o.roleOptions, "")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
@@ -85,8 +83,8 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	if err := validateOutput(o.Output); err != nil {
 		return err
 	}
-	if o.ExternalID != "" && o.RoleARN == "" {
-		return exitf(exitUsage, "--external-id needs --role-arn")
+	if err := o.roleOptions.validate(); err != nil {
+		return err
 	}
 	progress := newProgressPrinter(s.Err, s.ErrIsTerminal)
 	req := preserve.Request{

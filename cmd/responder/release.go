@@ -18,14 +18,13 @@ import (
 type releaseOptions struct {
 	CaseID     string
 	InstanceID string
-	RoleARN    string
-	ExternalID string
-	DryRun     bool
-	Yes        bool
-	Output     string
-	Verbose    bool
-	AWS        awsOptions
-	Store      storeOptions
+	roleOptions
+	DryRun  bool
+	Yes     bool
+	Output  string
+	Verbose bool
+	AWS     awsOptions
+	Store   storeOptions
 }
 
 const releaseExitCodesHelp = `EXIT CODES (from the release's status, the word the record and the instance's
@@ -49,13 +48,12 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "case-id", Usage: "the case to release", Required: true, Destination: &o.CaseID},
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "refuse unless the case is about this instance (a check; the case names its instance)", Destination: &o.InstanceID},
-		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account (the evidence store keeps your own credentials)", Destination: &o.RoleARN},
-		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print what would be restored (would-release: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
+	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
@@ -106,8 +104,8 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	if err := validateOutput(o.Output); err != nil {
 		return err
 	}
-	if o.ExternalID != "" && o.RoleARN == "" {
-		return exitf(exitUsage, "--external-id needs --role-arn")
+	if err := o.roleOptions.validate(); err != nil {
+		return err
 	}
 	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun}
 	if err := req.Validate(); err != nil {

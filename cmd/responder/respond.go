@@ -24,11 +24,10 @@ import (
 type respondOptions struct {
 	InstanceID string
 	CaseID     string
-	RoleARN    string
-	ExternalID string
-	TopicARN   string
-	Playbook   string
-	Steps      string
+	roleOptions
+	TopicARN string
+	Playbook string
+	Steps    string
 	// ForensicProfile and StagingBucket override the playbook's collection
 	// settings: they belong to an account, not to a playbook.
 	ForensicProfile string
@@ -49,8 +48,6 @@ func respondCommand(s *streams, d deps) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "the suspect EC2 instance (i-...)", Required: true, Destination: &o.InstanceID},
 		&cli.StringFlag{Name: "case-id", Usage: "the case to record under (default: a new case-YYYYMMDD-HHMMSS-xxxxxxxx); reuse it to resume a case", Destination: &o.CaseID},
-		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account (the evidence store keeps your own credentials)", Destination: &o.RoleARN},
-		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
 		&cli.StringFlag{Name: "playbook", Usage: "run the playbook `NAME|FILE`: a name listed above, or a playbook file of your own (a regular file of at most 1 MiB)", Value: playbooks.Default, Destination: &o.Playbook},
 		&cli.StringFlag{Name: "steps", Usage: "comma-separated steps of an ad-hoc plan, instead of a playbook (listed above)", Destination: &o.Steps},
@@ -63,6 +60,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
+	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
@@ -185,8 +183,8 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if err := validateOutput(o.Output); err != nil {
 		return err
 	}
-	if o.ExternalID != "" && o.RoleARN == "" {
-		return exitf(exitUsage, "--external-id needs --role-arn")
+	if err := o.roleOptions.validate(); err != nil {
+		return err
 	}
 	now := d.now()
 	req := responder.Request{

@@ -14,9 +14,8 @@ import (
 
 // verifyOptions are the inputs of `responder verify`.
 type verifyOptions struct {
-	CaseID      string
-	RoleARN     string
-	ExternalID  string
+	CaseID string
+	roleOptions
 	NoSnapshots bool
 	Output      string
 	AWS         awsOptions
@@ -27,11 +26,10 @@ func verifyCommand(s *streams, d deps) *cli.Command {
 	o := &verifyOptions{}
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "case-id", Usage: "the case to verify", Required: true, Destination: &o.CaseID},
-		&cli.StringFlag{Name: "role-arn", Usage: "role to assume in the instance's account, to check its snapshots", Destination: &o.RoleARN},
-		&cli.StringFlag{Name: "external-id", Usage: "ExternalId for --role-arn", Destination: &o.ExternalID},
 		&cli.BoolFlag{Name: "no-snapshots", Usage: "do not check the snapshots (no AWS access needed for a local case)", Destination: &o.NoSnapshots},
 		outputFlag(&o.Output),
 	}
+	flags = append(flags, roleFlags(&o.roleOptions, ", to check its snapshots")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
@@ -61,6 +59,9 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	}
 	if err := evidence.ValidateCaseID(o.CaseID); err != nil {
 		return exitf(exitUsage, "%v", err)
+	}
+	if err := o.roleOptions.validate(); err != nil {
+		return err
 	}
 	clients := &cloud.Clients{}
 	if o.Store.Bucket != "" || !o.NoSnapshots {
