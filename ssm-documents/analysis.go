@@ -15,7 +15,7 @@ const (
 	// PatternVolumes admits 1 to 16 "vol-ID:/dev/NAME" entries, comma-separated:
 	// a working volume and the device name it was attached as (sdf-sdp,
 	// xvdf-xvdp; loop devices for the tests that run the script for real).
-	PatternVolumes = `^vol-[0-9a-f]{8,17}:/dev/(sd[f-p]|xvd[f-p]|loop[0-9]{1,3})(,vol-[0-9a-f]{8,17}:/dev/(sd[f-p]|xvd[f-p]|loop[0-9]{1,3})){0,15}$`
+	PatternVolumes   = `^vol-[0-9a-f]{8,17}:/dev/(sd[f-p]|xvd[f-p]|loop[0-9]{1,3})(,vol-[0-9a-f]{8,17}:/dev/(sd[f-p]|xvd[f-p]|loop[0-9]{1,3})){0,15}$`
 	PatternMountRoot = `^/mnt/[a-z0-9-]{1,32}$`
 	PatternBucket    = `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`
 	// PatternCaseKey admits an object key under cases/<case-id>/; the script
