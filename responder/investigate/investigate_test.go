@@ -1,0 +1,388 @@
+package investigate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/internal/casetest"
+	"github.com/responder-ir/responder/responder/investigate"
+	"github.com/responder-ir/responder/responder/preserve"
+	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
+)
+
+const forensicsAccount = "444455556666"
+
+// lab is a workload account whose case snapshots were preserved (copied,
+// completed) into a forensics account, which has an analysis subnet in the
+// Region's second Availability Zone.
+type lab struct {
+	src, dst *fakeaws.Cloud
+	store    evidence.Store
+	subnet   string
+	az       string
+	key      string
+	copies   []string
+	agent    *agent
+}
+
+func newLab(t *testing.T, wait bool) *lab {
+	t.Helper()
+	l := &lab{src: fakeaws.New(), dst: fakeaws.New(fakeaws.WithAccount(forensicsAccount)), store: &evidence.Folder{Root: t.TempDir()}}
+	fakeaws.Link(l.src, l.dst)
+	l.key = l.dst.AddKMSKey("alias/evidence")
+	inst := l.src.AddInstance(fakeaws.InstanceSpec{Volumes: 2})
+	if res := casetest.Respond(t, l.src, l.store, responder.Request{InstanceID: inst, Plan: []string{"snapshots"}, PlanName: "custom"}); res.Err != nil {
+		t.Fatalf("respond: %v", res.Err)
+	}
+	l.src.CompleteSnapshots()
+	p := &preserve.Preserver{Source: l.src.EC2(), Forensics: l.dst.EC2(), Store: l.store, Region: l.src.Region,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	res, err := p.Preserve(context.Background(), preserve.Request{CaseID: casetest.CaseID, ForensicsAccountID: forensicsAccount,
+		ForensicsKMSKeyID: l.key, Wait: false, PollInterval: time.Millisecond, Timeout: 5 * time.Second})
+	if err != nil || res.Err != nil {
+		t.Fatalf("preserve: %v %v", err, res.Err)
+	}
+	if wait {
+		l.dst.CompleteSnapshots()
+		if res, err = p.Preserve(context.Background(), preserve.Request{CaseID: casetest.CaseID, ForensicsAccountID: forensicsAccount,
+			ForensicsKMSKeyID: l.key, PollInterval: time.Millisecond, Timeout: 5 * time.Second}); err != nil || res.Status != preserve.Completed {
+			t.Fatalf("preserve: %v %v", err, res.Status)
+		}
+	}
+	for _, c := range res.Copies {
+		l.copies = append(l.copies, c.SnapshotID)
+	}
+	l.az = l.dst.Region + "b"
+	l.subnet = l.dst.AddSubnetIn(l.dst.AddVPC(), l.az)
+	l.agent = &agent{}
+	return l
+}
+
+func (l *lab) investigator() *investigate.Investigator {
+	return &investigate.Investigator{EC2: l.dst.EC2(), SSM: l.agent, Caller: l.dst.STS(), Store: l.store, Region: l.dst.Region,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func (l *lab) request() investigate.Request {
+	return investigate.Request{CaseID: casetest.CaseID, SubnetID: l.subnet, AMIID: "ami-0123456789abcdef0",
+		PollInterval: time.Millisecond, Timeout: 5 * time.Second}
+}
+
+func (l *lab) start(t *testing.T, req investigate.Request) *investigate.Result {
+	t.Helper()
+	res, err := l.investigator().Start(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return res
+}
+
+// instances lists the forensics account's instances that are not terminated.
+func (l *lab) instances(t *testing.T) []types.Instance {
+	t.Helper()
+	out, err := l.dst.EC2().DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live []types.Instance
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			if in.State.Name != types.InstanceStateNameTerminated {
+				live = append(live, in)
+			}
+		}
+	}
+	return live
+}
+
+// The workspace: one instance in the subnet's AZ, tagged with the case; one
+// volume per completed copy, restored from it in that AZ, encrypted with the
+// forensics key and attached; each mounted read-only (as the agent
+// reported); all of it recorded; the copies untouched.
+func TestStartBuildsTheWorkspaceInTheInstancesZone(t *testing.T) {
+	l := newLab(t, true)
+	res := l.start(t, l.request())
+	ws := res.Workspace
+	if res.Err != nil || ws.State != evidence.WorkspaceReady {
+		t.Fatalf("state %s, err %v, problems %q", ws.State, res.Err, ws.Problems)
+	}
+	live := l.instances(t)
+	if len(live) != 1 || aws.ToString(live[0].InstanceId) != ws.InstanceID {
+		t.Fatalf("instances %v, want the workspace's %s", live, ws.InstanceID)
+	}
+	if az := aws.ToString(live[0].Placement.AvailabilityZone); az != l.az || ws.AvailabilityZone != l.az {
+		t.Errorf("instance in %s (recorded %s), want %s", az, ws.AvailabilityZone, l.az)
+	}
+	if len(ws.Volumes) != len(l.copies) {
+		t.Fatalf("%d volumes for %d copies", len(ws.Volumes), len(l.copies))
+	}
+	for i, v := range ws.Volumes {
+		got := l.dst.Volume(v.VolumeID)
+		if got == nil {
+			t.Fatalf("volume %s does not exist", v.VolumeID)
+		}
+		inst, dev := "", ""
+		if len(got.Attachments) == 1 {
+			inst, dev = aws.ToString(got.Attachments[0].InstanceId), aws.ToString(got.Attachments[0].Device)
+		}
+		if aws.ToString(got.AvailabilityZone) != l.az || aws.ToString(got.SnapshotId) != l.copies[i] ||
+			!aws.ToBool(got.Encrypted) || aws.ToString(got.KmsKeyId) != l.key || inst != ws.InstanceID || dev != v.Device {
+			t.Errorf("volume %d: az %s snap %s enc %v key %s attached %s at %s",
+				i, aws.ToString(got.AvailabilityZone), aws.ToString(got.SnapshotId), aws.ToBool(got.Encrypted), aws.ToString(got.KmsKeyId), inst, dev)
+		}
+	}
+	if len(ws.Mounts) != len(l.copies) || len(ws.Documents) != 1 || ws.Documents[0].Version != "1" {
+		t.Errorf("mounts %+v, documents %+v", ws.Mounts, ws.Documents)
+	}
+	// The record holds the workspace as read back.
+	rec, err := evidence.LoadRecord(context.Background(), l.store, casetest.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := investigate.Workspaces(rec.Manifest)
+	if len(got) != 1 || got[0].InstanceID != ws.InstanceID || got[0].State != evidence.WorkspaceReady {
+		t.Fatalf("recorded workspaces %+v", got)
+	}
+	if last := rec.Manifest.Runs[len(rec.Manifest.Runs)-1]; last.Playbook != investigate.PlaybookStart {
+		t.Errorf("last run %+v", last)
+	}
+	l.copiesIntact(t)
+}
+
+// copiesIntact: every copy still exists, completed.
+func (l *lab) copiesIntact(t *testing.T) {
+	t.Helper()
+	have := map[string]types.SnapshotState{}
+	for _, s := range l.dst.Snapshots() {
+		have[aws.ToString(s.SnapshotId)] = s.State
+	}
+	for _, id := range l.copies {
+		if have[id] != types.SnapshotStateCompleted {
+			t.Errorf("copy %s is %q, want completed", id, have[id])
+		}
+	}
+}
+
+// A case whose copies are not completed gets no workspace: nothing is
+// launched.
+func TestStartRefusesACaseWithoutCompletedCopies(t *testing.T) {
+	l := newLab(t, false)
+	_, err := l.investigator().Start(context.Background(), l.request())
+	if !errors.Is(err, investigate.ErrNoCopies) {
+		t.Fatalf("err = %v, want ErrNoCopies", err)
+	}
+	if live := l.instances(t); len(live) != 0 {
+		t.Errorf("instances launched: %v", live)
+	}
+}
+
+// A second workspace for the case is refused unless asked for (--new).
+func TestStartRefusesASecondWorkspaceUnlessNew(t *testing.T) {
+	l := newLab(t, true)
+	first := l.start(t, l.request())
+	_, err := l.investigator().Start(context.Background(), l.request())
+	if !errors.Is(err, investigate.ErrWorkspaceExists) || !strings.Contains(err.Error(), first.Workspace.ID) {
+		t.Fatalf("err = %v, want ErrWorkspaceExists naming %s", err, first.Workspace.ID)
+	}
+	if live := l.instances(t); len(live) != 1 {
+		t.Fatalf("%d instances after the refusal, want 1", len(live))
+	}
+	req := l.request()
+	req.New = true
+	second := l.start(t, req)
+	if second.Workspace.ID == first.Workspace.ID || second.Workspace.State != evidence.WorkspaceReady || len(l.instances(t)) != 2 {
+		t.Errorf("second workspace %+v", second.Workspace)
+	}
+}
+
+// An analysis instance tagged with the case but not in the record (a run
+// interrupted before its save) also refuses a second workspace.
+func TestStartFindsAnUnrecordedWorkspaceByItsTags(t *testing.T) {
+	l := newLab(t, true)
+	if _, err := l.dst.EC2().RunInstances(context.Background(), &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-01234567"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(l.subnet),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{
+			{Key: aws.String(investigate.TagCaseID), Value: aws.String(casetest.CaseID)},
+			{Key: aws.String(investigate.TagRole), Value: aws.String(investigate.RoleAnalysis)}}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.investigator().Start(context.Background(), l.request())
+	if !errors.Is(err, investigate.ErrWorkspaceExists) {
+		t.Fatalf("err = %v, want ErrWorkspaceExists", err)
+	}
+}
+
+// Teardown: the working volumes are detached and deleted, the instance
+// terminated, all read back; the snapshot copies remain. A second stop
+// finds nothing to stop.
+func TestStopDeletesTheWorkingVolumesNeverTheCopies(t *testing.T) {
+	l := newLab(t, true)
+	ws := l.start(t, l.request()).Workspace
+	res, err := l.investigator().Stop(context.Background(), investigate.StopRequest{CaseID: casetest.CaseID, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Err != nil || res.Workspace.State != evidence.WorkspaceStopped || res.Workspace.InstanceState != "terminated" {
+		t.Fatalf("state %s, instance %s, err %v", res.Workspace.State, res.Workspace.InstanceState, res.Err)
+	}
+	for _, v := range ws.Volumes {
+		if l.dst.Volume(v.VolumeID) != nil {
+			t.Errorf("working volume %s still exists", v.VolumeID)
+		}
+	}
+	if live := l.instances(t); len(live) != 0 {
+		t.Errorf("instances left: %v", live)
+	}
+	l.copiesIntact(t)
+	_, err = l.investigator().Stop(context.Background(), investigate.StopRequest{CaseID: casetest.CaseID, PollInterval: time.Millisecond})
+	if !errors.Is(err, investigate.ErrNoWorkspace) {
+		t.Errorf("second stop: err = %v, want ErrNoWorkspace", err)
+	}
+	rec, _ := evidence.LoadRecord(context.Background(), l.store, casetest.CaseID)
+	if got := investigate.Workspaces(rec.Manifest); len(got) != 1 || got[0].State != evidence.WorkspaceStopped || got[0].StoppedAt == nil {
+		t.Errorf("recorded %+v", got)
+	}
+}
+
+// A volume the record names that is not the workspace's (its tag differs:
+// the record was edited, or the ID reused) is left alone, and the stop says
+// so instead of claiming "stopped".
+func TestStopLeavesAVolumeThatIsNotTheWorkspaces(t *testing.T) {
+	l := newLab(t, true)
+	ws := l.start(t, l.request()).Workspace
+	victim := ws.Volumes[0].VolumeID
+	if _, err := l.dst.EC2().CreateTags(context.Background(), &ec2.CreateTagsInput{Resources: []string{victim},
+		Tags: []types.Tag{{Key: aws.String(investigate.TagWorkspaceID), Value: aws.String("ws-999")}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.investigator().Stop(context.Background(), investigate.StopRequest{CaseID: casetest.CaseID, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Workspace.State != evidence.WorkspaceStopIncomplete || res.Err == nil {
+		t.Fatalf("state %s err %v", res.Workspace.State, res.Err)
+	}
+	if l.dst.Volume(victim) == nil {
+		t.Errorf("volume %s was deleted", victim)
+	}
+	if l.dst.Volume(ws.Volumes[1].VolumeID) != nil {
+		t.Errorf("the workspace's other volume was not deleted")
+	}
+}
+
+// A mount the agent reports written to (its counters moved) is not proven:
+// the workspace is incomplete and says which volume.
+func TestStartRecordsAnUnprovenMount(t *testing.T) {
+	l := newLab(t, true)
+	l.agent.writes = true
+	res := l.start(t, l.request())
+	if res.Workspace.State != evidence.WorkspaceIncomplete || !strings.Contains(strings.Join(res.Workspace.Problems, ";"), "not proven") {
+		t.Fatalf("state %s problems %q", res.Workspace.State, res.Workspace.Problems)
+	}
+}
+
+// Bad input is refused before any AWS call: no instance.
+func TestStartRejectsBadInput(t *testing.T) {
+	l := newLab(t, true)
+	for _, mut := range []func(*investigate.Request){
+		func(r *investigate.Request) { r.SubnetID = "subnet-x; id" },
+		func(r *investigate.Request) { r.AMIID = "ami-1" },
+		func(r *investigate.Request) { r.InstanceType = "m7i large" },
+		func(r *investigate.Request) { r.SecurityGroupIDs = []string{"default"} },
+		func(r *investigate.Request) { r.CaseID = "../x" },
+	} {
+		req := l.request()
+		mut(&req)
+		_, err := l.investigator().Start(context.Background(), req)
+		var ie *responder.InputError
+		if !errors.As(err, &ie) {
+			t.Errorf("%+v: err = %v, want an InputError", req, err)
+		}
+	}
+	if live := l.instances(t); len(live) != 0 {
+		t.Errorf("instances launched: %v", live)
+	}
+}
+
+// agent stands in for SSM and the agent on the analysis instance (the fake
+// cloud's agent runs the member documents; the analysis documents run for
+// real on loop devices in ssm-documents/mount_test.go). It checks every
+// parameter against the document's allowedPattern as SendCommand does,
+// and reports a mount of each volume it is given.
+type agent struct {
+	mu     sync.Mutex
+	writes bool // report a mount whose write counters moved
+	cmds   map[string]*ssm.SendCommandInput
+}
+
+func (a *agent) DescribeInstanceInformation(_ context.Context, in *ssm.DescribeInstanceInformationInput, _ ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error) {
+	out := &ssm.DescribeInstanceInformationOutput{}
+	for _, f := range in.Filters {
+		for _, id := range f.Values {
+			out.InstanceInformationList = append(out.InstanceInformationList, ssmtypes.InstanceInformation{InstanceId: aws.String(id), PingStatus: ssmtypes.PingStatusOnline})
+		}
+	}
+	return out, nil
+}
+
+func (a *agent) SendCommand(_ context.Context, in *ssm.SendCommandInput, _ ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
+	doc, ok := ssmdocuments.Lookup(aws.ToString(in.DocumentName))
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "InvalidDocument"}
+	}
+	for _, p := range doc.DocumentParameters() {
+		v := in.Parameters[p.Name]
+		if len(v) != 1 || !regexp.MustCompile(p.AllowedPattern).MatchString(v[0]) {
+			return nil, &smithy.GenericAPIError{Code: "InvalidParameters", Message: p.Name}
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmds == nil {
+		a.cmds = map[string]*ssm.SendCommandInput{}
+	}
+	id := fmt.Sprintf("cmd-%d", len(a.cmds)+1)
+	a.cmds[id] = in
+	return &ssm.SendCommandOutput{Command: &ssmtypes.Command{CommandId: aws.String(id)}}, nil
+}
+
+func (a *agent) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
+	a.mu.Lock()
+	cmd := a.cmds[aws.ToString(in.CommandId)]
+	a.mu.Unlock()
+	if cmd == nil {
+		return nil, &smithy.GenericAPIError{Code: "InvocationDoesNotExist"}
+	}
+	var mounts []string
+	for _, e := range strings.Split(cmd.Parameters["Volumes"][0], ",") {
+		vol, dev, _ := strings.Cut(e, ":")
+		after := "0:0"
+		if a.writes {
+			after = "3:24"
+		}
+		mounts = append(mounts, fmt.Sprintf(`{"volume_id":%q,"device":%q,"fstype":"ext4","mount_point":"/mnt/evidence/%s/disk","options":"ro,norecovery","read_only":true,"writes_before":"0:0","writes_after":%q,"unchanged":%v}`,
+			vol, strings.Replace(dev, "/dev/sd", "/dev/xvd", 1), vol, after, !a.writes))
+	}
+	stdout := fmt.Sprintf(`{"schema":%q,"status":"ok","mounts":[%s],"errors":[]}`, ssmdocuments.MountSchema, strings.Join(mounts, ","))
+	return &ssm.GetCommandInvocationOutput{Status: ssmtypes.CommandInvocationStatusSuccess, DocumentName: cmd.DocumentName,
+		DocumentVersion: aws.String("1"), StandardOutputContent: aws.String(stdout)}, nil
+}
