@@ -155,7 +155,14 @@ func (j *stopJob) detach(ctx context.Context, v *evidence.WorkVol, got types.Vol
 	if got.State == types.VolumeStateAvailable {
 		return nil
 	}
-	if _, err := j.iv.EC2.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(v.VolumeID)}); err != nil &&
+	// Named with the instance and device it is attached at: it detaches
+	// only from there (moto, unlike AWS, also requires the instance).
+	inst, dev := attachedTo(got)
+	in := &ec2.DetachVolumeInput{VolumeId: aws.String(v.VolumeID)}
+	if inst != "" {
+		in.InstanceId, in.Device = aws.String(inst), aws.String(dev)
+	}
+	if _, err := j.iv.EC2.DetachVolume(ctx, in); err != nil &&
 		!cloud.IsErrorCode(err, "IncorrectState") {
 		return fmt.Errorf("detach: %w", err)
 	}
