@@ -1,6 +1,9 @@
 package evidence
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Workspace states.
 const (
@@ -116,4 +119,30 @@ type SessionAccess struct {
 	By      string    `json:"by,omitempty"`
 	Command string    `json:"command"`
 	Started bool      `json:"started"`
+}
+
+// LatestWorkspaces returns every workspace recorded by the entries named
+// entry (the record-only "investigation" entries), each as its newest
+// entry has it, in the order they were first recorded.
+func LatestWorkspaces(steps []StepRecord, entry string) []Workspace {
+	var order []string
+	latest := map[string]Workspace{}
+	for _, s := range steps {
+		if s.Name != entry || len(s.After) == 0 {
+			continue
+		}
+		var ws Workspace
+		if err := json.Unmarshal(s.After, &ws); err != nil || ws.ID == "" {
+			continue
+		}
+		if _, seen := latest[ws.ID]; !seen {
+			order = append(order, ws.ID)
+		}
+		latest[ws.ID] = ws
+	}
+	out := make([]Workspace, 0, len(order))
+	for _, id := range order {
+		out = append(out, latest[id])
+	}
+	return out
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/responder-ir/responder/responder/investigate"
 	"github.com/responder-ir/responder/responder/investigate/investigatetest"
 	"github.com/responder-ir/responder/responder/preserve"
+	"github.com/responder-ir/responder/responder/report"
 )
 
 const forensicsAccount = "444455556666"
@@ -314,5 +315,38 @@ func TestStartRejectsBadInput(t *testing.T) {
 	}
 	if live := l.instances(t); len(live) != 0 {
 		t.Errorf("instances launched: %v", live)
+	}
+}
+
+// The case report shows the workspace: instance, working volumes, the
+// mounts with their write counters, in the markdown and HTML reports; a
+// stopped workspace shows as stopped.
+func TestReportShowsTheInvestigation(t *testing.T) {
+	l := newLab(t, true)
+	ws := l.start(t, l.request()).Workspace
+	render := func(format string) string {
+		r, err := report.Build(context.Background(), l.store, casetest.CaseID, report.Options{Tool: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := report.Render(&b, format, r); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, format := range []string{report.FormatMarkdown, report.FormatHTML} {
+		out := render(format)
+		for _, want := range []string{"Investigation", ws.ID, ws.InstanceID, ws.Volumes[0].VolumeID, ws.Volumes[1].SnapshotID, "ro,norecovery", "ready"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s report lacks %q", format, want)
+			}
+		}
+	}
+	if _, err := l.investigator().Stop(context.Background(), investigate.StopRequest{CaseID: casetest.CaseID, PollInterval: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if out := render(report.FormatMarkdown); !strings.Contains(out, "### Workspace `"+ws.ID+"`: stopped") {
+		t.Errorf("the report does not show the workspace stopped:\n%s", out)
 	}
 }

@@ -17,26 +17,7 @@ import (
 // Workspaces returns every workspace of a case as its newest entry in the
 // record has it, oldest first.
 func Workspaces(m *evidence.Manifest) []evidence.Workspace {
-	var order []string
-	latest := map[string]evidence.Workspace{}
-	for _, s := range m.Steps {
-		if s.Name != step.InvestigationRecord || len(s.After) == 0 {
-			continue
-		}
-		var ws evidence.Workspace
-		if err := json.Unmarshal(s.After, &ws); err != nil || ws.ID == "" {
-			continue
-		}
-		if _, seen := latest[ws.ID]; !seen {
-			order = append(order, ws.ID)
-		}
-		latest[ws.ID] = ws
-	}
-	out := make([]evidence.Workspace, 0, len(order))
-	for _, id := range order {
-		out = append(out, latest[id])
-	}
-	return out
+	return evidence.LatestWorkspaces(m.Steps, step.InvestigationRecord)
 }
 
 // active is the newest workspace that was not torn down, if any.
