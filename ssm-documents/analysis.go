@@ -7,6 +7,7 @@ package ssmdocuments
 const (
 	AnalysisMount = "Responder-AnalysisMount"
 	AnalysisFetch = "Responder-AnalysisFetch"
+	AnalysisJob   = "Responder-AnalysisJob"
 )
 
 // Patterns of the analysis documents' parameters. Like the others, none
@@ -22,12 +23,18 @@ const (
 	// checks that the case is the command's and that no segment is "..".
 	PatternCaseKey = `^cases/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9._/-]{1,900}$`
 	PatternDest    = `^/analysis/[a-z0-9-]{1,32}$`
+	// PatternAnalysisPrefix admits cases/<case-id>/analysis/<workspace>/.
+	PatternAnalysisPrefix = `^cases/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/analysis/ws-[0-9]{3,9}/$`
+	PatternMemoryPath     = `^/analysis/[a-z0-9-]{1,32}/[a-z.-]{1,32}$`
+	// PatternPlugins admits Volatility 3 plugin names (os.plugin[.sub]).
+	PatternPlugins = `^[a-z]+\.[a-z._]+(,[a-z]+\.[a-z._]+){0,15}$`
 )
 
 // MountSchema and FetchSchema are the reports' schemas.
 const (
 	MountSchema = "responder.analysis-mount/1"
 	FetchSchema = "responder.analysis-fetch/1"
+	JobSchema   = "responder.analysis-job/1"
 )
 
 var analysisDocuments = []Document{
@@ -75,6 +82,33 @@ var analysisDocuments = []Document{
 		Scripts:          []string{"scripts/responder-common.sh", "scripts/analysis-fetch.sh"},
 		TimeoutParameter: "ExecutionTimeout",
 		ReportSchema:     FetchSchema,
+	},
+	{
+		Name:     AnalysisJob,
+		Platform: "Linux",
+		StepName: "runAnalysisTool",
+		Description: "Responder: run Volatility 3 on the memory image or plaso (log2timeline, psort) on the read-only " +
+			"mounts, as installed on the analysis image (a missing tool is reported as skipped), and store each output " +
+			"once under the case's analysis/ prefix with its SHA-256.",
+		Parameters: []Parameter{
+			caseID,
+			{Name: "Tool", Var: "RESPONDER_TOOL", AllowedPattern: `^(volatility|plaso)$`,
+				Description: "volatility or plaso."},
+			{Name: "Bucket", Var: "RESPONDER_BUCKET", AllowedPattern: PatternBucket,
+				Description: "The evidence bucket."},
+			{Name: "Prefix", Var: "RESPONDER_PREFIX", AllowedPattern: PatternAnalysisPrefix,
+				Description: "cases/<CaseId>/analysis/<workspace>/: where the outputs go."},
+			{Name: "MemoryPath", Var: "RESPONDER_MEMORY", Default: "/analysis/memory/memory.lime", AllowedPattern: PatternMemoryPath,
+				Description: "The memory image on the instance (Volatility 3)."},
+			{Name: "MountRoot", Var: "RESPONDER_MOUNT_ROOT", Default: "/mnt/evidence", AllowedPattern: PatternMountRoot,
+				Description: "The read-only mounts (plaso)."},
+			{Name: "Plugins", Var: "RESPONDER_PLUGINS", Default: "linux.pslist,linux.bash,linux.sockstat", AllowedPattern: PatternPlugins,
+				Description: "Volatility 3 plugins, comma-separated."},
+			timeout("21600"),
+		},
+		Scripts:          []string{"scripts/responder-common.sh", "scripts/analysis-job.sh"},
+		TimeoutParameter: "ExecutionTimeout",
+		ReportSchema:     JobSchema,
 	},
 }
 

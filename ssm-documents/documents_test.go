@@ -185,6 +185,10 @@ func validSample(t *testing.T, p Parameter) string {
 		return "responder-evidence-111122223333"
 	case PatternCaseKey:
 		return "cases/case-2026.01_x/i-0123/memory/run-001/memory-image"
+	case `^(volatility|plaso)$`:
+		return "plaso"
+	case PatternAnalysisPrefix:
+		return "cases/case-2026.01_x/analysis/ws-004/"
 	}
 	if p.Default != "" {
 		return p.Default

@@ -47,6 +47,8 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "kms-key", Usage: "KMS key of the working volumes (default: the key of the snapshot copies)", Destination: &o.KMSKeyID},
 		&cli.BoolFlag{Name: "new", Usage: "start another workspace although the case has one", Destination: &o.New},
 		&cli.BoolFlag{Name: "hash-devices", Usage: "also SHA-256 every device before and after mounting (reads each volume whole)", Destination: &o.HashDevices},
+		&cli.BoolFlag{Name: "volatility", Usage: "run Volatility 3 of the image on the memory image (outputs become case artifacts under analysis/)", Destination: &o.Volatility},
+		&cli.BoolFlag{Name: "plaso", Usage: "run plaso (log2timeline, psort) of the image on the read-only mounts (give a --timeout long enough)", Destination: &o.Plaso},
 		&cli.BoolFlag{Name: "stop", Usage: "tear the workspace down: delete its working volumes, terminate its instance", Destination: &o.Stop},
 		&cli.StringFlag{Name: "workspace-id", Usage: "with --stop: the workspace (ws-NNN; default the newest not stopped)", Destination: &o.WorkspaceID},
 		&cli.BoolFlag{Name: "shell", Usage: "open a Session Manager session to the workspace's instance (prints the command without session-manager-plugin)", Destination: &o.Shell},
@@ -61,7 +63,7 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 		Name:  "investigate",
 		Usage: "mount the case's snapshot copies read-only on a fresh analysis instance in the forensics account",
 		UsageText: "responder investigate --case-id ID --subnet-id SUBNET --ami-id AMI [--instance-type T] [--new]\n" +
-			"    [--instance-profile P] [--security-group-id SG] [--kms-key K] [--hash-devices]\n" +
+			"    [--instance-profile P] [--security-group-id SG] [--kms-key K] [--hash-devices] [--volatility] [--plaso]\n" +
 			"    [--evidence-bucket B | --evidence-dir DIR] [--output table|json]\n" +
 			"responder investigate --case-id ID --stop [--workspace-id ws-NNN]\n" +
 			"responder investigate --case-id ID --shell",
@@ -74,6 +76,12 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 			"the instance (Responder-AnalysisFetch) and checked against its recorded SHA-256. The workspace\n" +
 			"is recorded in the case (an \"investigation\" entry); it is \"ready\" only when every part was\n" +
 			"proven. A case without a completed copy is refused, and so is a second workspace unless --new.\n" +
+			"--volatility and --plaso run those tools of the analysis image (Responder-AnalysisJob); each\n" +
+			"output is stored once under analysis/<workspace>/ of the case, read back and recorded with\n" +
+			"its SHA-256; a tool missing on the image is reported as skipped. The memory image and the\n" +
+			"outputs need the case in the evidence bucket (--evidence-bucket): the instance cannot reach a\n" +
+			"local folder. --shell opens a Session Manager session to the workspace's instance through the\n" +
+			"AWS CLI, or prints the command when session-manager-plugin is not installed.\n" +
 			"--stop detaches and deletes the working volumes (never a snapshot copy) and terminates the\n" +
 			"instance, read back and recorded.\n\n" +
 			"EXIT CODES:\n" +

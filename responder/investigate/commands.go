@@ -176,6 +176,8 @@ type fetchReport struct {
 	Path    string `json:"path"`
 	SHA256  string `json:"sha256"`
 	Matches bool   `json:"matches"`
+	// DecodedPath is the image decompressed, what Volatility reads.
+	DecodedPath string `json:"decoded_path"`
 }
 
 // fetchMemory copies the case's newest memory image onto the instance and
@@ -208,7 +210,10 @@ func (j *startJob) fetchMemory(ctx context.Context) {
 			err = fmt.Errorf("the report is not %s", ssmdocuments.FetchSchema)
 		}
 	}
-	mf.Path, mf.SHA256 = rep.Path, rep.SHA256
+	mf.Path, mf.SHA256 = rep.DecodedPath, rep.SHA256
+	if mf.Path == "" {
+		mf.Path = rep.Path
+	}
 	mf.Matches = err == nil && rep.SHA256 == img.SHA256
 	switch {
 	case err != nil:

@@ -77,7 +77,12 @@ type Request struct {
 	New bool
 	// HashDevices makes the mount document hash every device before and
 	// after mounting (reads each volume whole).
-	HashDevices  bool
+	HashDevices bool
+	// Volatility and Plaso run those tools of the analysis image on the
+	// memory image and on the mounts (Responder-AnalysisJob); their
+	// outputs become artifacts of the case under analysis/<workspace>/.
+	Volatility   bool
+	Plaso        bool
 	PollInterval time.Duration
 	Timeout      time.Duration
 }

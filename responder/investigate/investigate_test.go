@@ -2,6 +2,8 @@ package investigate_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -40,7 +42,19 @@ type lab struct {
 
 func newLab(t *testing.T, wait bool) *lab {
 	t.Helper()
+	return newLabIn(t, wait, false)
+}
+
+// newLabIn makes the lab with the case in a local folder, or (inBucket) in
+// the forensics account's evidence bucket, which the analysis instance can
+// reach.
+func newLabIn(t *testing.T, wait, inBucket bool) *lab {
+	t.Helper()
 	l := &lab{src: fakeaws.New(), dst: fakeaws.New(fakeaws.WithAccount(forensicsAccount)), store: &evidence.Folder{Root: t.TempDir()}}
+	if inBucket {
+		l.dst.AddBucket("evidence", fakeaws.BucketOptions{Versioning: true})
+		l.store = &evidence.Bucket{API: l.dst.S3(), Name: "evidence"}
+	}
 	fakeaws.Link(l.src, l.dst)
 	l.key = l.dst.AddKMSKey("alias/evidence")
 	inst := l.src.AddInstance(fakeaws.InstanceSpec{Volumes: 2})
@@ -348,5 +362,104 @@ func TestReportShowsTheInvestigation(t *testing.T) {
 	}
 	if out := render(report.FormatMarkdown); !strings.Contains(out, "### Workspace `"+ws.ID+"`: stopped") {
 		t.Errorf("the report does not show the workspace stopped:\n%s", out)
+	}
+}
+
+// addMemoryImage records a memory image in the case, as memory capture
+// would have stored it.
+func (l *lab) addMemoryImage(t *testing.T) evidence.Artifact {
+	t.Helper()
+	ctx := context.Background()
+	rec, err := evidence.LoadRecord(ctx, l.store, casetest.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rec.Manifest
+	path := m.InstanceID + "/memory/run-009/memory-image"
+	body := []byte("LiME image")
+	if _, err := l.store.Put(ctx, casetest.CaseID, path, body, "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	a := evidence.Artifact{Path: path, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Step: "memory-capture", Source: "memory of " + m.InstanceID + " by avml"}
+	next := evidence.AppendRun(m, *m, evidence.Revision{Run: evidence.Run{Number: rec.Run, Playbook: "test"}, Artifacts: []evidence.Artifact{a}})
+	if err := evidence.SaveRun(ctx, l.store, next); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// With the case in the evidence bucket, the memory image is fetched onto
+// the instance and checked, and the analysis jobs run: each output becomes
+// an artifact of the case under analysis/<workspace>/, with the SHA-256
+// the toolkit computed from the stored object.
+func TestStartRunsTheAnalysisJobs(t *testing.T) {
+	l := newLabIn(t, true, true)
+	img := l.addMemoryImage(t)
+	l.agent.S3 = l.dst.S3()
+	req := l.request()
+	req.Volatility, req.Plaso = true, true
+	res := l.start(t, req)
+	ws := res.Workspace
+	if res.Err != nil || ws.State != evidence.WorkspaceReady {
+		t.Fatalf("state %s err %v problems %q", ws.State, res.Err, ws.Problems)
+	}
+	if ws.Memory == nil || !ws.Memory.Matches || ws.Memory.Artifact != img.Path || ws.Memory.Path != "/analysis/"+ws.ID+"/memory.lime" {
+		t.Errorf("memory %+v", ws.Memory)
+	}
+	if len(ws.Jobs) != 2 || ws.Jobs[0].Status != evidence.StatusOK || len(ws.Jobs[0].Outputs) != 3 || ws.Jobs[1].Status != evidence.StatusOK {
+		t.Fatalf("jobs %+v", ws.Jobs)
+	}
+	rec, err := evidence.LoadRecord(context.Background(), l.store, casetest.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append(ws.Jobs[0].Outputs, ws.Jobs[1].Outputs...) {
+		a, ok := rec.Manifest.Artifact(p)
+		body, gerr := l.store.Get(context.Background(), casetest.CaseID, p)
+		sum := sha256.Sum256(body)
+		if !ok || gerr != nil || a.SHA256 != hex.EncodeToString(sum[:]) || !strings.HasPrefix(p, "analysis/"+ws.ID+"/") {
+			t.Errorf("output %s: recorded %+v (%v), stored %v", p, a, ok, gerr)
+		}
+	}
+	if !strings.Contains(strings.Join(ws.Jobs[0].Outputs, " "), "linux.pslist") {
+		t.Errorf("volatility outputs %v, want the Linux plugins", ws.Jobs[0].Outputs)
+	}
+}
+
+// A tool missing on the image is a skip, said so; a stored output whose
+// SHA-256 is not the one the instance reported is a problem.
+func TestAnalysisJobsSkipAndCheck(t *testing.T) {
+	l := newLabIn(t, true, true)
+	l.addMemoryImage(t)
+	l.agent.S3, l.agent.NoTools = l.dst.S3(), true
+	req := l.request()
+	req.Plaso = true
+	ws := l.start(t, req).Workspace
+	if len(ws.Jobs) != 1 || ws.Jobs[0].Status != evidence.StatusSkipped || !strings.Contains(ws.Jobs[0].Reason, "not installed") || ws.State != evidence.WorkspaceReady {
+		t.Fatalf("jobs %+v state %s", ws.Jobs, ws.State)
+	}
+	l2 := newLabIn(t, true, true)
+	l2.addMemoryImage(t)
+	l2.agent.S3, l2.agent.LieHash = l2.dst.S3(), true
+	req = l2.request()
+	req.Volatility = true
+	ws = l2.start(t, req).Workspace
+	if ws.State != evidence.WorkspaceIncomplete || !strings.Contains(strings.Join(ws.Problems, ";"), "the instance reported") {
+		t.Fatalf("state %s problems %q", ws.State, ws.Problems)
+	}
+}
+
+// With the case in a local folder, the instance can neither fetch the
+// memory image nor store outputs: the workspace says so.
+func TestLocalCaseCannotFeedTheInstance(t *testing.T) {
+	l := newLab(t, true)
+	l.addMemoryImage(t)
+	req := l.request()
+	req.Volatility = true
+	ws := l.start(t, req).Workspace
+	if ws.State != evidence.WorkspaceIncomplete || ws.Memory == nil || !strings.Contains(ws.Memory.Error, "local folder") ||
+		len(ws.Jobs) != 1 || ws.Jobs[0].Status != evidence.StatusSkipped {
+		t.Fatalf("state %s memory %+v jobs %+v", ws.State, ws.Memory, ws.Jobs)
 	}
 }

@@ -80,13 +80,14 @@ func (iv *Investigator) loadCase(ctx context.Context, caseID string) (*evidence.
 
 // runRecord is what one investigate run records.
 type runRecord struct {
-	rec      *evidence.Record
-	playbook string
-	actor    string
-	started  time.Time
-	before   json.RawMessage
-	calls    *cloud.CallLog
-	problems []string
+	rec       *evidence.Record
+	playbook  string
+	actor     string
+	started   time.Time
+	before    json.RawMessage
+	calls     *cloud.CallLog
+	problems  []string
+	artifacts []evidence.Artifact
 }
 
 // save appends the run (one investigation entry: before, the workspace as
@@ -109,7 +110,7 @@ func (iv *Investigator) save(ctx context.Context, r runRecord, ws evidence.Works
 	m := evidence.AppendRun(prior, *prior, evidence.Revision{
 		Run: evidence.Run{Number: r.rec.Run, Actor: r.actor, Playbook: r.playbook, Status: ws.State,
 			StartedAt: r.started, EndedAt: iv.now()},
-		Steps: []evidence.StepRecord{entry}, Tool: responder.Tool(), Location: iv.Store.Location(ws.CaseID, ""),
+		Steps: []evidence.StepRecord{entry}, Artifacts: r.artifacts, Tool: responder.Tool(), Location: iv.Store.Location(ws.CaseID, ""),
 	})
 	res := &Result{Manifest: m, Workspace: ws}
 	var errs []error

@@ -70,7 +70,7 @@ func (iv *Investigator) Start(ctx context.Context, req Request) (*Result, error)
 	r := runRecord{rec: rec, playbook: PlaybookStart, actor: actor, started: ws.StartedAt, before: before, calls: calls}
 	job := &startJob{iv: iv, req: req, ws: &ws, m: m}
 	job.build(runCtx, copies)
-	r.problems = ws.Problems
+	r.problems, r.artifacts = ws.Problems, job.artifacts
 	ws.State = evidence.WorkspaceReady
 	if len(ws.Problems) > 0 {
 		ws.State = evidence.WorkspaceIncomplete
@@ -85,6 +85,8 @@ type startJob struct {
 	req Request
 	ws  *evidence.Workspace
 	m   *evidence.Manifest
+	// artifacts are the analysis outputs, recorded with the run.
+	artifacts []evidence.Artifact
 }
 
 func (j *startJob) problem(format string, args ...any) {
@@ -106,6 +108,7 @@ func (j *startJob) build(ctx context.Context, copies []evidence.SnapshotCopy) {
 	}
 	j.mount(ctx)
 	j.fetchMemory(ctx)
+	j.jobs(ctx)
 }
 
 // liveInstance finds an analysis instance of the case that is not
