@@ -40,7 +40,7 @@ type lab struct {
 	agent    *investigatetest.Agent
 }
 
-func newLab(t *testing.T, wait bool) *lab {
+func newLab(t testing.TB, wait bool) *lab {
 	t.Helper()
 	return newLabIn(t, wait, false)
 }
@@ -48,7 +48,7 @@ func newLab(t *testing.T, wait bool) *lab {
 // newLabIn makes the lab with the case in a local folder, or (inBucket) in
 // the forensics account's evidence bucket, which the analysis instance can
 // reach.
-func newLabIn(t *testing.T, wait, inBucket bool) *lab {
+func newLabIn(t testing.TB, wait, inBucket bool) *lab {
 	t.Helper()
 	l := &lab{src: fakeaws.New(), dst: fakeaws.New(fakeaws.WithAccount(forensicsAccount)), store: &evidence.Folder{Root: t.TempDir()}}
 	if inBucket {
