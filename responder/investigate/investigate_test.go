@@ -463,3 +463,34 @@ func TestLocalCaseCannotFeedTheInstance(t *testing.T) {
 		t.Fatalf("state %s memory %+v jobs %+v", ws.State, ws.Memory, ws.Jobs)
 	}
 }
+
+// A workspace launched by a run that stopped before its save is not in the
+// record: --stop finds it by its tags and tears it down, recorded.
+func TestStopFindsAnUnrecordedWorkspace(t *testing.T) {
+	l := newLab(t, true)
+	ws := l.start(t, l.request()).Workspace
+	// Forget the record's workspace: the case as it was before the start.
+	rec, err := evidence.LoadRecord(context.Background(), l.store, casetest.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2 := &lab{dst: l.dst, store: &evidence.Folder{Root: t.TempDir()}, agent: l.agent}
+	m := *rec.Manifest
+	m.Steps = nil
+	if err := evidence.SaveRun(context.Background(), l2.store, evidence.AppendRun(nil, m, evidence.Revision{Run: evidence.Run{Number: 1, Playbook: "test"}})); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l2.investigator().Stop(context.Background(), investigate.StopRequest{CaseID: casetest.CaseID, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Workspace.ID != ws.ID || res.Workspace.State != evidence.WorkspaceStopped || len(res.Workspace.Volumes) != 2 {
+		t.Fatalf("stopped %+v", res.Workspace)
+	}
+	for _, v := range ws.Volumes {
+		if l.dst.Volume(v.VolumeID) != nil {
+			t.Errorf("volume %s left", v.VolumeID)
+		}
+	}
+	l.copiesIntact(t)
+}

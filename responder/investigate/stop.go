@@ -59,6 +59,14 @@ func (iv *Investigator) Stop(ctx context.Context, req StopRequest) (*Result, err
 		return nil, err
 	}
 	ws, ok := pick(rec.Manifest, req.WorkspaceID)
+	if !ok && req.WorkspaceID == "" {
+		// A run that launched a workspace and stopped before recording it
+		// left it tagged: find it by its tags.
+		ws, ok, err = iv.unrecorded(ctx, req.CaseID)
+		if err != nil {
+			return nil, err
+		}
+	}
 	if !ok {
 		return nil, fmt.Errorf("case %s: %w", req.CaseID, ErrNoWorkspace)
 	}
@@ -201,4 +209,48 @@ func hasTag(tags []types.Tag, key, value string) bool {
 		}
 	}
 	return false
+}
+
+// unrecorded rebuilds a workspace the record does not hold from the tags
+// of its analysis instance and working volumes.
+func (iv *Investigator) unrecorded(ctx context.Context, caseID string) (evidence.Workspace, bool, error) {
+	id, err := iv.liveInstance(ctx, caseID)
+	if err != nil || id == "" {
+		return evidence.Workspace{}, false, err
+	}
+	in, err := iv.describeInstance(ctx, id)
+	if err != nil {
+		return evidence.Workspace{}, false, err
+	}
+	ws := evidence.Workspace{ID: tagValue(in.Tags, TagWorkspaceID), CaseID: caseID, Region: iv.Region, InstanceID: id,
+		InstanceState: string(in.State.Name), AMIID: aws.ToString(in.ImageId), InstanceType: string(in.InstanceType),
+		SubnetID: aws.ToString(in.SubnetId), Volumes: []evidence.WorkVol{}}
+	if !workspacePatten.MatchString(ws.ID) {
+		return evidence.Workspace{}, false, fmt.Errorf("instance %s is tagged with case %s but has no valid %s tag: terminate it yourself", id, caseID, TagWorkspaceID)
+	}
+	out, err := iv.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagWorkspaceID), Values: []string{ws.ID}},
+		{Name: aws.String("tag:" + TagCaseID), Values: []string{caseID}},
+	}})
+	if err != nil {
+		return evidence.Workspace{}, false, fmt.Errorf("find the volumes of workspace %s: %w", ws.ID, err)
+	}
+	for _, v := range out.Volumes {
+		if aws.ToString(v.SnapshotId) == "" {
+			continue // the instance's root volume: terminated with it
+		}
+		_, dev := attachedTo(v)
+		ws.Volumes = append(ws.Volumes, evidence.WorkVol{VolumeID: aws.ToString(v.VolumeId), SnapshotID: aws.ToString(v.SnapshotId),
+			AvailabilityZone: aws.ToString(v.AvailabilityZone), Device: dev, State: string(v.State)})
+	}
+	return ws, true, nil
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
 }
