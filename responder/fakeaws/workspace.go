@@ -71,6 +71,9 @@ func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...
 	c := e.c
 	out := &ec2.RunInstancesOutput{}
 	err := c.call(ctx, serviceEC2, "RunInstances", aws.ToBool(in.DryRun), &out.ResultMetadata, func() (func(), error) {
+		if err := checkClientToken(in.ClientToken); err != nil {
+			return nil, err
+		}
 		if aws.ToInt32(in.MinCount) != 1 || aws.ToInt32(in.MaxCount) != 1 {
 			return nil, notModelled("RunInstances", "with a count other than 1")
 		}
@@ -129,6 +132,15 @@ func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkClientToken: an idempotency token is at most 64 ASCII characters
+// (EC2 API reference, ClientToken). Idempotency itself is not modelled.
+func checkClientToken(token *string) error {
+	if t := aws.ToString(token); len(t) > 64 {
+		return apiError("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length must be at most 64.", t)
+	}
+	return nil
 }
 
 // only keeps the tag specifications of one resource type.
@@ -241,6 +253,9 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 	c := e.c
 	out := &ec2.CreateVolumeOutput{}
 	err := c.call(ctx, serviceEC2, "CreateVolume", aws.ToBool(in.DryRun), &out.ResultMetadata, func() (func(), error) {
+		if err := checkClientToken(in.ClientToken); err != nil {
+			return nil, err
+		}
 		az := aws.ToString(in.AvailabilityZone)
 		if az == "" {
 			return nil, missingParameter("AvailabilityZone")

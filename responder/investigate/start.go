@@ -2,6 +2,8 @@ package investigate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -152,7 +154,7 @@ func (j *startJob) launch(ctx context.Context) error {
 		ImageId: aws.String(j.req.AMIID), InstanceType: types.InstanceType(j.req.InstanceType),
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(j.req.SubnetID),
 		SecurityGroupIds: j.req.SecurityGroupIDs, IamInstanceProfile: profile,
-		ClientToken: aws.String(j.req.CaseID + "/" + j.ws.ID),
+		ClientToken: clientToken(j.req.CaseID, j.ws.ID),
 		MetadataOptions: &types.InstanceMetadataOptionsRequest{
 			HttpTokens: types.HttpTokensStateRequired, HttpEndpoint: types.InstanceMetadataEndpointStateEnabled,
 		},
@@ -182,6 +184,14 @@ func (j *startJob) launch(ctx context.Context) error {
 		}
 		return false, fmt.Errorf("instance %s is %s", j.ws.InstanceID, in.State.Name)
 	})
+}
+
+// clientToken makes an EC2 idempotency token (at most 64 ASCII
+// characters) from what identifies a request: a retried call with it makes
+// no second resource.
+func clientToken(parts ...string) *string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return aws.String(hex.EncodeToString(sum[:]))
 }
 
 func (iv *Investigator) describeInstance(ctx context.Context, id string) (types.Instance, error) {

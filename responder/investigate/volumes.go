@@ -29,7 +29,7 @@ func (j *startJob) restore(ctx context.Context, v *evidence.WorkVol) error {
 	out, err := j.iv.EC2.CreateVolume(ctx, &ec2.CreateVolumeInput{
 		AvailabilityZone: aws.String(v.AvailabilityZone), SnapshotId: aws.String(v.SnapshotID),
 		Encrypted: aws.Bool(true), KmsKeyId: aws.String(v.KMSKeyID), VolumeType: types.VolumeTypeGp3,
-		ClientToken:       aws.String(j.ws.CaseID + "/" + j.ws.ID + "/" + v.SnapshotID),
+		ClientToken:       clientToken(j.ws.CaseID, j.ws.ID, v.SnapshotID),
 		TagSpecifications: []types.TagSpecification{j.tags(types.ResourceTypeVolume, j.ws.CaseID+" "+v.SourceSnapshotID+" (working copy)")},
 	})
 	if err != nil {
