@@ -83,7 +83,7 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 			"local folder. --shell opens a Session Manager session to the workspace's instance through the\n" +
 			"AWS CLI, or prints the command when session-manager-plugin is not installed.\n" +
 			"--stop detaches and deletes the working volumes (never a snapshot copy) and terminates the\n" +
-			"instance, read back and recorded.\n\n" +
+			"instance, read back and recorded; a workspace a stopped run did not record is found by its tags.\n\n" +
 			"EXIT CODES:\n" +
 			"   0  workspace ready (or stopped, with --stop)\n" +
 			"   1  the workspace is incomplete (see PROBLEMS), or the record was not saved\n" +
