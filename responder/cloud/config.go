@@ -61,6 +61,10 @@ type Clients struct {
 	// ForensicsEC2 is EC2 with the caller's own credentials, in the
 	// forensics account: it copies the snapshots shared with it.
 	ForensicsEC2 ForensicsEC2
+	// InvestigationEC2 and InvestigationSSM act in the forensics account
+	// too, with the caller's own credentials: responder investigate.
+	InvestigationEC2 InvestigationEC2
+	InvestigationSSM InvestigationSSM
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -94,6 +98,8 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		Presign:             s3.NewPresignClient(s3Client),
 		EvidenceCredentials: base.Credentials,
 		ForensicsEC2:        ec2.NewFromConfig(base),
+		InvestigationEC2:    ec2.NewFromConfig(base),
+		InvestigationSSM:    ssm.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {

@@ -37,7 +37,8 @@ var registry = map[string]func() Step{
 // description, so the report reads it like a step's. Adding one means adding
 // its file and one line here.
 var recordOnly = map[string]func() Description{
-	SnapshotCopyRecord: describeSnapshotCopy,
+	SnapshotCopyRecord:  describeSnapshotCopy,
+	InvestigationRecord: describeInvestigation,
 }
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
