@@ -82,9 +82,10 @@ func readBack(calls []evidence.Call) time.Duration {
 func run(b *testing.B, c *fakeaws.Cloud, store evidence.Store, req responder.Request) *responder.Result {
 	b.Helper()
 	r := &responder.Responder{
-		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region},
-		Store:   store,
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region,
+			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()},
+		Store: store,
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	res, err := r.Respond(context.Background(), req)
 	if err != nil {
