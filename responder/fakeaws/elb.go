@@ -335,7 +335,7 @@ func (e *ELBv2) RegisterTargets(ctx context.Context, in *elbv2.RegisterTargetsIn
 }
 
 // DeregisterTargets deregisters targets (on the group's port unless given);
-// one that is not registered answers InvalidTarget.
+// as in AWS, a target that is not registered is no error.
 func (e *ELBv2) DeregisterTargets(ctx context.Context, in *elbv2.DeregisterTargetsInput, _ ...func(*elbv2.Options)) (*elbv2.DeregisterTargetsOutput, error) {
 	c := e.c
 	out := &elbv2.DeregisterTargetsOutput{}
@@ -346,15 +346,6 @@ func (e *ELBv2) DeregisterTargets(ctx context.Context, in *elbv2.DeregisterTarge
 		}
 		if len(in.Targets) == 0 {
 			return nil, apiError("ValidationError", "Targets is required")
-		}
-		for _, t := range in.Targets {
-			port := tg.Port
-			if t.Port != nil {
-				port = *t.Port
-			}
-			if !slices.ContainsFunc(tg.Targets, func(have elbTarget) bool { return have.ID == aws.ToString(t.Id) && have.Port == port }) {
-				return nil, apiError("InvalidTarget", "The target %s on port %d is not registered to the target group", aws.ToString(t.Id), port)
-			}
 		}
 		return func() {
 			for _, t := range in.Targets {
