@@ -113,7 +113,7 @@ func readMembership(ctx context.Context, api cloud.AutoScaling, id string) (auto
 		return st, err
 	}
 	if !found {
-		return st, fmt.Errorf("Auto Scaling group %s of %s is not in the DescribeAutoScalingGroups answer", st.Group, id)
+		return st, fmt.Errorf("describe Auto Scaling group %s of %s: not in the answer", st.Group, id)
 	}
 	return st, nil
 }

@@ -530,7 +530,7 @@ func (LoadBalancers) register(ctx context.Context, v2 cloud.ELBv2, classic cloud
 		_, err := classic.RegisterInstancesWithLoadBalancer(ctx, &elb.RegisterInstancesWithLoadBalancerInput{
 			LoadBalancerName: aws.String(lbs[i]), Instances: []elbtypes.Instance{{InstanceId: aws.String(id)}}})
 		if cloud.IsErrorCode(err, "LoadBalancerNotFound") {
-			return fmt.Errorf("Classic Load Balancer %s no longer exists: the instance cannot be registered with it again", lbs[i])
+			return fmt.Errorf("the Classic Load Balancer %s no longer exists: the instance cannot be registered with it again", lbs[i])
 		}
 		if err != nil {
 			return fmt.Errorf("register %s with Classic Load Balancer %s: %w", id, lbs[i], err)
