@@ -321,7 +321,9 @@ func (s AutoScaling) reconcile(ctx context.Context, api cloud.AutoScaling, id st
 		if d, m := aws.ToInt32(group.DesiredCapacity), aws.ToInt32(group.MaxSize); d+1 > m {
 			return group, fmt.Sprintf("attaching the instance to %s raises its desired capacity from %d to %d, above its maximum size %d: raise the maximum (or lower the desired capacity) first", before.Group, d, d+1, m), nil
 		}
-	case now.LifecycleState != asStandby && now.LifecycleState != asInService && now.LifecycleState != asEnteringStandby:
+	case now.LifecycleState == asEnteringStandby:
+		return now, fmt.Sprintf("the instance is still entering standby in %s (its load balancers drain it): release again once it is Standby", now.Group), nil
+	case now.LifecycleState != asStandby && now.LifecycleState != asInService:
 		return now, fmt.Sprintf("the instance is %s in %s: wait until it is Standby or InService", now.LifecycleState, now.Group), nil
 	}
 	return now, "", nil

@@ -224,6 +224,7 @@ func TestAutoScalingReleaseRefusesWhatItCannotReconcile(t *testing.T) {
 		want   string
 	}{
 		{"group deleted", false, func(c *fakeaws.Cloud) { c.DeleteAutoScalingGroup("web") }, "no longer exists"},
+		{"still draining into standby", false, func(c *fakeaws.Cloud) { c.SetAutoScalingState("web", instanceOf(c), "EnteringStandby") }, "still entering standby"},
 		{"group at its maximum", true, func(c *fakeaws.Cloud) {
 			c.DeleteAutoScalingGroup("web")
 			c.AddAutoScalingGroup(fakeaws.AutoScalingGroupSpec{Name: "web", Min: 1, Max: 2, Instances: []string{c.AddInstance(fakeaws.InstanceSpec{}), c.AddInstance(fakeaws.InstanceSpec{})}})
@@ -258,4 +259,15 @@ func TestAutoScalingReleaseOfAnInstanceInNoGroup(t *testing.T) {
 	if rel.Status != evidence.StatusSkipped || c.CallCount("DescribeAutoScalingGroups") != 0 {
 		t.Fatalf("%s %v", rel.Status, rel.Err)
 	}
+}
+
+// instanceOf is the instance of group "web" in standby (scaledSuspect's
+// suspect, after the response).
+func instanceOf(c *fakeaws.Cloud) string {
+	for id, m := range c.AutoScalingGroup("web").Members {
+		if m.State == "Standby" {
+			return id
+		}
+	}
+	return ""
 }
