@@ -28,9 +28,14 @@ func BenchmarkRespondLatency(b *testing.B) {
 	for _, tc := range []struct {
 		name        string
 		groupExists bool
+		// scaled puts the suspect in an Auto Scaling group, a target group
+		// and a Classic Load Balancer: auto-scaling and load-balancers then
+		// act, off the path to isolation.
+		scaled bool
 	}{
-		{"quarantine-group-exists", true},
-		{"quarantine-group-created", false},
+		{"quarantine-group-exists", true, false},
+		{"quarantine-group-created", false, false},
+		{"quarantine-group-exists-scaled", true, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var moved, isolation, total time.Duration
@@ -44,6 +49,12 @@ func BenchmarkRespondLatency(b *testing.B) {
 					if res.Err != nil {
 						b.Fatal(res.Err)
 					}
+				}
+				if tc.scaled {
+					tg := c.AddTargetGroup(fakeaws.TargetGroupSpec{Name: "web", VpcID: s.VpcID})
+					c.RegisterTarget(tg, s.InstanceID, 0, "")
+					c.AddClassicLoadBalancer("web", s.InstanceID)
+					c.AddAutoScalingGroup(fakeaws.AutoScalingGroupSpec{Name: "web", Min: 1, Max: 2, Instances: []string{s.InstanceID}, TargetGroupARNs: []string{tg}})
 				}
 				c.Latency = callLatency
 				start := time.Now()

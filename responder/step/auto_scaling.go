@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -94,6 +95,45 @@ func (s AutoScaling) api(env *Env) (cloud.AutoScaling, error) {
 // readMembership reads the instance's group, lifecycle state, protection and
 // the group's capacity (Group "" when it is in none).
 func readMembership(ctx context.Context, api cloud.AutoScaling, id string) (autoScalingState, error) {
+	st, err := readInstanceMembership(ctx, api, id)
+	if err != nil || st.Group == "" {
+		return st, err
+	}
+	found, err := readCapacity(ctx, api, &st)
+	if err != nil {
+		return st, err
+	}
+	if !found {
+		return st, fmt.Errorf("describe Auto Scaling group %s of %s: not in the answer", st.Group, id)
+	}
+	return st, nil
+}
+
+// readBackMembership is readMembership for a read-back, which knows the
+// group: the instance and the group's capacity are read at once (one round
+// trip); the capacity is filled when the instance is in that group or none.
+func readBackMembership(ctx context.Context, api cloud.AutoScaling, id, group string) (autoScalingState, error) {
+	capacity := autoScalingState{Group: group}
+	var (
+		capErr error
+		wg     sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); _, capErr = readCapacity(ctx, api, &capacity) }()
+	st, err := readInstanceMembership(ctx, api, id)
+	wg.Wait()
+	if err = joinErrs(err, capErr); err != nil {
+		return st, err
+	}
+	if st.Group == "" || st.Group == group {
+		st.DesiredCapacity, st.MinSize, st.MaxSize = capacity.DesiredCapacity, capacity.MinSize, capacity.MaxSize
+	}
+	return st, nil
+}
+
+// readInstanceMembership reads the instance's group, lifecycle state and
+// protection.
+func readInstanceMembership(ctx context.Context, api cloud.AutoScaling, id string) (autoScalingState, error) {
 	out, err := api.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{InstanceIds: []string{id}})
 	if err != nil {
 		return autoScalingState{}, fmt.Errorf("describe Auto Scaling membership of %s: %w", id, err)
@@ -104,16 +144,6 @@ func readMembership(ctx context.Context, api cloud.AutoScaling, id string) (auto
 			st.Group, st.LifecycleState = aws.ToString(d.AutoScalingGroupName), aws.ToString(d.LifecycleState)
 			st.ProtectedFromScaleIn = aws.ToBool(d.ProtectedFromScaleIn)
 		}
-	}
-	if st.Group == "" {
-		return st, nil
-	}
-	found, err := readCapacity(ctx, api, &st)
-	if err != nil {
-		return st, err
-	}
-	if !found {
-		return st, fmt.Errorf("describe Auto Scaling group %s of %s: not in the answer", st.Group, id)
 	}
 	return st, nil
 }
@@ -226,17 +256,13 @@ func setScaleInProtection(ctx context.Context, api cloud.AutoScaling, group, id 
 // (or entering it, while its load balancers drain it) with scale-in
 // protection, or, detached, in no group (or detaching).
 func (s AutoScaling) readBack(ctx context.Context, api cloud.AutoScaling, id string, before autoScalingState, errs error, what string) Result {
-	after, err := readMembership(ctx, api, id)
+	after, err := readBackMembership(ctx, api, id, before.Group)
 	if err != nil {
 		return failWith(Result{Err: errs, Before: before}, fmt.Errorf("read back: %w", err)).Unchecked()
 	}
 	after.Mode = before.Mode
 	if after.Group == "" {
-		after.Group = before.Group
-		after.LifecycleState = asDetached
-		if _, err := readCapacity(ctx, api, &after); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("read back: %w", err))
-		}
+		after.Group, after.LifecycleState = before.Group, asDetached
 	}
 	after.Note = replacementNote(before, after)
 	held := s.outOfService(after) || (s.Detach && (after.LifecycleState == asDetached || after.LifecycleState == asDetaching))
@@ -358,7 +384,7 @@ func (s AutoScaling) restore(ctx context.Context, api cloud.AutoScaling, id stri
 var inService = []string{asInService, "Pending", "Pending:Wait", "Pending:Proceed"}
 
 func (s AutoScaling) readBackRelease(ctx context.Context, api cloud.AutoScaling, id string, before autoScalingState, errs error) Result {
-	after, err := readMembership(ctx, api, id)
+	after, err := readBackMembership(ctx, api, id, before.Group)
 	if err != nil {
 		return failWith(Result{Err: errs, Before: before}, fmt.Errorf("read back: %w", err)).Unchecked()
 	}
