@@ -271,3 +271,11 @@ func instanceOf(c *fakeaws.Cloud) string {
 	}
 	return ""
 }
+
+// TestPlanRefusesBothWaysOutOfAutoScaling: standby and detach in one plan
+// would race on the same instance.
+func TestPlanRefusesBothWaysOutOfAutoScaling(t *testing.T) {
+	if _, err := step.Plan([]string{"auto-scaling", "auto-scaling-detach"}); err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -351,16 +351,6 @@ func (LoadBalancers) deregister(ctx context.Context, v2 cloud.ELBv2, classic clo
 	return joinErrs(terr, cerr)
 }
 
-func joinErrs(errs ...error) error {
-	var all *multierror.Error
-	for _, err := range errs {
-		if err != nil {
-			all = multierror.Append(all, err)
-		}
-	}
-	return all.ErrorOrNil()
-}
-
 // reread reads the health of the recorded targets and which of the recorded
 // Classic Load Balancers still serve the instance. A target group or Classic
 // Load Balancer that is gone sends no traffic: its targets read "gone".

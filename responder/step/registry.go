@@ -72,6 +72,9 @@ func PlanAfter(names []string, after map[string][]string) ([]Step, error) {
 			return nil, fmt.Errorf("ordering names step %q, which the plan does not run", name)
 		}
 	}
+	if slices.Contains(names, autoScalingStandby) && slices.Contains(names, autoScalingDetach) {
+		return nil, fmt.Errorf("the plan runs both %s and %s: choose one way out of the Auto Scaling group", autoScalingStandby, autoScalingDetach)
+	}
 	steps := make([]Step, 0, len(names))
 	var isolators []string
 	for _, n := range names {
