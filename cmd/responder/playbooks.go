@@ -58,6 +58,13 @@ func orderText(p playbooks.Playbook) string {
 	return "no OS-level collection"
 }
 
+// autoScalingText says what containment.auto_scaling does.
+var autoScalingText = map[string]string{
+	playbooks.AutoScalingStandby: "standby (containment.auto_scaling): scale-in protection, then Standby in its Auto Scaling group; the group launches a replacement",
+	playbooks.AutoScalingDetach:  "detach (containment.auto_scaling): out of its Auto Scaling group; the group launches a replacement",
+	playbooks.AutoScalingOff:     "off (containment.auto_scaling): an Auto Scaling group may still terminate the instance",
+}
+
 func printPlaybook(w io.Writer, p playbooks.Playbook) error {
 	fmt.Fprintf(w, "Playbook  %s (%s)\n", p.Name, p.Source)
 	fmt.Fprintf(w, "Summary   %s\n", p.Summary)
@@ -68,6 +75,7 @@ func printPlaybook(w io.Writer, p playbooks.Playbook) error {
 		} else {
 			fmt.Fprintln(w, "Contain   one step (containment.two_step false): tracked connections go on until they are idle")
 		}
+		fmt.Fprintln(w, "Scaling   "+autoScalingText[p.AutoScaling])
 	}
 	if p.CollectsOS() {
 		c := p.Collection
