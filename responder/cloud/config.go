@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -49,6 +50,7 @@ type Clients struct {
 	STS STS
 	KMS KMS
 	SSM SSM
+	IAM IAM
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
@@ -93,6 +95,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		STS:                 sts.NewFromConfig(workload),
 		KMS:                 kms.NewFromConfig(workload),
 		SSM:                 ssm.NewFromConfig(workload),
+		IAM:                 iam.NewFromConfig(workload),
 		S3:                  s3Client,
 		SNS:                 sns.NewFromConfig(base),
 		Presign:             s3.NewPresignClient(s3Client),

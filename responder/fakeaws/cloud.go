@@ -33,6 +33,7 @@ const (
 	serviceSTS = "STS"
 	serviceKMS = "KMS"
 	serviceSSM = "SSM"
+	serviceIAM = "IAM"
 )
 
 // Cloud is one fake AWS account in one Region. It is safe for concurrent use.
@@ -102,6 +103,7 @@ type Cloud struct {
 	sts *STS
 	kms *KMS
 	ssm *SSM
+	iam *IAM
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -123,6 +125,8 @@ type state struct {
 	Endpoints    map[string]*vpcEndpoint // VPC endpoints, by ID
 	Documents    map[string]*ssmDocument // SSM documents, by name
 	Commands     map[string]*command     // SSM commands, by command ID
+	Roles        map[string]*role            // IAM roles, by name
+	Profiles     map[string]*instanceProfile // IAM instance profiles, by name
 }
 
 // Option configures a Cloud made by New.
@@ -162,12 +166,15 @@ func New(opts ...Option) *Cloud {
 			Endpoints:    map[string]*vpcEndpoint{},
 			Documents:    map[string]*ssmDocument{},
 			Commands:     map[string]*command{},
+			Roles:        map[string]*role{},
+			Profiles:     map[string]*instanceProfile{},
 		},
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	c.ec2, c.s3, c.sns, c.sts, c.kms, c.ssm = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}, &SSM{c}
+	c.iam = &IAM{c}
 	return c
 }
 
@@ -198,6 +205,7 @@ var (
 	_ cloud.SNS          = (*SNS)(nil)
 	_ cloud.SSM          = (*SSM)(nil)
 	_ cloud.STS          = (*STS)(nil)
+	_ cloud.IAM          = (*IAM)(nil)
 )
 
 // CallCount returns how many calls of operation op (for example
