@@ -82,7 +82,7 @@ func readBack(calls []evidence.Call) time.Duration {
 func run(b *testing.B, c *fakeaws.Cloud, store evidence.Store, req responder.Request) *responder.Result {
 	b.Helper()
 	r := &responder.Responder{
-		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region},
+		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), IAM: c.IAM(), Region: c.Region},
 		Store:   store,
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

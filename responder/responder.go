@@ -77,7 +77,10 @@ type Clients struct {
 	STS       cloud.STS
 	CallerSTS cloud.STS // nil when no role is assumed
 	SNS       cloud.SNS
-	Region    string
+	// IAM revokes the role credentials delivered to the suspect instance
+	// (workload account).
+	IAM    cloud.IAM
+	Region string
 	// SSM, Presign and Staging serve OS-level collection; nil without it.
 	SSM     cloud.SSM
 	Presign cloud.Presigner
@@ -90,7 +93,7 @@ type Clients struct {
 func NewClients(c *cloud.Clients) Clients {
 	rc := Clients{
 		EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, SNS: c.SNS, Region: c.Region,
-		SSM: c.SSM, Presign: c.Presign,
+		SSM: c.SSM, Presign: c.Presign, IAM: c.IAM,
 	}
 	if c.S3 != nil {
 		rc.Staging = c.S3
@@ -274,7 +277,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			TaggedGroups: t.taggedGroups,
 		},
 		Clients: step.Clients{
-			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
+			EC2: r.Clients.EC2, SNS: r.Clients.SNS, IAM: r.Clients.IAM, TopicARN: req.TopicARN, Store: r.Store,
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
 		},

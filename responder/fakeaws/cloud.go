@@ -122,9 +122,9 @@ type state struct {
 	Topics       map[string]*topic  // by ARN
 	Keys         map[string]*kmsKey // customer managed KMS keys, by key ID
 	Messages     []PublishedMessage
-	Endpoints    map[string]*vpcEndpoint // VPC endpoints, by ID
-	Documents    map[string]*ssmDocument // SSM documents, by name
-	Commands     map[string]*command     // SSM commands, by command ID
+	Endpoints    map[string]*vpcEndpoint     // VPC endpoints, by ID
+	Documents    map[string]*ssmDocument     // SSM documents, by name
+	Commands     map[string]*command         // SSM commands, by command ID
 	Roles        map[string]*role            // IAM roles, by name
 	Profiles     map[string]*instanceProfile // IAM instance profiles, by name
 }

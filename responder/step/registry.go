@@ -23,6 +23,7 @@ var registry = map[string]func() Step{
 	VolumeRetention{}.Name():       func() Step { return VolumeRetention{} },
 	ConnectionTracking{}.Name():    func() Step { return ConnectionTracking{} },
 	InstanceProfile{}.Name():       func() Step { return InstanceProfile{} },
+	CredentialRevocation{}.Name():  func() Step { return CredentialRevocation{} },
 	CaseTag{}.Name():               func() Step { return CaseTag{} },
 	Notify{}.Name():                func() Step { return Notify{} },
 	ForensicAccessGroup{}.Name():   func() Step { return ForensicAccessGroup{} },
@@ -45,7 +46,7 @@ var recordOnly = map[string]func() Description{
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots",
 	"quarantine-group", "untracking-group", "quarantine", "termination-protection", "shutdown-behavior",
-	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
+	"stop-protection", "delete-on-termination", "instance-profile", "credential-revocation", "case-tag", "notify",
 }
 
 // Lookup returns the step with the given name.
