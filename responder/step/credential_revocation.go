@@ -152,10 +152,10 @@ func (CredentialRevocation) findRole(ctx context.Context, api cloud.IAM, st *rev
 
 // put writes the revocation and reads it back.
 func (s CredentialRevocation) put(ctx context.Context, env *Env, api cloud.IAM, before revocationState, want string) Result {
-	what := fmt.Sprintf("deny every action to the sessions of role %s issued to %s before %s (inline policy %s)",
+	what := fmt.Sprintf("every action to the sessions of role %s issued to %s before %s (inline policy %s)",
 		before.Role, env.Target.InstanceID(), revocationCutoff(want), before.PolicyName)
 	if env.Target.DryRun {
-		return Skipped("dry run: would "+what+" (PutRolePolicy has no DryRun permission check)", before).Unchecked()
+		return Skipped("dry run: would deny "+what+" (PutRolePolicy has no DryRun permission check)", before).Unchecked()
 	}
 	_, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 		RoleName: aws.String(before.Role), PolicyName: aws.String(before.PolicyName), PolicyDocument: aws.String(want),
@@ -177,7 +177,7 @@ func (s CredentialRevocation) put(ctx context.Context, env *Env, api cloud.IAM, 
 	if found {
 		after.Document = got
 	}
-	res := OK(what+"; other instances with the role keep theirs", before, after)
+	res := OK("revoked: denied "+what+"; other instances with the role keep theirs", before, after)
 	if !found || !samePolicy(got, want) {
 		return failWith(res, fmt.Errorf("accepted, but read back: policy %s of role %s is %q, not the revocation written",
 			before.PolicyName, before.Role, got)).Held(false)
