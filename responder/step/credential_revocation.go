@@ -103,31 +103,31 @@ func (s CredentialRevocation) Run(ctx context.Context, env *Env) Result {
 }
 
 // target is the profile (and, from an earlier run of the case, the role)
-// to revoke: the profile the instance had when the response started; once
-// an earlier run removed it, the one that run recorded.
+// to revoke: the one an earlier run of the case recorded (the instance's
+// own, before that run removed it or put the forensic profile in its
+// place), else the profile the instance had when the response started,
+// unless that is the forensic profile of the OS-level collection.
 func (s CredentialRevocation) target(env *Env) (revocationState, error) {
 	st := revocationState{PolicyName: RevocationPolicyName(env.Target.CaseID)}
-	if p := env.Target.Instance.IamInstanceProfile; p != nil && aws.ToString(p.Arn) != "" {
-		st.InstanceProfileARN = aws.ToString(p.Arn)
-		if _, err := profileName(st.InstanceProfileARN); err != nil {
-			return st, err
+	if env.Target.Prior != nil {
+		for _, rec := range env.Target.Prior.Steps {
+			var prev revocationState
+			if rec.Name != s.Name() || len(rec.Before) == 0 || json.Unmarshal(rec.Before, &prev) != nil {
+				continue
+			}
+			if prev.Role != "" || prev.InstanceProfileARN != "" {
+				st.InstanceProfileARN, st.Role, st.RoleARN = prev.InstanceProfileARN, prev.Role, prev.RoleARN
+				return st, nil
+			}
 		}
+	}
+	p := env.Target.Instance.IamInstanceProfile
+	if p == nil || aws.ToString(p.Arn) == "" || aws.ToString(p.Arn) == env.Collection.ForensicProfileARN {
 		return st, nil
 	}
-	if env.Target.Prior == nil {
-		return st, nil
-	}
-	for _, rec := range env.Target.Prior.Steps {
-		var prev revocationState
-		if rec.Name != s.Name() || len(rec.Before) == 0 || json.Unmarshal(rec.Before, &prev) != nil {
-			continue
-		}
-		if prev.Role != "" || prev.InstanceProfileARN != "" {
-			st.InstanceProfileARN, st.Role, st.RoleARN = prev.InstanceProfileARN, prev.Role, prev.RoleARN
-			return st, nil
-		}
-	}
-	return st, nil
+	st.InstanceProfileARN = aws.ToString(p.Arn)
+	_, err := profileName(st.InstanceProfileARN)
+	return st, err
 }
 
 // findRole reads the role of the instance profile into st. When it cannot,

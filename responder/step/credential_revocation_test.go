@@ -187,6 +187,18 @@ func TestCredentialRevocationWithoutProfile(t *testing.T) {
 	if res.Status != evidence.StatusSkipped || res.Containment != evidence.ContainmentHeld || c.CallCount("PutRolePolicy") != 0 {
 		t.Errorf("%s %s %s; want skipped and held", res.Status, res.Containment, res.Reason)
 	}
+
+	// The forensic profile a collection put in place (a rerun after an
+	// interrupted collection) is not the instance's own: its role is left
+	// alone.
+	forensic := "arn:aws:iam::" + c.Account + ":instance-profile/responder-forensic-ssm"
+	id = c.AddInstance(fakeaws.InstanceSpec{InstanceProfileArn: forensic})
+	env := revocationEnv(t, c, id)
+	env.Collection.ForensicProfileARN = forensic
+	res, _, _ = runRevocation(t, env)
+	if res.Status != evidence.StatusSkipped || res.Containment != evidence.ContainmentHeld || len(c.RolePolicyNames("responder-forensic-ssm")) != 0 {
+		t.Errorf("forensic profile: %s %s %s; role holds %v", res.Status, res.Containment, res.Reason, c.RolePolicyNames("responder-forensic-ssm"))
+	}
 }
 
 // Respond then release gives the role back as it was (no policy); a
