@@ -328,7 +328,7 @@ func (s CredentialRevocation) Release(ctx context.Context, env *Env, raw json.Ra
 		r.After = current
 		return r
 	}
-	if (found && now == before.Document) || (!found && before.Document == "") {
+	if (found && before.Document != "" && samePolicy(now, before.Document)) || (!found && before.Document == "") {
 		r := Skipped("policy "+before.PolicyName+" of role "+before.Role+" is as it was before the response already", before)
 		r.After = current
 		return r.Held(true)
