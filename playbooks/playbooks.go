@@ -54,6 +54,10 @@ type Playbook struct {
 	// group: AutoScalingStandby, AutoScalingDetach or AutoScalingOff ("" for
 	// a plan without quarantine): see Containment.
 	AutoScaling string
+	// RevokeCredentials is true when the plan revokes the role credentials
+	// already delivered to the instance (credential-revocation): see
+	// Containment.
+	RevokeCredentials bool
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -139,7 +143,9 @@ func CollectsOS(names []string) bool {
 
 // isolating are the containment steps that take away what SSM uses to reach
 // the instance: its network (quarantine) and its credentials
-// (instance-profile). The collection order is about these two.
+// (instance-profile). The collection order is about these two, and, in a
+// capture-first plan, credential-revocation: the SSM Agent collects with
+// the instance's own role credentials, which it revokes.
 var isolating = []string{"quarantine", "instance-profile"}
 
 // All returns the embedded playbooks, sorted by name.
@@ -239,6 +245,13 @@ type Containment struct {
 	// so the group launches a replacement. A plan that runs quarantine gets
 	// the step unless it is off.
 	AutoScaling string `yaml:"auto_scaling"`
+	// RevokeCredentials (default true) revokes the role credentials already
+	// delivered to the instance (step credential-revocation, added beside a
+	// plan's instance-profile, with the same ordering): an inline deny on
+	// the role for the sessions issued to this instance before the
+	// response. False leaves them valid until they expire (up to hours),
+	// for a role the responder may not change.
+	RevokeCredentials *bool `yaml:"revoke_credentials"`
 }
 
 // The values of containment.auto_scaling.
@@ -270,9 +283,14 @@ const untrackingStep = "untracking-group"
 func (p *Playbook) applyContainment(c *Containment) error {
 	names := p.Names()
 	q := slices.Index(names, "quarantine")
-	if c != nil && q < 0 {
+	if c != nil && q < 0 && (c.RevokeCredentials == nil || c.TwoStep != nil) {
 		return errors.New("containment: the playbook runs no quarantine step; remove the containment settings")
 	}
+	if err := p.applyRevocation(c); err != nil {
+		return err
+	}
+	names = p.Names()
+	q = slices.Index(names, "quarantine")
 	twoStep := c == nil || c.TwoStep == nil || *c.TwoStep
 	has := slices.Contains(names, untrackingStep)
 	switch {
@@ -312,6 +330,30 @@ func (p *Playbook) applyAutoScaling(c *Containment) error {
 		p.Steps = slices.Insert(p.Steps, q+1, Entry{Name: want, line: p.Steps[q].line})
 	}
 	p.AutoScaling = mode
+	return nil
+}
+
+// revocationStep revokes the role credentials already on the instance.
+const revocationStep = "credential-revocation"
+
+// applyRevocation applies revoke_credentials: by default a plan that runs
+// instance-profile also runs credential-revocation, added after it with the
+// same ordering (so that a capture-first plan revokes after its collection,
+// whose SSM Agent may use those credentials); with false it may not.
+func (p *Playbook) applyRevocation(c *Containment) error {
+	names := p.Names()
+	revoke := c == nil || c.RevokeCredentials == nil || *c.RevokeCredentials
+	i := slices.Index(names, "instance-profile")
+	has := slices.Contains(names, revocationStep)
+	switch {
+	case c != nil && c.RevokeCredentials != nil && i < 0 && !has:
+		return errors.New("containment: revoke_credentials is set, but the playbook runs no instance-profile step")
+	case revoke && i >= 0 && !has:
+		p.Steps = slices.Insert(p.Steps, i+1, Entry{Name: revocationStep, After: slices.Clone(p.Steps[i].After), line: p.Steps[i].line})
+	case !revoke && has:
+		return fmt.Errorf("containment: revoke_credentials is false, but steps lists %s: remove one of them", revocationStep)
+	}
+	p.RevokeCredentials = slices.Contains(p.Names(), revocationStep)
 	return nil
 }
 
@@ -439,7 +481,7 @@ func (p Playbook) checkOrder() error {
 		if s.Phase() == step.Collect {
 			collect = append(collect, s.Name())
 		}
-		if slices.Contains(isolating, s.Name()) {
+		if slices.Contains(isolating, s.Name()) || (p.Order() == step.CaptureFirst && s.Name() == revocationStep) {
 			isolate = append(isolate, s.Name())
 		}
 	}

@@ -30,6 +30,10 @@ type ReleaseRequest struct {
 	StepTimeout time.Duration
 	// Actor: see Request.Actor.
 	Actor string
+	// KeepCredentialRevocation leaves the credential revocation on the
+	// instance's role (the sessions issued to the instance before the
+	// response stay denied); the release run's record says it was kept.
+	KeepCredentialRevocation bool
 }
 
 // Errors of a release that could not start, besides those of Respond
@@ -125,9 +129,9 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 		Target: step.Target{
 			CaseID: req.CaseID, CaseIDGiven: true, Instance: t.instance,
 			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
-			Prior: t.prior, Run: t.run,
+			Prior: t.prior, Run: t.run, KeepCredentialRevocation: req.KeepCredentialRevocation,
 		},
-		Clients: step.Clients{EC2: r.Clients.EC2, Store: r.Store,
+		Clients: step.Clients{EC2: r.Clients.EC2, IAM: r.Clients.IAM, Store: r.Store,
 			AutoScaling: r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB},
 		Log: log, Now: r.Now,
 	}

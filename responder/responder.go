@@ -83,6 +83,9 @@ type Clients struct {
 	AutoScaling cloud.AutoScaling
 	ELBv2       cloud.ELBv2
 	ELB         cloud.ELB
+	// IAM revokes the role credentials delivered to the suspect instance
+	// (workload account).
+	IAM cloud.IAM
 	// SSM, Presign and Staging serve OS-level collection; nil without it.
 	SSM     cloud.SSM
 	Presign cloud.Presigner
@@ -95,7 +98,7 @@ type Clients struct {
 func NewClients(c *cloud.Clients) Clients {
 	rc := Clients{
 		EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, SNS: c.SNS, Region: c.Region,
-		SSM: c.SSM, Presign: c.Presign,
+		SSM: c.SSM, Presign: c.Presign, IAM: c.IAM,
 		AutoScaling: c.AutoScaling, ELBv2: c.ELBv2, ELB: c.ELB,
 	}
 	if c.S3 != nil {
@@ -280,7 +283,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			TaggedGroups: t.taggedGroups,
 		},
 		Clients: step.Clients{
-			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
+			EC2: r.Clients.EC2, SNS: r.Clients.SNS, IAM: r.Clients.IAM, TopicARN: req.TopicARN, Store: r.Store,
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
 			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,

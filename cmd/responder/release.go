@@ -19,12 +19,14 @@ type releaseOptions struct {
 	CaseID     string
 	InstanceID string
 	roleOptions
-	DryRun  bool
-	Yes     bool
-	Output  string
-	Verbose bool
-	AWS     awsOptions
-	Store   storeOptions
+	DryRun bool
+	Yes    bool
+	// KeepCredentialRevocation leaves the deny on the instance's role.
+	KeepCredentialRevocation bool
+	Output                   string
+	Verbose                  bool
+	AWS                      awsOptions
+	Store                    storeOptions
 }
 
 const releaseExitCodesHelp = `EXIT CODES (from the release's status, the word the record and the instance's
@@ -50,6 +52,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "refuse unless the case is about this instance (a check; the case names its instance)", Destination: &o.InstanceID},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print what would be restored (would-release: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
+		&cli.BoolFlag{Name: "keep-credential-revocation", Usage: "leave the deny on the instance's role: the role credentials issued to the instance before the response stay revoked (the record says it was kept)", Destination: &o.KeepCredentialRevocation},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
@@ -60,13 +63,18 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		Name:  "release",
 		Usage: "restore what a case's containment changed, from the state it recorded before",
 		UsageText: "responder release --case-id ID [--instance-id i-...] [--role-arn ARN [--external-id X]]\n" +
-			"    [--evidence-bucket B | --evidence-dir DIR] [--dry-run] [--yes] [--output table|json]",
+			"    [--evidence-bucket B | --evidence-dir DIR] [--dry-run] [--yes] [--keep-credential-revocation]\n" +
+			"    [--output table|json]",
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
 			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
 			"tracking timeouts, Auto Scaling membership (ExitStandby, or AttachInstances after a detach)\n" +
 			"and scale-in protection, the target groups (with the recorded port and zone) and Classic Load\n" +
-			"Balancers; one step after the other, in the reverse order of containment, then tags\n" +
+			"Balancers, and removes the deny the case put on the instance's role (the revocation of the\n" +
+			"credentials issued to the instance before the response) unless --keep-credential-revocation:\n" +
+			"the instance then works again with the credentials its profile delivers after the release, and\n" +
+			"the old ones, which an attacker may hold, stay denied. One step after the other, in the reverse\n" +
+			"order of containment, then it tags\n" +
 			"the instance responder:status=released. Each step reads back what it restored: the status\n" +
 			"is released only when every one holds, release-incomplete otherwise. The release is\n" +
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
@@ -112,7 +120,7 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	if err := o.roleOptions.validate(); err != nil {
 		return err
 	}
-	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun}
+	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun, KeepCredentialRevocation: o.KeepCredentialRevocation}
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}

@@ -102,6 +102,11 @@ func respondDescription() string {
 		"Every containment step reads back what it changed; the case status (below) is made of those\n" +
 		"read-backs, and the instance is tagged responder:status=<status> after containment. Ctrl-C\n" +
 		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +
+		"credential-revocation puts on the instance's role an inline deny of the sessions issued to\n" +
+		"this instance before the response (responder-revoke-<case-id>): role credentials an attacker\n" +
+		"copied stop working, other instances with the role keep theirs; credentials the attacker made\n" +
+		"with them are not covered. A role it cannot change (AccessDenied, service-linked) leaves the\n" +
+		"case partially-contained. A playbook turns it off with containment: {revoke_credentials: false}.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
 		scalingHelp + "\n\n" +

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -57,6 +58,7 @@ type Clients struct {
 	AutoScaling AutoScaling
 	ELBv2       ELBv2
 	ELB         ELB
+	IAM         IAM
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
@@ -104,6 +106,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		AutoScaling:         autoscaling.NewFromConfig(workload),
 		ELBv2:               elbv2.NewFromConfig(workload),
 		ELB:                 elb.NewFromConfig(workload),
+		IAM:                 iam.NewFromConfig(workload),
 		S3:                  s3Client,
 		SNS:                 sns.NewFromConfig(base),
 		Presign:             s3.NewPresignClient(s3Client),

@@ -33,6 +33,7 @@ const (
 	serviceSTS = "STS"
 	serviceKMS = "KMS"
 	serviceSSM = "SSM"
+	serviceIAM = "IAM"
 )
 
 // Cloud is one fake AWS account in one Region. It is safe for concurrent use.
@@ -106,6 +107,7 @@ type Cloud struct {
 	autoScaling *AutoScaling
 	elbv2       *ELBv2
 	elb         *ELB
+	iam         *IAM
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -129,9 +131,11 @@ type state struct {
 	Commands     map[string]*command     // SSM commands, by command ID
 	// Auto Scaling groups by name, target groups by ARN, Classic Load
 	// Balancers by name.
-	AutoScalingGroups    map[string]*asGroup     `json:",omitempty"`
-	TargetGroups         map[string]*targetGroup `json:",omitempty"`
-	ClassicLoadBalancers map[string]*classicLB   `json:",omitempty"`
+	AutoScalingGroups    map[string]*asGroup         `json:",omitempty"`
+	TargetGroups         map[string]*targetGroup     `json:",omitempty"`
+	ClassicLoadBalancers map[string]*classicLB       `json:",omitempty"`
+	Roles                map[string]*role            // IAM roles, by name
+	Profiles             map[string]*instanceProfile // IAM instance profiles, by name
 }
 
 // Option configures a Cloud made by New.
@@ -175,6 +179,8 @@ func New(opts ...Option) *Cloud {
 			AutoScalingGroups:    map[string]*asGroup{},
 			TargetGroups:         map[string]*targetGroup{},
 			ClassicLoadBalancers: map[string]*classicLB{},
+			Roles:                map[string]*role{},
+			Profiles:             map[string]*instanceProfile{},
 		},
 	}
 	for _, o := range opts {
@@ -182,6 +188,7 @@ func New(opts ...Option) *Cloud {
 	}
 	c.ec2, c.s3, c.sns, c.sts, c.kms, c.ssm = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}, &SSM{c}
 	c.autoScaling, c.elbv2, c.elb = &AutoScaling{c}, &ELBv2{c}, &ELB{c}
+	c.iam = &IAM{c}
 	return c
 }
 
@@ -224,6 +231,7 @@ var (
 	_ cloud.AutoScaling  = (*AutoScaling)(nil)
 	_ cloud.ELBv2        = (*ELBv2)(nil)
 	_ cloud.ELB          = (*ELB)(nil)
+	_ cloud.IAM          = (*IAM)(nil)
 )
 
 // CallCount returns how many calls of operation op (for example

@@ -74,6 +74,8 @@ type InstanceSpec struct {
 	InterfaceGroupIDs [][]string
 
 	// InstanceProfileArn, when set, is associated (state "associated").
+	// A profile of this account that IAM does not know yet is added with a
+	// role of the same name (see AddInstanceProfile for other shapes).
 	InstanceProfileArn string
 
 	// State is running when empty. A terminated instance has no volumes,
@@ -192,6 +194,7 @@ func (c *Cloud) AddInstance(spec InstanceSpec) string {
 		c.addInterfaceLocked(inst, int32(i), slices.Clone(groups))
 	}
 	if spec.InstanceProfileArn != "" {
+		c.ensureProfileLocked(spec.InstanceProfileArn)
 		c.associateLocked(inst, spec.InstanceProfileArn)
 	}
 	return inst.ID

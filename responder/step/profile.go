@@ -70,7 +70,7 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 			errs = multierror.Append(errs, fmt.Errorf("disassociate %s (%s): %w", a.AssociationID, a.ProfileARN, err))
 		}
 	}
-	res := OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire",
+	res := OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire, unless revoked (credential-revocation)",
 		before, profileState{})
 	if err := errs.ErrorOrNil(); err != nil {
 		res = Failed(err, before)
@@ -161,7 +161,7 @@ func (InstanceProfile) Describe() Description {
 		Order:  30,
 		OnFailure: "The instance profile may still be attached: code on the instance can keep getting " +
 			"fresh credentials for its role and act in the account with the role's permissions. Credentials " +
-			"already delivered stay valid until they expire in any case.",
+			"delivered after the response are not revoked by credential-revocation, which denies only those issued before it.",
 	}
 }
 

@@ -33,6 +33,7 @@ var registry = map[string]func() Step{
 	VolatileData{}.Name():            func() Step { return VolatileData{} },
 	MemoryCapture{}.Name():           func() Step { return MemoryCapture{} },
 	ForensicAccessClose{}.Name():     func() Step { return ForensicAccessClose{} },
+	CredentialRevocation{}.Name():    func() Step { return CredentialRevocation{} },
 }
 
 // recordOnly maps the name of an entry of the case record that no plan runs
@@ -48,7 +49,7 @@ var recordOnly = map[string]func() Description{
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots",
 	"quarantine-group", "untracking-group", "quarantine", "auto-scaling", "load-balancers", "termination-protection", "shutdown-behavior",
-	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
+	"stop-protection", "delete-on-termination", "instance-profile", "credential-revocation", "case-tag", "notify",
 }
 
 // Lookup returns the step with the given name.

@@ -192,6 +192,10 @@ type Target struct {
 	// beside DescribeInstances (ReadTaggedGroups); nil when they were not
 	// read, and the group steps look them up themselves.
 	TaggedGroups *[]types.SecurityGroup
+	// KeepCredentialRevocation: a release leaves the credential
+	// revocation on the role (responder release
+	// --keep-credential-revocation), and its record says so.
+	KeepCredentialRevocation bool
 }
 
 // InstanceID is the suspect instance's ID.
@@ -201,6 +205,9 @@ func (t *Target) InstanceID() string { return aws.ToString(t.Instance.InstanceId
 type Clients struct {
 	EC2 cloud.EC2
 	SNS cloud.SNS
+	// IAM revokes the role credentials delivered to the instance (nil: the
+	// credential-revocation step fails, saying so).
+	IAM cloud.IAM
 	// TopicARN is the SNS topic notify publishes to ("": no notification).
 	TopicARN string
 	Store    evidence.Store
