@@ -50,6 +50,9 @@ type Playbook struct {
 	// untracking group first (the plan runs untracking-group): see
 	// Containment.
 	TwoStep bool
+	// NetworkACL is true when the plan runs network-acl, the network ACL
+	// path of containment: see Containment.
+	NetworkACL bool
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -227,6 +230,13 @@ type Containment struct {
 	// interface in one call, one round trip faster: tracked connections then
 	// go on until they are idle, and nothing claims them cut.
 	TwoStep *bool `yaml:"two_step"`
+	// NetworkACL (default false) adds the network ACL path (step
+	// network-acl, after quarantine): deny entries for the instance's
+	// addresses in every network ACL of its VPCs that serves a subnet.
+	// Stateless, so it cuts established flows and ICMP too, through NAT
+	// gateways, load balancers and the other subnets; but it changes ACLs
+	// that serve whole subnets, shared with other workloads.
+	NetworkACL *bool `yaml:"network_acl"`
 }
 
 // file is the YAML document of a playbook.
@@ -241,6 +251,9 @@ type file struct {
 
 // untrackingStep is the step the two-step quarantine needs.
 const untrackingStep = "untracking-group"
+
+// networkACLStep is the step of the network ACL path.
+const networkACLStep = "network-acl"
 
 // applyContainment applies the containment settings to the steps: with
 // two_step (the default) a plan that runs quarantine also runs
@@ -261,6 +274,24 @@ func (p *Playbook) applyContainment(c *Containment) error {
 		return fmt.Errorf("containment: two_step is false, but steps lists %s (the two-step move): remove one of them", untrackingStep)
 	}
 	p.TwoStep = q >= 0 && twoStep
+	return p.applyNetworkACL(c)
+}
+
+// applyNetworkACL adds network-acl after quarantine when network_acl is
+// true; with network_acl false the steps may not list it.
+func (p *Playbook) applyNetworkACL(c *Containment) error {
+	names := p.Names()
+	has := slices.Contains(names, networkACLStep)
+	switch {
+	case c == nil || c.NetworkACL == nil:
+	case *c.NetworkACL && !has:
+		q := slices.Index(names, "quarantine")
+		p.Steps = slices.Insert(p.Steps, q+1, Entry{Name: networkACLStep, line: p.Steps[q].line})
+		has = true
+	case !*c.NetworkACL && has:
+		return fmt.Errorf("containment: network_acl is false, but steps lists %s: remove one of them", networkACLStep)
+	}
+	p.NetworkACL = has
 	return nil
 }
 

@@ -22,6 +22,7 @@ var registry = map[string]func() Step{
 	StopProtection{}.Name():        func() Step { return StopProtection{} },
 	VolumeRetention{}.Name():       func() Step { return VolumeRetention{} },
 	ConnectionTracking{}.Name():    func() Step { return ConnectionTracking{} },
+	NetworkACL{}.Name():            func() Step { return NetworkACL{} },
 	InstanceProfile{}.Name():       func() Step { return InstanceProfile{} },
 	CaseTag{}.Name():               func() Step { return CaseTag{} },
 	Notify{}.Name():                func() Step { return Notify{} },
