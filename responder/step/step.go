@@ -177,6 +177,16 @@ type Target struct {
 	// up; CaseSnapshotsErr: the lookup failed).
 	CaseSnapshots    []evidence.Snapshot
 	CaseSnapshotsErr error
+
+	// Release says this run releases the case (responder.Release): its
+	// status is evidence.ReleaseStatus, not CaseStatus.
+	Release bool
+	// CannotPassRoles says the credentials of this run may not pass an
+	// instance role (iam:PassRole): the Lambda's automation, whose member
+	// role passes none but the forensic one. A release then does not try to
+	// associate the instance profile the case removed; it records what a
+	// person runs with the release role instead.
+	CannotPassRoles bool
 }
 
 // InstanceID is the suspect instance's ID.
@@ -343,7 +353,11 @@ func (e *Env) markInterrupted() {
 // (evidence.CaseStatus). Report steps and containment reporters, which run
 // after the steps they speak of, use it: one word everywhere.
 func (e *Env) Status() string {
-	return evidence.CaseStatus(e.Finished(), evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()})
+	o := evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()}
+	if e.Target.Release {
+		return evidence.ReleaseStatus(e.Finished(), o)
+	}
+	return evidence.CaseStatus(e.Finished(), o)
 }
 
 // ErrAlreadyCollected is returned by SaveArtifact when the case already holds
