@@ -19,12 +19,13 @@ type releaseOptions struct {
 	CaseID     string
 	InstanceID string
 	roleOptions
-	DryRun  bool
-	Yes     bool
-	Output  string
-	Verbose bool
-	AWS     awsOptions
-	Store   storeOptions
+	DryRun   bool
+	Yes      bool
+	TopicARN string
+	Output   string
+	Verbose  bool
+	AWS      awsOptions
+	Store    storeOptions
 }
 
 const releaseExitCodesHelp = `EXIT CODES (from the release's status, the word the record and the instance's
@@ -49,6 +50,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "case-id", Usage: "the case to release", Required: true, Destination: &o.CaseID},
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "refuse unless the case is about this instance (a check; the case names its instance)", Destination: &o.InstanceID},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print what would be restored (would-release: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
+		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify of the release and its status (released, release-incomplete)", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
 		outputFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
@@ -60,12 +62,13 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		Name:  "release",
 		Usage: "restore what a case's containment changed, from the state it recorded before",
 		UsageText: "responder release --case-id ID [--instance-id i-...] [--role-arn ARN [--external-id X]]\n" +
-			"    [--evidence-bucket B | --evidence-dir DIR] [--dry-run] [--yes] [--output table|json]",
+			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--dry-run] [--yes] [--output table|json]",
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
 			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
-			"tracking timeouts; one step after the other, in the reverse order of containment, then tags\n" +
-			"the instance responder:status=released. Each step reads back what it restored: the status\n" +
+			"tracking timeouts, the network ACL deny entries; one step after the other, in the reverse order\n" +
+			"of containment, then tags the instance responder:status=released (and, with --topic-arn,\n" +
+			"notifies the topic with the same word). Each step reads back what it restored: the status\n" +
 			"is released only when every one holds, release-incomplete otherwise. The release is\n" +
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
 			"copies) is never touched.\n\n" +
@@ -107,7 +110,7 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	if err := o.roleOptions.validate(); err != nil {
 		return err
 	}
-	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun}
+	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun, TopicARN: o.TopicARN}
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
