@@ -39,6 +39,16 @@ func lastNotification(t *testing.T, c *fakeaws.Cloud, topic string) step.Notific
 	return n
 }
 
+// Without the network ACL path, the quarantine's record says it was not
+// used.
+func TestQuarantineRecordsTheNetworkACLPathUnused(t *testing.T) {
+	c, id := releaseSuspect(t)
+	res := respond(t, c, &evidence.Folder{Root: t.TempDir()}, responder.Request{InstanceID: id, Plan: releasePlan})
+	if rec := stepOf(t, res.Steps, "quarantine"); !strings.Contains(string(rec.After), `"network_acl_path":false`) {
+		t.Errorf("quarantine after %s: want network_acl_path false", rec.After)
+	}
+}
+
 // A release publishes to the topic with the status word of the record.
 func TestReleaseNotifiesItsStatus(t *testing.T) {
 	c, id := releaseSuspect(t)
@@ -124,8 +134,10 @@ func TestNetworkACLRespondThenRelease(t *testing.T) {
 	if res.Status != evidence.CaseContained {
 		t.Fatalf("respond: %s %v", res.Status, res.Err)
 	}
-	if rec := stepOf(t, res.Steps, "network-acl"); !strings.Contains(string(rec.After), `"network_acl_path":true`) {
-		t.Errorf("network-acl after %s", rec.After)
+	for _, name := range []string{"network-acl", "quarantine"} {
+		if rec := stepOf(t, res.Steps, name); !strings.Contains(string(rec.After), `"network_acl_path":true`) {
+			t.Errorf("%s after %s: want network_acl_path true", name, rec.After)
+		}
 	}
 	if got := c.NACLEntries(acl); len(got) != len(before)+4 { // two addresses, two directions
 		t.Fatalf("entries after respond: %v", got)

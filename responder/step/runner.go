@@ -96,8 +96,10 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	done := map[string]chan struct{}{}
 	env.facts.mu.Lock()
 	env.facts.milestones = map[string]*milestone{}
+	env.facts.planned = map[string]bool{}
 	for i, s := range plan {
 		order[s.Name()] = i
+		env.facts.planned[s.Name()] = true
 		done[s.Name()] = make(chan struct{})
 		for _, m := range milestonesOf(s) {
 			ms := &milestone{ch: make(chan struct{})}

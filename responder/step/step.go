@@ -214,6 +214,7 @@ type Clients struct {
 type facts struct {
 	mu               sync.Mutex
 	milestones       map[string]*milestone
+	planned          map[string]bool // the steps of the plan, by name
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
 	untrackingGroups map[string]string // VPC ID -> untracking group ID
 	collection       collectionState
@@ -265,6 +266,13 @@ func (e *Env) Reach(ctx context.Context, name string) {
 	if m != nil {
 		m.reach()
 	}
+}
+
+// Planned reports whether the plan of this run has the named step.
+func (e *Env) Planned(name string) bool {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.planned[name]
 }
 
 // SetQuarantineGroup records the quarantine group prepared for a VPC.
