@@ -214,7 +214,7 @@ type Clients struct {
 type facts struct {
 	mu               sync.Mutex
 	milestones       map[string]*milestone
-	planned          map[string]bool // the steps of the plan, by name
+	planned          map[string]bool   // the steps of the plan, by name
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
 	untrackingGroups map[string]string // VPC ID -> untracking group ID
 	collection       collectionState
