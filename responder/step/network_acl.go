@@ -58,9 +58,6 @@ func (NetworkACL) Phase() Phase    { return Contain }
 func (NetworkACL) Needs() []string { return []string{quarantineStep} }
 func (NetworkACL) Isolates() bool  { return true }
 
-// networkACLStep names the step; playbooks add it by this name.
-const networkACLStep = "network-acl"
-
 // naclState is what the step found (before) and read back (after).
 type naclState struct {
 	// Addresses are the instance's private addresses, as ACL CIDRs.
