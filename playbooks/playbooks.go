@@ -58,6 +58,9 @@ type Playbook struct {
 	// already delivered to the instance (credential-revocation): see
 	// Containment.
 	RevokeCredentials bool
+	// NetworkACL is true when the plan runs network-acl, the network ACL
+	// path of containment: see Containment.
+	NetworkACL bool
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -252,6 +255,13 @@ type Containment struct {
 	// response. False leaves them valid until they expire (up to hours),
 	// for a role the responder may not change.
 	RevokeCredentials *bool `yaml:"revoke_credentials"`
+	// NetworkACL (default false) adds the network ACL path (step
+	// network-acl, after quarantine): deny entries for the instance's
+	// addresses in every network ACL of its VPCs that serves a subnet.
+	// Stateless, so it cuts established flows and ICMP too, through NAT
+	// gateways, load balancers and the other subnets; but it changes ACLs
+	// that serve whole subnets, shared with other workloads.
+	NetworkACL *bool `yaml:"network_acl"`
 }
 
 // The values of containment.auto_scaling.
@@ -276,6 +286,9 @@ type file struct {
 
 // untrackingStep is the step the two-step quarantine needs.
 const untrackingStep = "untracking-group"
+
+// networkACLStep is the step of the network ACL path.
+const networkACLStep = "network-acl"
 
 // applyContainment applies the containment settings to the steps: with
 // two_step (the default) a plan that runs quarantine also runs
@@ -304,7 +317,10 @@ func (p *Playbook) applyContainment(c *Containment) error {
 	if q < 0 {
 		return nil
 	}
-	return p.applyAutoScaling(c)
+	if err := p.applyAutoScaling(c); err != nil {
+		return err
+	}
+	return p.applyNetworkACL(c)
 }
 
 // applyAutoScaling gives a plan that runs quarantine the Auto Scaling step
@@ -354,6 +370,24 @@ func (p *Playbook) applyRevocation(c *Containment) error {
 		return fmt.Errorf("containment: revoke_credentials is false, but steps lists %s: remove one of them", revocationStep)
 	}
 	p.RevokeCredentials = slices.Contains(p.Names(), revocationStep)
+	return nil
+}
+
+// applyNetworkACL adds network-acl after quarantine when network_acl is
+// true; with network_acl false the steps may not list it.
+func (p *Playbook) applyNetworkACL(c *Containment) error {
+	names := p.Names()
+	has := slices.Contains(names, networkACLStep)
+	switch {
+	case c == nil || c.NetworkACL == nil:
+	case *c.NetworkACL && !has:
+		q := slices.Index(names, "quarantine")
+		p.Steps = slices.Insert(p.Steps, q+1, Entry{Name: networkACLStep, line: p.Steps[q].line})
+		has = true
+	case !*c.NetworkACL && has:
+		return fmt.Errorf("containment: network_acl is false, but steps lists %s: remove one of them", networkACLStep)
+	}
+	p.NetworkACL = has
 	return nil
 }
 

@@ -47,6 +47,21 @@ func TestPlaybooksGolden(t *testing.T) {
 	}
 }
 
+// A playbook file with the network ACL path: show says so, and the plan
+// runs network-acl after quarantine.
+func TestPlaybookShowsTheNetworkACLPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acl.yaml")
+	body := "name: acl\nsummary: with the network ACL path\ntradeoff: changes shared ACLs\ncontainment: {network_acl: true}\n" +
+		"steps: [metadata, snapshots, quarantine-group, quarantine]\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, fakeaws.New(), "playbooks", "show", path)
+	if code != exitOK || !strings.Contains(out, "network ACL path") || !strings.Contains(out, "network-acl") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+}
+
 // The help lists every playbook with its summary, from the package.
 func TestRespondHelpListsThePlaybooks(t *testing.T) {
 	code, out, _ := runCLI(t, fakeaws.New(), "respond", "--help")

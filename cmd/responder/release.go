@@ -23,6 +23,7 @@ type releaseOptions struct {
 	Yes    bool
 	// KeepCredentialRevocation leaves the deny on the instance's role.
 	KeepCredentialRevocation bool
+	TopicARN                 string
 	Output                   string
 	Verbose                  bool
 	AWS                      awsOptions
@@ -51,6 +52,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "case-id", Usage: "the case to release", Required: true, Destination: &o.CaseID},
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "refuse unless the case is about this instance (a check; the case names its instance)", Destination: &o.InstanceID},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print what would be restored (would-release: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
+		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify of the release and its status (released, release-incomplete)", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
 		&cli.BoolFlag{Name: "keep-credential-revocation", Usage: "leave the deny on the instance's role: the role credentials issued to the instance before the response stay revoked (the record says it was kept)", Destination: &o.KeepCredentialRevocation},
 		outputFlag(&o.Output),
@@ -63,19 +65,19 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		Name:  "release",
 		Usage: "restore what a case's containment changed, from the state it recorded before",
 		UsageText: "responder release --case-id ID [--instance-id i-...] [--role-arn ARN [--external-id X]]\n" +
-			"    [--evidence-bucket B | --evidence-dir DIR] [--dry-run] [--yes] [--keep-credential-revocation]\n" +
+			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--dry-run] [--yes] [--keep-credential-revocation]\n" +
 			"    [--output table|json]",
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
 			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
 			"tracking timeouts, Auto Scaling membership (ExitStandby, or AttachInstances after a detach)\n" +
 			"and scale-in protection, the target groups (with the recorded port and zone) and Classic Load\n" +
-			"Balancers, and removes the deny the case put on the instance's role (the revocation of the\n" +
+			"Balancers, the network ACL deny entries, and removes the deny the case put on the instance's role (the revocation of the\n" +
 			"credentials issued to the instance before the response) unless --keep-credential-revocation:\n" +
 			"the instance then works again with the credentials its profile delivers after the release, and\n" +
 			"the old ones, which an attacker may hold, stay denied. One step after the other, in the reverse\n" +
-			"order of containment, then it tags\n" +
-			"the instance responder:status=released. Each step reads back what it restored: the status\n" +
+			"order of containment, then it tags the instance responder:status=released (and, with\n" +
+			"--topic-arn, notifies the topic with the same word). Each step reads back what it restored: the status\n" +
 			"is released only when every one holds, release-incomplete otherwise. The release is\n" +
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
 			"copies) is never touched.\n\n" +
@@ -120,7 +122,8 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	if err := o.roleOptions.validate(); err != nil {
 		return err
 	}
-	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun, KeepCredentialRevocation: o.KeepCredentialRevocation}
+	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun,
+		KeepCredentialRevocation: o.KeepCredentialRevocation, TopicARN: o.TopicARN}
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}

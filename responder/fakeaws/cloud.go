@@ -61,6 +61,9 @@ type Cloud struct {
 	// the account at once; the next answers ResourceLimitExceeded. Zero means
 	// AWS's default quota, DefaultConcurrentCopyLimit.
 	ConcurrentCopyLimit int
+	// NACLEntryQuota is how many entries a network ACL may hold per
+	// direction (zero: DefaultNACLEntryQuota, AWS's default).
+	NACLEntryQuota int
 	// CallerArn and CallerUserID are what GetCallerIdentity answers. When
 	// empty, an IAM user "responder-test" in Account.
 	CallerArn    string
@@ -116,6 +119,7 @@ type Cloud struct {
 type state struct {
 	VPCs         map[string]*vpc
 	Subnets      map[string]*subnet
+	NACLs        map[string]*networkACL // network ACLs, by ID (nacls.go)
 	Groups       map[string]*securityGroup
 	Instances    map[string]*instance
 	Volumes      map[string]*volume
@@ -163,6 +167,7 @@ func New(opts ...Option) *Cloud {
 		st: state{
 			VPCs:         map[string]*vpc{},
 			Subnets:      map[string]*subnet{},
+			NACLs:        map[string]*networkACL{},
 			Groups:       map[string]*securityGroup{},
 			Instances:    map[string]*instance{},
 			Volumes:      map[string]*volume{},

@@ -72,6 +72,10 @@ type InstanceSpec struct {
 	// the interface at device index i.
 	SecurityGroupIDs  []string
 	InterfaceGroupIDs [][]string
+	// InterfaceSubnetIDs[i], when given, puts the interface at device index
+	// i in that subnet of the instance's VPC (the instance's subnet when
+	// empty).
+	InterfaceSubnetIDs []string
 
 	// InstanceProfileArn, when set, is associated (state "associated").
 	// A profile of this account that IAM does not know yet is added with a
@@ -192,6 +196,9 @@ func (c *Cloud) AddInstance(spec InstanceSpec) string {
 			}
 		}
 		c.addInterfaceLocked(inst, int32(i), slices.Clone(groups))
+		if i < len(spec.InterfaceSubnetIDs) && spec.InterfaceSubnetIDs[i] != "" {
+			c.moveInterfaceLocked(inst, i, spec.InterfaceSubnetIDs[i])
+		}
 	}
 	if spec.InstanceProfileArn != "" {
 		c.ensureProfileLocked(spec.InstanceProfileArn)

@@ -34,6 +34,7 @@ var registry = map[string]func() Step{
 	MemoryCapture{}.Name():           func() Step { return MemoryCapture{} },
 	ForensicAccessClose{}.Name():     func() Step { return ForensicAccessClose{} },
 	CredentialRevocation{}.Name():    func() Step { return CredentialRevocation{} },
+	NetworkACL{}.Name():              func() Step { return NetworkACL{} },
 }
 
 // recordOnly maps the name of an entry of the case record that no plan runs

@@ -196,6 +196,16 @@ type Target struct {
 	// revocation on the role (responder release
 	// --keep-credential-revocation), and its record says so.
 	KeepCredentialRevocation bool
+
+	// Release says this run releases the case (responder.Release): its
+	// status is evidence.ReleaseStatus, not CaseStatus.
+	Release bool
+	// CannotPassRoles says the credentials of this run may not pass an
+	// instance role (iam:PassRole): the Lambda's automation, whose member
+	// role passes none but the forensic one. A release then does not try to
+	// associate the instance profile the case removed; it records what a
+	// person runs with the release role instead.
+	CannotPassRoles bool
 }
 
 // InstanceID is the suspect instance's ID.
@@ -286,6 +296,13 @@ func (e *Env) Reach(ctx context.Context, name string) {
 	if m != nil {
 		m.reach()
 	}
+}
+
+// Planned reports whether the plan of this run has the named step.
+func (e *Env) Planned(name string) bool {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.done[name] != nil
 }
 
 // Await waits until the named step of the plan has finished, whatever its
@@ -417,7 +434,11 @@ func (e *Env) markInterrupted() {
 // (evidence.CaseStatus). Report steps and containment reporters, which run
 // after the steps they speak of, use it: one word everywhere.
 func (e *Env) Status() string {
-	return evidence.CaseStatus(e.Finished(), evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()})
+	o := evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()}
+	if e.Target.Release {
+		return evidence.ReleaseStatus(e.Finished(), o)
+	}
+	return evidence.CaseStatus(e.Finished(), o)
 }
 
 // ErrAlreadyCollected is returned by SaveArtifact when the case already holds
