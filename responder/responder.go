@@ -108,8 +108,10 @@ func New(c *cloud.Clients, store evidence.Store) *Responder {
 type Responder struct {
 	Clients Clients
 	Store   evidence.Store
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Signer, when set, signs every record a run saves (--signing-key).
+	Signer evidence.Signer
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Result is the outcome of one run.
@@ -305,11 +307,14 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
-		if err := evidence.RepairRecord(ctx, r.Store, t.record); err != nil {
+		if err := evidence.RepairSignedRecord(ctx, r.Store, t.record, r.Signer); err != nil {
 			errs = multierror.Append(errs, err)
 			log.Error("interrupted save not completed", "error", err)
 		}
-		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
+		if err := evidence.SaveSignedRun(ctx, r.Store, res.Manifest, r.Signer); errors.Is(err, evidence.ErrNotSigned) {
+			errs = multierror.Append(errs, err)
+			log.Error("case record saved unsigned", "error", err)
+		} else if err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 			log.Error("case record not saved", "error", err)

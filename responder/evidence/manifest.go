@@ -16,7 +16,11 @@ import (
 // case statuses acquired, partially-contained and interrupted; it no longer
 // writes contained-evidence-incomplete (see CaseStatus).
 // 1.4 added runs[].forced and runs[].blast_radius (the safeguards).
-const SchemaVersion = "1.4"
+// 1.5 added runs[].previous_sha256 (the hash chain through the case's
+// history), runs[].signature and runs[].signing_error (signed records),
+// snapshots[].lock and snapshot_copies[].lock (EBS snapshot lock) and
+// steps[].calls[].server_date and local_time (trusted time).
+const SchemaVersion = "1.5"
 
 // ManifestName is the manifest's path inside the case folder.
 const ManifestName = "manifest.json"
@@ -70,6 +74,16 @@ type Run struct {
 	// BlastRadius is the slot of the account's hour this run took before
 	// containment, and the limit it was taken under.
 	BlastRadius *BlastRadius `json:"blast_radius,omitempty"`
+	// PreviousSHA256 is the SHA-256 of the history copy of the run before
+	// (history/manifest-run-NNN.json, as stored): each revision holds the
+	// digest of the one before it, a hash chain through the case's history.
+	// Empty for the first run (and in records before 1.5).
+	PreviousSHA256 string `json:"previous_sha256,omitempty"`
+	// Signature names the key that signed this run's history copy
+	// (SignatureName holds the signature); nil when the run was not signed.
+	Signature *Signature `json:"signature,omitempty"`
+	// SigningError says why a run asked to be signed was saved unsigned.
+	SigningError string `json:"signing_error,omitempty"`
 }
 
 // Forced says who overrode the protection of an instance.

@@ -157,9 +157,11 @@ type Preserver struct {
 	// before it copies anything (nil: not checked).
 	ForensicsIdentity cloud.STS
 	Store             evidence.Store
-	Region            string
-	Log               *slog.Logger
-	Now               func() time.Time
+	// Signer, when set, signs the record the run saves (--signing-key).
+	Signer evidence.Signer
+	Region string
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // New builds the preserve engine from the workload-account clients
@@ -307,11 +309,14 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		Tool: responder.Tool(), Location: p.Store.Location(req.CaseID, ""),
 	})
 	// The record is saved even when the run timed out or was cancelled.
-	if err := evidence.RepairRecord(ctx, p.Store, rec); err != nil {
+	if err := evidence.RepairSignedRecord(ctx, p.Store, rec, p.Signer); err != nil {
 		errs = multierror.Append(errs, err)
 		log.Error("interrupted save not completed", "error", err)
 	}
-	if err := evidence.SaveRun(ctx, p.Store, res.Manifest); err != nil {
+	if err := evidence.SaveSignedRun(ctx, p.Store, res.Manifest, p.Signer); errors.Is(err, evidence.ErrNotSigned) {
+		errs = multierror.Append(errs, err)
+		log.Error("case record saved unsigned", "error", err)
+	} else if err != nil {
 		res.SaveErr = err
 		errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 		log.Error("case record not saved", "error", err)
