@@ -61,6 +61,9 @@ type Clients struct {
 	// ForensicsEC2 is EC2 with the caller's own credentials, in the
 	// forensics account: it copies the snapshots shared with it.
 	ForensicsEC2 ForensicsEC2
+	// Signing is KMS with the caller's own credentials: it signs the case
+	// records with the forensics account's signing key (--signing-key).
+	Signing Signing
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -94,6 +97,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		Presign:             s3.NewPresignClient(s3Client),
 		EvidenceCredentials: base.Credentials,
 		ForensicsEC2:        ec2.NewFromConfig(base),
+		Signing:             kms.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {
