@@ -32,6 +32,9 @@ const (
 	CheckPending  = "pending"  // not complete yet (a snapshot in progress)
 	CheckWarning  = "warning"  // weaker protection than expected, not a mismatch
 	CheckError    = "error"    // could not be checked
+	// CheckUnsigned: the run carries no signature (or predates the hash
+	// chain); never a failure by itself, never "verified" either.
+	CheckUnsigned = "unsigned"
 )
 
 // Check is one verification of one thing.
@@ -63,6 +66,17 @@ func (v *Verification) Failed() bool {
 	return false
 }
 
+// Unsigned reports whether some run of the record is not signed (or not
+// chained): the record is then proved by its seals only.
+func (v *Verification) Unsigned() bool {
+	for _, c := range v.Checks {
+		if c.Status == CheckUnsigned {
+			return true
+		}
+	}
+	return false
+}
+
 // Pending reports whether some evidence is not complete yet.
 func (v *Verification) Pending() bool {
 	for _, c := range v.Checks {
@@ -84,6 +98,13 @@ type Custodian struct {
 	Copies SnapshotReader
 	// Caller identifies who places or lifts a legal hold.
 	Caller cloud.STS
+	// PublicKey, when set, is the DER public key the caller trusts
+	// (--public-key): every run must be signed with it.
+	PublicKey []byte
+	// Keys is KMS with the caller's credentials: Verify compares each
+	// signing key's public key with the stored one through it (nil: not
+	// checked; verify --online sets it).
+	Keys KeyReader
 	// Now is the clock (nil: the system clock).
 	Now func() time.Time
 }
@@ -143,8 +164,14 @@ func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, e
 		v.Checks = append(v.Checks, Check{Kind: "manifest", Subject: evidence.ManifestName, Status: CheckMismatch, Detail: err.Error()})
 		return v, nil
 	}
-	sealChecks, seals := verifySeals(ctx, c.Store, m, raw)
+	sealChecks, seals, revs := verifySeals(ctx, c.Store, m, raw)
 	v.Checks = append(v.Checks, sealChecks...)
+	v.Checks = append(v.Checks, verifyChain(m, revs)...)
+	sv := signatureVerifier{ctx: ctx, store: c.Store, caseID: caseID, pinned: c.PublicKey}
+	v.Checks = append(v.Checks, sv.verifySignatures(m, revs)...)
+	if c.Keys != nil {
+		v.Checks = append(v.Checks, verifyKeysOnline(ctx, c.Keys, m)...)
+	}
 	v.Checks = append(v.Checks, c.verifyFolder(ctx, m, seals)...)
 	v.Checks = append(v.Checks, verifyArtifacts(ctx, c.Store, m, now)...)
 	if c.Snapshots != nil {
@@ -174,10 +201,11 @@ func (c *Custodian) verifyFolder(ctx context.Context, m *evidence.Manifest, seal
 
 // verifySeals checks manifest.json against the seal of the last run, and
 // every history copy against its own seal. It returns the seals it read
-// (the SHA-256 of each run's record).
-func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest, raw []byte) ([]Check, map[string]bool) {
+// (the SHA-256 of each run's record) and the history copies.
+func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest, raw []byte) ([]Check, map[string]bool, revisions) {
 	var checks []Check
 	seals := map[string]bool{}
+	revs := revisions{}
 	seal := func(run int) (string, error) {
 		b, err := store.Get(ctx, m.CaseID, evidence.SealName(run))
 		sum := strings.TrimSpace(string(b))
@@ -204,6 +232,7 @@ func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest
 			checks = append(checks, Check{Kind: "seal", Subject: name, Status: CheckMissing, Detail: err.Error()})
 			continue
 		}
+		revs[r.Number] = body
 		want, err := seal(r.Number)
 		switch {
 		case err != nil:
@@ -214,7 +243,7 @@ func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest
 			checks = append(checks, Check{Kind: "seal", Subject: name, Status: CheckOK})
 		}
 	}
-	return checks, seals
+	return checks, seals, revs
 }
 
 // artifactsInFlight is how many artifacts Verify re-hashes at once.

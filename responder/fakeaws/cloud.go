@@ -194,6 +194,7 @@ var (
 	_ cloud.EC2          = (*EC2)(nil)
 	_ cloud.ForensicsEC2 = (*EC2)(nil)
 	_ cloud.KMS          = (*KMS)(nil)
+	_ cloud.Signing      = (*KMS)(nil)
 	_ cloud.S3           = (*S3)(nil)
 	_ cloud.SNS          = (*SNS)(nil)
 	_ cloud.SSM          = (*SSM)(nil)
