@@ -159,20 +159,25 @@ func (sv signatureVerifier) verifyRun(r evidence.Run, body []byte) (string, stri
 	return CheckOK, "ECDSA P-256 by " + s.KeyID + detail
 }
 
-// publicKey reads the stored public key of a signature, checks it is the
-// one the record names, and, with a pinned key, that it is the pinned one.
-// It returns nil and why when the key cannot be used.
+// publicKey reads the stored public key of a signature in both its forms
+// (PEM, which openssl reads, and DER), checks that both are the key the
+// record names, and, with a pinned key, that it is the pinned one. It
+// returns nil and why when the key cannot be used.
 func (sv signatureVerifier) publicKey(s *evidence.Signature) (*ecdsa.PublicKey, string) {
-	stored, err := sv.store.Get(sv.ctx, sv.caseID, s.PublicKey)
-	if err != nil {
-		return nil, "public key " + s.PublicKey + ": " + err.Error()
-	}
-	der, err := evidence.PublicKeyDER(stored)
-	if err != nil {
-		return nil, s.PublicKey + ": " + err.Error()
-	}
-	if evidence.SHA256(der) != s.PublicKeySHA256 {
-		return nil, "the stored public key " + s.PublicKey + " is not the key the record names (sha256 " + s.PublicKeySHA256 + ")"
+	var der []byte
+	for _, p := range []string{s.PublicKey, evidence.PublicKeyName(s.PublicKeySHA256, "der")} {
+		stored, err := sv.store.Get(sv.ctx, sv.caseID, p)
+		if err != nil {
+			return nil, "public key " + p + ": " + err.Error()
+		}
+		d, err := evidence.PublicKeyDER(stored)
+		if err != nil {
+			return nil, p + ": " + err.Error()
+		}
+		if evidence.SHA256(d) != s.PublicKeySHA256 {
+			return nil, "the stored public key " + p + " is not the key the record names (sha256 " + s.PublicKeySHA256 + ")"
+		}
+		der = d
 	}
 	if sv.pinned != nil && !bytes.Equal(der, sv.pinned) {
 		return nil, "signed with key " + s.KeyID + " (public key sha256 " + s.PublicKeySHA256 + "), not the pinned public key (sha256 " + evidence.SHA256(sv.pinned) + ")"
