@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -157,4 +158,10 @@ func (o signingOptions) signer(clients *cloud.Clients) evidence.Signer {
 		return nil
 	}
 	return &evidence.KMSSigner{API: clients.Signing, KeyID: o.SigningKey}
+}
+
+// maxClockSkewFlag is the skew between the local clock that stamped a
+// record and AWS's Date above which a run's times are flagged.
+func maxClockSkewFlag(dst *time.Duration) cli.Flag {
+	return &cli.DurationFlag{Name: "max-clock-skew", Usage: "flag a run whose local clock was further than this from AWS's (the Date of its responses, kept with every call)", Value: evidence.DefaultMaxClockSkew, Destination: dst}
 }

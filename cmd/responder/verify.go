@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,12 +18,13 @@ import (
 type verifyOptions struct {
 	CaseID string
 	roleOptions
-	NoSnapshots bool
-	PublicKey   string
-	Online      bool
-	Output      string
-	AWS         awsOptions
-	Store       storeOptions
+	NoSnapshots  bool
+	PublicKey    string
+	Online       bool
+	MaxClockSkew time.Duration
+	Output       string
+	AWS          awsOptions
+	Store        storeOptions
 }
 
 func verifyCommand(s *streams, d deps) *cli.Command {
@@ -31,6 +33,7 @@ func verifyCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "case-id", Usage: "the case to verify", Required: true, Destination: &o.CaseID},
 		&cli.BoolFlag{Name: "no-snapshots", Usage: "do not check the snapshots (no AWS access needed for a local case)", Destination: &o.NoSnapshots},
 		&cli.StringFlag{Name: "public-key", Usage: "the public key (PEM or DER `FILE`) you trust: every run must be signed with it (else the stored key is used)", Destination: &o.PublicKey},
+		maxClockSkewFlag(&o.MaxClockSkew),
 		&cli.BoolFlag{Name: "online", Usage: "also ask KMS, with your own credentials, for the public key of each signing key and compare it with the stored one", Destination: &o.Online},
 		outputFlag(&o.Output),
 	}
@@ -91,7 +94,7 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	if o.NoSnapshots {
 		cu.Snapshots, cu.Copies = nil, nil
 	}
-	cu.PublicKey = pinned
+	cu.PublicKey, cu.MaxClockSkew = pinned, o.MaxClockSkew
 	if o.Online && clients.Signing != nil {
 		cu.Keys = clients.Signing
 	}

@@ -105,6 +105,10 @@ type Custodian struct {
 	// signing key's public key with the stored one through it (nil: not
 	// checked; verify --online sets it).
 	Keys KeyReader
+	// MaxClockSkew is how far the local clock of a run may have been from
+	// AWS's (the Date of its responses) before verify warns
+	// (0: evidence.DefaultMaxClockSkew).
+	MaxClockSkew time.Duration
 	// Now is the clock (nil: the system clock).
 	Now func() time.Time
 }
@@ -172,6 +176,7 @@ func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, e
 	if c.Keys != nil {
 		v.Checks = append(v.Checks, verifyKeysOnline(ctx, c.Keys, m)...)
 	}
+	v.Checks = append(v.Checks, verifyClocks(m, c.MaxClockSkew)...)
 	v.Checks = append(v.Checks, c.verifyFolder(ctx, m, seals)...)
 	v.Checks = append(v.Checks, verifyArtifacts(ctx, c.Store, m, now)...)
 	if c.Snapshots != nil {
@@ -408,4 +413,24 @@ func tagged(tags []types.Tag, key, value string) bool {
 		}
 	}
 	return false
+}
+
+// verifyClocks compares, run by run, the local clock that stamped the
+// record with AWS's Date on the responses: a skew above max makes the
+// record's times (started_at, collected_at, ...) doubtful by that much.
+func verifyClocks(m *evidence.Manifest, max time.Duration) []Check {
+	if max <= 0 {
+		max = evidence.DefaultMaxClockSkew
+	}
+	var checks []Check
+	for _, rc := range m.RunClocks() {
+		c := Check{Kind: "clock", Subject: fmt.Sprintf("run %d", rc.Run), Status: CheckOK,
+			Detail: fmt.Sprintf("%s; %d calls, threshold %s", rc.Describe(), rc.Calls, max)}
+		if rc.Above(max) {
+			c.Status = CheckWarning
+			c.Detail = fmt.Sprintf("%s: above %s, so the times this run recorded are off by about that much; each call keeps AWS's Date (server_date)", rc.Describe(), max)
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -292,5 +293,28 @@ func TestSigningFailureSavesTheRecordUnsigned(t *testing.T) {
 	}
 	if v := verifyOffline(t, dir, nil); v.Failed() || !v.Unsigned() {
 		t.Fatalf("failed %v unsigned %v", v.Failed(), v.Unsigned())
+	}
+}
+
+// A run whose local clock was off from AWS's Date is flagged, beyond the
+// threshold only.
+func TestVerifyFlagsClockSkew(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	c.ServerClockSkew = -30 * time.Second // AWS's clock behind: the local one ahead
+	dir := t.TempDir()
+	casetest.Respond(t, c, &evidence.Folder{Root: dir}, responder.Request{InstanceID: s.InstanceID})
+	v := verifyOffline(t, dir, nil)
+	clock := checksOf(v, "clock")
+	if len(clock) != 1 || clock[0].Status != custody.CheckWarning || !strings.Contains(clock[0].Detail, "ahead of AWS's") || v.Failed() {
+		t.Fatalf("clock checks %+v", clock)
+	}
+	v, _ = (&custody.Custodian{Store: &evidence.Folder{Root: dir}, MaxClockSkew: time.Minute}).Verify(context.Background(), casetest.CaseID)
+	if clock := checksOf(v, "clock"); len(clock) != 1 || clock[0].Status != custody.CheckOK {
+		t.Fatalf("within a minute: %+v", clock)
+	}
+	m, _ := evidence.LoadManifest(context.Background(), &evidence.Folder{Root: dir}, casetest.CaseID)
+	call := m.Steps[0].Calls[0]
+	if call.ServerDate == nil || call.LocalTime == nil || call.LocalTime.Sub(*call.ServerDate) < 29*time.Second {
+		t.Fatalf("call %+v", call)
 	}
 }

@@ -137,6 +137,32 @@ type Call struct {
 	RequestID string        `json:"request_id,omitempty"`
 	ErrorCode string        `json:"error_code,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`
+	// ServerDate is the Date header of AWS's response (the service's
+	// clock, to the second); LocalTime the local clock when the response
+	// arrived. The call was sent Duration before LocalTime. Absent when no
+	// response came (records before 1.5 have neither).
+	ServerDate *time.Time `json:"server_date,omitempty"`
+	LocalTime  *time.Time `json:"local_time,omitempty"`
+}
+
+// ClockSkew is how far the local clock was from AWS's during the call,
+// positive when the local clock was ahead: zero when the response's Date
+// (a whole second, so any instant of [date, date+1s)) could have been
+// stamped while the call was in flight (sent at LocalTime-Duration, answered
+// at LocalTime). ok is false when the call recorded no Date.
+func (c Call) ClockSkew() (skew time.Duration, ok bool) {
+	if c.ServerDate == nil || c.LocalTime == nil {
+		return 0, false
+	}
+	sent, received := c.LocalTime.Add(-c.Duration), *c.LocalTime
+	earliest, latest := *c.ServerDate, c.ServerDate.Add(time.Second)
+	switch {
+	case latest.Before(sent):
+		return sent.Sub(latest), true // the local clock is ahead
+	case earliest.After(received):
+		return received.Sub(earliest), true // the local clock is behind
+	}
+	return 0, true
 }
 
 // Artifact is one piece of evidence stored in the case folder.
