@@ -50,6 +50,9 @@ type Request struct {
 	// Collection configures the OS-level collection steps, when the plan
 	// has them.
 	Collection step.Collection
+	// SnapshotLock is how snapshot-lock locks the case snapshots (a
+	// playbook's preserve.snapshot_lock; zero: governance, 90 days).
+	SnapshotLock step.SnapshotLock
 	// Progress, when set, receives the progress of long steps.
 	Progress func(step.Progress)
 	// Actor, when set, is who asked for the response as the caller
@@ -194,6 +197,9 @@ func (req *Request) Validate() error {
 	if err := req.Collection.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
+	if err := req.SnapshotLock.Validate(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if req.BlastRadius < 0 || req.BlastRadius > evidence.MaxBlastRadius {
 		errs = multierror.Append(errs, fmt.Errorf("blast radius %d: want 1 to %d instances per account per hour", req.BlastRadius, evidence.MaxBlastRadius))
 	}
@@ -279,7 +285,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
 		},
-		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now,
+		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, Log: log, Now: r.Now,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 

@@ -166,7 +166,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	r.Log, r.Now, r.Signer = log, h.Now, h.Signer
 	res, err := r.Respond(ctx, responder.Request{
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
-		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection,
+		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection, SnapshotLock: playbook.SnapshotLock,
 		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx), Force: in.Force,
 		ProtectedTag: h.Config.ProtectedTag, BlastRadius: h.Config.BlastRadius,
 	})

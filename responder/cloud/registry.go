@@ -49,6 +49,10 @@ type EC2 interface {
 	// The untracking group of the two-step quarantine: all traffic in from
 	// 0.0.0.0/0 and ::/0, so that the flows it carries are untracked.
 	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	// EBS snapshot lock of the case snapshots, read back; never
+	// UnlockSnapshot.
+	LockSnapshot(context.Context, *ec2.LockSnapshotInput, ...func(*ec2.Options)) (*ec2.LockSnapshotOutput, error)
+	DescribeLockedSnapshots(context.Context, *ec2.DescribeLockedSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeLockedSnapshotsOutput, error)
 }
 
 // S3 lists every Amazon S3 operation the evidence store calls.

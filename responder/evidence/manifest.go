@@ -278,3 +278,25 @@ func (m *Manifest) FirstBefore(step string) (json.RawMessage, bool) {
 	}
 	return nil, false
 }
+
+// SnapshotLock is an EBS snapshot lock as DescribeLockedSnapshots read it
+// back (since 1.5).
+type SnapshotLock struct {
+	SnapshotID string `json:"snapshot_id"`
+	// State is governance, compliance, compliance-cooloff or expired.
+	State        string     `json:"state"`
+	Days         int        `json:"days,omitempty"`
+	CoolOffHours int        `json:"cool_off_hours,omitempty"`
+	LockedAt     *time.Time `json:"locked_at,omitempty"`
+	ExpiresOn    *time.Time `json:"expires_on,omitempty"`
+}
+
+// Holds reports whether the lock protects the snapshot now (its state is
+// not expired; the expiry date itself is EBS's to enforce).
+func (l SnapshotLock) Holds() bool {
+	switch l.State {
+	case "governance", "compliance", "compliance-cooloff":
+		return true
+	}
+	return false
+}

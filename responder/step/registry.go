@@ -14,6 +14,7 @@ var registry = map[string]func() Step{
 	ConsoleOutput{}.Name():         func() Step { return ConsoleOutput{} },
 	ConsoleScreenshot{}.Name():     func() Step { return ConsoleScreenshot{} },
 	Snapshots{}.Name():             func() Step { return Snapshots{} },
+	SnapshotLocking{}.Name():       func() Step { return SnapshotLocking{} },
 	QuarantineGroup{}.Name():       func() Step { return QuarantineGroup{} },
 	Quarantine{}.Name():            func() Step { return Quarantine{} },
 	UntrackingGroup{}.Name():       func() Step { return UntrackingGroup{} },
@@ -42,7 +43,7 @@ var recordOnly = map[string]func() Description{
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
 var DefaultPlan = []string{
-	"metadata", "console-output", "console-screenshot", "snapshots",
+	"metadata", "console-output", "console-screenshot", "snapshots", "snapshot-lock",
 	"quarantine-group", "untracking-group", "quarantine", "termination-protection", "shutdown-behavior",
 	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
 }
