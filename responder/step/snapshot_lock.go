@@ -43,6 +43,9 @@ func (SnapshotLocking) Run(ctx context.Context, env *Env) Result {
 	}
 	if found, err := ReadLocks(ctx, api, ids); err == nil {
 		before.Locks = sortedLocks(found)
+		if allHeld(before.Locks, ids) {
+			return Skipped("already locked: "+describeLocks(before.Locks), before)
+		}
 	}
 	locks, failed := LockSnapshotsOnce(ctx, api, ids, settings)
 	after := snapshotLockState{Settings: settings, Locks: locks}
@@ -55,6 +58,17 @@ func (SnapshotLocking) Run(ctx context.Context, env *Env) Result {
 		return r
 	}
 	return OK(fmt.Sprintf("%d snapshot(s) locked (%s), read back with DescribeLockedSnapshots", len(locks), describeLocks(locks)), before, after)
+}
+
+// allHeld reports whether every snapshot of ids has a lock that holds.
+func allHeld(locks []evidence.SnapshotLock, ids []string) bool {
+	held := 0
+	for _, l := range locks {
+		if l.Holds() {
+			held++
+		}
+	}
+	return held == len(ids) && len(locks) == len(ids)
 }
 
 func sortedLocks(m map[string]evidence.SnapshotLock) []evidence.SnapshotLock {
