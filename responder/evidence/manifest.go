@@ -236,6 +236,10 @@ type SnapshotCopy struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// Run is the run that made the copy.
 	Run int `json:"run"`
+	// Lock is the copy's EBS snapshot lock as read back (since 1.5);
+	// LockError says why the copy is not locked.
+	Lock      *SnapshotLock `json:"lock,omitempty"`
+	LockError string        `json:"lock_error,omitempty"`
 }
 
 // SnapshotCopy looks up the copy of a source snapshot.

@@ -2,6 +2,7 @@ package step
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -178,4 +179,24 @@ func sortedIDs(snaps []evidence.Snapshot) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// RecordedSnapshotLock is the lock settings the case's snapshot-lock step
+// recorded last (its before holds them), so that the copies of the case
+// snapshots are locked as the playbook of the response said; the defaults
+// when the case has none (a record before 1.5, or a plan without the step).
+func RecordedSnapshotLock(m *evidence.Manifest) SnapshotLock {
+	l := SnapshotLock{}
+	for _, s := range m.Steps {
+		if s.Name != "snapshot-lock" || len(s.Before) == 0 {
+			continue
+		}
+		var v struct {
+			Settings *SnapshotLock `json:"settings"`
+		}
+		if json.Unmarshal(s.Before, &v) == nil && v.Settings != nil && v.Settings.Validate() == nil {
+			l = *v.Settings
+		}
+	}
+	return l.WithDefaults()
 }
