@@ -22,6 +22,7 @@ import (
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/preserve"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 // Verification statuses.
@@ -181,9 +182,12 @@ func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, e
 	v.Checks = append(v.Checks, verifyArtifacts(ctx, c.Store, m, now)...)
 	if c.Snapshots != nil {
 		v.Checks = append(v.Checks, verifySnapshots(ctx, c.Snapshots, m)...)
+		v.Checks = append(v.Checks, verifyLocks(ctx, c.Snapshots, "snapshot-lock", caseSnapshotIDs(m), step.RecordedLocks(m), now)...)
 	}
 	if c.Copies != nil {
 		v.Checks = append(v.Checks, verifySnapshotCopies(ctx, c.Copies, m)...)
+		ids, recorded := copyLocks(m)
+		v.Checks = append(v.Checks, verifyLocks(ctx, c.Copies, "copy-lock", ids, recorded, now)...)
 	}
 	return v, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -316,5 +317,38 @@ func TestVerifyFlagsClockSkew(t *testing.T) {
 	call := m.Steps[0].Calls[0]
 	if call.ServerDate == nil || call.LocalTime == nil || call.LocalTime.Sub(*call.ServerDate) < 29*time.Second {
 		t.Fatalf("call %+v", call)
+	}
+}
+
+// verify reads the locks back: a lock the record holds that is gone is a
+// mismatch; a snapshot never locked is a warning.
+func TestVerifyChecksSnapshotLocks(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	dir := t.TempDir()
+	res := casetest.Respond(t, c, &evidence.Folder{Root: dir}, responder.Request{InstanceID: s.InstanceID})
+	c.CompleteSnapshots()
+	cu := &custody.Custodian{Store: &evidence.Folder{Root: dir}, Snapshots: c.EC2()}
+	v, _ := cu.Verify(context.Background(), casetest.CaseID)
+	locks := checksOf(v, "snapshot-lock")
+	if len(locks) != len(res.Manifest.Snapshots) || len(locks) == 0 || locks[0].Status != custody.CheckOK || v.Failed() {
+		t.Fatalf("lock checks %+v", locks)
+	}
+	first := res.Manifest.Snapshots[0].SnapshotID
+	if _, err := c.EC2().UnlockSnapshot(context.Background(), &ec2.UnlockSnapshotInput{SnapshotId: aws.String(first)}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = cu.Verify(context.Background(), casetest.CaseID)
+	if statusOf(v, "snapshot-lock", first) != custody.CheckMismatch || !v.Failed() {
+		t.Fatalf("unlocked snapshot: %+v", checksOf(v, "snapshot-lock"))
+	}
+
+	// A case whose plan did not lock: a warning, not a failure.
+	c2, s2 := fakeaws.NewSuspect()
+	dir2 := t.TempDir()
+	casetest.Respond(t, c2, &evidence.Folder{Root: dir2}, responder.Request{InstanceID: s2.InstanceID, Plan: []string{"snapshots"}})
+	c2.CompleteSnapshots()
+	v, _ = (&custody.Custodian{Store: &evidence.Folder{Root: dir2}, Snapshots: c2.EC2()}).Verify(context.Background(), casetest.CaseID)
+	if got := checksOf(v, "snapshot-lock"); len(got) == 0 || got[0].Status != custody.CheckWarning || v.Failed() {
+		t.Fatalf("never locked: %+v", got)
 	}
 }

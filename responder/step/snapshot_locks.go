@@ -73,6 +73,11 @@ func (l SnapshotLock) Validate() error {
 // toolkit never unlocks.
 type SnapshotLockAPI interface {
 	LockSnapshot(context.Context, *ec2.LockSnapshotInput, ...func(*ec2.Options)) (*ec2.LockSnapshotOutput, error)
+	LockReader
+}
+
+// LockReader reads snapshot locks back.
+type LockReader interface {
 	DescribeLockedSnapshots(context.Context, *ec2.DescribeLockedSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeLockedSnapshotsOutput, error)
 }
 
@@ -92,7 +97,7 @@ func LockSnapshot(ctx context.Context, api SnapshotLockAPI, snapshotID string, l
 
 // ReadLocks reads back the locks of snapshots (DescribeLockedSnapshots); a
 // snapshot that is not locked has no entry.
-func ReadLocks(ctx context.Context, api SnapshotLockAPI, ids []string) (map[string]evidence.SnapshotLock, error) {
+func ReadLocks(ctx context.Context, api LockReader, ids []string) (map[string]evidence.SnapshotLock, error) {
 	out := map[string]evidence.SnapshotLock{}
 	in := &ec2.DescribeLockedSnapshotsInput{SnapshotIds: ids}
 	for {
@@ -199,4 +204,26 @@ func RecordedSnapshotLock(m *evidence.Manifest) SnapshotLock {
 		}
 	}
 	return l.WithDefaults()
+}
+
+// RecordedLocks are the locks of the case snapshots that snapshot-lock read
+// back (its after), by snapshot, the newest record of each.
+func RecordedLocks(m *evidence.Manifest) map[string]evidence.SnapshotLock {
+	out := map[string]evidence.SnapshotLock{}
+	for _, s := range m.Steps {
+		if s.Name != "snapshot-lock" {
+			continue
+		}
+		for _, raw := range [][]byte{s.Before, s.After} {
+			var v struct {
+				Locks []evidence.SnapshotLock `json:"locks"`
+			}
+			if len(raw) > 0 && json.Unmarshal(raw, &v) == nil {
+				for _, l := range v.Locks {
+					out[l.SnapshotID] = l
+				}
+			}
+		}
+	}
+	return out
 }
