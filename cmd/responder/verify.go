@@ -53,7 +53,7 @@ func verifyCommand(s *streams, d deps) *cli.Command {
 			"(--signing-key), its signature is checked with the public key stored in the case, or with\n" +
 			"--public-key; neither needs AWS. --online also compares the stored key with KMS's. A record\n" +
 			"without signatures is reported unsigned, never verified as signed.\n\n" +
-			"Exit codes: 0 verified; 1 a mismatch, something missing, or a check that could not be made;\n" +
+			"Exit codes: 0 verified (or intact but unsigned: INTACT, UNSIGNED); 1 a mismatch, something missing, or a check that could not be made;\n" +
 			"2 bad input; 3 intact so far but snapshots still pending; 4 case not found.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {

@@ -35,7 +35,7 @@ func (rc RunClock) Describe() string {
 	case rc.Skew < 0:
 		return fmt.Sprintf("the local clock was %s behind AWS's (%s %s)", -rc.Skew, rc.Step, rc.Operation)
 	}
-	return fmt.Sprintf("the local clock agreed with AWS's Date on all %d calls", rc.Calls)
+	return "the local clock agreed with AWS's Date"
 }
 
 // RunClocks measures, for each run whose calls recorded AWS's Date, the
