@@ -111,6 +111,10 @@ func (k *KMS) DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, _ ...fu
 		}
 		return func() {
 			id := key.arn[strings.LastIndex(key.arn, "/")+1:]
+			if k := c.st.Keys[id]; k != nil && k.signing != nil {
+				out.KeyMetadata = k.metadata(c)
+				return
+			}
 			manager := kmstypes.KeyManagerTypeCustomer
 			if key.awsManaged {
 				manager = kmstypes.KeyManagerTypeAws

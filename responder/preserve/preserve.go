@@ -869,7 +869,7 @@ func parsePercent(s string) int {
 // lock read back. EBS locks a pending copy, so it runs as soon as the copy
 // is requested. It returns what to add to the step's reason.
 func (j *preserveJob) lockCopy(ctx context.Context, cp *evidence.SnapshotCopy) string {
-	locks, failed := step.LockSnapshotsOnce(ctx, j.p.Forensics, []string{cp.SnapshotID}, j.lock)
+	locks, failed := step.LockSnapshotsOnce(ctx, j.p.Forensics, []string{cp.SnapshotID}, j.lock, nil)
 	if len(locks) == 1 {
 		cp.Lock, cp.LockError = &locks[0], ""
 		return "; locked (" + locks[0].State + ")"

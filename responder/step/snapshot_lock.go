@@ -41,13 +41,14 @@ func (SnapshotLocking) Run(ctx context.Context, env *Env) Result {
 		err := LockSnapshot(ctx, api, ids[0], settings, true)
 		return dryRun(err, fmt.Sprintf("lock %d snapshot(s) in %s mode for %d days", len(ids), settings.Mode, settings.Days), before)
 	}
-	if found, err := ReadLocks(ctx, api, ids); err == nil {
+	found, err := ReadLocks(ctx, api, ids)
+	if err == nil {
 		before.Locks = sortedLocks(found)
 		if allHeld(before.Locks, ids) {
 			return Skipped("already locked: "+describeLocks(before.Locks), before)
 		}
 	}
-	locks, failed := LockSnapshotsOnce(ctx, api, ids, settings)
+	locks, failed := LockSnapshotsOnce(ctx, api, ids, settings, found)
 	after := snapshotLockState{Settings: settings, Locks: locks}
 	if after.Locks == nil {
 		after.Locks = []evidence.SnapshotLock{}

@@ -132,16 +132,19 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// LockSnapshotsOnce locks every snapshot of ids that the read-back does
-// not show locked, then reads the locks back: it returns the locks read
+// LockSnapshotsOnce locks every snapshot of ids that found (the locks read
+// before; nil: read them now) does not show locked, then reads the locks
+// back: it returns the locks read
 // back (sorted by snapshot) and the snapshots that are not locked, with
 // why. A snapshot already locked is left as it is (a lock is never
 // shortened or changed).
-func LockSnapshotsOnce(ctx context.Context, api SnapshotLockAPI, ids []string, l SnapshotLock) ([]evidence.SnapshotLock, map[string]error) {
+func LockSnapshotsOnce(ctx context.Context, api SnapshotLockAPI, ids []string, l SnapshotLock, found map[string]evidence.SnapshotLock) ([]evidence.SnapshotLock, map[string]error) {
 	failed := map[string]error{}
-	found, err := ReadLocks(ctx, api, ids)
-	if err != nil {
-		found = map[string]evidence.SnapshotLock{}
+	if found == nil {
+		var err error
+		if found, err = ReadLocks(ctx, api, ids); err != nil {
+			found = map[string]evidence.SnapshotLock{}
+		}
 	}
 	for _, id := range ids {
 		if lk, ok := found[id]; ok && lk.Holds() {
