@@ -352,3 +352,26 @@ func TestVerifyChecksSnapshotLocks(t *testing.T) {
 		t.Fatalf("never locked: %+v", got)
 	}
 }
+
+// KMS refusing the Sign call itself (the key's public key was read) saves
+// the record unsigned, with why, and nothing names a signature that is not
+// there.
+func TestSignRefusedSavesTheRecordUnsigned(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	dir := t.TempDir()
+	key := signingKey(t, c)
+	c.Fail("Sign", "KMSInternalException", 1)
+	r := casetest.NewResponder(c, &evidence.Folder{Root: dir})
+	r.Signer = &evidence.KMSSigner{API: c.KMS(), KeyID: key}
+	res, err := r.Respond(context.Background(), responder.Request{InstanceID: s.InstanceID, CaseID: casetest.CaseID})
+	if err != nil || res.SaveErr != nil || !errors.Is(res.Err, evidence.ErrNotSigned) {
+		t.Fatalf("err %v, save %v, run %v", err, res.SaveErr, res.Err)
+	}
+	m, _ := evidence.LoadManifest(context.Background(), &evidence.Folder{Root: dir}, casetest.CaseID)
+	if m.Runs[0].Signature != nil || !strings.Contains(m.Runs[0].SigningError, "KMSInternalException") {
+		t.Fatalf("run %+v", m.Runs[0])
+	}
+	if v := verifyOffline(t, dir, nil); v.Failed() || !v.Unsigned() {
+		t.Fatalf("failed %v unsigned %v: %v", v.Failed(), v.Unsigned(), failedKinds(v))
+	}
+}

@@ -183,11 +183,12 @@ func publicKeyPEM(der []byte) []byte {
 // SaveSignedRun stores the record a run left, as SaveRun does, and signs
 // it with signer (nil: unsigned). The run's history copy names the key
 // that signs it (runs[].signature); the public key is stored beside the
-// record (signing/<sha256>.der and .pem, write-once), then the record, then
-// the signature of its history copy (history/manifest-run-NNN.json.sig,
-// write-once). When the key cannot be used, the record is saved unsigned,
-// with the reason in runs[].signing_error, and the error is returned too:
-// a record is never lost for want of a signature.
+// record (signing/<sha256>.der and .pem, write-once), the record's digest
+// is signed, then the record is saved and the signature of its history copy
+// written (history/manifest-run-NNN.json.sig, write-once). When the key
+// cannot be used, the record is saved unsigned, with the reason in
+// runs[].signing_error, and an error wrapping ErrNotSigned is returned: a
+// record is never lost for want of a signature.
 func SaveSignedRun(ctx context.Context, store Store, m *Manifest, signer Signer) error {
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SaveTimeout)
 	defer cancel()
@@ -198,7 +199,7 @@ func SaveSignedRun(ctx context.Context, store Store, m *Manifest, signer Signer)
 		return store.SaveManifest(saveCtx, m)
 	}
 	run := &m.Runs[len(m.Runs)-1]
-	signErr := prepareSignature(saveCtx, store, m.CaseID, run, signer)
+	sig, signErr := signRecord(saveCtx, store, m, run, signer)
 	if signErr != nil {
 		run.Signature, run.SigningError = nil, signErr.Error()
 		if err := store.SaveManifest(saveCtx, m); err != nil {
@@ -209,34 +210,41 @@ func SaveSignedRun(ctx context.Context, store Store, m *Manifest, signer Signer)
 	if err := store.SaveManifest(saveCtx, m); err != nil {
 		return err
 	}
-	if err := writeSignature(saveCtx, store, m, signer); err != nil {
-		return fmt.Errorf("%w: %w", ErrNotSigned, err)
+	if err := putOnceOrSame(saveCtx, store, m.CaseID, SignatureName(run.Number), sig, "application/octet-stream"); err != nil {
+		return fmt.Errorf("%w: store the signature of run %d: %w", ErrNotSigned, run.Number, err)
 	}
 	return nil
 }
 
-// prepareSignature names the signing key in the run and stores its public
-// key in the case folder.
-func prepareSignature(ctx context.Context, store Store, caseID string, run *Run, signer Signer) error {
-	if run.Signature != nil {
-		return nil // a save completed again (RepairRecord): the copy names its key
-	}
+// signRecord names the signing key in the run and signs the digest of the
+// record as SaveManifest will store it (the same encoding), then stores the
+// key's public key: nothing is written unless KMS signed.
+func signRecord(ctx context.Context, store Store, m *Manifest, run *Run, signer Signer) ([]byte, error) {
 	keyID, der, err := signer.PublicKey(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sum := SHA256(der)
+	run.Signature = &Signature{KeyID: keyID, Algorithm: SigningAlgorithm,
+		PublicKey: PublicKeyName(sum, "pem"), PublicKeySHA256: sum}
+	body, err := EncodeManifest(m)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(body)
+	sig, err := signer.SignDigest(ctx, digest[:])
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range []struct {
 		ext  string
 		body []byte
 	}{{"der", der}, {"pem", publicKeyPEM(der)}} {
-		if err := putOnceOrSame(ctx, store, caseID, PublicKeyName(sum, f.ext), f.body, "application/octet-stream"); err != nil {
-			return fmt.Errorf("store public key: %w", err)
+		if err := putOnceOrSame(ctx, store, m.CaseID, PublicKeyName(sum, f.ext), f.body, "application/octet-stream"); err != nil {
+			return nil, fmt.Errorf("store public key: %w", err)
 		}
 	}
-	run.Signature = &Signature{KeyID: keyID, Algorithm: SigningAlgorithm,
-		PublicKey: PublicKeyName(sum, "pem"), PublicKeySHA256: sum}
-	return nil
+	return sig, nil
 }
 
 // writeSignature signs the run's history copy as it was stored, unless its
