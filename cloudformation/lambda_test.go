@@ -195,6 +195,7 @@ func TestLambdaEnvironment(t *testing.T) {
 	topicARN, _ := resolve.ref("NotificationTopic")
 	bucket, _ := resolve.ref("EvidenceBucket")
 	keyARN, _ := resolve.getAtt("EvidenceKey", "Arn")
+	signingKeyARN, _ := resolve.getAtt("SigningKey", "Arn")
 
 	cases := []struct {
 		name      string
@@ -220,6 +221,7 @@ func TestLambdaEnvironment(t *testing.T) {
 				ForensicsKMSKey:      keyARN,
 				ProtectedTag:         responder.DefaultProtectedTag,
 				BlastRadius:          evidence.DefaultBlastRadius,
+				SigningKey:           signingKeyARN,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)

@@ -61,6 +61,9 @@ type Playbook struct {
 	// NetworkACL is true when the plan runs network-acl, the network ACL
 	// path of containment: see Containment.
 	NetworkACL bool
+	// SnapshotLock is how step snapshot-lock locks the case snapshots
+	// (preserve.snapshot_lock; zero: governance, 90 days).
+	SnapshotLock step.SnapshotLock
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -282,6 +285,17 @@ type file struct {
 	Steps       []Entry          `yaml:"steps"`
 	Collection  *step.Collection `yaml:"collection"`
 	Containment *Containment     `yaml:"containment"`
+	Preserve    *Preserve        `yaml:"preserve"`
+}
+
+// Preserve is the evidence-keeping settings of a playbook file.
+type Preserve struct {
+	// SnapshotLock is the EBS snapshot lock of the case snapshots (step
+	// snapshot-lock) and of their copies (responder preserve): mode
+	// governance or compliance, days, and a compliance lock's
+	// cool_off_hours. Default: governance, 90 days; compliance, which
+	// nobody can undo after its cooling-off period, only when written here.
+	SnapshotLock *step.SnapshotLock `yaml:"snapshot_lock"`
 }
 
 // untrackingStep is the step the two-step quarantine needs.
@@ -464,6 +478,12 @@ func Parse(data []byte, source string) (Playbook, error) {
 	}
 	if err := p.checkOrder(); err != nil {
 		return fail("%v", err)
+	}
+	if f.Preserve != nil && f.Preserve.SnapshotLock != nil {
+		if err := f.Preserve.SnapshotLock.Validate(); err != nil {
+			return fail("preserve: %v", err)
+		}
+		p.SnapshotLock = *f.Preserve.SnapshotLock
 	}
 	return p, nil
 }

@@ -163,10 +163,13 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
-		if err := evidence.RepairRecord(ctx, r.Store, t.record); err != nil {
+		if err := evidence.RepairSignedRecord(ctx, r.Store, t.record, r.Signer); err != nil {
 			errs = multierror.Append(errs, err)
 		}
-		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
+		if err := evidence.SaveSignedRun(ctx, r.Store, res.Manifest, r.Signer); errors.Is(err, evidence.ErrNotSigned) {
+			errs = multierror.Append(errs, err)
+			log.Error("case record saved unsigned", "error", err)
+		} else if err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 			log.Error("case record not saved", "error", err)

@@ -81,6 +81,10 @@ func printPlaybook(w io.Writer, p playbooks.Playbook) error {
 				"network ACLs cut established flows into other subnets; the ACLs serve whole subnets")
 		}
 	}
+	if slices.Contains(p.Names(), "snapshot-lock") {
+		l := p.SnapshotLock.WithDefaults()
+		fmt.Fprintf(w, "Lock      case snapshots and their copies: EBS snapshot lock, %s mode, %d days\n", l.Mode, l.Days)
+	}
 	if p.CollectsOS() {
 		c := p.Collection
 		fmt.Fprintf(w, "Collect   capture timeout %s, registration timeout %s; memory: tool %s, compression %s, parts of %s MiB; files modified in the last %s days\n",

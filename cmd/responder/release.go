@@ -28,6 +28,7 @@ type releaseOptions struct {
 	Verbose                  bool
 	AWS                      awsOptions
 	Store                    storeOptions
+	Signing                  signingOptions
 }
 
 const releaseExitCodesHelp = `EXIT CODES (from the release's status, the word the record and the instance's
@@ -61,6 +62,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
+	flags = append(flags, signingFlags(&o.Signing)...)
 	return &cli.Command{
 		Name:  "release",
 		Usage: "restore what a case's containment changed, from the state it recorded before",
@@ -109,6 +111,9 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			if err := o.Store.validate(c); err != nil {
 				return err
 			}
+			if err := o.Signing.validate(); err != nil {
+				return err
+			}
 			return runRelease(c, s, d, o)
 		},
 	}
@@ -151,6 +156,7 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	}
 	r := responder.New(clients, store)
 	r.Log, r.Now = logger(s, o.Verbose), d.now
+	r.Signer = o.Signing.signer(clients)
 	res, err := r.Release(ctx, req)
 	var ie *responder.InputError
 	switch {

@@ -75,6 +75,9 @@ type Clients struct {
 	// too, with the caller's own credentials: responder investigate.
 	InvestigationEC2 InvestigationEC2
 	InvestigationSSM InvestigationSSM
+	// Signing is KMS with the caller's own credentials: it signs the case
+	// records with the forensics account's signing key (--signing-key).
+	Signing Signing
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -114,6 +117,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		ForensicsEC2:        ec2.NewFromConfig(base),
 		InvestigationEC2:    ec2.NewFromConfig(base),
 		InvestigationSSM:    ssm.NewFromConfig(base),
+		Signing:             kms.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {

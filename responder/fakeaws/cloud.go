@@ -70,6 +70,10 @@ type Cloud struct {
 	CallerUserID string
 	// Clock gives the time for creation and launch times. Defaults to time.Now.
 	Clock func() time.Time
+	// ServerClockSkew is how far AWS's clock is ahead of the local one in
+	// the Date every answer carries (recorded as the call's server_date);
+	// negative: behind. Zero: the clocks agree.
+	ServerClockSkew time.Duration
 	// OnCall, when set, is called with the name of every operation before
 	// it is served, outside the Cloud's lock: a test cancels a run at a
 	// chosen call with it (the call then sees the cancelled context).
@@ -229,6 +233,7 @@ var (
 	_ cloud.EC2          = (*EC2)(nil)
 	_ cloud.ForensicsEC2 = (*EC2)(nil)
 	_ cloud.KMS          = (*KMS)(nil)
+	_ cloud.Signing      = (*KMS)(nil)
 	_ cloud.S3           = (*S3)(nil)
 	_ cloud.SNS          = (*SNS)(nil)
 	_ cloud.SSM          = (*SSM)(nil)
@@ -273,10 +278,16 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
-	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
+	received := time.Now()
+	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: received.Sub(start)}
+	c.mu.Lock()
+	date := received.Add(c.ServerClockSkew).UTC().Truncate(time.Second) // the Date header: whole seconds
+	c.mu.Unlock()
+	rec.ServerDate, rec.LocalTime = &date, &received
 	if err != nil {
 		if isCanceled(err) {
 			rec.RequestID = "" // the request never reached AWS
+			rec.ServerDate, rec.LocalTime = nil, nil
 		} else {
 			rec.ErrorCode = cloud.ErrorCode(err)
 		}

@@ -116,8 +116,12 @@ func modelled(service, op string, e *smithy.GenericAPIError) error {
 		return &snstypes.InvalidParameterValueException{Message: msg}
 	case "SNS:Publish:InternalError":
 		return &snstypes.InternalErrorException{Message: msg}
-	case "KMS:DescribeKey:NotFoundException":
+	case "KMS:DescribeKey:NotFoundException", "KMS:Sign:NotFoundException", "KMS:GetPublicKey:NotFoundException":
 		return &kmstypes.NotFoundException{Message: msg}
+	case "KMS:Sign:DisabledException", "KMS:GetPublicKey:DisabledException":
+		return &kmstypes.DisabledException{Message: msg}
+	case "KMS:Sign:InvalidKeyUsageException", "KMS:GetPublicKey:InvalidKeyUsageException":
+		return &kmstypes.InvalidKeyUsageException{Message: msg}
 	}
 	if service == serviceIAM {
 		return iamModelled(e)

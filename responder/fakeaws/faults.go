@@ -136,21 +136,23 @@ func faultMessage(service, code string) string {
 // operationServices maps every operation of the registry to its service ID.
 var operationServices = func() map[string]string {
 	m := map[string]string{}
-	for service, iface := range map[string]reflect.Type{
-		serviceEC2: reflect.TypeFor[cloud.EC2](),
-		serviceS3:  reflect.TypeFor[cloud.S3](),
-		serviceSNS: reflect.TypeFor[cloud.SNS](),
-		serviceSTS: reflect.TypeFor[cloud.STS](),
-		serviceKMS: reflect.TypeFor[cloud.KMS](),
-		serviceSSM: reflect.TypeFor[cloud.SSM](),
+	for service, ifaces := range map[string][]reflect.Type{
+		serviceEC2: {reflect.TypeFor[cloud.EC2]()},
+		serviceS3:  {reflect.TypeFor[cloud.S3]()},
+		serviceSNS: {reflect.TypeFor[cloud.SNS]()},
+		serviceSTS: {reflect.TypeFor[cloud.STS]()},
+		serviceKMS: {reflect.TypeFor[cloud.KMS](), reflect.TypeFor[cloud.Signing]()},
+		serviceSSM: {reflect.TypeFor[cloud.SSM]()},
 
-		serviceAutoScaling: reflect.TypeFor[cloud.AutoScaling](),
-		serviceELBv2:       reflect.TypeFor[cloud.ELBv2](),
-		serviceELB:         reflect.TypeFor[cloud.ELB](),
-		serviceIAM:         reflect.TypeFor[cloud.IAM](),
+		serviceAutoScaling: {reflect.TypeFor[cloud.AutoScaling]()},
+		serviceELBv2:       {reflect.TypeFor[cloud.ELBv2]()},
+		serviceELB:         {reflect.TypeFor[cloud.ELB]()},
+		serviceIAM:         {reflect.TypeFor[cloud.IAM]()},
 	} {
-		for i := range iface.NumMethod() {
-			m[iface.Method(i).Name] = service
+		for _, iface := range ifaces {
+			for i := range iface.NumMethod() {
+				m[iface.Method(i).Name] = service
+			}
 		}
 	}
 	return m

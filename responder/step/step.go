@@ -158,6 +158,9 @@ type Env struct {
 	Target     Target
 	Clients    Clients
 	Collection Collection
+	// SnapshotLock is how snapshot-lock locks the case snapshots (a
+	// playbook's preserve.snapshot_lock; zero: the defaults).
+	SnapshotLock SnapshotLock
 	// Progress, when set, receives progress of long steps, for people.
 	Progress func(Progress)
 	Log      *slog.Logger
