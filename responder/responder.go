@@ -68,6 +68,11 @@ type Request struct {
 	// raised it for this run: the record names the actor who did.
 	BlastRadius       int
 	BlastRadiusRaised bool
+	// Stage runs one stage of a staged collection (the Lambda's state
+	// machine); KeepStatus leaves the case status as it was (such a run
+	// proves nothing about containment).
+	Stage      step.CollectStage
+	KeepStatus bool
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -277,7 +282,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
 		},
-		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now,
+		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now, Stage: req.Stage,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
@@ -301,7 +306,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			Status: res.Status, StartedAt: started, EndedAt: r.now(),
 			Forced: forced, BlastRadius: blast,
 		},
-		Steps: records, Artifacts: env.Artifacts(), Snapshots: append(env.Snapshots(), t.unrecordedSnapshots(env.Target.Run)...), SetStatus: true,
+		Steps: records, Artifacts: env.Artifacts(), Snapshots: append(env.Snapshots(), t.unrecordedSnapshots(env.Target.Run)...), SetStatus: !req.KeepStatus,
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {

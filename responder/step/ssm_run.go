@@ -234,13 +234,23 @@ func sendCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun,
 	sent, err := api.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName: aws.String(run.Document), DocumentVersion: aws.String(run.DocumentVersion),
 		InstanceIds: []string{id}, Parameters: params, TimeoutSeconds: aws.Int32(delivery),
-		Comment: aws.String(truncate("responder case "+env.Target.CaseID, 100)),
+		Comment: aws.String(commandComment(env)),
 	})
 	if err != nil {
 		return fmt.Errorf("send %s to %s: %w", run.Document, id, err)
 	}
 	run.CommandID, run.SentAt = aws.ToString(sent.Command.CommandId), env.now()
 	return nil
+}
+
+// commandComment marks a command with its case (and, for a staged
+// collection, the collection: how a retried send stage finds it).
+func commandComment(env *Env) string {
+	c := "responder case " + env.Target.CaseID
+	if env.Stage.Collection != "" {
+		c += " " + env.Stage.Collection
+	}
+	return truncate(c, 100)
 }
 
 // waitCommand polls the sent command until it ends, and cancels it when the
