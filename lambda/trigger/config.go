@@ -96,6 +96,8 @@ type Config struct {
 	// instances contained per account per hour (0: the default).
 	ProtectedTag string
 	BlastRadius  int
+	// Collection configures OS-level collection (collect_config.go).
+	Collection CollectionConfig
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -237,6 +239,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(EnvSourceKMSKeyAlias, "%q is not the name of a customer managed key's alias (for example responder-evidence)", v)
 		}
 	}
+	c.loadCollection(get, bad)
+	c.checkCollection(bad)
 	return c, errlist.Join(errs...)
 }
 
