@@ -679,7 +679,7 @@ func (s *SSM) ListCommands(ctx context.Context, in *ssm.ListCommandsInput, _ ...
 				Comment: aws.String(cmd.Comment), InstanceIds: []string{cmd.InstanceID}, RequestedDateTime: aws.Time(cmd.Requested),
 			})
 		}
-		return nil, nil
+		return func() {}, nil
 	})
 	if err != nil {
 		return nil, err

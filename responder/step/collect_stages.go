@@ -75,7 +75,7 @@ type stagedCapture struct {
 	Stage      string    `json:"stage"`
 	Platform   string    `json:"platform,omitempty"`
 	Bound      time.Time `json:"bound,omitzero"`
-	ImagePath  string    `json:"image_path,omitempty"`
+	ImagePath  string    `json:"image_path"`
 	ReportPath string    `json:"report_path,omitempty"`
 	// CommandKey is the staging object that holds the command's sealed
 	// parameters, from prepare to send.
@@ -388,9 +388,9 @@ type StagedProgress struct {
 	Polls         int    `json:"polls"`
 	PartsUploaded int    `json:"parts_uploaded"`
 	BytesUploaded int64  `json:"bytes_uploaded"`
-	ImagePath     string `json:"image_path,omitempty"`
-	ImageSHA256   string `json:"image_sha256,omitempty"`
-	Aborted       string `json:"aborted,omitempty"`
+	ImagePath     string `json:"image_path"`
+	ImageSHA256   string `json:"image_sha256"`
+	Aborted       string `json:"aborted"`
 }
 
 // ReadStagedProgress reads a stage's step record.

@@ -221,7 +221,7 @@ func (c *memoryCapture) toolParameters(ctx context.Context, ttl time.Duration) (
 	env := c.env
 	params := map[string]string{
 		"CaseId": env.Target.CaseID, "PartSizeMiB": strconv.Itoa(c.st.PartSizeMiB),
-		"ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(c.bound).Seconds()))),
+		"ExecutionTimeout": strconv.Itoa(max(60, int(c.bound.Sub(env.now()).Seconds()))),
 	}
 	if compression := env.Collection.Memory.Compression; compression != "" {
 		params["Compression"] = compression

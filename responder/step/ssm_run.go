@@ -229,7 +229,7 @@ func sendCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun,
 	sort.Strings(run.Parameters)
 	id := env.Target.InstanceID()
 	// The delivery timeout: how long SSM keeps trying to reach the agent.
-	delivery := int32(time.Until(deadline).Seconds())
+	delivery := int32(deadline.Sub(env.now()).Seconds())
 	delivery = max(30, min(delivery, 2592000))
 	sent, err := api.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName: aws.String(run.Document), DocumentVersion: aws.String(run.DocumentVersion),

@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/lambda/trigger/triggertest"
+	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/step"
+	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
+)
+
+// The collection tests run the state machine (the ASL interpreter) against
+// the handler on the shared fake: a workload account whose instance has a
+// fake SSM Agent that runs the real capture script, and the function's own
+// (forensics) account with the evidence and staging buckets. Wait states
+// advance a test clock instead of sleeping.
+
+// collectWorld is a world for the collecting playbooks.
+type collectWorld struct {
+	c, forensics *fakeaws.Cloud
+	suspect      fakeaws.Suspect
+	sfn          *triggertest.SFN
+	hub          *triggertest.SecurityHub
+	h            *trigger.Handler
+	logs         *lockedLog
+	clock        *testClock
+	memory       []byte
+	// crash, when set, makes the first invocation of a stage fail after
+	// the handler did its work, as a function that dies before answering.
+	crash   map[string]bool
+	crashed map[string]bool
+}
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+const forensicProfileName = "responder-forensic-ssm"
+
+func newCollectWorld(t *testing.T, agent fakeaws.Agent, endpoints bool) *collectWorld {
+	t.Helper()
+	c, s := fakeaws.NewSuspect()
+	forensics := fakeaws.New(fakeaws.WithAccount("444455556666"))
+	forensics.AddBucket("evidence", fakeaws.BucketOptions{Versioning: true})
+	forensics.AddBucket("staging", fakeaws.BucketOptions{})
+	avml := fakeaws.StandInAVML()
+	if _, err := forensics.S3().PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String("staging"), Key: aws.String("tools/avml-x86_64"), Body: bytes.NewReader(avml),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if endpoints {
+		for _, svc := range []string{"ssm", "ssmmessages", "ec2messages"} {
+			c.AddVpcEndpoint(s.VpcID, svc)
+		}
+		c.AddVpcEndpoint(s.VpcID, "s3", fakeaws.EndpointSpec{Gateway: true})
+	}
+	if agent.Memory == nil {
+		agent.Memory = fakeaws.DefaultMemory()
+	}
+	c.SetAgent(s.InstanceID, agent)
+	c.AgentS3(forensics.S3())
+	c.DeployMemberDocuments()
+	clock := &testClock{now: time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)}
+	c.Clock, forensics.Clock = clock.Now, clock.Now
+
+	presign := s3.NewPresignClient(s3.New(s3.Options{
+		Region: c.Region, BaseEndpoint: aws.String("https://s3.fake.test"), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""),
+	}))
+	sum := sha256.Sum256(avml)
+	w := &collectWorld{c: c, forensics: forensics, suspect: s, sfn: triggertest.NewSFN(), hub: triggertest.NewSecurityHub(),
+		logs: &lockedLog{}, clock: clock, memory: agent.Memory, crash: map[string]bool{}, crashed: map[string]bool{}}
+	w.hub.AnyFinding = true
+	w.h = &trigger.Handler{
+		Config: trigger.Config{
+			EvidenceBucket: "evidence", TopicARN: c.AddTopic("incidents"),
+			StateMachineARN: "arn:aws:states:us-east-1:" + forensics.Account + ":stateMachine:responder-response",
+			HomePartition:   "aws", HomeAccount: forensics.Account, AllowedAccounts: []string{c.Account},
+			MemberRoleName: trigger.DefaultMemberRoleName, LockWindow: trigger.DefaultLockWindow, Region: c.Region,
+			Collection: trigger.CollectionConfig{
+				ForensicProfile: forensicProfileName, StagingBucket: "staging",
+				MemoryTools: map[string]step.StagedTool{"avml-x86_64": {Key: "tools/avml-x86_64", SHA256: hex.EncodeToString(sum[:])}},
+			},
+		},
+		Store:      &evidence.Bucket{API: forensics.S3(), Name: "evidence", Presign: presign},
+		Presign:    presign,
+		Staging:    forensics.S3(),
+		Executions: w.sfn,
+		Findings:   w.hub,
+		SNS:        c.SNS(),
+		Workload: func(context.Context, trigger.Target, string) (*cloud.Clients, error) {
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), SSM: c.SSM()}, nil
+		},
+		Log: slog.New(slog.NewJSONHandler(w.logs, nil)),
+		Now: clock.Now,
+	}
+	return w
+}
+
+// invoke calls the handler; a stage named in crash fails once after doing
+// its work, as Lambda reports a function that died before it answered.
+func (w *collectWorld) invoke(payload []byte) (json.RawMessage, *taskError) {
+	out, err := w.h.Handle(context.Background(), payload)
+	var p struct{ Task, Stage string }
+	_ = json.Unmarshal(payload, &p)
+	if err == nil && w.crash[p.Stage] && !w.crashed[p.Stage] {
+		w.crashed[p.Stage] = true
+		return nil, &taskError{Name: "Lambda.ServiceException", Cause: "the function died before it answered"}
+	}
+	if err != nil {
+		var f *trigger.Failure
+		name := trigger.ErrorInternal
+		if ok := asFailure(err, &f); ok {
+			name = f.Type
+		}
+		return nil, &taskError{Name: name, Cause: err.Error()}
+	}
+	return out, nil
+}
+
+func asFailure(err error, f **trigger.Failure) bool {
+	for e := err; e != nil; {
+		if v, ok := e.(*trigger.Failure); ok {
+			*f = v
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+// run starts a case through the API with the playbook and runs its
+// execution; every Wait state advances the clock by waitStep.
+func (w *collectWorld) run(t *testing.T, playbook string, waitStep time.Duration) (*execution, string) {
+	t.Helper()
+	ev := map[string]any{
+		"resource": "/cases", "path": "/cases", "httpMethod": "POST",
+		"headers":        map[string]any{"Content-Type": "application/json"},
+		"requestContext": map[string]any{"identity": map[string]any{"userArn": "arn:aws:iam::111122223333:user/alice"}},
+		"body":           `{"instance_id": "` + w.suspect.InstanceID + `", "account_id": "` + w.c.Account + `", "playbook": "` + playbook + `"}`,
+	}
+	b, _ := json.Marshal(ev)
+	out, err := w.h.Handle(context.Background(), b)
+	if err != nil || !strings.Contains(string(out), "202") {
+		t.Fatalf("POST /cases: %s %v", out, err)
+	}
+	exs := w.sfn.Executions()
+	var input map[string]any
+	if err := json.Unmarshal([]byte(exs[len(exs)-1].Input), &input); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshots complete at once.
+	w.c.SnapshotCompletesAfter = 1
+	m, err := loadMachine(definitionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := m.run(input, w.invoke, func() { w.clock.Advance(waitStep) }, 2000)
+	if err != nil {
+		t.Fatalf("run: %v (visited %d states)", err, len(ex.Visits))
+	}
+	w.checkNoURL(t, ex)
+	return ex, input["case_id"].(string)
+}
+
+// checkNoURL: no presigned URL in any state's data, the log, the case record
+// or a command's parameters.
+func (w *collectWorld) checkNoURL(t *testing.T, ex *execution) {
+	t.Helper()
+	var texts []string
+	for _, v := range ex.Visits {
+		b, _ := json.Marshal(v)
+		texts = append(texts, "state "+v.State+": "+string(b))
+	}
+	texts = append(texts, "log: "+w.logs.String())
+	for key, o := range w.forensics.Objects("evidence") {
+		if strings.HasSuffix(key, ".json") {
+			texts = append(texts, key+": "+string(o.Body))
+		}
+	}
+	for _, cmd := range w.c.Commands() {
+		b, _ := json.Marshal(cmd.Parameters)
+		texts = append(texts, "command "+cmd.DocumentName+": "+string(b))
+	}
+	for _, text := range texts {
+		for _, leak := range []string{"X-Amz-Signature", "X-Amz-Credential"} {
+			if strings.Contains(text, leak) {
+				t.Fatalf("a presigned URL leaked (%s) into %.300s", leak, text)
+			}
+		}
+	}
+}
+
+// record is the case record.
+func (w *collectWorld) record(t *testing.T, caseID string) *evidence.Manifest {
+	t.Helper()
+	m, err := evidence.LoadManifest(context.Background(), w.h.Store, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// captureCommands are the memory capture commands sent.
+func (w *collectWorld) captureCommands() []fakeaws.CommandRecord {
+	var out []fakeaws.CommandRecord
+	for _, c := range w.c.Commands() {
+		if c.DocumentName == ssmdocuments.LinuxMemoryCapture {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkClosed: the forensic access is closed whatever the collection did:
+// no instance profile, every interface in the closed quarantine group only.
+func (w *collectWorld) checkClosed(t *testing.T) {
+	t.Helper()
+	v := w.c.Instance(w.suspect.InstanceID)
+	if v.ProfileAssociation != nil {
+		t.Errorf("a profile is still associated: %s", aws.ToString(v.ProfileAssociation.IamInstanceProfile.Arn))
+	}
+	for _, n := range v.NetworkInterfaces {
+		if len(n.Groups) != 1 {
+			t.Fatalf("interface %s in groups %v", aws.ToString(n.NetworkInterfaceId), n.Groups)
+		}
+		g := w.c.SecurityGroup(aws.ToString(n.Groups[0].GroupId))
+		if g == nil || len(g.IpPermissions) != 0 || len(g.IpPermissionsEgress) != 0 {
+			t.Fatalf("interface %s is not in a closed group: %+v", aws.ToString(n.NetworkInterfaceId), g)
+		}
+	}
+	for key, ids := range w.forensics.Uploads("evidence") {
+		t.Errorf("multipart upload(s) %v of %s left open", ids, key)
+	}
+}
+
+// lastStep is the newest record of a step.
+func lastStep(m *evidence.Manifest, name string) (evidence.StepRecord, bool) {
+	for i := len(m.Steps) - 1; i >= 0; i-- {
+		if m.Steps[i].Name == name {
+			return m.Steps[i], true
+		}
+	}
+	return evidence.StepRecord{}, false
+}
+
+// An isolate-first capture from the API: contained first, then the memory
+// image lands whole, decompresses to the instance's memory and is hashed in
+// the forensics account; the forensic access is closed; a crash of the
+// function after the prepare and send stages makes no second upload and no
+// second command.
+func TestStateMachineCollectsMemory(t *testing.T) {
+	for _, crash := range []string{"", "prepare", "send"} {
+		t.Run("crash="+crash, func(t *testing.T) {
+			w := newCollectWorld(t, fakeaws.Agent{Online: true, NeedsProfile: true, PlatformType: "Linux", OnlineAfterCalls: 2, PollsToFinish: 3}, true)
+			if crash != "" {
+				w.crash[crash] = true
+			}
+			ex, caseID := w.run(t, "collect", 30*time.Second)
+			if ex.Status != "SUCCEEDED" || ex.End != "Done" {
+				t.Fatalf("execution %s at %s: %s %s", ex.Status, ex.End, ex.Error, ex.Cause)
+			}
+			if crash != "" && !w.crashed[crash] {
+				t.Fatalf("the %s stage never crashed", crash)
+			}
+			m := w.record(t, caseID)
+			if m.Status != evidence.CaseContained {
+				t.Errorf("case status %s", m.Status)
+			}
+			w.checkClosed(t)
+			if cmds := w.captureCommands(); len(cmds) != 1 {
+				t.Errorf("%d capture commands sent, want 1", len(cmds))
+			}
+			var img *evidence.Artifact
+			for i, a := range m.Artifacts {
+				if strings.HasSuffix(a.Path, "/memory-image") {
+					img = &m.Artifacts[i]
+				}
+			}
+			if img == nil {
+				t.Fatalf("no memory image in the record: %+v", m.Artifacts)
+			}
+			stored, ok := w.forensics.Objects("evidence")[evidence.Prefix+caseID+"/"+img.Path]
+			if !ok {
+				t.Fatalf("no object for %s", img.Path)
+			}
+			sum := sha256.Sum256(stored.Body)
+			if img.SHA256 != hex.EncodeToString(sum[:]) || img.HashedBy != "" {
+				t.Errorf("image hash %s (hashed by %q), stored bytes %x", img.SHA256, img.HashedBy, sum)
+			}
+			raw, err := fakeaws.Decode(img.Encoding, stored.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) != len(w.memory)+32 || !bytes.Equal(raw[32:], w.memory) {
+				t.Fatalf("the image does not decompress to a LiME image of the memory (%d bytes)", len(raw))
+			}
+			// Progress was recorded at each poll, and the execution ends
+			// with the image's key and hash.
+			polls := 0
+			for _, s := range m.Steps {
+				var st struct {
+					Staged struct{ Stage string } `json:"staged"`
+				}
+				_ = json.Unmarshal(s.After, &st)
+				if s.Name == "memory-capture" && st.Staged.Stage == step.StagePoll {
+					polls++
+				}
+			}
+			col := ex.Output.(map[string]any)["collection"].(map[string]any)
+			if polls < 2 || col["image_sha256"] != img.SHA256 || col["failed"] != false {
+				t.Errorf("%d polls recorded; collection %v", polls, col)
+			}
+		})
+	}
+}
+
+// A capture that never ends is cancelled at the playbook's capture timeout:
+// the command cancelled, the upload aborted, the access closed, the
+// execution failed as CollectionFailed after containment held.
+func TestStateMachineCollectionTimesOut(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux", Fault: fakeaws.FaultHang}, true)
+	ex, caseID := w.run(t, "collect", 30*time.Second)
+	if ex.Status != "FAILED" || ex.End != "CollectionFailed" || !strings.Contains(ex.Cause, "capture timeout") {
+		t.Fatalf("execution %s at %s: %s", ex.Status, ex.End, ex.Cause)
+	}
+	w.checkClosed(t)
+	cmds := w.captureCommands()
+	if len(cmds) != 1 || cmds[0].Status != "Cancelled" {
+		t.Fatalf("capture commands %+v, want one, cancelled", cmds)
+	}
+	m := w.record(t, caseID)
+	if m.Status != evidence.CaseContained {
+		t.Errorf("case status %s", m.Status)
+	}
+	rec, _ := lastStep(m, "memory-capture")
+	if rec.Status != evidence.StatusFailed || !strings.Contains(string(rec.After), "capture timeout") {
+		t.Errorf("memory-capture record %s %s", rec.Status, rec.After)
+	}
+	// 30 minutes of capture at one poll every 30 s.
+	if ex.Waits < 55 || ex.Waits > 70 {
+		t.Errorf("%d waits", ex.Waits)
+	}
+}
+
+// An agent that never comes online: the access stage gives up after the
+// registration timeout; nothing is prepared, the forensic profile it
+// associated is removed and the instance closed.
+func TestStateMachineAgentNeverOnline(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, NeedsProfile: true, PlatformType: "Linux", OnlineAfterCalls: 1 << 30}, true)
+	ex, caseID := w.run(t, "collect", 15*time.Second)
+	if ex.Status != "FAILED" || ex.End != "CollectionFailed" || !strings.Contains(ex.Cause, "did not come online") {
+		t.Fatalf("execution %s at %s: %s", ex.Status, ex.End, ex.Cause)
+	}
+	w.checkClosed(t)
+	if cmds := w.captureCommands(); len(cmds) != 0 {
+		t.Errorf("%d capture commands sent", len(cmds))
+	}
+	if m := w.record(t, caseID); m.Status != evidence.CaseContained {
+		t.Errorf("case status %s", m.Status)
+	}
+}
+
+// A part that always fails: the instance reports the failure, the finish
+// stage does not complete the image and aborts the upload.
+func TestStateMachinePartAlwaysFails(t *testing.T) {
+	memory := make([]byte, 70<<20) // two parts of 64 MiB, incompressible
+	rand.New(rand.NewSource(1)).Read(memory)
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux", Fault: fakeaws.FaultUploadPart2, Memory: memory}, true)
+	ex, caseID := w.run(t, "collect", 30*time.Second)
+	if ex.Status != "FAILED" || ex.End != "CollectionFailed" {
+		t.Fatalf("execution %s at %s: %s", ex.Status, ex.End, ex.Cause)
+	}
+	w.checkClosed(t)
+	m := w.record(t, caseID)
+	for _, a := range m.Artifacts {
+		if strings.HasSuffix(a.Path, "/memory-image") {
+			t.Errorf("an image was recorded: %+v", a)
+		}
+	}
+	for key := range w.forensics.Objects("evidence") {
+		if strings.HasSuffix(key, "/memory-image") {
+			t.Errorf("an image was completed: %s", key)
+		}
+	}
+	rec, _ := lastStep(m, "memory-capture")
+	var st struct {
+		Aborted    string `json:"aborted"`
+		FailedPart int    `json:"failed_part"`
+	}
+	_ = json.Unmarshal(rec.After, &st)
+	if rec.Status != evidence.StatusFailed || st.Aborted == "" || st.FailedPart != 2 {
+		t.Errorf("memory-capture record %s aborted %q part %d", rec.Status, st.Aborted, st.FailedPart)
+	}
+}
