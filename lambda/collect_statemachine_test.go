@@ -332,6 +332,11 @@ func TestStateMachineCollectsMemory(t *testing.T) {
 			if img == nil {
 				t.Fatalf("no memory image in the record: %+v", m.Artifacts)
 			}
+			// The CLI's layout, which the evidence bucket policy expects
+			// (the instance PUTs its report beside the image).
+			if !strings.HasPrefix(img.Path, w.suspect.InstanceID+"/memory/run-001/") {
+				t.Errorf("image at %s", img.Path)
+			}
 			stored, ok := w.forensics.Objects("evidence")[evidence.Prefix+caseID+"/"+img.Path]
 			if !ok {
 				t.Fatalf("no object for %s", img.Path)

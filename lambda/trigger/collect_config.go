@@ -3,8 +3,7 @@ package trigger
 import (
 	"fmt"
 	"regexp"
-	"sort"
-	"strings"
+		"strings"
 	"time"
 
 	"github.com/responder-ir/responder/playbooks"
@@ -33,8 +32,9 @@ const MaxStagedCapture = time.Hour - 5*time.Minute
 // CollectionConfig is what the function's collection needs beyond the
 // playbook: where the tools are, and the forensic profile.
 type CollectionConfig struct {
-	// ForensicProfile is an instance profile name, found in the target's
-	// account, or an instance profile ARN (one account only).
+	// ForensicProfile is an instance profile name, with its path (the
+	// member stack's responder/<member role>-forensic-ssm), found in the
+	// target's account; or an instance profile ARN (one account only).
 	ForensicProfile string
 	// StagingBucket is in the function's own account: the tools, the part
 	// URL lists and the sealed command parameters.
@@ -47,7 +47,7 @@ type CollectionConfig struct {
 }
 
 var (
-	profileNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	profileNamePattern = regexp.MustCompile(`^([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
 	profileARNPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,128}$`)
 	actionIDPattern    = regexp.MustCompile(`^[A-Za-z0-9]{1,20}$`)
 )
@@ -114,21 +114,6 @@ func (c *Config) parseActionPlaybooks(v string) (map[string]string, error) {
 		m[id] = name
 	}
 	return m, nil
-}
-
-// checkCollection checks, once every variable is read, that a collecting
-// playbook some custom action runs can run.
-func (c *Config) checkCollection(bad func(name, format string, args ...any)) {
-	ids := make([]string, 0, len(c.Collection.ActionPlaybooks))
-	for id := range c.Collection.ActionPlaybooks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		if _, err := c.Playbook(c.Collection.ActionPlaybooks[id]); err != nil {
-			bad(EnvActionPlaybooks, "action %s: %v", id, err)
-		}
-	}
 }
 
 // Playbook returns the playbook a case runs ("" is DefaultPlaybook), or why

@@ -240,7 +240,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.loadCollection(get, bad)
-	c.checkCollection(bad)
 	return c, errlist.Join(errs...)
 }
 

@@ -133,7 +133,10 @@ type respondResult struct {
 	StepsFailed []string `json:"steps_failed"`
 	// Collect says the playbook collects through SSM: the state machine
 	// runs the collection (task collect) under CollectionID, then the rest
-	// of the playbook.
+	// of the playbook. The ID is the respond run's, run-NNN: the image and
+	// the instance's report go under <instance>/memory/run-NNN/, as the
+	// CLI's do (the evidence bucket policy lets the instance PUT its report
+	// there without If-None-Match).
 	Collect      bool   `json:"collect"`
 	CollectionID string `json:"collection_id"`
 }
@@ -206,7 +209,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	}
 	out := respondResult{CaseID: in.CaseID, Status: res.Status, Location: res.Manifest.Location, SnapshotIDs: []string{}, StepsFailed: []string{}}
 	if playbook.CollectsOS() {
-		out.Collect, out.CollectionID = true, fmt.Sprintf("collection-%03d", lastRun(res.Manifest))
+		out.Collect, out.CollectionID = true, fmt.Sprintf("run-%03d", lastRun(res.Manifest))
 	}
 	for _, s := range res.Manifest.Snapshots {
 		out.SnapshotIDs = append(out.SnapshotIDs, s.SnapshotID)
