@@ -3,7 +3,7 @@ package trigger
 import (
 	"fmt"
 	"regexp"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/responder-ir/responder/playbooks"
