@@ -196,6 +196,12 @@ func (w *collectWorld) run(t *testing.T, playbook string, waitStep time.Duration
 	if err != nil || !strings.Contains(string(out), "202") {
 		t.Fatalf("POST /cases: %s %v", out, err)
 	}
+	return w.execute(t, waitStep)
+}
+
+// execute runs the newest execution the handler started.
+func (w *collectWorld) execute(t *testing.T, waitStep time.Duration) (*execution, string) {
+	t.Helper()
 	exs := w.sfn.Executions()
 	var input map[string]any
 	if err := json.Unmarshal([]byte(exs[len(exs)-1].Input), &input); err != nil {
@@ -448,5 +454,91 @@ func TestStateMachinePartAlwaysFails(t *testing.T) {
 	_ = json.Unmarshal(rec.After, &st)
 	if rec.Status != evidence.StatusFailed || st.Aborted == "" || st.FailedPart != 2 {
 		t.Errorf("memory-capture record %s aborted %q part %d", rec.Status, st.Aborted, st.FailedPart)
+	}
+}
+
+// The "Respond + memory" custom action runs the collect playbook
+// (RESPONDER_ACTION_PLAYBOOKS); once the image lands, its finding's note
+// gives the image's key and SHA-256, and GET /cases/{id} shows the
+// collection finished.
+func TestStateMachineCustomActionCapturesMemory(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux"}, true)
+	w.h.Config.Collection.ActionPlaybooks = map[string]string{"ResponderCapture": "collect"}
+	ev := strings.ReplaceAll(string(customActionEvent(w.c.Account, w.suspect.InstanceID)), "action/custom/ResponderRespond", "action/custom/ResponderCapture")
+	if _, err := w.h.Handle(context.Background(), []byte(ev)); err != nil {
+		t.Fatalf("custom action: %v", err)
+	}
+	ex, caseID := w.execute(t, 30*time.Second)
+	if ex.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s at %s: %s", ex.Status, ex.End, ex.Cause)
+	}
+	m := w.record(t, caseID)
+	var sum string
+	for _, a := range m.Artifacts {
+		if strings.HasSuffix(a.Path, "/memory-image") {
+			sum = a.SHA256
+		}
+	}
+	if sum == "" {
+		t.Fatal("no memory image recorded")
+	}
+	noted := false
+	for _, f := range w.hub.Findings() {
+		if f.ID == "finding-ec2" && strings.Contains(f.Note, sum) && strings.Contains(f.Note, "/memory/run-001/memory-image") {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("no finding note gives the image and its SHA-256 %s: %+v", sum, w.hub.Findings())
+	}
+	b, _ := json.Marshal(map[string]any{"resource": "/cases/{id}", "path": "/cases/" + caseID, "httpMethod": "GET",
+		"pathParameters": map[string]any{"id": caseID},
+		"requestContext": map[string]any{"identity": map[string]any{"userArn": "arn:aws:iam::111122223333:user/alice"}}})
+	out, err := w.h.Handle(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp struct{ Body string }
+	_ = json.Unmarshal(out, &resp)
+	var body struct {
+		Collection *struct {
+			Stage       string `json:"stage"`
+			Status      string `json:"status"`
+			ImageSHA256 string `json:"image_sha256"`
+			Polls       int    `json:"polls"`
+		} `json:"collection"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Collection == nil {
+		t.Fatalf("GET /cases/%s: %s (%v)", caseID, resp.Body, err)
+	}
+	if c := body.Collection; c.Stage != step.StageFinish || c.Status != evidence.StatusOK || c.ImageSHA256 != sum || c.Polls < 1 {
+		t.Errorf("collection %+v", *c)
+	}
+}
+
+// collect-before-isolate: the capture runs first, over the instance's own
+// network and profile, and the instance is isolated in the close stage,
+// after the image landed.
+func TestStateMachineCollectsBeforeIsolating(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux"}, false)
+	ex, caseID := w.run(t, "collect-before-isolate", 30*time.Second)
+	if ex.Status != "SUCCEEDED" || ex.End != "Done" {
+		t.Fatalf("execution %s at %s: %s %s", ex.Status, ex.End, ex.Error, ex.Cause)
+	}
+	m := w.record(t, caseID)
+	if m.Status != evidence.CaseContained {
+		t.Errorf("case status %s", m.Status)
+	}
+	w.checkClosed(t)
+	q, _ := lastStep(m, "quarantine")
+	finish, _ := lastStep(m, "memory-capture")
+	first := m.Steps[0]
+	if q.Status != evidence.StatusOK || finish.Status != evidence.StatusOK || q.Run <= finish.Run || first.Run != 1 {
+		t.Errorf("quarantine in run %d (%s), the capture finished in run %d (%s): want isolation after the image", q.Run, q.Status, finish.Run, finish.Status)
+	}
+	for _, s := range m.Steps {
+		if s.Run == 1 && (s.Name == "quarantine" || s.Name == "notify" || s.Name == "instance-profile") {
+			t.Errorf("%s ran in the first run, before the capture", s.Name)
+		}
 	}
 }
