@@ -128,6 +128,11 @@ func (c Config) Playbook(name string) (playbooks.Playbook, error) {
 	if err != nil {
 		return playbooks.Playbook{}, fmt.Errorf("%w %s (known: %s)", ErrUnknownPlaybook, quote(name), strings.Join(playbookNames(), ", "))
 	}
+	return c.runnable(p)
+}
+
+// runnable returns p, or why the function does not run it.
+func (c Config) runnable(p playbooks.Playbook) (playbooks.Playbook, error) {
 	if !p.CollectsOS() {
 		return p, nil
 	}
