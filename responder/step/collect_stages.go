@@ -293,7 +293,10 @@ func (c *memoryCapture) sentBefore(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("list the commands sent to %s: %w", c.env.Target.InstanceID(), err)
 		}
 		for _, cmd := range out.Commands {
-			if aws.ToString(cmd.Comment) == commandComment(c.env) {
+			// The sealing-key command of the same collection carries the
+			// same comment: the document tells them apart (the filter
+			// alone is not relied on).
+			if aws.ToString(cmd.Comment) == commandComment(c.env) && aws.ToString(cmd.DocumentName) == c.docName {
 				return aws.ToString(cmd.CommandId), nil
 			}
 		}
