@@ -46,6 +46,11 @@ type collectWorld struct {
 	// the handler did its work, as a function that dies before answering.
 	crash   map[string]bool
 	crashed map[string]bool
+	// orphan, when set, opens an upload at the image's key before the first
+	// prepare, as an attempt that died before its record was saved; its
+	// upload ID is kept in orphanID.
+	orphan   bool
+	orphanID string
 }
 
 type testClock struct {
@@ -148,9 +153,22 @@ func newCollectWorld(t *testing.T, agent fakeaws.Agent, endpoints bool) *collect
 // invoke calls the handler; a stage named in crash fails once after doing
 // its work, as Lambda reports a function that died before it answered.
 func (w *collectWorld) invoke(payload []byte) (json.RawMessage, *taskError) {
-	out, err := w.h.Handle(context.Background(), payload)
-	var p struct{ Task, Stage string }
+	var p struct {
+		Task, Stage string
+		CaseID      string `json:"case_id"`
+		InstanceID  string `json:"instance_id"`
+		Collection  string `json:"collection_id"`
+	}
 	_ = json.Unmarshal(payload, &p)
+	if w.orphan && p.Stage == "prepare" && w.orphanID == "" {
+		up, err := w.forensics.S3().CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String("evidence"),
+			Key: aws.String(evidence.Prefix + p.CaseID + "/" + p.InstanceID + "/memory/" + p.Collection + "/memory-image")})
+		if err != nil {
+			panic(err)
+		}
+		w.orphanID = aws.ToString(up.UploadId)
+	}
+	out, err := w.h.Handle(context.Background(), payload)
 	if err == nil && w.crash[p.Stage] && !w.crashed[p.Stage] {
 		w.crashed[p.Stage] = true
 		return nil, &taskError{Name: "Lambda.ServiceException", Cause: "the function died before it answered"}
@@ -308,18 +326,34 @@ func lastStep(m *evidence.Manifest, name string) (evidence.StepRecord, bool) {
 // function after the prepare and send stages makes no second upload and no
 // second command.
 func TestStateMachineCollectsMemory(t *testing.T) {
-	for _, crash := range []string{"", "prepare", "send"} {
+	for _, crash := range []string{"", "prepare", "send", "inside-prepare"} {
 		t.Run("crash="+crash, func(t *testing.T) {
 			w := newCollectWorld(t, fakeaws.Agent{Online: true, NeedsProfile: true, PlatformType: "Linux", OnlineAfterCalls: 2, PollsToFinish: 3}, true)
-			if crash != "" {
+			switch crash {
+			case "inside-prepare":
+				w.orphan = true
+			case "prepare", "send":
 				w.crash[crash] = true
 			}
 			ex, caseID := w.run(t, "collect", 30*time.Second)
 			if ex.Status != "SUCCEEDED" || ex.End != "Done" {
 				t.Fatalf("execution %s at %s: %s %s", ex.Status, ex.End, ex.Error, ex.Cause)
 			}
-			if crash != "" && !w.crashed[crash] {
+			if w.crash[crash] && !w.crashed[crash] {
 				t.Fatalf("the %s stage never crashed", crash)
+			}
+			if w.orphan {
+				// The upload the dead attempt opened is the one completed.
+				rec, _ := lastStep(w.record(t, caseID), "memory-capture")
+				var st struct {
+					Upload struct {
+						UploadID string `json:"upload_id"`
+					} `json:"upload"`
+				}
+				_ = json.Unmarshal(rec.After, &st)
+				if w.orphanID == "" || st.Upload.UploadID != w.orphanID {
+					t.Errorf("completed upload %q, want the earlier attempt's %q", st.Upload.UploadID, w.orphanID)
+				}
 			}
 			m := w.record(t, caseID)
 			if m.Status != evidence.CaseContained {

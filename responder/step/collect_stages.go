@@ -236,6 +236,31 @@ func (s MemoryCapture) prepareStage(ctx context.Context, env *Env) Result {
 		c.docName, c.st.Upload.UploadID, c.st.MemoryBytes>>20, c.st.PartURLs, c.st.PartSizeMiB, c.bound.Format(time.RFC3339)), nil, c.st)
 }
 
+// beginUpload opens the capture's multipart upload. A staged collection
+// first looks for one an earlier attempt of its prepare stage opened but
+// could not record (the function died before the record was saved), and
+// takes it over: its part URLs are signed again, and no second upload is
+// opened. No command can have been sent for it (send needs the record).
+func (c *memoryCapture) beginUpload(ctx context.Context) (*evidence.Upload, error) {
+	env := c.env
+	if o, ok := c.rcv.(uploadFinder); ok && env.Stage.Collection != "" {
+		open, err := o.OpenUploads(ctx, env.Target.CaseID, c.imagePath)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(open); n > 0 {
+			c.st.Warnings = append(c.st.Warnings, fmt.Sprintf("took over upload %s, which an earlier attempt of the prepare stage opened", open[n-1].UploadID))
+			return open[n-1], nil
+		}
+	}
+	return c.rcv.BeginUpload(ctx, env.Target.CaseID, c.imagePath, "application/octet-stream")
+}
+
+// uploadFinder finds the uploads open at a case path (evidence.Bucket).
+type uploadFinder interface {
+	OpenUploads(ctx context.Context, caseID, path string) ([]*evidence.Upload, error)
+}
+
 // restore rebuilds the capture the prepare stage recorded.
 func (s MemoryCapture) restore(env *Env, st memoryState) (*memoryCapture, error) {
 	rcv, err := evidence.AsReceiver(env.Clients.Store)

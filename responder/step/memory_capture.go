@@ -206,7 +206,7 @@ func (c *memoryCapture) prepare(ctx context.Context) (why string, err error) {
 	if err != nil {
 		return "", err
 	}
-	upload, err := c.rcv.BeginUpload(ctx, env.Target.CaseID, c.imagePath, "application/octet-stream")
+	upload, err := c.beginUpload(ctx)
 	if err != nil {
 		return "", err
 	}
