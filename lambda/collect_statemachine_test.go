@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/responder-ir/responder/lambda/trigger"
@@ -575,4 +576,41 @@ func TestStateMachineCollectsBeforeIsolating(t *testing.T) {
 			t.Errorf("%s ran in the first run, before the capture", s.Name)
 		}
 	}
+}
+
+// collect-before-isolate with a capture that never ends: isolation waits
+// at most the playbook's capture timeout (20 minutes), counted from the
+// collection's first look at the instance, then goes ahead.
+func TestStateMachineCaptureFirstIsBounded(t *testing.T) {
+	// The agent answers only after a few looks (15 s apart).
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux", Fault: fakeaws.FaultHang, NeedsProfile: true, OnlineAfterCalls: 5}, false)
+	// No profile of its own: the access stage associates the forensic one.
+	assocs, err := w.c.EC2().DescribeIamInstanceProfileAssociations(context.Background(), &ec2.DescribeIamInstanceProfileAssociationsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range assocs.IamInstanceProfileAssociations {
+		if _, err := w.c.EC2().DisassociateIamInstanceProfile(context.Background(), &ec2.DisassociateIamInstanceProfileInput{AssociationId: a.AssociationId}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := w.clock.Now()
+	ex, caseID := w.run(t, "collect-before-isolate", 30*time.Second)
+	if ex.Status != "FAILED" || ex.End != "CollectionFailed" {
+		t.Fatalf("execution %s at %s: %s", ex.Status, ex.End, ex.Cause)
+	}
+	w.checkClosed(t)
+	m := w.record(t, caseID)
+	if m.Status != evidence.CaseContained {
+		t.Errorf("case status %s", m.Status)
+	}
+	q, _ := lastStep(m, "quarantine")
+	if waited := q.StartedAt.Sub(start); q.Status != evidence.StatusOK || waited > 21*time.Minute || waited < 19*time.Minute {
+		t.Errorf("quarantine %s after %s, want about the 20-minute capture timeout", q.Status, waited)
+	}
+	access, _ := lastStep(m, "ssm-access")
+	if !strings.Contains(access.Reason, "look 2") && !strings.Contains(access.Reason, "look 1") && access.Status == evidence.StatusOK {
+		return // the agent took several looks: the bound covered them
+	}
+	t.Errorf("the agent answered at once (%s %s %s): the test does not show the wait counted", access.Status, access.Reason, access.Error)
 }

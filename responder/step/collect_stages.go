@@ -151,6 +151,9 @@ func (s SSMAccess) accessStage(ctx context.Context, env *Env) Result {
 		st.ForensicProfile, st.Profiles = a, []ProfileAssociation{*a}
 	}
 	bound := st.WaitingSince.Add(env.Collection.RegistrationTimeout.Or(DefaultRegistrationTimeout))
+	if d := captureFirstDeadline(env, st.WaitingSince); !d.IsZero() && d.Before(bound) {
+		bound = d
+	}
 	switch {
 	case st.Online:
 		return OK(fmt.Sprintf("%s is an online managed node (%s %s, agent %s), look %d", id, node.PlatformType, node.PlatformName, node.AgentVersion, st.Looks), nil, st)
@@ -164,6 +167,17 @@ func (s SSMAccess) accessStage(ctx context.Context, env *Env) Result {
 		what += "; associated forensic profile " + env.Collection.ForensicProfileARN
 	}
 	return OK(what, nil, st)
+}
+
+// captureFirstDeadline is, for a capture-first collection, when isolation
+// stops waiting for it: the capture timeout after the collection's first
+// look at the instance, as the CLI bounds it from ssm-access (the wait for
+// the agent included). Zero for isolate-first.
+func captureFirstDeadline(env *Env, started time.Time) time.Time {
+	if env.Collection.Order != CaptureFirst || started.IsZero() {
+		return time.Time{}
+	}
+	return started.Add(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout)))
 }
 
 // runStage runs one stage of the memory capture.
@@ -211,6 +225,10 @@ func (s MemoryCapture) prepareStage(ctx context.Context, env *Env) Result {
 		return Failed(fmt.Errorf("%s is %s: the capture cannot be prepared", env.Target.InstanceID(), nodeState(node)), nil)
 	}
 	env.setNode(node, "")
+	var access stagedAccess
+	if priorAfter(env, (SSMAccess{}).Name(), env.Stage.Collection, &access) {
+		env.setCollectionDeadline(captureFirstDeadline(env, access.WaitingSince))
+	}
 	c, res := s.plan(ctx, env)
 	if c == nil {
 		return res
