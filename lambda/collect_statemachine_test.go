@@ -614,3 +614,18 @@ func TestStateMachineCaptureFirstIsBounded(t *testing.T) {
 	}
 	t.Errorf("the agent answered at once (%s %s %s): the test does not show the wait counted", access.Status, access.Reason, access.Error)
 }
+
+// A containment step that failed in the respond task is not hidden by the
+// close stage, whose own steps held: the case and the execution say the
+// containment failed.
+func TestStateMachineCloseKeepsAnEarlierContainmentFailure(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux"}, true)
+	w.c.Deny("ModifyInstanceAttribute") // termination protection, in the respond task
+	ex, caseID := w.run(t, "collect", 30*time.Second)
+	if ex.Status != "FAILED" || ex.End != "ContainmentFailed" {
+		t.Fatalf("execution %s at %s: %s", ex.Status, ex.End, ex.Cause)
+	}
+	if m := w.record(t, caseID); m.Status != evidence.CasePartiallyContained {
+		t.Errorf("case status %s, want %s", m.Status, evidence.CasePartiallyContained)
+	}
+}

@@ -73,6 +73,12 @@ type Request struct {
 	// proves nothing about containment).
 	Stage      step.CollectStage
 	KeepStatus bool
+	// StatusOfCase makes the run's status that of the whole case: each
+	// step's newest record, from earlier runs too, counts. A run that ends
+	// a response begun in earlier runs (the Lambda's close stage) would
+	// otherwise claim what its few steps proved, and hide an earlier run's
+	// failed containment.
+	StatusOfCase bool
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -287,7 +293,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
 	res := &Result{Steps: records, DryRun: req.DryRun, Interrupted: env.Interrupted()}
-	res.Status = evidence.CaseStatus(records, evidence.Outcome{DryRun: req.DryRun, Interrupted: res.Interrupted})
+	res.Status = evidence.CaseStatus(statusRecords(req, t.prior, records), evidence.Outcome{DryRun: req.DryRun, Interrupted: res.Interrupted})
 	var errs *multierror.Error
 	for _, rec := range records {
 		if rec.Status == evidence.StatusFailed {
@@ -323,6 +329,25 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	res.Err = errlist.OneLine(errs)
 	log.Info("response finished", "status", res.Status, "location", res.Manifest.Location)
 	return res, nil
+}
+
+// statusRecords are the step records a run's status is made of: its own,
+// or with StatusOfCase the newest record of every step of the case.
+func statusRecords(req Request, prior *evidence.Manifest, records []evidence.StepRecord) []evidence.StepRecord {
+	if !req.StatusOfCase || prior == nil {
+		return records
+	}
+	newest := map[string]int{}
+	var all []evidence.StepRecord
+	for _, r := range append(slices.Clone(prior.Steps), records...) {
+		if i, ok := newest[r.Name]; ok {
+			all[i] = r
+			continue
+		}
+		newest[r.Name] = len(all)
+		all = append(all, r)
+	}
+	return all
 }
 
 // target is what resolve found.

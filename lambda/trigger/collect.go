@@ -177,7 +177,7 @@ func (h *Handler) runFailure(ctx context.Context, log *slog.Logger, res *respond
 // case's.
 func (h *Handler) closeCollection(ctx context.Context, log *slog.Logger, r *responder.Responder, req responder.Request, playbook playbooks.Playbook) (any, error) {
 	_, after := splitPlan(playbook)
-	req.Plan, req.After = after.names, after.order
+	req.Plan, req.After, req.StatusOfCase = after.names, after.order, true
 	res, err := r.Respond(ctx, req)
 	if err = h.runFailure(ctx, log, res, err); err != nil {
 		return nil, err
