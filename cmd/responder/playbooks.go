@@ -93,6 +93,11 @@ func printPlaybook(w io.Writer, p playbooks.Playbook) error {
 				needs = append(needs, n)
 			}
 		}
+		for _, n := range step.Awaits(s) {
+			if slices.Contains(planned, n) {
+				needs = append(needs, n+" (before isolating)")
+			}
+		}
 		waits := strings.Join(needs, ", ")
 		if s.Phase() == step.Report {
 			waits = "every other step"

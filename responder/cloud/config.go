@@ -61,6 +61,10 @@ type Clients struct {
 	// ForensicsEC2 is EC2 with the caller's own credentials, in the
 	// forensics account: it copies the snapshots shared with it.
 	ForensicsEC2 ForensicsEC2
+	// InvestigationEC2 and InvestigationSSM act in the forensics account
+	// too, with the caller's own credentials: responder investigate.
+	InvestigationEC2 InvestigationEC2
+	InvestigationSSM InvestigationSSM
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -94,6 +98,8 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		Presign:             s3.NewPresignClient(s3Client),
 		EvidenceCredentials: base.Credentials,
 		ForensicsEC2:        ec2.NewFromConfig(base),
+		InvestigationEC2:    ec2.NewFromConfig(base),
+		InvestigationSSM:    ssm.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {
@@ -146,4 +152,20 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 		// trying rather than give up after a burst of throttle errors.
 		o.RateLimiter = ratelimit.None
 	})
+}
+
+// UrgentMaxBackoff caps the wait between two attempts of a call isolation
+// waits on: with the SDK's 20 s cap, one throttled read could hold the
+// quarantine for as long; with this cap, MaxAttempts attempts take at most
+// about MaxAttempts seconds, and throttling stays the retryer's job.
+const UrgentMaxBackoff = time.Second
+
+// Urgent is the option of the EC2 calls on isolation's path (the first
+// DescribeInstances, the snapshot request, the group lookups, the interface
+// moves and their read-back): the same attempts, with waits capped at
+// UrgentMaxBackoff.
+func Urgent(o *ec2.Options) {
+	if o.Retryer != nil {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, UrgentMaxBackoff)
+	}
 }

@@ -37,7 +37,8 @@ var registry = map[string]func() Step{
 // description, so the report reads it like a step's. Adding one means adding
 // its file and one line here.
 var recordOnly = map[string]func() Description{
-	SnapshotCopyRecord: describeSnapshotCopy,
+	SnapshotCopyRecord:  describeSnapshotCopy,
+	InvestigationRecord: describeInvestigation,
 }
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
@@ -119,6 +120,8 @@ type ordered struct {
 func (o ordered) Needs() []string { return append(slices.Clone(o.Step.Needs()), o.after...) }
 
 func (o ordered) Milestones() []string { return milestonesOf(o.Step) }
+
+func (o ordered) Awaits() []string { return awaitsOf(o.Step) }
 
 func (o ordered) Isolates() bool { return isolates(o.Step) }
 
