@@ -77,6 +77,9 @@ type S3 interface {
 	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	// ListMultipartUploads finds the upload a retried stage of the
+	// Lambda's collection opened before (it opens no second one).
+	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
 }
 
 // SNS lists every Amazon SNS operation the toolkit calls.
@@ -178,4 +181,5 @@ var iamActionFor = map[string]string{
 	"s3:CreateMultipartUpload":   "s3:PutObject",
 	"s3:CompleteMultipartUpload": "s3:PutObject",
 	"s3:ListParts":               "s3:ListMultipartUploadParts",
+	"s3:ListMultipartUploads":    "s3:ListBucketMultipartUploads",
 }

@@ -226,6 +226,36 @@ func (b *Bucket) CompleteUpload(ctx context.Context, u *Upload, parts []Uploaded
 	return r, nil
 }
 
+// OpenUploads lists the uploads open at a case path, oldest first (an
+// upload an earlier, unrecorded attempt opened).
+func (b *Bucket) OpenUploads(ctx context.Context, caseID, path string) ([]*Upload, error) {
+	api, err := b.uploads()
+	if err != nil {
+		return nil, err
+	}
+	key, err := b.key(caseID, path)
+	if err != nil {
+		return nil, err
+	}
+	var found []*Upload
+	in := &s3.ListMultipartUploadsInput{Bucket: &b.Name, Prefix: &key}
+	for {
+		out, err := api.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list the open uploads of s3://%s/%s: %w", b.Name, key, err)
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) == key {
+				found = append(found, &Upload{CaseID: caseID, Path: path, Bucket: b.Name, Key: key, UploadID: aws.ToString(u.UploadId)})
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return found, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
 // AbortUpload discards the parts of an upload.
 func (b *Bucket) AbortUpload(ctx context.Context, u *Upload) error {
 	api, err := b.uploads()
