@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -61,6 +62,9 @@ type Clients struct {
 	// ForensicsEC2 is EC2 with the caller's own credentials, in the
 	// forensics account: it copies the snapshots shared with it.
 	ForensicsEC2 ForensicsEC2
+	// EBS reads snapshot copies in the forensics account block by block
+	// (EBS direct APIs), with the caller's own credentials.
+	EBS EBS
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -94,6 +98,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		Presign:             s3.NewPresignClient(s3Client),
 		EvidenceCredentials: base.Credentials,
 		ForensicsEC2:        ec2.NewFromConfig(base),
+		EBS:                 ebs.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {
