@@ -40,6 +40,9 @@ var lambdaNeverCalls = map[string]string{
 	"s3:ListParts":               "OS-level collection only: checks the parts the instance uploaded",
 	"s3:CompleteMultipartUpload": "OS-level collection only: assembles the memory image",
 	"s3:AbortMultipartUpload":    "OS-level collection only: discards an upload that did not arrive whole",
+	"s3:UploadPart":              "responder image only (CLI): streams a disk image; no Step Functions state yet",
+	"ebs:ListSnapshotBlocks":     "responder image only (CLI): lists the blocks of a snapshot copy",
+	"ebs:GetSnapshotBlock":       "responder image only (CLI): reads a block of a snapshot copy",
 }
 
 // notCalledByTheCode lists, per role, the actions a role is granted although
