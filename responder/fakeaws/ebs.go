@@ -71,6 +71,7 @@ type EBS struct {
 type ebsSnapshot struct {
 	volumeGiB int64
 	blocks    map[int32][]byte
+	sums      map[int32][sha256.Size]byte // kept with the block, as AWS keeps its checksum
 	corrupt   map[int32]bool
 }
 
@@ -83,11 +84,11 @@ func NewEBS() *EBS {
 // written blocks are blocks (index -> data, at most EBSBlockSize bytes,
 // zero-padded); every other block is sparse.
 func (e *EBS) AddSnapshot(id string, volumeGiB int64, blocks map[int32][]byte) {
-	s := &ebsSnapshot{volumeGiB: volumeGiB, blocks: map[int32][]byte{}, corrupt: map[int32]bool{}}
+	s := &ebsSnapshot{volumeGiB: volumeGiB, blocks: map[int32][]byte{}, sums: map[int32][sha256.Size]byte{}, corrupt: map[int32]bool{}}
 	for i, b := range blocks {
 		block := make([]byte, EBSBlockSize)
 		copy(block, b)
-		s.blocks[i] = block
+		s.blocks[i], s.sums[i] = block, sha256.Sum256(block)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -247,7 +248,7 @@ func (e *EBS) GetSnapshotBlock(ctx context.Context, in *ebs.GetSnapshotBlockInpu
 	if !ok || aws.ToString(in.BlockToken) != blockToken(i) {
 		return nil, e.refuse(op, "ValidationException", "The block token for block %d is not valid", i)
 	}
-	sum := sha256.Sum256(data)
+	sum := s.sums[i]
 	e.mu.Lock()
 	if s.corrupt[i] {
 		sum[0] ^= 0xff

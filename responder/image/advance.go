@@ -35,9 +35,12 @@ func (im *Imager) Advance(ctx context.Context, j *Job, end int64, opt Options) e
 	if err != nil {
 		return err
 	}
-	stored, err := unmarshal(j.StoredState)
-	if err != nil {
-		return err
+	// Uncompressed, the stored bytes are the raw disk: one hash serves.
+	stored := raw
+	if j.Compression == CompressZstd {
+		if stored, err = unmarshal(j.StoredState); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -87,7 +90,9 @@ type chunk struct {
 }
 
 func (c *chunk) write(block []byte) error {
-	c.raw.Write(block)
+	if c.enc != nil {
+		c.raw.Write(block) // else the sink hashes it as stored
+	}
 	_, err := c.out.Write(block)
 	return err
 }
