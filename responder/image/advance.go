@@ -170,8 +170,8 @@ func (s *partSink) flush() error {
 	if err := s.failed(); err != nil {
 		return err
 	}
-	body := bytes.Clone(s.buf.Bytes())
-	s.buf.Reset()
+	body := s.buf.Bytes()
+	s.buf = bytes.Buffer{} // the part keeps its bytes; no copy
 	s.hash.Write(body)
 	s.size += int64(len(body))
 	n := s.next

@@ -139,10 +139,15 @@ func (im *Imager) getBlock(ctx context.Context, j *Job, index int64, token *stri
 
 func readBlock(j *Job, index int64, out *ebs.GetSnapshotBlockOutput) ([]byte, error) {
 	defer out.BlockData.Close()
-	data, err := io.ReadAll(io.LimitReader(out.BlockData, j.BlockSize+1))
-	if err != nil {
+	data := make([]byte, j.BlockSize)
+	n, err := io.ReadFull(out.BlockData, data)
+	if err != nil && err != io.ErrUnexpectedEOF {
 		return nil, fmt.Errorf("snapshot %s block %d: read: %w", j.SnapshotID, index, err)
 	}
+	if extra, _ := out.BlockData.Read(make([]byte, 1)); extra > 0 {
+		return nil, fmt.Errorf("snapshot %s block %d: more than the block size %d", j.SnapshotID, index, j.BlockSize)
+	}
+	data = data[:n]
 	if err := verify(j.SnapshotID, index, data, string(out.ChecksumAlgorithm), aws.ToString(out.Checksum)); err != nil {
 		return nil, err
 	}
