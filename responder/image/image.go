@@ -23,12 +23,13 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 // Names the image run records.
 const (
 	Playbook = "image"
-	StepName = "disk-image"
+	StepName = step.DiskImageRecord
 	phase    = "acquisition"
 )
 

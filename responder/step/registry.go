@@ -38,6 +38,7 @@ var registry = map[string]func() Step{
 // its file and one line here.
 var recordOnly = map[string]func() Description{
 	SnapshotCopyRecord: describeSnapshotCopy,
+	DiskImageRecord:    describeDiskImage,
 }
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
