@@ -29,11 +29,15 @@ var engineRoles = []struct {
 
 // lambdaNeverCalls lists the operations of the Lambda role's registry
 // accounts that the function never calls, with the reason. They are left out
-// of the role's required set on purpose, not granted. None today: the
-// function runs OS-level collection too (the collect task). An entry that is
-// not an operation of the role's accounts fails TestPermissionCoverage, so
-// that the list cannot go stale.
-var lambdaNeverCalls = map[string]string{}
+// of the role's required set on purpose, not granted: the disk imager runs
+// from the CLI only (no Step Functions state yet). The function runs OS-level
+// collection too (the collect task). An entry that is not an operation of the
+// role's accounts fails TestPermissionCoverage, so that the list cannot go stale.
+var lambdaNeverCalls = map[string]string{
+	"s3:UploadPart":          "responder image only (CLI): streams a disk image; no Step Functions state yet",
+	"ebs:ListSnapshotBlocks": "responder image only (CLI): lists the blocks of a snapshot copy",
+	"ebs:GetSnapshotBlock":   "responder image only (CLI): reads a block of a snapshot copy",
+}
 
 // notCalledByTheCode lists, per role, the actions a role is granted although
 // no operation of the registry calls them, because the deployed service needs

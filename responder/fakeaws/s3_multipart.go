@@ -182,6 +182,11 @@ func (s *S3) uploadPart(bucketName, key, uploadID string, n int32, body []byte, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls["UploadPart"]++
+	return c.uploadPartLocked(bucketName, key, uploadID, n, body, contentMD5)
+}
+
+// uploadPartLocked stores one part (see uploadPart); c.mu is held.
+func (c *Cloud) uploadPartLocked(bucketName, key, uploadID string, n int32, body []byte, contentMD5 string) (etag string, err error) {
 	b, u, err := c.uploadLocked(bucketName, key, uploadID)
 	if err != nil {
 		return "", err
