@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -58,16 +59,22 @@ type streams struct {
 	// confirmation there (a command never asks otherwise).
 	In           io.Reader
 	InIsTerminal bool
+	// OutIsTerminal: standard output is a terminal (tables with boxes;
+	// colour unless NO_COLOR).
+	OutIsTerminal bool
 }
 
 // deps are what the commands get from outside: AWS clients, the clock.
 type deps struct {
 	loadClients func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error)
 	now         func() time.Time
+	// getenv reads the environment (NO_COLOR, RESPONDER_CONFIG, HOME...);
+	// nil is an empty environment.
+	getenv func(string) string
 }
 
 func defaultDeps() deps {
-	return deps{loadClients: cloud.Load, now: time.Now}
+	return deps{loadClients: cloud.Load, now: time.Now, getenv: os.Getenv}
 }
 
 // exitError carries an exit code out of a command.
@@ -124,7 +131,11 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, s *streams, d deps) int {
-	s = &streams{Out: s.Out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal, In: s.In, InIsTerminal: s.InIsTerminal}
+	if d.getenv == nil {
+		d.getenv = func(string) string { return "" }
+	}
+	out := &termOut{Writer: s.Out, tty: s.OutIsTerminal, color: colorOn(s.OutIsTerminal, d.getenv)}
+	s = &streams{Out: out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal, In: s.In, InIsTerminal: s.InIsTerminal, OutIsTerminal: s.OutIsTerminal}
 	if s.In == nil {
 		s.In = strings.NewReader("")
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -11,14 +13,14 @@ import (
 
 // casesOptions are the inputs of `responder cases list`.
 type casesOptions struct {
-	Output string
+	Output outputOptions
 	AWS    awsOptions
 	Store  storeOptions
 }
 
 func casesCommand(s *streams, d deps) *cli.Command {
 	o := &casesOptions{}
-	flags := []cli.Flag{outputFlag(&o.Output)}
+	flags := []cli.Flag{outputFlag(&o.Output), queryFlag(&o.Output)}
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	return &cli.Command{
@@ -51,18 +53,30 @@ func runCasesList(c *cli.Context, s *streams, d deps, o *casesOptions) error {
 	if err != nil {
 		return exitf(exitCannotStart, "list cases: %v", err)
 	}
-	if o.Output == "json" {
-		return writeJSON(s.Out, list)
-	}
-	t := newTable(s.Out, "CASE", "INSTANCE", "ACCOUNT", "REGION", "STATUS", "RUNS", "STARTED")
-	for _, cs := range list {
-		status := statusText(cs.Status)
-		if cs.Error != "" {
-			status = cs.Status + ": " + cs.Error
-		}
-		if err := t.Append([]string{cs.CaseID, cs.InstanceID, cs.AccountID, cs.Region, status, fmt.Sprint(cs.Runs), cs.StartedAt.Format(time.RFC3339)}); err != nil {
-			return err
-		}
-	}
-	return t.Render()
+	return printCases(s, o.Output, list)
+}
+
+func printCases(s *streams, o outputOptions, list []custody.CaseSummary) error {
+	return o.print(s, result{
+		value: list,
+		table: func(w io.Writer) error {
+			t := newTable(w, "CASE", "INSTANCE", "ACCOUNT", "REGION", "STATUS", "RUNS", "STARTED")
+			for _, cs := range list {
+				status := paint(w, statusText(cs.Status))
+				if cs.Error != "" {
+					status = paint(w, strings.ToUpper(cs.Status)) + ": " + cs.Error
+				}
+				if err := t.Append([]string{cs.CaseID, cs.InstanceID, cs.AccountID, cs.Region, status, fmt.Sprint(cs.Runs), cs.StartedAt.Format(time.RFC3339)}); err != nil {
+					return err
+				}
+			}
+			return t.Render()
+		},
+		text: func(t *textWriter) {
+			for _, cs := range list {
+				t.line("CASE", cs.CaseID, cs.InstanceID, cs.AccountID, cs.Region, cs.Status, fmt.Sprint(cs.Runs),
+					cs.StartedAt.Format(time.RFC3339), cs.EndedAt.Format(time.RFC3339), cs.Error)
+			}
+		},
+	})
 }

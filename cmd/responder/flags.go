@@ -69,17 +69,6 @@ func awsFlags(o *awsOptions) []cli.Flag {
 	}
 }
 
-func outputFlag(dst *string) cli.Flag {
-	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json", Value: "table", Destination: dst}
-}
-
-func validateOutput(o string) error {
-	if o != "table" && o != "json" {
-		return exitf(exitUsage, "--output must be table or json, not %q", o)
-	}
-	return nil
-}
-
 // storeClients loads AWS clients only when the store is a bucket: a local
 // case folder needs no AWS access.
 func storeClients(c *cli.Context, d deps, a awsOptions, s storeOptions) (*cloud.Clients, error) {

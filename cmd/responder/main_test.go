@@ -136,7 +136,7 @@ func TestExitCodes(t *testing.T) {
 		}, exitUsage, "unknown step"},
 		{"bad output", nil, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--output", "yaml", "--evidence-dir", dir}
-		}, exitUsage, "table or json"},
+		}, exitUsage, "table, json or text"},
 		{"both stores", nil, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--evidence-dir", dir, "--evidence-bucket", "b"}
 		}, exitUsage, "exclusive"},

@@ -21,7 +21,7 @@ type releaseOptions struct {
 	roleOptions
 	DryRun  bool
 	Yes     bool
-	Output  string
+	Output  outputOptions
 	Verbose bool
 	AWS     awsOptions
 	Store   storeOptions
@@ -50,7 +50,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "refuse unless the case is about this instance (a check; the case names its instance)", Destination: &o.InstanceID},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print what would be restored (would-release: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
@@ -145,7 +145,7 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "%v", err)
 	}
-	if err := printResult(s.Out, o.Output, res); err != nil {
+	if err := printResult(s, o.Output, res); err != nil {
 		return exitf(exitEvidenceIncomplete, "print result: %v", err)
 	}
 	if res.SaveErr != nil {

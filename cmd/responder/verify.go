@@ -17,7 +17,7 @@ type verifyOptions struct {
 	CaseID string
 	roleOptions
 	NoSnapshots bool
-	Output      string
+	Output      outputOptions
 	AWS         awsOptions
 	Store       storeOptions
 }
@@ -27,7 +27,7 @@ func verifyCommand(s *streams, d deps) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "case-id", Usage: "the case to verify", Required: true, Destination: &o.CaseID},
 		&cli.BoolFlag{Name: "no-snapshots", Usage: "do not check the snapshots (no AWS access needed for a local case)", Destination: &o.NoSnapshots},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, ", to check its snapshots")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
@@ -85,12 +85,7 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "verify case %s: %v", o.CaseID, err)
 	}
-	if o.Output == "json" {
-		err = writeJSON(s.Out, v)
-	} else {
-		err = printVerification(s.Out, v)
-	}
-	if err != nil {
+	if err := printVerification(s, o.Output, v); err != nil {
 		return exitf(exitContainmentFailed, "print: %v", err)
 	}
 	switch {
@@ -102,11 +97,36 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	return nil
 }
 
-func printVerification(w io.Writer, v *custody.Verification) error {
+func printVerification(s *streams, o outputOptions, v *custody.Verification) error {
+	return o.print(s, result{
+		value: v,
+		table: func(w io.Writer) error { return verificationTable(w, v) },
+		text: func(t *textWriter) {
+			t.line("CASE", v.CaseID, v.Location)
+			for _, c := range v.Checks {
+				t.line("CHECK", c.Kind, c.Subject, c.Status, c.Detail)
+			}
+			t.line("RESULT", verificationResult(v))
+		},
+	})
+}
+
+// verificationResult is the word a verification ends with.
+func verificationResult(v *custody.Verification) string {
+	switch {
+	case v.Failed():
+		return "failed"
+	case v.Pending():
+		return "intact-so-far"
+	}
+	return "verified"
+}
+
+func verificationTable(w io.Writer, v *custody.Verification) error {
 	fmt.Fprintf(w, "Case      %s\nEvidence  %s\n\n", v.CaseID, v.Location)
 	t := newTable(w, "CHECK", "SUBJECT", "RESULT", "DETAIL")
 	for _, c := range v.Checks {
-		if err := t.Append([]string{c.Kind, c.Subject, c.Status, c.Detail}); err != nil {
+		if err := t.Append([]string{c.Kind, c.Subject, paint(w, c.Status), c.Detail}); err != nil {
 			return err
 		}
 	}
@@ -115,11 +135,11 @@ func printVerification(w io.Writer, v *custody.Verification) error {
 	}
 	switch {
 	case v.Failed():
-		fmt.Fprintln(w, "\nResult    FAILED: the evidence does not match its record (see above)")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "FAILED: the evidence does not match its record (see above)"))
 	case v.Pending():
-		fmt.Fprintln(w, "\nResult    INTACT SO FAR: some snapshots are still pending")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "INTACT SO FAR: some snapshots are still pending"))
 	default:
-		fmt.Fprintln(w, "\nResult    VERIFIED")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "VERIFIED"))
 	}
 	return nil
 }
