@@ -91,7 +91,7 @@ func exitf(code int, format string, args ...any) error {
 }
 
 func newApp(s *streams, d deps) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "responder",
 		Usage:   "preserve the evidence of a suspect EC2 instance and isolate it",
 		Version: responder.Version,
@@ -111,9 +111,16 @@ func newApp(s *streams, d deps) *cli.App {
 			reportCommand(s, d), releaseCommand(s, d), playbooksCommand(s),
 		},
 		// Errors are turned into exit codes by run, not by the library.
-		ExitErrHandler:  func(*cli.Context, error) {},
+		ExitErrHandler: func(*cli.Context, error) {},
+		// The library's help command answers an unknown name with exit 3:
+		// helpCommand replaces it.
 		HideHelpCommand: true,
+		Action:          rootAction,
+		OnUsageError:    usageError(""),
 	}
+	app.Commands = append(app.Commands, helpCommand(s, d))
+	prepareCommands(app.Commands, "")
+	return app
 }
 
 // syncWriter serialises writes: logs and progress lines reach standard error
