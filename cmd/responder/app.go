@@ -90,7 +90,16 @@ func exitf(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
 }
 
+// withEnv is d with an empty environment when it has none.
+func (d deps) withEnv() deps {
+	if d.getenv == nil {
+		d.getenv = func(string) string { return "" }
+	}
+	return d
+}
+
 func newApp(s *streams, d deps) *cli.App {
+	d = d.withEnv()
 	app := &cli.App{
 		Name:    "responder",
 		Usage:   "preserve the evidence of a suspect EC2 instance and isolate it",
@@ -118,8 +127,8 @@ func newApp(s *streams, d deps) *cli.App {
 		Action:          rootAction,
 		OnUsageError:    usageError(""),
 	}
-	app.Commands = append(app.Commands, helpCommand(s, d))
-	prepareCommands(app.Commands, "")
+	app.Commands = append(app.Commands, configCommand(s, d), helpCommand(s, d))
+	prepareCommands(app.Commands, "", d.getenv)
 	return app
 }
 
@@ -138,9 +147,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, s *streams, d deps) int {
-	if d.getenv == nil {
-		d.getenv = func(string) string { return "" }
-	}
+	d = d.withEnv()
 	out := &termOut{Writer: s.Out, tty: s.OutIsTerminal, color: colorOn(s.OutIsTerminal, d.getenv)}
 	s = &streams{Out: out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal, In: s.In, InIsTerminal: s.InIsTerminal, OutIsTerminal: s.OutIsTerminal}
 	if s.In == nil {

@@ -68,6 +68,13 @@ var commandExamples = map[string][]example{
 		{"an embedded playbook", "responder playbooks show collect"},
 		{"a playbook file of your own, as JSON", "responder playbooks show ./my-playbook.yaml --output json"},
 	},
+	"config": {
+		{"what --env prod gives each flag, and from where", "responder config show --env prod"},
+	},
+	"config show": {
+		{"the settings of the environment prod", "responder config show --env prod"},
+		{"the evidence bucket alone", "responder config show --env prod --output text --query \"settings[?key=='evidence_bucket'].value\""},
+	},
 	"help": {
 		{"the help of a command", "responder help respond"},
 	},

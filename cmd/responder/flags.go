@@ -60,12 +60,16 @@ func (o *storeOptions) checkWritable(caseID string) error {
 type awsOptions struct {
 	Region  string
 	Profile string
+	// Env names the config file's environment that fills the flags not
+	// given (applyConfig).
+	Env string
 }
 
 func awsFlags(o *awsOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "region", Usage: "AWS Region of the instance (default: AWS_REGION or the profile's)", Destination: &o.Region},
 		&cli.StringFlag{Name: "profile", Usage: "shared config profile (default: AWS_PROFILE or default)", Destination: &o.Profile},
+		envFlag(&o.Env),
 	}
 }
 

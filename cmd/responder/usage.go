@@ -15,11 +15,15 @@ import (
 
 // prepareCommands sets, on every command of the tree, the short usage
 // errors, the required-flag check and the EXAMPLES section of its help.
-func prepareCommands(cmds []*cli.Command, parent string) {
+func prepareCommands(cmds []*cli.Command, parent string, getenv func(string) string) {
 	for _, c := range cmds {
 		path := strings.TrimSpace(parent + " " + c.Name)
 		c.OnUsageError = usageError(path)
 		requireFlags(c, path)
+		if hasFlag(c, "env") && hasFlag(c, "region") {
+			// The config file's environment fills the flags first.
+			c.Before = chain(applyConfig(getenv), c.Before)
+		}
 		if ex := commandExamples[path]; len(ex) > 0 {
 			c.Description = strings.TrimRight(c.Description, "\n")
 			if c.Description != "" {
@@ -32,7 +36,7 @@ func prepareCommands(cmds []*cli.Command, parent string) {
 			if c.Action == nil {
 				c.Action = noSubcommand(path)
 			}
-			prepareCommands(c.Subcommands, path)
+			prepareCommands(c.Subcommands, path, getenv)
 		}
 	}
 }
@@ -149,6 +153,21 @@ func requireFlags(c *cli.Command, path string) {
 		}
 		if before != nil {
 			return before(ctx)
+		}
+		return nil
+	}
+}
+
+// chain runs the before functions in order, stopping at the first error.
+func chain(fs ...cli.BeforeFunc) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		for _, f := range fs {
+			if f == nil {
+				continue
+			}
+			if err := f(c); err != nil {
+				return err
+			}
 		}
 		return nil
 	}

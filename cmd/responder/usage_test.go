@@ -166,6 +166,7 @@ func shellWords(t *testing.T, line string) []string {
 func TestHelpExamplesParse(t *testing.T) {
 	c, _ := fakeaws.NewSuspect()
 	d := testDeps(c)
+	d.getenv = envOf(map[string]string{"RESPONDER_CONFIG": "testdata/config.yaml"})
 	for _, path := range commandPaths(newApp(&streams{}, d).Commands, nil) {
 		var out bytes.Buffer
 		s := &streams{Out: &out, Err: &out}
@@ -193,4 +194,9 @@ func stubActions(cmds []*cli.Command, reached *bool) {
 		c.Action = func(*cli.Context) error { *reached = true; return nil }
 		stubActions(c.Subcommands, reached)
 	}
+}
+
+// envOf is an environment of the given variables only.
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
 }
