@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
@@ -80,14 +79,6 @@ func storeClients(c *cli.Context, d deps, a awsOptions, s storeOptions) (*cloud.
 		return &cloud.Clients{}, nil
 	}
 	return loadClients(c.Context, d, cloud.Options{Region: a.Region, Profile: a.Profile})
-}
-
-func loadClients(ctx context.Context, d deps, opts cloud.Options) (*cloud.Clients, error) {
-	clients, err := d.loadClients(ctx, opts)
-	if err != nil {
-		return nil, exitf(exitCannotStart, "%v", err)
-	}
-	return clients, nil
 }
 
 // logger writes structured lines to standard error.
