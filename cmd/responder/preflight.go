@@ -3,13 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/responder-ir/responder/responder/cloud"
 )
@@ -37,11 +34,10 @@ func loadClients(ctx context.Context, d deps, opts cloud.Options) (*cloud.Client
 		return nil, err
 	}
 	clients, err := d.loadClients(ctx, opts)
-	var noProfile config.SharedConfigProfileNotExistError
-	switch {
-	case errors.As(err, &noProfile):
-		return nil, unknownProfile(noProfile.Profile, d.withEnv().getenv)
-	case err != nil:
+	if profile, ok := cloud.MissingProfile(err); ok {
+		return nil, unknownProfile(profile, d.withEnv().getenv)
+	}
+	if err != nil {
 		return nil, exitf(exitCannotStart, "%v", err)
 	}
 	if err := checkRegion(clients.Region); err != nil { // from AWS_REGION or the profile

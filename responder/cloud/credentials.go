@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 )
 
@@ -34,4 +35,14 @@ func CheckCredentials(ctx context.Context, provider aws.CredentialsProvider) err
 		return fmt.Errorf("retrieve credentials: %w", err)
 	}
 	return nil
+}
+
+// MissingProfile returns the profile named by err when Load failed because
+// that profile is in neither shared file.
+func MissingProfile(err error) (string, bool) {
+	var e config.SharedConfigProfileNotExistError
+	if errors.As(err, &e) {
+		return e.Profile, true
+	}
+	return "", false
 }
