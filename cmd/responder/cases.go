@@ -1,10 +1,16 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/urfave/cli/v2"
 
@@ -45,15 +51,40 @@ func runCasesList(c *cli.Context, s *streams, d deps, o *casesOptions) error {
 	if err := validateOutput(o.Output); err != nil {
 		return err
 	}
+	if err := storeExists(o.Store); err != nil {
+		return err
+	}
 	clients, err := storeClients(c, d, o.AWS, o.Store)
 	if err != nil {
 		return err
 	}
 	list, err := custody.New(clients, o.Store.store(clients)).Cases(c.Context)
-	if err != nil {
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket":
+		return exitf(exitCannotStart, "evidence bucket %s does not exist (NoSuchBucket): no case can be listed there", o.Store.Bucket)
+	case err != nil:
 		return exitf(exitCannotStart, "list cases: %v", err)
 	}
 	return printCases(s, o.Output, list)
+}
+
+// storeExists refuses a local evidence folder that does not exist: an empty
+// list would say there is no case, when the folder is the wrong one.
+func storeExists(o storeOptions) error {
+	if o.Bucket != "" {
+		return nil
+	}
+	fi, err := os.Stat(o.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exitf(exitCannotStart, "evidence folder %s does not exist: no case was recorded there (give the --evidence-dir or --evidence-bucket the cases are in)", o.Dir)
+	case err != nil:
+		return exitf(exitCannotStart, "evidence folder %s: %v", o.Dir, err)
+	case !fi.IsDir():
+		return exitf(exitCannotStart, "evidence folder %s is not a directory", o.Dir)
+	}
+	return nil
 }
 
 func printCases(s *streams, o outputOptions, list []custody.CaseSummary) error {
