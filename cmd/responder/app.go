@@ -125,9 +125,11 @@ func newApp(s *streams, d deps) *cli.App {
 		// helpCommand replaces it.
 		HideHelpCommand: true,
 		Action:          rootAction,
-		OnUsageError:    usageError(""),
+		// --generate-bash-completion, which the completion scripts call.
+		EnableBashCompletion: true,
+		OnUsageError:         usageError(""),
 	}
-	app.Commands = append(app.Commands, configCommand(s, d), helpCommand(s, d))
+	app.Commands = append(app.Commands, configCommand(s, d), completionCommand(s), helpCommand(s, d))
 	prepareCommands(app.Commands, "", d.getenv)
 	return app
 }

@@ -75,6 +75,10 @@ var commandExamples = map[string][]example{
 		{"the settings of the environment prod", "responder config show --env prod"},
 		{"the evidence bucket alone", "responder config show --env prod --output text --query \"settings[?key=='evidence_bucket'].value\""},
 	},
+	"completion": {
+		{"completion in this bash session", "responder completion bash"},
+		{"for fish, saved where fish looks", "responder completion fish"},
+	},
 	"help": {
 		{"the help of a command", "responder help respond"},
 	},
