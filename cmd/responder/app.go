@@ -130,7 +130,7 @@ func newApp(s *streams, d deps) *cli.App {
 		OnUsageError:         usageError(""),
 	}
 	app.Commands = append(app.Commands, configCommand(s, d), completionCommand(s), helpCommand(s, d))
-	prepareCommands(app.Commands, "", d.getenv)
+	prepareCommands(app.Commands, "", s, d.getenv)
 	return app
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -62,6 +63,8 @@ type awsOptions struct {
 	// Env names the config file's environment that fills the flags not
 	// given (applyConfig).
 	Env string
+	// RetryTimeout bounds the retries of one AWS operation (watchRetries).
+	RetryTimeout time.Duration
 }
 
 func awsFlags(o *awsOptions) []cli.Flag {
@@ -69,6 +72,7 @@ func awsFlags(o *awsOptions) []cli.Flag {
 		&cli.StringFlag{Name: "region", Usage: "AWS Region of the instance (default: AWS_REGION or the profile's)", Destination: &o.Region},
 		&cli.StringFlag{Name: "profile", Usage: "shared config profile (default: AWS_PROFILE or default)", Destination: &o.Profile},
 		envFlag(&o.Env),
+		retryFlag(&o.RetryTimeout),
 	}
 }
 

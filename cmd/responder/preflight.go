@@ -33,6 +33,9 @@ func loadClients(ctx context.Context, d deps, opts cloud.Options) (*cloud.Client
 	if err := checkRegion(opts.Region); err != nil {
 		return nil, err
 	}
+	if w, ok := retryWatch(ctx); ok {
+		opts.Retry = w
+	}
 	clients, err := d.loadClients(ctx, opts)
 	if profile, ok := cloud.MissingProfile(err); ok {
 		return nil, unknownProfile(profile, d.withEnv().getenv)

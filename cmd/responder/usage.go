@@ -15,7 +15,7 @@ import (
 
 // prepareCommands sets, on every command of the tree, the short usage
 // errors, the required-flag check and the EXAMPLES section of its help.
-func prepareCommands(cmds []*cli.Command, parent string, getenv func(string) string) {
+func prepareCommands(cmds []*cli.Command, parent string, s *streams, getenv func(string) string) {
 	for _, c := range cmds {
 		path := strings.TrimSpace(parent + " " + c.Name)
 		c.OnUsageError = usageError(path)
@@ -23,6 +23,9 @@ func prepareCommands(cmds []*cli.Command, parent string, getenv func(string) str
 		if hasFlag(c, "env") && hasFlag(c, "region") {
 			// The config file's environment fills the flags first.
 			c.Before = chain(applyConfig(getenv), c.Before)
+		}
+		if hasFlag(c, "retry-timeout") {
+			c.Before = chain(c.Before, watchRetries(s))
 		}
 		if ex := commandExamples[path]; len(ex) > 0 {
 			c.Description = strings.TrimRight(c.Description, "\n")
@@ -36,7 +39,7 @@ func prepareCommands(cmds []*cli.Command, parent string, getenv func(string) str
 			if c.Action == nil {
 				c.Action = noSubcommand(path)
 			}
-			prepareCommands(c.Subcommands, path, getenv)
+			prepareCommands(c.Subcommands, path, s, getenv)
 		}
 	}
 }

@@ -37,6 +37,8 @@ type Options struct {
 	SessionName string
 	// MaxBackoff caps the wait between two attempts (default: the SDK's 20 s).
 	MaxBackoff time.Duration
+	// Retry bounds and reports the retries of every operation (RetryWatch).
+	Retry RetryWatch
 	// APIOptions are extra SDK middleware (tests use them to inject latency
 	// and faults in front of an emulator).
 	APIOptions []func(*middleware.Stack) error
@@ -121,7 +123,7 @@ func loadBase(ctx context.Context, opts Options) (aws.Config, error) {
 	if base.Region == "" {
 		return aws.Config{}, fmt.Errorf("no AWS Region: set --region, AWS_REGION or a profile with a region")
 	}
-	base.APIOptions = append(base.APIOptions, AddCallRecorder)
+	base.APIOptions = append(base.APIOptions, AddCallRecorder, opts.Retry.middleware)
 	base.APIOptions = append(base.APIOptions, opts.APIOptions...)
 	return base, nil
 }
