@@ -138,7 +138,7 @@ func usePathStyleOnCustomEndpoint(o *s3.Options) {
 }
 
 func newRetryer(maxBackoff time.Duration) aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+	return boundedRetryer{retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxAttempts
 		if maxBackoff > 0 {
 			o.MaxBackoff = maxBackoff
@@ -147,5 +147,5 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 		// No client-side retry quota: a response under throttling must keep
 		// trying rather than give up after a burst of throttle errors.
 		o.RateLimiter = ratelimit.None
-	})
+	})}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -100,11 +101,11 @@ func (w RetryWatch) attempt(ctx context.Context, in middleware.FinalizeInput, ne
 	st.attempts++
 	n, last, elapsed := st.attempts, st.lastErr, time.Since(st.start)
 	st.mu.Unlock()
+	bound := w.Bound
+	if b, ok := ctx.Value(retryBoundKey{}).(time.Duration); ok && (bound == 0 || b < bound) {
+		bound = b
+	}
 	if n > 1 {
-		bound := w.Bound
-		if b, ok := ctx.Value(retryBoundKey{}).(time.Duration); ok && (bound == 0 || b < bound) {
-			bound = b
-		}
 		if bound > 0 && elapsed >= bound {
 			return middleware.FinalizeOutput{}, middleware.Metadata{}, &GaveUpError{Elapsed: elapsed, Bound: bound, Last: last}
 		}
@@ -117,7 +118,37 @@ func (w RetryWatch) attempt(ctx context.Context, in middleware.FinalizeInput, ne
 	st.mu.Lock()
 	st.lastErr = err
 	st.mu.Unlock()
+	if err != nil && bound > 0 {
+		// boundedRetryer reads the deadline, so that the wait before the
+		// next attempt does not run past it.
+		err = &attemptError{error: err, deadline: st.start.Add(bound)}
+	}
 	return out, md, err
+}
+
+// attemptError is a failed attempt's error, as it is, with the time after
+// which no attempt starts.
+type attemptError struct {
+	error
+	deadline time.Time
+}
+
+func (e *attemptError) Unwrap() error { return e.error }
+
+// boundedRetryer is the SDK's retryer, whose wait before a new attempt
+// ends at the operation's retry deadline at the latest: the attempt then
+// finds the bound reached and gives up, on time.
+type boundedRetryer struct {
+	aws.RetryerV2
+}
+
+func (r boundedRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, rerr := r.RetryerV2.RetryDelay(attempt, err)
+	var ae *attemptError
+	if rerr == nil && errors.As(err, &ae) {
+		d = min(d, max(time.Until(ae.deadline), 0))
+	}
+	return d, rerr
 }
 
 // IsGaveUp reports whether err is an operation given up after its bound.
