@@ -66,7 +66,7 @@ var commandExamples = map[string][]example{
 	},
 	"playbooks show": {
 		{"an embedded playbook", "responder playbooks show collect"},
-		{"a playbook file of your own, as JSON", "responder playbooks show ./my-playbook.yaml --output json"},
+		{"a playbook file of your own, as JSON", "responder playbooks show --output json ./my-playbook.yaml"},
 	},
 	"config": {
 		{"what --env prod gives each flag, and from where", "responder config show --env prod"},

@@ -130,11 +130,14 @@ func (t *textWriter) line(fields ...string) {
 
 // textValue writes the result of a query as the AWS CLI's text output does:
 // a scalar on its line (null as None), a list one element a line (a list of
-// scalars on one line), an object's values in the order of its sorted keys.
+// scalars on one line; an empty list no line), an object's values in the order of its sorted keys.
 // A nested value inside a line is written as compact JSON.
 func textValue(t *textWriter, v any) {
 	switch x := v.(type) {
 	case []any:
+		if len(x) == 0 {
+			return // nothing found: no line
+		}
 		if allScalars(x) {
 			t.line(cells(x)...)
 			return

@@ -32,9 +32,12 @@ func playbooksCommand(s *streams) *cli.Command {
 			{
 				Name:      "show",
 				Usage:     "print a playbook's trade-off and its steps, with what each waits for",
-				UsageText: "responder playbooks show NAME|FILE [--output table|json|text]",
+				UsageText: "responder playbooks show [--output table|json|text] NAME|FILE",
 				Flags:     []cli.Flag{outputFlag(show), queryFlag(show)},
 				Action: func(c *cli.Context) error {
+					if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+						return exitf(exitUsage, "playbooks show: flags go before the playbook: responder playbooks show %s %s", c.Args().Get(1), c.Args().First())
+					}
 					if c.NArg() != 1 {
 						return exitf(exitUsage, "playbooks show takes one playbook name or file (see responder playbooks)")
 					}
