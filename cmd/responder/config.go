@@ -206,6 +206,9 @@ func applyConfig(getenv func(string) string) cli.BeforeFunc {
 			if !strings.HasPrefix(st.Source, "config ") || !hasFlag(c.Command, strings.TrimPrefix(st.Flag, "--")) {
 				continue
 			}
+			if strings.HasPrefix(st.Key, "evidence_") && c.IsSet("evidence-dir") {
+				continue // --evidence-dir given: the case stays local
+			}
 			if err := c.Set(strings.TrimPrefix(st.Flag, "--"), st.Value); err != nil {
 				return exitf(exitUsage, "--env %s: %s: %v", name, st.Key, err)
 			}

@@ -68,6 +68,20 @@ func TestEnvFillsTheFlags(t *testing.T) {
 	if n := topicsPublished(c); n[otherTopic] != 1 || n[labTopic] != 1 {
 		t.Errorf("published %v: the flag must win over the config file", n)
 	}
+
+	// --evidence-dir on the command line: the case stays local, the
+	// environment's bucket is not used.
+	dir := t.TempDir()
+	code, _, errOut = runEnv(t, c, vars, "respond", "-i", s.InstanceID, "--case-id", "case-env-3", "--env", "lab", "--evidence-dir", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "case-env-3", evidence.ManifestName)); err != nil {
+		t.Errorf("the case is not in --evidence-dir: %v", err)
+	}
+	if _, ok := c.Objects("lab-evidence")["cases/case-env-3/"+evidence.ManifestName]; ok {
+		t.Error("the case went to the environment's bucket despite --evidence-dir")
+	}
 }
 
 // TestEnvVarWinsOverConfig: an environment variable of a flag wins over the
