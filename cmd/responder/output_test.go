@@ -167,3 +167,19 @@ func TestTerminalTablesAndColour(t *testing.T) {
 		t.Errorf("NO_COLOR: want boxes and no escape sequence:\n%q", out)
 	}
 }
+
+// TestTextGolden: the text records of respond and status, field by field.
+func TestTextGolden(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, c, "respond", "-i", s.InstanceID, "--case-id", "case-text", "--evidence-dir", dir, "-o", "text")
+	if code != exitOK {
+		t.Fatalf("respond: %d %s", code, errOut)
+	}
+	all := "--- respond -o text\n" + out
+	if code, out, errOut = runCLI(t, c, "status", "--case-id", "case-text", "--evidence-dir", dir, "-o", "text"); code != exitOK {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	all += "--- status -o text\n" + out
+	golden(t, "text.golden", stable(all, dir))
+}
