@@ -19,6 +19,7 @@ func prepareCommands(cmds []*cli.Command, parent string, s *streams, getenv func
 	for _, c := range cmds {
 		path := strings.TrimSpace(parent + " " + c.Name)
 		c.OnUsageError = usageError(path)
+		c.HideHelpCommand = true // `responder help CMD [SUB]` instead
 		requireFlags(c, path)
 		if hasFlag(c, "env") && hasFlag(c, "region") {
 			// The config file's environment fills the flags first.
@@ -35,7 +36,6 @@ func prepareCommands(cmds []*cli.Command, parent string, s *streams, getenv func
 			c.Description += examplesHelp(ex)
 		}
 		if len(c.Subcommands) > 0 {
-			c.HideHelpCommand = true // `responder help CMD SUB` instead
 			if c.Action == nil {
 				c.Action = noSubcommand(path)
 			}
