@@ -89,6 +89,9 @@ func (w RetryWatch) middleware(stack *middleware.Stack) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := stack.Finalize.Get("Retry"); !ok {
+		return nil // a presigned request: no retry loop, nothing to watch
+	}
 	return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("ResponderRetryWatch", w.attempt), "Retry", middleware.After)
 }
 

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
 	"github.com/responder-ir/responder/responder/cloud"
@@ -91,5 +93,19 @@ func TestRetryWatchLetsASuccessThrough(t *testing.T) {
 	}
 	if len(seen.events) != 2 {
 		t.Errorf("%d retries reported, want 2", len(seen.events))
+	}
+}
+
+// TestRetryWatchPresigns: a presigned request has no retry loop; the watch
+// stays out of its way.
+func TestRetryWatchPresigns(t *testing.T) {
+	setEnv(t, "http://127.0.0.1:9")
+	clients, err := cloud.Load(context.Background(), cloud.Options{Retry: cloud.RetryWatch{Bound: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := clients.Presign.PresignPutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+	if err != nil || req.URL == "" {
+		t.Fatalf("presign: %v", err)
 	}
 }
