@@ -421,7 +421,7 @@ func waitsFor(index map[string]step.Step, from, to string) bool {
 		if !ok {
 			return false
 		}
-		for _, n := range s.Needs() {
+		for _, n := range append(s.Needs(), step.Awaits(s)...) {
 			n, _, _ = strings.Cut(n, ":")
 			if n == to || walk(n) {
 				return true

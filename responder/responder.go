@@ -271,6 +271,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
 			Prior: t.prior, Run: t.run,
 			CaseSnapshots: t.caseSnapshots, CaseSnapshotsErr: t.caseSnapshotsErr,
+			TaggedGroups: t.taggedGroups,
 		},
 		Clients: step.Clients{
 			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
@@ -334,11 +335,26 @@ type target struct {
 	// caseSnapshots: see step.Target.CaseSnapshots.
 	caseSnapshots    []evidence.Snapshot
 	caseSnapshotsErr error
+	// taggedGroups: see step.Target.TaggedGroups.
+	taggedGroups *[]types.SecurityGroup
+}
+
+// plansGroups reports whether the plan prepares one of the toolkit's
+// security groups (whose lookups resolve then makes ahead).
+func (req *Request) plansGroups() bool {
+	for _, n := range req.planNames() {
+		switch n {
+		case (step.QuarantineGroup{}).Name(), (step.UntrackingGroup{}).Name(), (step.ForensicAccessGroup{}).Name():
+			return true
+		}
+	}
+	return false
 }
 
 // resolve describes the instance, identifies the caller, reads an earlier
-// record of the case and, for a case ID the caller chose, looks for snapshots
-// an unrecorded earlier run took, all at once: one round trip.
+// record of the case, reads the toolkit's security groups (when the plan
+// prepares one) and, for a case ID the caller chose, looks for snapshots an
+// unrecorded earlier run took, all at once: one round trip.
 func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) (*target, error) {
 	var (
 		t            target
@@ -352,7 +368,7 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}})
+		out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
 		if err != nil {
 			descErr = err
 			return
@@ -381,6 +397,19 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		defer wg.Done()
 		t.record, priorErr = evidence.LoadRecord(ctx, r.Store, req.CaseID)
 	}()
+	if req.plansGroups() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			groups, err := step.ReadTaggedGroups(ctx, r.Clients.EC2)
+			if err != nil {
+				// The group steps look their groups up themselves.
+				log.Warn("could not read the toolkit's security groups ahead; the group steps will", "error", err)
+				return
+			}
+			t.taggedGroups = &groups
+		}()
+	}
 	if req.CaseIDGiven && !req.DryRun && slices.Contains(req.planNames(), (step.Snapshots{}).Name()) {
 		wg.Add(1)
 		go func() {

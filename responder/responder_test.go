@@ -642,3 +642,52 @@ func TestIsolationDoesNotWaitForEvidenceUploads(t *testing.T) {
 		t.Error("the instance keeps its instance profile")
 	}
 }
+
+// The evidence comes first: when an interface is moved into the quarantine
+// group, the cloud already holds a snapshot of every volume of the instance
+// (the move through the untracking group, which restricts nothing, may go
+// out beside the snapshot request).
+func TestSnapshotsRequestedBeforeIsolation(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	r := newResponder(c, &evidence.Folder{Root: t.TempDir()})
+	var mu sync.Mutex
+	var isolatedEarly []string
+	r.Clients.EC2 = moveWatch{EC2: r.Clients.EC2, before: func(in *ec2.ModifyNetworkInterfaceAttributeInput) {
+		if len(in.Groups) != 1 {
+			return
+		}
+		if g := c.SecurityGroup(in.Groups[0]); g == nil || !hasTag(g.Tags, step.TagQuarantine, "true") {
+			return
+		}
+		if len(c.Snapshots()) < len(c.Instance(s.InstanceID).BlockDeviceMappings) {
+			mu.Lock()
+			isolatedEarly = append(isolatedEarly, aws.ToString(in.NetworkInterfaceId))
+			mu.Unlock()
+		}
+	}}
+	res, err := r.Respond(context.Background(), responder.Request{InstanceID: s.InstanceID, CaseID: caseID})
+	if err != nil || res.Status != evidence.CaseContained {
+		t.Fatalf("Respond: %v, status %v (%v)", err, res.Status, res.Err)
+	}
+	if len(isolatedEarly) > 0 {
+		t.Errorf("%v moved into the quarantine group before the snapshots were taken", isolatedEarly)
+	}
+	assertQuarantined(t, c, s.InstanceID)
+}
+
+// moveWatch calls before ahead of every interface move, and answers
+// CreateSnapshots slowly, as a busy EC2 may.
+type moveWatch struct {
+	cloud.EC2
+	before func(*ec2.ModifyNetworkInterfaceAttributeInput)
+}
+
+func (w moveWatch) CreateSnapshots(ctx context.Context, in *ec2.CreateSnapshotsInput, opts ...func(*ec2.Options)) (*ec2.CreateSnapshotsOutput, error) {
+	time.Sleep(200 * time.Millisecond)
+	return w.EC2.CreateSnapshots(ctx, in, opts...)
+}
+
+func (w moveWatch) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.ModifyNetworkInterfaceAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
+	w.before(in)
+	return w.EC2.ModifyNetworkInterfaceAttribute(ctx, in, opts...)
+}

@@ -118,6 +118,11 @@ func stepWaits(p playbooks.Playbook, name string) (string, []string) {
 			needs = append(needs, n)
 		}
 	}
+	for _, n := range step.Awaits(s) {
+		if slices.Contains(planned, n) {
+			needs = append(needs, n+" (before isolating)")
+		}
+	}
 	return string(s.Phase()), needs
 }
 

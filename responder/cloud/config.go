@@ -149,3 +149,19 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 		o.RateLimiter = ratelimit.None
 	})}
 }
+
+// UrgentMaxBackoff caps the wait between two attempts of a call isolation
+// waits on: with the SDK's 20 s cap, one throttled read could hold the
+// quarantine for as long; with this cap, MaxAttempts attempts take at most
+// about MaxAttempts seconds, and throttling stays the retryer's job.
+const UrgentMaxBackoff = time.Second
+
+// Urgent is the option of the EC2 calls on isolation's path (the first
+// DescribeInstances, the snapshot request, the group lookups, the interface
+// moves and their read-back): the same attempts, with waits capped at
+// UrgentMaxBackoff.
+func Urgent(o *ec2.Options) {
+	if o.Retryer != nil {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, UrgentMaxBackoff)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/responder-ir/responder/responder/cloud"
@@ -120,4 +121,46 @@ func TestOperationsAreDerivedFromTheInterfaces(t *testing.T) {
 			t.Errorf("%s missing from Operations()", a)
 		}
 	}
+}
+
+// An urgent call keeps every attempt but never waits longer than
+// UrgentMaxBackoff between two, whatever the client's own cap.
+func TestUrgentCallsWaitBoundedBetweenAttempts(t *testing.T) {
+	srv, n := ec2Endpoint(t, 1000)
+	setEnv(t, srv.URL)
+	clients, err := cloud.Load(context.Background(), cloud.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delays []time.Duration
+	watch := func(o *ec2.Options) {
+		o.Retryer = delayWatch{RetryerV2: o.Retryer.(aws.RetryerV2), seen: &delays}
+	}
+	_, err = clients.EC2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{}, cloud.Urgent, watch)
+	if !cloud.IsErrorCode(err, "RequestLimitExceeded") {
+		t.Fatalf("err = %v, want RequestLimitExceeded after the retries", err)
+	}
+	if got := n.Load(); got != cloud.MaxAttempts {
+		t.Errorf("endpoint saw %d requests, want %d attempts", got, cloud.MaxAttempts)
+	}
+	if len(delays) != cloud.MaxAttempts-1 {
+		t.Fatalf("%d waits, want %d", len(delays), cloud.MaxAttempts-1)
+	}
+	for i, d := range delays {
+		if d > cloud.UrgentMaxBackoff {
+			t.Errorf("wait %d before attempt %d: %v, above %v", i+1, i+2, d, cloud.UrgentMaxBackoff)
+		}
+	}
+}
+
+// delayWatch records the waits the retryer asks for, and waits none of them.
+type delayWatch struct {
+	aws.RetryerV2
+	seen *[]time.Duration
+}
+
+func (w delayWatch) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := w.RetryerV2.RetryDelay(attempt, err)
+	*w.seen = append(*w.seen, d)
+	return 0, derr
 }

@@ -68,7 +68,7 @@ type shutdownState struct {
 func (s ShutdownBehavior) Run(ctx context.Context, env *Env) Result {
 	var api instanceAttributeAPI = env.Clients.EC2
 	id := env.Target.InstanceID()
-	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: types.InstanceAttributeNameInstanceInitiatedShutdownBehavior})
+	out, err := env.describeAttribute(ctx, api, types.InstanceAttributeNameInstanceInitiatedShutdownBehavior)
 	if err != nil {
 		return Failed(fmt.Errorf("read shutdown behavior of %s: %w", id, err), nil)
 	}

@@ -60,7 +60,7 @@ func collectEnvWithout(t *testing.T, agent fakeaws.Agent) (*step.Env, *fakeaws.C
 		ForensicProfileARN:  "arn:aws:iam::" + c.Account + ":instance-profile/responder-forensic-ssm",
 		PollInterval:        step.Duration(time.Millisecond),
 		RegistrationTimeout: step.Duration(200 * time.Millisecond),
-		CaptureTimeout:      step.Duration(5 * time.Second),
+		CaptureTimeout:      step.Duration(30 * time.Second), // a bound on failure only: a loaded machine runs the scripts slowly
 		Memory: step.MemorySettings{PartSizeMiB: 5, Tools: map[string]step.StagedTool{
 			"avml-x86_64": {Key: "tools/avml", SHA256: hex.EncodeToString(sum[:])},
 		}},

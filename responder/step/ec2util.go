@@ -142,7 +142,7 @@ func readInterfaceGroups(ctx context.Context, api interfaceReader, want []Interf
 	for i, w := range want {
 		ids[i] = w.NetworkInterfaceID
 	}
-	out, err := api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: ids})
+	out, err := api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: ids}, cloud.Urgent)
 	if err != nil {
 		return nil, fmt.Errorf("describe interfaces %s: %w", strings.Join(ids, ", "), err)
 	}

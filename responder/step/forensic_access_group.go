@@ -234,7 +234,7 @@ func endpointService(name, region string) string {
 func (s ForensicAccessGroup) ensure(ctx context.Context, api forensicGroupAPI, env *Env, want forensicAccess) (before, after forensicAccess, what string, err error) {
 	before = want
 	before.Rules = nil
-	g, err := findTaggedGroup(ctx, api, want.VPC, ForensicAccessTagValue)
+	g, err := env.findCaseGroup(ctx, api, want.VPC, ForensicAccessTagValue)
 	if err != nil {
 		return before, before, "", fmt.Errorf("find forensic access group: %w", err)
 	}

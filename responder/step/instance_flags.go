@@ -38,14 +38,20 @@ func (f protectionFlag) read(ctx context.Context, api instanceAttributeAPI, id s
 	if err != nil {
 		return false, err
 	}
-	v := f.value(out)
-	return v != nil && aws.ToBool(v.Value), nil
+	return f.isOn(out), nil
 }
 
-// enable is the step's run: read the flag, and turn it on unless it is.
+func (f protectionFlag) isOn(out *ec2.DescribeInstanceAttributeOutput) bool {
+	v := f.value(out)
+	return v != nil && aws.ToBool(v.Value)
+}
+
+// enable is the step's run: take the flag as found at the start of the
+// response, and turn it on unless it is.
 func (f protectionFlag) enable(ctx context.Context, env *Env) Result {
 	id := env.Target.InstanceID()
-	on, err := f.read(ctx, env.Clients.EC2, id)
+	out, err := env.describeAttribute(ctx, env.Clients.EC2, f.attribute)
+	on := err == nil && f.isOn(out)
 	if err != nil {
 		return Failed(fmt.Errorf("read %s of %s: %w", f.what, id, err), nil)
 	}

@@ -49,6 +49,7 @@ type InstanceMetadata struct {
 	UserData              string                                `json:"user_data,omitempty"`
 	UserDataBase64        string                                `json:"user_data_base64,omitempty"`
 	DisableApiTermination *bool                                 `json:"disable_api_termination,omitempty"`
+	DisableApiStop        *bool                                 `json:"disable_api_stop,omitempty"`
 	ShutdownBehavior      string                                `json:"instance_initiated_shutdown_behavior,omitempty"`
 	Errors                map[string]string                     `json:"errors,omitempty"`
 }
@@ -63,6 +64,7 @@ func (s Metadata) Run(ctx context.Context, env *Env) Result {
 // its part of the document; a failed read is noted in the document too.
 type metadataReader struct {
 	api  metadataAPI
+	env  *Env
 	inst types.Instance
 	mu   sync.Mutex
 	doc  InstanceMetadata
@@ -74,7 +76,7 @@ type metadataReader struct {
 // groups, profile associations and attributes.
 func readMetadata(ctx context.Context, env *Env) (InstanceMetadata, *multierror.Error) {
 	inst := env.Target.Instance
-	r := &metadataReader{api: env.Clients.EC2, inst: inst,
+	r := &metadataReader{api: env.Clients.EC2, env: env, inst: inst,
 		doc: InstanceMetadata{CaseID: env.Target.CaseID, AccountID: env.Target.AccountID, Region: env.Target.Region, Instance: inst}}
 	if vols := attachedVolumes(inst); len(vols) > 0 {
 		r.read("volumes", func() error { return r.volumes(ctx, vols) })
@@ -88,6 +90,7 @@ func readMetadata(ctx context.Context, env *Env) (InstanceMetadata, *multierror.
 	r.read("instance_initiated_shutdown_behavior", func() error {
 		return r.attribute(ctx, types.InstanceAttributeNameInstanceInitiatedShutdownBehavior)
 	})
+	r.read("disable_api_stop", func() error { return r.attribute(ctx, types.InstanceAttributeNameDisableApiStop) })
 	r.wg.Wait()
 	return r.doc, r.errs
 }
@@ -143,6 +146,7 @@ func (r *metadataReader) attribute(ctx context.Context, name types.InstanceAttri
 	if err != nil {
 		return err
 	}
+	r.env.setAttribute(name, out)
 	switch {
 	case name == types.InstanceAttributeNameUserData && out.UserData != nil && out.UserData.Value != nil:
 		r.doc.UserDataBase64 = *out.UserData.Value
@@ -153,6 +157,8 @@ func (r *metadataReader) attribute(ctx context.Context, name types.InstanceAttri
 		r.doc.DisableApiTermination = out.DisableApiTermination.Value
 	case name == types.InstanceAttributeNameInstanceInitiatedShutdownBehavior && out.InstanceInitiatedShutdownBehavior != nil:
 		r.doc.ShutdownBehavior = aws.ToString(out.InstanceInitiatedShutdownBehavior.Value)
+	case name == types.InstanceAttributeNameDisableApiStop && out.DisableApiStop != nil:
+		r.doc.DisableApiStop = out.DisableApiStop.Value
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -39,8 +40,16 @@ func (Quarantine) Name() string   { return quarantineStep }
 func (Quarantine) Phase() Phase   { return Contain }
 func (Quarantine) Isolates() bool { return true }
 func (Quarantine) Needs() []string {
-	return []string{"metadata:read", "snapshots", "quarantine-group", "forensic-access-group", "untracking-group"}
+	return []string{"quarantine-group", "forensic-access-group", "untracking-group"}
 }
+
+// Awaits: the snapshots are requested before the move that isolates (the
+// evidence is acquired before the instance is changed), while the move
+// through the untracking group, which restricts nothing, goes out beside
+// the request. Isolation waits for nothing else: the interfaces' groups of
+// before come from the DescribeInstances the response started with, and
+// the metadata step's reads are of things the quarantine does not change.
+func (Quarantine) Awaits() []string { return []string{"snapshots"} }
 
 type quarantineState struct {
 	Interfaces []InterfaceGroups `json:"interfaces"`
@@ -119,7 +128,8 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 			uncut = append(uncut, n.NetworkInterfaceID)
 		}
 	}
-	res := s.apply(ctx, env, before, target, via, "quarantine")
+	acquired := func(ctx context.Context) { _ = env.Await(ctx, "snapshots") }
+	res := s.apply(ctx, env, before, target, via, "quarantine", acquired)
 	switch {
 	case env.Target.DryRun:
 		return dryRunContainment(res)
@@ -184,7 +194,9 @@ func (s Quarantine) readBack(ctx context.Context, env *Env, res Result, target [
 	return res.Held(held && res.Status != evidence.StatusFailed)
 }
 
-// apply sets every interface to its target groups, in parallel.
+// apply sets every interface to its target groups, in parallel. The move
+// into the target groups waits for gate, when given (the untracking move
+// does not).
 //
 // An interface with a group in via is first moved into it (the untracking
 // group), then into its target groups. If the first move fails, the second
@@ -192,7 +204,7 @@ func (s Quarantine) readBack(ctx context.Context, env *Env, res Result, target [
 // interface were not cut. If the second fails after the first succeeded,
 // the interface is put back in its groups of before, so that the all-open
 // untracking group never stays on an interface.
-func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState, target []InterfaceGroups, via map[string]string, verb string) Result {
+func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState, target []InterfaceGroups, via map[string]string, verb string, gate func(context.Context)) Result {
 	var api quarantineAPI = env.Clients.EC2
 	var (
 		mu      sync.Mutex
@@ -207,7 +219,7 @@ func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState,
 				NetworkInterfaceId: aws.String(id),
 				Groups:             groups,
 				DryRun:             aws.Bool(env.Target.DryRun),
-			})
+			}, cloud.Urgent)
 			return err
 		}, "InvalidGroup.NotFound")
 	}
@@ -233,6 +245,9 @@ func (s Quarantine) apply(ctx context.Context, env *Env, before quarantineState,
 				if untrackErr = setGroups(t.NetworkInterfaceID, []string{untracking}); untrackErr == nil {
 					order = append(order, []string{untracking})
 				}
+			}
+			if gate != nil {
+				gate(ctx)
 			}
 			err := setGroups(t.NetworkInterfaceID, groups)
 			if err == nil {
@@ -339,7 +354,7 @@ func (s Quarantine) Release(ctx context.Context, env *Env, raw json.RawMessage) 
 			"restore the groups by hand (the record's before-state lists them)", strings.Join(detached, ", "), env.Target.InstanceID()), now)
 		return r.Held(false)
 	}
-	res := s.apply(ctx, env, now, target, nil, "release")
+	res := s.apply(ctx, env, now, target, nil, "release", nil)
 	switch {
 	case env.Target.DryRun:
 		return dryRunContainment(res)

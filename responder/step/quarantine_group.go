@@ -66,7 +66,7 @@ func (s QuarantineGroup) Run(ctx context.Context, env *Env) Result {
 // ensure prepares the quarantine group of one VPC and says what it did.
 func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env *Env, vpc string) (before, after groupState, what string, err error) {
 	before = groupState{VPC: vpc}
-	g, err := findQuarantineGroup(ctx, api, vpc)
+	g, err := env.findCaseGroup(ctx, api, vpc, "true")
 	if err != nil {
 		return before, before, "", fmt.Errorf("find quarantine group: %w", err)
 	}
@@ -113,10 +113,6 @@ func (s QuarantineGroup) ensure(ctx context.Context, api quarantineGroupAPI, env
 		return before, before, fmt.Sprintf("dry run: would revoke %d rule(s) from %s", len(before.RulesSeen), id), nil
 	}
 	return before, groupState{VPC: vpc, GroupID: id}, fmt.Sprintf("reusing %s in %s; revoked %d rule(s) found on it", id, vpc, len(before.RulesSeen)), nil
-}
-
-func findQuarantineGroup(ctx context.Context, api quarantineGroupAPI, vpc string) (*types.SecurityGroup, error) {
-	return findTaggedGroup(ctx, api, vpc, "true")
 }
 
 // revokeAll removes every ingress and egress rule of a group.

@@ -120,6 +120,8 @@ func (o ordered) Needs() []string { return append(slices.Clone(o.Step.Needs()), 
 
 func (o ordered) Milestones() []string { return milestonesOf(o.Step) }
 
+func (o ordered) Awaits() []string { return awaitsOf(o.Step) }
+
 func (o ordered) Isolates() bool { return isolates(o.Step) }
 
 func (o ordered) ReportsContainment() bool { return reportsContainment(o.Step) }

@@ -29,6 +29,11 @@ func Validate(plan []Step) error {
 		index[s.Name()] = s
 	}
 	for _, s := range plan {
+		for _, n := range awaitsOf(s) {
+			if _, known := registry[n]; !known {
+				return fmt.Errorf("step %q awaits unknown step %q", s.Name(), n)
+			}
+		}
 		for _, n := range s.Needs() {
 			name, ms, ok := strings.Cut(n, ":")
 			if !ok {
@@ -50,7 +55,7 @@ func Validate(plan []Step) error {
 			return nil
 		}
 		state[name] = 1
-		for _, n := range index[name].Needs() {
+		for _, n := range append(index[name].Needs(), awaitsOf(index[name])...) {
 			n, _, _ = strings.Cut(n, ":")
 			if _, known := registry[n]; !known {
 				return fmt.Errorf("step %q needs unknown step %q", name, n)
@@ -96,6 +101,7 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	done := map[string]chan struct{}{}
 	env.facts.mu.Lock()
 	env.facts.milestones = map[string]*milestone{}
+	env.facts.done = done
 	for i, s := range plan {
 		order[s.Name()] = i
 		done[s.Name()] = make(chan struct{})
@@ -255,6 +261,17 @@ func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec e
 		log.Info("step "+rec.Status, "reason", rec.Reason, "duration", rec.EndedAt.Sub(rec.StartedAt))
 	}
 	return rec
+}
+
+// Awaits names the steps a step awaits during its run (Awaiter): it
+// starts before they finish, but does not finish its work before they do.
+func Awaits(s Step) []string { return awaitsOf(s) }
+
+func awaitsOf(s Step) []string {
+	if a, ok := s.(Awaiter); ok {
+		return a.Awaits()
+	}
+	return nil
 }
 
 func milestonesOf(s Step) []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
@@ -70,7 +71,7 @@ func (s Snapshots) Run(ctx context.Context, env *Env) Result {
 			types.Tag{Key: aws.String("Name"), Value: aws.String("responder " + env.Target.CaseID)}),
 		DryRun: aws.Bool(env.Target.DryRun),
 	}
-	out, err := api.CreateSnapshots(ctx, in)
+	out, err := api.CreateSnapshots(ctx, in, cloud.Urgent)
 	if env.Target.DryRun {
 		return dryRun(err, fmt.Sprintf("snapshot %d volume(s): %s", len(vols), strings.Join(vols, ", ")), before)
 	}

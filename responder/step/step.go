@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/responder-ir/responder/responder/cloud"
@@ -75,6 +76,16 @@ type Releaser interface {
 // reports none is recorded as unchecked, which is not contained.
 type Isolator interface {
 	Isolates() bool
+}
+
+// Awaiter is a step that starts before some steps it depends on have
+// finished, and waits for them itself (Env.Await) at the point its work
+// needs them: the quarantine step moves the interfaces through the
+// untracking group, which restricts nothing, while the snapshots are
+// requested, and awaits them only before the move that isolates. An awaited
+// step is ordered like a need (Validate refuses a cycle through it).
+type Awaiter interface {
+	Awaits() []string
 }
 
 // ContainmentReporter is a step that reports the outcome of containment
@@ -177,6 +188,10 @@ type Target struct {
 	// up; CaseSnapshotsErr: the lookup failed).
 	CaseSnapshots    []evidence.Snapshot
 	CaseSnapshotsErr error
+	// TaggedGroups are the toolkit's security groups in every VPC, read
+	// beside DescribeInstances (ReadTaggedGroups); nil when they were not
+	// read, and the group steps look them up themselves.
+	TaggedGroups *[]types.SecurityGroup
 }
 
 // InstanceID is the suspect instance's ID.
@@ -202,8 +217,12 @@ type Clients struct {
 // facts are what the steps of one run tell each other. Env's methods are
 // the only way in: steps run concurrently, and mu guards every field.
 type facts struct {
-	mu               sync.Mutex
-	milestones       map[string]*milestone
+	mu         sync.Mutex
+	milestones map[string]*milestone
+	done       map[string]chan struct{} // step name -> closed when it ends
+	// attributes are the instance attributes the metadata step read at the
+	// start of the response, before any change.
+	attributes       map[types.InstanceAttributeName]*ec2.DescribeInstanceAttributeOutput
 	quarantineGroups map[string]string // VPC ID -> quarantine group ID
 	untrackingGroups map[string]string // VPC ID -> untracking group ID
 	collection       collectionState
@@ -255,6 +274,49 @@ func (e *Env) Reach(ctx context.Context, name string) {
 	if m != nil {
 		m.reach()
 	}
+}
+
+// Await waits until the named step of the plan has finished, whatever its
+// outcome (a step the plan does not run is not waited for), or until ctx
+// ends. Only a step that declares the name in Awaits may await it.
+func (e *Env) Await(ctx context.Context, name string) error {
+	e.facts.mu.Lock()
+	ch := e.facts.done[name]
+	e.facts.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for step %s: %w", name, ctx.Err())
+	}
+}
+
+// setAttribute keeps an instance attribute as read before any change.
+func (e *Env) setAttribute(name types.InstanceAttributeName, out *ec2.DescribeInstanceAttributeOutput) {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	if e.facts.attributes == nil {
+		e.facts.attributes = map[types.InstanceAttributeName]*ec2.DescribeInstanceAttributeOutput{}
+	}
+	e.facts.attributes[name] = out
+}
+
+// describeAttribute is the instance attribute as the metadata step read it
+// at the start of this response, or, when it did not, as EC2 says now. The
+// steps that change an attribute record it as found: they wait for
+// metadata:read, so that they read it once.
+func (e *Env) describeAttribute(ctx context.Context, api instanceAttributeAPI, name types.InstanceAttributeName) (*ec2.DescribeInstanceAttributeOutput, error) {
+	e.facts.mu.Lock()
+	out := e.facts.attributes[name]
+	e.facts.mu.Unlock()
+	if out != nil {
+		return out, nil
+	}
+	id := e.Target.InstanceID()
+	return api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: &id, Attribute: name})
 }
 
 // SetQuarantineGroup records the quarantine group prepared for a VPC.

@@ -177,7 +177,7 @@ func (s UntrackingGroup) Run(ctx context.Context, env *Env) Result {
 // every rule.
 func (s UntrackingGroup) ensure(ctx context.Context, api untrackingGroupAPI, env *Env, vpc string) (before, after untrackingGroupState, what string, err error) {
 	before = untrackingGroupState{VPC: vpc}
-	g, err := findTaggedGroup(ctx, api, vpc, UntrackingTagValue)
+	g, err := env.findCaseGroup(ctx, api, vpc, UntrackingTagValue)
 	if err != nil {
 		return before, before, "", fmt.Errorf("find untracking group: %w", err)
 	}
