@@ -18,7 +18,9 @@ var engineRoles = []struct {
 	neverCalls     map[string]string
 }{
 	{memberTemplate, "ResponderMemberRole", []string{cloud.WorkloadAccount}, nil},
-	{forensicsTemplate, "ResponderRole", []string{cloud.EvidenceAccount}, nil},
+	// The CLI's responder role also runs responder investigate (registry
+	// account "investigation"), which the function never does.
+	{forensicsTemplate, "ResponderRole", []string{cloud.EvidenceAccount, cloud.Investigation}, nil},
 	// The function runs the engine's forensics-account side (evidence store,
 	// notification, assuming the member role) and, alone, starts and reads
 	// the cases' executions and notes Security Hub findings.

@@ -50,6 +50,10 @@ type Playbook struct {
 	// untracking group first (the plan runs untracking-group): see
 	// Containment.
 	TwoStep bool
+	// AutoScaling is how the plan takes the instance out of its Auto Scaling
+	// group: AutoScalingStandby, AutoScalingDetach or AutoScalingOff ("" for
+	// a plan without quarantine): see Containment.
+	AutoScaling string
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -227,7 +231,25 @@ type Containment struct {
 	// interface in one call, one round trip faster: tracked connections then
 	// go on until they are idle, and nothing claims them cut.
 	TwoStep *bool `yaml:"two_step"`
+	// AutoScaling (default standby) says how an instance of an Auto Scaling
+	// group is taken out of the group's service: standby (step auto-scaling:
+	// it stays in the group, not health-checked, protected from scale-in),
+	// detach (step auto-scaling-detach: out of the group) or off (the group
+	// may still terminate it). Standby and detach keep the desired capacity,
+	// so the group launches a replacement. A plan that runs quarantine gets
+	// the step unless it is off.
+	AutoScaling string `yaml:"auto_scaling"`
 }
+
+// The values of containment.auto_scaling.
+const (
+	AutoScalingStandby = "standby"
+	AutoScalingDetach  = "detach"
+	AutoScalingOff     = "off"
+)
+
+// autoScalingSteps are the step of each containment.auto_scaling value.
+var autoScalingSteps = map[string]string{AutoScalingStandby: "auto-scaling", AutoScalingDetach: "auto-scaling-detach"}
 
 // file is the YAML document of a playbook.
 type file struct {
@@ -261,6 +283,35 @@ func (p *Playbook) applyContainment(c *Containment) error {
 		return fmt.Errorf("containment: two_step is false, but steps lists %s (the two-step move): remove one of them", untrackingStep)
 	}
 	p.TwoStep = q >= 0 && twoStep
+	if q < 0 {
+		return nil
+	}
+	return p.applyAutoScaling(c)
+}
+
+// applyAutoScaling gives a plan that runs quarantine the Auto Scaling step
+// of containment.auto_scaling (standby when unset), next to quarantine,
+// unless it lists it already; a step of another value is an error.
+func (p *Playbook) applyAutoScaling(c *Containment) error {
+	mode := AutoScalingStandby
+	if c != nil && c.AutoScaling != "" {
+		mode = c.AutoScaling
+	}
+	want, ok := autoScalingSteps[mode]
+	if !ok && mode != AutoScalingOff {
+		return fmt.Errorf("containment: auto_scaling %q: want %s, %s or %s", mode, AutoScalingStandby, AutoScalingDetach, AutoScalingOff)
+	}
+	names := p.Names()
+	for _, step := range autoScalingSteps {
+		if step != want && slices.Contains(names, step) {
+			return fmt.Errorf("containment: auto_scaling is %s, but steps lists %s: remove one of them", mode, step)
+		}
+	}
+	if want != "" && !slices.Contains(names, want) {
+		q := slices.Index(names, "quarantine")
+		p.Steps = slices.Insert(p.Steps, q+1, Entry{Name: want, line: p.Steps[q].line})
+	}
+	p.AutoScaling = mode
 	return nil
 }
 

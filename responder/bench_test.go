@@ -28,9 +28,14 @@ func BenchmarkRespondLatency(b *testing.B) {
 	for _, tc := range []struct {
 		name        string
 		groupExists bool
+		// scaled puts the suspect in an Auto Scaling group, a target group
+		// and a Classic Load Balancer: auto-scaling and load-balancers then
+		// act, off the path to isolation.
+		scaled bool
 	}{
-		{"quarantine-group-exists", true},
-		{"quarantine-group-created", false},
+		{"quarantine-group-exists", true, false},
+		{"quarantine-group-created", false, false},
+		{"quarantine-group-exists-scaled", true, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var moved, isolation, total time.Duration
@@ -44,6 +49,12 @@ func BenchmarkRespondLatency(b *testing.B) {
 					if res.Err != nil {
 						b.Fatal(res.Err)
 					}
+				}
+				if tc.scaled {
+					tg := c.AddTargetGroup(fakeaws.TargetGroupSpec{Name: "web", VpcID: s.VpcID})
+					c.RegisterTarget(tg, s.InstanceID, 0, "")
+					c.AddClassicLoadBalancer("web", s.InstanceID)
+					c.AddAutoScalingGroup(fakeaws.AutoScalingGroupSpec{Name: "web", Min: 1, Max: 2, Instances: []string{s.InstanceID}, TargetGroupARNs: []string{tg}})
 				}
 				c.Latency = callLatency
 				start := time.Now()
@@ -82,9 +93,10 @@ func readBack(calls []evidence.Call) time.Duration {
 func run(b *testing.B, c *fakeaws.Cloud, store evidence.Store, req responder.Request) *responder.Result {
 	b.Helper()
 	r := &responder.Responder{
-		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region},
-		Store:   store,
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region,
+			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()},
+		Store: store,
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	res, err := r.Respond(context.Background(), req)
 	if err != nil {

@@ -127,8 +127,9 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
 			Prior: t.prior, Run: t.run,
 		},
-		Clients: step.Clients{EC2: r.Clients.EC2, Store: r.Store},
-		Log:     log, Now: r.Now,
+		Clients: step.Clients{EC2: r.Clients.EC2, Store: r.Store,
+			AutoScaling: r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB},
+		Log: log, Now: r.Now,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 	res := &Result{Steps: records, DryRun: req.DryRun, Interrupted: env.Interrupted()}

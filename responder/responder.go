@@ -78,6 +78,11 @@ type Clients struct {
 	CallerSTS cloud.STS // nil when no role is assumed
 	SNS       cloud.SNS
 	Region    string
+	// AutoScaling, ELBv2 and ELB serve the auto-scaling and load-balancers
+	// steps (workload account).
+	AutoScaling cloud.AutoScaling
+	ELBv2       cloud.ELBv2
+	ELB         cloud.ELB
 	// SSM, Presign and Staging serve OS-level collection; nil without it.
 	SSM     cloud.SSM
 	Presign cloud.Presigner
@@ -91,6 +96,7 @@ func NewClients(c *cloud.Clients) Clients {
 	rc := Clients{
 		EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, SNS: c.SNS, Region: c.Region,
 		SSM: c.SSM, Presign: c.Presign,
+		AutoScaling: c.AutoScaling, ELBv2: c.ELBv2, ELB: c.ELB,
 	}
 	if c.S3 != nil {
 		rc.Staging = c.S3
@@ -277,6 +283,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
+			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,
 		},
 		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now,
 	}

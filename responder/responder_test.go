@@ -145,6 +145,9 @@ func TestRespondContainsAndRecords(t *testing.T) {
 		if name == "shutdown-behavior" && rec.Status == evidence.StatusSkipped {
 			continue // "stop" is AWS's default: nothing to change
 		}
+		if (name == "auto-scaling" || name == "load-balancers") && rec.Status == evidence.StatusSkipped && rec.Containment == evidence.ContainmentHeld {
+			continue // the suspect is in no Auto Scaling group, behind no load balancer
+		}
 		if rec.Status != evidence.StatusOK {
 			t.Errorf("step %s: %s %s %s", name, rec.Status, rec.Reason, rec.Error)
 		}

@@ -113,6 +113,10 @@ func TestStatusComesFromReadBacks(t *testing.T) {
 				c.Deny("DisassociateIamInstanceProfile")
 				// shutdown-behavior would find "stop" already set: held.
 				c.Deny("DescribeInstanceAttribute")
+				// auto-scaling and load-balancers would find nothing to
+				// do: held.
+				c.Deny("DescribeAutoScalingInstances")
+				c.Deny("DescribeTargetGroups")
 			},
 			evidence.CaseContainmentFailed, []string{"quarantine", "termination-protection", "shutdown-behavior", "instance-profile"}},
 	} {

@@ -265,9 +265,9 @@ func Documents() []Document {
 	return out
 }
 
-// Lookup returns the spec of the named document.
+// Lookup returns the spec of the named document (member or analysis).
 func Lookup(name string) (Document, bool) {
-	for _, d := range documents {
+	for _, d := range allDocuments() {
 		if d.Name == name {
 			return d, true
 		}

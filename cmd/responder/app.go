@@ -110,14 +110,15 @@ func newApp(s *streams, d deps) *cli.App {
 			"drop; termination and stop protection, stop on shutdown, volumes kept on termination, no\n" +
 			"instance profile), reads back every change, records every step in a case folder with the\n" +
 			"SHA-256 of every artifact, and notifies through SNS. `release` undoes the containment from the\n" +
-			"record. It uses the standard AWS configuration: profiles, AWS_REGION, AWS_ENDPOINT_URL and\n" +
+			"record; `investigate` mounts the case's snapshot copies read-only on a fresh analysis instance in\n" +
+			"the forensics account. It uses the standard AWS configuration: profiles, AWS_REGION, AWS_ENDPOINT_URL and\n" +
 			"the per-service endpoint variables.",
 		Writer:    s.Out,
 		ErrWriter: s.Err,
 		Commands: []*cli.Command{
 			respondCommand(s, d), statusCommand(s, d), verifyCommand(s, d),
 			holdCommand(s, d, true), holdCommand(s, d, false), casesCommand(s, d), preserveCommand(s, d),
-			reportCommand(s, d), releaseCommand(s, d), playbooksCommand(s),
+			reportCommand(s, d), releaseCommand(s, d), playbooksCommand(s), investigateCommand(s, d),
 		},
 		// Errors are turned into exit codes by run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},

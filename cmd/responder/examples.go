@@ -79,6 +79,12 @@ var commandExamples = map[string][]example{
 		{"completion in this bash session", "responder completion bash"},
 		{"for fish, saved where fish looks", "responder completion fish"},
 	},
+	"investigate": {
+		{"a workspace on the case's snapshot copies, in the forensics account", "responder investigate --case-id case-20261123-093012-1a2b3c4d " +
+			"--subnet-id subnet-0123456789abcdef0 --ami-id ami-0123456789abcdef0 --evidence-bucket forensics-evidence-444455556666"},
+		{"a shell on its instance (Session Manager)", "responder investigate --case-id case-20261123-093012-1a2b3c4d --shell --evidence-bucket forensics-evidence-444455556666"},
+		{"delete the working volumes and terminate the instance; the copies are kept", "responder investigate --case-id case-20261123-093012-1a2b3c4d --stop --evidence-bucket forensics-evidence-444455556666"},
+	},
 	"help": {
 		{"the help of a command", "responder help respond"},
 	},

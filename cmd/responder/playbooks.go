@@ -77,13 +77,15 @@ func runPlaybooks(s *streams, o outputOptions) error {
 
 // playbookView is the JSON form of a playbook.
 type playbookView struct {
-	Name     string             `json:"name"`
-	Source   string             `json:"source"`
-	Summary  string             `json:"summary"`
-	Order    string             `json:"order"`
-	TwoStep  bool               `json:"two_step"`
-	Tradeoff string             `json:"tradeoff"`
-	Steps    []playbookStepView `json:"steps"`
+	Name    string `json:"name"`
+	Source  string `json:"source"`
+	Summary string `json:"summary"`
+	Order   string `json:"order"`
+	TwoStep bool   `json:"two_step"`
+	// AutoScaling is containment.auto_scaling.
+	AutoScaling string             `json:"auto_scaling,omitempty"`
+	Tradeoff    string             `json:"tradeoff"`
+	Steps       []playbookStepView `json:"steps"`
 }
 
 type playbookStepView struct {
@@ -94,7 +96,7 @@ type playbookStepView struct {
 }
 
 func newPlaybookView(p playbooks.Playbook) playbookView {
-	v := playbookView{Name: p.Name, Source: p.Source, Summary: p.Summary, Order: orderText(p), TwoStep: p.TwoStep, Tradeoff: p.Tradeoff}
+	v := playbookView{Name: p.Name, Source: p.Source, Summary: p.Summary, Order: orderText(p), TwoStep: p.TwoStep, AutoScaling: p.AutoScaling, Tradeoff: p.Tradeoff}
 	for _, e := range p.Steps {
 		phase, waits := stepWaits(p, e.Name)
 		v.Steps = append(v.Steps, playbookStepView{Name: e.Name, Phase: phase, WaitsFor: waits, After: e.After})
@@ -143,6 +145,13 @@ func orderText(p playbooks.Playbook) string {
 	return "no OS-level collection"
 }
 
+// autoScalingText says what containment.auto_scaling does.
+var autoScalingText = map[string]string{
+	playbooks.AutoScalingStandby: "standby (containment.auto_scaling): scale-in protection, then Standby in its Auto Scaling group; the group launches a replacement",
+	playbooks.AutoScalingDetach:  "detach (containment.auto_scaling): out of its Auto Scaling group; the group launches a replacement",
+	playbooks.AutoScalingOff:     "off (containment.auto_scaling): an Auto Scaling group may still terminate the instance",
+}
+
 func printPlaybook(s *streams, o outputOptions, p playbooks.Playbook) error {
 	return o.print(s, result{
 		value: newPlaybookView(p),
@@ -167,6 +176,7 @@ func playbookTable(w io.Writer, p playbooks.Playbook) error {
 		} else {
 			fmt.Fprintln(w, "Contain   one step (containment.two_step false): tracked connections go on until they are idle")
 		}
+		fmt.Fprintln(w, "Scaling   "+autoScalingText[p.AutoScaling])
 	}
 	if p.CollectsOS() {
 		c := p.Collection

@@ -183,7 +183,7 @@ func newCollectLab(t *testing.T) *collectLab {
 	l := &collectLab{c: c, forensics: forensics, s: s}
 	l.deps = deps{
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
-			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), SSM: c.SSM(), S3: forensics.S3(),
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), SSM: c.SSM(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), S3: forensics.S3(),
 				Presign: presign, EvidenceCredentials: creds, Region: c.Region}, nil
 		},
 		now: time.Now,

@@ -64,7 +64,9 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
 			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
-			"tracking timeouts; one step after the other, in the reverse order of containment, then tags\n" +
+			"tracking timeouts, Auto Scaling membership (ExitStandby, or AttachInstances after a detach)\n" +
+			"and scale-in protection, the target groups (with the recorded port and zone) and Classic Load\n" +
+			"Balancers; one step after the other, in the reverse order of containment, then tags\n" +
 			"the instance responder:status=released. Each step reads back what it restored: the status\n" +
 			"is released only when every one holds, release-incomplete otherwise. The release is\n" +
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
@@ -73,7 +75,10 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"could have been rewritten), a case of another instance, account or Region, and a case another\n" +
 			"run holds. A step refuses, saying what, a change of the instance since the response it cannot\n" +
 			"reconcile (an interface recorded that is no longer attached, another instance profile\n" +
-			"associated since); the others are still restored. On a terminal it asks for confirmation\n" +
+			"associated since, an Auto Scaling group or target group deleted, a group at its maximum size);\n" +
+			"the others are still restored. Returning an instance to its Auto Scaling group raises the\n" +
+			"group's desired capacity by one: the replacement launched at the response stays; lower the\n" +
+			"desired capacity when ready. On a terminal it asks for confirmation\n" +
 			"unless --yes; it never asks when standard input is not a terminal: give --yes there.\n\n" +
 			"With the member role (--role-arn), the instance profile cannot be associated again: that\n" +
 			"passes the profile's role (iam:PassRole), which only the member stack's release role may\n" +

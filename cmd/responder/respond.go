@@ -104,11 +104,28 @@ func respondDescription() string {
 		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
+		scalingHelp + "\n\n" +
 		safeguardsHelp + "\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
 	b.WriteString(exitCodesHelp)
 	return b.String()
 }
+
+// scalingHelp explains the Auto Scaling and load balancer steps.
+const scalingHelp = `Auto Scaling and load balancers (steps auto-scaling or auto-scaling-detach, load-balancers;
+they start at once, beside the quarantine, and do not delay it):
+  Termination protection does not stop Auto Scaling: once quarantined, an instance fails its
+  load balancer health checks and its group may terminate it, with the evidence on its
+  instance-store and delete-on-termination volumes. auto-scaling (the default; playbook setting
+  containment.auto_scaling: standby) sets scale-in protection and puts it in Standby: it stays in
+  the group, not health-checked. auto-scaling-detach (auto_scaling: detach) takes it out of the
+  group: nothing of the group can act on it, and release must attach it again, which the
+  group's maximum size may refuse. Both keep the desired capacity, so the group launches a clean
+  replacement at once (it costs an instance). Only an InService instance can enter Standby.
+  load-balancers deregisters it from every target group that lists it (by instance ID, or by a
+  private IP in an ip target group of its VPC) and every Classic Load Balancer that serves it.
+  Requests and connections already going through a load balancer drain for up to the target
+  group's deregistration delay (300 s by default): not cut by this change, and recorded so.`
 
 // safeguardsHelp explains the safeguards of respond.
 var safeguardsHelp = fmt.Sprintf(`Safeguards, checked before anything is changed (a refusal exits 4 and records nothing):

@@ -10,7 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -51,6 +54,11 @@ type Clients struct {
 	STS STS
 	KMS KMS
 	SSM SSM
+	// AutoScaling, ELBv2 and ELB take the instance out of its Auto Scaling
+	// group's service and its load balancers' traffic.
+	AutoScaling AutoScaling
+	ELBv2       ELBv2
+	ELB         ELB
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
@@ -63,6 +71,10 @@ type Clients struct {
 	// ForensicsEC2 is EC2 with the caller's own credentials, in the
 	// forensics account: it copies the snapshots shared with it.
 	ForensicsEC2 ForensicsEC2
+	// InvestigationEC2 and InvestigationSSM act in the forensics account
+	// too, with the caller's own credentials: responder investigate.
+	InvestigationEC2 InvestigationEC2
+	InvestigationSSM InvestigationSSM
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -91,11 +103,16 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		STS:                 sts.NewFromConfig(workload),
 		KMS:                 kms.NewFromConfig(workload),
 		SSM:                 ssm.NewFromConfig(workload),
+		AutoScaling:         autoscaling.NewFromConfig(workload),
+		ELBv2:               elbv2.NewFromConfig(workload),
+		ELB:                 elb.NewFromConfig(workload),
 		S3:                  s3Client,
 		SNS:                 sns.NewFromConfig(base),
 		Presign:             s3.NewPresignClient(s3Client),
 		EvidenceCredentials: base.Credentials,
 		ForensicsEC2:        ec2.NewFromConfig(base),
+		InvestigationEC2:    ec2.NewFromConfig(base),
+		InvestigationSSM:    ssm.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {

@@ -71,6 +71,14 @@ var dependentActions = map[string][]string{
 	// creates carries the case tags).
 	"ec2:CreateSnapshots":     {"ec2:CreateTags"},
 	"ec2:CreateSecurityGroup": {"ec2:CreateTags"},
+	// responder investigate: the analysis instance is launched with the
+	// analysis instance profile (its role is passed to EC2) and tagged in
+	// the call; a working volume is restored from an encrypted snapshot
+	// copy, encrypted with the forensics key, through EBS's grant on it
+	// (EBS user guide, "Permissions for IAM users" of EBS encryption).
+	"ec2:RunInstances": {"ec2:CreateTags", "iam:PassRole"},
+	"ec2:CreateVolume": {"ec2:CreateTags", "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+		"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"},
 	// Copying an encrypted snapshot (a shared one, or one re-encrypted under
 	// a customer managed key) uses the source and the destination key through
 	// EC2, which holds a grant while it works (EBS user guide, sharing and

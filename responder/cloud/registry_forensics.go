@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // ForensicsEC2 lists the Amazon EC2 operations the toolkit calls in the
@@ -19,4 +20,48 @@ var _ ForensicsEC2 = (*ec2.Client)(nil)
 
 func init() {
 	Register("ec2", EvidenceAccount, reflect.TypeFor[ForensicsEC2]())
+}
+
+// InvestigationEC2 lists the Amazon EC2 operations `responder investigate`
+// calls in the forensics account, with the caller's own credentials: the
+// analysis instance, and the working volumes restored from the case's
+// snapshot copies. They are registered under their own account label
+// (Investigation) because only the CLI's responder role runs them: the
+// Lambda function's role, which shares the evidence-account grants, holds
+// none of them.
+type InvestigationEC2 interface {
+	DescribeSnapshots(context.Context, *ec2.DescribeSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	CreateVolume(context.Context, *ec2.CreateVolumeInput, ...func(*ec2.Options)) (*ec2.CreateVolumeOutput, error)
+	DescribeVolumes(context.Context, *ec2.DescribeVolumesInput, ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
+	AttachVolume(context.Context, *ec2.AttachVolumeInput, ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error)
+	DetachVolume(context.Context, *ec2.DetachVolumeInput, ...func(*ec2.Options)) (*ec2.DetachVolumeOutput, error)
+	DeleteVolume(context.Context, *ec2.DeleteVolumeInput, ...func(*ec2.Options)) (*ec2.DeleteVolumeOutput, error)
+}
+
+// InvestigationSSM lists the AWS Systems Manager operations `responder
+// investigate` calls in the forensics account: it waits for the analysis
+// instance to be a managed node, then runs the forensics stack's
+// Responder-Analysis* documents on it (mount read-only, fetch the memory
+// image, analysis jobs). Like SSM, it never writes a document.
+type InvestigationSSM interface {
+	DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
+	SendCommand(context.Context, *ssm.SendCommandInput, ...func(*ssm.Options)) (*ssm.SendCommandOutput, error)
+	GetCommandInvocation(context.Context, *ssm.GetCommandInvocationInput, ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
+}
+
+// Investigation operations run with the caller's own credentials in the
+// forensics account, by the CLI's `responder investigate` only.
+const Investigation = "investigation"
+
+var (
+	_ InvestigationEC2 = (*ec2.Client)(nil)
+	_ InvestigationSSM = (*ssm.Client)(nil)
+)
+
+func init() {
+	Register("ec2", Investigation, reflect.TypeFor[InvestigationEC2]())
+	Register("ssm", Investigation, reflect.TypeFor[InvestigationSSM]())
 }

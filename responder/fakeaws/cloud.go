@@ -102,6 +102,10 @@ type Cloud struct {
 	sts *STS
 	kms *KMS
 	ssm *SSM
+
+	autoScaling *AutoScaling
+	elbv2       *ELBv2
+	elb         *ELB
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -123,6 +127,11 @@ type state struct {
 	Endpoints    map[string]*vpcEndpoint // VPC endpoints, by ID
 	Documents    map[string]*ssmDocument // SSM documents, by name
 	Commands     map[string]*command     // SSM commands, by command ID
+	// Auto Scaling groups by name, target groups by ARN, Classic Load
+	// Balancers by name.
+	AutoScalingGroups    map[string]*asGroup     `json:",omitempty"`
+	TargetGroups         map[string]*targetGroup `json:",omitempty"`
+	ClassicLoadBalancers map[string]*classicLB   `json:",omitempty"`
 }
 
 // Option configures a Cloud made by New.
@@ -162,12 +171,17 @@ func New(opts ...Option) *Cloud {
 			Endpoints:    map[string]*vpcEndpoint{},
 			Documents:    map[string]*ssmDocument{},
 			Commands:     map[string]*command{},
+
+			AutoScalingGroups:    map[string]*asGroup{},
+			TargetGroups:         map[string]*targetGroup{},
+			ClassicLoadBalancers: map[string]*classicLB{},
 		},
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	c.ec2, c.s3, c.sns, c.sts, c.kms, c.ssm = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}, &SSM{c}
+	c.autoScaling, c.elbv2, c.elb = &AutoScaling{c}, &ELBv2{c}, &ELB{c}
 	return c
 }
 
@@ -189,6 +203,15 @@ func (c *Cloud) KMS() *KMS { return c.kms }
 // SSM returns the account's AWS Systems Manager service.
 func (c *Cloud) SSM() *SSM { return c.ssm }
 
+// AutoScaling returns the account's Amazon EC2 Auto Scaling service.
+func (c *Cloud) AutoScaling() *AutoScaling { return c.autoScaling }
+
+// ELBv2 returns the account's Elastic Load Balancing v2 service.
+func (c *Cloud) ELBv2() *ELBv2 { return c.elbv2 }
+
+// ELB returns the account's Classic Load Balancer service.
+func (c *Cloud) ELB() *ELB { return c.elb }
+
 // The fakes serve the operation registry.
 var (
 	_ cloud.EC2          = (*EC2)(nil)
@@ -198,6 +221,9 @@ var (
 	_ cloud.SNS          = (*SNS)(nil)
 	_ cloud.SSM          = (*SSM)(nil)
 	_ cloud.STS          = (*STS)(nil)
+	_ cloud.AutoScaling  = (*AutoScaling)(nil)
+	_ cloud.ELBv2        = (*ELBv2)(nil)
+	_ cloud.ELB          = (*ELB)(nil)
 )
 
 // CallCount returns how many calls of operation op (for example

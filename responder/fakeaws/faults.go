@@ -142,6 +142,10 @@ var operationServices = func() map[string]string {
 		serviceSTS: reflect.TypeFor[cloud.STS](),
 		serviceKMS: reflect.TypeFor[cloud.KMS](),
 		serviceSSM: reflect.TypeFor[cloud.SSM](),
+
+		serviceAutoScaling: reflect.TypeFor[cloud.AutoScaling](),
+		serviceELBv2:       reflect.TypeFor[cloud.ELBv2](),
+		serviceELB:         reflect.TypeFor[cloud.ELB](),
 	} {
 		for i := range iface.NumMethod() {
 			m[iface.Method(i).Name] = service

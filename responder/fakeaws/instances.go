@@ -289,7 +289,7 @@ func (c *Cloud) renderInstanceLocked(inst *instance) types.Instance {
 		State:                 &types.InstanceState{Name: inst.State, Code: aws.Int32(stateCodes[inst.State])},
 		LaunchTime:            aws.Time(inst.LaunchTime),
 		AmiLaunchIndex:        aws.Int32(0),
-		Placement:             &types.Placement{AvailabilityZone: aws.String(c.Region + "a"), Tenancy: types.TenancyDefault},
+		Placement:             &types.Placement{AvailabilityZone: aws.String(c.instanceAZLocked(inst)), Tenancy: types.TenancyDefault},
 		Hypervisor:            types.HypervisorTypeXen,
 		VirtualizationType:    types.VirtualizationTypeHvm,
 		RootDeviceName:        aws.String(inst.RootDevice),

@@ -24,6 +24,9 @@ type volume struct {
 	AttachTime          time.Time
 	Tags                []types.Tag
 	Seq                 int
+	// SnapshotID is the snapshot a volume made by CreateVolume was
+	// restored from; an instance's own volumes have none.
+	SnapshotID string `json:",omitempty"`
 }
 
 // addVolumesLocked gives an instance its EBS volumes: the root volume at
@@ -81,14 +84,23 @@ func (c *Cloud) renderVolume(v *volume) types.Volume {
 		Throughput:         aws.Int32(125),
 		MultiAttachEnabled: aws.Bool(false),
 		Tags:               copyTags(v.Tags),
-		Attachments: []types.VolumeAttachment{{
+	}
+	if v.SnapshotID != "" {
+		out.SnapshotId = aws.String(v.SnapshotID)
+	}
+	if v.InstanceID == "" {
+		// Made by CreateVolume and not attached, or detached.
+		out.State = types.VolumeStateAvailable
+		out.Attachments = []types.VolumeAttachment{}
+	} else {
+		out.Attachments = []types.VolumeAttachment{{
 			VolumeId:            aws.String(v.ID),
 			InstanceId:          aws.String(v.InstanceID),
 			Device:              aws.String(v.Device),
 			State:               types.VolumeAttachmentStateAttached,
 			AttachTime:          aws.Time(v.AttachTime),
 			DeleteOnTermination: aws.Bool(v.DeleteOnTermination),
-		}},
+		}}
 	}
 	if v.Encrypted {
 		out.KmsKeyId = aws.String(v.KmsKeyID)
@@ -100,8 +112,9 @@ var volumeFields = fields[*volume]{
 	"volume-id":                        func(v *volume) []string { return one(v.ID) },
 	"attachment.instance-id":           func(v *volume) []string { return one(v.InstanceID) },
 	"attachment.device":                func(v *volume) []string { return one(v.Device) },
-	"attachment.status":                func(*volume) []string { return one("attached") },
-	"status":                           func(*volume) []string { return one("in-use") },
+	"attachment.status":                func(v *volume) []string { return attachedIf(v.InstanceID != "") },
+	"status":                           func(v *volume) []string { return one(string(volumeState(v))) },
+	"snapshot-id":                      func(v *volume) []string { return one(v.SnapshotID) },
 	"encrypted":                        func(v *volume) []string { return one(fmt.Sprint(v.Encrypted)) },
 	"availability-zone":                func(v *volume) []string { return one(v.AZ) },
 	"attachment.delete-on-termination": func(v *volume) []string { return one(fmt.Sprint(v.DeleteOnTermination)) },

@@ -153,6 +153,8 @@ func (m *mdWriter) report(r *Report) {
 	m.table([]string{"Source snapshot", "Copy", "Account, Region", "KMS key", "Via", "State", "Started", "Completed", "Run"}, rows,
 		"No snapshot has been copied into a forensics account (responder preserve).")
 
+	m.investigation(r.Investigation)
+
 	m.line("## Console screenshot")
 	m.line("")
 	sc := r.Screenshot
@@ -295,4 +297,49 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// investigation renders the investigation workspaces: one block each.
+func (m *mdWriter) investigation(wss []evidence.Workspace) {
+	m.line("## Investigation")
+	m.line("")
+	if len(wss) == 0 {
+		m.line("No investigation workspace was built for this case (responder investigate).")
+		m.line("")
+		return
+	}
+	for _, ws := range wss {
+		m.line("### Workspace %s: %s", code(ws.ID), text(ws.State))
+		m.line("")
+		m.line("Instance %s (%s, %s, image %s) in %s, subnet %s, run %d; started %s, stopped %s.",
+			code(ws.InstanceID), text(ws.InstanceState), text(ws.InstanceType), code(ws.AMIID), text(ws.AvailabilityZone),
+			code(ws.SubnetID), ws.Run, ts(ws.StartedAt), tsPtr(ws.StoppedAt))
+		m.line("")
+		var rows [][]string
+		for _, v := range ws.Volumes {
+			state := text(v.State)
+			if v.Error != "" {
+				state += ": " + text(v.Error)
+			}
+			rows = append(rows, []string{code(v.SnapshotID), code(v.SourceSnapshotID), code(v.VolumeID), code(v.Device), state})
+		}
+		m.table([]string{"Snapshot copy", "Case snapshot", "Working volume", "Device", "State"}, rows, "No working volume.")
+		rows = nil
+		for _, mt := range ws.Mounts {
+			rows = append(rows, []string{code(mt.VolumeID), text(mt.FSType), code(mt.MountPoint), code(mt.Options),
+				text(mt.WritesBefore + " / " + mt.WritesAfter), code(mt.SHA256Before), fmt.Sprint(mt.Unchanged)})
+		}
+		m.table([]string{"Volume", "Filesystem", "Mount point", "Options", "Writes before / after", "SHA-256 before", "Unchanged"}, rows, "Nothing mounted.")
+		if mem := ws.Memory; mem != nil {
+			m.line("Memory image %s copied to %s: SHA-256 %s, matches the record: %v.", code(mem.Artifact), code(mem.Path), code(mem.SHA256), mem.Matches)
+			m.line("")
+		}
+		for _, d := range ws.Documents {
+			m.line("- Document %s version %s, command %s: %s", code(d.Name), text(d.Version), code(d.CommandID), text(d.Status))
+		}
+		for _, p := range ws.Problems {
+			m.line("- Problem: %s", text(p))
+		}
+		m.line("")
+	}
 }

@@ -62,6 +62,9 @@ var Formats = []string{FormatMarkdown, FormatHTML, FormatJSON}
 //	snapshots       every EBS snapshot of the case, as recorded when requested
 //	snapshot_copies every copy of a case snapshot in the forensics account
 //	                (responder preserve), with its source and state
+//	investigation   every investigation workspace in the forensics account
+//	                (responder investigate): instance, working volumes, read-only
+//	                mounts with their write counters, the memory image fetched
 //	screenshot      the console screenshot: whether it was collected, and whether the
 //	                stored file matches its recorded SHA-256 (the image itself is only
 //	                in the HTML report)
@@ -80,9 +83,12 @@ type Report struct {
 	Evidence      []Evidence     `json:"evidence"`
 	Snapshots     []Snapshot     `json:"snapshots"`
 	Copies        []Copy         `json:"snapshot_copies"`
-	Screenshot    Screenshot     `json:"screenshot"`
-	Failures      []Failure      `json:"failures"`
-	Notes         []string       `json:"notes"`
+	// Investigation holds the case's investigation workspaces, each as its
+	// newest record entry has it.
+	Investigation []evidence.Workspace `json:"investigation"`
+	Screenshot    Screenshot           `json:"screenshot"`
+	Failures      []Failure            `json:"failures"`
+	Notes         []string             `json:"notes"`
 }
 
 // Case is the case as a whole.
@@ -375,6 +381,7 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 		}
 		r.Copies = append(r.Copies, cp)
 	}
+	r.Investigation = evidence.LatestWorkspaces(m.Steps, steps.InvestigationRecord)
 	r.State = buildState(m)
 	r.Failures = failures(m)
 	return r

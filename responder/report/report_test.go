@@ -600,7 +600,7 @@ func TestJSONModel(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := "case evidence failures generated_at generated_by notes report_version runs screenshot snapshot_copies snapshots state timeline"
+	want := "case evidence failures generated_at generated_by investigation notes report_version runs screenshot snapshot_copies snapshots state timeline"
 	if strings.Join(keys, " ") != want {
 		t.Fatalf("JSON keys %v, want %s", keys, want)
 	}

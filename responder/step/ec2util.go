@@ -59,6 +59,17 @@ func failWith(r Result, err error) Result {
 	return r
 }
 
+// joinErrs joins the errors that are not nil (nil when none is).
+func joinErrs(errs ...error) error {
+	var all *multierror.Error
+	for _, err := range errs {
+		if err != nil {
+			all = multierror.Append(all, err)
+		}
+	}
+	return all.ErrorOrNil()
+}
+
 // attachedVolumes lists the EBS volumes attached to the instance, sorted.
 func attachedVolumes(inst types.Instance) []string {
 	var ids []string

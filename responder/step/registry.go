@@ -10,26 +10,29 @@ import (
 // registry maps a step name to its constructor. Adding a step means adding its
 // file and one line here.
 var registry = map[string]func() Step{
-	Metadata{}.Name():              func() Step { return Metadata{} },
-	ConsoleOutput{}.Name():         func() Step { return ConsoleOutput{} },
-	ConsoleScreenshot{}.Name():     func() Step { return ConsoleScreenshot{} },
-	Snapshots{}.Name():             func() Step { return Snapshots{} },
-	QuarantineGroup{}.Name():       func() Step { return QuarantineGroup{} },
-	Quarantine{}.Name():            func() Step { return Quarantine{} },
-	UntrackingGroup{}.Name():       func() Step { return UntrackingGroup{} },
-	TerminationProtection{}.Name(): func() Step { return TerminationProtection{} },
-	ShutdownBehavior{}.Name():      func() Step { return ShutdownBehavior{} },
-	StopProtection{}.Name():        func() Step { return StopProtection{} },
-	VolumeRetention{}.Name():       func() Step { return VolumeRetention{} },
-	ConnectionTracking{}.Name():    func() Step { return ConnectionTracking{} },
-	InstanceProfile{}.Name():       func() Step { return InstanceProfile{} },
-	CaseTag{}.Name():               func() Step { return CaseTag{} },
-	Notify{}.Name():                func() Step { return Notify{} },
-	ForensicAccessGroup{}.Name():   func() Step { return ForensicAccessGroup{} },
-	SSMAccess{}.Name():             func() Step { return SSMAccess{} },
-	VolatileData{}.Name():          func() Step { return VolatileData{} },
-	MemoryCapture{}.Name():         func() Step { return MemoryCapture{} },
-	ForensicAccessClose{}.Name():   func() Step { return ForensicAccessClose{} },
+	Metadata{}.Name():                func() Step { return Metadata{} },
+	ConsoleOutput{}.Name():           func() Step { return ConsoleOutput{} },
+	ConsoleScreenshot{}.Name():       func() Step { return ConsoleScreenshot{} },
+	Snapshots{}.Name():               func() Step { return Snapshots{} },
+	QuarantineGroup{}.Name():         func() Step { return QuarantineGroup{} },
+	Quarantine{}.Name():              func() Step { return Quarantine{} },
+	UntrackingGroup{}.Name():         func() Step { return UntrackingGroup{} },
+	TerminationProtection{}.Name():   func() Step { return TerminationProtection{} },
+	ShutdownBehavior{}.Name():        func() Step { return ShutdownBehavior{} },
+	StopProtection{}.Name():          func() Step { return StopProtection{} },
+	VolumeRetention{}.Name():         func() Step { return VolumeRetention{} },
+	ConnectionTracking{}.Name():      func() Step { return ConnectionTracking{} },
+	AutoScaling{}.Name():             func() Step { return AutoScaling{} },
+	AutoScaling{Detach: true}.Name(): func() Step { return AutoScaling{Detach: true} },
+	LoadBalancers{}.Name():           func() Step { return LoadBalancers{} },
+	InstanceProfile{}.Name():         func() Step { return InstanceProfile{} },
+	CaseTag{}.Name():                 func() Step { return CaseTag{} },
+	Notify{}.Name():                  func() Step { return Notify{} },
+	ForensicAccessGroup{}.Name():     func() Step { return ForensicAccessGroup{} },
+	SSMAccess{}.Name():               func() Step { return SSMAccess{} },
+	VolatileData{}.Name():            func() Step { return VolatileData{} },
+	MemoryCapture{}.Name():           func() Step { return MemoryCapture{} },
+	ForensicAccessClose{}.Name():     func() Step { return ForensicAccessClose{} },
 }
 
 // recordOnly maps the name of an entry of the case record that no plan runs
@@ -37,13 +40,14 @@ var registry = map[string]func() Step{
 // description, so the report reads it like a step's. Adding one means adding
 // its file and one line here.
 var recordOnly = map[string]func() Description{
-	SnapshotCopyRecord: describeSnapshotCopy,
+	SnapshotCopyRecord:  describeSnapshotCopy,
+	InvestigationRecord: describeInvestigation,
 }
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots",
-	"quarantine-group", "untracking-group", "quarantine", "termination-protection", "shutdown-behavior",
+	"quarantine-group", "untracking-group", "quarantine", "auto-scaling", "load-balancers", "termination-protection", "shutdown-behavior",
 	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
 }
 
@@ -68,6 +72,9 @@ func PlanAfter(names []string, after map[string][]string) ([]Step, error) {
 		if !slices.Contains(names, name) {
 			return nil, fmt.Errorf("ordering names step %q, which the plan does not run", name)
 		}
+	}
+	if slices.Contains(names, autoScalingStandby) && slices.Contains(names, autoScalingDetach) {
+		return nil, fmt.Errorf("the plan runs both %s and %s: choose one way out of the Auto Scaling group", autoScalingStandby, autoScalingDetach)
 	}
 	steps := make([]Step, 0, len(names))
 	var isolators []string

@@ -209,6 +209,11 @@ type Clients struct {
 	SSM     cloud.SSM
 	Presign cloud.Presigner
 	Staging StagingAPI
+	// AutoScaling, ELBv2 and ELB serve the auto-scaling and load-balancers
+	// steps (nil: the step fails, saying which client is missing).
+	AutoScaling cloud.AutoScaling
+	ELBv2       cloud.ELBv2
+	ELB         cloud.ELB
 	// PresignValidUntil is when the credentials that sign presigned URLs
 	// expire (zero: they do not, or it is unknown).
 	PresignValidUntil time.Time
