@@ -21,7 +21,8 @@ const (
 	// principal controls.
 	RuleBroadPassRoleAndLaunch = "broad-passrole-and-launch"
 	// RulePolicyWriteOnAssumable: writing or attaching a policy to itself,
-	// or to a role it can assume, grants the principal anything.
+	// or to a role it can assume or pass, grants the principal anything. An
+	// explicit, unconditional Deny of those writes on the role takes it out.
 	RulePolicyWriteOnAssumable = "policy-write-on-assumable-role"
 	// RuleLegalHoldLiftOrBypass: lifting a legal hold, or bypassing
 	// governance retention, belongs to the data custodian only.
@@ -54,6 +55,7 @@ type principalRole struct {
 	t      *Template
 	id     string
 	allows []Statement // the Allow statements of its identity policies
+	denies []Statement // the Deny statements of its identity policies
 	trust  []Statement // its trust policy's statements
 }
 
@@ -100,6 +102,7 @@ func collectRoles(templates []*Template) ([]principalRole, []string) {
 			}
 			for _, d := range identity {
 				r.allows = append(r.allows, allowsOf(d.Statements)...)
+				r.denies = append(r.denies, deniesOf(d.Statements)...)
 			}
 			for _, d := range docs {
 				if d.Resource == res.ID && d.Kind == TrustPolicy {
@@ -116,6 +119,18 @@ func allowsOf(statements []Statement) []Statement {
 	var out []Statement
 	for _, s := range statements {
 		if s.Effect == "Allow" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// deniesOf are the Deny statements that always apply: without a condition,
+// on Action and Resource (a NotAction or NotResource deny is not read).
+func deniesOf(statements []Statement) []Statement {
+	var out []Statement
+	for _, s := range statements {
+		if s.Effect == "Deny" && s.Condition == nil && len(s.NotActions) == 0 && !s.NotResources {
 			out = append(out, s)
 		}
 	}
@@ -196,12 +211,12 @@ func coversMany(resource, kind string) bool {
 }
 
 func policyWriteOnAssumable(r principalRole) string {
-	targets := append(r.selfARNs(), r.assumable()...)
+	targets := append(append(r.selfARNs(), r.assumable()...), r.passable()...)
 	for _, s := range r.granting(policyWriteActions...) {
 		for _, res := range r.resources(s) {
 			for _, target := range targets {
-				if overlap(res, target) {
-					return fmt.Sprintf("%s: writes or attaches policies on %s (statement %q), which covers itself or a role it can assume (%s)",
+				if overlap(res, target) && !r.deniesWrites(s, target) {
+					return fmt.Sprintf("%s: writes or attaches policies on %s (statement %q), which covers itself or a role it can assume or pass (%s)",
 						RulePolicyWriteOnAssumable, res, s.Sid, target)
 				}
 			}
@@ -216,6 +231,55 @@ func policyWriteOnAssumable(r principalRole) string {
 		}
 	}
 	return ""
+}
+
+// deniesWrites reports whether the role's Deny statements refuse, on the
+// target role, every policy write the Allow statement grants.
+func (p principalRole) deniesWrites(allow Statement, target string) bool {
+	for _, action := range policyWriteActions {
+		if !grantsAction(allow, action) {
+			continue
+		}
+		if !slices.ContainsFunc(p.denies, func(d Statement) bool {
+			return grantsAction(d, action) && slices.ContainsFunc(p.resources(d), func(res string) bool { return covers(res, target) })
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// covers reports whether a Deny resource surely names the target: the
+// same value, or a pattern whose IAM wildcards match it. A placeholder in
+// the pattern is one value, unknown here: it covers only the same
+// placeholder, never anything.
+func covers(pattern, target string) bool {
+	if pattern == target {
+		return true
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for _, c := range pattern {
+		switch c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String()).MatchString(target)
+}
+
+// passable are the roles the role's identity policies let it pass.
+func (p principalRole) passable() []string {
+	var out []string
+	for _, s := range p.granting("iam:PassRole") {
+		out = append(out, p.resources(s)...)
+	}
+	return out
 }
 
 // selfARNs are the ARNs the role may have.

@@ -125,6 +125,34 @@ func TestEscalationRulesFire(t *testing.T) {
               - {Sid: Versions, Effect: Allow, Action: iam:CreatePolicyVersion, Resource: "*"}`},
 		{name: "inline policy on another role", statements: `
               - {Sid: Other, Effect: Allow, Action: iam:PutRolePolicy, Resource: !GetAtt ForensicRole.Arn}`},
+		{name: "inline policy on a role it passes", rule: RulePolicyWriteOnAssumable, statements: associate + `
+              - {Sid: Pass, Effect: Allow, Action: iam:PassRole, Resource: !GetAtt ForensicRole.Arn}
+              - {Sid: Write, Effect: Allow, Action: iam:PutRolePolicy, Resource: !GetAtt ForensicRole.Arn}`},
+		// The credential revocation's shape (member-account.yaml,
+		// ResponderMemberRevokePolicy): policies on every role, but an
+		// unconditional deny on itself and on the role it passes.
+		{name: "inline policy on every role, itself and the passed role denied", statements: associate + revokeEvery + `
+              - Sid: NeverOwnOrPassable
+                Effect: Deny
+                Action: [iam:PutRolePolicy, iam:DeleteRolePolicy]
+                Resource: [!Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/suspect", !GetAtt ForensicRole.Arn]`},
+		{name: "inline policy on every role, the passed role not denied", rule: RulePolicyWriteOnAssumable, statements: associate + revokeEvery + `
+              - {Sid: NeverOwn, Effect: Deny, Action: iam:PutRolePolicy, Resource: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/suspect"}`},
+		{name: "inline policy on every role, the deny under a condition", rule: RulePolicyWriteOnAssumable, statements: associate + revokeEvery + `
+              - Sid: NeverOwnOrPassable
+                Effect: Deny
+                Action: iam:PutRolePolicy
+                Resource: [!Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/suspect", !GetAtt ForensicRole.Arn]
+                Condition: {Bool: {"aws:SecureTransport": "true"}}`},
+		{name: "inline policy on every role, the deny on another action", rule: RulePolicyWriteOnAssumable, statements: associate + revokeEvery + `
+              - Sid: NeverOwnOrPassable
+                Effect: Deny
+                Action: iam:DeleteRolePolicy
+                Resource: [!Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/suspect", !GetAtt ForensicRole.Arn]`},
+		{name: "inline policy on a role it assumes, under a path pattern the deny does not name", rule: RulePolicyWriteOnAssumable, statements: `
+              - {Sid: Assume, Effect: Allow, Action: sts:AssumeRole, Resource: "arn:aws:iam::123456789012:role/ops/member"}
+              - {Sid: Write, Effect: Allow, Action: iam:PutRolePolicy, Resource: "arn:aws:iam::*:role/*"}
+              - {Sid: NeverOwn, Effect: Deny, Action: iam:PutRolePolicy, Resource: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/suspect"}`},
 
 		// Legal holds lifted, governance retention bypassed.
 		{name: "legal hold without condition", rule: RuleLegalHoldLiftOrBypass, statements: `
@@ -192,6 +220,35 @@ func TestEscalationRulesFire(t *testing.T) {
 				t.Errorf("want one finding of rule %s on Suspect, got %q", c.rule, found)
 			}
 		})
+	}
+}
+
+// revokeEvery grants the credential revocation's writes on every role, and
+// passes one role (ForensicRole) to instances.
+const revokeEvery = `
+              - {Sid: Pass, Effect: Allow, Action: iam:PassRole, Resource: !GetAtt ForensicRole.Arn}
+              - {Sid: Revoke, Effect: Allow, Action: [iam:PutRolePolicy, iam:DeleteRolePolicy, iam:GetRolePolicy], Resource: "arn:*:iam::*:role/*"}`
+
+// The member role writes inline policies on the instance roles (credential
+// revocation) and passes the forensic role: it passes the escalation rules
+// only because its explicit deny keeps out itself and the role it passes.
+// Without that deny statement the same template is reported.
+func TestMemberRoleRevocationNeedsItsDeny(t *testing.T) {
+	member := load(t, memberTemplate)
+	doc := member.Resources["ResponderMemberRevokePolicy"].Properties["PolicyDocument"].(map[string]any)
+	var kept []any
+	for _, st := range doc["Statement"].([]any) {
+		if st.(map[string]any)["Effect"] != "Deny" {
+			kept = append(kept, st)
+		}
+	}
+	if len(kept) == len(doc["Statement"].([]any)) {
+		t.Fatal("ResponderMemberRevokePolicy has no Deny statement")
+	}
+	doc["Statement"] = kept
+	found := strings.Join(CheckEscalations(member), "\n")
+	if !strings.Contains(found, memberTemplate+": ResponderMemberRole: "+RulePolicyWriteOnAssumable) {
+		t.Errorf("the member role without its deny is not reported:\n%s", found)
 	}
 }
 

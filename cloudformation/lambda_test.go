@@ -195,6 +195,7 @@ func TestLambdaEnvironment(t *testing.T) {
 	topicARN, _ := resolve.ref("NotificationTopic")
 	bucket, _ := resolve.ref("EvidenceBucket")
 	keyARN, _ := resolve.getAtt("EvidenceKey", "Arn")
+	signingKeyARN, _ := resolve.getAtt("SigningKey", "Arn")
 
 	cases := []struct {
 		name      string
@@ -220,6 +221,7 @@ func TestLambdaEnvironment(t *testing.T) {
 				ForensicsKMSKey:      keyARN,
 				ProtectedTag:         responder.DefaultProtectedTag,
 				BlastRadius:          evidence.DefaultBlastRadius,
+				SigningKey:           signingKeyARN,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)
@@ -311,7 +313,8 @@ func apiRoutes(t *testing.T, tmpl *Template, apiID string) map[string]Resource {
 	return routes
 }
 
-// The API serves exactly POST /cases and GET /cases/{id}, each with AWS_IAM
+// The API serves exactly POST /cases, GET /cases/{id} and POST
+// /cases/{id}/release, each with AWS_IAM
 // authorization and a Lambda proxy integration to the function, deployed,
 // allowed to the responder role by the API's resource policy, and allowed to
 // invoke the function for that route only.
@@ -323,7 +326,7 @@ func TestApiRoutes(t *testing.T) {
 		got = append(got, r)
 	}
 	sort.Strings(got)
-	if want := []string{"GET /cases/{id}", "POST /cases"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"GET /cases/{id}", "POST /cases", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("routes %v, want %v (lambda/README.md)", got, want)
 	}
 

@@ -340,6 +340,9 @@ func matchRegexp(pattern string) *regexp.Regexp {
 // wildcards on both sides, when their literal beginnings and endings agree.
 // This over-approximates, which is what the checks want.
 func overlap(a, b string) bool {
+	// A placeholder ({AWS::AccountId}) is one part: its colons are no
+	// separators.
+	a, b = colonFree(a), colonFree(b)
 	pa, pb := strings.SplitN(a, ":", 6), strings.SplitN(b, ":", 6)
 	if len(pa) != len(pb) {
 		return partOverlap(a, b)
@@ -350,6 +353,11 @@ func overlap(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// colonFree writes the colons of a value's placeholders as underscores.
+func colonFree(s string) string {
+	return placeholder.ReplaceAllStringFunc(s, func(p string) string { return strings.ReplaceAll(p, ":", "_") })
 }
 
 func partOverlap(a, b string) bool {

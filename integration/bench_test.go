@@ -20,7 +20,7 @@ import (
 //	go test -run '^$' -bench BenchmarkRespondMotoLatency -benchtime 3x ./integration/
 func BenchmarkRespondMotoLatency(b *testing.B) {
 	const latency = 100 * time.Millisecond
-	var isolation, response, wall time.Duration
+	var isolation, revoked, response, wall time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		f := setup(b)
@@ -56,12 +56,16 @@ func BenchmarkRespondMotoLatency(b *testing.B) {
 			if s.Name == "quarantine" {
 				isolation += s.EndedAt.Sub(m.Runs[0].StartedAt)
 			}
+			if s.Name == "credential-revocation" {
+				revoked += s.EndedAt.Sub(m.Runs[0].StartedAt)
+			}
 		}
 		response += m.Runs[0].EndedAt.Sub(m.Runs[0].StartedAt)
 		f.proxy.SetLatency(0)
 	}
 	n := time.Duration(b.N)
 	b.ReportMetric(float64((isolation / n).Milliseconds()), "ms-to-isolation")
+	b.ReportMetric(float64((revoked / n).Milliseconds()), "ms-to-revoked")
 	b.ReportMetric(float64((response / n).Milliseconds()), "ms-response")
 	b.ReportMetric(float64((wall / n).Milliseconds()), "ms-process")
 }

@@ -245,6 +245,7 @@ func removeProfiles(t *testing.T, f *fixture) {
 	if left := observe(t, f.aws, f.lab).ProfileAssociations; len(left) != 0 {
 		t.Fatalf("the lab instance still has profile associations %v", left)
 	}
+	f.lab.InstanceProfileARN = "" // no role credentials to revoke (assertRevoked)
 }
 
 // writeCollectPlaybook writes a playbook file made from an embedded one:

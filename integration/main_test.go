@@ -69,6 +69,9 @@ type fixture struct {
 	caseDir string
 	// env is added to the binary's environment (Env) on every run.
 	env []string
+	// locks are the snapshot locks the proxy keeps for moto, which lacks
+	// LockSnapshot and DescribeLockedSnapshots (StubSnapshotLock).
+	locks *SnapshotLocks
 }
 
 // setup prepares a test against moto. When moto cannot start, the test fails
@@ -90,13 +93,14 @@ func setup(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	proxy.StubConsoleScreenshot()
+	locks := proxy.StubSnapshotLock()
 
 	ctx := context.Background()
 	clients, err := lab.NewClients(ctx, suite.moto.URL, "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, proxy: proxy, aws: clients, home: t.TempDir(), caseDir: t.TempDir()}
+	return &fixture{t: t, proxy: proxy, aws: clients, home: t.TempDir(), caseDir: t.TempDir(), locks: locks}
 }
 
 var labCount atomic.Int32

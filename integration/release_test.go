@@ -61,6 +61,9 @@ func TestReleaseRestoresTheInstance(t *testing.T) {
 		t.Errorf("termination protection %t, shutdown %q after release; before %t, %q",
 			after.DisableAPITermination, after.ShutdownBehavior, before.DisableAPITermination, before.ShutdownBehavior)
 	}
+	if doc, found := revocationPolicy(t, f.aws, l, caseID); found {
+		t.Errorf("the credential revocation is still on role %s after release: %s", l.RoleName, doc)
+	}
 	if len(after.ProfileAssociations) != len(before.ProfileAssociations) {
 		t.Errorf("%d profile associations after release, %d before", len(after.ProfileAssociations), len(before.ProfileAssociations))
 	}

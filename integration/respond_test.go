@@ -68,6 +68,12 @@ func TestRespond(t *testing.T) {
 			}
 			assertContained(t, f.aws, l, caseID)
 			snaps := assertSnapshots(t, f.aws, l, caseID)
+			locked := f.locks.Locked()
+			for _, id := range snaps {
+				if locked[id] != "governance" {
+					t.Errorf("snapshot %s: lock %q, want governance (the default)", id, locked[id])
+				}
+			}
 			m := assertManifest(t, get, l, caseID, snaps)
 			if failed := failedSteps(m); len(failed) > 0 {
 				t.Errorf("exit 0 but steps failed: %v", failed)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -126,6 +128,7 @@ func assertContained(t *testing.T, c *lab.Clients, l *lab.Lab, caseID string) {
 	if len(st.ProfileAssociations) != 0 {
 		t.Errorf("instance profile still associated: %v", st.ProfileAssociations)
 	}
+	assertRevoked(t, c, l, caseID)
 
 	q := quarantineGroup(t, c, l)
 	for _, eni := range []string{l.PrimaryENI, l.SecondaryENI} {
@@ -359,5 +362,59 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// revocationPolicy reads the credential revocation of a case from the lab
+// role, decoded; found is false when the role has no such policy.
+func revocationPolicy(t *testing.T, c *lab.Clients, l *lab.Lab, caseID string) (doc string, found bool) {
+	t.Helper()
+	out, err := c.IAM.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
+		RoleName: aws.String(l.RoleName), PolicyName: aws.String("responder-revoke-" + caseID)})
+	if err != nil {
+		if strings.Contains(err.Error(), "NoSuchEntity") {
+			return "", false
+		}
+		t.Fatalf("GetRolePolicy: %v", err)
+	}
+	doc = aws.ToString(out.PolicyDocument)
+	if d, err := url.PathUnescape(doc); err == nil {
+		doc = d
+	}
+	return doc, true
+}
+
+// assertRevoked checks, on the lab role, the deny the case put there: every
+// action, for the sessions issued to the lab instance before the response.
+func assertRevoked(t *testing.T, c *lab.Clients, l *lab.Lab, caseID string) {
+	t.Helper()
+	doc, found := revocationPolicy(t, c, l, caseID)
+	if l.InstanceProfileARN == "" {
+		// The instance had no profile when the response started: nothing
+		// to revoke, and the role must be left alone.
+		if found {
+			t.Errorf("role %s got a revocation, but the instance had no profile: %s", l.RoleName, doc)
+		}
+		return
+	}
+	if !found {
+		t.Errorf("role %s has no policy responder-revoke-%s", l.RoleName, caseID)
+		return
+	}
+	var p struct {
+		Statement []struct {
+			Effect, Action, Resource string
+			Condition                map[string]map[string]string
+		}
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil || len(p.Statement) != 1 {
+		t.Fatalf("revocation policy %s: %v", doc, err)
+	}
+	st := p.Statement[0]
+	issued, err := time.Parse(time.RFC3339, st.Condition["DateLessThan"]["aws:TokenIssueTime"])
+	arn := st.Condition["ArnEquals"]["ec2:SourceInstanceARN"]
+	if st.Effect != "Deny" || st.Action != "*" || st.Resource != "*" || err != nil || time.Since(issued) > time.Hour ||
+		!strings.HasPrefix(arn, "arn:aws:ec2:") || !strings.HasSuffix(arn, ":instance/"+l.InstanceID) || len(st.Condition) != 2 {
+		t.Errorf("revocation policy on %s is not a deny of the instance's older sessions: %s", l.RoleName, doc)
 	}
 }

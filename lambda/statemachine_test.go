@@ -170,7 +170,7 @@ func newWorld(t *testing.T) *world {
 		Findings:   triggertest.NewSecurityHub(),
 		SNS:        c.SNS(),
 		Workload: func(context.Context, trigger.Target, string) (*cloud.Clients, error) {
-			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()}, nil
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()}, nil
 		},
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
@@ -343,7 +343,7 @@ func TestStateMachinePreservesTheSnapshots(t *testing.T) {
 			// The function's own credentials (CallerSTS) act in the
 			// forensics account; the member role in the workload account.
 			w.h.Workload = func(context.Context, trigger.Target, string) (*cloud.Clients, error) {
-				return &cloud.Clients{EC2: w.cloud.EC2(), STS: w.cloud.STS(), AutoScaling: w.cloud.AutoScaling(), ELBv2: w.cloud.ELBv2(), ELB: w.cloud.ELB(), CallerSTS: dst.STS()}, nil
+				return &cloud.Clients{EC2: w.cloud.EC2(), STS: w.cloud.STS(), IAM: w.cloud.IAM(), AutoScaling: w.cloud.AutoScaling(), ELBv2: w.cloud.ELBv2(), ELB: w.cloud.ELB(), CallerSTS: dst.STS()}, nil
 			}
 			input := w.startCaseBody(t, `{"instance_id": "`+instanceID+`", "account_id": "`+w.cloud.Account+`"}`)
 			caseID := input["case_id"].(string)

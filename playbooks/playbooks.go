@@ -54,6 +54,16 @@ type Playbook struct {
 	// group: AutoScalingStandby, AutoScalingDetach or AutoScalingOff ("" for
 	// a plan without quarantine): see Containment.
 	AutoScaling string
+	// RevokeCredentials is true when the plan revokes the role credentials
+	// already delivered to the instance (credential-revocation): see
+	// Containment.
+	RevokeCredentials bool
+	// NetworkACL is true when the plan runs network-acl, the network ACL
+	// path of containment: see Containment.
+	NetworkACL bool
+	// SnapshotLock is how step snapshot-lock locks the case snapshots
+	// (preserve.snapshot_lock; zero: governance, 90 days).
+	SnapshotLock step.SnapshotLock
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -139,7 +149,9 @@ func CollectsOS(names []string) bool {
 
 // isolating are the containment steps that take away what SSM uses to reach
 // the instance: its network (quarantine) and its credentials
-// (instance-profile). The collection order is about these two.
+// (instance-profile). The collection order is about these two, and, in a
+// capture-first plan, credential-revocation: the SSM Agent collects with
+// the instance's own role credentials, which it revokes.
 var isolating = []string{"quarantine", "instance-profile"}
 
 // All returns the embedded playbooks, sorted by name.
@@ -239,6 +251,20 @@ type Containment struct {
 	// so the group launches a replacement. A plan that runs quarantine gets
 	// the step unless it is off.
 	AutoScaling string `yaml:"auto_scaling"`
+	// RevokeCredentials (default true) revokes the role credentials already
+	// delivered to the instance (step credential-revocation, added beside a
+	// plan's instance-profile, with the same ordering): an inline deny on
+	// the role for the sessions issued to this instance before the
+	// response. False leaves them valid until they expire (up to hours),
+	// for a role the responder may not change.
+	RevokeCredentials *bool `yaml:"revoke_credentials"`
+	// NetworkACL (default false) adds the network ACL path (step
+	// network-acl, after quarantine): deny entries for the instance's
+	// addresses in every network ACL of its VPCs that serves a subnet.
+	// Stateless, so it cuts established flows and ICMP too, through NAT
+	// gateways, load balancers and the other subnets; but it changes ACLs
+	// that serve whole subnets, shared with other workloads.
+	NetworkACL *bool `yaml:"network_acl"`
 }
 
 // The values of containment.auto_scaling.
@@ -259,10 +285,24 @@ type file struct {
 	Steps       []Entry          `yaml:"steps"`
 	Collection  *step.Collection `yaml:"collection"`
 	Containment *Containment     `yaml:"containment"`
+	Preserve    *Preserve        `yaml:"preserve"`
+}
+
+// Preserve is the evidence-keeping settings of a playbook file.
+type Preserve struct {
+	// SnapshotLock is the EBS snapshot lock of the case snapshots (step
+	// snapshot-lock) and of their copies (responder preserve): mode
+	// governance or compliance, days, and a compliance lock's
+	// cool_off_hours. Default: governance, 90 days; compliance, which
+	// nobody can undo after its cooling-off period, only when written here.
+	SnapshotLock *step.SnapshotLock `yaml:"snapshot_lock"`
 }
 
 // untrackingStep is the step the two-step quarantine needs.
 const untrackingStep = "untracking-group"
+
+// networkACLStep is the step of the network ACL path.
+const networkACLStep = "network-acl"
 
 // applyContainment applies the containment settings to the steps: with
 // two_step (the default) a plan that runs quarantine also runs
@@ -270,9 +310,14 @@ const untrackingStep = "untracking-group"
 func (p *Playbook) applyContainment(c *Containment) error {
 	names := p.Names()
 	q := slices.Index(names, "quarantine")
-	if c != nil && q < 0 {
+	if c != nil && q < 0 && (c.RevokeCredentials == nil || c.TwoStep != nil) {
 		return errors.New("containment: the playbook runs no quarantine step; remove the containment settings")
 	}
+	if err := p.applyRevocation(c); err != nil {
+		return err
+	}
+	names = p.Names()
+	q = slices.Index(names, "quarantine")
 	twoStep := c == nil || c.TwoStep == nil || *c.TwoStep
 	has := slices.Contains(names, untrackingStep)
 	switch {
@@ -286,7 +331,10 @@ func (p *Playbook) applyContainment(c *Containment) error {
 	if q < 0 {
 		return nil
 	}
-	return p.applyAutoScaling(c)
+	if err := p.applyAutoScaling(c); err != nil {
+		return err
+	}
+	return p.applyNetworkACL(c)
 }
 
 // applyAutoScaling gives a plan that runs quarantine the Auto Scaling step
@@ -312,6 +360,48 @@ func (p *Playbook) applyAutoScaling(c *Containment) error {
 		p.Steps = slices.Insert(p.Steps, q+1, Entry{Name: want, line: p.Steps[q].line})
 	}
 	p.AutoScaling = mode
+	return nil
+}
+
+// revocationStep revokes the role credentials already on the instance.
+const revocationStep = "credential-revocation"
+
+// applyRevocation applies revoke_credentials: by default a plan that runs
+// instance-profile also runs credential-revocation, added after it with the
+// same ordering (so that a capture-first plan revokes after its collection,
+// whose SSM Agent may use those credentials); with false it may not.
+func (p *Playbook) applyRevocation(c *Containment) error {
+	names := p.Names()
+	revoke := c == nil || c.RevokeCredentials == nil || *c.RevokeCredentials
+	i := slices.Index(names, "instance-profile")
+	has := slices.Contains(names, revocationStep)
+	switch {
+	case c != nil && c.RevokeCredentials != nil && i < 0 && !has:
+		return errors.New("containment: revoke_credentials is set, but the playbook runs no instance-profile step")
+	case revoke && i >= 0 && !has:
+		p.Steps = slices.Insert(p.Steps, i+1, Entry{Name: revocationStep, After: slices.Clone(p.Steps[i].After), line: p.Steps[i].line})
+	case !revoke && has:
+		return fmt.Errorf("containment: revoke_credentials is false, but steps lists %s: remove one of them", revocationStep)
+	}
+	p.RevokeCredentials = slices.Contains(p.Names(), revocationStep)
+	return nil
+}
+
+// applyNetworkACL adds network-acl after quarantine when network_acl is
+// true; with network_acl false the steps may not list it.
+func (p *Playbook) applyNetworkACL(c *Containment) error {
+	names := p.Names()
+	has := slices.Contains(names, networkACLStep)
+	switch {
+	case c == nil || c.NetworkACL == nil:
+	case *c.NetworkACL && !has:
+		q := slices.Index(names, "quarantine")
+		p.Steps = slices.Insert(p.Steps, q+1, Entry{Name: networkACLStep, line: p.Steps[q].line})
+		has = true
+	case !*c.NetworkACL && has:
+		return fmt.Errorf("containment: network_acl is false, but steps lists %s: remove one of them", networkACLStep)
+	}
+	p.NetworkACL = has
 	return nil
 }
 
@@ -389,6 +479,12 @@ func Parse(data []byte, source string) (Playbook, error) {
 	if err := p.checkOrder(); err != nil {
 		return fail("%v", err)
 	}
+	if f.Preserve != nil && f.Preserve.SnapshotLock != nil {
+		if err := f.Preserve.SnapshotLock.Validate(); err != nil {
+			return fail("preserve: %v", err)
+		}
+		p.SnapshotLock = *f.Preserve.SnapshotLock
+	}
 	return p, nil
 }
 
@@ -439,7 +535,7 @@ func (p Playbook) checkOrder() error {
 		if s.Phase() == step.Collect {
 			collect = append(collect, s.Name())
 		}
-		if slices.Contains(isolating, s.Name()) {
+		if slices.Contains(isolating, s.Name()) || (p.Order() == step.CaptureFirst && s.Name() == revocationStep) {
 			isolate = append(isolate, s.Name())
 		}
 	}

@@ -299,6 +299,67 @@ func TestCollectsOS(t *testing.T) {
 
 // The two-step quarantine is on by default: a playbook that runs quarantine
 // gets untracking-group; two_step false moves interfaces in one step.
+// revoke_credentials: by default a plan that removes the instance profile
+// also revokes the credentials already delivered, right after it and with
+// its ordering; false leaves them, and may not list the step.
+func TestContainmentRevokeCredentials(t *testing.T) {
+	const contain = "name: mine\nsummary: s\ntradeoff: t\nsteps:\n  - quarantine-group\n  - quarantine\n  - snapshots\n" +
+		"  - name: instance-profile\n    after: [snapshots]\n  - case-tag\n"
+	for _, tc := range []struct {
+		name, yaml string
+		revoke     bool
+		err        string
+	}{
+		{"default", contain, true, ""},
+		{"said", contain + "containment: {revoke_credentials: true}\n", true, ""},
+		{"off", contain + "containment: {revoke_credentials: false}\n", false, ""},
+		{"off but listed", strings.Replace(contain, "  - case-tag\n", "  - credential-revocation\n  - case-tag\n", 1) +
+			"containment: {revoke_credentials: false}\n", false, "revoke_credentials is false, but steps lists credential-revocation"},
+		{"set without instance-profile", "name: mine\nsummary: s\ntradeoff: t\nsteps:\n  - metadata\ncontainment: {revoke_credentials: true}\n",
+			false, "runs no instance-profile step"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := playbooks.Parse([]byte(tc.yaml), "mine.yaml")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := p.Names()
+			i := slices.Index(names, "credential-revocation")
+			if got := i >= 0; got != tc.revoke || p.RevokeCredentials != tc.revoke {
+				t.Fatalf("steps %v (RevokeCredentials %t), want credential-revocation %t", names, p.RevokeCredentials, tc.revoke)
+			}
+			if tc.revoke && (names[i-1] != "instance-profile" || !slices.Equal(p.After()["credential-revocation"], []string{"snapshots"})) {
+				t.Errorf("credential-revocation at %d of %v after %v, want right after instance-profile, after [snapshots]", i, names, p.After()["credential-revocation"])
+			}
+		})
+	}
+	// capture-first: the SSM Agent collects with the credentials revoked, so
+	// the revocation must wait for the collection.
+	src, err := os.ReadFile("collect-before-isolate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	early := strings.Replace(string(src), "  - name: credential-revocation\n    after: [forensic-access-close]\n", "  - credential-revocation\n", 1)
+	early = strings.Replace(early, "name: collect-before-isolate", "name: mine", 1)
+	if early == string(src) {
+		t.Fatal("collect-before-isolate.yaml does not order credential-revocation after forensic-access-close")
+	}
+	if _, err := playbooks.Parse([]byte(early), "mine.yaml"); err == nil || !strings.Contains(err.Error(), `step "credential-revocation" must run after`) {
+		t.Errorf("capture-first with the revocation before the collection: %v, want it refused", err)
+	}
+	for _, p := range playbooks.All() {
+		if !p.RevokeCredentials {
+			t.Errorf("built-in playbook %s does not revoke the instance's credentials", p.Name)
+		}
+	}
+}
+
 func TestContainmentTwoStep(t *testing.T) {
 	const contain = "name: mine\nsummary: s\ntradeoff: t\nsteps:\n  - quarantine-group\n  - quarantine\n"
 	for _, tc := range []struct {

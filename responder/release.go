@@ -30,6 +30,19 @@ type ReleaseRequest struct {
 	StepTimeout time.Duration
 	// Actor: see Request.Actor.
 	Actor string
+	// KeepCredentialRevocation leaves the credential revocation on the
+	// instance's role (the sessions issued to the instance before the
+	// response stay denied); the release run's record says it was kept.
+	KeepCredentialRevocation bool
+	// TopicARN, when set, is the SNS topic the release is notified to, as
+	// a response is (step notify), with the release's status.
+	TopicARN string
+	// CannotPassRoles: the caller's credentials may not pass an instance
+	// role (the Lambda's member role). The instance profile the case removed
+	// is then not associated: the release is release-incomplete and its
+	// record names the command a person runs with the release role
+	// (step.Target.CannotPassRoles).
+	CannotPassRoles bool
 }
 
 // Errors of a release that could not start, besides those of Respond
@@ -95,7 +108,7 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 		return nil, err
 	}
 	log = log.With("instance_id", m.InstanceID)
-	plan := releasePlan(m)
+	plan := releasePlan(m, req.TopicARN)
 	rreq := Request{InstanceID: m.InstanceID, CaseID: req.CaseID, CaseIDGiven: true, DryRun: req.DryRun, Actor: req.Actor,
 		Plan: append(planNames(plan), ReleasePlaybook)} // never the default plan: no snapshot lookup
 	t, err := r.resolve(ctx, rreq, log)
@@ -118,16 +131,17 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 			log.Error("release could not start", "error", err)
 			return nil, err
 		}
-		t.prior, plan = m, releasePlan(m)
+		t.prior, plan = m, releasePlan(m, req.TopicARN)
 	}
 
 	env := &step.Env{
 		Target: step.Target{
 			CaseID: req.CaseID, CaseIDGiven: true, Instance: t.instance,
 			AccountID: t.accountID, Region: r.Clients.Region, Actor: t.actor, DryRun: req.DryRun,
-			Prior: t.prior, Run: t.run,
+			Prior: t.prior, Run: t.run, KeepCredentialRevocation: req.KeepCredentialRevocation,
+			Release: true, CannotPassRoles: req.CannotPassRoles,
 		},
-		Clients: step.Clients{EC2: r.Clients.EC2, Store: r.Store,
+		Clients: step.Clients{EC2: r.Clients.EC2, IAM: r.Clients.IAM, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
 			AutoScaling: r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB},
 		Log: log, Now: r.Now,
 	}
@@ -149,10 +163,13 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
-		if err := evidence.RepairRecord(ctx, r.Store, t.record); err != nil {
+		if err := evidence.RepairSignedRecord(ctx, r.Store, t.record, r.Signer); err != nil {
 			errs = multierror.Append(errs, err)
 		}
-		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
+		if err := evidence.SaveSignedRun(ctx, r.Store, res.Manifest, r.Signer); errors.Is(err, evidence.ErrNotSigned) {
+			errs = multierror.Append(errs, err)
+			log.Error("case record saved unsigned", "error", err)
+		} else if err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 			log.Error("case record not saved", "error", err)
@@ -213,8 +230,9 @@ func (r *Responder) sameCase(t *target, m *evidence.Manifest) error {
 // releasePlan is what a release of the case runs: every containment step the
 // case recorded a before-state for (a Releaser), in the reverse order of
 // their first record (the order of containment), the instance's tag last,
-// one after the other.
-func releasePlan(m *evidence.Manifest) []step.Step {
+// one after the other; then, with a topic, the notification of the
+// release's status.
+func releasePlan(m *evidence.Manifest, topicARN string) []step.Step {
 	var names []string
 	for _, s := range m.Steps {
 		if slices.Contains(names, s.Name) {
@@ -245,6 +263,9 @@ func releasePlan(m *evidence.Manifest) []step.Step {
 			rs.after = plan[len(plan)-1].Name()
 		}
 		plan = append(plan, rs)
+	}
+	if topicARN != "" {
+		plan = append(plan, step.Notify{})
 	}
 	return plan
 }

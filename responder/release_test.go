@@ -2,6 +2,7 @@ package responder_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ type instanceState struct {
 	DisableAPIStop        bool
 	ShutdownBehavior      string
 	DeleteOnTermination   map[string]bool // volume -> flag
+	RolePolicies          []string        // inline policies of the profile's role, "app"
 }
 
 func stateOf(t *testing.T, c *fakeaws.Cloud, id string) instanceState {
@@ -36,6 +38,7 @@ func stateOf(t *testing.T, c *fakeaws.Cloud, id string) instanceState {
 	s := instanceState{
 		Groups: map[string][]string{}, DeleteOnTermination: map[string]bool{},
 		DisableAPITermination: v.DisableAPITermination, DisableAPIStop: v.DisableAPIStop, ShutdownBehavior: v.ShutdownBehavior,
+		RolePolicies: c.RolePolicyNames("app"),
 	}
 	for _, n := range v.NetworkInterfaces {
 		var g []string
@@ -75,6 +78,9 @@ func assertSameState(t *testing.T, got, want instanceState) {
 	if got.ShutdownBehavior != want.ShutdownBehavior {
 		t.Errorf("shutdown behaviour %q, want %q", got.ShutdownBehavior, want.ShutdownBehavior)
 	}
+	if !slices.Equal(got.RolePolicies, want.RolePolicies) {
+		t.Errorf("role app holds the inline policies %v, want %v", got.RolePolicies, want.RolePolicies)
+	}
 	for vol, d := range want.DeleteOnTermination {
 		if got.DeleteOnTermination[vol] != d {
 			t.Errorf("volume %s: DeleteOnTermination %t, want %t", vol, got.DeleteOnTermination[vol], d)
@@ -99,7 +105,7 @@ func releaseSuspect(t *testing.T) (*fakeaws.Cloud, string) {
 }
 
 var releasePlan = []string{"metadata", "snapshots", "quarantine-group", "quarantine", "termination-protection", "shutdown-behavior",
-	"stop-protection", "delete-on-termination", "instance-profile", "case-tag"}
+	"stop-protection", "delete-on-termination", "instance-profile", "credential-revocation", "case-tag"}
 
 func release(t *testing.T, c *fakeaws.Cloud, store evidence.Store, req responder.ReleaseRequest) *responder.Result {
 	t.Helper()
@@ -134,7 +140,7 @@ func TestReleaseGivesBackTheStateBeforeTheResponse(t *testing.T) {
 		t.Fatalf("respond: %s %v", res.Status, res.Err)
 	}
 	contained := stateOf(t, c, id)
-	if contained.Profile != "" || !contained.DisableAPIStop || contained.ShutdownBehavior != "stop" {
+	if contained.Profile != "" || !contained.DisableAPIStop || contained.ShutdownBehavior != "stop" || len(contained.RolePolicies) != 1 {
 		t.Fatalf("not contained: %+v", contained)
 	}
 	snapshots, artifacts := len(caseSnapshots(c, id)), len(res.Manifest.Artifacts)
@@ -159,7 +165,7 @@ func TestReleaseGivesBackTheStateBeforeTheResponse(t *testing.T) {
 			t.Errorf("%s recorded in run %d, want 2", s.Name, s.Run)
 		}
 	}
-	want := []string{"instance-profile", "delete-on-termination", "stop-protection", "shutdown-behavior", "termination-protection", "quarantine", "case-tag"}
+	want := []string{"credential-revocation", "instance-profile", "delete-on-termination", "stop-protection", "shutdown-behavior", "termination-protection", "quarantine", "case-tag"}
 	if !slices.Equal(order, want) {
 		t.Errorf("release order %v, want %v", order, want)
 	}
@@ -184,6 +190,37 @@ func TestReleaseGivesBackTheStateBeforeTheResponse(t *testing.T) {
 	again := release(t, c, store, responder.ReleaseRequest{})
 	if again.Status != evidence.CaseReleased || c.StateDigest() != after {
 		t.Errorf("second release: %s, changed the cloud: %t", again.Status, c.StateDigest() != after)
+	}
+}
+
+// A release with KeepCredentialRevocation restores everything else and
+// leaves the deny on the role; the release's record says it was kept.
+func TestReleaseKeepsTheCredentialRevocation(t *testing.T) {
+	c, id := releaseSuspect(t)
+	original := stateOf(t, c, id)
+	store := &evidence.Folder{Root: t.TempDir()}
+	if res := respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan}); res.Status != evidence.CaseContained {
+		t.Fatalf("respond: %s %v", res.Status, res.Err)
+	}
+	rel := release(t, c, store, responder.ReleaseRequest{KeepCredentialRevocation: true})
+	if rel.Status != evidence.CaseReleased || rel.Err != nil {
+		t.Fatalf("release: %s %v", rel.Status, rel.Err)
+	}
+	got := stateOf(t, c, id)
+	if want := []string{step.RevocationPolicyName(caseID)}; !slices.Equal(got.RolePolicies, want) {
+		t.Errorf("role app holds %v, want the revocation kept %v", got.RolePolicies, want)
+	}
+	got.RolePolicies = original.RolePolicies
+	assertSameState(t, got, original)
+	m, err := responder.Status(context.Background(), store, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Steps {
+		var after struct{ Kept bool }
+		if s.Run == 2 && s.Name == "credential-revocation" && (json.Unmarshal(s.After, &after) != nil || !after.Kept) {
+			t.Errorf("the release's record of credential-revocation does not say kept: %s (%s)", s.After, s.Reason)
+		}
 	}
 }
 

@@ -50,6 +50,9 @@ type Request struct {
 	// Collection configures the OS-level collection steps, when the plan
 	// has them.
 	Collection step.Collection
+	// SnapshotLock is how snapshot-lock locks the case snapshots (a
+	// playbook's preserve.snapshot_lock; zero: governance, 90 days).
+	SnapshotLock step.SnapshotLock
 	// Progress, when set, receives the progress of long steps.
 	Progress func(step.Progress)
 	// Actor, when set, is who asked for the response as the caller
@@ -83,6 +86,9 @@ type Clients struct {
 	AutoScaling cloud.AutoScaling
 	ELBv2       cloud.ELBv2
 	ELB         cloud.ELB
+	// IAM revokes the role credentials delivered to the suspect instance
+	// (workload account).
+	IAM cloud.IAM
 	// SSM, Presign and Staging serve OS-level collection; nil without it.
 	SSM     cloud.SSM
 	Presign cloud.Presigner
@@ -95,7 +101,7 @@ type Clients struct {
 func NewClients(c *cloud.Clients) Clients {
 	rc := Clients{
 		EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, SNS: c.SNS, Region: c.Region,
-		SSM: c.SSM, Presign: c.Presign,
+		SSM: c.SSM, Presign: c.Presign, IAM: c.IAM,
 		AutoScaling: c.AutoScaling, ELBv2: c.ELBv2, ELB: c.ELB,
 	}
 	if c.S3 != nil {
@@ -114,8 +120,10 @@ func New(c *cloud.Clients, store evidence.Store) *Responder {
 type Responder struct {
 	Clients Clients
 	Store   evidence.Store
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Signer, when set, signs every record a run saves (--signing-key).
+	Signer evidence.Signer
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Result is the outcome of one run.
@@ -196,6 +204,9 @@ func (req *Request) Validate() error {
 		errs = multierror.Append(errs, err)
 	}
 	if err := req.Collection.Validate(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if err := req.SnapshotLock.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
 	if req.BlastRadius < 0 || req.BlastRadius > evidence.MaxBlastRadius {
@@ -280,12 +291,12 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			TaggedGroups: t.taggedGroups,
 		},
 		Clients: step.Clients{
-			EC2: r.Clients.EC2, SNS: r.Clients.SNS, TopicARN: req.TopicARN, Store: r.Store,
+			EC2: r.Clients.EC2, SNS: r.Clients.SNS, IAM: r.Clients.IAM, TopicARN: req.TopicARN, Store: r.Store,
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
 			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,
 		},
-		Collection: req.Collection, Progress: req.Progress, Log: log, Now: r.Now,
+		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, Log: log, Now: r.Now,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
@@ -313,11 +324,14 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
-		if err := evidence.RepairRecord(ctx, r.Store, t.record); err != nil {
+		if err := evidence.RepairSignedRecord(ctx, r.Store, t.record, r.Signer); err != nil {
 			errs = multierror.Append(errs, err)
 			log.Error("interrupted save not completed", "error", err)
 		}
-		if err := evidence.SaveRun(ctx, r.Store, res.Manifest); err != nil {
+		if err := evidence.SaveSignedRun(ctx, r.Store, res.Manifest, r.Signer); errors.Is(err, evidence.ErrNotSigned) {
+			errs = multierror.Append(errs, err)
+			log.Error("case record saved unsigned", "error", err)
+		} else if err != nil {
 			res.SaveErr = err
 			errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 			log.Error("case record not saved", "error", err)

@@ -111,6 +111,7 @@ func TestStatusComesFromReadBacks(t *testing.T) {
 				c.Deny("ModifyNetworkInterfaceAttribute")
 				c.Deny("ModifyInstanceAttribute")
 				c.Deny("DisassociateIamInstanceProfile")
+				c.Deny("PutRolePolicy")
 				// shutdown-behavior would find "stop" already set: held.
 				c.Deny("DescribeInstanceAttribute")
 				// auto-scaling and load-balancers would find nothing to
@@ -118,7 +119,7 @@ func TestStatusComesFromReadBacks(t *testing.T) {
 				c.Deny("DescribeAutoScalingInstances")
 				c.Deny("DescribeTargetGroups")
 			},
-			evidence.CaseContainmentFailed, []string{"quarantine", "termination-protection", "shutdown-behavior", "instance-profile"}},
+			evidence.CaseContainmentFailed, []string{"quarantine", "termination-protection", "shutdown-behavior", "instance-profile", "credential-revocation"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, s := fakeaws.NewSuspect()
@@ -133,7 +134,7 @@ func TestStatusComesFromReadBacks(t *testing.T) {
 			}
 			o := observe(t, c, store, s.InstanceID)
 			o.assertWord(t, tc.want)
-			for _, name := range []string{"quarantine", "termination-protection", "shutdown-behavior", "instance-profile"} {
+			for _, name := range []string{"quarantine", "termination-protection", "shutdown-behavior", "instance-profile", "credential-revocation"} {
 				rec := stepOf(t, o.record.Steps, name)
 				wantHeld := !contains(tc.open, name)
 				if held := rec.Containment == evidence.ContainmentHeld; held != wantHeld {

@@ -116,3 +116,39 @@ func (o roleOptions) validate() error {
 	}
 	return nil
 }
+
+// signingOptions select the KMS key that signs the records a command saves.
+type signingOptions struct {
+	SigningKey string
+}
+
+func signingFlags(o *signingOptions) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "signing-key", Usage: "sign each run's record with this asymmetric KMS `KEY` (ECC_NIST_P256, SIGN_VERIFY; ARN, key ID or alias) of the forensics account (the stack's SigningKeyArn), with your own credentials; the signature and the public key are stored beside the record", Destination: &o.SigningKey, EnvVars: []string{"RESPONDER_SIGNING_KEY"}},
+	}
+}
+
+// validate checks the key reference before any AWS call.
+func (o signingOptions) validate() error {
+	if o.SigningKey == "" {
+		return nil
+	}
+	if err := evidence.ValidateSigningKey(o.SigningKey); err != nil {
+		return exitf(exitUsage, "--signing-key: %v", err)
+	}
+	return nil
+}
+
+// signer is the record signer of the key, nil when none is given.
+func (o signingOptions) signer(clients *cloud.Clients) evidence.Signer {
+	if o.SigningKey == "" || clients.Signing == nil {
+		return nil
+	}
+	return &evidence.KMSSigner{API: clients.Signing, KeyID: o.SigningKey}
+}
+
+// maxClockSkewFlag is the skew between the local clock that stamped a
+// record and AWS's Date above which a run's times are flagged.
+func maxClockSkewFlag(dst *time.Duration) cli.Flag {
+	return &cli.DurationFlag{Name: "max-clock-skew", Usage: "flag a run whose local clock was further than this from AWS's (the Date of its responses, kept with every call)", Value: evidence.DefaultMaxClockSkew, Destination: dst}
+}

@@ -28,7 +28,7 @@ func testDeps(c *fakeaws.Cloud) deps {
 	c.Clock = func() time.Time { return epoch }
 	return deps{
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
-			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), S3: c.S3(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), SNS: c.SNS(), Region: c.Region}, nil
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), S3: c.S3(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), SNS: c.SNS(), Signing: c.KMS(), Region: c.Region}, nil
 		},
 		now: func() time.Time { return epoch },
 	}

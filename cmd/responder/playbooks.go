@@ -177,6 +177,14 @@ func playbookTable(w io.Writer, p playbooks.Playbook) error {
 			fmt.Fprintln(w, "Contain   one step (containment.two_step false): tracked connections go on until they are idle")
 		}
 		fmt.Fprintln(w, "Scaling   "+autoScalingText[p.AutoScaling])
+		if p.NetworkACL {
+			fmt.Fprintln(w, "Contain   network ACL path (containment.network_acl): deny entries for the instance's addresses in its VPC's "+
+				"network ACLs cut established flows into other subnets; the ACLs serve whole subnets")
+		}
+	}
+	if slices.Contains(p.Names(), "snapshot-lock") {
+		l := p.SnapshotLock.WithDefaults()
+		fmt.Fprintf(w, "Lock      case snapshots and their copies: EBS snapshot lock, %s mode, %d days\n", l.Mode, l.Days)
 	}
 	if p.CollectsOS() {
 		c := p.Collection

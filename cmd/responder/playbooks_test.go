@@ -47,6 +47,21 @@ func TestPlaybooksGolden(t *testing.T) {
 	}
 }
 
+// A playbook file with the network ACL path: show says so, and the plan
+// runs network-acl after quarantine.
+func TestPlaybookShowsTheNetworkACLPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acl.yaml")
+	body := "name: acl\nsummary: with the network ACL path\ntradeoff: changes shared ACLs\ncontainment: {network_acl: true}\n" +
+		"steps: [metadata, snapshots, quarantine-group, quarantine]\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, fakeaws.New(), "playbooks", "show", path)
+	if code != exitOK || !strings.Contains(out, "network ACL path") || !strings.Contains(out, "network-acl") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+}
+
 // The help lists every playbook with its summary, from the package.
 func TestRespondHelpListsThePlaybooks(t *testing.T) {
 	code, out, _ := runCLI(t, fakeaws.New(), "respond", "--help")
@@ -183,7 +198,7 @@ func newCollectLab(t *testing.T) *collectLab {
 	l := &collectLab{c: c, forensics: forensics, s: s}
 	l.deps = deps{
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
-			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), SSM: c.SSM(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), S3: forensics.S3(),
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), SNS: c.SNS(), SSM: c.SSM(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), S3: forensics.S3(),
 				Presign: presign, EvidenceCredentials: creds, Region: c.Region}, nil
 		},
 		now: time.Now,

@@ -29,6 +29,7 @@ type preserveOptions struct {
 	Verbose      bool
 	AWS          awsOptions
 	Store        storeOptions
+	Signing      signingOptions
 }
 
 func preserveCommand(s *streams, d deps) *cli.Command {
@@ -47,6 +48,7 @@ func preserveCommand(s *streams, d deps) *cli.Command {
 	flags = append(flags, roleFlags(&o.roleOptions, "")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
+	flags = append(flags, signingFlags(&o.Signing)...)
 	return &cli.Command{
 		Name:  "preserve",
 		Usage: "copy the case snapshots into the forensics account, re-encrypted with its key",
@@ -71,6 +73,9 @@ func preserveCommand(s *streams, d deps) *cli.Command {
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if err := o.Store.validate(c); err != nil {
+				return err
+			}
+			if err := o.Signing.validate(); err != nil {
 				return err
 			}
 			return runPreserve(c, s, d, o)
@@ -110,6 +115,7 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	}
 	p := preserve.New(clients, clients.ForensicsEC2, o.Store.store(clients))
 	p.Log, p.Now = logger(s, o.Verbose), d.now
+	p.Signer = o.Signing.signer(clients)
 	res, err := p.Preserve(ctx, req)
 	var ie *responder.InputError
 	switch {

@@ -32,7 +32,7 @@ func runForensicsCLI(t *testing.T, src, dst *fakeaws.Cloud, args ...string) (int
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
 			// As with --role-arn: the member role in the workload account,
 			// the caller's own credentials in the forensics account.
-			return &cloud.Clients{EC2: src.EC2(), STS: src.STS(), KMS: src.KMS(), AutoScaling: src.AutoScaling(), ELBv2: src.ELBv2(), ELB: src.ELB(), S3: dst.S3(), SNS: dst.SNS(),
+			return &cloud.Clients{EC2: src.EC2(), STS: src.STS(), IAM: src.IAM(), KMS: src.KMS(), AutoScaling: src.AutoScaling(), ELBv2: src.ELBv2(), ELB: src.ELB(), S3: dst.S3(), SNS: dst.SNS(),
 				ForensicsEC2: dst.EC2(), CallerSTS: dst.STS(), Region: src.Region}, nil
 		},
 		now: func() time.Time { return epoch },

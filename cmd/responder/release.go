@@ -19,12 +19,16 @@ type releaseOptions struct {
 	CaseID     string
 	InstanceID string
 	roleOptions
-	DryRun  bool
-	Yes     bool
-	Output  outputOptions
-	Verbose bool
-	AWS     awsOptions
-	Store   storeOptions
+	DryRun bool
+	Yes    bool
+	// KeepCredentialRevocation leaves the deny on the instance's role.
+	KeepCredentialRevocation bool
+	TopicARN                 string
+	Output                   outputOptions
+	Verbose                  bool
+	AWS                      awsOptions
+	Store                    storeOptions
+	Signing                  signingOptions
 }
 
 const releaseExitCodesHelp = `EXIT CODES (from the release's status, the word the record and the instance's
@@ -49,25 +53,33 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "case-id", Usage: "the case to release", Required: true, Destination: &o.CaseID},
 		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "refuse unless the case is about this instance (a check; the case names its instance)", Destination: &o.InstanceID},
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print what would be restored (would-release: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
+		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify of the release and its status (released, release-incomplete)", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
+		&cli.BoolFlag{Name: "keep-credential-revocation", Usage: "leave the deny on the instance's role: the role credentials issued to the instance before the response stay revoked (the record says it was kept)", Destination: &o.KeepCredentialRevocation},
 		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
+	flags = append(flags, signingFlags(&o.Signing)...)
 	return &cli.Command{
 		Name:  "release",
 		Usage: "restore what a case's containment changed, from the state it recorded before",
 		UsageText: "responder release --case-id ID [--instance-id i-...] [--role-arn ARN [--external-id X]]\n" +
-			"    [--evidence-bucket B | --evidence-dir DIR] [--dry-run] [--yes] [--output table|json]",
+			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--dry-run] [--yes] [--keep-credential-revocation]\n" +
+			"    [--output table|json]",
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
 			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
 			"tracking timeouts, Auto Scaling membership (ExitStandby, or AttachInstances after a detach)\n" +
 			"and scale-in protection, the target groups (with the recorded port and zone) and Classic Load\n" +
-			"Balancers; one step after the other, in the reverse order of containment, then tags\n" +
-			"the instance responder:status=released. Each step reads back what it restored: the status\n" +
+			"Balancers, the network ACL deny entries, and removes the deny the case put on the instance's role (the revocation of the\n" +
+			"credentials issued to the instance before the response) unless --keep-credential-revocation:\n" +
+			"the instance then works again with the credentials its profile delivers after the release, and\n" +
+			"the old ones, which an attacker may hold, stay denied. One step after the other, in the reverse\n" +
+			"order of containment, then it tags the instance responder:status=released (and, with\n" +
+			"--topic-arn, notifies the topic with the same word). Each step reads back what it restored: the status\n" +
 			"is released only when every one holds, release-incomplete otherwise. The release is\n" +
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
 			"copies) is never touched.\n\n" +
@@ -99,6 +111,9 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			if err := o.Store.validate(c); err != nil {
 				return err
 			}
+			if err := o.Signing.validate(); err != nil {
+				return err
+			}
 			return runRelease(c, s, d, o)
 		},
 	}
@@ -112,7 +127,8 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	if err := o.roleOptions.validate(); err != nil {
 		return err
 	}
-	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun}
+	req := responder.ReleaseRequest{CaseID: o.CaseID, InstanceID: o.InstanceID, DryRun: o.DryRun,
+		KeepCredentialRevocation: o.KeepCredentialRevocation, TopicARN: o.TopicARN}
 	if err := req.Validate(); err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
@@ -140,6 +156,7 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	}
 	r := responder.New(clients, store)
 	r.Log, r.Now = logger(s, o.Verbose), d.now
+	r.Signer = o.Signing.signer(clients)
 	res, err := r.Release(ctx, req)
 	var ie *responder.InputError
 	switch {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,8 +24,10 @@ type reportOptions struct {
 	CaseID string
 	Format string
 	Out    string
-	AWS    awsOptions
-	Store  storeOptions
+	// MaxClockSkew flags runs whose clock was further from AWS's.
+	MaxClockSkew time.Duration
+	AWS          awsOptions
+	Store        storeOptions
 }
 
 func reportCommand(s *streams, d deps) *cli.Command {
@@ -33,6 +36,7 @@ func reportCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "case-id", Usage: "the case to report on", Required: true, Destination: &o.CaseID},
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "md, html (one self-contained file) or json (the report model)", Value: report.FormatMarkdown, Destination: &o.Format},
 		&cli.StringFlag{Name: "out", Usage: "write the report to this new file (never overwritten) instead of standard output", Destination: &o.Out},
+		maxClockSkewFlag(&o.MaxClockSkew),
 	}
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
@@ -74,7 +78,7 @@ func runReport(c *cli.Context, s *streams, d deps, o *reportOptions) error {
 		return err
 	}
 	r, err := report.Build(c.Context, o.Store.store(clients), o.CaseID, report.Options{
-		Now: d.now, Tool: "responder " + responder.Version,
+		Now: d.now, Tool: "responder " + responder.Version, MaxClockSkew: o.MaxClockSkew,
 	})
 	switch {
 	case errors.Is(err, evidence.ErrNotFound):

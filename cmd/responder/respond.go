@@ -41,6 +41,7 @@ type respondOptions struct {
 	Verbose      bool
 	AWS          awsOptions
 	Store        storeOptions
+	Signing      signingOptions
 }
 
 func respondCommand(s *streams, d deps) *cli.Command {
@@ -63,6 +64,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
+	flags = append(flags, signingFlags(&o.Signing)...)
 	return &cli.Command{
 		Name:  "respond",
 		Usage: "acquire evidence from an instance, contain it, record the case and notify",
@@ -73,6 +75,9 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		Flags:       flags,
 		Action: func(c *cli.Context) error {
 			if err := o.Store.validate(c); err != nil {
+				return err
+			}
+			if err := o.Signing.validate(); err != nil {
 				return err
 			}
 			return runRespond(c, s, d, o)
@@ -102,6 +107,11 @@ func respondDescription() string {
 		"Every containment step reads back what it changed; the case status (below) is made of those\n" +
 		"read-backs, and the instance is tagged responder:status=<status> after containment. Ctrl-C\n" +
 		"(or SIGTERM) records the case as interrupted and prints the command that resumes it.\n" +
+		"credential-revocation puts on the instance's role an inline deny of the sessions issued to\n" +
+		"this instance before the response (responder-revoke-<case-id>): role credentials an attacker\n" +
+		"copied stop working, other instances with the role keep theirs; credentials the attacker made\n" +
+		"with them are not covered. A role it cannot change (AccessDenied, service-linked) leaves the\n" +
+		"case partially-contained. A playbook turns it off with containment: {revoke_credentials: false}.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
 		scalingHelp + "\n\n" +
@@ -174,6 +184,7 @@ func (o *respondOptions) plan(c *cli.Context, req *responder.Request) error {
 			return exitf(exitUsage, "--playbook: %v", err)
 		}
 		req.Plan, req.After, req.PlanName, req.Collection = p.Names(), p.After(), p.Name, p.Collection
+		req.SnapshotLock = p.SnapshotLock
 	}
 	if o.ForensicProfile != "" {
 		req.Collection.ForensicProfileARN = o.ForensicProfile
@@ -238,6 +249,7 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	}
 	r := responder.New(clients, o.Store.store(clients))
 	r.Log, r.Now = logger(s, o.Verbose), d.now
+	r.Signer = o.Signing.signer(clients)
 	if playbooks.CollectsOS(req.Plan) {
 		if r.Clients.PresignValidUntil, err = presignValidUntil(ctx, clients); err != nil {
 			return exitf(exitCannotStart, "%v", err)

@@ -51,7 +51,7 @@ var statusColors = map[string]string{
 	"ACQUIRED": ansiYellow, "ON": ansiGreen, "OFF": ansiGreen, "HELD": ansiGreen, "COMPLETED": ansiGreen,
 	"FAILED": ansiRed, "PARTIALLY CONTAINED": ansiRed, "CONTAINMENT FAILED": ansiRed, "RELEASE INCOMPLETE": ansiRed,
 	"INCOMPLETE": ansiRed, "WOULD FAIL": ansiRed, "NOT HELD": ansiRed, "MISMATCH": ansiRed, "MISSING": ansiRed, "UNREADABLE": ansiRed, "ERROR": ansiRed, "WARNING": ansiYellow,
-	"SKIPPED": ansiYellow, "INTERRUPTED": ansiYellow, "PENDING": ansiYellow, "COPYING": ansiYellow, "INTACT SO FAR": ansiYellow,
+	"SKIPPED": ansiYellow, "INTERRUPTED": ansiYellow, "PENDING": ansiYellow, "COPYING": ansiYellow, "INTACT SO FAR": ansiYellow, "INTACT, UNSIGNED": ansiYellow,
 	"WOULD CONTAIN": ansiYellow, "WOULD ACQUIRE": ansiYellow, "WOULD RELEASE": ansiYellow, "UNCHECKED": ansiYellow,
 }
 

@@ -25,14 +25,15 @@ import (
 const (
 	routeCases = "/cases"      // POST: start a case
 	routeCase  = "/cases/{id}" // GET: read a case
+	// routeRelease (release.go), POST: release a case.
 )
 
 // apiRequest is an API Gateway request, v1 or v2, reduced to what the API
 // uses.
 type apiRequest struct {
 	Method  string
-	Route   string // routeCases, routeCase or "" (no such route)
-	CaseID  string // the {id} of routeCase
+	Route   string // routeCases, routeCase, routeRelease or "" (no such route)
+	CaseID  string // the {id} of routeCase and routeRelease
 	Headers map[string]string
 	Body    string
 	Base64  bool
@@ -70,6 +71,8 @@ func (h *Handler) apiV1(ctx context.Context, log *slog.Logger, event json.RawMes
 		req.Route = routeCases
 	case ev.Resource == routeCase && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeCase, ev.PathParameters["id"]
+	case ev.Resource == routeRelease && ev.PathParameters["id"] != "":
+		req.Route, req.CaseID = routeRelease, ev.PathParameters["id"]
 	default:
 		req.Route, req.CaseID = routeOf(ev.Path)
 	}
@@ -95,6 +98,8 @@ func (h *Handler) apiV2(ctx context.Context, log *slog.Logger, event json.RawMes
 		req.Route = routeCases
 	case route == routeCase && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeCase, ev.PathParameters["id"]
+	case route == routeRelease && ev.PathParameters["id"] != "":
+		req.Route, req.CaseID = routeRelease, ev.PathParameters["id"]
 	default:
 		req.Route, req.CaseID = routeOf(ev.RawPath)
 	}
@@ -122,10 +127,15 @@ func (h *Handler) serveAPI(ctx context.Context, log *slog.Logger, req apiRequest
 			return h.getCase(ctx, log, req)
 		}
 		allowed = http.MethodGet
+	case routeRelease:
+		if req.Method == http.MethodPost {
+			return h.postRelease(ctx, log, req)
+		}
+		allowed = http.MethodPost
 	default:
 		log.Info("API request rejected: no such route")
 		return errorResponse(&apiError{Status: http.StatusNotFound, Code: "not_found",
-			Message: "no such resource: use POST /cases or GET /cases/{id}"}, req.RequestID)
+			Message: "no such resource: use POST /cases, GET /cases/{id} or POST /cases/{id}/release"}, req.RequestID)
 	}
 	log.Info("API request rejected: method not allowed")
 	r := errorResponse(&apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
@@ -244,6 +254,8 @@ type executionSummary struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
 	Error     string     `json:"error,omitempty"`
+	// Input is the execution's input (the case), not shown.
+	Input string `json:"-"`
 }
 
 // Case statuses the API reports before the case record exists.
@@ -319,7 +331,8 @@ func (h *Handler) describeCaseExecution(ctx context.Context, caseID string) (*ex
 	if err != nil {
 		return nil, err
 	}
-	s := &executionSummary{ARN: aws.ToString(out.ExecutionArn), Status: string(out.Status), StartedAt: out.StartDate, StoppedAt: out.StopDate, Error: aws.ToString(out.Error)}
+	s := &executionSummary{ARN: aws.ToString(out.ExecutionArn), Status: string(out.Status), StartedAt: out.StartDate, StoppedAt: out.StopDate, Error: aws.ToString(out.Error),
+		Input: aws.ToString(out.Input)}
 	return s, nil
 }
 
@@ -403,6 +416,12 @@ func routeOf(path string) (route, caseID string) {
 	switch {
 	case n >= 1 && segs[n-1] == "cases":
 		return routeCases, ""
+	case n >= 3 && segs[n-3] == "cases" && segs[n-1] == "release":
+		id, err := url.PathUnescape(segs[n-2])
+		if err != nil {
+			id = segs[n-2]
+		}
+		return routeRelease, id
 	case n >= 2 && segs[n-2] == "cases":
 		id, err := url.PathUnescape(segs[n-1])
 		if err != nil {
@@ -416,7 +435,10 @@ func routeOf(path string) (route, caseID string) {
 // baseURL is the URL of the API up to /cases, from the domain and the path
 // of the request as the caller sent it (stage included).
 func baseURL(domain, path string) string {
-	prefix := strings.TrimSuffix(strings.TrimRight(path, "/"), "/cases")
+	prefix := strings.TrimRight(path, "/")
+	if i := strings.LastIndex(prefix, "/cases"); i >= 0 && (i+len("/cases") == len(prefix) || prefix[i+len("/cases")] == '/') {
+		prefix = prefix[:i] // /cases, or /cases/{id}/release
+	}
 	if domain == "" {
 		return prefix
 	}

@@ -97,12 +97,12 @@ func decodeCaseRequest(b []byte) (caseRequest, *apiError) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, jsonError(err)
+		return req, jsonError(err, caseRequestFields)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return req, badRequest("malformed_json", "the body holds more than one JSON value")
 	}
-	if e := checkKeys(b); e != nil {
+	if e := checkKeys(b, caseRequestFields); e != nil {
 		return caseRequest{}, e
 	}
 	return req, nil
@@ -114,22 +114,22 @@ var caseRequestFields = jsonFields(reflect.TypeFor[caseRequest]())
 // checkKeys refuses what encoding/json lets through: a key given twice (it
 // keeps the last value) and a key that matches a field only when case is
 // ignored ("Instance_ID", or "inſtance_id" with a long s, which it folds to
-// "s"). b is one JSON value that decoded into a caseRequest without error:
-// an object, or null.
-func checkKeys(b []byte) *apiError {
+// "s"). b is one JSON value that decoded into the body's type without
+// error: an object, or null; fields are that type's keys.
+func checkKeys(b []byte, fields []string) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return badRequest("wrong_type", "the body must be a JSON object")
 	}
-	seen := make(map[string]bool, len(caseRequestFields))
+	seen := make(map[string]bool, len(fields))
 	for dec.More() {
 		tok, err := dec.Token()
 		key, isKey := tok.(string)
 		if err != nil || !isKey {
 			return badRequest("malformed_json", "the body is not valid JSON")
 		}
-		if !slices.Contains(caseRequestFields, key) {
-			return unknownField(key)
+		if !slices.Contains(fields, key) {
+			return unknownField(key, fields)
 		}
 		if seen[key] {
 			return badRequest("duplicate_field", "field %q is given more than once", key)
@@ -145,9 +145,9 @@ func checkKeys(b []byte) *apiError {
 
 // unknownField answers a key that is not a field, saying which field it
 // resembles when it differs from one only by case.
-func unknownField(key string) *apiError {
-	known := strings.Join(caseRequestFields, ", ")
-	for _, f := range caseRequestFields {
+func unknownField(key string, fields []string) *apiError {
+	known := strings.Join(fields, ", ")
+	for _, f := range fields {
 		if strings.EqualFold(key, f) {
 			return badRequest("unknown_field", "unknown field %s: field names are case-sensitive (did you mean %s?)", quote(key), f)
 		}
@@ -166,8 +166,8 @@ func jsonFields(t reflect.Type) []string {
 }
 
 // jsonError turns a decoding error into an answer that says what is wrong
-// and where, without echoing the body.
-func jsonError(err error) *apiError {
+// and where, without echoing the body; fields are the body's keys.
+func jsonError(err error, fields []string) *apiError {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -178,13 +178,13 @@ func jsonError(err error) *apiError {
 	case errors.As(err, &typ) && typ.Field == "":
 		return badRequest("wrong_type", "the body must be a JSON object, not %s", typ.Value)
 	case errors.As(err, &typ):
-		return badRequest("wrong_type", "field %q must be a string, not %s", typ.Field, typ.Value)
+		return badRequest("wrong_type", "field %q must be a %s, not %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		if uerr != nil {
 			field = "?"
 		}
-		return unknownField(field)
+		return unknownField(field, fields)
 	default:
 		return badRequest("malformed_json", "the body is not valid JSON")
 	}

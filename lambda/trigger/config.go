@@ -31,6 +31,7 @@ const (
 	EnvSourceKMSKeyAlias    = "RESPONDER_SOURCE_KMS_KEY_ALIAS"
 	EnvProtectedTag         = "RESPONDER_PROTECTED_TAG"
 	EnvBlastRadius          = "RESPONDER_BLAST_RADIUS"
+	EnvSigningKey           = "RESPONDER_SIGNING_KEY"
 	// EnvRegion is set by the Lambda runtime.
 	EnvRegion = "AWS_REGION"
 )
@@ -96,6 +97,10 @@ type Config struct {
 	// instances contained per account per hour (0: the default).
 	ProtectedTag string
 	BlastRadius  int
+	// SigningKey is the KMS key (ECC_NIST_P256, SIGN_VERIFY) in the
+	// function's account that signs every record the function saves;
+	// empty: records are sealed, not signed.
+	SigningKey string
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -227,6 +232,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad(EnvLogLevel, "%q is not debug, info, warn or error", v)
 		}
+	}
+	if c.SigningKey = get(EnvSigningKey); c.SigningKey != "" && evidence.ValidateSigningKey(c.SigningKey) != nil {
+		bad(EnvSigningKey, "%q is not a KMS key ARN, key ID or alias", c.SigningKey)
 	}
 	if c.ForensicsKMSKey = get(EnvForensicsKMSKey); c.ForensicsKMSKey != "" && !kmsKeyPattern.MatchString(c.ForensicsKMSKey) {
 		bad(EnvForensicsKMSKey, "%q is not a KMS key ARN, key ID or alias", c.ForensicsKMSKey)

@@ -42,6 +42,9 @@ type Handler struct {
 	// PreservePoll is the time between two looks at a snapshot the preserve
 	// task waits for (default preserve.DefaultPoll).
 	PreservePoll time.Duration
+	// Signer signs every record the function saves (RESPONDER_SIGNING_KEY);
+	// nil: records are sealed, not signed.
+	Signer evidence.Signer
 	// Workload builds the clients that act on a target instance.
 	Workload WorkloadFunc
 	// Log writes JSON lines; every line about a case carries its case_id.
@@ -67,8 +70,13 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var signer evidence.Signer
+	if cfg.SigningKey != "" {
+		signer = &evidence.KMSSigner{API: home.Signing, KeyID: cfg.SigningKey}
+	}
 	return &Handler{
 		Config: cfg,
+		Signer: signer,
 		// The Lambda writes to Amazon S3, which honours If-None-Match.
 		Store:      &evidence.Bucket{API: home.S3, Name: cfg.EvidenceBucket, KMSKeyID: cfg.EvidenceKMSKey, ConditionalWritesOnly: true},
 		Executions: lambdaClients.SFN,

@@ -138,7 +138,7 @@ func newEnv(t *testing.T, configure ...func(*trigger.Config)) *env {
 			if t.AccountID != c.Account || t.Region != c.Region {
 				return nil, fmt.Errorf("assume role in %s: AccessDenied", t)
 			}
-			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()}, nil
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()}, nil
 		},
 		Log: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: e.clock.Now,

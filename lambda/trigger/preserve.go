@@ -89,7 +89,7 @@ func (h *Handler) preserve(ctx context.Context, log *slog.Logger, payload json.R
 		return nil, awsFailure(err)
 	}
 	pr := preserve.New(clients, h.Forensics, h.Store)
-	pr.Region, pr.Log, pr.Now = p.Region, engineLog, h.Now
+	pr.Region, pr.Log, pr.Now, pr.Signer = p.Region, engineLog, h.Now, h.Signer
 	res, err := pr.Preserve(ctx, preserve.Request{
 		CaseID: p.CaseID, ForensicsAccountID: h.Config.HomeAccount, ForensicsKMSKeyID: h.Config.ForensicsKMSKey,
 		SourceKMSKeyID: h.Config.SourceKMSKeyARN(p.AccountID, p.Region), Wait: false, Timeout: stepTimeout(ctx), PollInterval: h.PreservePoll,

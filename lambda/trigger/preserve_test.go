@@ -76,7 +76,7 @@ func newPreserveWorld(t *testing.T, s preserveSetup) *preserveWorld {
 			if tg.AccountID != w.src.Account || tg.Region != w.src.Region {
 				return nil, errors.New("assume role in " + tg.String() + ": AccessDenied")
 			}
-			return &cloud.Clients{EC2: w.src.EC2(), STS: w.src.STS(), AutoScaling: w.src.AutoScaling(), ELBv2: w.src.ELBv2(), ELB: w.src.ELB(), KMS: w.src.KMS(), CallerSTS: w.dst.STS()}, nil
+			return &cloud.Clients{EC2: w.src.EC2(), STS: w.src.STS(), IAM: w.src.IAM(), AutoScaling: w.src.AutoScaling(), ELBv2: w.src.ELBv2(), ELB: w.src.ELB(), KMS: w.src.KMS(), CallerSTS: w.dst.STS()}, nil
 		},
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}

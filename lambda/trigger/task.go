@@ -163,10 +163,10 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	r.Clients.SNS, r.Clients.Region = h.SNS, in.Region
 	// The Lambda runs no OS-level collection (lambdaPlaybook refuses it).
 	r.Clients.SSM, r.Clients.Presign, r.Clients.Staging = nil, nil, nil
-	r.Log, r.Now = log, h.Now
+	r.Log, r.Now, r.Signer = log, h.Now, h.Signer
 	res, err := r.Respond(ctx, responder.Request{
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
-		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection,
+		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection, SnapshotLock: playbook.SnapshotLock,
 		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx), Force: in.Force,
 		ProtectedTag: h.Config.ProtectedTag, BlastRadius: h.Config.BlastRadius,
 	})

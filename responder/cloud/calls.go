@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/responder-ir/responder/responder/evidence"
 )
@@ -83,16 +85,41 @@ func requestID(err error) string {
 	return ""
 }
 
+// responseDate is the Date header of the response a call received (its
+// last attempt), from the raw response or, for a failed call, the error.
+func responseDate(md middleware.Metadata, err error) (time.Time, bool) {
+	var header http.Header
+	if raw, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok && raw != nil {
+		header = raw.Header
+	}
+	var re *smithyhttp.ResponseError
+	if header == nil && errors.As(err, &re) && re.Response != nil {
+		header = re.Response.Header
+	}
+	if header == nil || header.Get("Date") == "" {
+		return time.Time{}, false
+	}
+	t, perr := http.ParseTime(header.Get("Date"))
+	if perr != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
 // callRecorder is an Initialize-step middleware: it wraps the whole operation,
 // retries included, so one Call is one operation as the caller sees it.
 var callRecorder = middleware.InitializeMiddlewareFunc("responder.RecordCall",
 	func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 		start := time.Now()
 		out, md, err := next.HandleInitialize(ctx, in)
+		received := time.Now()
 		c := evidence.Call{
 			Service:   awsmiddleware.GetServiceID(ctx),
 			Operation: awsmiddleware.GetOperationName(ctx),
-			Duration:  time.Since(start),
+			Duration:  received.Sub(start),
+		}
+		if date, ok := responseDate(md, err); ok {
+			c.ServerDate, c.LocalTime = &date, &received
 		}
 		if err != nil {
 			c.ErrorCode = ErrorCode(err)

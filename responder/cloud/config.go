@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -59,6 +60,7 @@ type Clients struct {
 	AutoScaling AutoScaling
 	ELBv2       ELBv2
 	ELB         ELB
+	IAM         IAM
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
@@ -75,6 +77,9 @@ type Clients struct {
 	// too, with the caller's own credentials: responder investigate.
 	InvestigationEC2 InvestigationEC2
 	InvestigationSSM InvestigationSSM
+	// Signing is KMS with the caller's own credentials: it signs the case
+	// records with the forensics account's signing key (--signing-key).
+	Signing Signing
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -106,6 +111,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		AutoScaling:         autoscaling.NewFromConfig(workload),
 		ELBv2:               elbv2.NewFromConfig(workload),
 		ELB:                 elb.NewFromConfig(workload),
+		IAM:                 iam.NewFromConfig(workload),
 		S3:                  s3Client,
 		SNS:                 sns.NewFromConfig(base),
 		Presign:             s3.NewPresignClient(s3Client),
@@ -113,6 +119,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		ForensicsEC2:        ec2.NewFromConfig(base),
 		InvestigationEC2:    ec2.NewFromConfig(base),
 		InvestigationSSM:    ssm.NewFromConfig(base),
+		Signing:             kms.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {

@@ -49,6 +49,16 @@ type EC2 interface {
 	// The untracking group of the two-step quarantine: all traffic in from
 	// 0.0.0.0/0 and ::/0, so that the flows it carries are untracked.
 	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	// The network ACL path of containment (playbook setting network_acl):
+	// deny entries for the instance's addresses in its VPC's ACLs, deleted
+	// again by a release.
+	DescribeNetworkAcls(context.Context, *ec2.DescribeNetworkAclsInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkAclsOutput, error)
+	CreateNetworkAclEntry(context.Context, *ec2.CreateNetworkAclEntryInput, ...func(*ec2.Options)) (*ec2.CreateNetworkAclEntryOutput, error)
+	DeleteNetworkAclEntry(context.Context, *ec2.DeleteNetworkAclEntryInput, ...func(*ec2.Options)) (*ec2.DeleteNetworkAclEntryOutput, error)
+	// EBS snapshot lock of the case snapshots, read back; never
+	// UnlockSnapshot.
+	LockSnapshot(context.Context, *ec2.LockSnapshotInput, ...func(*ec2.Options)) (*ec2.LockSnapshotOutput, error)
+	DescribeLockedSnapshots(context.Context, *ec2.DescribeLockedSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeLockedSnapshotsOutput, error)
 }
 
 // S3 lists every Amazon S3 operation the evidence store calls.

@@ -22,6 +22,7 @@ import (
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/preserve"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 // Verification statuses.
@@ -32,6 +33,9 @@ const (
 	CheckPending  = "pending"  // not complete yet (a snapshot in progress)
 	CheckWarning  = "warning"  // weaker protection than expected, not a mismatch
 	CheckError    = "error"    // could not be checked
+	// CheckUnsigned: the run carries no signature (or predates the hash
+	// chain); never a failure by itself, never "verified" either.
+	CheckUnsigned = "unsigned"
 )
 
 // Check is one verification of one thing.
@@ -63,6 +67,17 @@ func (v *Verification) Failed() bool {
 	return false
 }
 
+// Unsigned reports whether some run of the record is not signed (or not
+// chained): the record is then proved by its seals only.
+func (v *Verification) Unsigned() bool {
+	for _, c := range v.Checks {
+		if c.Status == CheckUnsigned {
+			return true
+		}
+	}
+	return false
+}
+
 // Pending reports whether some evidence is not complete yet.
 func (v *Verification) Pending() bool {
 	for _, c := range v.Checks {
@@ -84,6 +99,17 @@ type Custodian struct {
 	Copies SnapshotReader
 	// Caller identifies who places or lifts a legal hold.
 	Caller cloud.STS
+	// PublicKey, when set, is the DER public key the caller trusts
+	// (--public-key): every run must be signed with it.
+	PublicKey []byte
+	// Keys is KMS with the caller's credentials: Verify compares each
+	// signing key's public key with the stored one through it (nil: not
+	// checked; verify --online sets it).
+	Keys KeyReader
+	// MaxClockSkew is how far the local clock of a run may have been from
+	// AWS's (the Date of its responses) before verify warns
+	// (0: evidence.DefaultMaxClockSkew).
+	MaxClockSkew time.Duration
 	// Now is the clock (nil: the system clock).
 	Now func() time.Time
 }
@@ -143,15 +169,25 @@ func (c *Custodian) Verify(ctx context.Context, caseID string) (*Verification, e
 		v.Checks = append(v.Checks, Check{Kind: "manifest", Subject: evidence.ManifestName, Status: CheckMismatch, Detail: err.Error()})
 		return v, nil
 	}
-	sealChecks, seals := verifySeals(ctx, c.Store, m, raw)
+	sealChecks, seals, revs := verifySeals(ctx, c.Store, m, raw)
 	v.Checks = append(v.Checks, sealChecks...)
+	v.Checks = append(v.Checks, verifyChain(m, revs)...)
+	sv := signatureVerifier{ctx: ctx, store: c.Store, caseID: caseID, pinned: c.PublicKey}
+	v.Checks = append(v.Checks, sv.verifySignatures(m, revs)...)
+	if c.Keys != nil {
+		v.Checks = append(v.Checks, verifyKeysOnline(ctx, c.Keys, m)...)
+	}
+	v.Checks = append(v.Checks, verifyClocks(m, c.MaxClockSkew)...)
 	v.Checks = append(v.Checks, c.verifyFolder(ctx, m, seals)...)
 	v.Checks = append(v.Checks, verifyArtifacts(ctx, c.Store, m, now)...)
 	if c.Snapshots != nil {
 		v.Checks = append(v.Checks, verifySnapshots(ctx, c.Snapshots, m)...)
+		v.Checks = append(v.Checks, verifyLocks(ctx, c.Snapshots, "snapshot-lock", caseSnapshotIDs(m), step.RecordedLocks(m), now)...)
 	}
 	if c.Copies != nil {
 		v.Checks = append(v.Checks, verifySnapshotCopies(ctx, c.Copies, m)...)
+		ids, recorded := copyLocks(m)
+		v.Checks = append(v.Checks, verifyLocks(ctx, c.Copies, "copy-lock", ids, recorded, now)...)
 	}
 	return v, nil
 }
@@ -174,10 +210,11 @@ func (c *Custodian) verifyFolder(ctx context.Context, m *evidence.Manifest, seal
 
 // verifySeals checks manifest.json against the seal of the last run, and
 // every history copy against its own seal. It returns the seals it read
-// (the SHA-256 of each run's record).
-func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest, raw []byte) ([]Check, map[string]bool) {
+// (the SHA-256 of each run's record) and the history copies.
+func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest, raw []byte) ([]Check, map[string]bool, revisions) {
 	var checks []Check
 	seals := map[string]bool{}
+	revs := revisions{}
 	seal := func(run int) (string, error) {
 		b, err := store.Get(ctx, m.CaseID, evidence.SealName(run))
 		sum := strings.TrimSpace(string(b))
@@ -204,6 +241,7 @@ func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest
 			checks = append(checks, Check{Kind: "seal", Subject: name, Status: CheckMissing, Detail: err.Error()})
 			continue
 		}
+		revs[r.Number] = body
 		want, err := seal(r.Number)
 		switch {
 		case err != nil:
@@ -214,7 +252,7 @@ func verifySeals(ctx context.Context, store evidence.Store, m *evidence.Manifest
 			checks = append(checks, Check{Kind: "seal", Subject: name, Status: CheckOK})
 		}
 	}
-	return checks, seals
+	return checks, seals, revs
 }
 
 // artifactsInFlight is how many artifacts Verify re-hashes at once.
@@ -379,4 +417,24 @@ func tagged(tags []types.Tag, key, value string) bool {
 		}
 	}
 	return false
+}
+
+// verifyClocks compares, run by run, the local clock that stamped the
+// record with AWS's Date on the responses: a skew above max makes the
+// record's times (started_at, collected_at, ...) doubtful by that much.
+func verifyClocks(m *evidence.Manifest, max time.Duration) []Check {
+	if max <= 0 {
+		max = evidence.DefaultMaxClockSkew
+	}
+	var checks []Check
+	for _, rc := range m.RunClocks() {
+		c := Check{Kind: "clock", Subject: fmt.Sprintf("run %d", rc.Run), Status: CheckOK,
+			Detail: fmt.Sprintf("%s (threshold %s)", rc.Describe(), max)}
+		if rc.Above(max) {
+			c.Status = CheckWarning
+			c.Detail = fmt.Sprintf("%s: above %s, so the times this run recorded are off by about that much; each call keeps AWS's Date (server_date)", rc.Describe(), max)
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }

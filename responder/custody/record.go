@@ -50,6 +50,11 @@ func expectedFiles(m *evidence.Manifest) map[string]bool {
 	for _, r := range m.Runs {
 		want[evidence.HistoryName(r.Number)] = true
 		want[evidence.SealName(r.Number)] = true
+		if s := r.Signature; s != nil {
+			want[evidence.SignatureName(r.Number)] = true
+			want[evidence.PublicKeyName(s.PublicKeySHA256, "der")] = true
+			want[evidence.PublicKeyName(s.PublicKeySHA256, "pem")] = true
+		}
 	}
 	for _, a := range m.Artifacts {
 		want[a.Path] = true

@@ -16,7 +16,11 @@ import (
 // case statuses acquired, partially-contained and interrupted; it no longer
 // writes contained-evidence-incomplete (see CaseStatus).
 // 1.4 added runs[].forced and runs[].blast_radius (the safeguards).
-const SchemaVersion = "1.4"
+// 1.5 added runs[].previous_sha256 (the hash chain through the case's
+// history), runs[].signature and runs[].signing_error (signed records),
+// snapshots[].lock and snapshot_copies[].lock (EBS snapshot lock) and
+// steps[].calls[].server_date and local_time (trusted time).
+const SchemaVersion = "1.5"
 
 // ManifestName is the manifest's path inside the case folder.
 const ManifestName = "manifest.json"
@@ -70,6 +74,16 @@ type Run struct {
 	// BlastRadius is the slot of the account's hour this run took before
 	// containment, and the limit it was taken under.
 	BlastRadius *BlastRadius `json:"blast_radius,omitempty"`
+	// PreviousSHA256 is the SHA-256 of the history copy of the run before
+	// (history/manifest-run-NNN.json, as stored): each revision holds the
+	// digest of the one before it, a hash chain through the case's history.
+	// Empty for the first run (and in records before 1.5).
+	PreviousSHA256 string `json:"previous_sha256,omitempty"`
+	// Signature names the key that signed this run's history copy
+	// (SignatureName holds the signature); nil when the run was not signed.
+	Signature *Signature `json:"signature,omitempty"`
+	// SigningError says why a run asked to be signed was saved unsigned.
+	SigningError string `json:"signing_error,omitempty"`
 }
 
 // Forced says who overrode the protection of an instance.
@@ -123,6 +137,32 @@ type Call struct {
 	RequestID string        `json:"request_id,omitempty"`
 	ErrorCode string        `json:"error_code,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`
+	// ServerDate is the Date header of AWS's response (the service's
+	// clock, to the second); LocalTime the local clock when the response
+	// arrived. The call was sent Duration before LocalTime. Absent when no
+	// response came (records before 1.5 have neither).
+	ServerDate *time.Time `json:"server_date,omitempty"`
+	LocalTime  *time.Time `json:"local_time,omitempty"`
+}
+
+// ClockSkew is how far the local clock was from AWS's during the call,
+// positive when the local clock was ahead: zero when the response's Date
+// (a whole second, so any instant of [date, date+1s)) could have been
+// stamped while the call was in flight (sent at LocalTime-Duration, answered
+// at LocalTime). ok is false when the call recorded no Date.
+func (c Call) ClockSkew() (skew time.Duration, ok bool) {
+	if c.ServerDate == nil || c.LocalTime == nil {
+		return 0, false
+	}
+	sent, received := c.LocalTime.Add(-c.Duration), *c.LocalTime
+	earliest, latest := *c.ServerDate, c.ServerDate.Add(time.Second)
+	switch {
+	case latest.Before(sent):
+		return sent.Sub(latest), true // the local clock is ahead
+	case earliest.After(received):
+		return received.Sub(earliest), true // the local clock is behind
+	}
+	return 0, true
 }
 
 // Artifact is one piece of evidence stored in the case folder.
@@ -196,6 +236,10 @@ type SnapshotCopy struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// Run is the run that made the copy.
 	Run int `json:"run"`
+	// Lock is the copy's EBS snapshot lock as read back (since 1.5);
+	// LockError says why the copy is not locked.
+	Lock      *SnapshotLock `json:"lock,omitempty"`
+	LockError string        `json:"lock_error,omitempty"`
 }
 
 // SnapshotCopy looks up the copy of a source snapshot.
@@ -237,4 +281,26 @@ func (m *Manifest) FirstBefore(step string) (json.RawMessage, bool) {
 		}
 	}
 	return nil, false
+}
+
+// SnapshotLock is an EBS snapshot lock as DescribeLockedSnapshots read it
+// back (since 1.5).
+type SnapshotLock struct {
+	SnapshotID string `json:"snapshot_id"`
+	// State is governance, compliance, compliance-cooloff or expired.
+	State        string     `json:"state"`
+	Days         int        `json:"days,omitempty"`
+	CoolOffHours int        `json:"cool_off_hours,omitempty"`
+	LockedAt     *time.Time `json:"locked_at,omitempty"`
+	ExpiresOn    *time.Time `json:"expires_on,omitempty"`
+}
+
+// Holds reports whether the lock protects the snapshot now (its state is
+// not expired; the expiry date itself is EBS's to enforce).
+func (l SnapshotLock) Holds() bool {
+	switch l.State {
+	case "governance", "compliance", "compliance-cooloff":
+		return true
+	}
+	return false
 }

@@ -144,10 +144,24 @@ func continues(m, older *Manifest) bool {
 // the newest record where every reader looks. Nothing is written when no
 // save was interrupted.
 func RepairRecord(ctx context.Context, store Store, rec *Record) error {
+	return RepairSignedRecord(ctx, store, rec, nil)
+}
+
+// RepairSignedRecord is RepairRecord that also writes the signature of the
+// interrupted run when its history copy names a signing key and signer is
+// given. The history copy is saved as it is: it is neither chained nor
+// signed anew.
+func RepairSignedRecord(ctx context.Context, store Store, rec *Record, signer Signer) error {
 	if rec == nil || rec.Interrupted == 0 {
 		return nil
 	}
-	if err := SaveRun(ctx, store, rec.Manifest); err != nil {
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SaveTimeout)
+	defer cancel()
+	err := store.SaveManifest(saveCtx, rec.Manifest)
+	if err == nil && signer != nil {
+		err = writeSignature(saveCtx, store, rec.Manifest, signer)
+	}
+	if err != nil {
 		return fmt.Errorf("case %s: complete the save of run %d: %w", rec.Manifest.CaseID, rec.Interrupted, err)
 	}
 	return nil

@@ -108,13 +108,12 @@ func (m *Manifest) putCopies(copies []SnapshotCopy) {
 	}
 }
 
-// SaveRun stores and seals the record a run left (Store.SaveManifest). It
-// saves even when ctx is already cancelled (Ctrl-C, a Lambda deadline, a run
-// timeout): what was done must be written down. SaveTimeout bounds it.
+// SaveRun stores and seals the record a run left (Store.SaveManifest),
+// unsigned: SaveSignedRun with no signer. It saves even when ctx is already
+// cancelled (Ctrl-C, a Lambda deadline, a run timeout): what was done must
+// be written down. SaveTimeout bounds it.
 func SaveRun(ctx context.Context, store Store, m *Manifest) error {
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SaveTimeout)
-	defer cancel()
-	return store.SaveManifest(saveCtx, m)
+	return SaveSignedRun(ctx, store, m, nil)
 }
 
 // CustodyRecord is what a legal hold or its removal leaves in the case

@@ -33,6 +33,7 @@ const (
 	serviceSTS = "STS"
 	serviceKMS = "KMS"
 	serviceSSM = "SSM"
+	serviceIAM = "IAM"
 )
 
 // Cloud is one fake AWS account in one Region. It is safe for concurrent use.
@@ -60,12 +61,19 @@ type Cloud struct {
 	// the account at once; the next answers ResourceLimitExceeded. Zero means
 	// AWS's default quota, DefaultConcurrentCopyLimit.
 	ConcurrentCopyLimit int
+	// NACLEntryQuota is how many entries a network ACL may hold per
+	// direction (zero: DefaultNACLEntryQuota, AWS's default).
+	NACLEntryQuota int
 	// CallerArn and CallerUserID are what GetCallerIdentity answers. When
 	// empty, an IAM user "responder-test" in Account.
 	CallerArn    string
 	CallerUserID string
 	// Clock gives the time for creation and launch times. Defaults to time.Now.
 	Clock func() time.Time
+	// ServerClockSkew is how far AWS's clock is ahead of the local one in
+	// the Date every answer carries (recorded as the call's server_date);
+	// negative: behind. Zero: the clocks agree.
+	ServerClockSkew time.Duration
 	// OnCall, when set, is called with the name of every operation before
 	// it is served, outside the Cloud's lock: a test cancels a run at a
 	// chosen call with it (the call then sees the cancelled context).
@@ -106,6 +114,7 @@ type Cloud struct {
 	autoScaling *AutoScaling
 	elbv2       *ELBv2
 	elb         *ELB
+	iam         *IAM
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -114,6 +123,7 @@ type Cloud struct {
 type state struct {
 	VPCs         map[string]*vpc
 	Subnets      map[string]*subnet
+	NACLs        map[string]*networkACL // network ACLs, by ID (nacls.go)
 	Groups       map[string]*securityGroup
 	Instances    map[string]*instance
 	Volumes      map[string]*volume
@@ -129,9 +139,11 @@ type state struct {
 	Commands     map[string]*command     // SSM commands, by command ID
 	// Auto Scaling groups by name, target groups by ARN, Classic Load
 	// Balancers by name.
-	AutoScalingGroups    map[string]*asGroup     `json:",omitempty"`
-	TargetGroups         map[string]*targetGroup `json:",omitempty"`
-	ClassicLoadBalancers map[string]*classicLB   `json:",omitempty"`
+	AutoScalingGroups    map[string]*asGroup         `json:",omitempty"`
+	TargetGroups         map[string]*targetGroup     `json:",omitempty"`
+	ClassicLoadBalancers map[string]*classicLB       `json:",omitempty"`
+	Roles                map[string]*role            // IAM roles, by name
+	Profiles             map[string]*instanceProfile // IAM instance profiles, by name
 }
 
 // Option configures a Cloud made by New.
@@ -159,6 +171,7 @@ func New(opts ...Option) *Cloud {
 		st: state{
 			VPCs:         map[string]*vpc{},
 			Subnets:      map[string]*subnet{},
+			NACLs:        map[string]*networkACL{},
 			Groups:       map[string]*securityGroup{},
 			Instances:    map[string]*instance{},
 			Volumes:      map[string]*volume{},
@@ -175,6 +188,8 @@ func New(opts ...Option) *Cloud {
 			AutoScalingGroups:    map[string]*asGroup{},
 			TargetGroups:         map[string]*targetGroup{},
 			ClassicLoadBalancers: map[string]*classicLB{},
+			Roles:                map[string]*role{},
+			Profiles:             map[string]*instanceProfile{},
 		},
 	}
 	for _, o := range opts {
@@ -182,6 +197,7 @@ func New(opts ...Option) *Cloud {
 	}
 	c.ec2, c.s3, c.sns, c.sts, c.kms, c.ssm = &EC2{c}, &S3{c}, &SNS{c}, &STS{c}, &KMS{c}, &SSM{c}
 	c.autoScaling, c.elbv2, c.elb = &AutoScaling{c}, &ELBv2{c}, &ELB{c}
+	c.iam = &IAM{c}
 	return c
 }
 
@@ -217,6 +233,7 @@ var (
 	_ cloud.EC2          = (*EC2)(nil)
 	_ cloud.ForensicsEC2 = (*EC2)(nil)
 	_ cloud.KMS          = (*KMS)(nil)
+	_ cloud.Signing      = (*KMS)(nil)
 	_ cloud.S3           = (*S3)(nil)
 	_ cloud.SNS          = (*SNS)(nil)
 	_ cloud.SSM          = (*SSM)(nil)
@@ -224,6 +241,7 @@ var (
 	_ cloud.AutoScaling  = (*AutoScaling)(nil)
 	_ cloud.ELBv2        = (*ELBv2)(nil)
 	_ cloud.ELB          = (*ELB)(nil)
+	_ cloud.IAM          = (*IAM)(nil)
 )
 
 // CallCount returns how many calls of operation op (for example
@@ -260,10 +278,16 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
-	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: time.Since(start)}
+	received := time.Now()
+	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: received.Sub(start)}
+	c.mu.Lock()
+	date := received.Add(c.ServerClockSkew).UTC().Truncate(time.Second) // the Date header: whole seconds
+	c.mu.Unlock()
+	rec.ServerDate, rec.LocalTime = &date, &received
 	if err != nil {
 		if isCanceled(err) {
 			rec.RequestID = "" // the request never reached AWS
+			rec.ServerDate, rec.LocalTime = nil, nil
 		} else {
 			rec.ErrorCode = cloud.ErrorCode(err)
 		}

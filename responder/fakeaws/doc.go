@@ -1,8 +1,11 @@
 // Package fakeaws is an in-memory AWS account for unit tests: one account, one
-// Region, the EC2, S3, SNS, STS, KMS and SSM operations of the cloud
+// Region, the EC2, S3, SNS, STS, KMS, SSM and IAM operations of the cloud
 // package's operation registry, with AWS's semantics and error codes. Link
 // lets one account copy the snapshots another shared with it (CopySnapshot
-// across accounts).
+// across accounts). IAM holds roles with their inline policies and instance
+// profiles (an instance made with a profile of the account gets one, with a
+// role of the same name); SessionDenied evaluates a role's inline denies for
+// one session, as AWS would for a request signed with it.
 //
 // OS-level collection through SSM is modelled end to end: SetAgent gives an
 // instance an SSM Agent (Agent: platform, whether it needs an instance

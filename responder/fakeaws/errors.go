@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
@@ -44,6 +45,8 @@ var httpStatus = map[string]int{
 	"InternalError":         http.StatusInternalServerError,
 	"InternalFailure":       http.StatusInternalServerError,
 	"NoSuchBucket":          http.StatusNotFound,
+	"NoSuchEntity":          http.StatusNotFound,
+	"LimitExceeded":         http.StatusConflict,
 	"NoSuchKey":             http.StatusNotFound,
 	"NoSuchVersion":         http.StatusNotFound,
 	"NoSuchUpload":          http.StatusNotFound,
@@ -113,8 +116,15 @@ func modelled(service, op string, e *smithy.GenericAPIError) error {
 		return &snstypes.InvalidParameterValueException{Message: msg}
 	case "SNS:Publish:InternalError":
 		return &snstypes.InternalErrorException{Message: msg}
-	case "KMS:DescribeKey:NotFoundException":
+	case "KMS:DescribeKey:NotFoundException", "KMS:Sign:NotFoundException", "KMS:GetPublicKey:NotFoundException":
 		return &kmstypes.NotFoundException{Message: msg}
+	case "KMS:Sign:DisabledException", "KMS:GetPublicKey:DisabledException":
+		return &kmstypes.DisabledException{Message: msg}
+	case "KMS:Sign:InvalidKeyUsageException", "KMS:GetPublicKey:InvalidKeyUsageException":
+		return &kmstypes.InvalidKeyUsageException{Message: msg}
+	}
+	if service == serviceIAM {
+		return iamModelled(e)
 	}
 	return e
 }
@@ -156,6 +166,23 @@ func ssmModelled(e *smithy.GenericAPIError) error {
 		return &ssmtypes.InvalidPluginName{Message: msg}
 	case "InternalServerError":
 		return &ssmtypes.InternalServerError{Message: msg}
+	}
+	return e
+}
+
+// iamModelled returns the IAM client's typed error for the codes the fake
+// answers (the operations it serves model these four).
+func iamModelled(e *smithy.GenericAPIError) error {
+	msg := &e.Message
+	switch e.Code {
+	case "NoSuchEntity":
+		return &iamtypes.NoSuchEntityException{Message: msg}
+	case "UnmodifiableEntity":
+		return &iamtypes.UnmodifiableEntityException{Message: msg}
+	case "MalformedPolicyDocument":
+		return &iamtypes.MalformedPolicyDocumentException{Message: msg}
+	case "LimitExceeded":
+		return &iamtypes.LimitExceededException{Message: msg}
 	}
 	return e
 }

@@ -31,7 +31,7 @@ func (c *Cloud) Fail(op, code string, times int) {
 
 // Throttle makes the next `times` calls of op fail with the service's
 // throttling code: RequestLimitExceeded (EC2), SlowDown (S3), Throttled (SNS),
-// Throttling (STS), ThrottlingException (KMS, SSM). The real SDK retries these; the fake does not, so the
+// Throttling (STS, IAM), ThrottlingException (KMS, SSM). The real SDK retries these; the fake does not, so the
 // caller sees each one.
 func (c *Cloud) Throttle(op string, times int) {
 	code := map[string]string{
@@ -41,6 +41,7 @@ func (c *Cloud) Throttle(op string, times int) {
 		serviceSTS: "Throttling",
 		serviceKMS: "ThrottlingException",
 		serviceSSM: "ThrottlingException",
+		serviceIAM: "Throttling",
 	}[serviceOf(op)]
 	c.Fail(op, code, times)
 }
@@ -48,7 +49,7 @@ func (c *Cloud) Throttle(op string, times int) {
 // Deny makes operation op answer as if the caller lacked its IAM permission:
 // UnauthorizedOperation (EC2, dry runs included), AccessDenied (S3, STS;
 // Forbidden for HeadObject), AuthorizationError (SNS), AccessDeniedException
-// (KMS, SSM). Input errors still come
+// (KMS, SSM), AccessDenied (IAM). Input errors still come
 // first, as they do on AWS for a dry run.
 func (c *Cloud) Deny(op string) {
 	serviceOf(op)
@@ -135,20 +136,23 @@ func faultMessage(service, code string) string {
 // operationServices maps every operation of the registry to its service ID.
 var operationServices = func() map[string]string {
 	m := map[string]string{}
-	for service, iface := range map[string]reflect.Type{
-		serviceEC2: reflect.TypeFor[cloud.EC2](),
-		serviceS3:  reflect.TypeFor[cloud.S3](),
-		serviceSNS: reflect.TypeFor[cloud.SNS](),
-		serviceSTS: reflect.TypeFor[cloud.STS](),
-		serviceKMS: reflect.TypeFor[cloud.KMS](),
-		serviceSSM: reflect.TypeFor[cloud.SSM](),
+	for service, ifaces := range map[string][]reflect.Type{
+		serviceEC2: {reflect.TypeFor[cloud.EC2]()},
+		serviceS3:  {reflect.TypeFor[cloud.S3]()},
+		serviceSNS: {reflect.TypeFor[cloud.SNS]()},
+		serviceSTS: {reflect.TypeFor[cloud.STS]()},
+		serviceKMS: {reflect.TypeFor[cloud.KMS](), reflect.TypeFor[cloud.Signing]()},
+		serviceSSM: {reflect.TypeFor[cloud.SSM]()},
 
-		serviceAutoScaling: reflect.TypeFor[cloud.AutoScaling](),
-		serviceELBv2:       reflect.TypeFor[cloud.ELBv2](),
-		serviceELB:         reflect.TypeFor[cloud.ELB](),
+		serviceAutoScaling: {reflect.TypeFor[cloud.AutoScaling]()},
+		serviceELBv2:       {reflect.TypeFor[cloud.ELBv2]()},
+		serviceELB:         {reflect.TypeFor[cloud.ELB]()},
+		serviceIAM:         {reflect.TypeFor[cloud.IAM]()},
 	} {
-		for i := range iface.NumMethod() {
-			m[iface.Method(i).Name] = service
+		for _, iface := range ifaces {
+			for i := range iface.NumMethod() {
+				m[iface.Method(i).Name] = service
+			}
 		}
 	}
 	return m

@@ -72,8 +72,14 @@ type InstanceSpec struct {
 	// the interface at device index i.
 	SecurityGroupIDs  []string
 	InterfaceGroupIDs [][]string
+	// InterfaceSubnetIDs[i], when given, puts the interface at device index
+	// i in that subnet of the instance's VPC (the instance's subnet when
+	// empty).
+	InterfaceSubnetIDs []string
 
 	// InstanceProfileArn, when set, is associated (state "associated").
+	// A profile of this account that IAM does not know yet is added with a
+	// role of the same name (see AddInstanceProfile for other shapes).
 	InstanceProfileArn string
 
 	// State is running when empty. A terminated instance has no volumes,
@@ -190,8 +196,12 @@ func (c *Cloud) AddInstance(spec InstanceSpec) string {
 			}
 		}
 		c.addInterfaceLocked(inst, int32(i), slices.Clone(groups))
+		if i < len(spec.InterfaceSubnetIDs) && spec.InterfaceSubnetIDs[i] != "" {
+			c.moveInterfaceLocked(inst, i, spec.InterfaceSubnetIDs[i])
+		}
 	}
 	if spec.InstanceProfileArn != "" {
+		c.ensureProfileLocked(spec.InstanceProfileArn)
 		c.associateLocked(inst, spec.InstanceProfileArn)
 	}
 	return inst.ID

@@ -89,6 +89,17 @@ func (c *Cloud) addInterfaceLocked(inst *instance, index int32, groups []string)
 	inst.InterfaceIDs = append(inst.InterfaceIDs, n.ID)
 }
 
+// moveInterfaceLocked places the instance's i-th interface, just made, in
+// another subnet of its VPC, with an address of that subnet.
+func (c *Cloud) moveInterfaceLocked(inst *instance, i int, subnetID string) {
+	sn, ok := c.st.Subnets[subnetID]
+	if !ok || sn.VpcID != inst.VpcID {
+		panic(fmt.Sprintf("fakeaws: AddInstance: no subnet %q in VPC %s", subnetID, inst.VpcID))
+	}
+	n := c.st.Interfaces[inst.InterfaceIDs[i]]
+	n.SubnetID, n.PrivateIP = subnetID, c.nextAddressLocked(sn)
+}
+
 func (c *Cloud) renderInterfaceLocked(n *netInterface) types.InstanceNetworkInterface {
 	groups := []types.GroupIdentifier{}
 	for _, id := range n.GroupIDs {

@@ -9,9 +9,11 @@ import (
 )
 
 // Reachability of AWS services from an instance, judged from security
-// groups alone. The fake assumes every subnet has a route to the internet
-// (an internet or NAT gateway) and that network ACLs allow everything, so a
-// security group is what decides. HTTPS to a service is possible from an
+// groups and network ACLs. The fake assumes every subnet has a route to the
+// internet through an internet gateway (traffic to the internet leaves the
+// instance's subnet and crosses only its ACL, with a public address,
+// publicServiceAddr, as the remote end); traffic to an endpoint's interface
+// in another subnet crosses both subnets' ACLs, both ways (nacls.go). HTTPS to a service is possible from an
 // interface of the instance when:
 //
 //   - the VPC has an available interface endpoint for the service with
@@ -28,6 +30,9 @@ import (
 // endpoint) is reachable with egress TCP 443 to 0.0.0.0/0, to the Region's
 // S3 prefix list when the VPC has an S3 gateway endpoint, or to an S3
 // interface endpoint as above.
+
+// publicServiceAddr stands for a public endpoint of an AWS service.
+const publicServiceAddr = "52.94.0.10"
 
 // CanReach reports whether the instance can reach Systems Manager (the SSM
 // Agent's ssm plus ssmmessages or ec2messages endpoints) and S3 over HTTPS,
@@ -68,7 +73,7 @@ func (c *Cloud) canReachS3Locked(inst *instance) bool {
 		n := c.st.Interfaces[id]
 		if c.egressAllowsLocked(n.GroupIDs, func(t target) bool {
 			return t.CidrIPv4 == "0.0.0.0/0" || (gateway && t.PrefixListID == pl)
-		}) {
+		}) && c.naclPassesLocked(n, "", publicServiceAddr) {
 			return true
 		}
 	}
@@ -94,7 +99,8 @@ func (c *Cloud) reachServiceLocked(inst *instance, service string) bool {
 		return false
 	}
 	for _, id := range inst.InterfaceIDs {
-		if c.egressAllowsLocked(c.st.Interfaces[id].GroupIDs, func(t target) bool { return t.CidrIPv4 == "0.0.0.0/0" }) {
+		n := c.st.Interfaces[id]
+		if c.egressAllowsLocked(n.GroupIDs, func(t target) bool { return t.CidrIPv4 == "0.0.0.0/0" }) && c.naclPassesLocked(n, "", publicServiceAddr) {
 			return true
 		}
 	}
@@ -124,7 +130,7 @@ func (c *Cloud) reachEndpointLocked(inst *instance, ep *vpcEndpoint) bool {
 			e := c.st.Interfaces[eid]
 			out := c.egressAllowsLocked(n.GroupIDs, func(t target) bool { return c.targetMatchesLocked(t, e) })
 			in := c.ingressAllowsLocked(e.GroupIDs, func(t target) bool { return c.targetMatchesLocked(t, n) })
-			if out && in {
+			if out && in && c.naclPassesLocked(n, e.SubnetID, e.PrivateIP) {
 				return true
 			}
 		}

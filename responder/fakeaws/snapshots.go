@@ -29,6 +29,8 @@ type snapshot struct {
 	CopiedFrom string `json:",omitempty"`
 	// Failed is the state message of a copy that failed (state "error").
 	Failed string `json:",omitempty"`
+	// Lock is its EBS snapshot lock, if any.
+	Lock *snapshotLock `json:",omitempty"`
 
 	Completed      bool      `json:"-"`
 	CompletionTime time.Time `json:"-"`

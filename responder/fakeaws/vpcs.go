@@ -51,6 +51,7 @@ func (c *Cloud) addVPCLocked() string {
 		c.newRuleLocked(false, "-1", nil, nil, target{GroupID: g.ID, UserID: c.Account}),
 		c.newRuleLocked(true, "-1", nil, nil, target{CidrIPv4: "0.0.0.0/0"}))
 	v.DefaultGroupID = g.ID
+	c.addDefaultNACLLocked(v)
 	return v.ID
 }
 
@@ -83,6 +84,11 @@ func (c *Cloud) addSubnetLocked(vpcID string) string {
 		Seq:      c.nextSeqLocked(),
 	}
 	c.st.Subnets[s.ID] = s
+	for _, a := range c.st.NACLs {
+		if a.VpcID == vpcID && a.IsDefault {
+			c.associateSubnetLocked(a.ID, s.ID)
+		}
+	}
 	return s.ID
 }
 

@@ -157,9 +157,11 @@ type Preserver struct {
 	// before it copies anything (nil: not checked).
 	ForensicsIdentity cloud.STS
 	Store             evidence.Store
-	Region            string
-	Log               *slog.Logger
-	Now               func() time.Time
+	// Signer, when set, signs the record the run saves (--signing-key).
+	Signer evidence.Signer
+	Region string
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // New builds the preserve engine from the workload-account clients
@@ -260,7 +262,7 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 	}
 	runCtx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	job := &preserveJob{p: p, req: req, m: prior, run: rec.Run, log: log, report: report,
+	job := &preserveJob{p: p, req: req, m: prior, run: rec.Run, log: log, report: report, lock: step.RecordedSnapshotLock(prior),
 		keys: map[string]keyInfo{}, slots: semaphore.NewWeighted(int64(req.CopiesInFlight))}
 
 	snaps := uniqueSnapshots(prior.Snapshots)
@@ -279,6 +281,9 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 	res := &Result{Copies: copies, Steps: steps, Status: Completed}
 	var errs *multierror.Error
 	for _, c := range copies {
+		if c.LockError != "" {
+			errs = multierror.Append(errs, fmt.Errorf("copy %s: not locked: %s", c.SnapshotID, c.LockError))
+		}
 		switch c.State {
 		case evidence.CopyFailed:
 			res.Status = Failed
@@ -307,11 +312,14 @@ func (p *Preserver) Preserve(ctx context.Context, req Request) (*Result, error) 
 		Tool: responder.Tool(), Location: p.Store.Location(req.CaseID, ""),
 	})
 	// The record is saved even when the run timed out or was cancelled.
-	if err := evidence.RepairRecord(ctx, p.Store, rec); err != nil {
+	if err := evidence.RepairSignedRecord(ctx, p.Store, rec, p.Signer); err != nil {
 		errs = multierror.Append(errs, err)
 		log.Error("interrupted save not completed", "error", err)
 	}
-	if err := evidence.SaveRun(ctx, p.Store, res.Manifest); err != nil {
+	if err := evidence.SaveSignedRun(ctx, p.Store, res.Manifest, p.Signer); errors.Is(err, evidence.ErrNotSigned) {
+		errs = multierror.Append(errs, err)
+		log.Error("case record saved unsigned", "error", err)
+	} else if err != nil {
 		res.SaveErr = err
 		errs = multierror.Append(errs, fmt.Errorf("save case record: %w", err))
 		log.Error("case record not saved", "error", err)
@@ -385,7 +393,8 @@ func unchangedCopies(prior *evidence.Manifest, copies []evidence.SnapshotCopy) b
 		found := false
 		for _, p := range prior.SnapshotCopies {
 			if p.SourceSnapshotID == c.SourceSnapshotID {
-				found = p.SnapshotID == c.SnapshotID && p.State == c.State && p.Error == c.Error
+				found = p.SnapshotID == c.SnapshotID && p.State == c.State && p.Error == c.Error &&
+					(p.Lock == nil) == (c.Lock == nil) && p.LockError == c.LockError
 				break
 			}
 		}
@@ -410,6 +419,8 @@ type preserveJob struct {
 	log    *slog.Logger
 	report func(Progress)
 	slots  *semaphore.Weighted // copies in flight
+	// lock is how the copies are locked: as the case snapshots were.
+	lock step.SnapshotLock
 
 	keysMu sync.Mutex
 	keys   map[string]keyInfo
@@ -567,7 +578,7 @@ func (j *preserveJob) preserve(ctx context.Context, s evidence.Snapshot, cp *evi
 		return "", fmt.Errorf("copy %s into account %s: %w", shared, j.req.ForensicsAccountID, err)
 	}
 	cp.SnapshotID, cp.State = aws.ToString(out.SnapshotId), evidence.CopyPending
-	did = append(did, "copied as "+cp.SnapshotID+" in "+j.req.ForensicsAccountID)
+	did = append(did, "copied as "+cp.SnapshotID+" in "+j.req.ForensicsAccountID+j.lockCopy(ctx, cp))
 	if j.req.Wait {
 		done, err := j.wait(ctx, j.p.Forensics, s.SnapshotID, cp.SnapshotID, StageCopy)
 		switch {
@@ -585,6 +596,9 @@ func (j *preserveJob) preserve(ctx context.Context, s evidence.Snapshot, cp *evi
 // settle records the state of an existing copy, waiting for it when asked.
 func (j *preserveJob) settle(ctx context.Context, cp *evidence.SnapshotCopy, found types.Snapshot) error {
 	cp.Error = ""
+	if found.State != types.SnapshotStateError {
+		j.lockCopy(ctx, cp) // a copy made before locks existed, or whose lock failed
+	}
 	switch found.State {
 	case types.SnapshotStateCompleted:
 		markCompleted(cp, found)
@@ -848,4 +862,19 @@ func parsePercent(s string) int {
 		return 0
 	}
 	return min(n, 100)
+}
+
+// lockCopy locks a copy with EBS snapshot lock as the case snapshots were
+// (step.RecordedSnapshotLock), unless it is locked already, and records the
+// lock read back. EBS locks a pending copy, so it runs as soon as the copy
+// is requested. It returns what to add to the step's reason.
+func (j *preserveJob) lockCopy(ctx context.Context, cp *evidence.SnapshotCopy) string {
+	locks, failed := step.LockSnapshotsOnce(ctx, j.p.Forensics, []string{cp.SnapshotID}, j.lock, nil)
+	if len(locks) == 1 {
+		cp.Lock, cp.LockError = &locks[0], ""
+		return "; locked (" + locks[0].State + ")"
+	}
+	cp.Lock, cp.LockError = nil, failed[cp.SnapshotID].Error()
+	j.log.Warn("snapshot copy not locked", "snapshot_id", cp.SnapshotID, "error", cp.LockError)
+	return "; NOT locked: " + cp.LockError
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/responder-ir/responder/responder"
@@ -21,6 +22,7 @@ import (
 	"github.com/responder-ir/responder/responder/fakeaws"
 	"github.com/responder-ir/responder/responder/internal/casetest"
 	"github.com/responder-ir/responder/responder/preserve"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 const forensicsAccount = "444455556666"
@@ -484,5 +486,56 @@ func TestPreserveContinuesAnInterruptedSave(t *testing.T) {
 	v, err := (&custody.Custodian{Store: l.store}).Verify(context.Background(), casetest.CaseID)
 	if err != nil || v.Failed() {
 		t.Fatalf("verify: %v %+v", err, v)
+	}
+}
+
+// Each copy is locked as soon as it is requested (still pending), with the
+// lock the case snapshots were given (defaults: governance, 90 days), and
+// the lock is recorded as read back.
+func TestPreserveLocksTheCopies(t *testing.T) {
+	l := newPreserveLab(t, unencrypted)
+	res := l.preserve(t, l.request(false))
+	if res.Err != nil || res.Status != preserve.Pending {
+		t.Fatalf("status %s, err %v", res.Status, res.Err)
+	}
+	for _, cp := range res.Manifest.SnapshotCopies {
+		out, err := l.dst.EC2().DescribeLockedSnapshots(context.Background(), &ec2.DescribeLockedSnapshotsInput{SnapshotIds: []string{cp.SnapshotID}})
+		if err != nil || len(out.Snapshots) != 1 || out.Snapshots[0].LockState != types.LockStateGovernance || aws.ToInt32(out.Snapshots[0].LockDuration) != 90 {
+			t.Fatalf("copy %s: locks %+v, %v", cp.SnapshotID, out, err)
+		}
+		if cp.Lock == nil || cp.Lock.State != "governance" || cp.State != evidence.CopyPending {
+			t.Fatalf("recorded copy %+v", cp)
+		}
+	}
+
+	// A case whose snapshots were locked in compliance mode: its copies too.
+	c := newPreserveLab(t, unencrypted)
+	r := casetest.NewResponder(c.src, c.store)
+	rec, err := r.Respond(context.Background(), responder.Request{InstanceID: c.instanceID, CaseID: casetest.CaseID, Plan: []string{"snapshots", "snapshot-lock"},
+		PlanName: "custom", SnapshotLock: step.SnapshotLock{Mode: step.LockCompliance, Days: 3}})
+	if err != nil || rec.Err != nil {
+		t.Fatalf("respond: %v %v", err, rec.Err)
+	}
+	res = c.preserve(t, c.request(false))
+	for _, cp := range res.Manifest.SnapshotCopies {
+		if cp.Lock == nil || cp.Lock.State != "compliance" || cp.Lock.Days != 3 {
+			t.Fatalf("copy %+v, lock %+v", cp, cp.Lock)
+		}
+	}
+}
+
+// A copy that cannot be locked is kept, recorded with why, and the run
+// says so.
+func TestPreserveRecordsACopyItCouldNotLock(t *testing.T) {
+	l := newPreserveLab(t, unencrypted)
+	l.dst.Deny("LockSnapshot")
+	res := l.preserve(t, l.request(false))
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "not locked") {
+		t.Fatalf("err %v", res.Err)
+	}
+	for _, cp := range res.Manifest.SnapshotCopies {
+		if cp.SnapshotID == "" || cp.Lock != nil || !strings.Contains(cp.LockError, "UnauthorizedOperation") {
+			t.Fatalf("copy %+v", cp)
+		}
 	}
 }

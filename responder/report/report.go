@@ -70,6 +70,9 @@ var Formats = []string{FormatMarkdown, FormatHTML, FormatJSON}
 //	                in the HTML report)
 //	failures        every failed step, and every evidence step skipped without the
 //	                case holding that evidence, with what it means for the investigation
+//	clock           per run, the largest skew between the local clock that stamped the
+//	                record and AWS's Date on its responses (run, calls, skew_ns, step,
+//	                operation); a run beyond the threshold is also a note
 //	notes           problems met while making the report (an unreadable custody
 //	                record, a screenshot that does not match its hash)
 type Report struct {
@@ -89,6 +92,9 @@ type Report struct {
 	Screenshot    Screenshot           `json:"screenshot"`
 	Failures      []Failure            `json:"failures"`
 	Notes         []string             `json:"notes"`
+	// Clock is, per run, how the local clock that stamped the record
+	// compared with AWS's Date (records since 1.5).
+	Clock []evidence.RunClock `json:"clock"`
 }
 
 // Case is the case as a whole.
@@ -268,6 +274,9 @@ type Options struct {
 	Now func() time.Time
 	// Tool names the program making the report ("responder 1.2.3").
 	Tool string
+	// MaxClockSkew is the skew between the local clock and AWS's above
+	// which the report flags a run's times (0: evidence.DefaultMaxClockSkew).
+	MaxClockSkew time.Duration
 }
 
 // Build reads a case's record and evidence from the store and makes its
@@ -300,6 +309,7 @@ func Build(ctx context.Context, store evidence.Store, caseID string, opts Option
 	case ScreenshotMismatch, ScreenshotUnreadable:
 		r.Notes = append(r.Notes, "console screenshot: "+r.Screenshot.Detail)
 	}
+	r.Notes = append(r.Notes, clockNotes(r.Clock, opts.MaxClockSkew)...)
 	custody, notes := custodyEvents(ctx, store, caseID)
 	r.Notes = append(r.Notes, notes...)
 	r.Timeline = append(r.Timeline, custody...)
@@ -384,7 +394,24 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 	r.Investigation = evidence.LatestWorkspaces(m.Steps, steps.InvestigationRecord)
 	r.State = buildState(m)
 	r.Failures = failures(m)
+	r.Clock = m.RunClocks()
 	return r
+}
+
+// clockNotes flags the runs whose local clock was further than max from
+// AWS's.
+func clockNotes(clocks []evidence.RunClock, max time.Duration) []string {
+	if max <= 0 {
+		max = evidence.DefaultMaxClockSkew
+	}
+	var notes []string
+	for _, rc := range clocks {
+		if rc.Above(max) {
+			notes = append(notes, fmt.Sprintf("clock: during run %d %s, above %s: the times of that run are off by about that much (each call keeps AWS's Date)",
+				rc.Run, rc.Describe(), max))
+		}
+	}
+	return notes
 }
 
 // sortTimeline orders events oldest first; events at the same time keep

@@ -600,7 +600,7 @@ func TestJSONModel(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := "case evidence failures generated_at generated_by investigation notes report_version runs screenshot snapshot_copies snapshots state timeline"
+	want := "case clock evidence failures generated_at generated_by investigation notes report_version runs screenshot snapshot_copies snapshots state timeline"
 	if strings.Join(keys, " ") != want {
 		t.Fatalf("JSON keys %v, want %s", keys, want)
 	}
@@ -633,5 +633,35 @@ func TestText(t *testing.T) {
 	}
 	if got := code("a|b"); got != `a\|b` {
 		t.Errorf("code of a value with a pipe = %q", got)
+	}
+}
+
+// The report flags a run whose local clock was further from AWS's Date than
+// the threshold, and keeps the measure in the JSON model.
+func TestClockSkewNote(t *testing.T) {
+	ctx := context.Background()
+	m := baseManifest()
+	local := t0.Add(time.Hour)
+	date := local.Add(-12 * time.Second) // AWS's clock 12 s behind
+	m.Steps = append(m.Steps, evidence.StepRecord{Run: 1, Name: "quarantine", Phase: "contain", Status: "ok", StartedAt: t0, EndedAt: t0,
+		Calls: []evidence.Call{{Service: "EC2", Operation: "ModifyNetworkInterfaceAttribute", Duration: 100 * time.Millisecond, ServerDate: &date, LocalTime: &local}}})
+	s := newMemStore()
+	b, _ := evidence.EncodeManifest(m)
+	_, _ = s.Put(ctx, m.CaseID, evidence.ManifestName, b, "")
+	for _, tc := range []struct {
+		max  time.Duration
+		note bool
+	}{{0, true}, {time.Minute, false}} {
+		r, err := Build(ctx, s, m.CaseID, Options{Tool: "responder test", MaxClockSkew: tc.max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noted := false
+		for _, n := range r.Notes {
+			noted = noted || strings.Contains(n, "clock: during run 1 the local clock was 10.9s ahead")
+		}
+		if noted != tc.note || len(r.Clock) != 1 || r.Clock[0].Skew != 10900*time.Millisecond {
+			t.Fatalf("max %s: notes %q, clock %+v", tc.max, r.Notes, r.Clock)
+		}
 	}
 }

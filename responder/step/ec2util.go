@@ -300,6 +300,10 @@ func describeNewGroup(ctx context.Context, api quarantineGroupAPI, id string) (*
 	return g, nil
 }
 
+// networkACLStep names the network ACL path's step, whose presence in the
+// plan the quarantine records (network_acl_path).
+const networkACLStep = "network-acl"
+
 // quarantineStep names the quarantine step, which the SSM access step looks
 // for in the finished records (it refuses to reopen a closed quarantine).
 const quarantineStep = "quarantine"

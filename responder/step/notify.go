@@ -30,7 +30,9 @@ const jsonMarker = "--- machine-readable (JSON) ---"
 
 // Notification is the JSON part of the message.
 type Notification struct {
-	Schema     string                 `json:"schema"`
+	Schema string `json:"schema"`
+	// Run is what the run did: respond, or release (responder release).
+	Run        string                 `json:"run"`
 	CaseID     string                 `json:"case_id"`
 	InstanceID string                 `json:"instance_id"`
 	AccountID  string                 `json:"account_id"`
@@ -97,12 +99,15 @@ func (s Notify) Run(ctx context.Context, env *Env) Result {
 func (s Notify) build(env *Env) Notification {
 	steps := env.Finished()
 	n := Notification{
-		Schema: NotificationSchema, CaseID: env.Target.CaseID, InstanceID: env.Target.InstanceID(),
+		Schema: NotificationSchema, Run: "respond", CaseID: env.Target.CaseID, InstanceID: env.Target.InstanceID(),
 		AccountID: env.Target.AccountID, Region: env.Target.Region, Actor: env.Target.Actor,
 		Status:    env.Status(),
 		Location:  env.Clients.Store.Location(env.Target.CaseID, ""),
 		Manifest:  env.Clients.Store.Location(env.Target.CaseID, evidence.ManifestName),
 		Snapshots: env.Snapshots(),
+	}
+	if env.Target.Release {
+		n.Run = "release"
 	}
 	for _, r := range steps {
 		if r.Name == s.Name() {
@@ -116,10 +121,17 @@ func (s Notify) build(env *Env) Notification {
 	return n
 }
 
+func (n Notification) run() string {
+	if n.Run == "release" {
+		return "release run"
+	}
+	return "response started"
+}
+
 func (s Notify) message(n Notification) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "responder case %s\n\n", n.CaseID)
-	fmt.Fprintf(&b, "Instance %s in account %s (%s), response started by %s.\n", n.InstanceID, n.AccountID, n.Region, n.Actor)
+	fmt.Fprintf(&b, "Instance %s in account %s (%s), %s by %s.\n", n.InstanceID, n.AccountID, n.Region, n.run(), n.Actor)
 	fmt.Fprintf(&b, "Result: %s: %s.\n", evidence.StatusHeadline(n.Status), evidence.StatusMeaning(n.Status))
 	var failed []NotificationStep
 	var open []string

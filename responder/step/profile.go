@@ -33,6 +33,28 @@ func (InstanceProfile) Isolates() bool  { return true }
 
 type profileState struct {
 	Associations []ProfileAssociation `json:"associations"`
+	// NeedsReleaseRole is, in the after of a release that could not pass
+	// the profile's role, what a person runs with the release role.
+	NeedsReleaseRole *ReleaseRoleAction `json:"needs_release_role,omitempty"`
+}
+
+// ReleaseRoleAction is the association a release left to a person with the
+// member stack's release role (cloudformation/README.md "Release"):
+// associating a profile passes its role, which the automation may not.
+type ReleaseRoleAction struct {
+	InstanceProfileARN string `json:"instance_profile_arn"`
+	// Command is the AWS CLI command that restores it, run with the release
+	// role's credentials; a release run afterwards finds it done.
+	Command string `json:"command"`
+}
+
+// restoreProfileCommand is the AWS CLI command that associates a profile.
+func restoreProfileCommand(region, instanceID, profileARN string) string {
+	cmd := "aws ec2 associate-iam-instance-profile"
+	if region != "" {
+		cmd += " --region " + region
+	}
+	return cmd + " --instance-id " + instanceID + " --iam-instance-profile Arn=" + profileARN
 }
 
 func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
@@ -70,7 +92,7 @@ func (s InstanceProfile) Run(ctx context.Context, env *Env) Result {
 			errs = multierror.Append(errs, fmt.Errorf("disassociate %s (%s): %w", a.AssociationID, a.ProfileARN, err))
 		}
 	}
-	res := OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire",
+	res := OK("removed instance profile "+strings.Join(arns, ", ")+"; credentials already on the instance stay valid until they expire, unless revoked (credential-revocation)",
 		before, profileState{})
 	if err := errs.ErrorOrNil(); err != nil {
 		res = Failed(err, before)
@@ -127,6 +149,9 @@ func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMess
 		return Failed(fmt.Errorf("refused: %s has instance profile %s associated since the response, not %s as recorded before it",
 			id, now[0].ProfileARN, a.ProfileARN), before).Held(false)
 	}
+	if env.Target.CannotPassRoles {
+		return s.leaveToReleaseRole(env, before, now, a)
+	}
 	if env.Target.DryRun {
 		return Skipped("dry run: would associate "+a.ProfileARN+" again (this call has no DryRun permission check)", before)
 	}
@@ -153,6 +178,19 @@ func (s InstanceProfile) Release(ctx context.Context, env *Env, raw json.RawMess
 	return res.Held(true)
 }
 
+// leaveToReleaseRole records, without calling AWS, that the profile is not
+// restored because these credentials may not pass its role, and the command
+// a person runs with the release role: the release does not hold.
+func (InstanceProfile) leaveToReleaseRole(env *Env, before profileState, now []ProfileAssociation, a ProfileAssociation) Result {
+	id := env.Target.InstanceID()
+	act := &ReleaseRoleAction{InstanceProfileARN: a.ProfileARN, Command: restoreProfileCommand(env.Target.Region, id, a.ProfileARN)}
+	r := Failed(fmt.Errorf("not restored: associating instance profile %s passes its role (iam:PassRole), which this automation may not; "+
+		"with the member stack's release role (<MemberRoleName>-release, cloudformation/README.md \"Release\") run: %s; then release again",
+		a.ProfileARN, act.Command), before)
+	r.After = profileState{Associations: now, NeedsReleaseRole: act}
+	return r.Held(false)
+}
+
 // Describe: the instance profile associations of the instance.
 func (InstanceProfile) Describe() Description {
 	return Description{
@@ -161,7 +199,7 @@ func (InstanceProfile) Describe() Description {
 		Order:  30,
 		OnFailure: "The instance profile may still be attached: code on the instance can keep getting " +
 			"fresh credentials for its role and act in the account with the role's permissions. Credentials " +
-			"already delivered stay valid until they expire in any case.",
+			"delivered after the response are not revoked by credential-revocation, which denies only those issued before it.",
 	}
 }
 

@@ -59,6 +59,10 @@ type quarantineState struct {
 	// NotCut is, in an after, what no security group change cuts
 	// (notCutByGroups).
 	NotCut []string `json:"not_cut_by_groups,omitempty"`
+	// NetworkACLPath is, in an after, whether the plan runs the network
+	// ACL path (step network-acl), which cuts much of NotCut: its own
+	// record says what.
+	NetworkACLPath *bool `json:"network_acl_path,omitempty"`
 }
 
 // interfaceMoves is the sets of groups one interface was given, in order.
@@ -71,8 +75,9 @@ type interfaceMoves struct {
 // groups, per the EC2 User Guide ("Amazon EC2 security group connection
 // tracking": automatically tracked connections; ../shared/REFERENCE.md
 // section 3): the case record says it, so nobody reads the quarantine as more
-// than it is. A network ACL deny on the subnet cuts all of it; a minimal
-// connection tracking timeout (connection-tracking) shortens it.
+// than it is. The network ACL path (network-acl) cuts what crosses into
+// another subnet; a minimal connection tracking timeout
+// (connection-tracking) shortens the rest.
 var notCutByGroups = []string{
 	"ICMP flows already tracked (ICMP is always tracked; echo replies of a tracked flow keep flowing)",
 	"flows through a NAT gateway",
@@ -142,6 +147,7 @@ func (s Quarantine) Run(ctx context.Context, env *Env) Result {
 	res = s.readBack(ctx, env, res, target)
 	if after, ok := res.After.(quarantineState); ok {
 		after.GroupOrder, after.NotCut = claimed.GroupOrder, notCutByGroups
+		after.NetworkACLPath = aws.Bool(env.Planned(networkACLStep))
 		res.After = after
 	}
 	if len(uncut) > 0 && res.Containment == evidence.ContainmentHeld {
@@ -409,7 +415,11 @@ func viewInterfaceGroups(raw json.RawMessage, _ string) ([]SubjectState, error) 
 		out = append(out, SubjectState{Subject: sub, Text: text})
 	}
 	if len(v.NotCut) > 0 {
-		out = append(out, SubjectState{Subject: "not cut by any security group change", Text: strings.Join(v.NotCut, "; ")})
+		text := strings.Join(v.NotCut, "; ")
+		if v.NetworkACLPath != nil && *v.NetworkACLPath {
+			text += " (the network ACL path, step network-acl, cuts what crosses into another subnet)"
+		}
+		out = append(out, SubjectState{Subject: "not cut by any security group change", Text: text})
 	}
 	return out, nil
 }

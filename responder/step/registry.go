@@ -33,6 +33,9 @@ var registry = map[string]func() Step{
 	VolatileData{}.Name():            func() Step { return VolatileData{} },
 	MemoryCapture{}.Name():           func() Step { return MemoryCapture{} },
 	ForensicAccessClose{}.Name():     func() Step { return ForensicAccessClose{} },
+	CredentialRevocation{}.Name():    func() Step { return CredentialRevocation{} },
+	NetworkACL{}.Name():              func() Step { return NetworkACL{} },
+	SnapshotLocking{}.Name():         func() Step { return SnapshotLocking{} },
 }
 
 // recordOnly maps the name of an entry of the case record that no plan runs
@@ -46,9 +49,9 @@ var recordOnly = map[string]func() Description{
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
 var DefaultPlan = []string{
-	"metadata", "console-output", "console-screenshot", "snapshots",
+	"metadata", "console-output", "console-screenshot", "snapshots", "snapshot-lock",
 	"quarantine-group", "untracking-group", "quarantine", "auto-scaling", "load-balancers", "termination-protection", "shutdown-behavior",
-	"stop-protection", "delete-on-termination", "instance-profile", "case-tag", "notify",
+	"stop-protection", "delete-on-termination", "instance-profile", "credential-revocation", "case-tag", "notify",
 }
 
 // Lookup returns the step with the given name.

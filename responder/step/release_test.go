@@ -28,7 +28,7 @@ func envFor(t *testing.T, c *fakeaws.Cloud, id string) *step.Env {
 		Target: step.Target{
 			CaseID: "case-1", Instance: out.Reservations[0].Instances[0], AccountID: c.Account, Region: c.Region, Run: 1,
 		},
-		Clients: step.Clients{EC2: c.EC2(), SNS: c.SNS(), Store: &evidence.Folder{Root: t.TempDir()}},
+		Clients: step.Clients{EC2: c.EC2(), SNS: c.SNS(), IAM: c.IAM(), Store: &evidence.Folder{Root: t.TempDir()}},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }

@@ -158,6 +158,9 @@ type Env struct {
 	Target     Target
 	Clients    Clients
 	Collection Collection
+	// SnapshotLock is how snapshot-lock locks the case snapshots (a
+	// playbook's preserve.snapshot_lock; zero: the defaults).
+	SnapshotLock SnapshotLock
 	// Progress, when set, receives progress of long steps, for people.
 	Progress func(Progress)
 	Log      *slog.Logger
@@ -192,6 +195,20 @@ type Target struct {
 	// beside DescribeInstances (ReadTaggedGroups); nil when they were not
 	// read, and the group steps look them up themselves.
 	TaggedGroups *[]types.SecurityGroup
+	// KeepCredentialRevocation: a release leaves the credential
+	// revocation on the role (responder release
+	// --keep-credential-revocation), and its record says so.
+	KeepCredentialRevocation bool
+
+	// Release says this run releases the case (responder.Release): its
+	// status is evidence.ReleaseStatus, not CaseStatus.
+	Release bool
+	// CannotPassRoles says the credentials of this run may not pass an
+	// instance role (iam:PassRole): the Lambda's automation, whose member
+	// role passes none but the forensic one. A release then does not try to
+	// associate the instance profile the case removed; it records what a
+	// person runs with the release role instead.
+	CannotPassRoles bool
 }
 
 // InstanceID is the suspect instance's ID.
@@ -201,6 +218,9 @@ func (t *Target) InstanceID() string { return aws.ToString(t.Instance.InstanceId
 type Clients struct {
 	EC2 cloud.EC2
 	SNS cloud.SNS
+	// IAM revokes the role credentials delivered to the instance (nil: the
+	// credential-revocation step fails, saying so).
+	IAM cloud.IAM
 	// TopicARN is the SNS topic notify publishes to ("": no notification).
 	TopicARN string
 	Store    evidence.Store
@@ -279,6 +299,13 @@ func (e *Env) Reach(ctx context.Context, name string) {
 	if m != nil {
 		m.reach()
 	}
+}
+
+// Planned reports whether the plan of this run has the named step.
+func (e *Env) Planned(name string) bool {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.done[name] != nil
 }
 
 // Await waits until the named step of the plan has finished, whatever its
@@ -410,7 +437,11 @@ func (e *Env) markInterrupted() {
 // (evidence.CaseStatus). Report steps and containment reporters, which run
 // after the steps they speak of, use it: one word everywhere.
 func (e *Env) Status() string {
-	return evidence.CaseStatus(e.Finished(), evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()})
+	o := evidence.Outcome{DryRun: e.Target.DryRun, Interrupted: e.Interrupted()}
+	if e.Target.Release {
+		return evidence.ReleaseStatus(e.Finished(), o)
+	}
+	return evidence.CaseStatus(e.Finished(), o)
 }
 
 // ErrAlreadyCollected is returned by SaveArtifact when the case already holds

@@ -21,7 +21,7 @@ const CaseID = "case-test-0001"
 // store and logs nowhere.
 func NewResponder(c *fakeaws.Cloud, store evidence.Store) *responder.Responder {
 	return &responder.Responder{
-		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), SNS: c.SNS(), Region: c.Region,
+		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), SNS: c.SNS(), Region: c.Region,
 			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()},
 		Store: store,
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
