@@ -372,11 +372,11 @@ func TestResponderCollectionScopes(t *testing.T) {
 		"s3:GetObject ${StagingBucket.Arn}/tools/*",
 		"s3:PutObject ${StagingBucket.Arn}/parts/*",
 	}
-	if got := staging("ResponderRole"); !reflect.DeepEqual(got, want) {
-		t.Errorf("ResponderRole's grants on the staging bucket:\n got %v\nwant %v", got, want)
-	}
-	if got := staging("ResponderLambdaRole"); len(got) > 0 {
-		t.Errorf("ResponderLambdaRole reaches the staging bucket (%v); the function refuses OS-level collection", got)
+	// The CLI's role and the function's (the collect task) alike.
+	for _, role := range []string{"ResponderRole", "ResponderLambdaRole"} {
+		if got := staging(role); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s's grants on the staging bucket:\n got %v\nwant %v", role, got, want)
+		}
 	}
 	lambda := grantedOn(allowStatements(t, tmpl, "ResponderLambdaRole"))
 	for api := range lambdaNeverCalls {
@@ -394,12 +394,15 @@ func TestResponderCollectionScopes(t *testing.T) {
 		}
 		conds := branches(s.Condition)
 		if len(conds) == 1 && contains(s.Actions, "s3:GetObject") && contains(s.Actions, "s3:PutObject") &&
-			reflect.DeepEqual(get(conds[0], "ArnNotEquals", "aws:PrincipalArn", "Fn::GetAtt"), []any{"ResponderRole", "Arn"}) {
+			reflect.DeepEqual(get(conds[0], "ArnNotEquals", "aws:PrincipalArn"), []any{
+				map[string]any{"Fn::GetAtt": []any{"ResponderRole", "Arn"}},
+				map[string]any{"Fn::GetAtt": []any{"ResponderLambdaRole", "Arn"}},
+			}) {
 			guarded = true
 		}
 	}
 	if !guarded {
-		t.Error("no StagingBucket policy statement denies GetObject and PutObject on parts/* to every principal but ResponderRole")
+		t.Error("no StagingBucket policy statement denies GetObject and PutObject on parts/* to every principal but ResponderRole and ResponderLambdaRole")
 	}
 }
 

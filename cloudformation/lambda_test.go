@@ -194,6 +194,7 @@ func TestLambdaEnvironment(t *testing.T) {
 	}
 	topicARN, _ := resolve.ref("NotificationTopic")
 	bucket, _ := resolve.ref("EvidenceBucket")
+	staging, _ := resolve.ref("StagingBucket")
 	keyARN, _ := resolve.getAtt("EvidenceKey", "Arn")
 	signingKeyARN, _ := resolve.getAtt("SigningKey", "Arn")
 
@@ -222,6 +223,10 @@ func TestLambdaEnvironment(t *testing.T) {
 				ProtectedTag:         responder.DefaultProtectedTag,
 				BlastRadius:          evidence.DefaultBlastRadius,
 				SigningKey:           signingKeyARN,
+				Collection: trigger.CollectionConfig{
+					ForensicProfile: "responder/" + trigger.DefaultMemberRoleName + "-forensic-ssm", StagingBucket: staging,
+					ActionPlaybooks: map[string]string{"ResponderCapture": "collect"},
+				},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)
@@ -459,8 +464,8 @@ func TestEventRulesInvokeFunction(t *testing.T) {
 		})
 	}
 	if got := get(tmpl.Resources["RespondActionRule"].Properties, "EventPattern", "resources"); !reflect.DeepEqual(got,
-		[]any{map[string]any{"Fn::GetAtt": []any{"RespondActionTarget", "ActionTargetArn"}}}) {
-		t.Errorf("RespondActionRule matches resources %v, want the custom action's ARN only", got)
+		[]any{map[string]any{"Fn::GetAtt": []any{"RespondActionTarget", "ActionTargetArn"}}, map[string]any{"Fn::GetAtt": []any{"CaptureActionTarget", "ActionTargetArn"}}}) {
+		t.Errorf("RespondActionRule matches resources %v, want the custom actions' ARNs only", got)
 	}
 	cond := tmpl.Conditions["RespondToGuardDuty"]
 	if want := map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "GuardDutyFindings"}, "true"}}; !reflect.DeepEqual(cond, want) {

@@ -29,19 +29,14 @@ var engineRoles = []struct {
 
 // lambdaNeverCalls lists the operations of the Lambda role's registry
 // accounts that the function never calls, with the reason. They are left out
-// of the role's required set on purpose, not granted: the function refuses
-// playbooks with OS-level (SSM) collection, and only that collection has the
-// instance upload evidence into a multipart upload the responder opens,
-// lists and completes or aborts. The collection's ssm: operations are
-// workload-account operations: the member role holds them, and the Lambda
-// role needs none (TestLambdaRoleNeedsNoSSM). An entry that is not an
-// operation of the role's accounts fails TestPermissionCoverage, so that the
-// list cannot go stale.
+// of the role's required set on purpose, not granted: the disk imager runs
+// from the CLI only (no Step Functions state yet). The function runs OS-level
+// collection too (the collect task). An entry that is not an operation of the
+// role's accounts fails TestPermissionCoverage, so that the list cannot go stale.
 var lambdaNeverCalls = map[string]string{
-	"s3:CreateMultipartUpload":   "OS-level collection only: opens the upload of a memory image",
-	"s3:ListParts":               "OS-level collection only: checks the parts the instance uploaded",
-	"s3:CompleteMultipartUpload": "OS-level collection only: assembles the memory image",
-	"s3:AbortMultipartUpload":    "OS-level collection only: discards an upload that did not arrive whole",
+	"s3:UploadPart":          "responder image only (CLI): streams a disk image; no Step Functions state yet",
+	"ebs:ListSnapshotBlocks": "responder image only (CLI): lists the blocks of a snapshot copy",
+	"ebs:GetSnapshotBlock":   "responder image only (CLI): reads a block of a snapshot copy",
 }
 
 // notCalledByTheCode lists, per role, the actions a role is granted although
@@ -144,19 +139,13 @@ func TestPermissionCoverageFailsBothWays(t *testing.T) {
 			want:    []string{"is not granted sts:AssumeRole"},
 		},
 		{
-			// The exclusion is what keeps the multipart grants off the
-			// function's role: without it they are required.
-			name:    "the operations the function never calls, required anyway",
-			granted: granted,
+			// The function runs the memory capture (the collect task):
+			// without the multipart grants its role falls short.
+			name:    "the function's role without the collection's multipart grants",
+			granted: without(without(granted, "s3:AbortMultipartUpload"), "s3:ListMultipartUploadParts"),
 			needed:  all,
 			want: []string{"is not granted s3:AbortMultipartUpload",
 				"is not granted s3:ListMultipartUploadParts"},
-		},
-		{
-			name:    "the function's role granted a multipart action it never uses",
-			granted: append(append([]string{}, granted...), "s3:AbortMultipartUpload"),
-			needed:  needed,
-			want:    []string{"is granted s3:AbortMultipartUpload, which no operation"},
 		},
 	}
 	for _, c := range cases {

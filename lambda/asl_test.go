@@ -26,9 +26,10 @@ const lambdaInvoke = "arn:aws:states:::lambda:invoke"
 const functionPlaceholder = "${ResponderFunctionArn}"
 
 type aslMachine struct {
-	Comment string              `json:"Comment"`
-	StartAt string              `json:"StartAt"`
-	States  map[string]aslState `json:"States"`
+	invocations int
+	Comment     string              `json:"Comment"`
+	StartAt     string              `json:"StartAt"`
+	States      map[string]aslState `json:"States"`
 }
 
 type aslState struct {
@@ -107,12 +108,18 @@ type execution struct {
 	Cause  string
 	Visits []visit
 	Waits  int
+	// Waited is the seconds the Wait states would have waited.
+	Waited int
+	// Invocations counts the function's invocations (retries included).
+	Invocations int
 }
 
 // run executes the machine on input. onWait is called at every Wait state
 // (no time passes). At most maxTransitions states are entered.
 func (m *aslMachine) run(input any, invoke invokeFunc, onWait func(), maxTransitions int) (*execution, error) {
 	ex := &execution{}
+	m.invocations = 0
+	defer func() { ex.Invocations = m.invocations }()
 	name := m.StartAt
 	data := input
 	for range maxTransitions {
@@ -130,7 +137,15 @@ func (m *aslMachine) run(input any, invoke invokeFunc, onWait func(), maxTransit
 			}
 			data, next = out, nextState
 		case "Pass":
-			out, err := applyResultPath(data, st.Result, st.ResultPath)
+			result := st.Result
+			if st.Parameters != nil {
+				r, err := evalParameters(st.Parameters, data)
+				if err != nil {
+					return ex, fmt.Errorf("state %s Parameters: %w", name, err)
+				}
+				result = r
+			}
+			out, err := applyResultPath(data, result, st.ResultPath)
 			if err != nil {
 				return ex, fmt.Errorf("state %s: %w", name, err)
 			}
@@ -143,6 +158,7 @@ func (m *aslMachine) run(input any, invoke invokeFunc, onWait func(), maxTransit
 			next = n
 		case "Wait":
 			ex.Waits++
+			ex.Waited += st.Seconds
 			if onWait != nil {
 				onWait()
 			}
@@ -195,6 +211,7 @@ func (m *aslMachine) task(st aslState, data any, invoke invokeFunc) (any, string
 	}
 	attempts := make([]int, len(st.Retry))
 	for {
+		m.invocations++
 		out, terr := invoke(payload)
 		if terr == nil {
 			var decoded any

@@ -135,7 +135,20 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 		if !retriesLambda {
 			t.Errorf("%s: no retry of Lambda's transient errors", name)
 		}
-		if len(st.Catch) == 0 || m.States[st.Catch[len(st.Catch)-1].Next].Type != "Fail" {
+		if len(st.Catch) == 0 {
+			t.Errorf("%s: failures are not caught", name)
+			continue
+		}
+		caught := st.Catch[len(st.Catch)-1].Next
+		if task == trigger.TaskCollect && payload["stage"] != trigger.StageClose {
+			// A collection that fails must still close the forensic
+			// access (and, capture-first, isolate): Close, then on.
+			if !reaches(m, caught, "Close", 3) {
+				t.Errorf("%s: failures do not lead to Close", name)
+			}
+			continue
+		}
+		if m.States[caught].Type != "Fail" {
 			t.Errorf("%s: failures are not caught into a Fail state", name)
 		}
 	}
@@ -143,6 +156,17 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 	if want := trigger.Tasks(); !slices.Equal(slices.Compact(seen), want) {
 		t.Errorf("the state machine uses tasks %v, the handler serves %v: every route should be used", seen, want)
 	}
+}
+
+// reaches says whether state to follows from from within hops Next links.
+func reaches(m *aslMachine, from, to string, hops int) bool {
+	for range hops + 1 {
+		if from == to {
+			return true
+		}
+		from = m.States[from].Next
+	}
+	return false
 }
 
 // world is a fake account with a suspect instance and the handler on it.

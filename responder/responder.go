@@ -71,6 +71,17 @@ type Request struct {
 	// raised it for this run: the record names the actor who did.
 	BlastRadius       int
 	BlastRadiusRaised bool
+	// Stage runs one stage of a staged collection (the Lambda's state
+	// machine); KeepStatus leaves the case status as it was (such a run
+	// proves nothing about containment).
+	Stage      step.CollectStage
+	KeepStatus bool
+	// StatusOfCase makes the run's status that of the whole case: each
+	// step's newest record, from earlier runs too, counts. A run that ends
+	// a response begun in earlier runs (the Lambda's close stage) would
+	// otherwise claim what its few steps proved, and hide an earlier run's
+	// failed containment.
+	StatusOfCase bool
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -296,12 +307,12 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			PresignValidUntil: r.Clients.PresignValidUntil,
 			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,
 		},
-		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, Log: log, Now: r.Now,
+		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, Log: log, Now: r.Now, Stage: req.Stage,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
 	res := &Result{Steps: records, DryRun: req.DryRun, Interrupted: env.Interrupted()}
-	res.Status = evidence.CaseStatus(records, evidence.Outcome{DryRun: req.DryRun, Interrupted: res.Interrupted})
+	res.Status = evidence.CaseStatus(statusRecords(req, t.prior, records), evidence.Outcome{DryRun: req.DryRun, Interrupted: res.Interrupted})
 	var errs *multierror.Error
 	for _, rec := range records {
 		if rec.Status == evidence.StatusFailed {
@@ -320,7 +331,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			Status: res.Status, StartedAt: started, EndedAt: r.now(),
 			Forced: forced, BlastRadius: blast,
 		},
-		Steps: records, Artifacts: env.Artifacts(), Snapshots: append(env.Snapshots(), t.unrecordedSnapshots(env.Target.Run)...), SetStatus: true,
+		Steps: records, Artifacts: env.Artifacts(), Snapshots: append(env.Snapshots(), t.unrecordedSnapshots(env.Target.Run)...), SetStatus: !req.KeepStatus,
 		Tool: Tool(), Location: r.Store.Location(req.CaseID, ""),
 	})
 	if !req.DryRun {
@@ -340,6 +351,25 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	res.Err = errlist.OneLine(errs)
 	log.Info("response finished", "status", res.Status, "location", res.Manifest.Location)
 	return res, nil
+}
+
+// statusRecords are the step records a run's status is made of: its own,
+// or with StatusOfCase the newest record of every step of the case.
+func statusRecords(req Request, prior *evidence.Manifest, records []evidence.StepRecord) []evidence.StepRecord {
+	if !req.StatusOfCase || prior == nil {
+		return records
+	}
+	newest := map[string]int{}
+	var all []evidence.StepRecord
+	for _, r := range append(slices.Clone(prior.Steps), records...) {
+		if i, ok := newest[r.Name]; ok {
+			all[i] = r
+			continue
+		}
+		newest[r.Name] = len(all)
+		all = append(all, r)
+	}
+	return all
 }
 
 // target is what resolve found.

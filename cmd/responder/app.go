@@ -117,7 +117,7 @@ func newApp(s *streams, d deps) *cli.App {
 		ErrWriter: s.Err,
 		Commands: []*cli.Command{
 			respondCommand(s, d), statusCommand(s, d), verifyCommand(s, d),
-			holdCommand(s, d, true), holdCommand(s, d, false), casesCommand(s, d), preserveCommand(s, d),
+			holdCommand(s, d, true), holdCommand(s, d, false), casesCommand(s, d), preserveCommand(s, d), imageCommand(s, d),
 			reportCommand(s, d), releaseCommand(s, d), playbooksCommand(s), investigateCommand(s, d),
 		},
 		// Errors are turned into exit codes by run, not by the library.

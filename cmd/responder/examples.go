@@ -85,6 +85,10 @@ var commandExamples = map[string][]example{
 		{"a shell on its instance (Session Manager)", "responder investigate --case-id case-20261123-093012-1a2b3c4d --shell --evidence-bucket forensics-evidence-444455556666"},
 		{"delete the working volumes and terminate the instance; the copies are kept", "responder investigate --case-id case-20261123-093012-1a2b3c4d --stop --evidence-bucket forensics-evidence-444455556666"},
 	},
+	"image": {
+		{"raw disk images of the case's snapshot copies, through the EBS direct APIs", "responder image --case-id case-20261123-093012-1a2b3c4d --evidence-bucket forensics-evidence-444455556666"},
+		{"one copy, uncompressed", "responder image --case-id case-20261123-093012-1a2b3c4d --snapshot snap-0123456789abcdef0 --compress none --evidence-bucket forensics-evidence-444455556666"},
+	},
 	"help": {
 		{"the help of a command", "responder help respond"},
 	},

@@ -231,6 +231,9 @@ type caseSummary struct {
 	Artifacts  int               `json:"artifacts"`
 	Snapshots  []snapshotSummary `json:"snapshots"`
 	Execution  *executionSummary `json:"execution,omitempty"`
+	// Collection is how far the memory capture is (collect_progress.go);
+	// absent for a case that collects nothing.
+	Collection *collectionSummary `json:"collection,omitempty"`
 }
 
 type stepSummary struct {
@@ -349,6 +352,7 @@ func summarize(m *evidence.Manifest, exec *executionSummary) caseSummary {
 	for _, sn := range m.Snapshots {
 		s.Snapshots = append(s.Snapshots, snapshotSummary{SnapshotID: sn.SnapshotID, VolumeID: sn.VolumeID, State: sn.State})
 	}
+	s.Collection = collectionProgress(m)
 	return s
 }
 

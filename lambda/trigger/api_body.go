@@ -212,7 +212,7 @@ func (h *Handler) validate(req caseRequest) (Target, *apiError) {
 	if err := ValidateRegionIn(t.Region, h.Config.partition()); err != nil {
 		return t, badRequest("invalid_region", "%v", err)
 	}
-	if _, err := lambdaPlaybook(req.Playbook); err != nil {
+	if _, err := h.Config.Playbook(req.Playbook); err != nil {
 		var unsupported *UnsupportedPlaybookError
 		if errors.As(err, &unsupported) {
 			return t, badRequest("unsupported_playbook", "%v", err)

@@ -185,16 +185,17 @@ func TestPostCasesRejectsBadInput(t *testing.T) {
 
 // assertErrorBody checks an error answer: error, code and request_id only,
 // a short message, nothing of Go's or AWS's internals.
-// A playbook that collects OS-level evidence outlasts a Lambda invocation:
-// the answer says so and where to run it instead; an unknown one lists what
-// the Lambda runs.
+// A playbook that collects OS-level evidence needs the collection's
+// configuration: without it the answer says which variables and where to
+// run it instead; an unknown one lists the playbooks.
 func TestPostCasesPlaybookMessages(t *testing.T) {
+	const unconfigured = "it collects memory through SSM, which this function is not configured for (RESPONDER_STAGING_BUCKET and RESPONDER_MEMORY_TOOLS)"
 	for _, tc := range []struct{ playbook, code, message string }{
-		{"collect", "unsupported_playbook", "playbook collect runs OS-level collection through SSM, which outlasts a Lambda invocation: " +
-			"run it from the CLI (responder respond --playbook collect)"},
-		{"collect-before-isolate", "unsupported_playbook", "playbook collect-before-isolate runs OS-level collection through SSM, " +
-			"which outlasts a Lambda invocation: run it from the CLI (responder respond --playbook collect-before-isolate)"},
-		{"nuke", "unknown_playbook", `unknown playbook "nuke" (known: default)`},
+		{"collect", "unsupported_playbook", "playbook collect is not run by this function: " + unconfigured +
+			"; run it from the CLI (responder respond --playbook collect)"},
+		{"collect-before-isolate", "unsupported_playbook", "playbook collect-before-isolate is not run by this function: " + unconfigured +
+			"; run it from the CLI (responder respond --playbook collect-before-isolate)"},
+		{"nuke", "unknown_playbook", `unknown playbook "nuke" (known: collect, collect-before-isolate, default)`},
 	} {
 		t.Run(tc.playbook, func(t *testing.T) {
 			e := newEnv(t)

@@ -101,6 +101,8 @@ type Config struct {
 	// function's account that signs every record the function saves;
 	// empty: records are sealed, not signed.
 	SigningKey string
+	// Collection configures OS-level collection (collect_config.go).
+	Collection CollectionConfig
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -245,6 +247,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(EnvSourceKMSKeyAlias, "%q is not the name of a customer managed key's alias (for example responder-evidence)", v)
 		}
 	}
+	c.loadCollection(get, bad)
 	return c, errlist.Join(errs...)
 }
 

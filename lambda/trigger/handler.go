@@ -17,6 +17,7 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
 )
 
 // WorkloadFunc builds the clients of a target for a case: those that act in
@@ -45,6 +46,11 @@ type Handler struct {
 	// Signer signs every record the function saves (RESPONDER_SIGNING_KEY);
 	// nil: records are sealed, not signed.
 	Signer evidence.Signer
+	// Presign and Staging act with the function's own credentials for the
+	// OS-level collection: they sign the instance's uploads and fetches,
+	// and stage the part URL lists in the staging bucket.
+	Presign cloud.Presigner
+	Staging step.StagingAPI
 	// Workload builds the clients that act on a target instance.
 	Workload WorkloadFunc
 	// Log writes JSON lines; every line about a case carries its case_id.
@@ -78,7 +84,10 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 		Config: cfg,
 		Signer: signer,
 		// The Lambda writes to Amazon S3, which honours If-None-Match.
-		Store:      &evidence.Bucket{API: home.S3, Name: cfg.EvidenceBucket, KMSKeyID: cfg.EvidenceKMSKey, ConditionalWritesOnly: true},
+		Store: &evidence.Bucket{API: home.S3, Name: cfg.EvidenceBucket, KMSKeyID: cfg.EvidenceKMSKey, ConditionalWritesOnly: true,
+			Presign: home.Presign},
+		Presign:    home.Presign,
+		Staging:    home.S3,
 		Executions: lambdaClients.SFN,
 		Findings:   lambdaClients.SecurityHub,
 		SNS:        home.SNS,

@@ -142,7 +142,7 @@ func (h *Handler) postRelease(ctx context.Context, log *slog.Logger, req apiRequ
 	r := responder.New(clients, h.Store)
 	r.Clients.SNS, r.Clients.Region = h.SNS, m.Region
 	r.Clients.SSM, r.Clients.Presign, r.Clients.Staging = nil, nil, nil
-	r.Log, r.Now = log, h.Now
+	r.Log, r.Now, r.Signer = log, h.Now, h.Signer
 	rctx, cancel := context.WithTimeout(ctx, ReleaseTimeout)
 	defer cancel()
 	res, err := r.Release(rctx, responder.ReleaseRequest{

@@ -133,7 +133,13 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 			asking[t] = append(asking[t], FindingRef{ID: p.Finding.ID, ProductArn: p.Finding.ProductArn, Region: ev.Region})
 		}
 	}
-	outcomes := h.startAll(ctx, log, targets, asking, actor, SourceSecurityHub)
+	// The playbook is the action's (RESPONDER_ACTION_PLAYBOOKS), per target
+	// ARN: an "Isolate" and an "Isolate and capture memory" action.
+	playbook := DefaultPlaybook
+	if len(ev.Resources) > 0 {
+		playbook = h.Config.actionPlaybook(ev.Resources[0])
+	}
+	outcomes := h.startAll(ctx, log, targets, asking, actor, SourceSecurityHub, playbook)
 
 	res := customActionResult{Action: ev.Detail.ActionName, Findings: len(ev.Detail.Findings), Cases: []caseRef{}}
 	var failures []error
@@ -271,7 +277,7 @@ func (h *Handler) findingInstance(r findingResource, f finding) (Target, error) 
 // startAll starts a case per target, Concurrency at a time; findings are,
 // per target, those that asked for it (the respond task notes the outcome
 // on them).
-func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, findings map[Target][]FindingRef, actor, source string) map[Target]outcome {
+func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Target, findings map[Target][]FindingRef, actor, source, playbook string) map[Target]outcome {
 	var (
 		mu  sync.Mutex
 		g   errgroup.Group
@@ -281,7 +287,7 @@ func (h *Handler) startAll(ctx context.Context, log *slog.Logger, targets []Targ
 	for _, t := range targets {
 		// Each outcome carries its own error: one failure stops no other case.
 		g.Go(func() error {
-			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source, Findings: findings[t]})
+			s, err := h.start(ctx, log, startRequest{Target: t, Actor: actor, Source: source, Findings: findings[t], Playbook: playbook})
 			mu.Lock()
 			out[t] = outcome{Started: s, Err: err}
 			mu.Unlock()

@@ -88,32 +88,15 @@ func lambdaPlaybooks() []string {
 // ErrUnknownPlaybook is a playbook name that is not an embedded playbook.
 var ErrUnknownPlaybook = errors.New("unknown playbook")
 
-// UnsupportedPlaybookError is a playbook the Lambda does not run: one that
-// collects OS-level evidence through SSM. Such a collection waits for the SSM
-// Agent and streams a memory image for minutes to hours, beyond a Lambda
-// invocation; the CLI runs it.
-type UnsupportedPlaybookError struct{ Name string }
+// UnsupportedPlaybookError is a playbook the function does not run as
+// configured: one that collects OS-level evidence through SSM without the
+// collection's configuration, or whose capture outlasts what the function
+// can sign for (Why says which).
+type UnsupportedPlaybookError struct{ Name, Why string }
 
 func (e *UnsupportedPlaybookError) Error() string {
-	return fmt.Sprintf("playbook %s runs OS-level collection through SSM, which outlasts a Lambda invocation: run it from the CLI (responder respond --playbook %s)",
-		e.Name, e.Name)
-}
-
-// lambdaPlaybook returns the playbook a case runs ("" is DefaultPlaybook),
-// or why the Lambda does not run it: ErrUnknownPlaybook or an
-// *UnsupportedPlaybookError.
-func lambdaPlaybook(name string) (playbooks.Playbook, error) {
-	if name == "" {
-		name = DefaultPlaybook
-	}
-	p, err := playbooks.Lookup(name)
-	if err != nil {
-		return playbooks.Playbook{}, fmt.Errorf("%w %s (known: %s)", ErrUnknownPlaybook, quote(name), strings.Join(Playbooks, ", "))
-	}
-	if p.CollectsOS() {
-		return playbooks.Playbook{}, &UnsupportedPlaybookError{Name: p.Name}
-	}
-	return p, nil
+	return fmt.Sprintf("playbook %s is not run by this function: %s; run it from the CLI (responder respond --playbook %s)",
+		e.Name, e.Why, e.Name)
 }
 
 // startFailure classifies an error of start: a playbook the Lambda does not
@@ -170,7 +153,7 @@ func (e *BusyError) Error() string {
 func (h *Handler) start(ctx context.Context, log *slog.Logger, req startRequest) (started, error) {
 	// Every entry point (API, Security Hub, GuardDuty) comes through here:
 	// a playbook the Lambda cannot run is refused before anything is taken.
-	playbook, err := lambdaPlaybook(req.Playbook)
+	playbook, err := h.Config.Playbook(req.Playbook)
 	if err != nil {
 		log.Error("case refused", "instance_id", req.Target.InstanceID, "source", req.Source, "error", err)
 		return started{}, err

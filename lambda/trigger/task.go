@@ -38,6 +38,7 @@ var taskRoutes = map[string]taskRoute{
 	TaskRespond:        {reflect.TypeFor[respondPayload](), (*Handler).respond},
 	TaskSnapshotStatus: {reflect.TypeFor[snapshotPayload](), (*Handler).snapshotStatus},
 	TaskPreserve:       {reflect.TypeFor[preservePayload](), (*Handler).preserve},
+	TaskCollect:        {reflect.TypeFor[collectPayload](), (*Handler).collect},
 }
 
 // Tasks lists the task routes, sorted.
@@ -130,6 +131,14 @@ type respondResult struct {
 	Location    string   `json:"location"`
 	SnapshotIDs []string `json:"snapshot_ids"`
 	StepsFailed []string `json:"steps_failed"`
+	// Collect says the playbook collects through SSM: the state machine
+	// runs the collection (task collect) under CollectionID, then the rest
+	// of the playbook. The ID is the respond run's, run-NNN: the image and
+	// the instance's report go under <instance>/memory/run-NNN/, as the
+	// CLI's do (the evidence bucket policy lets the instance PUT its report
+	// there without If-None-Match).
+	Collect      bool   `json:"collect"`
+	CollectionID string `json:"collection_id"`
 }
 
 // respond runs the response of a case in the target's account, as the member
@@ -148,7 +157,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		log.Error("respond task rejected", "error", err)
 		return nil, fail(ErrorInput, "respond task: %v", err)
 	}
-	playbook, err := lambdaPlaybook(in.Playbook)
+	playbook, err := h.Config.Playbook(in.Playbook)
 	if err != nil {
 		log.Error("respond task rejected", "error", err)
 		return nil, fail(ErrorInput, "respond task: %v", err)
@@ -161,33 +170,28 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	r := responder.New(clients, h.Store)
 	// Notifications go to the topic in the function's own Region.
 	r.Clients.SNS, r.Clients.Region = h.SNS, in.Region
-	// The Lambda runs no OS-level collection (lambdaPlaybook refuses it).
+	// OS-level collection runs in the collect task's stages, not here.
 	r.Clients.SSM, r.Clients.Presign, r.Clients.Staging = nil, nil, nil
 	r.Log, r.Now, r.Signer = log, h.Now, h.Signer
-	res, err := r.Respond(ctx, responder.Request{
+	req := responder.Request{
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
 		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection, SnapshotLock: playbook.SnapshotLock,
 		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx), Force: in.Force,
 		ProtectedTag: h.Config.ProtectedTag, BlastRadius: h.Config.BlastRadius,
-	})
-	var inputErr *responder.InputError
-	switch {
-	case errors.As(err, &inputErr):
-		return nil, &Failure{Type: ErrorInput, Err: err}
-	case errors.Is(err, responder.ErrInstanceNotFound), errors.Is(err, responder.ErrInstanceTerminated):
-		return nil, &Failure{Type: ErrorInstanceNotFound, Err: err}
-	case errors.Is(err, responder.ErrProtected), errors.Is(err, responder.ErrBlastRadius):
+	}
+	if playbook.CollectsOS() {
+		before, _ := splitPlan(playbook)
+		req.Plan, req.After, req.Collection = before.names, before.order, h.Config.collection(playbook, in.AccountID)
+	}
+	res, err := r.Respond(ctx, req)
+	if errors.Is(err, responder.ErrProtected) || errors.Is(err, responder.ErrBlastRadius) {
 		// A safeguard refused the case before any change: retrying cannot
 		// help. The findings that asked for it say why no case started.
 		log.Warn("no case started: a safeguard refused it", "error", err)
 		h.noteRefusal(ctx, log, in, err)
-		return nil, &Failure{Type: ErrorInput, Err: err}
-	case errors.Is(err, responder.ErrCaseBusy):
-		// Another run of the case holds it (an earlier attempt of this
-		// task that is still running): Step Functions tries again later.
-		return nil, &Failure{Type: ErrorTransient, Err: err}
-	case err != nil:
-		return nil, awsFailure(err)
+	}
+	if err != nil {
+		return nil, respondFailure(err)
 	}
 	if res.SaveErr != nil {
 		// The record is the chain of custody: keep it in the log, and fail
@@ -204,6 +208,9 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 		return nil, &Failure{Type: ErrorTransient, Err: fmt.Errorf("case %s: the response was interrupted before every step finished", in.CaseID)}
 	}
 	out := respondResult{CaseID: in.CaseID, Status: res.Status, Location: res.Manifest.Location, SnapshotIDs: []string{}, StepsFailed: []string{}}
+	if playbook.CollectsOS() {
+		out.Collect, out.CollectionID = true, fmt.Sprintf("run-%03d", lastRun(res.Manifest))
+	}
 	for _, s := range res.Manifest.Snapshots {
 		out.SnapshotIDs = append(out.SnapshotIDs, s.SnapshotID)
 	}
@@ -214,6 +221,34 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	}
 	log.Info("respond task done", "status", out.Status, "snapshots", len(out.SnapshotIDs), "steps_failed", out.StepsFailed)
 	return out, nil
+}
+
+// respondFailure maps an error of Respond (the run could not start) to the
+// task's failure type.
+func respondFailure(err error) error {
+	var inputErr *responder.InputError
+	switch {
+	case errors.As(err, &inputErr):
+		return &Failure{Type: ErrorInput, Err: err}
+	case errors.Is(err, responder.ErrInstanceNotFound), errors.Is(err, responder.ErrInstanceTerminated):
+		return &Failure{Type: ErrorInstanceNotFound, Err: err}
+	case errors.Is(err, responder.ErrProtected), errors.Is(err, responder.ErrBlastRadius):
+		return &Failure{Type: ErrorInput, Err: err}
+	case errors.Is(err, responder.ErrCaseBusy):
+		// Another run of the case holds it (an earlier attempt of this
+		// task that is still running): Step Functions tries again later.
+		return &Failure{Type: ErrorTransient, Err: err}
+	}
+	return awsFailure(err)
+}
+
+// lastRun is the number of the newest run of a case record.
+func lastRun(m *evidence.Manifest) int {
+	n := 0
+	for _, r := range m.Runs {
+		n = max(n, r.Number)
+	}
+	return n
 }
 
 // noteOutcome notes the case status on the Security Hub findings that asked

@@ -106,7 +106,7 @@ func TestRespondTaskContainsAndRecords(t *testing.T) {
 }
 
 // A respond task for a playbook that collects OS-level evidence is refused
-// before anything is done: such a collection outlasts the invocation.
+// before anything is done when the function is not configured for it.
 func TestRespondTaskRefusesCollectionPlaybooks(t *testing.T) {
 	e := newEnv(t)
 	ex := e.startCase()
@@ -116,7 +116,7 @@ func TestRespondTaskRefusesCollectionPlaybooks(t *testing.T) {
 	_, err := e.handle(marshal(t, m))
 	var f *trigger.Failure
 	if !errors.As(err, &f) || f.Type != trigger.ErrorInput ||
-		!strings.Contains(err.Error(), "outlasts a Lambda invocation: run it from the CLI (responder respond --playbook collect-before-isolate)") {
+		!strings.Contains(err.Error(), "not configured for (RESPONDER_STAGING_BUCKET and RESPONDER_MEMORY_TOOLS); run it from the CLI (responder respond --playbook collect-before-isolate)") {
 		t.Fatalf("error %v, want an input failure saying to run it from the CLI", err)
 	}
 	if got := len(e.cloud.Snapshots()); got != 0 {
@@ -230,7 +230,7 @@ func TestTaskFieldsAreThePayloads(t *testing.T) {
 	if _, ok := trigger.TaskFields("nope"); ok {
 		t.Error("TaskFields knows an unknown task")
 	}
-	if got := strings.Join(trigger.Tasks(), ","); got != "preserve,respond,snapshot-status" {
+	if got := strings.Join(trigger.Tasks(), ","); got != "collect,preserve,respond,snapshot-status" {
 		t.Errorf("Tasks() = %s", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -80,6 +81,9 @@ type Clients struct {
 	// Signing is KMS with the caller's own credentials: it signs the case
 	// records with the forensics account's signing key (--signing-key).
 	Signing Signing
+	// EBS reads snapshot copies in the forensics account block by block
+	// (EBS direct APIs), with the caller's own credentials.
+	EBS EBS
 	// CallerSTS identifies the caller behind the assumed role; nil when no
 	// role is assumed.
 	CallerSTS STS
@@ -120,6 +124,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		InvestigationEC2:    ec2.NewFromConfig(base),
 		InvestigationSSM:    ssm.NewFromConfig(base),
 		Signing:             kms.NewFromConfig(base),
+		EBS:                 ebs.NewFromConfig(base),
 		Region:              base.Region,
 	}
 	if opts.RoleARN != "" {

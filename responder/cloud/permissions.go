@@ -64,6 +64,10 @@ var RequiresNoPermission = map[string]string{
 // Operation.API) to the IAM actions AWS checks besides its own action.
 // Keep each entry to what the toolkit's call actually sends.
 var dependentActions = map[string][]string{
+	// Reading an encrypted snapshot through the EBS direct APIs needs
+	// kms:Decrypt on its key (EBS user guide, "Control access to EBS direct
+	// APIs using IAM": encrypted snapshots).
+	"ebs:GetSnapshotBlock": {"kms:Decrypt"},
 	// The instance profile's role is passed to EC2.
 	"ec2:AssociateIamInstanceProfile": {"iam:PassRole"},
 	// Tags given in TagSpecifications are authorised as ec2:CreateTags with

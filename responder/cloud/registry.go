@@ -77,6 +77,12 @@ type S3 interface {
 	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	// ListMultipartUploads finds the upload a retried stage of the
+	// Lambda's collection opened before (it opens no second one).
+	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+	// UploadPart: `responder image` streams a disk image into the bucket
+	// itself.
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
 }
 
 // SNS lists every Amazon SNS operation the toolkit calls.
@@ -103,6 +109,7 @@ var (
 var (
 	_ evidence.UploadAPI = S3(nil)
 	_ evidence.Presigner = Presigner(nil)
+	_ evidence.PartAPI   = S3(nil)
 )
 
 // Where an operation's permission is needed.
@@ -177,5 +184,7 @@ var iamActionFor = map[string]string{
 	// Multipart uploads are authorised by s3:PutObject.
 	"s3:CreateMultipartUpload":   "s3:PutObject",
 	"s3:CompleteMultipartUpload": "s3:PutObject",
+	"s3:UploadPart":              "s3:PutObject",
 	"s3:ListParts":               "s3:ListMultipartUploadParts",
+	"s3:ListMultipartUploads":    "s3:ListBucketMultipartUploads",
 }

@@ -82,8 +82,19 @@ type Received struct {
 var _ Receiver = (*Bucket)(nil)
 
 func (b *Bucket) uploads() (UploadAPI, error) {
+	api, err := b.multipart()
+	if err != nil || b.Presign == nil {
+		return nil, ErrCannotReceive
+	}
+	return api, nil
+}
+
+// multipart is the bucket's API for multipart uploads, which the toolkit
+// opens, completes and aborts itself whether the parts come from an
+// instance (presigned) or from the toolkit (PartWriter).
+func (b *Bucket) multipart() (UploadAPI, error) {
 	api, ok := b.API.(UploadAPI)
-	if !ok || b.Presign == nil {
+	if !ok {
 		return nil, ErrCannotReceive
 	}
 	return api, nil
@@ -124,7 +135,7 @@ func (b *Bucket) PresignPut(ctx context.Context, caseID, path string, ttl time.D
 
 // BeginUpload opens a multipart upload, with SSE-KMS under KMSKeyID when set.
 func (b *Bucket) BeginUpload(ctx context.Context, caseID, path, contentType string) (*Upload, error) {
-	api, err := b.uploads()
+	api, err := b.multipart()
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +181,7 @@ func (b *Bucket) PresignParts(ctx context.Context, u *Upload, n int, ttl time.Du
 
 // UploadedParts pages through ListParts.
 func (b *Bucket) UploadedParts(ctx context.Context, u *Upload) ([]UploadedPart, error) {
-	api, err := b.uploads()
+	api, err := b.multipart()
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +206,7 @@ func (b *Bucket) UploadedParts(ctx context.Context, u *Upload) ([]UploadedPart, 
 
 // CompleteUpload assembles the parts, then reads back what S3 stored.
 func (b *Bucket) CompleteUpload(ctx context.Context, u *Upload, parts []UploadedPart) (Received, error) {
-	api, err := b.uploads()
+	api, err := b.multipart()
 	if err != nil {
 		return Received{}, err
 	}
@@ -226,9 +237,39 @@ func (b *Bucket) CompleteUpload(ctx context.Context, u *Upload, parts []Uploaded
 	return r, nil
 }
 
+// OpenUploads lists the uploads open at a case path, oldest first (an
+// upload an earlier, unrecorded attempt opened).
+func (b *Bucket) OpenUploads(ctx context.Context, caseID, path string) ([]*Upload, error) {
+	api, err := b.uploads()
+	if err != nil {
+		return nil, err
+	}
+	key, err := b.key(caseID, path)
+	if err != nil {
+		return nil, err
+	}
+	var found []*Upload
+	in := &s3.ListMultipartUploadsInput{Bucket: &b.Name, Prefix: &key}
+	for {
+		out, err := api.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list the open uploads of s3://%s/%s: %w", b.Name, key, err)
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) == key {
+				found = append(found, &Upload{CaseID: caseID, Path: path, Bucket: b.Name, Key: key, UploadID: aws.ToString(u.UploadId)})
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return found, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
 // AbortUpload discards the parts of an upload.
 func (b *Bucket) AbortUpload(ctx context.Context, u *Upload) error {
-	api, err := b.uploads()
+	api, err := b.multipart()
 	if err != nil {
 		return err
 	}

@@ -182,6 +182,11 @@ func (s *S3) uploadPart(bucketName, key, uploadID string, n int32, body []byte, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls["UploadPart"]++
+	return c.uploadPartLocked(bucketName, key, uploadID, n, body, contentMD5)
+}
+
+// uploadPartLocked stores one part (see uploadPart); c.mu is held.
+func (c *Cloud) uploadPartLocked(bucketName, key, uploadID string, n int32, body []byte, contentMD5 string) (etag string, err error) {
 	b, u, err := c.uploadLocked(bucketName, key, uploadID)
 	if err != nil {
 		return "", err
@@ -370,6 +375,46 @@ func (s *S3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUplo
 			return nil, err
 		}
 		return func() { delete(b.Uploads, u.ID) }, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListMultipartUploads lists a bucket's open uploads whose key starts with
+// Prefix, by key then initiation, as S3 does; one page (no marker or
+// delimiter is served).
+func (s *S3) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, _ ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error) {
+	if in == nil {
+		in = &s3.ListMultipartUploadsInput{}
+	}
+	c := s.c
+	out := &s3.ListMultipartUploadsOutput{Bucket: in.Bucket, Prefix: in.Prefix, IsTruncated: aws.Bool(false)}
+	err := c.call(ctx, serviceS3, "ListMultipartUploads", false, &out.ResultMetadata, func() (func(), error) {
+		b, ok := c.st.Buckets[aws.ToString(in.Bucket)]
+		if !ok {
+			return nil, apiError("NoSuchBucket", "The specified bucket does not exist")
+		}
+		if in.KeyMarker != nil || in.UploadIdMarker != nil || in.Delimiter != nil {
+			return nil, apiError("NotImplemented", "fakeaws: ListMultipartUploads serves Prefix only")
+		}
+		var ups []*multipartUpload
+		for _, u := range b.Uploads {
+			if strings.HasPrefix(u.Key, aws.ToString(in.Prefix)) {
+				ups = append(ups, u)
+			}
+		}
+		sort.Slice(ups, func(i, j int) bool {
+			if ups[i].Key != ups[j].Key {
+				return ups[i].Key < ups[j].Key
+			}
+			return ups[i].Initiated.Before(ups[j].Initiated)
+		})
+		for _, u := range ups {
+			out.Uploads = append(out.Uploads, s3types.MultipartUpload{Key: aws.String(u.Key), UploadId: aws.String(u.ID), Initiated: aws.Time(u.Initiated)})
+		}
+		return func() {}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -648,3 +648,41 @@ func (s *SSM) CancelCommand(ctx context.Context, in *ssm.CancelCommandInput, _ .
 func (r CommandRecord) String() string {
 	return fmt.Sprintf("%s %s on %s: %s/%s (code %d)", r.CommandID, r.DocumentName, r.InstanceID, r.Status, r.StatusDetails, r.ResponseCode)
 }
+
+// ListCommands lists the commands sent to the account, newest first, as
+// SSM does: filtered by InstanceId and by the DocumentName filter (the
+// other filters are not served). Parameters are left out: SSM hides
+// SecureString values, and a test should not lean on the listing for
+// them (Commands has them). One page.
+func (s *SSM) ListCommands(ctx context.Context, in *ssm.ListCommandsInput, _ ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
+	if in == nil {
+		in = &ssm.ListCommandsInput{}
+	}
+	c := s.c
+	out := &ssm.ListCommandsOutput{}
+	err := c.call(ctx, serviceSSM, "ListCommands", false, &out.ResultMetadata, func() (func(), error) {
+		var doc string
+		for _, f := range in.Filters {
+			if f.Key != ssmtypes.CommandFilterKeyDocumentName {
+				return nil, apiError("InvalidFilterKey", "filter %s is not served by the fake", f.Key)
+			}
+			doc = aws.ToString(f.Value)
+		}
+		cmds := sortedBySeq(c.st.Commands, func(cmd *command) int { return cmd.Seq })
+		for i := len(cmds) - 1; i >= 0; i-- {
+			cmd := cmds[i]
+			if (in.InstanceId != nil && cmd.InstanceID != aws.ToString(in.InstanceId)) || (doc != "" && cmd.DocumentName != doc) {
+				continue
+			}
+			out.Commands = append(out.Commands, ssmtypes.Command{
+				CommandId: aws.String(cmd.ID), DocumentName: aws.String(cmd.DocumentName), DocumentVersion: aws.String(cmd.DocumentVersion),
+				Comment: aws.String(cmd.Comment), InstanceIds: []string{cmd.InstanceID}, RequestedDateTime: aws.Time(cmd.Requested),
+			})
+		}
+		return func() {}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

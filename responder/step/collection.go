@@ -175,6 +175,9 @@ func (c Collection) Validate() error {
 // the list of part URLs is written there for the instance to fetch.
 type StagingAPI interface {
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	// GetObject reads back what a staged collection's prepare stage
+	// staged for its send stage (the sealed command parameters).
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
 // SSMNode is what ssm-access found of the instance as a managed node.

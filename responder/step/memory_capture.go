@@ -70,6 +70,8 @@ type memoryState struct {
 	Warnings    []string                      `json:"warnings,omitempty"`
 	Failure     string                        `json:"failure,omitempty"`
 	FailedPart  int                           `json:"failed_part,omitempty"`
+	// Staged is set when the capture runs as separate stages (Env.Stage).
+	Staged *stagedCapture `json:"staged,omitempty"`
 }
 
 // Run goes in three phases: plan (check and size the capture, change
@@ -78,6 +80,9 @@ type memoryState struct {
 // report, check the parts, complete the upload). Every failure after plan
 // goes through memoryCapture.fail, the one place that aborts the upload.
 func (s MemoryCapture) Run(ctx context.Context, env *Env) Result {
+	if env.Stage.Name != "" {
+		return s.runStage(ctx, env)
+	}
 	c, res := s.plan(ctx, env)
 	if c == nil {
 		return res
@@ -193,12 +198,15 @@ func (c *memoryCapture) prepare(ctx context.Context) (why string, err error) {
 		return "", err
 	}
 	base := fmt.Sprintf("%s/memory/run-%03d/", env.Target.InstanceID(), env.Target.Run)
+	if env.Stage.Collection != "" {
+		base = fmt.Sprintf("%s/memory/%s/", env.Target.InstanceID(), env.Stage.Collection)
+	}
 	c.imagePath, c.reportPath = base+"memory-image", base+"report.json"
 	params, err := c.toolParameters(ctx, ttl)
 	if err != nil {
 		return "", err
 	}
-	upload, err := c.rcv.BeginUpload(ctx, env.Target.CaseID, c.imagePath, "application/octet-stream")
+	upload, err := c.beginUpload(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -213,7 +221,7 @@ func (c *memoryCapture) toolParameters(ctx context.Context, ttl time.Duration) (
 	env := c.env
 	params := map[string]string{
 		"CaseId": env.Target.CaseID, "PartSizeMiB": strconv.Itoa(c.st.PartSizeMiB),
-		"ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(c.bound).Seconds()))),
+		"ExecutionTimeout": strconv.Itoa(max(60, int(c.bound.Sub(env.now()).Seconds()))),
 	}
 	if compression := env.Collection.Memory.Compression; compression != "" {
 		params["Compression"] = compression

@@ -45,6 +45,7 @@ var registry = map[string]func() Step{
 var recordOnly = map[string]func() Description{
 	SnapshotCopyRecord:  describeSnapshotCopy,
 	InvestigationRecord: describeInvestigation,
+	DiskImageRecord:     describeDiskImage,
 }
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.

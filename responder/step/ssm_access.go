@@ -64,6 +64,9 @@ type ssmAccessState struct {
 }
 
 func (s SSMAccess) Run(ctx context.Context, env *Env) Result {
+	if env.Stage.Name != "" {
+		return s.accessStage(ctx, env)
+	}
 	if env.Collection.Order == CaptureFirst {
 		env.setCollectionDeadline(env.now().Add(time.Duration(env.Collection.CaptureTimeout.Or(DefaultCaptureTimeout))))
 	}

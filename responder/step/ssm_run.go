@@ -229,18 +229,28 @@ func sendCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun,
 	sort.Strings(run.Parameters)
 	id := env.Target.InstanceID()
 	// The delivery timeout: how long SSM keeps trying to reach the agent.
-	delivery := int32(time.Until(deadline).Seconds())
+	delivery := int32(deadline.Sub(env.now()).Seconds())
 	delivery = max(30, min(delivery, 2592000))
 	sent, err := api.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName: aws.String(run.Document), DocumentVersion: aws.String(run.DocumentVersion),
 		InstanceIds: []string{id}, Parameters: params, TimeoutSeconds: aws.Int32(delivery),
-		Comment: aws.String(truncate("responder case "+env.Target.CaseID, 100)),
+		Comment: aws.String(commandComment(env)),
 	})
 	if err != nil {
 		return fmt.Errorf("send %s to %s: %w", run.Document, id, err)
 	}
 	run.CommandID, run.SentAt = aws.ToString(sent.Command.CommandId), env.now()
 	return nil
+}
+
+// commandComment marks a command with its case (and, for a staged
+// collection, the collection: how a retried send stage finds it).
+func commandComment(env *Env) string {
+	c := "responder case " + env.Target.CaseID
+	if env.Stage.Collection != "" {
+		c += " " + env.Stage.Collection
+	}
+	return truncate(c, 100)
 }
 
 // waitCommand polls the sent command until it ends, and cancels it when the

@@ -165,6 +165,9 @@ type Env struct {
 	Progress func(Progress)
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Stage, when named, runs one stage of an OS-level collection split
+	// across invocations (the Lambda's state machine); see CollectStage.
+	Stage CollectStage
 
 	facts facts
 }

@@ -142,7 +142,7 @@ func (c *volatileCollection) prepare(ctx context.Context) error {
 	}
 	c.params, err = c.doc.SendCommandParameters(map[string]string{
 		"CaseId": env.Target.CaseID, "ArchiveUrl": archiveURL, "ResultUrl": resultURL,
-		"RecentDays": strconv.Itoa(recent), "ExecutionTimeout": strconv.Itoa(max(60, int(time.Until(c.bound).Seconds()))),
+		"RecentDays": strconv.Itoa(recent), "ExecutionTimeout": strconv.Itoa(max(60, int(c.bound.Sub(env.now()).Seconds()))),
 	}, key)
 	return err
 }
