@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -58,16 +59,22 @@ type streams struct {
 	// confirmation there (a command never asks otherwise).
 	In           io.Reader
 	InIsTerminal bool
+	// OutIsTerminal: standard output is a terminal (tables with boxes;
+	// colour unless NO_COLOR).
+	OutIsTerminal bool
 }
 
 // deps are what the commands get from outside: AWS clients, the clock.
 type deps struct {
 	loadClients func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error)
 	now         func() time.Time
+	// getenv reads the environment (NO_COLOR, RESPONDER_CONFIG, HOME...);
+	// nil is an empty environment.
+	getenv func(string) string
 }
 
 func defaultDeps() deps {
-	return deps{loadClients: cloud.Load, now: time.Now}
+	return deps{loadClients: cloud.Load, now: time.Now, getenv: os.Getenv}
 }
 
 // exitError carries an exit code out of a command.
@@ -83,8 +90,17 @@ func exitf(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
 }
 
+// withEnv is d with an empty environment when it has none.
+func (d deps) withEnv() deps {
+	if d.getenv == nil {
+		d.getenv = func(string) string { return "" }
+	}
+	return d
+}
+
 func newApp(s *streams, d deps) *cli.App {
-	return &cli.App{
+	d = d.withEnv()
+	app := &cli.App{
 		Name:    "responder",
 		Usage:   "preserve the evidence of a suspect EC2 instance and isolate it",
 		Version: responder.Version,
@@ -105,9 +121,18 @@ func newApp(s *streams, d deps) *cli.App {
 			reportCommand(s, d), releaseCommand(s, d), playbooksCommand(s), investigateCommand(s, d),
 		},
 		// Errors are turned into exit codes by run, not by the library.
-		ExitErrHandler:  func(*cli.Context, error) {},
+		ExitErrHandler: func(*cli.Context, error) {},
+		// The library's help command answers an unknown name with exit 3:
+		// helpCommand replaces it.
 		HideHelpCommand: true,
+		Action:          rootAction,
+		// --generate-bash-completion, which the completion scripts call.
+		EnableBashCompletion: true,
+		OnUsageError:         usageError(""),
 	}
+	app.Commands = append(app.Commands, configCommand(s, d), completionCommand(s), helpCommand(s, d))
+	prepareCommands(app.Commands, "", s, d.getenv)
+	return app
 }
 
 // syncWriter serialises writes: logs and progress lines reach standard error
@@ -125,7 +150,9 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, s *streams, d deps) int {
-	s = &streams{Out: s.Out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal, In: s.In, InIsTerminal: s.InIsTerminal}
+	d = d.withEnv()
+	out := &termOut{Writer: s.Out, tty: s.OutIsTerminal, color: colorOn(s.OutIsTerminal, d.getenv)}
+	s = &streams{Out: out, Err: &syncWriter{w: s.Err}, ErrIsTerminal: s.ErrIsTerminal, In: s.In, InIsTerminal: s.InIsTerminal, OutIsTerminal: s.OutIsTerminal}
 	if s.In == nil {
 		s.In = strings.NewReader("")
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -61,24 +60,20 @@ func (o *storeOptions) checkWritable(caseID string) error {
 type awsOptions struct {
 	Region  string
 	Profile string
+	// Env names the config file's environment that fills the flags not
+	// given (applyConfig).
+	Env string
+	// RetryTimeout bounds the retries of one AWS operation (watchRetries).
+	RetryTimeout time.Duration
 }
 
 func awsFlags(o *awsOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "region", Usage: "AWS Region of the instance (default: AWS_REGION or the profile's)", Destination: &o.Region},
 		&cli.StringFlag{Name: "profile", Usage: "shared config profile (default: AWS_PROFILE or default)", Destination: &o.Profile},
+		envFlag(&o.Env),
+		retryFlag(&o.RetryTimeout),
 	}
-}
-
-func outputFlag(dst *string) cli.Flag {
-	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json", Value: "table", Destination: dst}
-}
-
-func validateOutput(o string) error {
-	if o != "table" && o != "json" {
-		return exitf(exitUsage, "--output must be table or json, not %q", o)
-	}
-	return nil
 }
 
 // storeClients loads AWS clients only when the store is a bucket: a local
@@ -88,14 +83,6 @@ func storeClients(c *cli.Context, d deps, a awsOptions, s storeOptions) (*cloud.
 		return &cloud.Clients{}, nil
 	}
 	return loadClients(c.Context, d, cloud.Options{Region: a.Region, Profile: a.Profile})
-}
-
-func loadClients(ctx context.Context, d deps, opts cloud.Options) (*cloud.Clients, error) {
-	clients, err := d.loadClients(ctx, opts)
-	if err != nil {
-		return nil, exitf(exitCannotStart, "%v", err)
-	}
-	return clients, nil
 }
 
 // logger writes structured lines to standard error.

@@ -15,7 +15,7 @@ import (
 // holdOptions are the inputs of `responder hold` and `responder unhold`.
 type holdOptions struct {
 	CaseID string
-	Output string
+	Output outputOptions
 	AWS    awsOptions
 	Store  storeOptions
 }
@@ -28,7 +28,7 @@ func holdCommand(s *streams, d deps, on bool) *cli.Command {
 	}
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "case-id", Usage: "the case", Required: true, Destination: &o.CaseID},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 	}
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
@@ -70,7 +70,7 @@ func runHold(c *cli.Context, s *streams, d deps, o *holdOptions, on bool) error 
 		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
 	}
 	if res != nil {
-		if perr := printHold(s.Out, o.Output, res); perr != nil && err == nil {
+		if perr := printHold(s, o.Output, res); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -82,11 +82,29 @@ func runHold(c *cli.Context, s *streams, d deps, o *holdOptions, on bool) error 
 
 // printHold shows what a hold or unhold did: a summary, then each object
 // with its legal hold as read back, failures included.
-func printHold(w io.Writer, format string, res *custody.HoldResult) error {
-	if format == "json" {
-		return writeJSON(w, holdOutput{CaseID: res.CaseID, Action: res.Action, Objects: res.Objects,
-			Failed: res.Failed(), Record: res.Record, RecordError: res.RecordError})
+func printHold(s *streams, o outputOptions, res *custody.HoldResult) error {
+	want := "ON"
+	if res.Action == evidence.CustodyHoldOff {
+		want = "OFF"
 	}
+	return o.print(s, result{
+		value: holdOutput{CaseID: res.CaseID, Action: res.Action, Objects: res.Objects,
+			Failed: res.Failed(), Record: res.Record, RecordError: res.RecordError},
+		table: func(w io.Writer) error { return holdTable(w, res, want) },
+		text: func(t *textWriter) {
+			t.line("HOLD", res.CaseID, res.Action, fmt.Sprint(len(res.Objects)), fmt.Sprint(res.Failed()), res.RecordError)
+			for _, o := range res.Objects {
+				if o.Done {
+					t.line("OBJECT", o.Path, want, "")
+				} else {
+					t.line("OBJECT", o.Path, "FAILED", o.Error)
+				}
+			}
+		},
+	})
+}
+
+func holdTable(w io.Writer, res *custody.HoldResult, want string) error {
 	fmt.Fprintf(w, "Case      %s\nAction    %s\n", res.CaseID, res.Action)
 	fmt.Fprintf(w, "Objects   %d of %d done, %d failed\n", len(res.Objects)-res.Failed(), len(res.Objects), res.Failed())
 	switch {
@@ -99,15 +117,11 @@ func printHold(w io.Writer, format string, res *custody.HoldResult) error {
 		fmt.Fprintf(w, "          %s\n", res.RecordError)
 	}
 	fmt.Fprintln(w)
-	want := "ON"
-	if res.Action == evidence.CustodyHoldOff {
-		want = "OFF"
-	}
 	t := newTable(w, "OBJECT", "LEGAL HOLD", "DETAIL")
 	for _, o := range res.Objects {
-		row := []string{o.Path, want, ""}
+		row := []string{o.Path, paint(w, want), ""}
 		if !o.Done {
-			row[1], row[2] = "FAILED", o.Error
+			row[1], row[2] = paint(w, "FAILED"), o.Error
 		}
 		if err := t.Append(row); err != nil {
 			return err

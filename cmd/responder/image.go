@@ -20,7 +20,7 @@ type imageOptions struct {
 	Compression string
 	Concurrency int
 	Rate        float64
-	Output      string
+	Output      outputOptions
 	Verbose     bool
 	AWS         awsOptions
 	Store       storeOptions
@@ -34,7 +34,7 @@ func imageCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "compress", Usage: "zstd or none", Value: image.CompressZstd, Destination: &o.Compression},
 		&cli.IntFlag{Name: "concurrency", Usage: "GetSnapshotBlock calls in flight", Value: image.DefaultConcurrency, Destination: &o.Concurrency},
 		&cli.Float64Flag{Name: "rate", Usage: "GetSnapshotBlock calls a second (the EBS direct APIs' per-snapshot quota)", Value: image.DefaultRate, Destination: &o.Rate},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, awsFlags(&o.AWS)...)
@@ -99,7 +99,7 @@ func runImage(c *cli.Context, s *streams, d deps, o *imageOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "%v", err)
 	}
-	if err := printImage(s.Out, o.Output, res); err != nil {
+	if err := printImage(s, o.Output, res); err != nil {
 		return exitf(exitContainmentFailed, "print result: %v", err)
 	}
 	if res.Err != nil {
@@ -118,11 +118,25 @@ type imageOutput struct {
 	Steps     []evidence.StepRecord `json:"steps"`
 }
 
-func printImage(w io.Writer, format string, res *image.Result) error {
+func printImage(s *streams, o outputOptions, res *image.Result) error {
 	m := res.Manifest
-	if format == "json" {
-		return writeJSON(w, imageOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, Artifacts: res.Artifacts, Steps: res.Steps})
-	}
+	return o.print(s, result{
+		value: imageOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, Artifacts: res.Artifacts, Steps: res.Steps},
+		table: func(w io.Writer) error { return imageTable(w, res) },
+		text: func(t *textWriter) {
+			t.line("IMAGE", m.CaseID, fmt.Sprint(m.LastRun()), res.Status, m.Location)
+			for _, st := range res.Steps {
+				t.line("STEP", st.Name, st.Status, st.Reason, st.Error)
+			}
+			for _, a := range res.Artifacts {
+				t.line("ARTIFACT", a.Path, fmt.Sprint(a.Size), a.SHA256, a.DecodedSHA256, fmt.Sprint(a.DecodedSize))
+			}
+		},
+	})
+}
+
+func imageTable(w io.Writer, res *image.Result) error {
+	m := res.Manifest
 	if len(res.Steps) == 0 {
 		fmt.Fprintf(w, "Case      %s: every copy is already imaged (no run recorded)\n", m.CaseID)
 		return nil

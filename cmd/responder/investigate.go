@@ -24,7 +24,7 @@ type investigateOptions struct {
 	Stop        bool
 	Shell       bool
 	WorkspaceID string
-	Output      string
+	Output      outputOptions
 	Verbose     bool
 	AWS         awsOptions
 	Store       storeOptions
@@ -54,7 +54,7 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 		&cli.BoolFlag{Name: "shell", Usage: "open a Session Manager session to the workspace's instance (prints the command without session-manager-plugin)", Destination: &o.Shell},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long", Value: investigate.DefaultTimeout, Destination: &o.Timeout},
 		&cli.DurationFlag{Name: "poll-interval", Usage: "time between two looks at something in progress", Value: investigate.DefaultPoll, Destination: &o.PollInterval},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, awsFlags(&o.AWS)...)
@@ -64,7 +64,7 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 		Usage: "mount the case's snapshot copies read-only on a fresh analysis instance in the forensics account",
 		UsageText: "responder investigate --case-id ID --subnet-id SUBNET --ami-id AMI [--instance-type T] [--new]\n" +
 			"    [--instance-profile P] [--security-group-id SG] [--kms-key K] [--hash-devices] [--volatility] [--plaso]\n" +
-			"    [--evidence-bucket B | --evidence-dir DIR] [--output table|json]\n" +
+			"    [--evidence-bucket B | --evidence-dir DIR] [--output table|json|text]\n" +
 			"responder investigate --case-id ID --stop [--workspace-id ws-NNN]\n" +
 			"responder investigate --case-id ID --shell",
 		Description: "With your own credentials, in the forensics account: launches one analysis instance (IMDSv2,\n" +
@@ -137,7 +137,7 @@ func runInvestigate(c *cli.Context, s *streams, d deps, o *investigateOptions) e
 	if err := investigateError(o.CaseID, err); err != nil {
 		return err
 	}
-	if err := printWorkspace(s.Out, o.Output, res); err != nil {
+	if err := printWorkspace(s, o.Output, res); err != nil {
 		return exitf(exitContainmentFailed, "print result: %v", err)
 	}
 	if res.SaveErr != nil {
@@ -205,13 +205,30 @@ type investigateOutput struct {
 	Workspace evidence.Workspace `json:"workspace"`
 }
 
-func printWorkspace(w io.Writer, format string, res *investigate.Result) error {
+func printWorkspace(s *streams, o outputOptions, res *investigate.Result) error {
 	m, ws := res.Manifest, res.Workspace
-	if format == "json" {
-		return writeJSON(w, investigateOutput{CaseID: m.CaseID, Run: m.LastRun(), Location: m.Location, Workspace: ws})
-	}
+	return o.print(s, result{
+		value: investigateOutput{CaseID: m.CaseID, Run: m.LastRun(), Location: m.Location, Workspace: ws},
+		table: func(w io.Writer) error { return workspaceTable(w, res) },
+		text: func(t *textWriter) {
+			t.line("WORKSPACE", m.CaseID, fmt.Sprint(m.LastRun()), ws.ID, ws.State, ws.InstanceID, ws.InstanceState, m.Location)
+			for _, v := range ws.Volumes {
+				t.line("VOLUME", v.SnapshotID, v.VolumeID, v.Device, v.State, v.Error)
+			}
+			for _, mt := range ws.Mounts {
+				t.line("MOUNT", mt.VolumeID, mt.FSType, mt.MountPoint, mt.Options, mt.WritesBefore, mt.WritesAfter, fmt.Sprint(mt.Unchanged))
+			}
+			for _, p := range ws.Problems {
+				t.line("PROBLEM", p)
+			}
+		},
+	})
+}
+
+func workspaceTable(w io.Writer, res *investigate.Result) error {
+	m, ws := res.Manifest, res.Workspace
 	fmt.Fprintf(w, "Case       %s (run %d)\n", m.CaseID, m.LastRun())
-	fmt.Fprintf(w, "Workspace  %s: %s\n", ws.ID, workspaceStateText(ws.State))
+	fmt.Fprintf(w, "Workspace  %s: %s\n", ws.ID, paint(w, workspaceStateText(ws.State)))
 	fmt.Fprintf(w, "Instance   %s (%s, %s, %s, %s)\n", dash(ws.InstanceID), dash(ws.InstanceState), ws.InstanceType, ws.AMIID, dash(ws.AvailabilityZone))
 	fmt.Fprintf(w, "Evidence   %s\n\n", m.Location)
 	t := newTable(w, "COPY", "VOLUME", "DEVICE", "STATE", "DETAIL")

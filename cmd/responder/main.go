@@ -23,7 +23,8 @@ func main() {
 	}()
 	tty := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
 	in := isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsCygwinTerminal(os.Stdin.Fd())
-	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: tty, In: os.Stdin, InIsTerminal: in}, defaultDeps())
+	out := isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd())
+	code := run(ctx, os.Args, &streams{Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: tty, In: os.Stdin, InIsTerminal: in, OutIsTerminal: out}, defaultDeps())
 	stop()
 	os.Exit(code)
 }

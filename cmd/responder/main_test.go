@@ -130,13 +130,13 @@ func TestExitCodes(t *testing.T) {
 		{"malformed instance", nil, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", "i-$(reboot)", "--evidence-dir", dir}
 		}, exitUsage, "invalid instance ID"},
-		{"unknown flag", nil, func(id, dir string) []string { return []string{"respond", "--instance", id} }, exitUsage, "flag provided but not defined"},
+		{"unknown flag", nil, func(id, dir string) []string { return []string{"respond", "--instance", id} }, exitUsage, "did you mean --instance-id?"},
 		{"unknown step", nil, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--steps", "snapshots,wipe", "--evidence-dir", dir}
 		}, exitUsage, "unknown step"},
 		{"bad output", nil, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--output", "yaml", "--evidence-dir", dir}
-		}, exitUsage, "table or json"},
+		}, exitUsage, "table, json or text"},
 		{"both stores", nil, func(id, dir string) []string {
 			return []string{"respond", "--instance-id", id, "--evidence-dir", dir, "--evidence-bucket", "b"}
 		}, exitUsage, "exclusive"},

@@ -14,31 +14,118 @@ import (
 )
 
 func playbooksCommand(s *streams) *cli.Command {
-	list := func(c *cli.Context) error { return printPlaybooks(s.Out) }
+	list, show := &outputOptions{}, &outputOptions{}
 	return &cli.Command{
 		Name:      "playbooks",
 		Usage:     "list the playbooks respond can run, or show one's trade-off and steps",
 		UsageText: "responder playbooks [list | show NAME|FILE]",
-		Action:    list,
+		Flags:     []cli.Flag{outputFlag(list), queryFlag(list)},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return unknownCommand("playbooks", c.Args().First(), c.Command.Subcommands)
+			}
+			return runPlaybooks(s, *list)
+		},
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "list the playbooks: name, collection order, summary", Action: list},
+			{Name: "list", Usage: "list the playbooks: name, collection order, summary", UsageText: "responder playbooks list [--output table|json|text]",
+				Flags: []cli.Flag{outputFlag(list), queryFlag(list)}, Action: func(c *cli.Context) error { return runPlaybooks(s, *list) }},
 			{
 				Name:      "show",
 				Usage:     "print a playbook's trade-off and its steps, with what each waits for",
-				UsageText: "responder playbooks show NAME|FILE",
+				UsageText: "responder playbooks show [--output table|json|text] NAME|FILE",
+				Flags:     []cli.Flag{outputFlag(show), queryFlag(show)},
 				Action: func(c *cli.Context) error {
+					if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+						return exitf(exitUsage, "playbooks show: flags go before the playbook: responder playbooks show %s %s", c.Args().Get(1), c.Args().First())
+					}
 					if c.NArg() != 1 {
 						return exitf(exitUsage, "playbooks show takes one playbook name or file (see responder playbooks)")
+					}
+					if err := show.validate(); err != nil {
+						return err
 					}
 					p, err := playbooks.Load(c.Args().First())
 					if err != nil {
 						return exitf(exitUsage, "%v", err)
 					}
-					return printPlaybook(s.Out, p)
+					return printPlaybook(s, *show, p)
 				},
 			},
 		},
 	}
+}
+
+func runPlaybooks(s *streams, o outputOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	all := playbooks.All()
+	views := make([]playbookView, len(all))
+	for i, p := range all {
+		views[i] = newPlaybookView(p)
+	}
+	return o.print(s, result{
+		value: views,
+		table: printPlaybooks,
+		text: func(t *textWriter) {
+			for _, p := range all {
+				t.line("PLAYBOOK", p.Name, orderText(p), p.Summary)
+			}
+		},
+	})
+}
+
+// playbookView is the JSON form of a playbook.
+type playbookView struct {
+	Name    string `json:"name"`
+	Source  string `json:"source"`
+	Summary string `json:"summary"`
+	Order   string `json:"order"`
+	TwoStep bool   `json:"two_step"`
+	// AutoScaling is containment.auto_scaling.
+	AutoScaling string             `json:"auto_scaling,omitempty"`
+	Tradeoff    string             `json:"tradeoff"`
+	Steps       []playbookStepView `json:"steps"`
+}
+
+type playbookStepView struct {
+	Name     string   `json:"name"`
+	Phase    string   `json:"phase"`
+	WaitsFor []string `json:"waits_for"`
+	After    []string `json:"after,omitempty"`
+}
+
+func newPlaybookView(p playbooks.Playbook) playbookView {
+	v := playbookView{Name: p.Name, Source: p.Source, Summary: p.Summary, Order: orderText(p), TwoStep: p.TwoStep, AutoScaling: p.AutoScaling, Tradeoff: p.Tradeoff}
+	for _, e := range p.Steps {
+		phase, waits := stepWaits(p, e.Name)
+		v.Steps = append(v.Steps, playbookStepView{Name: e.Name, Phase: phase, WaitsFor: waits, After: e.After})
+	}
+	return v
+}
+
+// stepWaits is a step's phase and what it waits for in playbook p.
+func stepWaits(p playbooks.Playbook, name string) (string, []string) {
+	s, err := step.Lookup(name)
+	if err != nil {
+		return "", nil
+	}
+	if s.Phase() == step.Report {
+		return string(s.Phase()), []string{"every other step"}
+	}
+	var needs []string
+	planned := p.Names()
+	for _, n := range s.Needs() {
+		if name, _, _ := strings.Cut(n, ":"); slices.Contains(planned, name) {
+			needs = append(needs, n)
+		}
+	}
+	for _, n := range step.Awaits(s) {
+		if slices.Contains(planned, n) {
+			needs = append(needs, n+" (before isolating)")
+		}
+	}
+	return string(s.Phase()), needs
 }
 
 func printPlaybooks(w io.Writer) error {
@@ -65,7 +152,21 @@ var autoScalingText = map[string]string{
 	playbooks.AutoScalingOff:     "off (containment.auto_scaling): an Auto Scaling group may still terminate the instance",
 }
 
-func printPlaybook(w io.Writer, p playbooks.Playbook) error {
+func printPlaybook(s *streams, o outputOptions, p playbooks.Playbook) error {
+	return o.print(s, result{
+		value: newPlaybookView(p),
+		table: func(w io.Writer) error { return playbookTable(w, p) },
+		text: func(t *textWriter) {
+			t.line("PLAYBOOK", p.Name, orderText(p), p.Summary)
+			for i, e := range p.Steps {
+				phase, waits := stepWaits(p, e.Name)
+				t.line("STEP", fmt.Sprint(i+1), e.Name, phase, strings.Join(waits, ","), strings.Join(e.After, ","))
+			}
+		},
+	})
+}
+
+func playbookTable(w io.Writer, p playbooks.Playbook) error {
 	fmt.Fprintf(w, "Playbook  %s (%s)\n", p.Name, p.Source)
 	fmt.Fprintf(w, "Summary   %s\n", p.Summary)
 	fmt.Fprintf(w, "Order     %s\n", orderText(p))
@@ -97,28 +198,10 @@ func printPlaybook(w io.Writer, p playbooks.Playbook) error {
 	}
 	fmt.Fprintln(w, "\nSteps (each starts as soon as what it waits for has finished, whatever its outcome)")
 	t := newTable(w, "#", "STEP", "PHASE", "WAITS FOR", "PLAYBOOK ADDS")
-	planned := p.Names()
 	for i, e := range p.Steps {
-		s, err := step.Lookup(e.Name)
-		if err != nil {
-			return err
-		}
-		var needs []string
-		for _, n := range s.Needs() {
-			if name, _, _ := strings.Cut(n, ":"); slices.Contains(planned, name) {
-				needs = append(needs, n)
-			}
-		}
-		for _, n := range step.Awaits(s) {
-			if slices.Contains(planned, n) {
-				needs = append(needs, n+" (before isolating)")
-			}
-		}
+		phase, needs := stepWaits(p, e.Name)
 		waits := strings.Join(needs, ", ")
-		if s.Phase() == step.Report {
-			waits = "every other step"
-		}
-		if err := t.Append([]string{fmt.Sprint(i + 1), e.Name, string(s.Phase()), dash(waits), dash(strings.Join(e.After, ", "))}); err != nil {
+		if err := t.Append([]string{fmt.Sprint(i + 1), e.Name, phase, dash(waits), dash(strings.Join(e.After, ", "))}); err != nil {
 			return err
 		}
 	}

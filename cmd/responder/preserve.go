@@ -25,7 +25,7 @@ type preserveOptions struct {
 	Wait         bool
 	Timeout      time.Duration
 	PollInterval time.Duration
-	Output       string
+	Output       outputOptions
 	Verbose      bool
 	AWS          awsOptions
 	Store        storeOptions
@@ -42,7 +42,7 @@ func preserveCommand(s *streams, d deps) *cli.Command {
 		&cli.BoolFlag{Name: "wait", Usage: "wait until the copies in the forensics account are completed", Destination: &o.Wait},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (the record keeps what is pending)", Value: preserve.DefaultTimeout, Destination: &o.Timeout},
 		&cli.DurationFlag{Name: "poll-interval", Usage: "time between two looks at a snapshot in progress", Value: preserve.DefaultPoll, Destination: &o.PollInterval},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, "")...)
@@ -126,7 +126,7 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "%v", err)
 	}
-	if err := printPreserve(s.Out, o.Output, res); err != nil {
+	if err := printPreserve(s, o.Output, res); err != nil {
 		return exitf(exitContainmentFailed, "print result: %v", err)
 	}
 	if res.SaveErr != nil {
@@ -152,21 +152,32 @@ type preserveOutput struct {
 	SnapshotCopies []evidence.SnapshotCopy `json:"snapshot_copies"`
 }
 
-func printPreserve(w io.Writer, format string, res *preserve.Result) error {
+func printPreserve(s *streams, o outputOptions, res *preserve.Result) error {
 	m := res.Manifest
-	if format == "json" {
-		return writeJSON(w, preserveOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, Unchanged: res.Unchanged, SnapshotCopies: res.Copies})
-	}
+	return o.print(s, result{
+		value: preserveOutput{CaseID: m.CaseID, Run: m.LastRun(), Status: res.Status, Location: m.Location, Unchanged: res.Unchanged, SnapshotCopies: res.Copies},
+		table: func(w io.Writer) error { return preserveTable(w, res) },
+		text: func(t *textWriter) {
+			t.line("PRESERVE", m.CaseID, fmt.Sprint(m.LastRun()), res.Status, m.Location, fmt.Sprint(res.Unchanged))
+			for _, cp := range res.Copies {
+				t.line("COPY", cp.SourceSnapshotID, cp.IntermediateSnapshotID, cp.SnapshotID, cp.AccountID, cp.State, cp.Error)
+			}
+		},
+	})
+}
+
+func preserveTable(w io.Writer, res *preserve.Result) error {
+	m := res.Manifest
 	if res.Unchanged {
 		fmt.Fprintf(w, "Case      %s (nothing changed since run %d: no run recorded)\n", m.CaseID, m.LastRun())
 	} else {
 		fmt.Fprintf(w, "Case      %s (run %d)\n", m.CaseID, m.LastRun())
 	}
-	fmt.Fprintf(w, "Status    %s\n", preserveStatusText(res.Status))
+	fmt.Fprintf(w, "Status    %s\n", paint(w, preserveStatusText(res.Status)))
 	fmt.Fprintf(w, "Evidence  %s\n\n", m.Location)
 	t := newTable(w, "SOURCE", "RE-ENCRYPTED", "COPY", "ACCOUNT", "STATE", "DETAIL")
 	for _, cp := range res.Copies {
-		if err := t.Append([]string{cp.SourceSnapshotID, dash(cp.IntermediateSnapshotID), dash(cp.SnapshotID), cp.AccountID, cp.State, cp.Error}); err != nil {
+		if err := t.Append([]string{cp.SourceSnapshotID, dash(cp.IntermediateSnapshotID), dash(cp.SnapshotID), cp.AccountID, paint(w, cp.State), cp.Error}); err != nil {
 			return err
 		}
 	}

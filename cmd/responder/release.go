@@ -24,7 +24,7 @@ type releaseOptions struct {
 	// KeepCredentialRevocation leaves the deny on the instance's role.
 	KeepCredentialRevocation bool
 	TopicARN                 string
-	Output                   string
+	Output                   outputOptions
 	Verbose                  bool
 	AWS                      awsOptions
 	Store                    storeOptions
@@ -56,7 +56,7 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify of the release and its status (released, release-incomplete)", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed when standard input is not a terminal)", Destination: &o.Yes},
 		&cli.BoolFlag{Name: "keep-credential-revocation", Usage: "leave the deny on the instance's role: the role credentials issued to the instance before the response stay revoked (the record says it was kept)", Destination: &o.KeepCredentialRevocation},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
@@ -167,7 +167,7 @@ func runRelease(c *cli.Context, s *streams, d deps, o *releaseOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "%v", err)
 	}
-	if err := printResult(s.Out, o.Output, res); err != nil {
+	if err := printResult(s, o.Output, res); err != nil {
 		return exitf(exitEvidenceIncomplete, "print result: %v", err)
 	}
 	if res.SaveErr != nil {

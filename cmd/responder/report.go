@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ func runReport(c *cli.Context, s *streams, d deps, o *reportOptions) error {
 		if _, err := os.Lstat(o.Out); err == nil {
 			return exitf(exitUsage, "--out %s exists: a report never overwrites a file; choose another name", o.Out)
 		}
+		if err := checkOutDir(o.Out); err != nil {
+			return err
+		}
 	}
 	clients, err := storeClients(c, d, o.AWS, o.Store)
 	if err != nil {
@@ -99,6 +103,22 @@ func runReport(c *cli.Context, s *streams, d deps, o *reportOptions) error {
 		return err
 	}
 	fmt.Fprintf(s.Err, "responder: report of case %s written to %s (%d bytes)\n", o.CaseID, o.Out, buf.Len())
+	return nil
+}
+
+// checkOutDir refuses, as bad input, a report file whose folder does not
+// exist (a report creates no folder).
+func checkOutDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exitf(exitUsage, "--out %s: folder %s does not exist (a report creates no folder)", path, dir)
+	case err != nil:
+		return exitf(exitUsage, "--out %s: %v", path, err)
+	case !fi.IsDir():
+		return exitf(exitUsage, "--out %s: %s is not a folder", path, dir)
+	}
 	return nil
 }
 

@@ -37,7 +37,7 @@ type respondOptions struct {
 	ProtectedTag string
 	Force        bool
 	BlastRadius  int
-	Output       string
+	Output       outputOptions
 	Verbose      bool
 	AWS          awsOptions
 	Store        storeOptions
@@ -58,7 +58,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "protected-tag", Usage: "tag `KEY` that protects an instance: one tagged KEY=true is refused (exit 4) unless --force", Value: responder.DefaultProtectedTag, Destination: &o.ProtectedTag, EnvVars: []string{"RESPONDER_PROTECTED_TAG"}},
 		&cli.BoolFlag{Name: "force", Usage: "respond to a protected instance anyway; the case record names you as who forced it", Destination: &o.Force},
 		&cli.IntFlag{Name: "blast-radius", Usage: fmt.Sprintf("contain even if the account's hour already has up to `N` contained instances (default %d), for this run only; the case record names you as who raised it", evidence.DefaultBlastRadius), Destination: &o.BlastRadius},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
@@ -266,7 +266,7 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "%v", err)
 	}
-	if err := printResult(s.Out, o.Output, res); err != nil {
+	if err := printResult(s, o.Output, res); err != nil {
 		return exitf(exitEvidenceIncomplete, "print result: %v", err)
 	}
 	if res.SaveErr != nil {

@@ -12,7 +12,7 @@ import (
 // statusOptions are the inputs of `responder status`.
 type statusOptions struct {
 	CaseID string
-	Output string
+	Output outputOptions
 	AWS    awsOptions
 	Store  storeOptions
 }
@@ -21,7 +21,7 @@ func statusCommand(s *streams, d deps) *cli.Command {
 	o := &statusOptions{}
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "case-id", Usage: "the case to show", Required: true, Destination: &o.CaseID},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 	}
 	flags = append(flags, awsFlags(&o.AWS)...)
 	flags = append(flags, storeFlags(&o.Store)...)
@@ -57,7 +57,7 @@ func runStatus(c *cli.Context, s *streams, d deps, o *statusOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "read case %s: %v", o.CaseID, err)
 	}
-	if err := printManifest(s.Out, o.Output, m, 0); err != nil {
+	if err := printManifest(s, o.Output, m); err != nil {
 		return exitf(exitCannotStart, "print case: %v", err)
 	}
 	return nil

@@ -22,7 +22,7 @@ type verifyOptions struct {
 	PublicKey    string
 	Online       bool
 	MaxClockSkew time.Duration
-	Output       string
+	Output       outputOptions
 	AWS          awsOptions
 	Store        storeOptions
 }
@@ -35,7 +35,7 @@ func verifyCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "public-key", Usage: "the public key (PEM or DER `FILE`) you trust: every run must be signed with it (else the stored key is used)", Destination: &o.PublicKey},
 		maxClockSkewFlag(&o.MaxClockSkew),
 		&cli.BoolFlag{Name: "online", Usage: "also ask KMS, with your own credentials, for the public key of each signing key and compare it with the stored one", Destination: &o.Online},
-		outputFlag(&o.Output),
+		outputFlag(&o.Output), queryFlag(&o.Output),
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, ", to check its snapshots")...)
 	flags = append(flags, awsFlags(&o.AWS)...)
@@ -105,12 +105,7 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	case err != nil:
 		return exitf(exitCannotStart, "verify case %s: %v", o.CaseID, err)
 	}
-	if o.Output == "json" {
-		err = writeJSON(s.Out, v)
-	} else {
-		err = printVerification(s.Out, v)
-	}
-	if err != nil {
+	if err := printVerification(s, o.Output, v); err != nil {
 		return exitf(exitContainmentFailed, "print: %v", err)
 	}
 	switch {
@@ -122,11 +117,38 @@ func runVerify(c *cli.Context, s *streams, d deps, o *verifyOptions) error {
 	return nil
 }
 
-func printVerification(w io.Writer, v *custody.Verification) error {
+func printVerification(s *streams, o outputOptions, v *custody.Verification) error {
+	return o.print(s, result{
+		value: v,
+		table: func(w io.Writer) error { return verificationTable(w, v) },
+		text: func(t *textWriter) {
+			t.line("CASE", v.CaseID, v.Location)
+			for _, c := range v.Checks {
+				t.line("CHECK", c.Kind, c.Subject, c.Status, c.Detail)
+			}
+			t.line("RESULT", verificationResult(v))
+		},
+	})
+}
+
+// verificationResult is the word a verification ends with.
+func verificationResult(v *custody.Verification) string {
+	switch {
+	case v.Failed():
+		return "failed"
+	case v.Pending():
+		return "intact-so-far"
+	case v.Unsigned():
+		return "intact-unsigned"
+	}
+	return "verified"
+}
+
+func verificationTable(w io.Writer, v *custody.Verification) error {
 	fmt.Fprintf(w, "Case      %s\nEvidence  %s\n\n", v.CaseID, v.Location)
 	t := newTable(w, "CHECK", "SUBJECT", "RESULT", "DETAIL")
 	for _, c := range v.Checks {
-		if err := t.Append([]string{c.Kind, c.Subject, c.Status, c.Detail}); err != nil {
+		if err := t.Append([]string{c.Kind, c.Subject, paint(w, c.Status), c.Detail}); err != nil {
 			return err
 		}
 	}
@@ -135,13 +157,13 @@ func printVerification(w io.Writer, v *custody.Verification) error {
 	}
 	switch {
 	case v.Failed():
-		fmt.Fprintln(w, "\nResult    FAILED: the evidence does not match its record (see above)")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "FAILED: the evidence does not match its record (see above)"))
 	case v.Pending():
-		fmt.Fprintln(w, "\nResult    INTACT SO FAR: some snapshots are still pending")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "INTACT SO FAR: some snapshots are still pending"))
 	case v.Unsigned():
-		fmt.Fprintln(w, "\nResult    INTACT, UNSIGNED: every check passed, but some runs are not signed (see above): who wrote them rests on the store's protection")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "INTACT, UNSIGNED: every check passed, but some runs are not signed (see above): who wrote them rests on the store's protection"))
 	default:
-		fmt.Fprintln(w, "\nResult    VERIFIED")
+		fmt.Fprintln(w, "\nResult    "+paint(w, "VERIFIED"))
 	}
 	return nil
 }

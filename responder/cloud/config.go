@@ -42,6 +42,8 @@ type Options struct {
 	SessionName string
 	// MaxBackoff caps the wait between two attempts (default: the SDK's 20 s).
 	MaxBackoff time.Duration
+	// Retry bounds and reports the retries of every operation (RetryWatch).
+	Retry RetryWatch
 	// APIOptions are extra SDK middleware (tests use them to inject latency
 	// and faults in front of an emulator).
 	APIOptions []func(*middleware.Stack) error
@@ -150,7 +152,7 @@ func loadBase(ctx context.Context, opts Options) (aws.Config, error) {
 	if base.Region == "" {
 		return aws.Config{}, fmt.Errorf("no AWS Region: set --region, AWS_REGION or a profile with a region")
 	}
-	base.APIOptions = append(base.APIOptions, AddCallRecorder)
+	base.APIOptions = append(base.APIOptions, AddCallRecorder, opts.Retry.middleware)
 	base.APIOptions = append(base.APIOptions, opts.APIOptions...)
 	return base, nil
 }
@@ -165,7 +167,7 @@ func usePathStyleOnCustomEndpoint(o *s3.Options) {
 }
 
 func newRetryer(maxBackoff time.Duration) aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+	return boundedRetryer{retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxAttempts
 		if maxBackoff > 0 {
 			o.MaxBackoff = maxBackoff
@@ -174,7 +176,7 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 		// No client-side retry quota: a response under throttling must keep
 		// trying rather than give up after a burst of throttle errors.
 		o.RateLimiter = ratelimit.None
-	})
+	})}
 }
 
 // UrgentMaxBackoff caps the wait between two attempts of a call isolation

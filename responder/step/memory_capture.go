@@ -276,7 +276,7 @@ func (c *memoryCapture) uploadParameters(ctx context.Context, ttl time.Duration,
 func (c *memoryCapture) run(ctx context.Context) error {
 	env, start := c.env, c.env.now()
 	_, err := runCommand(ctx, env, env.Clients.SSM, &c.st.Command, c.params, c.bound, func(status string) {
-		msg := fmt.Sprintf("%s %s (%s)", c.docName, status, env.now().Sub(start).Round(time.Second))
+		msg := fmt.Sprintf("%s %s (%s; cancelled at %s UTC, capture_timeout)", c.docName, status, env.now().Sub(start).Round(time.Second), c.bound.UTC().Format(time.TimeOnly))
 		if parts, err := c.rcv.UploadedParts(ctx, c.st.Upload); err == nil {
 			var done int64
 			for _, p := range parts {

@@ -197,6 +197,12 @@ func reportsContainment(s Step) bool {
 	return ok && r.ReportsContainment()
 }
 
+// EvidenceRetryBound bounds how long an operation of an acquire step is
+// retried (throttling, 5xx, timeouts) when the clients have a RetryWatch:
+// then the step fails, says why, and the containment that waits for it goes
+// ahead. A resumed run of the case takes it again.
+const EvidenceRetryBound = 15 * time.Second
+
 // Timeouter is a step that may need longer than the runner's bound: the
 // collection steps wait for the instance as long as their settings allow.
 type Timeouter interface {
@@ -211,6 +217,11 @@ func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec e
 	calls := &cloud.CallLog{}
 	sctx, cancel := context.WithTimeout(cloud.WithCallLog(context.WithValue(ctx, stepNameKey{}, s.Name()), calls), timeout)
 	defer cancel()
+	if s.Phase() == Acquire {
+		// Containment waits for evidence steps (the instance read, the
+		// snapshot request): their retries must not delay isolation.
+		sctx = cloud.WithRetryBound(sctx, EvidenceRetryBound)
+	}
 	rec = evidence.StepRecord{Run: env.Target.Run, Name: s.Name(), Phase: string(s.Phase()), StartedAt: env.now()}
 	var res Result
 	func() {

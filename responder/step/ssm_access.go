@@ -252,7 +252,7 @@ func waitOnline(ctx context.Context, env *Env, api nodeAPI, id string, deadline 
 		if node != nil && node.PingStatus == string(ssmtypes.PingStatusOnline) {
 			return node, nil
 		}
-		env.progress(ctx, "waiting for the SSM Agent of "+id+" ("+nodeState(node)+")", 0, 0)
+		env.progress(ctx, "waiting for the SSM Agent of "+id+" ("+nodeState(node)+"); gives up at "+deadline.UTC().Format(time.TimeOnly)+" UTC (registration_timeout)", 0, 0)
 		if ctx.Err() != nil || !env.now().Before(deadline) {
 			return node, fmt.Errorf("%s did not come online in SSM by %s (last seen: %s)", id, deadline.Format(time.RFC3339), nodeState(node))
 		}

@@ -152,7 +152,7 @@ func (c *volatileCollection) run(ctx context.Context) error {
 	env, start := c.env, c.env.now()
 	c.sent = true
 	_, err := runCommand(ctx, env, env.Clients.SSM, &c.st.Command, c.params, c.bound, func(status string) {
-		env.progress(ctx, fmt.Sprintf("%s %s (%s)", c.docName, status, env.now().Sub(start).Round(time.Second)), 0, 0)
+		env.progress(ctx, fmt.Sprintf("%s %s (%s; cancelled at %s UTC, capture_timeout)", c.docName, status, env.now().Sub(start).Round(time.Second), c.bound.UTC().Format(time.TimeOnly)), 0, 0)
 	})
 	return err
 }
