@@ -102,6 +102,7 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 	env.facts.mu.Lock()
 	env.facts.milestones = map[string]*milestone{}
 	env.facts.done = done
+	env.facts.gates = isolationGates(plan)
 	for i, s := range plan {
 		order[s.Name()] = i
 		done[s.Name()] = make(chan struct{})
@@ -197,11 +198,30 @@ func reportsContainment(s Step) bool {
 	return ok && r.ReportsContainment()
 }
 
-// EvidenceRetryBound bounds how long an operation of an acquire step is
+// EvidenceRetryBound bounds how long an operation of an acquire step that
+// containment waits for (the metadata reads, the snapshot request) is
 // retried (throttling, 5xx, timeouts) when the clients have a RetryWatch:
 // then the step fails, says why, and the containment that waits for it goes
-// ahead. A resumed run of the case takes it again.
+// ahead. A resumed run of the case takes it again. Acquire steps nothing
+// isolating waits for (console output and screenshot) keep retrying within
+// their step's bound: evidence is not given up to throttling.
 const EvidenceRetryBound = 15 * time.Second
+
+// isolationGates names the steps of a plan that a containment step
+// (Isolator) needs or awaits.
+func isolationGates(plan []Step) map[string]bool {
+	gates := map[string]bool{}
+	for _, s := range plan {
+		if !isolates(s) {
+			continue
+		}
+		for _, n := range append(s.Needs(), awaitsOf(s)...) {
+			name, _, _ := strings.Cut(n, ":")
+			gates[name] = true
+		}
+	}
+	return gates
+}
 
 // Timeouter is a step that may need longer than the runner's bound: the
 // collection steps wait for the instance as long as their settings allow.
@@ -217,9 +237,9 @@ func runOne(ctx context.Context, env *Env, s Step, timeout time.Duration) (rec e
 	calls := &cloud.CallLog{}
 	sctx, cancel := context.WithTimeout(cloud.WithCallLog(context.WithValue(ctx, stepNameKey{}, s.Name()), calls), timeout)
 	defer cancel()
-	if s.Phase() == Acquire {
-		// Containment waits for evidence steps (the instance read, the
-		// snapshot request): their retries must not delay isolation.
+	if s.Phase() == Acquire && env.gatesIsolation(s.Name()) {
+		// Containment waits for this evidence step (the instance read, the
+		// snapshot request): its retries must not delay isolation.
 		sctx = cloud.WithRetryBound(sctx, EvidenceRetryBound)
 	}
 	rec = evidence.StepRecord{Run: env.Target.Run, Name: s.Name(), Phase: string(s.Phase()), StartedAt: env.now()}

@@ -210,3 +210,24 @@ func TestCancelledResponseIsInterruptedAndStillReports(t *testing.T) {
 		t.Errorf("report: %+v", recs[2])
 	}
 }
+
+// Only the evidence containment waits for has its retries bounded: the
+// console output and screenshot keep retrying under throttling, so that
+// evidence is not given up to it.
+func TestIsolationGatesOfTheDefaultPlan(t *testing.T) {
+	plan, err := Plan(DefaultPlan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gates := isolationGates(plan)
+	for _, name := range []string{"metadata", "snapshots", "quarantine-group", "untracking-group"} {
+		if !gates[name] {
+			t.Errorf("%s: containment waits for it, but its retries are not bounded", name)
+		}
+	}
+	for _, name := range []string{"console-output", "console-screenshot"} {
+		if gates[name] {
+			t.Errorf("%s: nothing isolating waits for it, but its retries are bounded (evidence lost to throttling)", name)
+		}
+	}
+}

@@ -248,6 +248,7 @@ type facts struct {
 	mu         sync.Mutex
 	milestones map[string]*milestone
 	done       map[string]chan struct{} // step name -> closed when it ends
+	gates      map[string]bool          // steps a containment step needs or awaits
 	// attributes are the instance attributes the metadata step read at the
 	// start of the response, before any change.
 	attributes       map[types.InstanceAttributeName]*ec2.DescribeInstanceAttributeOutput
@@ -309,6 +310,14 @@ func (e *Env) Planned(name string) bool {
 	e.facts.mu.Lock()
 	defer e.facts.mu.Unlock()
 	return e.facts.done[name] != nil
+}
+
+// gatesIsolation reports whether a containment step of the plan needs or
+// awaits the named step.
+func (e *Env) gatesIsolation(name string) bool {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.gates[name]
 }
 
 // Await waits until the named step of the plan has finished, whatever its
