@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/responder-ir/responder/internal/testenv"
 	"github.com/responder-ir/responder/responder/fakeaws"
 )
 
 // TestCompletionScripts generates each script and checks its syntax with
 // its shell: bash always (the tests need bash); zsh and fish when they are
-// installed (apt-get install zsh fish), else the test says it did not.
+// installed (apt-get install zsh fish), else the test says it did not; in
+// CI (CI=true) a missing shell fails the test.
 func TestCompletionScripts(t *testing.T) {
 	c, _ := fakeaws.NewSuspect()
 	for _, sh := range []string{"bash", "zsh", "fish"} {
@@ -26,8 +28,8 @@ func TestCompletionScripts(t *testing.T) {
 		}
 		shell, err := exec.LookPath(sh)
 		if err != nil {
-			if sh == "bash" {
-				t.Fatalf("bash is not installed: %v", err)
+			if sh == "bash" || testenv.InCI() {
+				t.Fatalf("%s is not installed (.ci/run installs it: apt-get install %s): %v", sh, sh, err)
 			}
 			t.Logf("%s is not installed: the %s script was generated, its syntax not checked", sh, sh)
 			continue
