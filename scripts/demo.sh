@@ -6,8 +6,9 @@
 # runs `responder respond` against it with the case written to ./cases, and
 # shows the case folder. Everything it starts is stopped on exit.
 #
-# moto does not implement GetConsoleScreenshot, so the demo talks to moto
-# through a small proxy that answers that call with a 1x1 image.
+# moto does not implement GetConsoleScreenshot, LockSnapshot and
+# DescribeLockedSnapshots, so the demo talks to moto
+# through a small proxy that answers them (a 1x1 image, a table of locks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ go build -o "$work/faultproxy" ./integration/faultproxy
 
 echo "== starting moto"
 moto_url=$(scripts/moto-start.sh "$work")
-"$work/faultproxy" -target "$moto_url" -screenshot >"$work/proxy.url" &
+"$work/faultproxy" -target "$moto_url" -screenshot -snapshot-lock >"$work/proxy.url" &
 proxy_pid=$!
 for _ in $(seq 1 50); do [ -s "$work/proxy.url" ] && break; sleep 0.1; done
 proxy_url=$(head -n 1 "$work/proxy.url")
@@ -46,15 +47,18 @@ instance=$(field instance_id)
 topic=$(field topic_arn)
 echo "suspect instance $instance ($(field root_volume_id), $(field data_volume_id); $(field primary_eni), $(field secondary_eni))"
 
+# DEMO_CASES_DIR: where the case goes (./cases by default; the demo's test
+# points it at a temporary folder).
+cases=${DEMO_CASES_DIR:-./cases}
 case_id="demo-$(date -u +%Y%m%d-%H%M%S)"
-echo "== responder respond --instance-id $instance --case-id $case_id --evidence-dir ./cases --topic-arn $topic"
+echo "== responder respond --instance-id $instance --case-id $case_id --evidence-dir $cases --topic-arn $topic"
 rc=0
 "$work/responder" respond --instance-id "$instance" --case-id "$case_id" \
-  --evidence-dir ./cases --topic-arn "$topic" --output table || rc=$?
+  --evidence-dir "$cases" --topic-arn "$topic" --output table || rc=$?
 echo "responder exited $rc"
 
 echo "== the case folder"
-find "./cases/$case_id" | sort
-echo "== head of ./cases/$case_id/manifest.json"
-head -n 25 "./cases/$case_id/manifest.json"
+find "$cases/$case_id" | sort
+echo "== head of $cases/$case_id/manifest.json"
+head -n 25 "$cases/$case_id/manifest.json"
 exit "$rc"

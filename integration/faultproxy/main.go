@@ -1,9 +1,9 @@
 // Command faultproxy runs integration.FaultProxy in front of an emulator
 // until it is interrupted. It prints its URL on the first line of stdout.
-// The demo uses it so that GetConsoleScreenshot, which moto does not
-// implement, gets an answer:
+// The demo uses it so that GetConsoleScreenshot, LockSnapshot and
+// DescribeLockedSnapshots, which moto does not implement, get an answer:
 //
-//	faultproxy -target http://127.0.0.1:5000 -screenshot [-latency 100ms]
+//	faultproxy -target http://127.0.0.1:5000 -screenshot -snapshot-lock [-latency 100ms]
 package main
 
 import (
@@ -20,6 +20,7 @@ func main() {
 	target := flag.String("target", "", "emulator URL to forward to")
 	latency := flag.Duration("latency", 0, "added before every request")
 	screenshot := flag.Bool("screenshot", false, "answer GetConsoleScreenshot with a 1x1 JPEG (moto does not implement it)")
+	snapshotLock := flag.Bool("snapshot-lock", false, "answer LockSnapshot and DescribeLockedSnapshots from a table of locks (moto does not implement them)")
 	flag.Parse()
 	if *target == "" {
 		fmt.Fprintln(os.Stderr, "faultproxy: -target is required")
@@ -34,6 +35,9 @@ func main() {
 	p.SetLatency(*latency)
 	if *screenshot {
 		p.StubConsoleScreenshot()
+	}
+	if *snapshotLock {
+		p.StubSnapshotLock()
 	}
 	fmt.Println(p.URL)
 	stop := make(chan os.Signal, 1)
