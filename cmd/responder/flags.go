@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 )
@@ -151,4 +153,20 @@ func (o signingOptions) signer(clients *cloud.Clients) evidence.Signer {
 // record and AWS's Date above which a run's times are flagged.
 func maxClockSkewFlag(dst *time.Duration) cli.Flag {
 	return &cli.DurationFlag{Name: "max-clock-skew", Usage: "flag a run whose local clock was further than this from AWS's (the Date of its responses, kept with every call)", Value: evidence.DefaultMaxClockSkew, Destination: dst}
+}
+
+// caseStartError is the exit of a command on a case whose work could not
+// start: bad input (exit 2), the case not found or any other reason (exit
+// 4); nil stays nil.
+func caseStartError(caseID string, err error) error {
+	var ie *responder.InputError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return exitf(exitUsage, "%v", err)
+	case errors.Is(err, evidence.ErrNotFound):
+		return exitf(exitCannotStart, "case %s not found: %v", caseID, err)
+	}
+	return exitf(exitCannotStart, "%v", err)
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/image"
@@ -90,14 +88,8 @@ func runImage(c *cli.Context, s *streams, d deps, o *imageOptions) error {
 	im := image.New(clients, o.Store.store(clients))
 	im.Log, im.Now = logger(s, o.Verbose), d.now
 	res, err := im.Image(ctx, req)
-	var ie *responder.InputError
-	switch {
-	case errors.As(err, &ie):
-		return exitf(exitUsage, "%v", err)
-	case errors.Is(err, evidence.ErrNotFound):
-		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
-	case err != nil:
-		return exitf(exitCannotStart, "%v", err)
+	if err := caseStartError(o.CaseID, err); err != nil {
+		return err
 	}
 	if err := printImage(s, o.Output, res); err != nil {
 		return exitf(exitContainmentFailed, "print result: %v", err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/investigate"
@@ -134,7 +132,7 @@ func runInvestigate(c *cli.Context, s *streams, d deps, o *investigateOptions) e
 	} else {
 		res, err = iv.Start(c.Context, o.Request)
 	}
-	if err := investigateError(o.CaseID, err); err != nil {
+	if err := caseStartError(o.CaseID, err); err != nil {
 		return err
 	}
 	if err := printWorkspace(s, o.Output, res); err != nil {
@@ -147,19 +145,6 @@ func runInvestigate(c *cli.Context, s *streams, d deps, o *investigateOptions) e
 		return &exitError{code: 1, err: fmt.Errorf("case %s: workspace %s %s: %v", o.CaseID, res.Workspace.ID, res.Workspace.State, res.Err)}
 	}
 	return nil
-}
-
-func investigateError(caseID string, err error) error {
-	var ie *responder.InputError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ie):
-		return exitf(exitUsage, "%v", err)
-	case errors.Is(err, evidence.ErrNotFound):
-		return exitf(exitCannotStart, "case %s not found: %v", caseID, err)
-	}
-	return exitf(exitCannotStart, "%v", err)
 }
 
 // openShell starts a Session Manager session to the workspace's instance

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/preserve"
@@ -117,14 +115,8 @@ func runPreserve(c *cli.Context, s *streams, d deps, o *preserveOptions) error {
 	p.Log, p.Now = logger(s, o.Verbose), d.now
 	p.Signer = o.Signing.signer(clients)
 	res, err := p.Preserve(ctx, req)
-	var ie *responder.InputError
-	switch {
-	case errors.As(err, &ie):
-		return exitf(exitUsage, "%v", err)
-	case errors.Is(err, evidence.ErrNotFound):
-		return exitf(exitCannotStart, "case %s not found: %v", o.CaseID, err)
-	case err != nil:
-		return exitf(exitCannotStart, "%v", err)
+	if err := caseStartError(o.CaseID, err); err != nil {
+		return err
 	}
 	if err := printPreserve(s, o.Output, res); err != nil {
 		return exitf(exitContainmentFailed, "print result: %v", err)
