@@ -62,7 +62,7 @@ func (im *Imager) copyBlocks(ctx context.Context, j *Job, end int64, opt Options
 func (im *Imager) fetchAll(ctx context.Context, j *Job, end int64, opt Options, out chan<- block) error {
 	defer close(out)
 	sem := semaphore.NewWeighted(int64(opt.concurrency()))
-	limit := rate.NewLimiter(rate.Limit(opt.rate()), min(opt.concurrency(), int(opt.rate())))
+	limit := rate.NewLimiter(rate.Limit(opt.rate()), opt.burst())
 	in := &ebs.ListSnapshotBlocksInput{SnapshotId: &j.SnapshotID, StartingBlockIndex: aws.Int32(int32(j.Next)), MaxResults: aws.Int32(10000)}
 	for {
 		page, err := im.EBS.ListSnapshotBlocks(ctx, in)

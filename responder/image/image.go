@@ -70,6 +70,17 @@ func (o Options) rate() float64 {
 	return DefaultRate
 }
 
+// burst is the limiter's bucket: a quarter of the per-second rate (at
+// most the reads in flight), not the whole of it as the snapshot's own
+// bucket holds. A read leaves some time after its token was granted (a
+// goroutine scheduled late, a slow connection); with buckets of equal
+// size, a late read arriving beside punctual ones would be throttled.
+// The headroom absorbs up to three quarters of a second of such delay;
+// the sustained rate is unchanged.
+func (o Options) burst() int {
+	return max(1, min(o.concurrency(), int(o.rate()/4)))
+}
+
 func orDefault(v, d int) int {
 	if v > 0 {
 		return v
