@@ -37,12 +37,12 @@ type Source struct {
 
 // InterfaceGroupDiff is one interface's groups before and after.
 type InterfaceGroupDiff struct {
-	Interface string        `json:"network_interface_id"`
-	VPC       string        `json:"vpc_id,omitempty"`
-	Before    []GroupRules  `json:"before"`
-	After     []GroupRules  `json:"after"`
-	Changes   []RuleChange  `json:"changes"`
-	Note      string        `json:"note,omitempty"`
+	Interface string       `json:"network_interface_id"`
+	VPC       string       `json:"vpc_id,omitempty"`
+	Before    []GroupRules `json:"before"`
+	After     []GroupRules `json:"after"`
+	Changes   []RuleChange `json:"changes"`
+	Note      string       `json:"note,omitempty"`
 }
 
 // GroupRules is a security group by ID and name, with its rules in words
