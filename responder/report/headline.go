@@ -15,6 +15,9 @@ const (
 	NotVerified = "not verified"
 	// VerificationFailed: verification ran and found a mismatch.
 	VerificationFailed = "verification failed"
+	// IntactUnsigned: every check passed, but some runs are not signed:
+	// who wrote them rests on the store's protection.
+	IntactUnsigned = "intact, unsigned"
 )
 
 // Verification is what a verification run beside the report found, in
@@ -88,8 +91,8 @@ func buildHeadline(m *evidence.Manifest) Headline {
 	}
 	h.Open = stillOpen(m)
 	h.Verification = NotVerified
-	h.VerificationDetail = fmt.Sprintf("this report was made without verification: run `responder verify --case-id %s` "+
-		"(or `responder report --verify`) to re-hash every artifact and check the record's seals", m.CaseID)
+	h.VerificationDetail = fmt.Sprintf("this report was made without verification: run responder verify --case-id %s "+
+		"(or make the report with responder report --verify) to re-hash every artifact and check the record's seals", m.CaseID)
 	return h
 }
 
@@ -159,6 +162,9 @@ func (h *Headline) applyVerification(v *Verification) {
 	case "verified":
 		h.Verification = Verified
 		h.VerificationDetail = fmt.Sprintf("verified at %s: %s", ts(v.At), v.Detail)
+	case "intact-unsigned":
+		h.Verification = IntactUnsigned
+		h.VerificationDetail = fmt.Sprintf("checked at %s: every check passed, but some runs are not signed, so who wrote them rests on the store's protection: %s", ts(v.At), v.Detail)
 	case "failed":
 		h.Verification = VerificationFailed
 		h.VerificationDetail = fmt.Sprintf("verification at %s FAILED: %s", ts(v.At), v.Detail)

@@ -18,11 +18,19 @@ var htmlSource string
 // htmlTemplate is the single-file HTML report: inline CSS, no script, no
 // external URL. html/template escapes every value from the record.
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"ts":           ts,
-	"tsp":          tsPtr,
-	"upper":        strings.ToUpper,
-	"took":         func(e Event) string { return duration(e.EndedAt.Sub(e.At)) },
-	"brk":          breakable,
+	"ts":    ts,
+	"tsp":   tsPtr,
+	"upper": strings.ToUpper,
+	"took":  func(e Event) string { return duration(e.EndedAt.Sub(e.At)) },
+	"brk":   breakable,
+	"tsw":   tsBreakable,
+	"tspw": func(t *time.Time) template.HTML {
+		if t == nil {
+			return "-"
+		}
+		return tsBreakable(*t)
+	},
+	"camel":        camelBreakable,
 	"dur":          func(ns int64) string { return duration(time.Duration(ns)) },
 	"svg":          svgChart,
 	"size":         sizeText,

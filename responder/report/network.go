@@ -373,7 +373,7 @@ func buildProfile(m *evidence.Manifest, meta *steps.InstanceMetadata) Profile {
 		p.Note = "the record does not name the profile's role (step credential-revocation did not record it)"
 	case p.Role != "" && !p.PoliciesKnown:
 		p.Note = "the record does not hold the names of the role's policies: list them with " +
-			"`aws iam list-role-policies --role-name " + p.Role + "` and `aws iam list-attached-role-policies --role-name " + p.Role + "`"
+			"aws iam list-role-policies --role-name " + p.Role + " and aws iam list-attached-role-policies --role-name " + p.Role
 	}
 	return p
 }

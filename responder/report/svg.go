@@ -170,3 +170,26 @@ func countBack(runes []rune, i int) int {
 func isHex(r rune) bool {
 	return (r >= '0' && r <= '9') || (r >= 'a' && r <= 'f') || (r >= 'A' && r <= 'F')
 }
+
+// tsBreakable is a time as ts writes it, with a break point between the
+// date and the time of day.
+func tsBreakable(t time.Time) template.HTML {
+	date, clock, ok := strings.Cut(ts(t), "T")
+	if !ok {
+		return template.HTML(html.EscapeString(date)) //nolint:gosec // escaped
+	}
+	return template.HTML(html.EscapeString(date) + "<wbr>T" + html.EscapeString(clock)) //nolint:gosec // escaped
+}
+
+// camelBreakable is an API operation name with a break point before each
+// word (DescribeIamInstanceProfileAssociations).
+func camelBreakable(s string) template.HTML {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteString("<wbr>")
+		}
+		b.WriteString(html.EscapeString(string(r)))
+	}
+	return template.HTML(b.String()) //nolint:gosec // every rune is escaped
+}
