@@ -181,7 +181,14 @@ func (m *mdWriter) exposure(r *Report) {
 	m.line("")
 	policies := "not recorded"
 	if p.PoliciesKnown {
-		policies = code(joinOr(p.Policies, "none"))
+		policies = "none"
+		if len(p.Policies) > 0 {
+			names := make([]string, len(p.Policies))
+			for i, n := range p.Policies {
+				names[i] = code(n)
+			}
+			policies = strings.Join(names, "<br>")
+		}
 	}
 	m.table([]string{"", ""}, [][]string{
 		{"Instance profile before", code(p.Before)},

@@ -312,8 +312,9 @@ type Profile struct {
 	After   string `json:"instance_profile_after"`
 	Role    string `json:"role,omitempty"`
 	RoleARN string `json:"role_arn,omitempty"`
-	// Policies are the names of the role's policies; PoliciesKnown is
-	// false when the record does not hold them.
+	// Policies are the names of the role's policies, inline and managed,
+	// as read beside the revocation (the case's own revocation policy left
+	// out); PoliciesKnown is false when the record does not hold them.
 	Policies      []string `json:"policies"`
 	PoliciesKnown bool     `json:"policies_known"`
 	Note          string   `json:"note,omitempty"`
@@ -322,10 +323,26 @@ type Profile struct {
 // profileRecord mirrors the instance-profile and credential-revocation
 // records.
 type profileRecord struct {
-	Associations []steps.ProfileAssociation `json:"associations"`
-	Role         string                     `json:"role"`
-	RoleARN      string                     `json:"role_arn"`
-	Policies     *[]string                  `json:"role_policies"`
+	Associations    []steps.ProfileAssociation `json:"associations"`
+	Role            string                     `json:"role"`
+	RoleARN         string                     `json:"role_arn"`
+	InlinePolicies  []string                   `json:"role_inline_policies"`
+	ManagedPolicies []string                   `json:"role_managed_policies"`
+	PoliciesListed  bool                       `json:"role_policies_listed"`
+	PoliciesError   string                     `json:"role_policies_error"`
+}
+
+// policyNames says a role's policies by name: "read-config (inline)",
+// "AmazonS3ReadOnlyAccess (managed: arn:...)".
+func (v profileRecord) policyNames() []string {
+	out := []string{}
+	for _, n := range v.InlinePolicies {
+		out = append(out, n+" (inline)")
+	}
+	for _, arn := range v.ManagedPolicies {
+		out = append(out, arn[strings.LastIndex(arn, "/")+1:]+" (managed: "+arn+")")
+	}
+	return out
 }
 
 func buildProfile(m *evidence.Manifest, meta *steps.InstanceMetadata) Profile {
@@ -363,15 +380,18 @@ func buildProfile(m *evidence.Manifest, meta *steps.InstanceMetadata) Profile {
 		var v profileRecord
 		if present(r.Before) && json.Unmarshal(r.Before, &v) == nil && v.Role != "" {
 			p.Role, p.RoleARN = v.Role, v.RoleARN
-			if v.Policies != nil {
-				p.Policies, p.PoliciesKnown = *v.Policies, true
+			switch {
+			case v.PoliciesListed:
+				p.Policies, p.PoliciesKnown, p.Note = v.policyNames(), true, ""
+			case v.PoliciesError != "" && !p.PoliciesKnown:
+				p.Note = "the role's policies could not be listed: " + v.PoliciesError
 			}
 		}
 	}
 	switch {
 	case p.Role == "" && p.Before != "none":
 		p.Note = "the record does not name the profile's role (step credential-revocation did not record it)"
-	case p.Role != "" && !p.PoliciesKnown:
+	case p.Role != "" && !p.PoliciesKnown && p.Note == "":
 		p.Note = "the record does not hold the names of the role's policies: list them with " +
 			"aws iam list-role-policies --role-name " + p.Role + " and aws iam list-attached-role-policies --role-name " + p.Role
 	}

@@ -143,7 +143,8 @@ func richCase(t *testing.T) (*memStore, *evidence.Manifest) {
 		contain(at(1, "instance-profile", "contain", "failed", 310, 380,
 			`{"associations":[{"association_id":"iip-assoc-0123","instance_profile_arn":"arn:aws:iam::111122223333:instance-profile/web-server","state":"associated"}]}`, ""), evidence.ContainmentNotHeld),
 		contain(at(1, "credential-revocation", "contain", "ok", 120, 460,
-			`{"instance_profile_arn":"arn:aws:iam::111122223333:instance-profile/web-server","role":"web-server","role_arn":"arn:aws:iam::111122223333:role/web-server","policy_name":"responder-revoke-case-rich"}`,
+			`{"instance_profile_arn":"arn:aws:iam::111122223333:instance-profile/web-server","role":"web-server","role_arn":"arn:aws:iam::111122223333:role/web-server","policy_name":"responder-revoke-case-rich",`+
+				`"role_inline_policies":["read-config"],"role_managed_policies":["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],"role_policies_listed":true}`,
 			`{"role":"web-server","policy_name":"responder-revoke-case-rich","document":"{}"}`), evidence.ContainmentHeld),
 		at(1, "case-tag", "report", "ok", 460, 520, "", ""),
 		contain(at(2, "quarantine", "contain", "skipped", 50, 90,
@@ -215,6 +216,10 @@ func TestHeadline(t *testing.T) {
 	if !h.Isolated || h.IsolationRun != 2 || h.IsolatedAt == nil || !h.IsolatedAt.Equal(t0.Add(time.Hour+140*time.Millisecond)) ||
 		time.Duration(h.TimeToIsolation) != 140*time.Millisecond {
 		t.Errorf("isolation %+v; want run 2, 140ms after its start", h)
+	}
+	if p := r.Profile; p.Role != "web-server" || !p.PoliciesKnown || strings.Join(p.Policies, "; ") !=
+		"read-config (inline); AmazonS3ReadOnlyAccess (managed: arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess)" || p.After != "none" {
+		t.Errorf("profile %+v", p)
 	}
 	if len(h.Open) != 0 || h.EvidenceCount != 2 || h.EvidenceBytes != r.Evidence[0].Size+r.Evidence[1].Size {
 		t.Errorf("open %v, evidence %d/%d", h.Open, h.EvidenceCount, h.EvidenceBytes)
