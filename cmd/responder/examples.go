@@ -55,6 +55,7 @@ var commandExamples = map[string][]example{
 	},
 	"report": {
 		{"one self-contained HTML file to attach to a ticket", "responder report --case-id case-20261123-093012-1a2b3c4d --format html --out case.html"},
+		{"verify the evidence first: the headline then says VERIFIED (or why not)", "responder report --case-id case-20261123-093012-1a2b3c4d --verify --format html --out case-verified.html"},
 		{"Markdown on standard output", "responder report --case-id case-20261123-093012-1a2b3c4d"},
 	},
 	"playbooks": {
