@@ -461,6 +461,14 @@ func TestIndicatorsFromSampleArchive(t *testing.T) {
 	if in := volatileIndicators(context.Background(), s, m); in.Status != IndicatorsUnreadable || len(in.Listening) != 0 || !strings.Contains(in.Detail, "does NOT match") {
 		t.Errorf("tampered archive: %+v", in)
 	}
+	// A collection that failed: what arrived is shown, with the doubt first.
+	s, m = richCase(t)
+	m.Steps[len(m.Steps)-1].Status, m.Steps[len(m.Steps)-1].Error = evidence.StatusFailed, "archive SHA-256: the instance reported x"
+	m.Artifacts[1].ReportedSHA256 = strings.Repeat("0", 64)
+	if in := volatileIndicators(context.Background(), s, m); in.Status != IndicatorsFound || len(in.Notes) < 2 ||
+		!strings.Contains(in.Notes[0], "the instance reported SHA-256 000") || !strings.Contains(in.Notes[1], "step volatile-data FAILED in run 2") {
+		t.Errorf("failed collection: %q", in.Notes)
+	}
 	if in := IndicatorsFromArchive([]byte("not gzip"), src); in.Status != IndicatorsUnreadable {
 		t.Errorf("not an archive: %+v", in)
 	}
@@ -469,9 +477,10 @@ func TestIndicatorsFromSampleArchive(t *testing.T) {
 func TestBreakable(t *testing.T) {
 	hash := strings.Repeat("0123abcd", 8)
 	for _, tc := range []struct{ in, want string }{
-		{"i-0abc/metadata.json", "i-<wbr>0abc/<wbr>metadata.<wbr>json"},
+		{"i-0abc/volatile/run-001/report.json", "i-<wbr>0abc/<wbr>volatile/<wbr>run-<wbr>001/<wbr>report.<wbr>json"},
+		{"i-0123456789abcdef0", "i-0123456789abcdef0"},
 		{hash, strings.TrimSuffix(strings.Repeat("0123abcd<wbr>", 8), "<wbr>")},
-		{"<b>&x", "&lt;b&gt;&amp;<wbr>x"},
+		{"<b>&x" + strings.Repeat("y", 30), "&lt;b&gt;&amp;<wbr>x" + strings.Repeat("y", 30)},
 		{"abcdef", "abcdef"},
 	} {
 		if got := string(breakable(tc.in)); got != tc.want {

@@ -76,5 +76,15 @@ func volatileIndicators(ctx context.Context, store evidence.Store, m *evidence.M
 		in.Source = &Source{Path: a.Path, SHA256: a.SHA256}
 		return in
 	}
-	return IndicatorsFromArchive(body, Source{Path: a.Path, SHA256: a.SHA256})
+	in := IndicatorsFromArchive(body, Source{Path: a.Path, SHA256: a.SHA256})
+	var doubts []string
+	if a.ReportedSHA256 != "" && !strings.EqualFold(a.ReportedSHA256, a.SHA256) {
+		doubts = append(doubts, fmt.Sprintf("the instance reported SHA-256 %s for this archive, not the %s stored: what arrived is shown; do not rely on it without checking",
+			a.ReportedSHA256, a.SHA256))
+	}
+	if rec, found := lastRecord(m, "volatile-data"); found && rec.Status == evidence.StatusFailed {
+		doubts = append(doubts, fmt.Sprintf("step volatile-data FAILED in run %d (%s): what arrived is shown; do not rely on it without checking", rec.Run, rec.Error))
+	}
+	in.Notes = append(doubts, in.Notes...)
+	return in
 }

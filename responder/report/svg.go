@@ -125,10 +125,18 @@ func svgBar(b Bar, y int, x func(time.Time) float64) string {
 		x1+4, y+13, html.EscapeString(duration(b.End.Sub(b.Start))+result))
 }
 
+// shortToken is the longest text breakable leaves whole.
+const shortToken = 24
+
 // breakable writes a path, an ARN or a hash so that it wraps only at its
 // separators: a <wbr> after / : - _ . , = ? & @ and every 8 characters of
-// a run of 16 or more hexadecimal digits (a hash). The text is escaped.
+// a run of 16 or more hexadecimal digits (a hash). Text of up to
+// shortToken characters (an ID) is left whole. The text is escaped.
 func breakable(s string) template.HTML {
+	if len(s) <= shortToken {
+		// An ID (i-0123456789abcdef0) fits any column whole.
+		return template.HTML(html.EscapeString(s)) //nolint:gosec // escaped
+	}
 	var b strings.Builder
 	runes := []rune(s)
 	hexRun := 0
