@@ -89,6 +89,9 @@ type Cloud struct {
 	// without a change (see Ignore; negative: every call).
 	ignored map[string]int
 	calls   map[string]int // operation -> number of calls served
+	// inFlight counts the calls being served now; maxInFlight is the most
+	// seen at once (MaxConcurrentCalls).
+	inFlight, maxInFlight int
 	// groupPending counts, per security group made by CreateSecurityGroup, the
 	// ModifyNetworkInterfaceAttribute calls that still do not see it.
 	groupPending map[string]int
@@ -252,6 +255,16 @@ func (c *Cloud) CallCount(op string) int {
 	return c.calls[op]
 }
 
+// MaxConcurrentCalls is the most calls this account and Region served at
+// once (each call counted from its arrival, its Latency included, to its
+// answer): what a test of bounded concurrency per account and Region
+// asserts on.
+func (c *Cloud) MaxConcurrentCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxInFlight
+}
+
 // TotalCalls returns how many calls of any operation were served, failed
 // ones included: zero proves that nothing reached the (fake) cloud.
 func (c *Cloud) TotalCalls() int {
@@ -275,9 +288,14 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Lock()
 	requestID := c.uuidLocked()
 	latency := c.Latency
+	c.inFlight++
+	c.maxInFlight = max(c.maxInFlight, c.inFlight)
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
+	c.mu.Lock()
+	c.inFlight--
+	c.mu.Unlock()
 	received := time.Now()
 	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: received.Sub(start)}
 	c.mu.Lock()
