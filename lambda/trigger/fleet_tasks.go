@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,16 +53,18 @@ type fleetLane struct {
 	Cases []FleetTarget `json:"cases"`
 }
 
-// fleetPlan is the answer of fleet-open.
+// fleetPlan is the answer of fleet-open: the fleet's fields its cases take,
+// and the lanes, which replace the targets in the execution's data.
 type fleetPlan struct {
 	FleetID     string      `json:"fleet_id"`
+	Actor       string      `json:"actor"`
+	Source      string      `json:"source"`
+	Playbook    string      `json:"playbook"`
+	Force       bool        `json:"force"`
 	Mode        string      `json:"mode"`
 	Cases       int         `json:"cases"`
 	Concurrency int         `json:"concurrency"`
 	Lanes       []fleetLane `json:"lanes"`
-	// Bucket and Key hold the lanes for a distributed Map (ItemReader).
-	Bucket string `json:"bucket"`
-	Key    string `json:"key"`
 }
 
 // fleetOpen writes the fleet record (once: a retried or rerun fleet finds
@@ -90,16 +91,12 @@ func (h *Handler) fleetOpen(ctx context.Context, log *slog.Logger, payload json.
 		return nil, awsFailure(err)
 	}
 	settings := h.Config.fleetSettings()
-	plan := fleetPlan{FleetID: p.FleetID, Mode: FleetInline, Cases: len(p.Targets), Concurrency: settings.Concurrency, Lanes: planLanes(p.Targets, settings.Concurrency)}
+	plan := fleetPlan{FleetID: p.FleetID, Actor: p.Actor, Source: p.Source, Playbook: p.Playbook, Force: p.Force,
+		Mode: FleetInline, Cases: len(p.Targets), Concurrency: settings.Concurrency, Lanes: planLanes(p.Targets, settings.Concurrency)}
 	if len(p.Targets) >= settings.DistributedFrom {
-		if err := h.stageLanes(ctx, &plan); err != nil {
-			return nil, awsFailure(err)
-		}
+		plan.Mode = FleetDistributed
 	}
 	log.Info("fleet opened", "cases", plan.Cases, "lanes", len(plan.Lanes), "mode", plan.Mode, "concurrency", plan.Concurrency)
-	if plan.Mode == FleetDistributed {
-		plan.Lanes = []fleetLane{}
-	}
 	return plan, nil
 }
 
@@ -153,26 +150,6 @@ func planLanes(targets []FleetTarget, concurrency int) []fleetLane {
 		}
 	}
 	return lanes
-}
-
-// stageLanes writes the lanes once into the fleet's folder, for the
-// distributed Map's ItemReader, and names the object.
-func (h *Handler) stageLanes(ctx context.Context, plan *fleetPlan) error {
-	body, err := json.Marshal(plan.Lanes)
-	if err != nil {
-		return fmt.Errorf("encode lanes: %w", err)
-	}
-	path := fmt.Sprintf("%s/lanes-%s.json", plan.FleetID, evidence.SHA256(body)[:16])
-	if _, err := h.Store.Put(ctx, evidence.FleetsFolder, path, body, "application/json"); err != nil && !errors.Is(err, evidence.ErrExists) {
-		return fmt.Errorf("stage the lanes of fleet %s: %w", plan.FleetID, err)
-	}
-	loc, ok := strings.CutPrefix(h.Store.Location(evidence.FleetsFolder, path), "s3://")
-	if !ok {
-		return fmt.Errorf("fleet %s: a distributed Map reads its lanes from S3; the evidence store is not a bucket", plan.FleetID)
-	}
-	plan.Bucket, plan.Key, _ = strings.Cut(loc, "/")
-	plan.Mode = FleetDistributed
-	return nil
 }
 
 type fleetCasePayload struct {

@@ -89,9 +89,9 @@ type Cloud struct {
 	// without a change (see Ignore; negative: every call).
 	ignored map[string]int
 	calls   map[string]int // operation -> number of calls served
-	// inFlight counts the calls being served now; maxInFlight is the most
-	// seen at once (MaxConcurrentCalls).
-	inFlight, maxInFlight int
+	// inFlight counts the calls being served now, by service; maxInFlight
+	// is the most seen at once (MaxConcurrentCalls).
+	inFlight, maxInFlight map[string]int
 	// groupPending counts, per security group made by CreateSecurityGroup, the
 	// ModifyNetworkInterfaceAttribute calls that still do not see it.
 	groupPending map[string]int
@@ -255,14 +255,14 @@ func (c *Cloud) CallCount(op string) int {
 	return c.calls[op]
 }
 
-// MaxConcurrentCalls is the most calls this account and Region served at
-// once (each call counted from its arrival, its Latency included, to its
-// answer): what a test of bounded concurrency per account and Region
-// asserts on.
-func (c *Cloud) MaxConcurrentCalls() int {
+// MaxConcurrentCalls is the most calls of a service ("EC2", "S3", "SNS",
+// "STS", "KMS", "SSM", "IAM") this account and Region served at once, each
+// call counted from its arrival, its Latency included, to its answer: what
+// a test of bounded concurrency per account and Region asserts on.
+func (c *Cloud) MaxConcurrentCalls(service string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.maxInFlight
+	return c.maxInFlight[service]
 }
 
 // TotalCalls returns how many calls of any operation were served, failed
@@ -288,13 +288,16 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Lock()
 	requestID := c.uuidLocked()
 	latency := c.Latency
-	c.inFlight++
-	c.maxInFlight = max(c.maxInFlight, c.inFlight)
+	if c.inFlight == nil {
+		c.inFlight, c.maxInFlight = map[string]int{}, map[string]int{}
+	}
+	c.inFlight[service]++
+	c.maxInFlight[service] = max(c.maxInFlight[service], c.inFlight[service])
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
 	c.mu.Lock()
-	c.inFlight--
+	c.inFlight[service]--
 	c.mu.Unlock()
 	received := time.Now()
 	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: received.Sub(start)}
