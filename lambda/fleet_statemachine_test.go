@@ -522,3 +522,34 @@ func TestFleetCaseRefusesAConcurrentCLIRespond(t *testing.T) {
 		t.Errorf("case status %s", m.Status)
 	}
 }
+
+// An instance already under a case (started alone, within the lock window)
+// joins it: the fleet starts no second case for it, its record links the
+// case that responded, and GET /fleets/{id} shows that case's status.
+func TestFleetJoinsTheCaseThatHoldsAnInstance(t *testing.T) {
+	w := newFleetWorld(t, 2, nil)
+	held := w.instances[fleetAccountA][0]
+	status, resp := w.api(t, "POST", "/cases", "/cases", `{"instance_id": "`+held+`"}`)
+	if status != 202 {
+		t.Fatalf("POST /cases: %d %v", status, resp)
+	}
+	alone := resp["case_id"].(string)
+	fleetID, input := w.startFleet(t, w.allInstancesBody())
+	ex, err := w.machine.run(input, w.invoke, nil, 100)
+	if err != nil || ex.End != "FleetDone" {
+		t.Fatalf("fleet: %v %+v", err, ex)
+	}
+	_, fleet := w.api(t, "GET", "/fleets/{id}", "/fleets/"+fleetID, "")
+	for _, c := range fleet["cases"].([]any) {
+		cm := c.(map[string]any)
+		if cm["instance_id"] == held && (cm["joined_case_id"] != alone || cm["status"] != evidence.CaseContained) {
+			t.Errorf("held instance: %v, want joined to %s, contained", cm, alone)
+		}
+	}
+	if _, err := responder.Status(t.Context(), w.h.Store, evidence.FleetCaseID(fleetID, held)); !errors.Is(err, evidence.ErrNotFound) {
+		t.Errorf("the fleet made a second case for the held instance: %v", err)
+	}
+	if n := len(w.clouds[0].Snapshots()); n != 2 {
+		t.Errorf("%d snapshots in account A, want 2 (one per instance)", n)
+	}
+}

@@ -197,8 +197,29 @@ func (h *Handler) fleetCase(ctx context.Context, log *slog.Logger, payload json.
 	out := fleetCaseResult{CaseID: s.CaseID, PlannedCaseID: c.CaseID, ExecutionARN: s.ExecutionARN, Joined: s.CaseID != c.CaseID}
 	if out.Joined {
 		h.linkJoined(ctx, log, p.FleetID, c.CaseID, s)
+		h.noteJoined(ctx, log, c, s)
 	}
 	return out, nil
+}
+
+// noteJoined tells the findings that asked for a fleet's case that another
+// case already held the instance: their first note named the planned case.
+func (h *Handler) noteJoined(ctx context.Context, log *slog.Logger, c FleetTarget, s started) {
+	if len(c.Findings) == 0 || h.Findings == nil {
+		return
+	}
+	text := fitNote("responder: ", []string{fmt.Sprintf("%s (%s, %s) is already under case %s, started %s, which responds instead of case %s",
+		c.InstanceID, c.AccountID, c.Region, s.CaseID, s.Since.UTC().Format("2006-01-02 15:04 UTC"), c.CaseID)},
+		". Evidence: "+h.Store.Location(s.CaseID, ""))
+	byRegion := map[string][]findingNote{}
+	for _, f := range c.Findings {
+		byRegion[f.Region] = append(byRegion[f.Region], findingNote{FindingID: f.ID, ProductArn: f.ProductArn, Text: text, Notified: true})
+	}
+	for region, notes := range byRegion {
+		if _, unproc, err := h.noteFindings(ctx, log, region, notes); err != nil || len(unproc) > 0 {
+			log.Error("joined case not noted on its findings", "unprocessed", unproc, "error", err)
+		}
+	}
 }
 
 // fleetJoin records that another case held a fleet's instance.
