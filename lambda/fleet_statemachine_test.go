@@ -338,6 +338,11 @@ func TestFleetStateMachineContainsTheFleet(t *testing.T) {
 					t.Errorf("%s: %d EC2 calls in flight at once, want 1 to 2 cases x %d calls of one response", place, got, perResponse)
 				}
 			}
+			for _, c := range w.clouds {
+				t.Logf("%s/%s: %d cases responding at most at once, %d EC2 calls in flight at most (one response alone: %d)",
+					c.Account, c.Region, w.maxResponding[c.Account+"/"+c.Region], c.MaxConcurrentCalls("EC2"), perResponse)
+			}
+			t.Logf("%d Map iterations (lanes and cases), %d function invocations by the fleet's execution", w.machine.iterations.Load(), ex.Invocations)
 			status, fleet := w.api(t, "GET", "/fleets/{id}", "/fleets/"+fleetID, "")
 			if status != 200 {
 				t.Fatalf("GET /fleets: %d %v", status, fleet)

@@ -180,9 +180,13 @@ func (h *Handler) fleetCase(ctx context.Context, log *slog.Logger, payload json.
 		return nil, fail(ErrorInput, "fleet-case task payload: %v", err)
 	}
 	c := p.Case
-	if err := h.checkCase(c.CaseID, c.target()); err != nil || c.CaseID != evidence.FleetCaseID(p.FleetID, c.InstanceID) {
+	err := h.checkCase(c.CaseID, c.target())
+	if err == nil && c.CaseID != evidence.FleetCaseID(p.FleetID, c.InstanceID) {
+		err = fmt.Errorf("a case of fleet %s is named %s", quote(p.FleetID), quote(evidence.FleetCaseID(p.FleetID, c.InstanceID)))
+	}
+	if err != nil {
 		log.Error("fleet-case task rejected", "case_id", c.CaseID, "error", err)
-		return nil, fail(ErrorInput, "fleet-case task: case %s of fleet %s: %v", quote(c.CaseID), quote(p.FleetID), err)
+		return nil, fail(ErrorInput, "fleet-case task: case %s: %v", quote(c.CaseID), err)
 	}
 	log = log.With("fleet_id", p.FleetID)
 	findings := c.Findings
