@@ -107,6 +107,14 @@ func newFleetWorld(t *testing.T, perAccount int, configure func(*trigger.Config)
 		}
 		c.SnapshotCompletesAfter = 1
 		c.Latency = time.Millisecond
+		// Every response calls CreateSnapshots once: held longer, the
+		// calls of the cases that respond at once overlap there, and the
+		// fake's count of them in flight shows how many did.
+		c.OnCall = func(op string) {
+			if op == "CreateSnapshots" {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		w.clouds = append(w.clouds, c)
 		w.addInstances(c, perAccount)
 	}
@@ -291,19 +299,12 @@ func (w *fleetWorld) contained(account, id string) bool {
 // A fleet of 20 instances in two accounts and Regions, inline and
 // distributed: every case is contained by its own execution, at most the
 // fleet's concurrency of cases respond at once in each account and Region
-// (counted by the handler, and seen by each account's fake as calls in
-// flight), the fleet record lists them and GET /fleets/{id} says contained.
+// (counted by the handler, and seen by each account's fake as its most
+// CreateSnapshots calls in flight at once, one per response), the fleet
+// record lists them and GET /fleets/{id} says contained.
 func TestFleetStateMachineContainsTheFleet(t *testing.T) {
 	for _, mode := range []string{trigger.FleetInline, trigger.FleetDistributed} {
 		t.Run(mode, func(t *testing.T) {
-			// One instance alone: how many calls one response makes at once.
-			solo := newFleetWorld(t, 1, nil)
-			_, soloInput := solo.startFleet(t, `{"instance_ids": ["`+solo.arn(fleetAccountA, solo.instances[fleetAccountA][0])+`"]}`)
-			if ex, err := solo.machine.run(soloInput, solo.invoke, nil, 100); err != nil || ex.End != "FleetDone" {
-				t.Fatalf("fleet of one: %v %+v", err, ex)
-			}
-			perResponse := solo.clouds[0].MaxConcurrentCalls("EC2")
-
 			w := newFleetWorld(t, 10, func(c *trigger.Config) {
 				if mode == trigger.FleetDistributed {
 					c.Fleet.DistributedFrom = 2
@@ -334,13 +335,15 @@ func TestFleetStateMachineContainsTheFleet(t *testing.T) {
 				if got := w.maxResponding[place]; got > 2 || got < 1 {
 					t.Errorf("%s: %d cases responded at once, want 1 to the fleet's concurrency 2", place, got)
 				}
-				if got, bound := c.MaxConcurrentCalls("EC2"), 2*perResponse; got > bound || got < 1 {
-					t.Errorf("%s: %d EC2 calls in flight at once, want 1 to 2 cases x %d calls of one response", place, got, perResponse)
+				// Each response calls CreateSnapshots once: the fake sees
+				// as many at once as cases respond at once.
+				if got := c.MaxConcurrentCalls("CreateSnapshots"); got > 2 || got < 1 {
+					t.Errorf("%s: %d CreateSnapshots calls in flight at once, want 1 to the fleet's concurrency 2", place, got)
 				}
 			}
 			for _, c := range w.clouds {
-				t.Logf("%s/%s: %d cases responding at most at once, %d EC2 calls in flight at most (one response alone: %d)",
-					c.Account, c.Region, w.maxResponding[c.Account+"/"+c.Region], c.MaxConcurrentCalls("EC2"), perResponse)
+				t.Logf("%s/%s: at most %d cases responding, %d CreateSnapshots and %d EC2 calls in flight at once",
+					c.Account, c.Region, w.maxResponding[c.Account+"/"+c.Region], c.MaxConcurrentCalls("CreateSnapshots"), c.MaxConcurrentCalls("EC2"))
 			}
 			t.Logf("%d Map iterations (lanes and cases), %d function invocations by the fleet's execution", w.machine.iterations.Load(), ex.Invocations)
 			status, fleet := w.api(t, "GET", "/fleets/{id}", "/fleets/"+fleetID, "")

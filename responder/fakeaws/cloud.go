@@ -256,13 +256,14 @@ func (c *Cloud) CallCount(op string) int {
 }
 
 // MaxConcurrentCalls is the most calls of a service ("EC2", "S3", "SNS",
-// "STS", "KMS", "SSM", "IAM") this account and Region served at once, each
-// call counted from its arrival, its Latency included, to its answer: what
-// a test of bounded concurrency per account and Region asserts on.
-func (c *Cloud) MaxConcurrentCalls(service string) int {
+// "STS", "KMS", "SSM", "IAM") or of one operation ("CreateSnapshots") this
+// account and Region served at once, each call counted from its arrival,
+// its Latency included, to its answer: what a test of bounded concurrency
+// per account and Region asserts on.
+func (c *Cloud) MaxConcurrentCalls(serviceOrOperation string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.maxInFlight[service]
+	return c.maxInFlight[serviceOrOperation]
 }
 
 // TotalCalls returns how many calls of any operation were served, failed
@@ -291,13 +292,16 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	if c.inFlight == nil {
 		c.inFlight, c.maxInFlight = map[string]int{}, map[string]int{}
 	}
-	c.inFlight[service]++
-	c.maxInFlight[service] = max(c.maxInFlight[service], c.inFlight[service])
+	for _, k := range []string{service, op} {
+		c.inFlight[k]++
+		c.maxInFlight[k] = max(c.maxInFlight[k], c.inFlight[k])
+	}
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
 	c.mu.Lock()
 	c.inFlight[service]--
+	c.inFlight[op]--
 	c.mu.Unlock()
 	received := time.Now()
 	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: received.Sub(start)}
