@@ -561,3 +561,45 @@ func TestFleetJoinsTheCaseThatHoldsAnInstance(t *testing.T) {
 		t.Errorf("%d snapshots in account A, want 2 (one per instance)", n)
 	}
 }
+
+// The same fleet_id again after the lock window (a second execution of the
+// fleet) continues the same cases: each case's run resumes its record in a
+// second execution of the case, and no snapshot is taken twice.
+func TestFleetRerunContinuesTheCases(t *testing.T) {
+	w := newFleetWorld(t, 2, nil)
+	clock := &testClock{now: time.Now().UTC()}
+	w.h.Now = clock.Now
+	body := strings.Replace(w.allInstancesBody(), `{`, `{"fleet_id": "fleet-INC-9", `, 1)
+	_, input := w.startFleet(t, body)
+	if ex, err := w.machine.run(input, w.invoke, nil, 100); err != nil || ex.End != "FleetDone" {
+		t.Fatalf("first run: %v %+v", err, ex)
+	}
+	snapshots := len(w.clouds[0].Snapshots()) + len(w.clouds[1].Snapshots())
+
+	clock.Advance(time.Hour)
+	status, resp := w.api(t, "POST", "/cases", "/cases", body)
+	if status != 202 || resp["execution_arn"] == "" || strings.HasSuffix(resp["execution_arn"].(string), ":fleet-INC-9") {
+		t.Fatalf("rerun: %d %v, want a second execution of the fleet", status, resp)
+	}
+	var rerun map[string]any
+	for _, e := range w.sfn.Executions() {
+		if e.ARN == resp["execution_arn"] {
+			_ = json.Unmarshal([]byte(e.Input), &rerun)
+		}
+	}
+	ex, err := w.machine.run(rerun, w.invoke, nil, 100)
+	if err != nil || ex.End != "FleetDone" {
+		t.Fatalf("rerun: %v %+v", err, ex)
+	}
+	if got := len(w.clouds[0].Snapshots()) + len(w.clouds[1].Snapshots()); got != snapshots {
+		t.Errorf("%d snapshots after the rerun, want %d", got, snapshots)
+	}
+	for _, c := range w.clouds {
+		for _, id := range w.instances[c.Account] {
+			m, err := responder.Status(t.Context(), w.h.Store, evidence.FleetCaseID("fleet-INC-9", id))
+			if err != nil || len(m.Runs) != 2 || m.Status != evidence.CaseContained {
+				t.Errorf("case of %s: %v; runs %d, status %s; want 2 runs, contained", id, err, len(m.Runs), m.Status)
+			}
+		}
+	}
+}
