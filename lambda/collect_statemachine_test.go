@@ -541,6 +541,11 @@ func TestStateMachineCustomActionCapturesMemory(t *testing.T) {
 			Status      string `json:"status"`
 			ImageSHA256 string `json:"image_sha256"`
 			Polls       int    `json:"polls"`
+			Volatile    *struct {
+				Status        string `json:"status"`
+				Ended         bool   `json:"ended"`
+				ArchiveSHA256 string `json:"archive_sha256"`
+			} `json:"volatile"`
 		} `json:"collection"`
 	}
 	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Collection == nil {
@@ -548,6 +553,15 @@ func TestStateMachineCustomActionCapturesMemory(t *testing.T) {
 	}
 	if c := body.Collection; c.Stage != step.StageFinish || c.Status != evidence.StatusOK || c.ImageSHA256 != sum || c.Polls < 1 {
 		t.Errorf("collection %+v", *c)
+	}
+	archive := ""
+	for _, a := range m.Artifacts {
+		if strings.HasSuffix(a.Path, "/volatile-data.tar.gz") {
+			archive = a.SHA256
+		}
+	}
+	if v := body.Collection.Volatile; v == nil || v.Status != evidence.StatusOK || !v.Ended || archive == "" || v.ArchiveSHA256 != archive {
+		t.Errorf("collection.volatile %+v, archive recorded with SHA-256 %q", v, archive)
 	}
 }
 
