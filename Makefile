@@ -20,8 +20,11 @@ vet:
 # The fast checks, then the unit and integration tests. The integration
 # tests (./integration) start their own moto emulator on loopback; a test
 # that lacks a program or moto skips locally and fails in CI (CI=true).
+# -timeout 20m: the collection tests run the real scripts (memory, volatile
+# data) on the test machine; the lambda package takes about 8 minutes on 2
+# loaded cores, near go test's default 10.
 test: lint
-	$(GO) test -race $(TESTFLAGS) ./...
+	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
 
 # Contain a suspect instance in a local moto emulator; the case lands in ./cases.
 demo:
