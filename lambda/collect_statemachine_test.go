@@ -435,6 +435,17 @@ func TestStateMachineCollectionTimesOut(t *testing.T) {
 	if rec.Status != evidence.StatusFailed || !strings.Contains(string(rec.After), "capture timeout") {
 		t.Errorf("memory-capture record %s %s", rec.Status, rec.After)
 	}
+	// The volatile-data command hung too: cancelled at its own bound (a
+	// third of the capture timeout), recorded as failed; the capture was
+	// sent after it all the same.
+	if v := w.checkVolatile(t, m, caseID, evidence.StatusFailed); !strings.Contains(v.Error, "cancelled") {
+		t.Errorf("volatile-data error %q", v.Error)
+	}
+	for _, c := range w.c.Commands() {
+		if c.DocumentName == ssmdocuments.LinuxVolatileData && c.Status != "Cancelled" {
+			t.Errorf("volatile-data command %s", c.Status)
+		}
+	}
 	// 30 minutes of capture at one poll every 30 s.
 	if ex.Waits < 55 || ex.Waits > 70 {
 		t.Errorf("%d waits", ex.Waits)
