@@ -82,6 +82,17 @@ type Request struct {
 	// otherwise claim what its few steps proved, and hide an earlier run's
 	// failed containment.
 	StatusOfCase bool
+	// Described, when set, is the instance as the caller already described
+	// it (a fleet's batched DescribeInstances): the response uses it and
+	// does not describe the instance again.
+	Described *DescribedInstance
+}
+
+// DescribedInstance is an instance as DescribeInstances answered, with the
+// account that owns it (its reservation's OwnerId).
+type DescribedInstance struct {
+	Instance  types.Instance
+	AccountID string
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -416,16 +427,21 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		priorErr     error
 		reservations []types.Reservation
 	)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
-		if err != nil {
-			descErr = err
-			return
-		}
-		reservations = out.Reservations
-	}()
+	wg.Add(2)
+	if d := req.Described; d != nil {
+		reservations = []types.Reservation{{OwnerId: aws.String(d.AccountID), Instances: []types.Instance{d.Instance}}}
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
+			if err != nil {
+				descErr = err
+				return
+			}
+			reservations = out.Reservations
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		out, err := r.Clients.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
