@@ -1,0 +1,350 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/responder-ir/responder/responder"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/step"
+)
+
+// DefaultMaxConcurrency is how many responses of one account and Region run
+// at once by default: enough that the pacing of the scope's EC2 client (its
+// token buckets), not the number of goroutines, bounds the rate. A response
+// spends most of its time waiting on AWS, so a goroutine costs little.
+const DefaultMaxConcurrency = 256
+
+// Options configure a fleet run.
+type Options struct {
+	FleetID string
+	// Request is the response every instance gets (plan, notification,
+	// safeguards); InstanceID, CaseID and Described are set per instance.
+	Request responder.Request
+	// MaxConcurrency bounds the responses at work at once in each account
+	// and Region (DefaultMaxConcurrency when 0).
+	MaxConcurrency int
+	// Store keeps the fleet record (the cases' store).
+	Store evidence.Store
+	// Actor is who runs the fleet, for the record (may be empty).
+	Actor string
+	// Progress, when set, is called after each instance's response ends.
+	Progress func(Counts)
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Counts are a fleet run's progress.
+type Counts struct {
+	Total int
+	Done  int
+	// Isolated: the quarantine read back held. SnapshotsRequested: the
+	// snapshot set was requested. Failed: not contained, or could not
+	// start.
+	Isolated           int
+	SnapshotsRequested int
+	Failed             int
+	Elapsed            time.Duration
+}
+
+// Result is the outcome of a fleet run.
+type Result struct {
+	Fleet       *evidence.Fleet
+	Interrupted bool
+	// SaveErr: the fleet record could not be stored (the cases may be).
+	SaveErr error
+}
+
+// job is one instance to respond to.
+type job struct {
+	scope *ScopePlan
+	inst  responder.DescribedInstance
+	index int // in the record's targets
+	// prior is the target as an earlier run of the fleet left it.
+	prior evidence.FleetTarget
+}
+
+// outcome is what one response ended with.
+type outcome struct {
+	target             evidence.FleetTarget
+	snapshotsRequested bool
+}
+
+// Run responds to every instance of the plan: the instances of one account
+// and Region concurrently (at most MaxConcurrency at once) through the
+// scope's one engine, every scope at once. One instance's failure does not
+// stop the others. The fleet record is saved before anything is changed
+// (every target pending) and when the run ends, also when ctx is cancelled:
+// the targets not finished then say so. An instance whose case an earlier
+// run of the fleet contained is not acted on again; the others continue
+// their case (FleetCaseID), which the engine resumes without doubling a
+// snapshot or a change.
+func Run(ctx context.Context, plan *Plan, o Options) *Result {
+	o.defaults()
+	started := o.Now().UTC()
+	f, err := evidence.LoadFleet(ctx, o.Store, o.FleetID)
+	if err != nil {
+		if !errors.Is(err, evidence.ErrNotFound) {
+			o.Log.Warn("could not read the fleet's earlier record; starting a new one", "fleet_id", o.FleetID, "error", err)
+		}
+		f = &evidence.Fleet{FleetID: o.FleetID}
+	}
+	run := len(f.Runs) + 1
+	f.Tool = responder.Tool()
+	f.Runs = append(f.Runs, evidence.FleetRun{Number: run, Actor: o.Actor, StartedAt: started})
+	jobs := plant(f, plan, run)
+	res := &Result{Fleet: f}
+	f.UpdatedAt = started
+	if err := evidence.SaveFleet(context.WithoutCancel(ctx), o.Store, f); err != nil {
+		// Containment does not wait on the store; the cases keep their own records.
+		o.Log.Error("fleet record not saved before the run", "fleet_id", o.FleetID, "error", err)
+		res.SaveErr = err
+	}
+	o.execute(ctx, f, jobs, run, started)
+	res.Interrupted = ctx.Err() != nil
+	f.Runs[len(f.Runs)-1].EndedAt = o.Now().UTC()
+	f.Runs[len(f.Runs)-1].Interrupted = res.Interrupted
+	f.UpdatedAt = o.Now().UTC()
+	if err := evidence.SaveFleet(context.WithoutCancel(ctx), o.Store, f); err != nil {
+		o.Log.Error("fleet record not saved", "fleet_id", o.FleetID, "error", err)
+		res.SaveErr = err
+	} else {
+		res.SaveErr = nil
+	}
+	return res
+}
+
+func (o *Options) defaults() {
+	if o.MaxConcurrency <= 0 {
+		o.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
+// plant puts the plan's targets into the record (a target of an earlier run
+// that this plan does not name keeps its outcome) and returns the jobs.
+func plant(f *evidence.Fleet, plan *Plan, run int) []job {
+	index := map[string]int{}
+	for i, t := range f.Targets {
+		index[t.InstanceID] = i
+	}
+	prior := map[string]evidence.FleetTarget{}
+	for _, t := range f.Targets {
+		prior[t.InstanceID] = t
+	}
+	put := func(t evidence.FleetTarget) int {
+		if i, ok := index[t.InstanceID]; ok {
+			f.Targets[i] = t
+			return i
+		}
+		index[t.InstanceID] = len(f.Targets)
+		f.Targets = append(f.Targets, t)
+		return len(f.Targets) - 1
+	}
+	var jobs []job
+	for _, sc := range plan.Scopes {
+		for _, in := range sc.Instances {
+			id := aws.ToString(in.Instance.InstanceId)
+			i := put(evidence.FleetTarget{InstanceID: id, AccountID: in.AccountID, Region: sc.Region,
+				CaseID: evidence.FleetCaseID(f.FleetID, id), Status: evidence.FleetPending, Run: run})
+			jobs = append(jobs, job{scope: sc, inst: in, index: i, prior: prior[id]})
+		}
+	}
+	for _, m := range plan.Missing {
+		m.Run = run
+		put(m)
+	}
+	sort.SliceStable(f.Targets, func(i, j int) bool { return targetLess(f.Targets[i], f.Targets[j]) })
+	for k, t := range f.Targets {
+		index[t.InstanceID] = k
+	}
+	for k := range jobs {
+		jobs[k].index = index[aws.ToString(jobs[k].inst.Instance.InstanceId)]
+	}
+	return jobs
+}
+
+func targetLess(a, b evidence.FleetTarget) bool {
+	if a.AccountID != b.AccountID {
+		return a.AccountID < b.AccountID
+	}
+	if a.Region != b.Region {
+		return a.Region < b.Region
+	}
+	return a.InstanceID < b.InstanceID
+}
+
+// execute runs the jobs: per scope, MaxConcurrency workers.
+func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, run int, started time.Time) {
+	var (
+		mu     sync.Mutex
+		counts = Counts{Total: len(jobs)}
+		wg     sync.WaitGroup
+	)
+	byScope := map[*ScopePlan][]job{}
+	for _, j := range jobs {
+		byScope[j.scope] = append(byScope[j.scope], j)
+	}
+	for _, scopeJobs := range byScope {
+		queue := make(chan job)
+		for range min(o.MaxConcurrency, len(scopeJobs)) {
+			wg.Go(func() {
+				for j := range queue {
+					out := o.respond(ctx, f.FleetID, j, run, started)
+					mu.Lock()
+					f.Targets[j.index] = out.target
+					counts.add(out, o.Now().Sub(started))
+					snapshot := counts
+					mu.Unlock()
+					if o.Progress != nil {
+						o.Progress(snapshot)
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			defer close(queue)
+			for _, j := range scopeJobs {
+				queue <- j
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (c *Counts) add(out outcome, elapsed time.Duration) {
+	c.Done++
+	c.Elapsed = elapsed
+	if out.target.SecondsToIsolation > 0 || out.target.Status == evidence.CaseContained {
+		c.Isolated++
+	}
+	if out.snapshotsRequested {
+		c.SnapshotsRequested++
+	}
+	if Open(out.target) {
+		c.Failed++
+	}
+}
+
+// respond runs one instance's response (or finds its case contained
+// already) and returns its target as the record keeps it.
+func (o *Options) respond(ctx context.Context, fleetID string, j job, run int, started time.Time) outcome {
+	id := aws.ToString(j.inst.Instance.InstanceId)
+	t := evidence.FleetTarget{InstanceID: id, AccountID: j.inst.AccountID, Region: j.scope.Region, CaseID: evidence.FleetCaseID(fleetID, id), Run: run}
+	if ctx.Err() != nil {
+		t.Status, t.Reason = evidence.FleetPending, "the run was interrupted before this instance's response started"
+		return outcome{target: t}
+	}
+	if done, ok := o.containedBefore(ctx, t, j.prior); ok {
+		return outcome{target: done}
+	}
+	req := o.Request
+	req.InstanceID, req.CaseID, req.CaseIDGiven = id, t.CaseID, true
+	inst := j.inst
+	req.Described = &inst
+	res, err := j.scope.Engine.Respond(ctx, req)
+	if err != nil {
+		return outcome{target: startFailed(ctx, t, err)}
+	}
+	t.Status = res.Status
+	if at, ok := isolatedAt(res.Steps); ok {
+		t.SecondsToIsolation = at.Sub(started).Seconds()
+	}
+	gapsAndReasons(&t, res)
+	return outcome{target: t, snapshotsRequested: snapshotsRequested(res.Steps)}
+}
+
+// containedBefore finds an instance's case contained by an earlier run: its
+// record says so, and the instance is not acted on again.
+func (o *Options) containedBefore(ctx context.Context, t, prior evidence.FleetTarget) (evidence.FleetTarget, bool) {
+	if o.Request.DryRun {
+		return t, false
+	}
+	m, err := evidence.LoadManifest(ctx, o.Store, t.CaseID)
+	if err != nil || m.Status != evidence.CaseContained {
+		return t, false
+	}
+	t.Status = m.Status
+	t.Run, t.SecondsToIsolation, t.EvidenceGaps = prior.Run, prior.SecondsToIsolation, prior.EvidenceGaps
+	t.Reason = fmt.Sprintf("contained by run %d of its case; not acted on again", m.LastRun())
+	return t, true
+}
+
+func snapshotsRequested(steps []evidence.StepRecord) bool {
+	for _, s := range steps {
+		if s.Name == (step.Snapshots{}).Name() && s.Status == evidence.StatusOK {
+			return true
+		}
+	}
+	return false
+}
+
+// startFailed is the target of a response that did not start.
+func startFailed(ctx context.Context, t evidence.FleetTarget, err error) evidence.FleetTarget {
+	t.Reason = err.Error()
+	switch {
+	case errors.Is(err, responder.ErrInstanceNotFound):
+		t.Status = evidence.FleetNotFound
+	case errors.Is(err, responder.ErrInstanceTerminated):
+		t.Status = evidence.FleetTerminated
+	case ctx.Err() != nil:
+		t.Status = evidence.FleetPending
+		t.Reason = "the run was interrupted before this instance's response started: " + err.Error()
+	default:
+		t.Status = evidence.FleetNotStarted
+	}
+	return t
+}
+
+// isolatedAt is when the quarantine read back its state held, if it did.
+func isolatedAt(steps []evidence.StepRecord) (time.Time, bool) {
+	for _, s := range steps {
+		if s.Name == (step.Quarantine{}).Name() && s.Containment == evidence.ContainmentHeld && s.Status == evidence.StatusOK {
+			return s.EndedAt, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// gapsAndReasons says what a finished response left open: the containment
+// steps that did not hold (not contained), or the other steps that failed
+// (evidence gaps).
+func gapsAndReasons(t *evidence.FleetTarget, res *responder.Result) {
+	var open []string
+	for _, s := range res.Steps {
+		switch {
+		case s.Containment != "" && (s.Containment != evidence.ContainmentHeld || s.Status == evidence.StatusFailed):
+			open = append(open, fmt.Sprintf("%s (%s): %s", s.Name, s.Containment, firstOf(s.Error, s.Reason)))
+		case s.Status == evidence.StatusFailed:
+			t.EvidenceGaps = append(t.EvidenceGaps, s.Name)
+		}
+	}
+	if res.SaveErr != nil {
+		t.EvidenceGaps = append(t.EvidenceGaps, "case record not saved: "+res.SaveErr.Error())
+	}
+	switch {
+	case len(open) > 0:
+		t.Reason = "still open: " + strings.Join(open, "; ")
+	case res.Err != nil:
+		t.Reason = res.Err.Error()
+	}
+}
+
+// Open reports whether a target is not proven contained (or acquired, for
+// a plan without containment).
+func Open(t evidence.FleetTarget) bool {
+	return t.Status != evidence.CaseContained && t.Status != evidence.CaseAcquired
+}
