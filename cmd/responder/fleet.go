@@ -200,13 +200,16 @@ func runFleet(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if ctx.Err() != nil {
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted while resolving the fleet's targets; nothing was done")}
 	}
-	printPlan(s.Err, fleetID, plan)
-	if err := approve(s, o, req, plan); err != nil {
-		return err
-	}
 	store := conn.store()
 	if store == nil {
 		return exitf(exitCannotStart, "no account and Region of the fleet could be reached: %v", plan.Unreachable[0].Err)
+	}
+	if !req.DryRun {
+		plan.FindContained(ctx, store, fleetID)
+	}
+	printPlan(s.Err, fleetID, plan)
+	if err := approve(s, o, req, plan); err != nil {
+		return err
 	}
 	bar := newFleetProgress(s)
 	res := fleet.Run(ctx, plan, fleet.Options{
@@ -273,7 +276,11 @@ func printPlan(w io.Writer, fleetID string, p *fleet.Plan) {
 			accounts[in.AccountID], regions[sc.Region] = true, true
 		}
 	}
-	fmt.Fprintf(w, "Fleet %s: %d instances in %d accounts and %d Regions\n", fleetID, p.Count(), len(accounts), len(regions))
+	fmt.Fprintf(w, "Fleet %s: %d instances in %d accounts and %d Regions", fleetID, p.Count(), len(accounts), len(regions))
+	if done := p.Count() - p.Acting(); done > 0 {
+		fmt.Fprintf(w, " (%d contained already, by an earlier run of the fleet: left alone)", done)
+	}
+	fmt.Fprintln(w)
 	type row struct{ account, region string }
 	counts := map[row]int{}
 	for _, sc := range p.Scopes {
@@ -319,13 +326,13 @@ func approve(s *streams, o *respondOptions, req responder.Request, p *fleet.Plan
 				"nothing was changed. Give --blast-radius %d (at most %d) to allow it for this run", n, account, limit, n, evidence.MaxBlastRadius)
 		}
 	}
-	if o.Fleet.Yes {
+	if o.Fleet.Yes || p.Acting() == 0 {
 		return nil
 	}
 	if !s.InIsTerminal || !s.ErrIsTerminal {
-		return exitf(exitUsage, "the plan above acts on %d instances and there is no terminal to ask on: give --yes to go ahead", p.Count())
+		return exitf(exitUsage, "the plan above acts on %d instances and there is no terminal to ask on: give --yes to go ahead", p.Acting())
 	}
-	fmt.Fprintf(s.Err, "Respond to these %d instances (contain them and record one case each)? [y/N] ", p.Count())
+	fmt.Fprintf(s.Err, "Respond to these %d instances (contain them and record one case each)? [y/N] ", p.Acting())
 	answer, _ := bufio.NewReader(s.In).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 		return exitf(exitUsage, "not confirmed: nothing was done")

@@ -41,6 +41,9 @@ type ScopePlan struct {
 	// AccountID and Region are the ones the instances were found in.
 	Engine    *responder.Responder
 	Instances []responder.DescribedInstance
+	// Contained are the instances whose case is contained already
+	// (FindContained): left alone.
+	Contained map[string]bool
 }
 
 // ScopeError is a scope that could not be resolved.
@@ -49,7 +52,8 @@ type ScopeError struct {
 	Err   error
 }
 
-// Count is the number of instances the plan acts on.
+// Count is the number of instances the plan found (Acting: those it acts
+// on).
 func (p *Plan) Count() int {
 	n := 0
 	for _, s := range p.Scopes {
@@ -58,12 +62,15 @@ func (p *Plan) Count() int {
 	return n
 }
 
-// PerAccount counts the instances the plan acts on in each account.
+// PerAccount counts the instances the plan acts on in each account (not
+// those contained already).
 func (p *Plan) PerAccount() map[string]int {
 	out := map[string]int{}
 	for _, s := range p.Scopes {
 		for _, in := range s.Instances {
-			out[in.AccountID]++
+			if !s.Contained[aws.ToString(in.Instance.InstanceId)] {
+				out[in.AccountID]++
+			}
 		}
 	}
 	return out
@@ -254,4 +261,44 @@ func describePages(ctx context.Context, api cloud.EC2, in *ec2.DescribeInstances
 			return nil, errors.Join(ctx.Err(), errors.New("interrupted while describing"))
 		}
 	}
+}
+
+// FindContained marks the instances whose case in this fleet is contained
+// already (an earlier run of the fleet): a run leaves them alone, so they
+// take no slot of the blast radius either. The case records are read from
+// the store, 32 at once; a record that cannot be read marks nothing (the
+// run then continues that case).
+func (p *Plan) FindContained(ctx context.Context, store evidence.Store, fleetID string) {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, 32)
+	)
+	for _, sc := range p.Scopes {
+		sc.Contained = map[string]bool{}
+		for _, in := range sc.Instances {
+			id := aws.ToString(in.Instance.InstanceId)
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				m, err := evidence.LoadManifest(ctx, store, evidence.FleetCaseID(fleetID, id))
+				if err == nil && m.Status == evidence.CaseContained {
+					mu.Lock()
+					sc.Contained[id] = true
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// Acting counts the instances the plan acts on: those not contained
+// already.
+func (p *Plan) Acting() int {
+	n := 0
+	for _, s := range p.Scopes {
+		n += len(s.Instances) - len(s.Contained)
+	}
+	return n
 }
