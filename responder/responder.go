@@ -304,6 +304,10 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer release()
+	if err := r.describeContinued(ctx, req, t); err != nil {
+		log.Error("response could not start", "error", err)
+		return nil, err
+	}
 	env := &step.Env{
 		Target: step.Target{
 			CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
@@ -531,6 +535,30 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		log.Warn("the save of an earlier run stopped before manifest.json; continuing from its history copy", "run", n)
 	}
 	return &t, nil
+}
+
+// describeContinued describes the instance again when the caller gave its
+// description (Request.Described) and the case has earlier runs: a run of
+// the case may have changed the instance since the caller described it
+// (another run of a fleet, finished while this one waited), and the steps
+// must start from what is, not from what was.
+func (r *Responder) describeContinued(ctx context.Context, req Request, t *target) error {
+	if req.Described == nil || t.prior == nil {
+		return nil
+	}
+	out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
+	if err != nil {
+		return fmt.Errorf("describe instance %s again (its case has earlier runs): %w", req.InstanceID, err)
+	}
+	for _, res := range out.Reservations {
+		for _, inst := range res.Instances {
+			if aws.ToString(inst.InstanceId) == req.InstanceID {
+				t.instance = inst
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s is not in the DescribeInstances answer of region %s", ErrInstanceNotFound, req.InstanceID, r.Clients.Region)
 }
 
 // continueRecord makes t continue a record: its newest manifest and the
