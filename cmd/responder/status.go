@@ -13,9 +13,9 @@ import (
 type statusOptions struct {
 	CaseID  string
 	FleetID string
-	Output outputOptions
-	AWS    awsOptions
-	Store  storeOptions
+	Output  outputOptions
+	AWS     awsOptions
+	Store   storeOptions
 }
 
 func statusCommand(s *streams, d deps) *cli.Command {

@@ -233,7 +233,9 @@ func TestConcurrentRunsRespectTheCaseLock(t *testing.T) {
 	results := make([]*fleet.Result, 2)
 	for i := range results {
 		p := plan(t, fleet.Spec{InstanceIDs: ids}, connect)
-		wg.Go(func() { results[i] = fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-twice", Store: store}) })
+		wg.Go(func() {
+			results[i] = fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-twice", Store: store})
+		})
 	}
 	wg.Wait()
 	for _, id := range ids {
