@@ -276,7 +276,7 @@ func printPlan(w io.Writer, fleetID string, p *fleet.Plan) {
 			accounts[in.AccountID], regions[sc.Region] = true, true
 		}
 	}
-	fmt.Fprintf(w, "Fleet %s: %d instances in %d accounts and %d Regions", fleetID, p.Count(), len(accounts), len(regions))
+	fmt.Fprintf(w, "Fleet %s: %s in %s and %s", fleetID, plural(p.Count(), "instance"), plural(len(accounts), "account"), plural(len(regions), "Region"))
 	if done := p.Count() - p.Acting(); done > 0 {
 		fmt.Fprintf(w, " (%d contained already, by an earlier run of the fleet: left alone)", done)
 	}
@@ -296,7 +296,7 @@ func printPlan(w io.Writer, fleetID string, p *fleet.Plan) {
 		return rows[i].account < rows[j].account || (rows[i].account == rows[j].account && rows[i].region < rows[j].region)
 	})
 	for _, r := range rows {
-		fmt.Fprintf(w, "  %s %-15s %d instances\n", r.account, r.region, counts[r])
+		fmt.Fprintf(w, "  %s %-15s %s\n", r.account, r.region, plural(counts[r], "instance"))
 	}
 	for _, m := range p.Missing {
 		fmt.Fprintf(w, "  left out: %s %s (%s)\n", m.InstanceID, m.Status, m.Reason)
@@ -504,4 +504,11 @@ func fleetResume(c *cli.Context, o *respondOptions, fleetID string) string {
 		args[i] = shellQuote(a)
 	}
 	return strings.Join(args, " ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

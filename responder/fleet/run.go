@@ -294,7 +294,7 @@ func snapshotsRequested(steps []evidence.StepRecord) bool {
 
 // startFailed is the target of a response that did not start.
 func startFailed(ctx context.Context, t evidence.FleetTarget, err error) evidence.FleetTarget {
-	t.Reason = err.Error()
+	t.Reason = oneLine(err.Error())
 	switch {
 	case errors.Is(err, responder.ErrInstanceNotFound):
 		t.Status = evidence.FleetNotFound
@@ -302,7 +302,7 @@ func startFailed(ctx context.Context, t evidence.FleetTarget, err error) evidenc
 		t.Status = evidence.FleetTerminated
 	case ctx.Err() != nil:
 		t.Status = evidence.FleetPending
-		t.Reason = "the run was interrupted before this instance's response started: " + err.Error()
+		t.Reason = "the run was interrupted before this instance's response started: " + t.Reason
 	default:
 		t.Status = evidence.FleetNotStarted
 	}
@@ -337,10 +337,16 @@ func gapsAndReasons(t *evidence.FleetTarget, res *responder.Result) {
 	}
 	switch {
 	case len(open) > 0:
-		t.Reason = "still open: " + strings.Join(open, "; ")
+		t.Reason = oneLine("still open: " + strings.Join(open, "; "))
 	case res.Err != nil:
-		t.Reason = res.Err.Error()
+		t.Reason = oneLine(res.Err.Error())
 	}
+}
+
+// oneLine folds an error's lines and indents (a multierror's list) into
+// one line, for a table row.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "* ", "")), " ")
 }
 
 // Open reports whether a target is not proven contained (or acquired, for
