@@ -24,7 +24,6 @@ type fleetClouds struct {
 	byRegion map[string]*fakeaws.Cloud
 	first    string
 	loads    atomic.Int32
-	roles    []string
 }
 
 var fleetSeed atomic.Int32
