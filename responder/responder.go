@@ -194,6 +194,10 @@ var (
 	// ErrBlastRadius: the account's hour has no free slot of the blast
 	// radius; nothing was done. The error wraps *evidence.BlastRadiusError.
 	ErrBlastRadius = errors.New("blast radius reached")
+	// ErrInstanceBusy: another case is at work on the instance (another
+	// fleet, another respond); nothing was done. The error wraps
+	// *evidence.InstanceBusyError.
+	ErrInstanceBusy = errors.New("another case is at work on the instance")
 )
 
 var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -290,6 +294,12 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	}
 	if forced != nil {
 		log.Warn("protected instance: the response goes on because it was forced", "forced_by", forced.By, "tag", forced.Tag)
+	}
+	// The instance is claimed before a blast-radius slot is taken: a run
+	// refused because another case is at work on the instance takes none.
+	if err := r.claimInstance(ctx, req, t, log); err != nil {
+		log.Error("response could not start", "error", err)
+		return nil, err
 	}
 	// The slot is taken before the case's run lock: a run refused here
 	// leaves no lock that would hold the case.
@@ -585,6 +595,27 @@ func (t *target) unrecordedSnapshots(run int) []evidence.Snapshot {
 		out = append(out, s)
 	}
 	return out
+}
+
+// claimInstance claims the instance for the case (evidence.ClaimInstance),
+// so that no other case acts on it at the same time. A dry run changes
+// nothing and claims nothing. When the store cannot be reached, containment
+// goes on without the claim, as without the run lock.
+func (r *Responder) claimInstance(ctx context.Context, req Request, t *target, log *slog.Logger) error {
+	if req.DryRun {
+		return nil
+	}
+	err := evidence.ClaimInstance(ctx, r.Store, evidence.InstanceClaim{
+		AccountID: t.accountID, Region: r.Clients.Region, InstanceID: req.InstanceID, CaseID: req.CaseID, Holder: t.actor, Taken: r.now(),
+	}, r.now)
+	var busy *evidence.InstanceBusyError
+	switch {
+	case errors.As(err, &busy):
+		return fmt.Errorf("%w: %w", ErrInstanceBusy, err)
+	case err != nil:
+		log.Warn("could not claim the instance for the case; continuing without the claim", "error", err)
+	}
+	return nil
 }
 
 // holdCase takes the lock of this run of the case (evidence.ClaimRun), so

@@ -3,8 +3,10 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -302,5 +304,78 @@ func TestInterruptedRunSaysWhatIsLeft(t *testing.T) {
 	}
 	if counts[evidence.CaseContained] < 2 || counts[evidence.FleetPending] == 0 || !saved.Runs[0].Interrupted {
 		t.Errorf("saved: %v, run %+v: want the 2 contained, the rest pending, the run interrupted", counts, saved.Runs[0])
+	}
+}
+
+// A case at work on an instance (another fleet's, another respond's) holds
+// it: a fleet leaves that instance alone, says why, and does the others.
+func TestOtherCaseAtWorkHoldsTheInstance(t *testing.T) {
+	c, ids := region(t, "us-east-1", 2)
+	store := &evidence.Folder{Root: t.TempDir()}
+	ctx := context.Background()
+	busy := ids[0]
+	rec, err := evidence.LoadRecord(ctx, store, "case-other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evidence.ClaimInstance(ctx, store, evidence.InstanceClaim{AccountID: c.Account, Region: c.Region, InstanceID: busy,
+		CaseID: "case-other", Holder: "someone", Taken: time.Now()}, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := evidence.ClaimRun(ctx, store, rec, "case-other", "someone", time.Now); err != nil {
+		t.Fatal(err)
+	}
+	res := fleet.Run(ctx, plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{FleetID: "fleet-second", Store: store})
+	got := targetsByID(res.Fleet)
+	if tg := got[busy]; tg.Status != evidence.FleetNotStarted || !strings.Contains(tg.Reason, "case-other") {
+		t.Errorf("held instance: %+v; want not-started, naming the case at work", tg)
+	}
+	if n := snapshotsOf(c, busy); n != 0 {
+		t.Errorf("held instance: %d snapshots, want none", n)
+	}
+	if tg := got[ids[1]]; tg.Status != evidence.CaseContained {
+		t.Errorf("free instance: %+v; want contained", tg)
+	}
+}
+
+// Two fleets at once whose targets overlap: on each instance, the cases of
+// the two fleets never act at the same time (the steps of one case end
+// before the other's begin).
+func TestOverlappingFleetsTakeTurns(t *testing.T) {
+	c, ids := region(t, "us-east-1", 6)
+	c.Latency = 5 * time.Millisecond // so that the two fleets' responses overlap
+	store := &evidence.Folder{Root: t.TempDir()}
+	connect := connectTo(store, c)
+	fleets := map[string][]string{"fleet-one": ids[:4], "fleet-two": ids[2:]}
+	var wg sync.WaitGroup
+	for id, targets := range fleets {
+		p := plan(t, fleet.Spec{InstanceIDs: targets}, connect)
+		wg.Go(func() { fleet.Run(context.Background(), p, fleet.Options{FleetID: id, Store: store}) })
+	}
+	wg.Wait()
+	for _, inst := range ids[2:4] {
+		var spans [][2]time.Time
+		for fleetID := range fleets {
+			m, err := evidence.LoadManifest(context.Background(), store, evidence.FleetCaseID(fleetID, inst))
+			if err != nil {
+				continue // refused while the other fleet's case was at work
+			}
+			first, last := m.Steps[0].StartedAt, m.Steps[0].EndedAt
+			for _, s := range m.Steps {
+				if s.StartedAt.Before(first) {
+					first = s.StartedAt
+				}
+				if s.EndedAt.After(last) {
+					last = s.EndedAt
+				}
+			}
+			spans = append(spans, [2]time.Time{first, last})
+		}
+		if len(spans) == 2 && spans[0][0].Before(spans[1][1]) && spans[1][0].Before(spans[0][1]) {
+			t.Errorf("%s: the two fleets' cases acted at once: %v", inst, spans)
+		}
+		if len(spans) == 0 {
+			t.Errorf("%s: no case of either fleet acted on it", inst)
+		}
 	}
 }
