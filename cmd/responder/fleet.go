@@ -24,6 +24,20 @@ import (
 	"github.com/responder-ir/responder/responder/fleet"
 )
 
+// fleetHelp explains a fleet response in respond's help.
+const fleetHelp = `Fleet response (several --instance-id, --filter, --findings, several --region or --accounts):
+  The targets are resolved per account and Region with batched DescribeInstances calls; the
+  plan (instances per account and Region, and those not found or terminated) is printed on
+  standard error, and acting on it needs a yes on a terminal, or --yes. Each instance gets its
+  own case, <fleet-id>-<instance-id>; the fleet record (fleets/<fleet-id>/fleet.json in the
+  evidence store; responder status --fleet-id) lists every target with its case and outcome.
+  The same --fleet-id again continues the fleet: contained instances are left alone, the others
+  continue their case (no second snapshot or change). One client set and engine per account and
+  Region runs that scope's responses concurrently (--max-concurrency). A case claims its
+  instance first: while another case is at work on it, that target is not started. Exit 0 when
+  every target is contained, 1 when any is not, 3 when all are but with evidence gaps, 7 when
+  interrupted (the record says which targets are left; the command that continues is printed).`
+
 // listValue is a repeatable flag that keeps each value as given (no split
 // at commas: a filter's values are comma-separated). A value given twice is
 // kept once: urfave/cli parses a command's flags twice, and a duplicate

@@ -264,3 +264,31 @@ func TestFleetBlastRadius(t *testing.T) {
 		t.Fatalf("with --blast-radius: exit %d, %s", code, errOut)
 	}
 }
+
+// On a terminal, the plan asks before acting and the progress line is
+// redrawn in place; a "no" changes nothing.
+func TestFleetOnATerminal(t *testing.T) {
+	fc, ids := newFleetClouds(t, map[string]int{"us-east-1": 2})
+	dir := t.TempDir()
+	args := []string{"responder", "respond", "--evidence-dir", dir, "-i", strings.Join(ids["us-east-1"], ","), "--fleet-id", "fleet-tty"}
+	for _, tc := range []struct {
+		answer string
+		code   int
+	}{{"n\n", exitUsage}, {"y\n", exitOK}} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &streams{Out: &out, Err: &errOut, In: strings.NewReader(tc.answer), InIsTerminal: true, ErrIsTerminal: true}, fc.deps())
+		if code != tc.code || !strings.Contains(errOut.String(), "Respond to these 2 instances") {
+			t.Fatalf("answer %q: exit %d, stderr %q; want %d after the question", tc.answer, code, errOut.String(), tc.code)
+		}
+		if tc.code == exitUsage && fc.snapshots() != 0 {
+			t.Fatal("answered no, yet snapshots were taken")
+		}
+		if tc.code == exitOK && !strings.Contains(errOut.String(), "\r\033[K2/2 done: 2 isolated, 2 snapshots requested, 0 failed") {
+			t.Errorf("no progress line on the terminal: %q", errOut.String())
+		}
+	}
+	code, _, errOut := fc.run(t, "respond", "--evidence-dir", dir, "-i", strings.Join(ids["us-east-1"], ","), "--fleet-id", "fleet-tty2", "--yes")
+	if code != exitOK || strings.Contains(errOut, "\r") {
+		t.Errorf("not a terminal: exit %d, stderr %q; want no progress line", code, errOut)
+	}
+}

@@ -73,7 +73,9 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		Usage: "acquire evidence from an instance, contain it, record the case and notify",
 		UsageText: "responder respond --instance-id i-0123456789abcdef0 [--case-id ID] [--playbook NAME|FILE | --steps a,b,c]\n" +
 			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--forensic-profile ARN] [--staging-bucket B] [--dry-run]\n" +
-			"    [--protected-tag KEY] [--force] [--blast-radius N]",
+			"    [--protected-tag KEY] [--force] [--blast-radius N]\n" +
+			"responder respond (--instance-id ID,ID... | --filter NAME=VALUES | --findings FILE)... [--region R,R...]\n" +
+			"    [--accounts A,A... --role-arn 'arn:aws:iam::{account}:role/NAME'] [--fleet-id ID] [--yes] [--max-concurrency N] [...]",
 		Description: respondDescription(),
 		Flags:       flags,
 		Action: func(c *cli.Context) error {
@@ -127,6 +129,7 @@ func respondDescription() string {
 		"case partially-contained. A playbook turns it off with containment: {revoke_credentials: false}.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
+		fleetHelp + "\n\n" +
 		scalingHelp + "\n\n" +
 		safeguardsHelp + "\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")
