@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -406,18 +407,29 @@ func printFleet(s *streams, o outputOptions, f *evidence.Fleet) error {
 }
 
 func fleetTable(w io.Writer, f *evidence.Fleet) error {
-	open, gaps := 0, 0
+	counts := map[string]int{}
+	var order []string
+	gaps := 0
 	for _, tg := range f.Targets {
-		switch {
-		case fleet.Open(tg):
-			open++
-		case len(tg.EvidenceGaps) > 0:
+		if counts[tg.Status] == 0 {
+			order = append(order, tg.Status)
+		}
+		counts[tg.Status]++
+		if len(tg.EvidenceGaps) > 0 {
 			gaps++
 		}
 	}
+	sort.Strings(order)
+	var parts []string
+	for _, st := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+	}
+	if gaps > 0 {
+		parts = append(parts, fmt.Sprintf("%d with evidence gaps", gaps))
+	}
 	fmt.Fprintf(w, "Fleet     %s (run %d)\n", f.FleetID, len(f.Runs))
-	fmt.Fprintf(w, "Targets   %d: %d contained, %d not contained, %d with evidence gaps\n", len(f.Targets), len(f.Targets)-open, open, gaps)
-	fmt.Fprintf(w, "Record    %s\n\n", f.Location)
+	fmt.Fprintf(w, "Targets   %d: %s\n", len(f.Targets), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "Record    %s\n\n", cmp.Or(f.Location, "(not stored: a dry run stores nothing)"))
 	t := newTable(w, "INSTANCE", "ACCOUNT", "REGION", "CASE", "STATUS", "ISOLATED AFTER")
 	for _, tg := range f.Targets {
 		if err := t.Append([]string{tg.InstanceID, tg.AccountID, tg.Region, tg.CaseID, paint(w, strings.ToUpper(tg.Status)), isolation(tg)}); err != nil {

@@ -203,7 +203,7 @@ func TestFleetStatusInEveryFormat(t *testing.T) {
 		t.Fatalf("respond: exit %d: %s", code, errOut)
 	}
 	code, out, errOut := fc.run(t, "status", "--evidence-dir", dir, "--fleet-id", "fleet-st")
-	if code != exitOK || !strings.Contains(out, "Targets   2: 2 contained") || !lineHas(out, ids["us-east-1"][0], "fleet-st-"+ids["us-east-1"][0], "CONTAINED") {
+	if code != exitOK || !strings.Contains(out, "Targets   2: 2 contained\n") || !lineHas(out, ids["us-east-1"][0], "fleet-st-"+ids["us-east-1"][0], "CONTAINED") {
 		t.Errorf("table: exit %d, stderr %s:\n%s", code, errOut, out)
 	}
 	code, out, _ = fc.run(t, "status", "--evidence-dir", dir, "--fleet-id", "fleet-st", "--output", "json", "--query", "targets[].status")
@@ -290,5 +290,21 @@ func TestFleetOnATerminal(t *testing.T) {
 	code, _, errOut := fc.run(t, "respond", "--evidence-dir", dir, "-i", strings.Join(ids["us-east-1"], ","), "--fleet-id", "fleet-tty2", "--yes")
 	if code != exitOK || strings.Contains(errOut, "\r") {
 		t.Errorf("not a terminal: exit %d, stderr %q; want no progress line", code, errOut)
+	}
+}
+
+// A fleet's dry run changes and stores nothing, and needs no --yes.
+func TestFleetDryRun(t *testing.T) {
+	fc, ids := newFleetClouds(t, map[string]int{"us-east-1": 2})
+	dir := t.TempDir()
+	code, out, errOut := fc.run(t, "respond", "--evidence-dir", dir, "-i", strings.Join(ids["us-east-1"], ","), "--fleet-id", "fleet-dry", "--dry-run")
+	if code != exitDryRun || !strings.Contains(out, "WOULD-CONTAIN") {
+		t.Fatalf("exit %d, stdout %s, stderr %s; want 5, every target would-contain", code, out, errOut)
+	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		t.Errorf("a dry run stored %d entries in the evidence folder", len(entries))
+	}
+	if n := fc.snapshots(); n != 0 {
+		t.Errorf("a dry run took %d snapshots", n)
 	}
 }

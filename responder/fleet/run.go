@@ -103,7 +103,7 @@ func Run(ctx context.Context, plan *Plan, o Options) *Result {
 	jobs := plant(f, plan, run)
 	res := &Result{Fleet: f}
 	f.UpdatedAt = started
-	if err := evidence.SaveFleet(context.WithoutCancel(ctx), o.Store, f); err != nil {
+	if err := o.save(ctx, f); err != nil {
 		// Containment does not wait on the store; the cases keep their own records.
 		o.Log.Error("fleet record not saved before the run", "fleet_id", o.FleetID, "error", err)
 		res.SaveErr = err
@@ -113,13 +113,20 @@ func Run(ctx context.Context, plan *Plan, o Options) *Result {
 	f.Runs[len(f.Runs)-1].EndedAt = o.Now().UTC()
 	f.Runs[len(f.Runs)-1].Interrupted = res.Interrupted
 	f.UpdatedAt = o.Now().UTC()
-	if err := evidence.SaveFleet(context.WithoutCancel(ctx), o.Store, f); err != nil {
-		o.Log.Error("fleet record not saved", "fleet_id", o.FleetID, "error", err)
-		res.SaveErr = err
-	} else {
-		res.SaveErr = nil
+	res.SaveErr = o.save(ctx, f)
+	if res.SaveErr != nil {
+		o.Log.Error("fleet record not saved", "fleet_id", o.FleetID, "error", res.SaveErr)
 	}
 	return res
+}
+
+// save stores a revision of the fleet record, also when ctx is cancelled
+// (a Ctrl-C still records what finished). A dry run stores nothing.
+func (o *Options) save(ctx context.Context, f *evidence.Fleet) error {
+	if o.Request.DryRun {
+		return nil
+	}
+	return evidence.SaveFleet(context.WithoutCancel(ctx), o.Store, f)
 }
 
 func (o *Options) defaults() {
