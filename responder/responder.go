@@ -146,6 +146,10 @@ type Responder struct {
 	Signer evidence.Signer
 	Log    *slog.Logger
 	Now    func() time.Time
+	// BlastLedger, when set, takes the blast-radius slots (a fleet shares
+	// one between its engines, so that its responses do not race each
+	// other for slots); nil: evidence.TakeBlastSlot.
+	BlastLedger *evidence.BlastLedger
 }
 
 // Result is the outcome of one run.

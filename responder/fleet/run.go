@@ -101,6 +101,12 @@ func Run(ctx context.Context, plan *Plan, o Options) *Result {
 	f.Tool = responder.Tool()
 	f.Runs = append(f.Runs, evidence.FleetRun{Number: run, Actor: o.Actor, StartedAt: started})
 	jobs := plant(f, plan, run)
+	ledger := &evidence.BlastLedger{Store: o.Store}
+	for _, sc := range plan.Scopes {
+		if sc.Engine != nil {
+			sc.Engine.BlastLedger = ledger
+		}
+	}
 	res := &Result{Fleet: f}
 	f.UpdatedAt = started
 	if err := o.save(ctx, f); err != nil {
