@@ -178,6 +178,11 @@ func plant(f *evidence.Fleet, plan *Plan, run int) []job {
 	}
 	for _, m := range plan.Missing {
 		m.Run = run
+		if p, ok := prior[m.InstanceID]; ok && p.CaseID != "" {
+			// Its case stays what it says; this run could not reach it.
+			p.Reason = fmt.Sprintf("run %d: %s (%s)", run, m.Status, m.Reason)
+			m = p
+		}
 		put(m)
 	}
 	sort.SliceStable(f.Targets, func(i, j int) bool { return targetLess(f.Targets[i], f.Targets[j]) })

@@ -325,13 +325,14 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// SplitIDs splits repeated, comma-separated values into one list.
+// SplitIDs splits repeated, comma-separated values into one list, each
+// value once.
 func SplitIDs(values []string) []string {
 	var out []string
 	for _, v := range values {
 		out = append(out, splitList(v)...)
 	}
-	return out
+	return dedupe(out)
 }
 
 func splitList(s string) []string {
