@@ -235,7 +235,7 @@ func runFleet(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 	if err := printFleet(s, o.Output, res.Fleet); err != nil {
 		return exitf(exitEvidenceIncomplete, "print result: %v", err)
 	}
-	return fleetExit(res, fleetResume(c, o, fleetID))
+	return fleetExit(res, req.DryRun, fleetResume(c, o, fleetID))
 }
 
 // connector builds one engine per account and Region, and keeps the first
@@ -458,7 +458,7 @@ func isolation(t evidence.FleetTarget) string {
 // contained (1), contained with evidence gaps or the fleet record not
 // stored (3), all contained (0); a dry run: 6 when any target would fail,
 // else 5.
-func fleetExit(res *fleet.Result, resume string) error {
+func fleetExit(res *fleet.Result, dry bool, resume string) error {
 	var open, gaps []string
 	wouldFail := false
 	for _, t := range res.Fleet.Targets {
@@ -471,7 +471,6 @@ func fleetExit(res *fleet.Result, resume string) error {
 			gaps = append(gaps, t.InstanceID+" ("+strings.Join(t.EvidenceGaps, ", ")+")")
 		}
 	}
-	dry := len(res.Fleet.Targets) > 0 && strings.HasPrefix(res.Fleet.Targets[0].Status, "would-")
 	switch {
 	case res.Interrupted:
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted: the fleet record says which instances were done; continue the fleet with:\n  %s", resume)}

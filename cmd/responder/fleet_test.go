@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
@@ -306,5 +308,60 @@ func TestFleetDryRun(t *testing.T) {
 	}
 	if n := fc.snapshots(); n != 0 {
 		t.Errorf("a dry run took %d snapshots", n)
+	}
+}
+
+// cancelOnSnapshot is EC2 that cancels the run (a Ctrl-C) once the first
+// snapshot set is requested.
+type cancelOnSnapshot struct {
+	cloud.EC2
+	once   sync.Once
+	cancel func()
+}
+
+func (e *cancelOnSnapshot) CreateSnapshots(ctx context.Context, in *ec2.CreateSnapshotsInput, opts ...func(*ec2.Options)) (*ec2.CreateSnapshotsOutput, error) {
+	out, err := e.EC2.CreateSnapshots(ctx, in, opts...)
+	e.once.Do(e.cancel)
+	return out, err
+}
+
+// Ctrl-C during a fleet: exit 7, the record says what finished and what is
+// left, and the printed command continues the fleet to the end.
+func TestFleetInterruptedAndContinued(t *testing.T) {
+	fc, ids := newFleetClouds(t, map[string]int{"us-east-1": 3})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := fc.deps()
+	load := d.loadClients
+	d.loadClients = func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
+		c, err := load(ctx, opts)
+		if err == nil {
+			c.EC2 = &cancelOnSnapshot{EC2: c.EC2, cancel: cancel}
+		}
+		return c, err
+	}
+	var out, errOut bytes.Buffer
+	args := []string{"responder", "respond", "--evidence-dir", dir, "-i", strings.Join(ids["us-east-1"], ","), "--fleet-id", "fleet-int", "--yes", "--max-concurrency", "1"}
+	code := run(ctx, args, &streams{Out: &out, Err: &errOut}, d)
+	if code != exitInterrupted || !strings.Contains(errOut.String(), "responder respond --fleet-id fleet-int --yes") {
+		t.Fatalf("exit %d, stderr %s; want 7 with the command that continues", code, errOut.String())
+	}
+	f, err := evidence.LoadFleet(context.Background(), &evidence.Folder{Root: dir}, "fleet-int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string]int{}
+	for _, tg := range f.Targets {
+		statuses[tg.Status]++
+	}
+	if !f.Runs[0].Interrupted || statuses[evidence.CaseInterrupted] != 1 || statuses[evidence.FleetPending] != 2 {
+		t.Errorf("record: run %+v, statuses %v; want interrupted, 1 case interrupted, 2 pending", f.Runs[0], statuses)
+	}
+	if code, _, errOut := fc.run(t, args[1:]...); code != exitOK {
+		t.Fatalf("continued: exit %d, %s", code, errOut)
+	}
+	if n := fc.snapshots(); n != len(ids["us-east-1"]) {
+		t.Errorf("%d snapshots after the fleet was continued, want one per instance", n)
 	}
 }
