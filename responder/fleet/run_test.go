@@ -379,3 +379,20 @@ func TestOverlappingFleetsTakeTurns(t *testing.T) {
 		}
 	}
 }
+
+// A finding's instance is acted on in the finding's account only: found
+// under another owner, it is left out, saying so.
+func TestFindingOfAnotherAccountIsLeftOut(t *testing.T) {
+	c, ids := region(t, "us-east-1", 2)
+	store := &evidence.Folder{Root: t.TempDir()}
+	findings := []fleet.FindingTarget{{FindingID: "f-2", InstanceID: ids[1], AccountID: "999988887777", Region: "us-east-1"}}
+	p := plan(t, fleet.Spec{InstanceIDs: ids[:1], Findings: findings}, connectTo(store, c))
+	if p.Count() != 1 || len(p.Missing) != 1 || p.Missing[0].InstanceID != ids[1] || !strings.Contains(p.Missing[0].Reason, "999988887777") {
+		t.Fatalf("plan: %d instances, missing %+v; want %s only, %s left out naming the finding's account", p.Count(), p.Missing, ids[0], ids[1])
+	}
+	res := fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-findings", Store: store})
+	got := targetsByID(res.Fleet)
+	if got[ids[0]].Status != evidence.CaseContained || got[ids[1]].Status != evidence.FleetNotFound || snapshotsOf(c, ids[1]) != 0 {
+		t.Errorf("targets %+v; want the first contained, the second not-found and untouched", res.Fleet.Targets)
+	}
+}
