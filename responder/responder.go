@@ -55,6 +55,8 @@ type Request struct {
 	SnapshotLock step.SnapshotLock
 	// Progress, when set, receives the progress of long steps.
 	Progress func(step.Progress)
+	// StepDone, when set, receives each step's record as the step ends.
+	StepDone func(evidence.StepRecord)
 	// Actor, when set, is who asked for the response as the caller
 	// authenticated them (the IAM principal of an API call, the analyst of
 	// a Security Hub custom action). The identity the toolkit runs as is
@@ -336,7 +338,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			PresignValidUntil: r.Clients.PresignValidUntil,
 			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,
 		},
-		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, Log: log, Now: r.Now, Stage: req.Stage,
+		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, StepDone: req.StepDone, Log: log, Now: r.Now, Stage: req.Stage,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 

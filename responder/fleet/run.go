@@ -36,7 +36,8 @@ type Options struct {
 	Store evidence.Store
 	// Actor is who runs the fleet, for the record (may be empty).
 	Actor string
-	// Progress, when set, is called after each instance's response ends.
+	// Progress, when set, is called as the counts change: a quarantine
+	// read back held, a snapshot set requested, a response ended.
 	Progress func(Counts)
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -70,12 +71,6 @@ type job struct {
 	index int // in the record's targets
 	// prior is the target as an earlier run of the fleet left it.
 	prior evidence.FleetTarget
-}
-
-// outcome is what one response ended with.
-type outcome struct {
-	target             evidence.FleetTarget
-	snapshotsRequested bool
 }
 
 // Run responds to every instance of the plan: the instances of one account
@@ -205,13 +200,44 @@ func targetLess(a, b evidence.FleetTarget) bool {
 	return a.InstanceID < b.InstanceID
 }
 
+// tally keeps a run's Counts and reports each change.
+type tally struct {
+	mu      sync.Mutex
+	counts  Counts
+	started time.Time
+	now     func() time.Time
+	report  func(Counts)
+}
+
+func (t *tally) add(f func(*Counts)) {
+	t.mu.Lock()
+	f(&t.counts)
+	t.counts.Elapsed = t.now().Sub(t.started)
+	c := t.counts
+	t.mu.Unlock()
+	if t.report != nil {
+		t.report(c)
+	}
+}
+
+// stepDone counts a step of a response as it ends: the quarantine read
+// back held (isolated), the snapshot set requested.
+func (t *tally) stepDone(rec evidence.StepRecord) {
+	switch {
+	case rec.Name == (step.Quarantine{}).Name() && rec.Containment == evidence.ContainmentHeld && rec.Status == evidence.StatusOK:
+		t.add(func(c *Counts) { c.Isolated++ })
+	case rec.Name == (step.Snapshots{}).Name() && rec.Status == evidence.StatusOK && !strings.HasPrefix(rec.Reason, "dry run"):
+		t.add(func(c *Counts) { c.SnapshotsRequested++ })
+	}
+}
+
 // execute runs the jobs: per scope, MaxConcurrency workers.
 func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, run int, started time.Time) {
 	var (
-		mu     sync.Mutex
-		counts = Counts{Total: len(jobs)}
-		wg     sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
+	t := &tally{counts: Counts{Total: len(jobs)}, started: started, now: o.Now, report: o.Progress}
 	byScope := map[*ScopePlan][]job{}
 	for _, j := range jobs {
 		byScope[j.scope] = append(byScope[j.scope], j)
@@ -221,15 +247,19 @@ func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, ru
 		for range min(o.MaxConcurrency, len(scopeJobs)) {
 			wg.Go(func() {
 				for j := range queue {
-					out := o.respond(ctx, f.FleetID, j, run, started)
+					out := o.respond(ctx, f.FleetID, j, run, started, t)
 					mu.Lock()
-					f.Targets[j.index] = out.target
-					counts.add(out, o.Now().Sub(started))
-					snapshot := counts
+					f.Targets[j.index] = out
 					mu.Unlock()
-					if o.Progress != nil {
-						o.Progress(snapshot)
-					}
+					t.add(func(c *Counts) {
+						c.Done++
+						if out.Status == evidence.CaseContained && out.Run != run {
+							c.Isolated++ // contained by an earlier run
+						}
+						if Open(out) {
+							c.Failed++
+						}
+					})
 				}
 			})
 		}
@@ -243,46 +273,33 @@ func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, ru
 	wg.Wait()
 }
 
-func (c *Counts) add(out outcome, elapsed time.Duration) {
-	c.Done++
-	c.Elapsed = elapsed
-	if out.target.SecondsToIsolation > 0 || out.target.Status == evidence.CaseContained {
-		c.Isolated++
-	}
-	if out.snapshotsRequested {
-		c.SnapshotsRequested++
-	}
-	if Open(out.target) {
-		c.Failed++
-	}
-}
-
 // respond runs one instance's response (or finds its case contained
 // already) and returns its target as the record keeps it.
-func (o *Options) respond(ctx context.Context, fleetID string, j job, run int, started time.Time) outcome {
+func (o *Options) respond(ctx context.Context, fleetID string, j job, run int, started time.Time, t *tally) evidence.FleetTarget {
 	id := aws.ToString(j.inst.Instance.InstanceId)
-	t := evidence.FleetTarget{InstanceID: id, AccountID: j.inst.AccountID, Region: j.scope.Region, CaseID: evidence.FleetCaseID(fleetID, id), Run: run}
+	tg := evidence.FleetTarget{InstanceID: id, AccountID: j.inst.AccountID, Region: j.scope.Region, CaseID: evidence.FleetCaseID(fleetID, id), Run: run}
 	if ctx.Err() != nil {
-		t.Status, t.Reason = evidence.FleetPending, "the run was interrupted before this instance's response started"
-		return outcome{target: t}
+		tg.Status, tg.Reason = evidence.FleetPending, "the run was interrupted before this instance's response started"
+		return tg
 	}
-	if done, ok := o.containedBefore(ctx, t, j.prior); ok {
-		return outcome{target: done}
+	if done, ok := o.containedBefore(ctx, tg, j.prior); ok {
+		return done
 	}
 	req := o.Request
-	req.InstanceID, req.CaseID, req.CaseIDGiven = id, t.CaseID, true
+	req.InstanceID, req.CaseID, req.CaseIDGiven = id, tg.CaseID, true
 	inst := j.inst
 	req.Described = &inst
+	req.StepDone = t.stepDone
 	res, err := j.scope.Engine.Respond(ctx, req)
 	if err != nil {
-		return outcome{target: startFailed(ctx, t, err)}
+		return startFailed(ctx, tg, err)
 	}
-	t.Status = res.Status
+	tg.Status = res.Status
 	if at, ok := isolatedAt(res.Steps); ok {
-		t.SecondsToIsolation = at.Sub(started).Seconds()
+		tg.SecondsToIsolation = at.Sub(started).Seconds()
 	}
-	gapsAndReasons(&t, res)
-	return outcome{target: t, snapshotsRequested: snapshotsRequested(res.Steps)}
+	gapsAndReasons(&tg, res)
+	return tg
 }
 
 // containedBefore finds an instance's case contained by an earlier run: its
@@ -299,15 +316,6 @@ func (o *Options) containedBefore(ctx context.Context, t, prior evidence.FleetTa
 	t.Run, t.SecondsToIsolation, t.EvidenceGaps = prior.Run, prior.SecondsToIsolation, prior.EvidenceGaps
 	t.Reason = fmt.Sprintf("contained by run %d of its case; not acted on again", m.LastRun())
 	return t, true
-}
-
-func snapshotsRequested(steps []evidence.StepRecord) bool {
-	for _, s := range steps {
-		if s.Name == (step.Snapshots{}).Name() && s.Status == evidence.StatusOK {
-			return true
-		}
-	}
-	return false
 }
 
 // startFailed is the target of a response that did not start.

@@ -396,3 +396,26 @@ func TestFindingOfAnotherAccountIsLeftOut(t *testing.T) {
 		t.Errorf("targets %+v; want the first contained, the second not-found and untouched", res.Fleet.Targets)
 	}
 }
+
+// The progress counts an instance isolated as soon as its quarantine reads
+// back held, before its response ends.
+func TestProgressIsLive(t *testing.T) {
+	c, ids := region(t, "us-east-1", 3)
+	store := &evidence.Folder{Root: t.TempDir()}
+	var (
+		mu   sync.Mutex
+		seen []fleet.Counts
+	)
+	fleet.Run(context.Background(), plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{
+		FleetID: "fleet-live", Store: store, MaxConcurrency: 1,
+		Progress: func(n fleet.Counts) { mu.Lock(); seen = append(seen, n); mu.Unlock() },
+	})
+	early := false
+	for _, n := range seen {
+		early = early || (n.Isolated > n.Done && n.SnapshotsRequested > n.Done)
+	}
+	last := seen[len(seen)-1]
+	if !early || last.Done != 3 || last.Isolated != 3 || last.SnapshotsRequested != 3 || last.Failed != 0 {
+		t.Errorf("progress %+v: want isolation and snapshots counted before their response ends, and 3/3/3/0 at the end", seen)
+	}
+}
