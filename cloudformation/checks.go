@@ -343,9 +343,8 @@ func deniesHeaderlessPuts(t *Template, bucketID string) []string {
 // written without If-None-Match (relative to the bucket ARN):
 // manifest.json, which every run replaces (Object Lock keeps every version),
 // and the objects the suspect instance PUTs itself through presigned URLs,
-// whose scripts send no If-None-Match; and a fleet's fleet.json, replaced as
-// manifest.json is (its revisions are write-once under history/).
-var OverwriteExemptions = []string{"cases/*/manifest.json", "cases/*/volatile/run-*", "cases/*/memory/run-*/report.json", "cases/fleets/*/fleet.json"}
+// whose scripts send no If-None-Match.
+var OverwriteExemptions = []string{"cases/*/manifest.json", "cases/*/volatile/run-*", "cases/*/memory/run-*/report.json"}
 
 // deniesOverwrites reports what the evidence bucket's policy lacks to keep
 // evidence write-once: a Deny, to everyone, of s3:PutObject without the

@@ -45,20 +45,20 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("want exit %d:\n%s", exitOK, res)
 	}
 	var rec struct {
-		Targets []struct {
+		Cases []struct {
 			InstanceID string `json:"instance_id"`
 			Region     string `json:"region"`
 			CaseID     string `json:"case_id"`
 			Status     string `json:"status"`
-		} `json:"targets"`
+		} `json:"cases"`
 	}
 	if err := json.Unmarshal([]byte(res.Stdout), &rec); err != nil {
 		t.Fatalf("--output json: %v\n%s", err, res.Stdout)
 	}
-	if len(rec.Targets) != len(all) {
-		t.Fatalf("fleet record: %d targets, want %d", len(rec.Targets), len(all))
+	if len(rec.Cases) != len(all) {
+		t.Fatalf("fleet record: %d targets, want %d", len(rec.Cases), len(all))
 	}
-	for _, tg := range rec.Targets {
+	for _, tg := range rec.Cases {
 		if !slices.Contains(all, tg.InstanceID) || tg.Status != "contained" || tg.CaseID != tag+"-"+tg.InstanceID {
 			t.Errorf("target %+v: want one of the fleet, contained, in case %s-<instance>", tg, tag)
 		}
@@ -77,7 +77,7 @@ func TestFleet(t *testing.T) {
 		t.Errorf("%d snapshots of the fleet's volumes, want %d (one per volume)", snaps, 2*len(all))
 	}
 
-	status := f.run("status", "--fleet-id", tag, "--evidence-dir", f.caseDir, "--output", "text", "--query", "length(targets[?status=='contained'])")
+	status := f.run("status", "--fleet-id", tag, "--evidence-dir", f.caseDir, "--output", "text", "--query", "length(cases[?status=='contained'])")
 	if status.Code != exitOK || status.Stdout != "10\n" {
 		t.Errorf("status --fleet-id: want 10 contained:\n%s", status)
 	}

@@ -34,7 +34,7 @@ var commandExamples = map[string][]example{
 		{"the case status alone", "responder status --case-id case-20261123-093012-1a2b3c4d --output text --query status"},
 		{"from the forensics bucket, as JSON", "responder status --case-id case-20261123-093012-1a2b3c4d --evidence-bucket forensics-evidence-444455556666 --output json"},
 		{"a fleet: every target, its case and outcome", "responder status --fleet-id fleet-worm-1"},
-		{"the instances of a fleet that are not contained", "responder status --fleet-id fleet-worm-1 --output text --query 'targets[?status!=`contained`].instance_id'"},
+		{"the instances of a fleet that are not contained", "responder status --fleet-id fleet-worm-1 --output text --query 'cases[?status!=`contained`].instance_id'"},
 	},
 	"verify": {
 		{"a local case, without AWS access", "responder verify --case-id case-20261123-093012-1a2b3c4d --no-snapshots"},
@@ -61,6 +61,7 @@ var commandExamples = map[string][]example{
 	},
 	"report": {
 		{"one self-contained HTML file to attach to a ticket", "responder report --case-id case-20261123-093012-1a2b3c4d --format html --out case.html"},
+		{"verify the evidence first: the headline then says VERIFIED (or why not)", "responder report --case-id case-20261123-093012-1a2b3c4d --verify --format html --out case-verified.html"},
 		{"Markdown on standard output", "responder report --case-id case-20261123-093012-1a2b3c4d"},
 	},
 	"playbooks": {

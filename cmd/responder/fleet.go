@@ -30,10 +30,10 @@ const fleetHelp = `Fleet response (several --instance-id, --filter, --findings, 
   The targets are resolved per account and Region with batched DescribeInstances calls; the
   plan (instances per account and Region, and those not found or terminated) is printed on
   standard error, and acting on it needs a yes on a terminal, or --yes. Each instance gets its
-  own case, <fleet-id>-<instance-id>; the fleet record (fleets/<fleet-id>/fleet.json in the
-  evidence store; responder status --fleet-id) lists every target with its case and outcome.
-  The same --fleet-id again continues the fleet: contained instances are left alone, the others
-  continue their case (no second snapshot or change). One client set and engine per account and
+  own case, <fleet-id>-<instance-id>; the fleet record (fleets/<fleet-id>/ in the evidence
+  store, as the Lambda's fleets; responder status --fleet-id) lists every target with its case
+  and outcome. The same --fleet-id again continues the fleet on its recorded plan: contained
+  instances are left alone, the others continue their case (no second snapshot or change). One client set and engine per account and
   Region runs that scope's responses concurrently (--max-concurrency). A case claims its
   instance first: while another case is at work on it, that target is not started. Exit 0 when
   every target is contained, 1 when any is not, 3 when all are but with evidence gaps, 7 when
@@ -227,12 +227,19 @@ func runFleet(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 		return err
 	}
 	bar := newFleetProgress(s)
-	res := fleet.Run(ctx, plan, fleet.Options{
+	res, err := fleet.Run(ctx, plan, fleet.Options{
 		FleetID: fleetID, Request: req, MaxConcurrency: o.Fleet.MaxConcurrency, Store: store,
 		Progress: bar.update, Log: logger(s, o.Verbose), Now: d.now,
 	})
 	bar.finish()
-	if err := printFleet(s, o.Output, res.Fleet); err != nil {
+	if err != nil {
+		return exitf(exitUsage, "%v; nothing was done", err)
+	}
+	location := res.Location
+	if req.DryRun {
+		location = ""
+	}
+	if err := printFleet(s, o.Output, res.Record, location); err != nil {
 		return exitf(exitEvidenceIncomplete, "print result: %v", err)
 	}
 	return fleetExit(res, req.DryRun, fleetResume(c, o, fleetID))
@@ -393,61 +400,63 @@ func (p *fleetProgress) finish() {
 }
 
 // printFleet shows a fleet record: every target with its case and outcome.
-func printFleet(s *streams, o outputOptions, f *evidence.Fleet) error {
+func printFleet(s *streams, o outputOptions, f *evidence.FleetRecord, location string) error {
 	return o.print(s, result{
 		value: f,
-		table: func(w io.Writer) error { return fleetTable(w, f) },
+		table: func(w io.Writer) error { return fleetTable(w, f, location) },
 		text: func(t *textWriter) {
-			t.line("FLEET", f.FleetID, fmt.Sprint(f.Revision), fmt.Sprint(len(f.Runs)), f.Location)
-			for _, tg := range f.Targets {
-				t.line("TARGET", tg.InstanceID, tg.AccountID, tg.Region, tg.CaseID, tg.Status, isolation(tg), strings.Join(tg.EvidenceGaps, ","), tg.Reason)
+			closed := ""
+			if f.ClosedAt != nil {
+				closed = f.ClosedAt.Format(time.RFC3339)
+			}
+			t.line("FLEET", f.FleetID, f.Source, f.OpenedAt.Format(time.RFC3339), closed, location)
+			for _, c := range f.Cases {
+				t.line("CASE", c.InstanceID, c.AccountID, c.Region, c.CaseID, c.Status, isolation(c), strings.Join(c.EvidenceGaps, ","), c.Reason)
 			}
 		},
 	})
 }
 
-func fleetTable(w io.Writer, f *evidence.Fleet) error {
-	counts := map[string]int{}
+func fleetTable(w io.Writer, f *evidence.FleetRecord, location string) error {
 	var order []string
 	gaps := 0
-	for _, tg := range f.Targets {
-		if counts[tg.Status] == 0 {
-			order = append(order, tg.Status)
-		}
-		counts[tg.Status]++
-		if len(tg.EvidenceGaps) > 0 {
+	for st := range f.Counts {
+		order = append(order, st)
+	}
+	for _, c := range f.Cases {
+		if len(c.EvidenceGaps) > 0 {
 			gaps++
 		}
 	}
 	sort.Strings(order)
 	var parts []string
 	for _, st := range order {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+		parts = append(parts, fmt.Sprintf("%d %s", f.Counts[st], st))
 	}
 	if gaps > 0 {
 		parts = append(parts, fmt.Sprintf("%d with evidence gaps", gaps))
 	}
-	fmt.Fprintf(w, "Fleet     %s (run %d)\n", f.FleetID, len(f.Runs))
-	fmt.Fprintf(w, "Targets   %d: %s\n", len(f.Targets), strings.Join(parts, ", "))
-	fmt.Fprintf(w, "Record    %s\n\n", cmp.Or(f.Location, "(not stored: a dry run stores nothing)"))
+	fmt.Fprintf(w, "Fleet     %s (opened %s from %s)\n", f.FleetID, f.OpenedAt.Format(time.RFC3339), cmp.Or(f.Source, "?"))
+	fmt.Fprintf(w, "Targets   %d: %s\n", len(f.Cases), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "Record    %s\n\n", cmp.Or(location, "(not stored: a dry run stores nothing)"))
 	t := newTable(w, "INSTANCE", "ACCOUNT", "REGION", "CASE", "STATUS", "ISOLATED AFTER")
-	for _, tg := range f.Targets {
-		if err := t.Append([]string{tg.InstanceID, tg.AccountID, tg.Region, tg.CaseID, paint(w, strings.ToUpper(tg.Status)), isolation(tg)}); err != nil {
+	for _, c := range f.Cases {
+		if err := t.Append([]string{c.InstanceID, c.AccountID, c.Region, cmp.Or(c.CaseID, "-"), paint(w, strings.ToUpper(c.Status)), isolation(c)}); err != nil {
 			return err
 		}
 	}
 	if err := t.Render(); err != nil {
 		return err
 	}
-	for _, tg := range f.Targets {
-		if tg.Reason != "" && (fleet.Open(tg) || len(tg.EvidenceGaps) > 0) {
-			fmt.Fprintf(w, "%s: %s\n", tg.InstanceID, tg.Reason)
+	for _, c := range f.Cases {
+		if c.Reason != "" && (fleet.Open(c) || len(c.EvidenceGaps) > 0) {
+			fmt.Fprintf(w, "%s: %s\n", c.InstanceID, c.Reason)
 		}
 	}
 	return nil
 }
 
-func isolation(t evidence.FleetTarget) string {
+func isolation(t evidence.FleetCase) string {
 	if t.SecondsToIsolation <= 0 {
 		return "-"
 	}
@@ -461,7 +470,7 @@ func isolation(t evidence.FleetTarget) string {
 func fleetExit(res *fleet.Result, dry bool, resume string) error {
 	var open, gaps []string
 	wouldFail := false
-	for _, t := range res.Fleet.Targets {
+	for _, t := range res.Record.Cases {
 		switch {
 		case t.Status == evidence.CaseWouldContain || t.Status == evidence.CaseWouldAcquire:
 		case fleet.Open(t):
@@ -480,7 +489,7 @@ func fleetExit(res *fleet.Result, dry bool, resume string) error {
 		return &exitError{code: exitDryRun, err: errors.New("dry run: nothing was changed; every check that could be made passed")}
 	case len(open) > 0:
 		return &exitError{code: exitContainmentFailed, err: fmt.Errorf("%d of %d targets are NOT proven contained: %s; continue the fleet with:\n  %s",
-			len(open), len(res.Fleet.Targets), strings.Join(open, ", "), resume)}
+			len(open), len(res.Record.Cases), strings.Join(open, ", "), resume)}
 	case res.SaveErr != nil:
 		return &exitError{code: exitEvidenceIncomplete, err: fmt.Errorf("every target is contained, but the fleet record was not stored: %v", res.SaveErr)}
 	case len(gaps) > 0:

@@ -18,6 +18,7 @@ import (
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/fleet"
 )
 
 // fleetClouds are fake account-Regions, served by Region (the default
@@ -146,14 +147,14 @@ func TestFleetNeedsYesWithoutATerminal(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("with --yes: exit %d, stderr %s", code, errOut)
 	}
-	var f evidence.Fleet
+	var f evidence.FleetRecord
 	if err := json.Unmarshal([]byte(out), &f); err != nil {
 		t.Fatalf("--output json: %v\n%s", err, out)
 	}
-	if len(f.Targets) != 3 {
-		t.Fatalf("fleet record: %d targets, want 3", len(f.Targets))
+	if len(f.Cases) != 3 || f.ClosedAt == nil || f.Source != "cli" {
+		t.Fatalf("fleet record: %+v; want 3 cases, closed, from the CLI", f)
 	}
-	for _, tg := range f.Targets {
+	for _, tg := range f.Cases {
 		m, err := evidence.LoadManifest(context.Background(), &evidence.Folder{Root: dir}, tg.CaseID)
 		if err != nil || tg.Status != evidence.CaseContained || m.Status != evidence.CaseContained || m.Region != tg.Region {
 			t.Errorf("%+v: case %v, %v; want contained as its case says", tg, m, err)
@@ -208,12 +209,12 @@ func TestFleetStatusInEveryFormat(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "Targets   2: 2 contained\n") || !lineHas(out, ids["us-east-1"][0], "fleet-st-"+ids["us-east-1"][0], "CONTAINED") {
 		t.Errorf("table: exit %d, stderr %s:\n%s", code, errOut, out)
 	}
-	code, out, _ = fc.run(t, "status", "--evidence-dir", dir, "--fleet-id", "fleet-st", "--output", "json", "--query", "targets[].status")
+	code, out, _ = fc.run(t, "status", "--evidence-dir", dir, "--fleet-id", "fleet-st", "--output", "json", "--query", "cases[].status")
 	if code != exitOK || strings.Join(strings.Fields(out), "") != `["contained","contained"]` {
 		t.Errorf("json --query: exit %d: %s", code, out)
 	}
 	code, out, _ = fc.run(t, "status", "--evidence-dir", dir, "--fleet-id", "fleet-st", "--output", "text")
-	if code != exitOK || !strings.HasPrefix(out, "FLEET\tfleet-st\t2\t1\t") || strings.Count(out, "\ncontained") != 0 || strings.Count(out, "TARGET\t") != 2 {
+	if code != exitOK || !strings.HasPrefix(out, "FLEET\tfleet-st\tcli\t") || strings.Count(out, "CASE\t") != 2 || strings.Count(out, "\tcontained\t") != 2 {
 		t.Errorf("text: exit %d:\n%s", code, out)
 	}
 	if code, _, errOut := fc.run(t, "status", "--evidence-dir", dir, "--fleet-id", "fleet-none"); code != exitCannotStart || !strings.Contains(errOut, "not found") {
@@ -347,16 +348,16 @@ func TestFleetInterruptedAndContinued(t *testing.T) {
 	if code != exitInterrupted || !strings.Contains(errOut.String(), "responder respond --fleet-id fleet-int --yes") {
 		t.Fatalf("exit %d, stderr %s; want 7 with the command that continues", code, errOut.String())
 	}
-	f, err := evidence.LoadFleet(context.Background(), &evidence.Folder{Root: dir}, "fleet-int")
+	f, err := fleet.Status(context.Background(), &evidence.Folder{Root: dir}, "fleet-int")
 	if err != nil {
 		t.Fatal(err)
 	}
 	statuses := map[string]int{}
-	for _, tg := range f.Targets {
+	for _, tg := range f.Cases {
 		statuses[tg.Status]++
 	}
-	if !f.Runs[0].Interrupted || statuses[evidence.CaseInterrupted] != 1 || statuses[evidence.FleetPending] != 2 {
-		t.Errorf("record: run %+v, statuses %v; want interrupted, 1 case interrupted, 2 pending", f.Runs[0], statuses)
+	if f.ClosedAt == nil || statuses[evidence.CaseInterrupted] != 1 || statuses[fleet.Pending] != 2 {
+		t.Errorf("record: closed %v, statuses %v; want closed, 1 case interrupted, 2 pending", f.ClosedAt, statuses)
 	}
 	if code, _, errOut := fc.run(t, args[1:]...); code != exitOK {
 		t.Fatalf("continued: exit %d, %s", code, errOut)

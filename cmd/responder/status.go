@@ -7,6 +7,7 @@ import (
 
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fleet"
 )
 
 // statusOptions are the inputs of `responder status`.
@@ -82,14 +83,15 @@ func runFleetStatus(c *cli.Context, s *streams, d deps, o *statusOptions) error 
 	if err != nil {
 		return err
 	}
-	f, err := evidence.LoadFleet(c.Context, o.Store.store(clients), o.FleetID)
+	store := o.Store.store(clients)
+	f, err := fleet.Status(c.Context, store, o.FleetID)
 	switch {
 	case errors.Is(err, evidence.ErrNotFound):
 		return exitf(exitCannotStart, "fleet %s not found: %v", o.FleetID, err)
 	case err != nil:
 		return exitf(exitCannotStart, "read fleet %s: %v", o.FleetID, err)
 	}
-	if err := printFleet(s, o.Output, f); err != nil {
+	if err := printFleet(s, o.Output, f, store.Location(evidence.FleetsFolder, o.FleetID+"/")); err != nil {
 		return exitf(exitCannotStart, "print fleet: %v", err)
 	}
 	return nil

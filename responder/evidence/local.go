@@ -202,27 +202,6 @@ func (f *Folder) SaveManifest(_ context.Context, m *Manifest) error {
 	return nil
 }
 
-// ReplaceFleet replaces a fleet's fleet.json atomically (a temporary file
-// beside it, then a rename); its revisions stay in history/.
-func (f *Folder) ReplaceFleet(_ context.Context, fleetID string, body []byte) error {
-	if err := ValidateFleetID(fleetID); err != nil {
-		return err
-	}
-	name, err := f.name(FleetsFolder, fleetID+"/"+FleetName)
-	if err != nil {
-		return err
-	}
-	r, err := f.open(true)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if err := replaceFile(r, name, body); err != nil {
-		return fmt.Errorf("store fleet %s: %w", fleetID, err)
-	}
-	return nil
-}
-
 // Location is the file's path (the case folder when path is empty).
 func (f *Folder) Location(caseID, p string) string {
 	return filepath.Join(f.Root, caseID, filepath.FromSlash(p))

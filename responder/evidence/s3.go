@@ -390,23 +390,6 @@ func (b *Bucket) putManifest(ctx context.Context, caseID string, body []byte) er
 	return nil
 }
 
-// ReplaceFleet replaces a fleet's fleet.json: like manifest.json, written
-// without If-None-Match (the bucket policy exempts it; Object Lock keeps
-// every version, and history/ every revision).
-func (b *Bucket) ReplaceFleet(ctx context.Context, fleetID string, body []byte) error {
-	if err := ValidateFleetID(fleetID); err != nil {
-		return err
-	}
-	key, err := b.key(FleetsFolder, fleetID+"/"+FleetName)
-	if err != nil {
-		return err
-	}
-	if _, err := b.put(ctx, key, body, "application/json", nil); err != nil {
-		return fmt.Errorf("store fleet %s: %w", fleetID, err)
-	}
-	return nil
-}
-
 // Location is the object's S3 URI (the case prefix when path is empty).
 func (b *Bucket) Location(caseID, path string) string {
 	return "s3://" + b.Name + "/" + Prefix + caseID + "/" + path

@@ -29,10 +29,10 @@ func BenchmarkFleet(b *testing.B) {
 				}
 				p := fleet.NewPlan(context.Background(), targets, connectTo(store, c))
 				planCalls := c.CallCount("DescribeInstances")
-				res := fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-bench", Store: store,
+				res := runFleet(b, context.Background(), p, fleet.Options{FleetID: "fleet-bench", Store: store,
 					Request: responder.Request{BlastRadius: n, BlastRadiusRaised: true}})
 				b.StopTimer()
-				for _, tg := range res.Fleet.Targets {
+				for _, tg := range res.Record.Cases {
 					if tg.Status != evidence.CaseContained {
 						b.Fatalf("%s: %s (%s)", tg.InstanceID, tg.Status, tg.Reason)
 					}

@@ -28,7 +28,7 @@ type Plan struct {
 	Scopes []*ScopePlan
 	// Missing are the targets that will not be acted on: not found, or
 	// terminated.
-	Missing []evidence.FleetTarget
+	Missing []evidence.FleetCase
 	// Unreachable are the scopes whose engine could not be built or whose
 	// describe failed; their targets are in Missing when no other scope
 	// found them.
@@ -140,20 +140,20 @@ func resolveGroup(ctx context.Context, g *Group, connect Connector) scopeResult 
 func merge(t *Targets, results []scopeResult) *Plan {
 	p := &Plan{}
 	taken := map[string]bool{}
-	missing := map[string]evidence.FleetTarget{}
+	missing := map[string]evidence.FleetCase{}
 	for i, r := range results {
 		g := t.Groups[i]
 		if r.err != nil {
 			p.Unreachable = append(p.Unreachable, ScopeError{Scope: r.scope.Scope, Err: r.err})
 			for _, id := range g.InstanceIDs {
-				missing[id] = evidence.FleetTarget{InstanceID: id, AccountID: g.AccountID, Region: r.scope.Region, Status: evidence.FleetNotStarted,
+				missing[id] = evidence.FleetCase{InstanceID: id, AccountID: g.AccountID, Region: r.scope.Region, Status: NotStarted,
 					Reason: fmt.Sprintf("%s: %v", r.scope.Scope, r.err)}
 			}
 			continue
 		}
 		for _, id := range r.notFound {
 			if _, seen := missing[id]; !seen {
-				missing[id] = evidence.FleetTarget{InstanceID: id, AccountID: g.AccountID, Region: r.scope.Region, Status: evidence.FleetNotFound,
+				missing[id] = evidence.FleetCase{InstanceID: id, AccountID: g.AccountID, Region: r.scope.Region, Status: NotFound,
 					Reason: "DescribeInstances does not know it in " + r.scope.Scope.String()}
 			}
 		}
@@ -163,12 +163,12 @@ func merge(t *Targets, results []scopeResult) *Plan {
 				continue
 			}
 			if owner, wrong := r.wrongAccount[id]; wrong {
-				missing[id] = evidence.FleetTarget{InstanceID: id, AccountID: owner, Region: r.scope.Region, Status: evidence.FleetNotFound,
+				missing[id] = evidence.FleetCase{InstanceID: id, AccountID: owner, Region: r.scope.Region, Status: NotFound,
 					Reason: fmt.Sprintf("the finding says account %s, but the instance found is owned by %s", g.exact[id], owner)}
 				continue
 			}
 			if st := in.Instance.State; st != nil && (st.Name == types.InstanceStateNameTerminated || st.Name == types.InstanceStateNameShuttingDown) {
-				missing[id] = evidence.FleetTarget{InstanceID: id, AccountID: in.AccountID, Region: r.scope.Region, Status: evidence.FleetTerminated,
+				missing[id] = evidence.FleetCase{InstanceID: id, AccountID: in.AccountID, Region: r.scope.Region, Status: Terminated,
 					Reason: fmt.Sprintf("the instance is %s; its volumes and memory are gone", st.Name)}
 				continue
 			}

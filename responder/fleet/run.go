@@ -58,76 +58,171 @@ type Counts struct {
 
 // Result is the outcome of a fleet run.
 type Result struct {
-	Fleet       *evidence.Fleet
+	// Record is the fleet's closed record of this run: every target with
+	// its case and outcome.
+	Record      *evidence.FleetRecord
 	Interrupted bool
 	// SaveErr: the fleet record could not be stored (the cases may be).
 	SaveErr error
+	// Location is where the fleet record is.
+	Location string
 }
+
+// ErrNotInPlan: the targets name instances that the fleet's recorded plan
+// does not have; nothing was done.
+var ErrNotInPlan = errors.New("instances not in the fleet's plan")
 
 // job is one instance to respond to.
 type job struct {
 	scope *ScopePlan
 	inst  responder.DescribedInstance
-	index int // in the record's targets
-	// prior is the target as an earlier run of the fleet left it.
-	prior evidence.FleetTarget
+	// prior is the target as the fleet's last closed record left it.
+	prior evidence.FleetCase
 }
 
 // Run responds to every instance of the plan: the instances of one account
 // and Region concurrently (at most MaxConcurrency at once) through the
 // scope's one engine, every scope at once. One instance's failure does not
-// stop the others. The fleet record is saved before anything is changed
-// (every target pending) and when the run ends, also when ctx is cancelled:
-// the targets not finished then say so. An instance whose case an earlier
-// run of the fleet contained is not acted on again; the others continue
-// their case (FleetCaseID), which the engine resumes without doubling a
-// snapshot or a change.
-func Run(ctx context.Context, plan *Plan, o Options) *Result {
+// stop the others. The fleet's plan (evidence.OpenFleet: every case) is
+// stored before anything is changed, and its outcome (evidence.CloseFleet)
+// when the run ends, also when ctx is cancelled. A later run of the fleet
+// keeps its recorded plan: an instance of the plan not found now is
+// reported so, and one the plan lacks is refused (ErrNotInPlan) before
+// anything is done. An instance whose case is contained is not acted on
+// again; the others continue their case (FleetCaseID), which the engine
+// resumes without doubling a snapshot or a change.
+func Run(ctx context.Context, plan *Plan, o Options) (*Result, error) {
 	o.defaults()
 	started := o.Now().UTC()
-	f, err := evidence.LoadFleet(ctx, o.Store, o.FleetID)
+	cases, err := o.cases(ctx, plan)
 	if err != nil {
-		if !errors.Is(err, evidence.ErrNotFound) {
-			o.Log.Warn("could not read the fleet's earlier record; starting a new one", "fleet_id", o.FleetID, "error", err)
-		}
-		f = &evidence.Fleet{FleetID: o.FleetID}
+		return nil, err
 	}
-	run := len(f.Runs) + 1
-	f.Tool = responder.Tool()
-	f.Runs = append(f.Runs, evidence.FleetRun{Number: run, Actor: o.Actor, StartedAt: started})
-	jobs := plant(f, plan, run)
+	res := &Result{Location: o.Store.Location(evidence.FleetsFolder, o.FleetID+"/")}
+	rec := evidence.FleetRecord{FleetID: o.FleetID, Actor: o.Actor, Source: "cli", Playbook: o.Request.PlanName,
+		RequestedAt: started.Format(time.RFC3339), OpenedAt: started, Cases: cases}
+	if !o.Request.DryRun {
+		stored, err := evidence.OpenFleet(context.WithoutCancel(ctx), o.Store, rec)
+		switch {
+		case errors.Is(err, evidence.ErrFleetConflict):
+			return nil, err
+		case err != nil:
+			// Containment does not wait on the store; the cases keep their own records.
+			o.Log.Error("fleet plan not stored before the run", "fleet_id", o.FleetID, "error", err)
+			res.SaveErr = err
+		default:
+			rec = *stored
+		}
+	}
 	ledger := &evidence.BlastLedger{Store: o.Store}
 	for _, sc := range plan.Scopes {
-		if sc.Engine != nil {
-			sc.Engine.BlastLedger = ledger
+		sc.Engine.BlastLedger = ledger
+	}
+	outcomes := o.execute(ctx, o.jobs(ctx, plan), started)
+	res.Interrupted = ctx.Err() != nil
+	res.Record = closeRecord(rec, plan, outcomes, o.Now().UTC())
+	if !o.Request.DryRun {
+		if _, err := evidence.CloseFleet(context.WithoutCancel(ctx), o.Store, *res.Record); err != nil {
+			o.Log.Error("fleet record not stored", "fleet_id", o.FleetID, "error", err)
+			res.SaveErr = err
 		}
 	}
-	res := &Result{Fleet: f}
-	f.UpdatedAt = started
-	if err := o.save(ctx, f); err != nil {
-		// Containment does not wait on the store; the cases keep their own records.
-		o.Log.Error("fleet record not saved before the run", "fleet_id", o.FleetID, "error", err)
-		res.SaveErr = err
-	}
-	o.execute(ctx, f, jobs, run, started)
-	res.Interrupted = ctx.Err() != nil
-	f.Runs[len(f.Runs)-1].EndedAt = o.Now().UTC()
-	f.Runs[len(f.Runs)-1].Interrupted = res.Interrupted
-	f.UpdatedAt = o.Now().UTC()
-	res.SaveErr = o.save(ctx, f)
-	if res.SaveErr != nil {
-		o.Log.Error("fleet record not saved", "fleet_id", o.FleetID, "error", res.SaveErr)
-	}
-	return res
+	return res, nil
 }
 
-// save stores a revision of the fleet record, also when ctx is cancelled
-// (a Ctrl-C still records what finished). A dry run stores nothing.
-func (o *Options) save(ctx context.Context, f *evidence.Fleet) error {
-	if o.Request.DryRun {
-		return nil
+// closeRecord is the closed record of a run: every case of the plan with
+// its outcome (a case of the plan this run did not find says so), then the
+// targets of this run that have no case (not found, terminated).
+func closeRecord(rec evidence.FleetRecord, plan *Plan, outcomes map[string]evidence.FleetCase, at time.Time) *evidence.FleetRecord {
+	missing := map[string]evidence.FleetCase{}
+	for _, m := range plan.Missing {
+		missing[m.InstanceID] = m
 	}
-	return evidence.SaveFleet(context.WithoutCancel(ctx), o.Store, f)
+	closed := rec
+	closed.ClosedAt, closed.Counts, closed.Cases = &at, map[string]int{}, nil
+	for _, c := range rec.Cases {
+		t, ok := outcomes[c.InstanceID]
+		if !ok {
+			t = c
+			t.Status, t.Reason = NotFound, "not among the instances this run found"
+			if m, ok := missing[c.InstanceID]; ok {
+				t.Status, t.Reason = m.Status, m.Reason
+			}
+		}
+		closed.Cases = append(closed.Cases, t)
+		delete(missing, c.InstanceID)
+	}
+	for _, m := range plan.Missing {
+		if _, left := missing[m.InstanceID]; left {
+			closed.Cases = append(closed.Cases, m)
+		}
+	}
+	sort.SliceStable(closed.Cases, func(i, j int) bool { return caseLess(closed.Cases[i], closed.Cases[j]) })
+	for _, c := range closed.Cases {
+		closed.Counts[c.Status]++
+	}
+	return &closed
+}
+
+func caseLess(a, b evidence.FleetCase) bool {
+	if a.AccountID != b.AccountID {
+		return a.AccountID < b.AccountID
+	}
+	if a.Region != b.Region {
+		return a.Region < b.Region
+	}
+	return a.InstanceID < b.InstanceID
+}
+
+// cases are the fleet's plan: the recorded one when the fleet has one, else
+// this plan's instances. An instance of this plan that the recorded plan
+// lacks is ErrNotInPlan.
+func (o *Options) cases(ctx context.Context, plan *Plan) ([]evidence.FleetCase, error) {
+	var now []evidence.FleetCase
+	for _, sc := range plan.Scopes {
+		for _, in := range sc.Instances {
+			id := aws.ToString(in.Instance.InstanceId)
+			now = append(now, evidence.FleetCase{CaseID: evidence.FleetCaseID(o.FleetID, id), InstanceID: id, AccountID: in.AccountID, Region: sc.Region})
+		}
+	}
+	sort.Slice(now, func(i, j int) bool { return caseLess(now[i], now[j]) })
+	stored, err := evidence.LoadFleet(ctx, o.Store, o.FleetID)
+	if err != nil {
+		return now, nil // a new fleet (or a store not reached: OpenFleet says)
+	}
+	planned := map[string]bool{}
+	for _, c := range stored.Cases {
+		planned[c.InstanceID] = true
+	}
+	var extra []string
+	for _, c := range now {
+		if !planned[c.InstanceID] {
+			extra = append(extra, c.InstanceID)
+		}
+	}
+	if len(extra) > 0 {
+		return nil, fmt.Errorf("%w: fleet %s was opened on %s with %d cases; %s not among them: run the fleet again on its own targets, or start another (a new --fleet-id)",
+			ErrNotInPlan, o.FleetID, stored.OpenedAt.Format(time.RFC3339), len(stored.Cases), strings.Join(extra, ", "))
+	}
+	return stored.Cases, nil
+}
+
+// jobs are the plan's instances to respond to, with what the fleet's last
+// closed record said of each.
+func (o *Options) jobs(ctx context.Context, plan *Plan) []job {
+	prior := map[string]evidence.FleetCase{}
+	if last, err := evidence.LastFleetClose(ctx, o.Store, o.FleetID); err == nil {
+		for _, c := range last.Cases {
+			prior[c.InstanceID] = c
+		}
+	}
+	var jobs []job
+	for _, sc := range plan.Scopes {
+		for _, in := range sc.Instances {
+			jobs = append(jobs, job{scope: sc, inst: in, prior: prior[aws.ToString(in.Instance.InstanceId)]})
+		}
+	}
+	return jobs
 }
 
 func (o *Options) defaults() {
@@ -143,62 +238,6 @@ func (o *Options) defaults() {
 }
 
 // plant puts the plan's targets into the record (a target of an earlier run
-// that this plan does not name keeps its outcome) and returns the jobs.
-func plant(f *evidence.Fleet, plan *Plan, run int) []job {
-	index := map[string]int{}
-	for i, t := range f.Targets {
-		index[t.InstanceID] = i
-	}
-	prior := map[string]evidence.FleetTarget{}
-	for _, t := range f.Targets {
-		prior[t.InstanceID] = t
-	}
-	put := func(t evidence.FleetTarget) int {
-		if i, ok := index[t.InstanceID]; ok {
-			f.Targets[i] = t
-			return i
-		}
-		index[t.InstanceID] = len(f.Targets)
-		f.Targets = append(f.Targets, t)
-		return len(f.Targets) - 1
-	}
-	var jobs []job
-	for _, sc := range plan.Scopes {
-		for _, in := range sc.Instances {
-			id := aws.ToString(in.Instance.InstanceId)
-			i := put(evidence.FleetTarget{InstanceID: id, AccountID: in.AccountID, Region: sc.Region,
-				CaseID: evidence.FleetCaseID(f.FleetID, id), Status: evidence.FleetPending, Run: run})
-			jobs = append(jobs, job{scope: sc, inst: in, index: i, prior: prior[id]})
-		}
-	}
-	for _, m := range plan.Missing {
-		m.Run = run
-		if p, ok := prior[m.InstanceID]; ok && p.CaseID != "" {
-			// Its case stays what it says; this run could not reach it.
-			p.Reason = fmt.Sprintf("run %d: %s (%s)", run, m.Status, m.Reason)
-			m = p
-		}
-		put(m)
-	}
-	sort.SliceStable(f.Targets, func(i, j int) bool { return targetLess(f.Targets[i], f.Targets[j]) })
-	for k, t := range f.Targets {
-		index[t.InstanceID] = k
-	}
-	for k := range jobs {
-		jobs[k].index = index[aws.ToString(jobs[k].inst.Instance.InstanceId)]
-	}
-	return jobs
-}
-
-func targetLess(a, b evidence.FleetTarget) bool {
-	if a.AccountID != b.AccountID {
-		return a.AccountID < b.AccountID
-	}
-	if a.Region != b.Region {
-		return a.Region < b.Region
-	}
-	return a.InstanceID < b.InstanceID
-}
 
 // tally keeps a run's Counts and reports each change.
 type tally struct {
@@ -232,10 +271,13 @@ func (t *tally) stepDone(rec evidence.StepRecord) {
 }
 
 // execute runs the jobs: per scope, MaxConcurrency workers.
-func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, run int, started time.Time) {
+// execute runs the jobs: per scope, MaxConcurrency workers. It returns each
+// instance's outcome.
+func (o *Options) execute(ctx context.Context, jobs []job, started time.Time) map[string]evidence.FleetCase {
 	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out = map[string]evidence.FleetCase{}
 	)
 	t := &tally{counts: Counts{Total: len(jobs)}, started: started, now: o.Now, report: o.Progress}
 	byScope := map[*ScopePlan][]job{}
@@ -247,17 +289,17 @@ func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, ru
 		for range min(o.MaxConcurrency, len(scopeJobs)) {
 			wg.Go(func() {
 				for j := range queue {
-					out := o.respond(ctx, f.FleetID, j, run, started, t)
+					c, earlier := o.respond(ctx, j, started, t)
 					mu.Lock()
-					f.Targets[j.index] = out
+					out[c.InstanceID] = c
 					mu.Unlock()
-					t.add(func(c *Counts) {
-						c.Done++
-						if out.Status == evidence.CaseContained && out.Run != run {
-							c.Isolated++ // contained by an earlier run
+					t.add(func(n *Counts) {
+						n.Done++
+						if earlier {
+							n.Isolated++ // contained by an earlier run
 						}
-						if Open(out) {
-							c.Failed++
+						if Open(c) {
+							n.Failed++
 						}
 					})
 				}
@@ -271,68 +313,69 @@ func (o *Options) execute(ctx context.Context, f *evidence.Fleet, jobs []job, ru
 		})
 	}
 	wg.Wait()
+	return out
 }
 
-// respond runs one instance's response (or finds its case contained
-// already) and returns its target as the record keeps it.
-func (o *Options) respond(ctx context.Context, fleetID string, j job, run int, started time.Time, t *tally) evidence.FleetTarget {
+// respond runs one instance's response, or finds its case contained
+// already (earlier true), and returns its outcome.
+func (o *Options) respond(ctx context.Context, j job, started time.Time, t *tally) (evidence.FleetCase, bool) {
 	id := aws.ToString(j.inst.Instance.InstanceId)
-	tg := evidence.FleetTarget{InstanceID: id, AccountID: j.inst.AccountID, Region: j.scope.Region, CaseID: evidence.FleetCaseID(fleetID, id), Run: run}
+	c := evidence.FleetCase{InstanceID: id, AccountID: j.inst.AccountID, Region: j.scope.Region, CaseID: evidence.FleetCaseID(o.FleetID, id)}
 	if ctx.Err() != nil {
-		tg.Status, tg.Reason = evidence.FleetPending, "the run was interrupted before this instance's response started"
-		return tg
+		c.Status, c.Reason = Pending, "the run was interrupted before this instance's response started"
+		return c, false
 	}
-	if done, ok := o.containedBefore(ctx, tg, j.prior); ok {
-		return done
+	if done, ok := o.containedBefore(ctx, c, j.prior); ok {
+		return done, true
 	}
 	req := o.Request
-	req.InstanceID, req.CaseID, req.CaseIDGiven = id, tg.CaseID, true
+	req.InstanceID, req.CaseID, req.CaseIDGiven = id, c.CaseID, true
 	inst := j.inst
 	req.Described = &inst
 	req.StepDone = t.stepDone
 	res, err := j.scope.Engine.Respond(ctx, req)
 	if err != nil {
-		return startFailed(ctx, tg, err)
+		return startFailed(ctx, c, err), false
 	}
-	tg.Status = res.Status
+	c.Status = res.Status
 	if at, ok := isolatedAt(res.Steps); ok {
-		tg.SecondsToIsolation = at.Sub(started).Seconds()
+		c.SecondsToIsolation = at.Sub(started).Seconds()
 	}
-	gapsAndReasons(&tg, res)
-	return tg
+	gapsAndReasons(&c, res)
+	return c, false
 }
 
 // containedBefore finds an instance's case contained by an earlier run: its
 // record says so, and the instance is not acted on again.
-func (o *Options) containedBefore(ctx context.Context, t, prior evidence.FleetTarget) (evidence.FleetTarget, bool) {
+func (o *Options) containedBefore(ctx context.Context, c, prior evidence.FleetCase) (evidence.FleetCase, bool) {
 	if o.Request.DryRun {
-		return t, false
+		return c, false
 	}
-	m, err := evidence.LoadManifest(ctx, o.Store, t.CaseID)
+	m, err := evidence.LoadManifest(ctx, o.Store, c.CaseID)
 	if err != nil || m.Status != evidence.CaseContained {
-		return t, false
+		return c, false
 	}
-	t.Status = m.Status
-	t.Run, t.SecondsToIsolation, t.EvidenceGaps = prior.Run, prior.SecondsToIsolation, prior.EvidenceGaps
-	t.Reason = fmt.Sprintf("contained by run %d of its case; not acted on again", m.LastRun())
-	return t, true
+	c.Status = m.Status
+	c.SecondsToIsolation, c.EvidenceGaps = prior.SecondsToIsolation, prior.EvidenceGaps
+	c.Reason = fmt.Sprintf("contained by run %d of its case; not acted on again", m.LastRun())
+	return c, true
 }
 
-// startFailed is the target of a response that did not start.
-func startFailed(ctx context.Context, t evidence.FleetTarget, err error) evidence.FleetTarget {
-	t.Reason = oneLine(err.Error())
+// startFailed is the outcome of a response that did not start.
+func startFailed(ctx context.Context, c evidence.FleetCase, err error) evidence.FleetCase {
+	c.Reason = oneLine(err.Error())
 	switch {
 	case errors.Is(err, responder.ErrInstanceNotFound):
-		t.Status = evidence.FleetNotFound
+		c.Status = NotFound
 	case errors.Is(err, responder.ErrInstanceTerminated):
-		t.Status = evidence.FleetTerminated
+		c.Status = Terminated
 	case ctx.Err() != nil:
-		t.Status = evidence.FleetPending
-		t.Reason = "the run was interrupted before this instance's response started: " + t.Reason
+		c.Status = Pending
+		c.Reason = "the run was interrupted before this instance's response started: " + c.Reason
 	default:
-		t.Status = evidence.FleetNotStarted
+		c.Status = NotStarted
 	}
-	return t
+	return c
 }
 
 // isolatedAt is when the quarantine read back its state held, if it did.
@@ -348,7 +391,7 @@ func isolatedAt(steps []evidence.StepRecord) (time.Time, bool) {
 // gapsAndReasons says what a finished response left open: the containment
 // steps that did not hold (not contained), or the other steps that failed
 // (evidence gaps).
-func gapsAndReasons(t *evidence.FleetTarget, res *responder.Result) {
+func gapsAndReasons(t *evidence.FleetCase, res *responder.Result) {
 	var open []string
 	for _, s := range res.Steps {
 		switch {
@@ -373,10 +416,4 @@ func gapsAndReasons(t *evidence.FleetTarget, res *responder.Result) {
 // one line, for a table row.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "* ", "")), " ")
-}
-
-// Open reports whether a target is not proven contained (or acquired, for
-// a plan without containment).
-func Open(t evidence.FleetTarget) bool {
-	return t.Status != evidence.CaseContained && t.Status != evidence.CaseAcquired
 }

@@ -88,9 +88,20 @@ func groupMoves(c *fakeaws.Cloud, instanceID string) int {
 	return n
 }
 
-func targetsByID(f *evidence.Fleet) map[string]evidence.FleetTarget {
-	out := map[string]evidence.FleetTarget{}
-	for _, t := range f.Targets {
+// runFleet is fleet.Run, failing the test (safe from any goroutine) when
+// the run refuses to start.
+func runFleet(t testing.TB, ctx context.Context, p *fleet.Plan, o fleet.Options) *fleet.Result {
+	res, err := fleet.Run(ctx, p, o)
+	if err != nil {
+		t.Errorf("fleet.Run: %v", err)
+		return &fleet.Result{Record: &evidence.FleetRecord{}}
+	}
+	return res
+}
+
+func targetsByID(f *evidence.FleetRecord) map[string]evidence.FleetCase {
+	out := map[string]evidence.FleetCase{}
+	for _, t := range f.Cases {
 		out[t.InstanceID] = t
 	}
 	return out
@@ -109,7 +120,7 @@ func TestPlanFindsNotFoundAndTerminated(t *testing.T) {
 	for _, m := range p.Missing {
 		got[m.InstanceID] = m.Status
 	}
-	if got[missing] != evidence.FleetNotFound || got[gone] != evidence.FleetTerminated || len(got) != 2 {
+	if got[missing] != fleet.NotFound || got[gone] != fleet.Terminated || len(got) != 2 {
 		t.Errorf("missing %v: want %s not-found and %s terminated", got, missing, gone)
 	}
 }
@@ -142,11 +153,11 @@ func TestPartialFailureIsReportedPerInstance(t *testing.T) {
 	west.Deny("ModifyNetworkInterfaceAttribute")
 	store := &evidence.Folder{Root: t.TempDir()}
 	p := plan(t, fleet.Spec{Filters: []string{"tag:app=web"}, Regions: []string{"us-east-1", "eu-west-1"}}, connectTo(store, east, west))
-	res := fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-partial", Store: store})
+	res := runFleet(t, context.Background(), p, fleet.Options{FleetID: "fleet-partial", Store: store})
 	if res.SaveErr != nil || res.Interrupted {
 		t.Fatalf("save %v, interrupted %v", res.SaveErr, res.Interrupted)
 	}
-	got := targetsByID(res.Fleet)
+	got := targetsByID(res.Record)
 	for _, id := range eastIDs {
 		tg := got[id]
 		m, err := evidence.LoadManifest(context.Background(), store, tg.CaseID)
@@ -161,9 +172,10 @@ func TestPartialFailureIsReportedPerInstance(t *testing.T) {
 			t.Errorf("%s: %+v: want not contained, the status of its case, and why", id, tg)
 		}
 	}
-	saved, err := evidence.LoadFleet(context.Background(), store, "fleet-partial")
-	if err != nil || len(saved.Targets) != 5 || saved.Revision != 2 {
-		t.Fatalf("saved fleet: %+v, %v: want 5 targets in revision 2 (the plan, then the outcome)", saved, err)
+	plan, err := evidence.LoadFleet(context.Background(), store, "fleet-partial")
+	closed, cerr := evidence.LastFleetClose(context.Background(), store, "fleet-partial")
+	if err != nil || cerr != nil || len(plan.Cases) != 5 || len(closed.Cases) != 5 || closed.Counts[evidence.CaseContained] != 3 {
+		t.Fatalf("stored fleet: plan %+v (%v), closed %+v (%v): want 5 cases in both, 3 contained", plan, err, closed, cerr)
 	}
 }
 
@@ -177,15 +189,15 @@ func TestRerunContinuesAndDoublesNothing(t *testing.T) {
 	spec := fleet.Spec{InstanceIDs: ids}
 	// The first run: the quarantine of half the fleet is refused.
 	c.Fail("ModifyNetworkInterfaceAttribute", "UnauthorizedOperation", 2)
-	first := fleet.Run(context.Background(), plan(t, spec, connect), fleet.Options{FleetID: "fleet-rerun", Store: store, MaxConcurrency: 1})
+	first := runFleet(t, context.Background(), plan(t, spec, connect), fleet.Options{FleetID: "fleet-rerun", Store: store, MaxConcurrency: 1})
 	open := 0
-	for _, tg := range first.Fleet.Targets {
+	for _, tg := range first.Record.Cases {
 		if fleet.Open(tg) {
 			open++
 		}
 	}
 	if open == 0 {
-		t.Fatalf("first run: every instance contained; the test needs some not to be: %+v", first.Fleet.Targets)
+		t.Fatalf("first run: every instance contained; the test needs some not to be: %+v", first.Record.Cases)
 	}
 	before := map[string][2]int{}
 	for _, id := range ids {
@@ -197,9 +209,9 @@ func TestRerunContinuesAndDoublesNothing(t *testing.T) {
 	if p.Acting() != open {
 		t.Errorf("the rerun's plan acts on %d instances, want the %d not contained", p.Acting(), open)
 	}
-	second := fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-rerun", Store: store})
-	prior := targetsByID(first.Fleet)
-	for _, tg := range second.Fleet.Targets {
+	second := runFleet(t, context.Background(), p, fleet.Options{FleetID: "fleet-rerun", Store: store})
+	prior := targetsByID(first.Record)
+	for _, tg := range second.Record.Cases {
 		if tg.Status != evidence.CaseContained {
 			t.Errorf("%s: %s after the rerun (%s)", tg.InstanceID, tg.Status, tg.Reason)
 		}
@@ -219,8 +231,8 @@ func TestRerunContinuesAndDoublesNothing(t *testing.T) {
 			t.Errorf("%s: contained in the first run, its groups changed again (%d changes, %d before)", tg.InstanceID, moves, before[tg.InstanceID][1])
 		}
 	}
-	if len(second.Fleet.Runs) != 2 {
-		t.Errorf("fleet record has %d runs, want 2", len(second.Fleet.Runs))
+	if _, err := evidence.LoadFleet(context.Background(), store, "fleet-rerun"); err != nil {
+		t.Errorf("fleet plan: %v", err)
 	}
 }
 
@@ -236,7 +248,7 @@ func TestConcurrentRunsRespectTheCaseLock(t *testing.T) {
 	for i := range results {
 		p := plan(t, fleet.Spec{InstanceIDs: ids}, connect)
 		wg.Go(func() {
-			results[i] = fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-twice", Store: store})
+			results[i] = runFleet(t, context.Background(), p, fleet.Options{FleetID: "fleet-twice", Store: store})
 		})
 	}
 	wg.Wait()
@@ -263,8 +275,8 @@ func TestConcurrentRunsRespectTheCaseLock(t *testing.T) {
 		}
 	}
 	for _, r := range results {
-		for _, tg := range r.Fleet.Targets {
-			if tg.Status != evidence.CaseContained && tg.Status != evidence.FleetNotStarted {
+		for _, tg := range r.Record.Cases {
+			if tg.Status != evidence.CaseContained && tg.Status != fleet.NotStarted {
 				t.Errorf("%s: %s (%s): want contained, or not started because the other run held the case", tg.InstanceID, tg.Status, tg.Reason)
 			}
 		}
@@ -278,7 +290,7 @@ func TestInterruptedRunSaysWhatIsLeft(t *testing.T) {
 	store := &evidence.Folder{Root: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res := fleet.Run(ctx, plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{
+	res := runFleet(t, ctx, plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{
 		FleetID: "fleet-stop", Store: store, MaxConcurrency: 1,
 		Progress: func(n fleet.Counts) {
 			if n.Done == 2 {
@@ -289,21 +301,21 @@ func TestInterruptedRunSaysWhatIsLeft(t *testing.T) {
 	if !res.Interrupted || res.SaveErr != nil {
 		t.Fatalf("interrupted %v, save %v", res.Interrupted, res.SaveErr)
 	}
-	saved, err := evidence.LoadFleet(context.Background(), store, "fleet-stop")
+	saved, err := fleet.Status(context.Background(), store, "fleet-stop")
 	if err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
-	for _, tg := range saved.Targets {
+	for _, tg := range saved.Cases {
 		counts[tg.Status]++
-		if tg.Status == evidence.FleetPending {
+		if tg.Status == fleet.Pending {
 			if _, err := evidence.LoadManifest(context.Background(), store, tg.CaseID); err == nil {
 				t.Errorf("%s: pending, but its case has a record", tg.InstanceID)
 			}
 		}
 	}
-	if counts[evidence.CaseContained] < 2 || counts[evidence.FleetPending] == 0 || !saved.Runs[0].Interrupted {
-		t.Errorf("saved: %v, run %+v: want the 2 contained, the rest pending, the run interrupted", counts, saved.Runs[0])
+	if counts[evidence.CaseContained] < 2 || counts[fleet.Pending] == 0 || saved.ClosedAt == nil {
+		t.Errorf("saved: %v, closed %v: want the 2 contained, the rest pending, the run closed", counts, saved.ClosedAt)
 	}
 }
 
@@ -325,9 +337,9 @@ func TestOtherCaseAtWorkHoldsTheInstance(t *testing.T) {
 	if _, _, err := evidence.ClaimRun(ctx, store, rec, "case-other", "someone", time.Now); err != nil {
 		t.Fatal(err)
 	}
-	res := fleet.Run(ctx, plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{FleetID: "fleet-second", Store: store})
-	got := targetsByID(res.Fleet)
-	if tg := got[busy]; tg.Status != evidence.FleetNotStarted || !strings.Contains(tg.Reason, "case-other") {
+	res := runFleet(t, ctx, plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{FleetID: "fleet-second", Store: store})
+	got := targetsByID(res.Record)
+	if tg := got[busy]; tg.Status != fleet.NotStarted || !strings.Contains(tg.Reason, "case-other") {
 		t.Errorf("held instance: %+v; want not-started, naming the case at work", tg)
 	}
 	if n := snapshotsOf(c, busy); n != 0 {
@@ -350,7 +362,7 @@ func TestOverlappingFleetsTakeTurns(t *testing.T) {
 	var wg sync.WaitGroup
 	for id, targets := range fleets {
 		p := plan(t, fleet.Spec{InstanceIDs: targets}, connect)
-		wg.Go(func() { fleet.Run(context.Background(), p, fleet.Options{FleetID: id, Store: store}) })
+		wg.Go(func() { runFleet(t, context.Background(), p, fleet.Options{FleetID: id, Store: store}) })
 	}
 	wg.Wait()
 	for _, inst := range ids[2:4] {
@@ -390,10 +402,10 @@ func TestFindingOfAnotherAccountIsLeftOut(t *testing.T) {
 	if p.Count() != 1 || len(p.Missing) != 1 || p.Missing[0].InstanceID != ids[1] || !strings.Contains(p.Missing[0].Reason, "999988887777") {
 		t.Fatalf("plan: %d instances, missing %+v; want %s only, %s left out naming the finding's account", p.Count(), p.Missing, ids[0], ids[1])
 	}
-	res := fleet.Run(context.Background(), p, fleet.Options{FleetID: "fleet-findings", Store: store})
-	got := targetsByID(res.Fleet)
-	if got[ids[0]].Status != evidence.CaseContained || got[ids[1]].Status != evidence.FleetNotFound || snapshotsOf(c, ids[1]) != 0 {
-		t.Errorf("targets %+v; want the first contained, the second not-found and untouched", res.Fleet.Targets)
+	res := runFleet(t, context.Background(), p, fleet.Options{FleetID: "fleet-findings", Store: store})
+	got := targetsByID(res.Record)
+	if got[ids[0]].Status != evidence.CaseContained || got[ids[1]].Status != fleet.NotFound || snapshotsOf(c, ids[1]) != 0 {
+		t.Errorf("targets %+v; want the first contained, the second not-found and untouched", res.Record.Cases)
 	}
 }
 
@@ -406,7 +418,7 @@ func TestProgressIsLive(t *testing.T) {
 		mu   sync.Mutex
 		seen []fleet.Counts
 	)
-	fleet.Run(context.Background(), plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{
+	runFleet(t, context.Background(), plan(t, fleet.Spec{InstanceIDs: ids}, connectTo(store, c)), fleet.Options{
 		FleetID: "fleet-live", Store: store, MaxConcurrency: 1,
 		Progress: func(n fleet.Counts) { mu.Lock(); seen = append(seen, n); mu.Unlock() },
 	})
