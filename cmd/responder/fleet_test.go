@@ -366,3 +366,22 @@ func TestFleetInterruptedAndContinued(t *testing.T) {
 		t.Errorf("%d snapshots after the fleet was continued, want one per instance", n)
 	}
 }
+
+// A later run of a fleet keeps its recorded plan: targets the plan lacks are
+// refused before anything is done.
+func TestFleetKeepsItsPlan(t *testing.T) {
+	fc, ids := newFleetClouds(t, map[string]int{"us-east-1": 3})
+	dir := t.TempDir()
+	list := ids["us-east-1"]
+	if code, _, errOut := fc.run(t, "respond", "--evidence-dir", dir, "-i", strings.Join(list[:2], ","), "--fleet-id", "fleet-plan", "--yes"); code != exitOK {
+		t.Fatalf("first run: exit %d, %s", code, errOut)
+	}
+	snaps := fc.snapshots()
+	code, _, errOut := fc.run(t, "respond", "--evidence-dir", dir, "-i", strings.Join(list, ","), "--fleet-id", "fleet-plan", "--yes")
+	if code != exitUsage || !strings.Contains(errOut, list[2]+" not among them") {
+		t.Fatalf("another target under the same fleet: exit %d, %s; want 2 naming it", code, errOut)
+	}
+	if n := fc.snapshots(); n != snaps {
+		t.Errorf("refused, yet %d snapshots were taken", n-snaps)
+	}
+}
