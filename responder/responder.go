@@ -202,7 +202,9 @@ var (
 	ErrBlastRadius = errors.New("blast radius reached")
 	// ErrInstanceBusy: another case is at work on the instance (another
 	// fleet, another respond); nothing was done. The error wraps
-	// *evidence.InstanceBusyError.
+	// *evidence.InstanceBusyError, and matches ErrCaseBusy as well: a
+	// caller that waits for a busy case (the Lambda retries it) waits for
+	// a busy instance the same way.
 	ErrInstanceBusy = errors.New("another case is at work on the instance")
 )
 
@@ -617,11 +619,20 @@ func (r *Responder) claimInstance(ctx context.Context, req Request, t *target, l
 	var busy *evidence.InstanceBusyError
 	switch {
 	case errors.As(err, &busy):
-		return fmt.Errorf("%w: %w", ErrInstanceBusy, err)
+		return instanceBusy{err: err}
 	case err != nil:
 		log.Warn("could not claim the instance for the case; continuing without the claim", "error", err)
 	}
 	return nil
+}
+
+// instanceBusy is ErrInstanceBusy with the claim that holds the instance.
+type instanceBusy struct{ err error }
+
+func (e instanceBusy) Error() string { return ErrInstanceBusy.Error() + ": " + e.err.Error() }
+func (e instanceBusy) Unwrap() error { return e.err }
+func (e instanceBusy) Is(target error) bool {
+	return target == ErrInstanceBusy || target == ErrCaseBusy
 }
 
 // holdCase takes the lock of this run of the case (evidence.ClaimRun), so
