@@ -61,6 +61,15 @@ type FleetCase struct {
 	// JoinedCaseID is the case that already held the instance when the
 	// fleet reached it: that case responds, not CaseID.
 	JoinedCaseID string `json:"joined_case_id,omitempty"`
+	// Reason, EvidenceGaps and SecondsToIsolation say more of a case's
+	// outcome, in the closed record of a CLI fleet run: why it is not
+	// contained (or could not start), the evidence, record or notify steps
+	// that failed, and the time from the start of the run to the
+	// quarantine's read-back. A target of the run that has no case (not
+	// found, terminated) is listed there with an empty CaseID.
+	Reason             string   `json:"reason,omitempty"`
+	EvidenceGaps       []string `json:"evidence_gaps,omitempty"`
+	SecondsToIsolation float64  `json:"seconds_to_isolation,omitempty"`
 }
 
 // FleetRecord is the plan of a fleet (fleet.json) or, with ClosedAt and
