@@ -1,0 +1,120 @@
+package image_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/image"
+)
+
+// roundTrip carries a job as a Step Functions state does: as JSON.
+func roundTrip(t *testing.T, j *image.Job) *image.Job {
+	t.Helper()
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out image.Job
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// The staged image, carried as JSON between stages of 32 units each and
+// with one stage run twice on the same input (a retried state), stores the
+// disk: its raw SHA-256 is the disk's, the record names the image, and no
+// upload is left open.
+func TestStagedImageRetriedAdvanceLeavesTheSameImage(t *testing.T) {
+	l := newLab(t, []int32{0, 3, 511, 512, 1000, 1500, 2047})
+	ctx := context.Background()
+	req := image.StagedRequest{Request: image.Request{CaseID: caseID}, Actor: "arn:aws:iam::111122223333:user/alice"}
+	p, err := l.im.BeginNext(ctx, req)
+	if err != nil || p.Done {
+		t.Fatalf("BeginNext: %+v, %v", p, err)
+	}
+	pace := image.Pace{FirstChunk: 32, MaxChunks: 1}
+	j := roundTrip(t, p.Job)
+	stages := 0
+	for !j.Done() {
+		if len(j.Parts) != 0 {
+			t.Fatalf("the state carries %d parts; want none (compacted)", len(j.Parts))
+		}
+		in := roundTrip(t, j)
+		first, err := l.im.AdvanceFor(ctx, req, roundTrip(t, in), pace, image.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := l.im.AdvanceFor(ctx, req, roundTrip(t, in), pace, image.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(first.Job, again.Job) {
+			t.Fatalf("stage %d retried: job %+v, first %+v", stages, again.Job, first.Job)
+		}
+		j = roundTrip(t, again.Job)
+		stages++
+	}
+	if stages != 4 {
+		t.Fatalf("%d advance stages, want 4 (128 units of 32)", stages)
+	}
+	fin, err := l.im.FinishStaged(ctx, req, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := image.ImagePath(instance, copyID, image.CompressZstd)
+	body := unzstd(t, l.object(t, path))
+	if sum(body) != l.ebs.DiskSHA256(copyID) {
+		t.Fatalf("stored image decompresses to sha256 %s, want the disk's %s", sum(body), l.ebs.DiskSHA256(copyID))
+	}
+	a, ok := recorded(t, l).Artifact(path)
+	if !ok || a.DecodedSHA256 != l.ebs.DiskSHA256(copyID) || a.SHA256 != sum(l.object(t, path)) || fin.Artifact.SHA256 != a.SHA256 {
+		t.Fatalf("artifact %+v", a)
+	}
+	if ups := l.cloud.Uploads(bucket); len(ups) != 0 {
+		t.Fatalf("uploads left open: %v", ups)
+	}
+	prog, ok := image.LatestStaged(recorded(t, l))
+	if !ok || prog.Stage != image.StageFinish || prog.BlocksDone != prog.Blocks || prog.Blocks != 2048 {
+		t.Fatalf("progress %+v", prog)
+	}
+	// A finish retried after it completed finds the image recorded.
+	if again, err := l.im.FinishStaged(ctx, req, j); err != nil || again.Artifact.SHA256 != a.SHA256 {
+		t.Fatalf("finish again: %+v, %v", again, err)
+	}
+	// Nothing is left to image.
+	if next, err := l.im.BeginNext(ctx, req); err != nil || !next.Done {
+		t.Fatalf("BeginNext after the image: %+v, %v", next, err)
+	}
+}
+
+// A block whose checksum does not match refuses the image in the advance
+// stage: the upload is aborted and the record names the block.
+func TestStagedImageRefusedBlockAborts(t *testing.T) {
+	l := newLab(t, []int32{0, 20, 40})
+	l.ebs.CorruptBlock(copyID, 20)
+	ctx := context.Background()
+	req := image.StagedRequest{Request: image.Request{CaseID: caseID}}
+	p, err := l.im.BeginNext(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.im.AdvanceFor(ctx, req, p.Job, image.Pace{}, image.Options{})
+	if err != nil || !got.Failed {
+		t.Fatalf("advance: %+v, %v; want failed", got, err)
+	}
+	if ups := l.cloud.Uploads(bucket); len(ups) != 0 {
+		t.Fatalf("uploads left open: %v", ups)
+	}
+	prog, _ := image.LatestStaged(recorded(t, l))
+	if prog.Stage != image.StageAbort || prog.Status != evidence.StatusFailed {
+		t.Fatalf("progress %+v", prog)
+	}
+	m := recorded(t, l)
+	if last := m.Steps[len(m.Steps)-1]; last.Reason != "block 20 refused: its data does not match the checksum AWS sent; upload aborted" {
+		t.Fatalf("reason %q", last.Reason)
+	}
+}
