@@ -34,15 +34,15 @@ const (
 // (a Step Functions state) from the block it stopped at. It is plain data
 // (JSON), small whatever the volume size.
 type Job struct {
-	CaseID      string                  `json:"case_id"`
-	SnapshotID  string                  `json:"snapshot_id"`
-	Path        string                  `json:"path"`
-	Compression string                  `json:"compression"`
-	Upload      evidence.Upload         `json:"upload"`
-	BlockSize   int64                   `json:"block_size"`
-	Blocks      int64                   `json:"blocks"`    // blocks in the volume
-	PartSize    int64                   `json:"part_size"` // bytes of raw image per chunk unit
-	Next        int64                   `json:"next_block"`
+	CaseID      string          `json:"case_id"`
+	SnapshotID  string          `json:"snapshot_id"`
+	Path        string          `json:"path"`
+	Compression string          `json:"compression"`
+	Upload      evidence.Upload `json:"upload"`
+	BlockSize   int64           `json:"block_size"`
+	Blocks      int64           `json:"blocks"`    // blocks in the volume
+	PartSize    int64           `json:"part_size"` // bytes of raw image per chunk unit
+	Next        int64           `json:"next_block"`
 	// Parts are the parts uploaded, by number; a compacted job (Compact)
 	// leaves them to S3 and keeps only PartCount.
 	Parts     []evidence.UploadedPart `json:"parts,omitempty"`
