@@ -103,6 +103,9 @@ type Config struct {
 	SigningKey string
 	// Collection configures OS-level collection (collect_config.go).
 	Collection CollectionConfig
+	// Analysis holds the investigation workspace's defaults
+	// (investigate_config.go).
+	Analysis AnalysisConfig
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -248,6 +251,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.loadCollection(get, bad)
+	c.loadAnalysis(get, bad)
 	return c, errlist.Join(errs...)
 }
 

@@ -39,6 +39,8 @@ var taskRoutes = map[string]taskRoute{
 	TaskSnapshotStatus: {reflect.TypeFor[snapshotPayload](), (*Handler).snapshotStatus},
 	TaskPreserve:       {reflect.TypeFor[preservePayload](), (*Handler).preserve},
 	TaskCollect:        {reflect.TypeFor[collectPayload](), (*Handler).collect},
+	TaskImage:          {reflect.TypeFor[imagePayload](), (*Handler).imageTask},
+	TaskInvestigate:    {reflect.TypeFor[investigatePayload](), (*Handler).investigateTask},
 }
 
 // Tasks lists the task routes, sorted.

@@ -110,6 +110,9 @@ func (iv *Investigator) BeginStaged(ctx context.Context, req Request, actor, exe
 		staged.KMSKeyID = copies[0].KMSKeyID
 	}
 	_, account := iv.actor(ctx)
+	if account == "" {
+		account = iv.Account
+	}
 	ws := evidence.Workspace{
 		ID: fmt.Sprintf("ws-%03d", rec.Run), CaseID: req.CaseID, AccountID: account, Region: iv.Region,
 		AMIID: req.AMIID, InstanceType: req.InstanceType, SubnetID: req.SubnetID, KMSKeyID: staged.KMSKeyID,
