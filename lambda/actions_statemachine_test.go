@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/lambda/trigger/triggertest"
+	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fakeaws"
+	"github.com/responder-ir/responder/responder/image"
+	"github.com/responder-ir/responder/responder/investigate"
+	"github.com/responder-ir/responder/responder/investigate/investigatetest"
+)
+
+const (
+	imageCase  = "case-image-1"
+	imageCopy  = "snap-0bbbbbbbbbbbbbbbb"
+	imageSrc   = "snap-0aaaaaaaaaaaaaaaa"
+	imageInst  = "i-0123456789abcdef0"
+	callerARN  = "arn:aws:iam::111122223333:user/alice"
+	maxStateKB = 16
+)
+
+// api sends a REST API (v1) request to the handler and decodes the answer.
+func (w *world) api(t *testing.T, method, resource, caseID, body string) (int, map[string]any) {
+	t.Helper()
+	path := strings.Replace(resource, "{id}", caseID, 1)
+	ev := map[string]any{
+		"resource": resource, "path": path, "httpMethod": method,
+		"pathParameters": map[string]any{"id": caseID},
+		"headers":        map[string]any{"Content-Type": "application/json"},
+		"requestContext": map[string]any{"identity": map[string]any{"userArn": callerARN}, "path": path},
+		"body":           body,
+	}
+	b, _ := json.Marshal(ev)
+	out, terr := w.invoke(b)
+	if terr != nil {
+		t.Fatalf("%s %s: %v", method, path, terr)
+	}
+	var r struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
+	}
+	var decoded map[string]any
+	if err := json.Unmarshal(out, &r); err != nil || json.Unmarshal([]byte(r.Body), &decoded) != nil {
+		t.Fatalf("%s %s: answer %s", method, path, out)
+	}
+	return r.StatusCode, decoded
+}
+
+// lastInput is the input of the newest execution started.
+func (w *world) lastInput(t *testing.T) map[string]any {
+	t.Helper()
+	exs := w.sfn.Executions()
+	var in map[string]any
+	if len(exs) == 0 || json.Unmarshal([]byte(exs[len(exs)-1].Input), &in) != nil {
+		t.Fatalf("no execution input (%d executions)", len(exs))
+	}
+	return in
+}
+
+// imageWorld is a case whose snapshot was copied (completed) in the
+// function's own account, the copy's blocks behind the fake EBS direct API.
+func imageWorld(t *testing.T, written []int32) (*world, *fakeaws.EBS) {
+	t.Helper()
+	w := newWorld(t)
+	e := fakeaws.NewEBS()
+	rng := rand.New(rand.NewPCG(3, 4))
+	blocks := map[int32][]byte{}
+	for _, i := range written {
+		b := make([]byte, fakeaws.EBSBlockSize)
+		for k := 0; k < len(b); k += 8 {
+			binary.LittleEndian.PutUint64(b[k:], rng.Uint64()&0x0303030303030303)
+		}
+		blocks[i] = b
+	}
+	e.AddSnapshot(imageCopy, 1, blocks)
+	now := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	m := evidence.AppendRun(nil, evidence.Manifest{CaseID: imageCase, InstanceID: imageInst, AccountID: w.cloud.Account, Region: w.cloud.Region},
+		evidence.Revision{
+			Run:       evidence.Run{Number: 1, Playbook: "default", Status: "contained", StartedAt: now, EndedAt: now},
+			Snapshots: []evidence.Snapshot{{SnapshotID: imageSrc, VolumeID: "vol-1", InstanceID: imageInst, State: "completed", Run: 1}},
+			Copies: []evidence.SnapshotCopy{{SourceSnapshotID: imageSrc, SnapshotID: imageCopy, AccountID: w.cloud.Account,
+				Region: w.cloud.Region, KMSKeyID: "k", State: evidence.CopyCompleted, Run: 1}},
+			SetStatus: true, Tool: "test", Location: w.h.Store.Location(imageCase, ""),
+		})
+	if err := w.h.Store.SaveManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	w.h.EBS = e
+	// Four advance stages of 32 parts' worth of blocks each (a 1 GiB disk).
+	w.h.ImagePace = image.Pace{FirstChunk: 32, MaxChunks: 1}
+	return w, e
+}
+
+// POST /cases/{id}/images starts an execution that the state machine runs
+// through begin, several advance stages and finish: the stored image
+// decompresses to the disk (its SHA-256 is the disk's), the record holds
+// it, no upload is left open, no state carries more than a few kilobytes,
+// and GET /cases/{id} shows every block done. Run with every advance
+// invoked twice on the same input (a retry after a lost answer), the image
+// is the same.
+func TestStateMachineImagesTheSnapshotCopies(t *testing.T) {
+	for _, retried := range []bool{false, true} {
+		name := map[bool]string{false: "once", true: "every advance twice"}[retried]
+		t.Run(name, func(t *testing.T) {
+			m, err := loadMachine(definitionPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, ebs := imageWorld(t, []int32{0, 1, 300, 1023, 1024, 2047})
+			status, body := w.api(t, http.MethodPost, "/cases/{id}/images", imageCase, ``)
+			if status != http.StatusAccepted || body["action"] != "image" {
+				t.Fatalf("POST images: %d %v", status, body)
+			}
+			invoke := w.invoke
+			mismatches := 0
+			if retried {
+				invoke = func(payload []byte) (json.RawMessage, *taskError) {
+					first, terr := w.invoke(payload)
+					if terr != nil || !strings.Contains(string(payload), `"stage":"advance"`) {
+						return first, terr
+					}
+					again, terr := w.invoke(payload)
+					if terr == nil && !sameJSONBytes(first, again) {
+						mismatches++
+					}
+					return again, terr
+				}
+			}
+			ex, err := m.run(w.lastInput(t), invoke, nil, 200)
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if ex.Status != "SUCCEEDED" || ex.End != "ImagesDone" {
+				t.Fatalf("execution %s at %s (%s: %s)", ex.Status, ex.End, ex.Error, ex.Cause)
+			}
+			advances := 0
+			for _, v := range ex.Visits {
+				if v.State == "ImageAdvance" {
+					advances++
+				}
+				if b, _ := json.Marshal(v.Output); len(b) > maxStateKB<<10 {
+					t.Errorf("state %s carries %d bytes", v.State, len(b))
+				}
+			}
+			if advances != 4 || mismatches != 0 {
+				t.Fatalf("%d advance stages (want 4), %d retried advances answered differently", advances, mismatches)
+			}
+			path := image.ImagePath(imageInst, imageCopy, image.CompressZstd)
+			obj, ok := w.cloud.Objects("evidence")["cases/"+imageCase+"/"+path]
+			if !ok {
+				t.Fatal("no image stored")
+			}
+			if got, n := unzstdSHA256(t, obj.Body); got != ebs.DiskSHA256(imageCopy) || n != 1<<30 {
+				t.Fatalf("stored image: %d bytes sha256 %s, want the disk's %s", n, got, ebs.DiskSHA256(imageCopy))
+			}
+			rec, err := evidence.LoadManifest(context.Background(), w.h.Store, imageCase)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, ok := rec.Artifact(path); !ok || a.DecodedSHA256 != ebs.DiskSHA256(imageCopy) || a.SHA256 != hexSHA256(obj.Body) {
+				t.Fatalf("artifact %+v", a)
+			}
+			if ups := w.cloud.Uploads("evidence"); len(ups) != 0 {
+				t.Fatalf("uploads left open: %v", ups)
+			}
+			_, got := w.api(t, http.MethodGet, "/cases/{id}", imageCase, "")
+			img, _ := got["image"].(map[string]any)
+			if img["stage"] != image.StageFinish || img["blocks_done"] != 2048.0 || img["blocks"] != 2048.0 || img["raw_sha256"] != ebs.DiskSHA256(imageCopy) {
+				t.Fatalf("GET image progress %v", img)
+			}
+		})
+	}
+}
+
+// A block whose checksum does not match ends the execution in ImageFailed:
+// the upload is aborted and the record names the block. A second POST
+// while an image runs is refused.
+func TestStateMachineImageRefusesACorruptedBlock(t *testing.T) {
+	m, err := loadMachine(definitionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ebs := imageWorld(t, []int32{0, 600, 1200})
+	ebs.CorruptBlock(imageCopy, 600)
+	if status, _ := w.api(t, http.MethodPost, "/cases/{id}/images", imageCase, `{"compression": "none"}`); status != http.StatusAccepted {
+		t.Fatalf("POST images: %d", status)
+	}
+	input := w.lastInput(t)
+	// Begin, then a second request while the first execution runs.
+	if out, terr := w.invoke([]byte(`{"task":"image","stage":"begin","case_id":"` + imageCase + `","snapshot_id":"","compression":"none","actor":"` +
+		callerARN + `","execution":"` + input["execution"].(string) + `"}`)); terr != nil {
+		t.Fatalf("begin: %v", terr)
+	} else if !strings.Contains(string(out), `"done":false`) {
+		t.Fatalf("begin: %s", out)
+	}
+	if status, body := w.api(t, http.MethodPost, "/cases/{id}/images", imageCase, ``); status != http.StatusConflict || body["code"] != "image_in_progress" {
+		t.Fatalf("second POST while imaging: %d %v", status, body)
+	}
+	ex, err := m.run(input, w.invoke, nil, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status != "FAILED" || ex.End != "ImageFailed" {
+		t.Fatalf("execution %s at %s", ex.Status, ex.End)
+	}
+	if ups := w.cloud.Uploads("evidence"); len(ups) != 0 {
+		t.Fatalf("uploads left open: %v", ups)
+	}
+	for k := range w.cloud.Objects("evidence") {
+		if strings.Contains(k, "/images/") {
+			t.Fatalf("an image was stored: %s", k)
+		}
+	}
+	_, got := w.api(t, http.MethodGet, "/cases/{id}", imageCase, "")
+	img, _ := got["image"].(map[string]any)
+	if img["stage"] != image.StageAbort || img["status"] != evidence.StatusFailed || !strings.Contains(img["error"].(string), "block 600") {
+		t.Fatalf("GET image progress %v", img)
+	}
+	// Once that execution ended, a new image may start.
+	exs := w.sfn.Executions()
+	if err := w.sfn.Finish(exs[len(exs)-1].ARN, "FAILED", "ImageFailed"); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := w.api(t, http.MethodPost, "/cases/{id}/images", imageCase, ``); status != http.StatusAccepted {
+		t.Fatalf("POST after the failed image: %d %v", status, body)
+	}
+}
+
+func sameJSONBytes(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+func hexSHA256(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// unzstdSHA256 hashes what a zstd stream decompresses to.
+func unzstdSHA256(t *testing.T, b []byte) (string, int64) {
+	t.Helper()
+	d, err := zstd.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, d)
+	if err != nil {
+		t.Fatalf("decode the stored image: %v", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+var (
+	_ = aws.String
+	_ = types.VolumeStateAvailable
+	_ = investigate.PhaseReady
+	_ = investigatetest.Agent{}
+	_ = triggertest.NewSFN
+	_ = trigger.TaskImage
+)
