@@ -20,7 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/responder-ir/responder/lambda/trigger"
-	"github.com/responder-ir/responder/lambda/trigger/triggertest"
+	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
 	"github.com/responder-ir/responder/responder/image"
@@ -267,11 +267,119 @@ func unzstdSHA256(t *testing.T, b []byte) (string, int64) {
 	return hex.EncodeToString(h.Sum(nil)), n
 }
 
-var (
-	_ = aws.String
-	_ = types.VolumeStateAvailable
-	_ = investigate.PhaseReady
-	_ = investigatetest.Agent{}
-	_ = triggertest.NewSFN
-	_ = trigger.TaskImage
-)
+// investigationWorld is a case responded to and preserved by the state
+// machine (its snapshots copied, completed, into the function's own
+// account), with an analysis subnet there.
+func investigationWorld(t *testing.T, m *aslMachine) (w *world, dst *fakeaws.Cloud, caseID, subnet string) {
+	t.Helper()
+	const forensicsAccount = "444455556666"
+	w = newWorld(t)
+	w.cloud.SnapshotCompletesAfter = 1
+	dst = fakeaws.New(fakeaws.WithAccount(forensicsAccount))
+	fakeaws.Link(w.cloud, dst)
+	dst.SnapshotCompletesAfter = 1
+	key := dst.AddKMSKey("alias/evidence")
+	w.h.Config.HomeAccount, w.h.Config.ForensicsKMSKey = forensicsAccount, key
+	w.h.Forensics, w.h.PreservePoll, w.h.TeardownPoll = dst.EC2(), time.Millisecond, time.Millisecond
+	w.h.Workload = func(context.Context, trigger.Target, string) (*cloud.Clients, error) {
+		return &cloud.Clients{EC2: w.cloud.EC2(), STS: w.cloud.STS(), IAM: w.cloud.IAM(), AutoScaling: w.cloud.AutoScaling(),
+			ELBv2: w.cloud.ELBv2(), ELB: w.cloud.ELB(), CallerSTS: dst.STS()}, nil
+	}
+	w.h.InvestigationEC2, w.h.InvestigationSSM = dst.EC2(), &investigatetest.Agent{}
+	input := w.startCaseBody(t, `{"instance_id": "`+w.suspect.InstanceID+`", "account_id": "`+w.cloud.Account+`"}`)
+	ex, err := m.run(input, w.invoke, nil, 200)
+	if err != nil || ex.End != "Done" {
+		t.Fatalf("response: %v, ended at %s (%s)", err, ex.End, ex.Cause)
+	}
+	subnet = dst.AddSubnetIn(dst.AddVPC(), dst.Region+"b")
+	return w, dst, input["case_id"].(string), subnet
+}
+
+// An investigation started and torn down through the API on the fake
+// cloud: the workspace is built by the states (instance in the subnet's
+// zone, one encrypted volume per copy attached and mounted read-only),
+// recorded ready; DELETE deletes the working volumes and terminates the
+// instance, read back and recorded stopped; the snapshot copies are kept.
+func TestStateMachineInvestigationStartsAndStops(t *testing.T) {
+	m, err := loadMachine(definitionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, dst, caseID, subnet := investigationWorld(t, m)
+	copies := dst.Snapshots()
+	if len(copies) == 0 {
+		t.Fatal("no copies in the forensics account")
+	}
+	status, body := w.api(t, http.MethodPost, "/cases/{id}/investigation", caseID, `{"subnet_id": "`+subnet+`", "ami_id": "ami-0123456789abcdef0"}`)
+	if status != http.StatusAccepted || body["action"] != trigger.ActionInvestigate {
+		t.Fatalf("POST investigation: %d %v", status, body)
+	}
+	ex, err := m.run(w.lastInput(t), w.invoke, nil, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status != "SUCCEEDED" || ex.End != "InvestigationReady" {
+		t.Fatalf("execution %s at %s (%s)", ex.Status, ex.End, ex.Cause)
+	}
+	// The mount command is sent by one advance and read by the next,
+	// after a Wait state: no invocation waits for it.
+	if ex.Waits < 1 {
+		t.Errorf("%d waits: the mount was not waited for in a Wait state", ex.Waits)
+	}
+	rec, err := evidence.LoadManifest(context.Background(), w.h.Store, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := investigate.Workspaces(rec)
+	if len(all) != 1 || all[0].State != evidence.WorkspaceReady || len(all[0].Volumes) != len(copies) || len(all[0].Mounts) != len(copies) {
+		t.Fatalf("recorded workspaces %+v", all)
+	}
+	ws := all[0]
+	for _, v := range ws.Volumes {
+		got := dst.Volume(v.VolumeID)
+		if got == nil || len(got.Attachments) != 1 || aws.ToString(got.Attachments[0].InstanceId) != ws.InstanceID || !aws.ToBool(got.Encrypted) {
+			t.Fatalf("working volume %s: %+v", v.VolumeID, got)
+		}
+	}
+	if status, body := w.api(t, http.MethodPost, "/cases/{id}/investigation", caseID, `{"subnet_id": "`+subnet+`", "ami_id": "ami-0123456789abcdef0"}`); status != http.StatusConflict || body["code"] != "workspace_exists" {
+		t.Fatalf("second POST: %d %v", status, body)
+	}
+	if _, got := w.api(t, http.MethodGet, "/cases/{id}", caseID, ""); got["investigation"].(map[string]any)["state"] != evidence.WorkspaceReady {
+		t.Fatalf("GET investigation %v", got["investigation"])
+	}
+
+	if status, body := w.api(t, http.MethodDelete, "/cases/{id}/investigation", caseID, ``); status != http.StatusAccepted || body["action"] != trigger.ActionInvestigateStop {
+		t.Fatalf("DELETE investigation: %d %v", status, body)
+	}
+	ex, err = m.run(w.lastInput(t), w.invoke, nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status != "SUCCEEDED" || ex.End != "InvestigationStopped" {
+		t.Fatalf("teardown %s at %s (%s)", ex.Status, ex.End, ex.Cause)
+	}
+	for _, v := range ws.Volumes {
+		if dst.Volume(v.VolumeID) != nil {
+			t.Errorf("working volume %s still exists", v.VolumeID)
+		}
+	}
+	if in := dst.Instance(ws.InstanceID); in == nil || in.State.Name != types.InstanceStateNameTerminated {
+		t.Errorf("analysis instance %s not terminated", ws.InstanceID)
+	}
+	kept := map[string]types.SnapshotState{}
+	for _, s := range dst.Snapshots() {
+		kept[aws.ToString(s.SnapshotId)] = s.State
+	}
+	for _, c := range copies {
+		if kept[aws.ToString(c.SnapshotId)] != types.SnapshotStateCompleted {
+			t.Errorf("copy %s is %q after the teardown", aws.ToString(c.SnapshotId), kept[aws.ToString(c.SnapshotId)])
+		}
+	}
+	rec, _ = evidence.LoadManifest(context.Background(), w.h.Store, caseID)
+	if all := investigate.Workspaces(rec); len(all) != 1 || all[0].State != evidence.WorkspaceStopped {
+		t.Fatalf("recorded after teardown %+v", all)
+	}
+	if status, body := w.api(t, http.MethodDelete, "/cases/{id}/investigation", caseID, ``); status != http.StatusConflict || body["code"] != "no_workspace" {
+		t.Fatalf("second DELETE: %d %v", status, body)
+	}
+}

@@ -62,6 +62,9 @@ type Handler struct {
 	// ImagePace bounds each advance stage of an image (default: as much
 	// as fits in image.DefaultBudget).
 	ImagePace image.Pace
+	// TeardownPoll is the time between two looks at a volume or the
+	// instance in a teardown stage (default investigate.DefaultPoll).
+	TeardownPoll time.Duration
 	// Workload builds the clients that act on a target instance.
 	Workload WorkloadFunc
 	// Log writes JSON lines; every line about a case carries its case_id.

@@ -150,7 +150,7 @@ func (h *Handler) investigateTask(ctx context.Context, log *slog.Logger, payload
 
 func (h *Handler) stopWorkspace(ctx context.Context, iv *investigate.Investigator, p investigatePayload) (investigationResult, error) {
 	timeout := min(StopTimeout, stepTimeout(ctx))
-	res, err := iv.Stop(ctx, investigate.StopRequest{CaseID: p.CaseID, WorkspaceID: p.WorkspaceID, Timeout: timeout})
+	res, err := iv.Stop(ctx, investigate.StopRequest{CaseID: p.CaseID, WorkspaceID: p.WorkspaceID, Timeout: timeout, PollInterval: h.TeardownPoll})
 	if err != nil {
 		return investigationResult{}, err
 	}
