@@ -359,8 +359,9 @@ func apiRoutes(t *testing.T, tmpl *Template, apiID string) map[string]Resource {
 	return routes
 }
 
-// The API serves exactly POST /cases, GET /cases/{id} and POST
-// /cases/{id}/release, each with AWS_IAM
+// The API serves exactly POST /cases, GET /cases/{id}, POST
+// /cases/{id}/release, POST /cases/{id}/images and POST and DELETE
+// /cases/{id}/investigation, each with AWS_IAM
 // authorization and a Lambda proxy integration to the function, deployed,
 // allowed to the responder role by the API's resource policy, and allowed to
 // invoke the function for that route only.
@@ -372,7 +373,8 @@ func TestApiRoutes(t *testing.T) {
 		got = append(got, r)
 	}
 	sort.Strings(got)
-	if want := []string{"GET /cases/{id}", "POST /cases", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"DELETE /cases/{id}/investigation", "GET /cases/{id}", "POST /cases", "POST /cases/{id}/images",
+		"POST /cases/{id}/investigation", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("routes %v, want %v (lambda/README.md)", got, want)
 	}
 
@@ -440,7 +442,8 @@ func TestApiRoutes(t *testing.T) {
 	for _, s := range policy {
 		if s.Effect == "Allow" {
 			for _, r := range Strings(s.Resources) {
-				if !strings.HasPrefix(r, "execute-api:/*/POST/cases") && !strings.HasPrefix(r, "execute-api:/*/GET/cases/") {
+				if !strings.HasPrefix(r, "execute-api:/*/POST/cases") && !strings.HasPrefix(r, "execute-api:/*/GET/cases/") &&
+					r != "execute-api:/*/DELETE/cases/*/investigation" {
 					t.Errorf("the API's resource policy allows %s, which is no route", r)
 				}
 			}
