@@ -116,9 +116,9 @@ type Progress struct {
 
 // BeginNext opens the image of the next copy to image: the one requested,
 // or the first completed copy not imaged yet; Done when there is none
-// left. An upload an earlier attempt opened at the image's path is taken
-// over (its parts are overwritten from part 1), so a retried Begin opens
-// no second one. The stage is recorded.
+// left. Any other upload open at the image's path (an earlier attempt's)
+// is aborted, so a retried Begin leaves no upload behind. The stage is
+// recorded.
 func (im *Imager) BeginNext(ctx context.Context, req StagedRequest) (*Progress, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func (im *Imager) BeginNext(ctx context.Context, req StagedRequest) (*Progress, 
 		if err != nil {
 			return nil, err
 		}
-		im.takeOver(ctx, j)
+		im.abortOthers(ctx, j)
 		view := stagedView{stepView: stepView{SnapshotID: cp.SnapshotID, SourceSnapshotID: cp.SourceSnapshotID, Path: path, Blocks: j.Blocks}}
 		if err := im.recordStage(ctx, req, j, StageBegin, view, nil, nil); err != nil {
 			return nil, err
@@ -156,9 +156,11 @@ func (im *Imager) BeginNext(ctx context.Context, req StagedRequest) (*Progress, 
 	return &Progress{Done: true}, nil
 }
 
-// takeOver uses the oldest upload open at the job's path (an earlier
-// attempt's) instead of the one Begin opened, which is aborted.
-func (im *Imager) takeOver(ctx context.Context, j *Job) {
+// abortOthers aborts every other upload open at the job's path: one an
+// earlier attempt of this stage opened, or one of an image that another
+// execution abandoned (or still runs: it then fails, rather than share an
+// upload).
+func (im *Imager) abortOthers(ctx context.Context, j *Job) {
 	finder, ok := im.Store.(interface {
 		OpenUploads(context.Context, string, string) ([]*evidence.Upload, error)
 	})
@@ -166,13 +168,17 @@ func (im *Imager) takeOver(ctx context.Context, j *Job) {
 		return
 	}
 	open, err := finder.OpenUploads(ctx, j.CaseID, j.Path)
-	if err != nil || len(open) == 0 || open[0].UploadID == j.Upload.UploadID {
+	if err != nil {
+		im.log().Warn("open uploads not listed", "path", j.Path, "error", err)
 		return
 	}
-	mine := j.Upload
-	j.Upload = *open[0]
-	if err := im.Abort(ctx, &Job{Upload: mine}); err != nil {
-		im.log().Warn("second upload not aborted", "key", mine.Key, "upload_id", mine.UploadID, "error", err)
+	for _, u := range open {
+		if u.UploadID == j.Upload.UploadID {
+			continue
+		}
+		if err := im.Abort(ctx, &Job{Upload: *u}); err != nil {
+			im.log().Warn("earlier upload not aborted", "key", u.Key, "upload_id", u.UploadID, "error", err)
+		}
 	}
 }
 

@@ -118,3 +118,26 @@ func TestStagedImageRefusedBlockAborts(t *testing.T) {
 		t.Fatalf("reason %q", last.Reason)
 	}
 }
+
+// A begin retried (the first attempt's answer lost) leaves one upload
+// open: the retry's; the first attempt's is aborted.
+func TestStagedBeginRetriedLeavesOneUpload(t *testing.T) {
+	l := newLab(t, []int32{0})
+	ctx := context.Background()
+	req := image.StagedRequest{Request: image.Request{CaseID: caseID}}
+	if _, err := l.im.BeginNext(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	second, err := l.im.BeginNext(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := l.cloud.Uploads(bucket)
+	var open []string
+	for _, ids := range ups {
+		open = append(open, ids...)
+	}
+	if len(open) != 1 || open[0] != second.Job.Upload.UploadID {
+		t.Fatalf("open uploads %v, want only the retry's %s", open, second.Job.Upload.UploadID)
+	}
+}
