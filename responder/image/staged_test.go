@@ -25,7 +25,7 @@ func roundTrip(t *testing.T, j *image.Job) *image.Job {
 }
 
 // The staged image, carried as JSON between stages of 32 units each and
-// with one stage run twice on the same input (a retried state), stores the
+// with the second stage run twice on the same input (a retried state), stores the
 // disk: its raw SHA-256 is the disk's, the record names the image, and no
 // upload is left open.
 func TestStagedImageRetriedAdvanceLeavesTheSameImage(t *testing.T) {
@@ -48,14 +48,19 @@ func TestStagedImageRetriedAdvanceLeavesTheSameImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := l.im.AdvanceFor(ctx, req, roundTrip(t, in), pace, image.Options{})
-		if err != nil {
-			t.Fatal(err)
+		if stages == 1 {
+			// The second stage runs again on the same input, as a retry
+			// after a lost answer does.
+			again, err := l.im.AdvanceFor(ctx, req, roundTrip(t, in), pace, image.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(first.Job, again.Job) {
+				t.Fatalf("stage %d retried: job %+v, first %+v", stages, again.Job, first.Job)
+			}
+			first = again
 		}
-		if !reflect.DeepEqual(first.Job, again.Job) {
-			t.Fatalf("stage %d retried: job %+v, first %+v", stages, again.Job, first.Job)
-		}
-		j = roundTrip(t, again.Job)
+		j = roundTrip(t, first.Job)
 		stages++
 	}
 	if stages != 4 {
