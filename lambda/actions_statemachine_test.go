@@ -113,80 +113,72 @@ func imageWorld(t *testing.T, written []int32) (*world, *fakeaws.EBS) {
 // through begin, several advance stages and finish: the stored image
 // decompresses to the disk (its SHA-256 is the disk's), the record holds
 // it, no upload is left open, no state carries more than a few kilobytes,
-// and GET /cases/{id} shows every block done. Run with every advance
-// invoked twice on the same input (a retry after a lost answer), the image
-// is the same.
+// and GET /cases/{id} shows every block done. Every advance is invoked
+// twice on the same input (a retry after a lost answer): both answer the
+// same job, and the image is the disk.
 func TestStateMachineImagesTheSnapshotCopies(t *testing.T) {
-	for _, retried := range []bool{false, true} {
-		name := map[bool]string{false: "once", true: "every advance twice"}[retried]
-		t.Run(name, func(t *testing.T) {
-			m, err := loadMachine(definitionPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, ebs := imageWorld(t, []int32{0, 1, 300, 1023, 1024, 2047})
-			status, body := w.api(t, http.MethodPost, "/cases/{id}/images", imageCase, ``)
-			if status != http.StatusAccepted || body["action"] != "image" {
-				t.Fatalf("POST images: %d %v", status, body)
-			}
-			invoke := w.invoke
-			mismatches := 0
-			if retried {
-				invoke = func(payload []byte) (json.RawMessage, *taskError) {
-					first, terr := w.invoke(payload)
-					if terr != nil || !strings.Contains(string(payload), `"stage":"advance"`) {
-						return first, terr
-					}
-					again, terr := w.invoke(payload)
-					if terr == nil && !sameJSONBytes(first, again) {
-						mismatches++
-					}
-					return again, terr
-				}
-			}
-			ex, err := m.run(w.lastInput(t), invoke, nil, 200)
-			if err != nil {
-				t.Fatalf("run: %v", err)
-			}
-			if ex.Status != "SUCCEEDED" || ex.End != "ImagesDone" {
-				t.Fatalf("execution %s at %s (%s: %s)", ex.Status, ex.End, ex.Error, ex.Cause)
-			}
-			advances := 0
-			for _, v := range ex.Visits {
-				if v.State == "ImageAdvance" {
-					advances++
-				}
-				if b, _ := json.Marshal(v.Output); len(b) > maxStateKB<<10 {
-					t.Errorf("state %s carries %d bytes", v.State, len(b))
-				}
-			}
-			if advances != 4 || mismatches != 0 {
-				t.Fatalf("%d advance stages (want 4), %d retried advances answered differently", advances, mismatches)
-			}
-			path := image.ImagePath(imageInst, imageCopy, image.CompressZstd)
-			obj, ok := w.cloud.Objects("evidence")["cases/"+imageCase+"/"+path]
-			if !ok {
-				t.Fatal("no image stored")
-			}
-			if got, n := unzstdSHA256(t, obj.Body); got != ebs.DiskSHA256(imageCopy) || n != 1<<30 {
-				t.Fatalf("stored image: %d bytes sha256 %s, want the disk's %s", n, got, ebs.DiskSHA256(imageCopy))
-			}
-			rec, err := evidence.LoadManifest(context.Background(), w.h.Store, imageCase)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, ok := rec.Artifact(path); !ok || a.DecodedSHA256 != ebs.DiskSHA256(imageCopy) || a.SHA256 != hexSHA256(obj.Body) {
-				t.Fatalf("artifact %+v", a)
-			}
-			if ups := w.cloud.Uploads("evidence"); len(ups) != 0 {
-				t.Fatalf("uploads left open: %v", ups)
-			}
-			_, got := w.api(t, http.MethodGet, "/cases/{id}", imageCase, "")
-			img, _ := got["image"].(map[string]any)
-			if img["stage"] != image.StageFinish || img["blocks_done"] != 2048.0 || img["blocks"] != 2048.0 || img["raw_sha256"] != ebs.DiskSHA256(imageCopy) {
-				t.Fatalf("GET image progress %v", img)
-			}
-		})
+	m, err := loadMachine(definitionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ebs := imageWorld(t, []int32{0, 1, 300, 1023, 1024, 2047})
+	status, body := w.api(t, http.MethodPost, "/cases/{id}/images", imageCase, ``)
+	if status != http.StatusAccepted || body["action"] != "image" {
+		t.Fatalf("POST images: %d %v", status, body)
+	}
+	mismatches := 0
+	invoke := func(payload []byte) (json.RawMessage, *taskError) {
+		first, terr := w.invoke(payload)
+		if terr != nil || !strings.Contains(string(payload), `"stage":"advance"`) {
+			return first, terr
+		}
+		again, terr := w.invoke(payload)
+		if terr == nil && !sameJSONBytes(first, again) {
+			mismatches++
+		}
+		return again, terr
+	}
+	ex, err := m.run(w.lastInput(t), invoke, nil, 200)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if ex.Status != "SUCCEEDED" || ex.End != "ImagesDone" {
+		t.Fatalf("execution %s at %s (%s: %s)", ex.Status, ex.End, ex.Error, ex.Cause)
+	}
+	advances := 0
+	for _, v := range ex.Visits {
+		if v.State == "ImageAdvance" {
+			advances++
+		}
+		if b, _ := json.Marshal(v.Output); len(b) > maxStateKB<<10 {
+			t.Errorf("state %s carries %d bytes", v.State, len(b))
+		}
+	}
+	if advances != 4 || mismatches != 0 {
+		t.Fatalf("%d advance stages (want 4), %d retried advances answered differently", advances, mismatches)
+	}
+	path := image.ImagePath(imageInst, imageCopy, image.CompressZstd)
+	obj, ok := w.cloud.Objects("evidence")["cases/"+imageCase+"/"+path]
+	if !ok {
+		t.Fatal("no image stored")
+	}
+	if got, n := unzstdSHA256(t, obj.Body); got != ebs.DiskSHA256(imageCopy) || n != 1<<30 {
+		t.Fatalf("stored image: %d bytes sha256 %s, want the disk's %s", n, got, ebs.DiskSHA256(imageCopy))
+	}
+	rec, err := evidence.LoadManifest(context.Background(), w.h.Store, imageCase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := rec.Artifact(path); !ok || a.DecodedSHA256 != ebs.DiskSHA256(imageCopy) || a.SHA256 != hexSHA256(obj.Body) {
+		t.Fatalf("artifact %+v", a)
+	}
+	if ups := w.cloud.Uploads("evidence"); len(ups) != 0 {
+		t.Fatalf("uploads left open: %v", ups)
+	}
+	_, got := w.api(t, http.MethodGet, "/cases/{id}", imageCase, "")
+	img, _ := got["image"].(map[string]any)
+	if img["stage"] != image.StageFinish || img["blocks_done"] != 2048.0 || img["blocks"] != 2048.0 || img["raw_sha256"] != ebs.DiskSHA256(imageCopy) {
+		t.Fatalf("GET image progress %v", img)
 	}
 }
 
