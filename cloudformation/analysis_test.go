@@ -182,13 +182,32 @@ func TestAnalysisRoleConfinement(t *testing.T) {
 			}
 		}
 	}
-	for _, role := range []string{"ResponderLambdaRole", "InvestigatorRole", "DataCustodianRole"} {
+	for _, role := range []string{"InvestigatorRole", "DataCustodianRole"} {
 		granted, err := tmpl.AllowedActions(role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if slices.Contains(granted, "iam:PassRole") || slices.Contains(granted, "ec2:RunInstances") {
 			t.Errorf("%s may pass roles or launch instances", role)
+		}
+	}
+	// The responder role and the function (POST /cases/{id}/investigation)
+	// pass the analysis role alone, to EC2 alone.
+	for _, role := range []string{"ResponderRole", "ResponderLambdaRole"} {
+		passes := 0
+		for _, st := range allowStatements(t, tmpl, role) {
+			if !contains(st.Actions, "iam:PassRole") {
+				continue
+			}
+			passes++
+			res := resourceNames(st)
+			if len(res) != 1 || !strings.HasSuffix(res[0], ":role/${AnalysisRoleName}") ||
+				fmt.Sprint(get(st.Condition, "StringEquals", "iam:PassedToService")) != "ec2.amazonaws.com" {
+				t.Errorf("%s passes %v under %v, want the analysis role to ec2.amazonaws.com only", role, res, st.Condition)
+			}
+		}
+		if passes == 0 {
+			t.Errorf("%s cannot pass the analysis role", role)
 		}
 	}
 }

@@ -543,12 +543,13 @@ Resources:
 }
 
 // The collection's ssm: operations are workload-account operations (the
-// member role), and responder investigate's are the CLI responder role's
-// (account Investigation); none is needed by, or granted to, the Lambda
-// role.
-func TestLambdaRoleNeedsNoSSM(t *testing.T) {
+// member role), and responder investigate's are account Investigation's:
+// the CLI responder role and the function (the investigate task) run them.
+// The function's role holds no other ssm: action, and sends commands only
+// of the Responder-Analysis* documents, to analysis instances.
+func TestLambdaRoleSSMIsTheInvestigations(t *testing.T) {
 	perms := cloud.Permissions()
-	member := 0
+	member, investigation := 0, map[string]bool{}
 	for _, p := range perms {
 		if !strings.HasPrefix(strings.ToLower(p.Action), "ssm:") {
 			continue
@@ -557,21 +558,32 @@ func TestLambdaRoleNeedsNoSSM(t *testing.T) {
 		case cloud.WorkloadAccount:
 			member++
 		case cloud.Investigation:
+			investigation[p.Action] = true
 		default:
-			t.Errorf("%s is needed in account %q (for %v): the function refuses OS-level collection, only the member role may need it",
+			t.Errorf("%s is needed in account %q (for %v): only the member role and the investigation may need it",
 				p.Action, p.Account, p.For)
 		}
 	}
 	if member == 0 {
 		t.Error("no ssm: action in the workload account's permissions: the collection's operations are not where this test expects")
 	}
-	granted, err := load(t, forensicsTemplate).AllowedActions("ResponderLambdaRole")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range granted {
-		if strings.HasPrefix(strings.ToLower(a), "ssm:") {
-			t.Errorf("ResponderLambdaRole is granted %s", a)
+	tmpl := load(t, forensicsTemplate)
+	for _, st := range allowStatements(t, tmpl, "ResponderLambdaRole") {
+		for _, a := range st.Actions {
+			if !strings.HasPrefix(strings.ToLower(a), "ssm:") {
+				continue
+			}
+			if !investigation[a] {
+				t.Errorf("ResponderLambdaRole is granted %s, which the investigation does not call", a)
+			}
+			if a != "ssm:SendCommand" {
+				continue
+			}
+			res := fmt.Sprint(resourceNames(st))
+			tagged := fmt.Sprint(get(st.Condition, "StringEquals", "ssm:resourceTag/responder:role")) == "analysis"
+			if !strings.Contains(res, ":document/Responder-Analysis*") && !(strings.Contains(res, ":instance/*") && tagged) {
+				t.Errorf("ResponderLambdaRole sends commands on %s (condition %v)", res, st.Condition)
+			}
 		}
 	}
 }

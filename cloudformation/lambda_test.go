@@ -84,8 +84,34 @@ func (r *resolver) resolve(v any) (string, error) {
 		if sub, ok := x["Fn::Sub"].(string); ok {
 			return r.sub(sub)
 		}
+		if args, ok := x["Fn::If"].([]any); ok && len(args) == 3 {
+			on, err := r.condition(fmt.Sprint(args[0]))
+			if err != nil {
+				return "", err
+			}
+			if on {
+				return r.resolve(args[1])
+			}
+			return r.resolve(args[2])
+		}
 	}
 	return "", fmt.Errorf("cannot resolve %v", v)
+}
+
+// condition evaluates a condition of the template of the form
+// !Equals [!Ref Parameter, "value"].
+func (r *resolver) condition(name string) (bool, error) {
+	c, ok := r.tmpl.Conditions[name].(map[string]any)
+	eq, _ := c["Fn::Equals"].([]any)
+	if !ok || len(eq) != 2 {
+		return false, fmt.Errorf("condition %s: only !Equals [!Ref, value] is resolved", name)
+	}
+	a, err := r.resolve(eq[0])
+	if err != nil {
+		return false, err
+	}
+	b, err := r.resolve(eq[1])
+	return a == b, err
 }
 
 var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
@@ -134,6 +160,12 @@ func (r *resolver) ref(name string) (string, error) {
 		return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", p["AWS::Region"], p["AWS::AccountId"], smName), nil
 	case "AWS::Logs::LogGroup":
 		return r.resolve(res.Properties["LogGroupName"])
+	case "AWS::IAM::InstanceProfile":
+		return r.resolve(res.Properties["InstanceProfileName"])
+	case "AWS::EC2::Subnet":
+		return "subnet-0123456789abcdef0", nil
+	case "AWS::EC2::SecurityGroup":
+		return "sg-0123456789abcdef0", nil
 	}
 	return "", fmt.Errorf("Ref %s: no stand-in value for a %s", name, res.Type)
 }
@@ -227,7 +259,8 @@ func TestLambdaEnvironment(t *testing.T) {
 					ForensicProfile: "responder/" + trigger.DefaultMemberRoleName + "-forensic-ssm", StagingBucket: staging,
 					ActionPlaybooks: map[string]string{"ResponderCapture": "collect"},
 				},
-				Fleet: trigger.FleetConfig{Concurrency: trigger.DefaultFleetConcurrency, DistributedFrom: trigger.DefaultFleetDistributedFrom},
+				Fleet:    trigger.FleetConfig{Concurrency: trigger.DefaultFleetConcurrency, DistributedFrom: trigger.DefaultFleetDistributedFrom},
+				Analysis: trigger.AnalysisConfig{InstanceType: "m7i.large"},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)
@@ -236,6 +269,14 @@ func TestLambdaEnvironment(t *testing.T) {
 				t.Errorf("log level %v, want INFO", c.LogLevel)
 			}
 		}},
+		{"investigation environment", map[string]string{"AnalysisEnvironment": "true", "AnalysisImageId": "ami-0123456789abcdef0"},
+			func(t *testing.T, c trigger.Config) {
+				want := trigger.AnalysisConfig{SubnetID: "subnet-0123456789abcdef0", AMIID: "ami-0123456789abcdef0", InstanceType: "m7i.large",
+					InstanceProfile: "responder-ir-analysis", SecurityGroupIDs: []string{"sg-0123456789abcdef0"}}
+				if !reflect.DeepEqual(c.Analysis, want) {
+					t.Errorf("analysis defaults %+v, want %+v", c.Analysis, want)
+				}
+			}},
 		{"GuardDuty on, any account", map[string]string{
 			"GuardDutyFindings": "true", "GuardDutyMinSeverity": "4.5", "AllowedAccounts": "*",
 			"LockWindow": "1h30m", "LogLevel": "debug", "MemberRoleName": "ir-member",
@@ -320,7 +361,8 @@ func apiRoutes(t *testing.T, tmpl *Template, apiID string) map[string]Resource {
 }
 
 // The API serves exactly POST /cases, GET /cases/{id}, POST
-// /cases/{id}/release and GET /fleets/{id}, each with AWS_IAM
+// /cases/{id}/release, POST /cases/{id}/images, POST and DELETE
+// /cases/{id}/investigation and GET /fleets/{id}, each with AWS_IAM
 // authorization and a Lambda proxy integration to the function, deployed,
 // allowed to the responder role by the API's resource policy, and allowed to
 // invoke the function for that route only.
@@ -332,7 +374,8 @@ func TestApiRoutes(t *testing.T) {
 		got = append(got, r)
 	}
 	sort.Strings(got)
-	if want := []string{"GET /cases/{id}", "GET /fleets/{id}", "POST /cases", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"DELETE /cases/{id}/investigation", "GET /cases/{id}", "GET /fleets/{id}", "POST /cases", "POST /cases/{id}/images",
+		"POST /cases/{id}/investigation", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("routes %v, want %v (lambda/README.md)", got, want)
 	}
 
@@ -400,7 +443,8 @@ func TestApiRoutes(t *testing.T) {
 	for _, s := range policy {
 		if s.Effect == "Allow" {
 			for _, r := range Strings(s.Resources) {
-				if !strings.HasPrefix(r, "execute-api:/*/POST/cases") && !strings.HasPrefix(r, "execute-api:/*/GET/cases/") && r != "execute-api:/*/GET/fleets/*" {
+				if !strings.HasPrefix(r, "execute-api:/*/POST/cases") && !strings.HasPrefix(r, "execute-api:/*/GET/cases/") &&
+					r != "execute-api:/*/DELETE/cases/*/investigation" && r != "execute-api:/*/GET/fleets/*" {
 					t.Errorf("the API's resource policy allows %s, which is no route", r)
 				}
 			}

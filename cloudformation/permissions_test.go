@@ -22,22 +22,20 @@ var engineRoles = []struct {
 	// account "investigation"), which the function never does.
 	{forensicsTemplate, "ResponderRole", []string{cloud.EvidenceAccount, cloud.Investigation}, nil},
 	// The function runs the engine's forensics-account side (evidence store,
-	// notification, assuming the member role) and, alone, starts and reads
-	// the cases' executions and notes Security Hub findings.
-	{forensicsTemplate, "ResponderLambdaRole", []string{cloud.EvidenceAccount, cloud.LambdaFunction}, lambdaNeverCalls},
+	// notification, assuming the member role), the disk images and the
+	// investigation workspaces (the image and investigate tasks) and, alone,
+	// starts and reads the cases' executions and notes Security Hub findings.
+	{forensicsTemplate, "ResponderLambdaRole", []string{cloud.EvidenceAccount, cloud.Investigation, cloud.LambdaFunction}, lambdaNeverCalls},
 }
 
 // lambdaNeverCalls lists the operations of the Lambda role's registry
 // accounts that the function never calls, with the reason. They are left out
-// of the role's required set on purpose, not granted: the disk imager runs
-// from the CLI only (no Step Functions state yet). The function runs OS-level
-// collection too (the collect task). An entry that is not an operation of the
-// role's accounts fails TestPermissionCoverage, so that the list cannot go stale.
-var lambdaNeverCalls = map[string]string{
-	"s3:UploadPart":          "responder image only (CLI): streams a disk image; no Step Functions state yet",
-	"ebs:ListSnapshotBlocks": "responder image only (CLI): lists the blocks of a snapshot copy",
-	"ebs:GetSnapshotBlock":   "responder image only (CLI): reads a block of a snapshot copy",
-}
+// of the role's required set on purpose, not granted. The function runs
+// every one of them now (OS-level collection in the collect task, disk
+// images in the image task, workspaces in the investigate task), so the
+// list is empty; an entry that is not an operation of the role's accounts
+// fails TestPermissionCoverage, so that the list cannot go stale.
+var lambdaNeverCalls = map[string]string{}
 
 // notCalledByTheCode lists, per role, the actions a role is granted although
 // no operation of the registry calls them, because the deployed service needs
@@ -95,7 +93,7 @@ func TestPermissionCoverageFailsBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed := notCalledByTheCode["ResponderLambdaRole"]
-	all := forAccounts(perms, cloud.EvidenceAccount, cloud.LambdaFunction)
+	all := forAccounts(perms, cloud.EvidenceAccount, cloud.Investigation, cloud.LambdaFunction)
 	needed := withoutOperations(all, lambdaNeverCalls)
 	if p := coverageProblems(granted, needed, allowed); len(p) != 0 {
 		t.Fatalf("the template itself fails: %v", p)

@@ -13,10 +13,10 @@ import (
 
 // This file is a small interpreter of the part of the Amazon States Language
 // that statemachine.asl.json uses (JSONPath; Task with the lambda:invoke
-// integration, Pass, Choice, Wait, Succeed, Fail, Map (inline, and
-// distributed run as inline, its ItemReader served by the test); Parameters,
-// ItemSelector with $$.Map.Item, ResultSelector, ResultPath (null too),
-// Retry, Catch; States.Format in CausePath). It runs the state
+// integration, Pass, Choice (comparisons, IsPresent, And), Wait, Succeed,
+// Fail, Map (inline, and distributed run as inline, its ItemReader served by
+// the test); Parameters, ItemSelector with $$.Map.Item, ResultSelector,
+// ResultPath (null too), Retry, Catch; States.Format in CausePath). It runs the state
 // machine against the real handler in tests, as Step Functions would: it is
 // no substitute for Step Functions (asl-validator checks the definition
 // against the language), but it proves that the states and the handler's
@@ -485,30 +485,9 @@ func matches(errorEquals []string, name string) bool {
 // choose evaluates the rules of a Choice state.
 func choose(st aslState, data any) (string, error) {
 	for _, rule := range st.Choices {
-		variable, _ := rule["Variable"].(string)
-		v, verr := evalPath(variable, data)
-		if _, presence := rule["IsPresent"]; verr != nil && !presence {
-			return "", verr
-		}
-		var ok bool
-		var known bool
-		for op, want := range rule {
-			switch op {
-			case "Variable", "Next":
-				continue
-			case "IsPresent":
-				ok, known = (verr == nil) == want.(bool), true
-			case "BooleanEquals", "StringEquals":
-				ok, known = v == want, true
-			case "NumericGreaterThanEquals":
-				f, isNum := v.(float64)
-				ok, known = isNum && f >= want.(float64), true
-			default:
-				return "", fmt.Errorf("choice rule %q not interpreted", op)
-			}
-		}
-		if !known {
-			return "", fmt.Errorf("choice rule without comparison: %v", rule)
+		ok, err := evalRule(rule, data)
+		if err != nil {
+			return "", err
 		}
 		if ok {
 			return rule["Next"].(string), nil
@@ -518,6 +497,47 @@ func choose(st aslState, data any) (string, error) {
 		return "", fmt.Errorf("no choice matched and no Default (States.NoChoiceMatched)")
 	}
 	return st.Default, nil
+}
+
+// evalRule evaluates one choice rule: a comparison of a variable, IsPresent,
+// or And of rules.
+func evalRule(rule map[string]any, data any) (bool, error) {
+	if all, isAnd := rule["And"].([]any); isAnd {
+		for _, r := range all {
+			sub, _ := r.(map[string]any)
+			if ok, err := evalRule(sub, data); err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	variable, _ := rule["Variable"].(string)
+	if want, isPresence := rule["IsPresent"].(bool); isPresence {
+		_, err := evalPath(variable, data)
+		return (err == nil) == want, nil
+	}
+	v, err := evalPath(variable, data)
+	if err != nil {
+		return false, err
+	}
+	var ok, known bool
+	for op, want := range rule {
+		switch op {
+		case "Variable", "Next":
+			continue
+		case "BooleanEquals", "StringEquals":
+			ok, known = v == want, true
+		case "NumericGreaterThanEquals":
+			f, isNum := v.(float64)
+			ok, known = isNum && f >= want.(float64), true
+		default:
+			return false, fmt.Errorf("choice rule %q not interpreted", op)
+		}
+	}
+	if !known {
+		return false, fmt.Errorf("choice rule without comparison: %v", rule)
+	}
+	return ok, nil
 }
 
 // evalParameters builds a payload template: "key.$" fields take the value

@@ -166,7 +166,18 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 			}
 			continue
 		}
-		if states[caught].Type != "Fail" {
+		// An image that fails after its upload opened is aborted first; a
+		// workspace that fails midway is recorded as far as it got.
+		switch {
+		case task == trigger.TaskImage && payload["stage"] != "begin" && payload["stage"] != "abort":
+			if !reaches(m, caught, "ImageAbort", 2) {
+				t.Errorf("%s: failures do not lead to ImageAbort", name)
+			}
+		case task == trigger.TaskInvestigate && payload["stage"] == trigger.InvestigateAdvance:
+			if !reaches(m, caught, "InvestigationFinish", 2) {
+				t.Errorf("%s: failures do not lead to InvestigationFinish", name)
+			}
+		case states[caught].Type != "Fail":
 			t.Errorf("%s: failures are not caught into a Fail state", name)
 		}
 	}

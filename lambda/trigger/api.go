@@ -19,6 +19,7 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/image"
 )
 
 // The API's routes.
@@ -72,8 +73,8 @@ func (h *Handler) apiV1(ctx context.Context, log *slog.Logger, event json.RawMes
 		req.Route = routeCases
 	case ev.Resource == routeCase && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeCase, ev.PathParameters["id"]
-	case ev.Resource == routeRelease && ev.PathParameters["id"] != "":
-		req.Route, req.CaseID = routeRelease, ev.PathParameters["id"]
+	case caseSubRoute(ev.Resource) && ev.PathParameters["id"] != "":
+		req.Route, req.CaseID = ev.Resource, ev.PathParameters["id"]
 	case ev.Resource == routeFleet && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeFleet, ev.PathParameters["id"]
 	default:
@@ -101,8 +102,8 @@ func (h *Handler) apiV2(ctx context.Context, log *slog.Logger, event json.RawMes
 		req.Route = routeCases
 	case route == routeCase && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeCase, ev.PathParameters["id"]
-	case route == routeRelease && ev.PathParameters["id"] != "":
-		req.Route, req.CaseID = routeRelease, ev.PathParameters["id"]
+	case caseSubRoute(route) && ev.PathParameters["id"] != "":
+		req.Route, req.CaseID = route, ev.PathParameters["id"]
 	case route == routeFleet && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeFleet, ev.PathParameters["id"]
 	default:
@@ -142,10 +143,23 @@ func (h *Handler) serveAPI(ctx context.Context, log *slog.Logger, req apiRequest
 			return h.getFleet(ctx, log, req)
 		}
 		allowed = http.MethodGet
+	case routeImages:
+		if req.Method == http.MethodPost {
+			return h.postImages(ctx, log, req)
+		}
+		allowed = http.MethodPost
+	case routeInvestigation:
+		switch req.Method {
+		case http.MethodPost:
+			return h.postInvestigation(ctx, log, req)
+		case http.MethodDelete:
+			return h.deleteInvestigation(ctx, log, req)
+		}
+		allowed = http.MethodPost + ", " + http.MethodDelete
 	default:
 		log.Info("API request rejected: no such route")
 		return errorResponse(&apiError{Status: http.StatusNotFound, Code: "not_found",
-			Message: "no such resource: use POST /cases, GET /cases/{id}, POST /cases/{id}/release or GET /fleets/{id}"}, req.RequestID)
+			Message: "no such resource: use POST /cases, GET /cases/{id}, POST /cases/{id}/release, POST /cases/{id}/images, POST or DELETE /cases/{id}/investigation or GET /fleets/{id}"}, req.RequestID)
 	}
 	log.Info("API request rejected: method not allowed")
 	r := errorResponse(&apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
@@ -247,6 +261,11 @@ type caseSummary struct {
 	// Collection is how far the memory capture is (collect_progress.go);
 	// absent for a case that collects nothing.
 	Collection *collectionSummary `json:"collection,omitempty"`
+	// Image is how far the newest disk image of the API is (blocks done of
+	// the total); absent when the API imaged nothing.
+	Image *image.StagedProgress `json:"image,omitempty"`
+	// Investigation is the newest investigation workspace, as recorded.
+	Investigation *investigationSummary `json:"investigation,omitempty"`
 }
 
 type stepSummary struct {
@@ -366,6 +385,10 @@ func summarize(m *evidence.Manifest, exec *executionSummary) caseSummary {
 		s.Snapshots = append(s.Snapshots, snapshotSummary{SnapshotID: sn.SnapshotID, VolumeID: sn.VolumeID, State: sn.State})
 	}
 	s.Collection = collectionProgress(m)
+	if p, ok := image.LatestStaged(m); ok {
+		s.Image = &p
+	}
+	s.Investigation = investigationProgress(m)
 	return s
 }
 
@@ -433,12 +456,12 @@ func routeOf(path string) (route, caseID string) {
 	switch {
 	case n >= 1 && segs[n-1] == "cases":
 		return routeCases, ""
-	case n >= 3 && segs[n-3] == "cases" && segs[n-1] == "release":
+	case n >= 3 && segs[n-3] == "cases" && caseSubRoute("/cases/{id}/"+segs[n-1]):
 		id, err := url.PathUnescape(segs[n-2])
 		if err != nil {
 			id = segs[n-2]
 		}
-		return routeRelease, id
+		return "/cases/{id}/" + segs[n-1], id
 	case n >= 2 && segs[n-2] == "fleets":
 		id, err := url.PathUnescape(segs[n-1])
 		if err != nil {
@@ -453,6 +476,15 @@ func routeOf(path string) (route, caseID string) {
 		return routeCase, id
 	}
 	return "", ""
+}
+
+// caseSubRoute says whether a route is one under a case (/cases/{id}/...).
+func caseSubRoute(route string) bool {
+	switch route {
+	case routeRelease, routeImages, routeInvestigation:
+		return true
+	}
+	return false
 }
 
 // baseURL is the URL of the API up to /cases, from the domain and the path

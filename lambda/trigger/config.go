@@ -105,6 +105,9 @@ type Config struct {
 	Collection CollectionConfig
 	// Fleet configures the fan-out of a fleet (fleet_config.go).
 	Fleet FleetConfig
+	// Analysis holds the investigation workspace's defaults
+	// (investigate_config.go).
+	Analysis AnalysisConfig
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -251,6 +254,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.loadCollection(get, bad)
 	c.loadFleet(get, bad)
+	c.loadAnalysis(get, bad)
 	return c, errlist.Join(errs...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/image"
 	"github.com/responder-ir/responder/responder/step"
 )
 
@@ -51,6 +52,19 @@ type Handler struct {
 	// and stage the part URL lists in the staging bucket.
 	Presign cloud.Presigner
 	Staging step.StagingAPI
+	// EBS reads the case's snapshot copies block by block (the image
+	// task); InvestigationEC2 and InvestigationSSM run the investigation
+	// workspaces (the investigate task). All act in the function's own
+	// account, with its own credentials.
+	EBS              cloud.EBS
+	InvestigationEC2 cloud.InvestigationEC2
+	InvestigationSSM cloud.InvestigationSSM
+	// ImagePace bounds each advance stage of an image (default: as much
+	// as fits in image.DefaultBudget).
+	ImagePace image.Pace
+	// TeardownPoll is the time between two looks at a volume or the
+	// instance in a teardown stage (default investigate.DefaultPoll).
+	TeardownPoll time.Duration
 	// Workload builds the clients that act on a target instance.
 	Workload WorkloadFunc
 	// Log writes JSON lines; every line about a case carries its case_id.
@@ -94,8 +108,12 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 		Findings:   lambdaClients.SecurityHub,
 		SNS:        home.SNS,
 		Forensics:  home.ForensicsEC2,
-		Workload:   AssumeRole(cfg),
-		Log:        NewLogger(os.Stdout, cfg.LogLevel),
+		EBS:        home.EBS,
+		// Investigation workspaces in the function's own account.
+		InvestigationEC2: home.InvestigationEC2,
+		InvestigationSSM: home.InvestigationSSM,
+		Workload:         AssumeRole(cfg),
+		Log:              NewLogger(os.Stdout, cfg.LogLevel),
 	}, nil
 }
 

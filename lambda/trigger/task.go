@@ -44,6 +44,8 @@ var taskRoutes = map[string]taskRoute{
 	TaskFleetCase:       {reflect.TypeFor[fleetCasePayload](), (*Handler).fleetCase},
 	TaskFleetCaseStatus: {reflect.TypeFor[fleetCaseStatusPayload](), (*Handler).fleetCaseStatus},
 	TaskFleetClose:      {reflect.TypeFor[fleetClosePayload](), (*Handler).fleetClose},
+	TaskImage:           {reflect.TypeFor[imagePayload](), (*Handler).imageTask},
+	TaskInvestigate:     {reflect.TypeFor[investigatePayload](), (*Handler).investigateTask},
 }
 
 // Tasks lists the task routes, sorted.

@@ -240,7 +240,7 @@ func (b *Bucket) CompleteUpload(ctx context.Context, u *Upload, parts []Uploaded
 // OpenUploads lists the uploads open at a case path, oldest first (an
 // upload an earlier, unrecorded attempt opened).
 func (b *Bucket) OpenUploads(ctx context.Context, caseID, path string) ([]*Upload, error) {
-	api, err := b.uploads()
+	api, err := b.multipart()
 	if err != nil {
 		return nil, err
 	}

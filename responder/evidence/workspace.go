@@ -18,6 +18,9 @@ const (
 	WorkspaceStopped = "stopped"
 	// WorkspaceStopIncomplete: a teardown left something; Problems says what.
 	WorkspaceStopIncomplete = "stop-incomplete"
+	// WorkspaceStarting: recorded before a staged start (the Lambda's
+	// investigate states) changes anything; a later entry says how it ended.
+	WorkspaceStarting = "starting"
 )
 
 // Workspace is an investigation environment of a case in the forensics
@@ -51,6 +54,9 @@ type Workspace struct {
 	StoppedAt *time.Time     `json:"stopped_at,omitempty"`
 	Run       int            `json:"run"`
 	Shell     *SessionAccess `json:"shell,omitempty"`
+	// Execution names the Step Functions execution that builds the
+	// workspace (a start from the API); empty from the CLI.
+	Execution string `json:"execution,omitempty"`
 }
 
 // WorkVol is one working volume: restored from a snapshot copy, attached

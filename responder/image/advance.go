@@ -44,7 +44,7 @@ func (im *Imager) Advance(ctx context.Context, j *Job, end int64, opt Options) e
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sink := &partSink{ctx: ctx, w: w, j: j, hash: stored, next: int32(len(j.Parts) + 1), slots: make(chan struct{}, opt.partsInFlight())}
+	sink := &partSink{ctx: ctx, w: w, j: j, hash: stored, next: j.PartCount + 1, slots: make(chan struct{}, opt.partsInFlight())}
 	c := &chunk{j: j, raw: raw, sink: sink, out: io.Writer(sink)}
 	if j.Compression == CompressZstd {
 		enc, err := zstd.NewWriter(sink, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
@@ -71,6 +71,7 @@ func (im *Imager) Advance(ctx context.Context, j *Job, end int64, opt Options) e
 		return err
 	}
 	j.Parts = append(j.Parts, parts...)
+	j.PartCount += int32(len(parts))
 	j.RawSize += (end - j.Next) * j.BlockSize
 	j.StoredSize += sink.size
 	j.Written += written

@@ -126,6 +126,8 @@ type Imager struct {
 	EBS    cloud.EBS
 	Store  evidence.Store
 	Caller cloud.STS // identifies who runs it (optional)
+	// Signer signs the records the staged image saves (optional).
+	Signer evidence.Signer
 	Log    *slog.Logger
 	Now    func() time.Time
 }

@@ -34,16 +34,19 @@ const (
 // (a Step Functions state) from the block it stopped at. It is plain data
 // (JSON), small whatever the volume size.
 type Job struct {
-	CaseID      string                  `json:"case_id"`
-	SnapshotID  string                  `json:"snapshot_id"`
-	Path        string                  `json:"path"`
-	Compression string                  `json:"compression"`
-	Upload      evidence.Upload         `json:"upload"`
-	BlockSize   int64                   `json:"block_size"`
-	Blocks      int64                   `json:"blocks"`    // blocks in the volume
-	PartSize    int64                   `json:"part_size"` // bytes of raw image per chunk unit
-	Next        int64                   `json:"next_block"`
-	Parts       []evidence.UploadedPart `json:"parts"`
+	CaseID      string          `json:"case_id"`
+	SnapshotID  string          `json:"snapshot_id"`
+	Path        string          `json:"path"`
+	Compression string          `json:"compression"`
+	Upload      evidence.Upload `json:"upload"`
+	BlockSize   int64           `json:"block_size"`
+	Blocks      int64           `json:"blocks"`    // blocks in the volume
+	PartSize    int64           `json:"part_size"` // bytes of raw image per chunk unit
+	Next        int64           `json:"next_block"`
+	// Parts are the parts uploaded, by number; a compacted job (Compact)
+	// leaves them to S3 and keeps only PartCount.
+	Parts     []evidence.UploadedPart `json:"parts,omitempty"`
+	PartCount int32                   `json:"part_count"`
 	// RawState and StoredState are the SHA-256 states of the raw disk and of
 	// the stored bytes so far (crypto/sha256 binary marshaling).
 	RawState    []byte `json:"raw_state"`
@@ -126,6 +129,9 @@ func (im *Imager) Finish(ctx context.Context, j *Job) (evidence.Artifact, error)
 	}
 	w, err := evidence.AsPartWriter(im.Store)
 	if err != nil {
+		return evidence.Artifact{}, err
+	}
+	if err := j.restoreParts(ctx, w); err != nil {
 		return evidence.Artifact{}, err
 	}
 	got, err := w.CompleteUpload(ctx, &j.Upload, j.Parts)

@@ -170,3 +170,9 @@ func (im *Imager) whole(ctx context.Context, req Request, path string, view *ste
 	}
 	return a, nil
 }
+
+// Copies returns the completed copies of a case an image request would
+// image (all, or the one named).
+func Copies(m *evidence.Manifest, snapshotID string) []evidence.SnapshotCopy {
+	return pick(m, snapshotID)
+}

@@ -44,13 +44,30 @@ func (j *startJob) online(ctx context.Context) bool {
 // standard output (the document's one-line JSON report). The run is
 // recorded in the workspace with the document version SSM ran.
 func (j *startJob) command(ctx context.Context, doc string, params map[string]string) (string, error) {
+	run, err := j.sendDocument(ctx, doc, params)
+	if err != nil {
+		return "", err
+	}
+	defer func() { j.ws.Documents = append(j.ws.Documents, run) }()
+	var out string
+	err = poll(ctx, j.req.PollInterval, doc+" on "+j.ws.InstanceID, func() (bool, error) {
+		done, o, err := j.invocation(ctx, &run)
+		out = o
+		return done, err
+	})
+	return out, err
+}
+
+// sendDocument sends an analysis document to the instance; nothing is sent
+// when a value fails the document's allowedPattern.
+func (j *startJob) sendDocument(ctx context.Context, doc string, params map[string]string) (evidence.DocumentRun, error) {
 	d, ok := ssmdocuments.Lookup(doc)
 	if !ok {
-		return "", fmt.Errorf("no document %s", doc)
+		return evidence.DocumentRun{}, fmt.Errorf("no document %s", doc)
 	}
 	values, err := d.SendCommandParameters(params, nil)
 	if err != nil {
-		return "", err // allowedPattern refused a value: nothing is sent
+		return evidence.DocumentRun{}, err // allowedPattern refused a value: nothing is sent
 	}
 	out, err := j.iv.SSM.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName: aws.String(doc), DocumentVersion: aws.String("$DEFAULT"),
@@ -58,38 +75,34 @@ func (j *startJob) command(ctx context.Context, doc string, params map[string]st
 		Comment: aws.String(truncate("responder investigate "+j.ws.CaseID+" "+j.ws.ID, 100)),
 	})
 	if err != nil {
-		return "", fmt.Errorf("send %s: %w", doc, err)
+		return evidence.DocumentRun{}, fmt.Errorf("send %s: %w", doc, err)
 	}
-	run := evidence.DocumentRun{Name: doc, CommandID: aws.ToString(out.Command.CommandId)}
-	defer func() { j.ws.Documents = append(j.ws.Documents, run) }()
-	var inv *ssm.GetCommandInvocationOutput
-	err = poll(ctx, j.req.PollInterval, doc+" on "+j.ws.InstanceID, func() (bool, error) {
-		got, err := j.iv.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
-			CommandId: aws.String(run.CommandID), InstanceId: aws.String(j.ws.InstanceID),
-		})
-		if cloud.IsErrorCode(err, "InvocationDoesNotExist") {
-			return false, nil // not visible yet, right after SendCommand
-		}
-		if err != nil {
-			return false, fmt.Errorf("command %s: %w", run.CommandID, err)
-		}
-		inv = got
-		run.Status = string(got.Status)
-		switch got.Status {
-		case ssmtypes.CommandInvocationStatusPending, ssmtypes.CommandInvocationStatusInProgress, ssmtypes.CommandInvocationStatusDelayed:
-			return false, nil
-		}
-		return true, nil
+	return evidence.DocumentRun{Name: doc, CommandID: aws.ToString(out.Command.CommandId)}, nil
+}
+
+// invocation reads a sent command once: not done while it runs; done, its
+// report (the last line of its standard output) when it ended.
+func (j *startJob) invocation(ctx context.Context, run *evidence.DocumentRun) (bool, string, error) {
+	got, err := j.iv.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
+		CommandId: aws.String(run.CommandID), InstanceId: aws.String(j.ws.InstanceID),
 	})
+	if cloud.IsErrorCode(err, "InvocationDoesNotExist") {
+		return false, "", nil // not visible yet, right after SendCommand
+	}
 	if err != nil {
-		return "", err
+		return false, "", fmt.Errorf("command %s: %w", run.CommandID, err)
 	}
-	run.Version = aws.ToString(inv.DocumentVersion)
-	stdout := strings.TrimSpace(aws.ToString(inv.StandardOutputContent))
-	if inv.Status != ssmtypes.CommandInvocationStatusSuccess && stdout == "" {
-		return "", fmt.Errorf("%s ended %s: %s", doc, inv.Status, truncate(aws.ToString(inv.StandardErrorContent), 300))
+	run.Status = string(got.Status)
+	switch got.Status {
+	case ssmtypes.CommandInvocationStatusPending, ssmtypes.CommandInvocationStatusInProgress, ssmtypes.CommandInvocationStatusDelayed:
+		return false, "", nil
 	}
-	return lastLine(stdout), nil
+	run.Version = aws.ToString(got.DocumentVersion)
+	stdout := strings.TrimSpace(aws.ToString(got.StandardOutputContent))
+	if got.Status != ssmtypes.CommandInvocationStatusSuccess && stdout == "" {
+		return true, "", fmt.Errorf("%s ended %s: %s", run.Name, got.Status, truncate(aws.ToString(got.StandardErrorContent), 300))
+	}
+	return true, lastLine(stdout), nil
 }
 
 func lastLine(s string) string {
@@ -118,6 +131,17 @@ type mountReport struct {
 // mount mounts the attached working volumes read-only and records what the
 // document proved of each.
 func (j *startJob) mount(ctx context.Context) {
+	params, ok := j.mountParams()
+	if !ok {
+		return
+	}
+	out, err := j.command(ctx, ssmdocuments.AnalysisMount, params)
+	j.mounted(out, err)
+}
+
+// mountParams are the mount document's parameters: every attached working
+// volume; false (a problem) when there is none.
+func (j *startJob) mountParams() (map[string]string, bool) {
 	var entries []string
 	for _, v := range j.ws.Volumes {
 		if v.Error == "" && v.VolumeID != "" {
@@ -126,11 +150,15 @@ func (j *startJob) mount(ctx context.Context) {
 	}
 	if len(entries) == 0 {
 		j.problem("no working volume attached: nothing mounted")
-		return
+		return nil, false
 	}
-	out, err := j.command(ctx, ssmdocuments.AnalysisMount, map[string]string{
+	return map[string]string{
 		"CaseId": j.ws.CaseID, "Volumes": strings.Join(entries, ","), "HashDevices": fmt.Sprint(j.req.HashDevices),
-	})
+	}, true
+}
+
+// mounted records the mount document's report.
+func (j *startJob) mounted(out string, err error) {
 	if err != nil {
 		j.problem("mount: %v", err)
 		return
@@ -184,9 +212,20 @@ type fetchReport struct {
 // checks its SHA-256 against the record. A case without one is no problem;
 // a case kept in a local folder cannot be reached by the instance.
 func (j *startJob) fetchMemory(ctx context.Context) {
-	img, ok := memoryImage(j.m)
+	img, params, ok := j.fetchParams()
 	if !ok {
 		return
+	}
+	out, err := j.command(ctx, ssmdocuments.AnalysisFetch, params)
+	j.fetched(img, out, err)
+}
+
+// fetchParams are the fetch document's parameters; false when there is
+// nothing to fetch (no image, or one the instance cannot reach: a problem).
+func (j *startJob) fetchParams() (evidence.Artifact, map[string]string, bool) {
+	img, ok := memoryImage(j.m)
+	if !ok {
+		return img, nil, false
 	}
 	mf := &evidence.MemoryFetch{Artifact: img.Path}
 	j.ws.Memory = mf
@@ -194,16 +233,25 @@ func (j *startJob) fetchMemory(ctx context.Context) {
 	if bucket == "" {
 		mf.Error = "the case is kept in a local folder, which the analysis instance cannot read: copy the image yourself"
 		j.problem("memory image: %s", mf.Error)
-		return
+		return img, nil, false
 	}
 	encoding := img.Encoding
 	if encoding == "" {
 		encoding = "none"
 	}
-	out, err := j.command(ctx, ssmdocuments.AnalysisFetch, map[string]string{
+	return img, map[string]string{
 		"CaseId": j.ws.CaseID, "Bucket": bucket, "Key": key, "Sha256": img.SHA256, "Encoding": encoding,
 		"Destination": "/analysis/" + strings.ToLower(path.Base(j.ws.ID)),
-	})
+	}, true
+}
+
+// fetched records the fetch document's report.
+func (j *startJob) fetched(img evidence.Artifact, out string, err error) {
+	mf := j.ws.Memory
+	if mf == nil {
+		mf = &evidence.MemoryFetch{Artifact: img.Path}
+		j.ws.Memory = mf
+	}
 	var rep fetchReport
 	if err == nil {
 		if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || rep.Schema != ssmdocuments.FetchSchema {

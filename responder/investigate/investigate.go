@@ -104,6 +104,10 @@ type Investigator struct {
 	Caller cloud.STS
 	Store  evidence.Store
 	Region string
+	// Account is the forensics account, recorded when Caller cannot tell.
+	Account string
+	// Signer signs the records saved (optional).
+	Signer evidence.Signer
 	Log    *slog.Logger
 	Now    func() time.Time
 }

@@ -3,6 +3,7 @@ package investigate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -117,13 +118,22 @@ func (iv *Investigator) save(ctx context.Context, r runRecord, ws evidence.Works
 	for _, p := range r.problems {
 		errs = append(errs, fmt.Errorf("%s", p))
 	}
-	if err := evidence.RepairRecord(ctx, iv.Store, r.rec); err != nil {
+	if err := evidence.RepairSignedRecord(ctx, iv.Store, r.rec, iv.Signer); err != nil {
 		errs = append(errs, err)
 	}
-	if err := evidence.SaveRun(ctx, iv.Store, m); err != nil {
+	if err := evidence.SaveSignedRun(ctx, iv.Store, m, iv.Signer); errors.Is(err, evidence.ErrNotSigned) {
+		errs = append(errs, err)
+	} else if err != nil {
 		res.SaveErr = err
 		errs = append(errs, fmt.Errorf("save case record: %w", err))
 	}
 	res.Err = errlist.Join(errs...)
 	return res
 }
+
+// CompletedCopies are the case's snapshot copies a workspace restores
+// volumes from.
+func CompletedCopies(m *evidence.Manifest) []evidence.SnapshotCopy { return completedCopies(m) }
+
+// Active is the newest workspace of a case that was not torn down.
+func Active(m *evidence.Manifest) (evidence.Workspace, bool) { return active(m) }

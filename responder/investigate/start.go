@@ -141,10 +141,9 @@ func (j *startJob) tags(rt types.ResourceType, name string) types.TagSpecificati
 	}}
 }
 
-// launch starts the analysis instance (IMDSv2 only, tagged with the case;
-// the client token makes a retried launch the same instance) and waits
-// until it runs, which gives the workspace its Availability Zone.
-func (j *startJob) launch(ctx context.Context) error {
+// runInstance launches the analysis instance (IMDSv2 only, tagged with the
+// case; the client token makes a retried launch the same instance).
+func (j *startJob) runInstance(ctx context.Context) error {
 	profile := &types.IamInstanceProfileSpecification{Name: aws.String(j.req.InstanceProfile)}
 	if strings.HasPrefix(j.req.InstanceProfile, "arn:") {
 		profile = &types.IamInstanceProfileSpecification{Arn: aws.String(j.req.InstanceProfile)}
@@ -167,23 +166,35 @@ func (j *startJob) launch(ctx context.Context) error {
 		return fmt.Errorf("launch from %s: no instance in the answer", j.req.AMIID)
 	}
 	j.ws.InstanceID = aws.ToString(out.Instances[0].InstanceId)
-	return poll(ctx, j.req.PollInterval, "instance "+j.ws.InstanceID, func() (bool, error) {
-		in, err := j.iv.describeInstance(ctx, j.ws.InstanceID)
-		if err != nil {
-			return false, err
-		}
-		j.ws.InstanceState = string(in.State.Name)
-		if in.Placement != nil {
-			j.ws.AvailabilityZone = aws.ToString(in.Placement.AvailabilityZone)
-		}
-		switch in.State.Name {
-		case types.InstanceStateNameRunning:
-			return true, nil
-		case types.InstanceStateNamePending:
-			return false, nil
-		}
-		return false, fmt.Errorf("instance %s is %s", j.ws.InstanceID, in.State.Name)
-	})
+	return nil
+}
+
+// launch starts the analysis instance and waits until it runs.
+func (j *startJob) launch(ctx context.Context) error {
+	if err := j.runInstance(ctx); err != nil {
+		return err
+	}
+	return poll(ctx, j.req.PollInterval, "instance "+j.ws.InstanceID, func() (bool, error) { return j.running(ctx) })
+}
+
+// running reads the instance once: true when it runs (its Availability
+// Zone is then the workspace's), false while pending, an error otherwise.
+func (j *startJob) running(ctx context.Context) (bool, error) {
+	in, err := j.iv.describeInstance(ctx, j.ws.InstanceID)
+	if err != nil {
+		return false, err
+	}
+	j.ws.InstanceState = string(in.State.Name)
+	if in.Placement != nil {
+		j.ws.AvailabilityZone = aws.ToString(in.Placement.AvailabilityZone)
+	}
+	switch in.State.Name {
+	case types.InstanceStateNameRunning:
+		return true, nil
+	case types.InstanceStateNamePending:
+		return false, nil
+	}
+	return false, fmt.Errorf("instance %s is %s", j.ws.InstanceID, in.State.Name)
 }
 
 // clientToken makes an EC2 idempotency token (at most 64 ASCII

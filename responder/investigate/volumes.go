@@ -26,6 +26,21 @@ func (j *startJob) volume(ctx context.Context, c evidence.SnapshotCopy, device s
 }
 
 func (j *startJob) restore(ctx context.Context, v *evidence.WorkVol) error {
+	if err := j.createVolume(ctx, v); err != nil {
+		return err
+	}
+	if err := j.iv.waitVolume(ctx, j.req, v, types.VolumeStateAvailable); err != nil {
+		return err
+	}
+	if err := j.attach(ctx, v); err != nil {
+		return err
+	}
+	return j.iv.waitVolume(ctx, j.req, v, types.VolumeStateInUse)
+}
+
+// createVolume restores the working volume (the client token makes a
+// retried call the same volume).
+func (j *startJob) createVolume(ctx context.Context, v *evidence.WorkVol) error {
 	out, err := j.iv.EC2.CreateVolume(ctx, &ec2.CreateVolumeInput{
 		AvailabilityZone: aws.String(v.AvailabilityZone), SnapshotId: aws.String(v.SnapshotID),
 		Encrypted: aws.Bool(true), KmsKeyId: aws.String(v.KMSKeyID), VolumeType: types.VolumeTypeGp3,
@@ -36,15 +51,16 @@ func (j *startJob) restore(ctx context.Context, v *evidence.WorkVol) error {
 		return fmt.Errorf("create volume in %s: %w", v.AvailabilityZone, err)
 	}
 	v.VolumeID, v.State = aws.ToString(out.VolumeId), string(out.State)
-	if err := j.iv.waitVolume(ctx, j.req, v, types.VolumeStateAvailable); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (j *startJob) attach(ctx context.Context, v *evidence.WorkVol) error {
 	if _, err := j.iv.EC2.AttachVolume(ctx, &ec2.AttachVolumeInput{
 		VolumeId: aws.String(v.VolumeID), InstanceId: aws.String(j.ws.InstanceID), Device: aws.String(v.Device),
 	}); err != nil {
 		return fmt.Errorf("attach %s to %s at %s: %w", v.VolumeID, j.ws.InstanceID, v.Device, err)
 	}
-	return j.iv.waitVolume(ctx, j.req, v, types.VolumeStateInUse)
+	return nil
 }
 
 // waitVolume polls a volume until it is in state want (in-use: attached).
