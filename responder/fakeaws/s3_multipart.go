@@ -304,7 +304,11 @@ func (s *S3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipa
 			return nil, apiError("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 		}
 		listed := in.MultipartUpload.Parts
-		var body []byte
+		size := 0
+		for _, lp := range listed {
+			size += len(u.Parts[aws.ToInt32(lp.PartNumber)].Body)
+		}
+		body := make([]byte, 0, size) // one allocation: images are GiBs
 		md5s := md5.New()
 		for i, lp := range listed {
 			n := aws.ToInt32(lp.PartNumber)

@@ -1,7 +1,6 @@
 package fakeaws
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -54,7 +53,7 @@ func (s *S3) UploadPart(ctx context.Context, in *s3.UploadPartInput, _ ...func(*
 		}
 		return func() {
 			etag, err := c.uploadPartLocked(aws.ToString(in.Bucket), aws.ToString(in.Key), aws.ToString(in.UploadId),
-				aws.ToInt32(in.PartNumber), bytes.Clone(body), contentMD5)
+				aws.ToInt32(in.PartNumber), body, contentMD5)
 			if err == nil {
 				out.ETag = aws.String(etag)
 				out.ChecksumSHA256 = in.ChecksumSHA256
