@@ -36,6 +36,7 @@ var serverFaultCodes = map[string]bool{
 var httpStatus = map[string]int{
 	"UnauthorizedOperation": http.StatusForbidden,
 	"AccessDenied":          http.StatusForbidden,
+	"AccessDeniedException": http.StatusForbidden,
 	"Forbidden":             http.StatusForbidden,
 	"AuthorizationError":    http.StatusForbidden,
 	"RequestLimitExceeded":  http.StatusServiceUnavailable,
@@ -208,6 +209,8 @@ func deniedError(service, op, caller string) error {
 		return apiError("AccessDeniedException", "User: %s is not authorized to perform: kms:%s", caller, op)
 	case serviceSSM:
 		return apiError("AccessDeniedException", "User: %s is not authorized to perform: ssm:%s", caller, op)
+	case serviceCloudTrail, serviceGuardDuty, serviceSecurityHub:
+		return apiError("AccessDeniedException", "User: %s is not authorized to perform: %s:%s", caller, strings.ToLower(service), op)
 	default:
 		return apiError("AccessDenied", "User: %s is not authorized to perform: %s:%s", caller, strings.ToLower(service), op)
 	}
