@@ -139,7 +139,7 @@ func (s CloudTrailEvents) Run(ctx context.Context, env *Env) Result {
 	if api == nil {
 		return Skipped("no CloudTrail client in this run's configuration: no event looked up", nil)
 	}
-	end := env.now().Truncate(time.Second)
+	end := env.now()
 	r := &trailReader{api: api, pace: trailPacer(env.Target.AccountID, env.Target.Region),
 		start: end.Add(-env.CloudRecord.WindowOrDefault()), end: end, events: map[string]*trailEvent{}}
 	doc := trailDocument{CaseID: env.Target.CaseID, AccountID: env.Target.AccountID, Region: env.Target.Region,
