@@ -46,10 +46,19 @@ type trailState struct {
 	events    map[string]cttypes.Event // by EventId
 	limiter   *rate.Limiter
 	throttled int
+	service   *CloudTrail
 }
 
-// CloudTrail returns the account's CloudTrail service.
-func (c *Cloud) CloudTrail() *CloudTrail { return &CloudTrail{c} }
+// CloudTrail returns the account's CloudTrail service (one per Cloud: the
+// step paces its lookups per client).
+func (c *Cloud) CloudTrail() *CloudTrail {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trail.service == nil {
+		c.trail.service = &CloudTrail{c}
+	}
+	return c.trail.service
+}
 
 // AddTrailEvents adds management events to the Event history. Each needs an
 // EventId and an EventTime; an event with an EventId already there replaces

@@ -17,8 +17,8 @@ const serviceGuardDuty = "GuardDuty"
 // cloud.GuardDuty. An account has no detector until EnableGuardDuty (one per
 // Region, as on AWS). ListFindings takes 1 to 50 results a page and filters
 // on the criteria keys resource.instanceDetails.instanceId,
-// resource.resourceType, type and service.archived with Equals/Eq and
-// NotEquals/Neq; another key is a BadRequestException, so that a criterion
+// resource.resourceType, type and service.archived with Equals and
+// NotEquals (Eq and Neq are deprecated); another key is a BadRequestException, so that a criterion
 // the fake does not model cannot pass silently. GetFindings reads at most 50
 // IDs a call.
 type GuardDuty struct{ c *Cloud }
@@ -156,9 +156,7 @@ func guardDutyMatches(f gdtypes.Finding, fc *gdtypes.FindingCriteria) (bool, err
 		default:
 			return false, apiError("BadRequestException", "fakeaws: criterion key %q is not modelled", key)
 		}
-		eq := append(append([]string(nil), cond.Equals...), cond.Eq...)
-		neq := append(append([]string(nil), cond.NotEquals...), cond.Neq...)
-		if len(eq) > 0 && !contains(eq, v) || len(neq) > 0 && contains(neq, v) {
+		if len(cond.Equals) > 0 && !contains(cond.Equals, v) || len(cond.NotEquals) > 0 && contains(cond.NotEquals, v) {
 			return false, nil
 		}
 	}

@@ -21,6 +21,9 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"tsp":   tsPtr,
 	"upper": strings.ToUpper,
 	"took":  func(e Event) string { return duration(e.EndedAt.Sub(e.At)) },
+	// The cloud's record (cloudrecord.go): capped lists, joined names.
+	"cloudRows": func(v any) any { return capCloudRows(v) },
+	"join":      func(s []string) string { return strings.Join(s, "; ") },
 }).Parse(htmlSource))
 
 // htmlCall is one AWS request row of the HTML report.

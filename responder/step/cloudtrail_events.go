@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -47,17 +48,27 @@ const LookupEventsRate = 2
 // window is stored as far as it was read, and said to be truncated.
 const maxTrailPages = 400
 
-// trailPacers pace LookupEvents per account and Region for the whole
-// process: concurrent responses in one account share the limit.
+// trailPacers pace LookupEvents per client, account and Region: the
+// responses of one process that share a client (a fleet) share the limit.
+// Responses in other processes (other Lambda execution environments) are
+// not seen: their throttling is retried (retryThrottled, and the SDK).
 var trailPacers = struct {
 	sync.Mutex
-	m map[string]*rate.Limiter
-}{m: map[string]*rate.Limiter{}}
+	m map[trailPacerKey]*rate.Limiter
+}{m: map[trailPacerKey]*rate.Limiter{}}
 
-func trailPacer(account, region string) *rate.Limiter {
+type trailPacerKey struct {
+	client          any // the client, when its type is comparable (SDK clients and fakes are pointers)
+	account, region string
+}
+
+func trailPacer(api cloud.CloudTrail, account, region string) *rate.Limiter {
 	trailPacers.Lock()
 	defer trailPacers.Unlock()
-	key := account + "/" + region
+	key := trailPacerKey{account: account, region: region}
+	if t := reflect.TypeOf(api); t != nil && t.Comparable() {
+		key.client = api
+	}
 	l := trailPacers.m[key]
 	if l == nil {
 		// Burst 1: one request at a time, evenly spaced.
@@ -140,7 +151,7 @@ func (s CloudTrailEvents) Run(ctx context.Context, env *Env) Result {
 		return Skipped("no CloudTrail client in this run's configuration: no event looked up", nil)
 	}
 	end := env.now()
-	r := &trailReader{api: api, pace: trailPacer(env.Target.AccountID, env.Target.Region),
+	r := &trailReader{api: api, pace: trailPacer(api, env.Target.AccountID, env.Target.Region),
 		start: end.Add(-env.CloudRecord.WindowOrDefault()), end: end, events: map[string]*trailEvent{}}
 	doc := trailDocument{CaseID: env.Target.CaseID, AccountID: env.Target.AccountID, Region: env.Target.Region,
 		InstanceID: env.Target.InstanceID(), WindowStart: r.start, WindowEnd: r.end}
