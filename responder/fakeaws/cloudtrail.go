@@ -86,6 +86,19 @@ func (c *Cloud) LookupEventsThrottled() int {
 	return c.trail.throttled
 }
 
+// LookupEventsRate is the rate the fake allows LookupEvents (requests per
+// second): Cloud.LookupEventsRate, or the documented DefaultLookupEventsRate.
+// The cloudtrail-events step paces itself to what its endpoint states, so a
+// test that is not about pacing may raise both at once.
+func (t *CloudTrail) LookupEventsRate() float64 {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.c.LookupEventsRate > 0 {
+		return t.c.LookupEventsRate
+	}
+	return DefaultLookupEventsRate
+}
+
 // takeLookupTokenLocked applies the request rate of LookupEvents.
 func (c *Cloud) takeLookupTokenLocked() error {
 	if c.trail.limiter == nil {
@@ -256,4 +269,17 @@ func eventMatches(e cttypes.Event, a *cttypes.LookupAttribute) bool {
 		}
 	}
 	return false
+}
+
+// FastLookups raises the LookupEvents rate of c (100 a second, bursts of
+// 10), unless the test set one, for tests that run whole responses and are
+// not about pacing: the cloudtrail-events step paces itself to the rate its
+// endpoint states, so each response does not wait seconds for the
+// documented two a second.
+func FastLookups(c *Cloud) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.LookupEventsRate == 0 {
+		c.LookupEventsRate, c.LookupEventsBurst = 100, 10
+	}
 }

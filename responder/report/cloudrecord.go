@@ -168,9 +168,9 @@ func (cr *CloudRecord) readFindings(path string, body []byte) error {
 		n    int
 	}{{"GuardDuty", doc.GuardDuty.source, len(doc.GuardDuty.Findings)}, {"Security Hub", doc.SecurityHub.source, len(doc.SecurityHub.Findings)}} {
 		if s.src.Status == "collected" {
-			cr.Sources = append(cr.Sources, fmt.Sprintf("%s: %d finding(s)", s.name, s.n))
+			cr.Sources = append(cr.Sources, fmt.Sprintf("%s collected %d finding(s)", s.name, s.n))
 		} else {
-			cr.Sources = append(cr.Sources, fmt.Sprintf("%s: %s (%s)", s.name, s.src.Status, s.src.Reason))
+			cr.Sources = append(cr.Sources, fmt.Sprintf("%s %s: %s", s.name, s.src.Status, s.src.Reason))
 		}
 	}
 	for _, f := range doc.GuardDuty.Findings {

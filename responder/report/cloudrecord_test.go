@@ -75,7 +75,7 @@ func TestCloudRecordSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, out := range map[string]string{"markdown": md.String(), "html": html.String()} {
-		for _, want := range []string{"record of the instance</", "ev-stop", "StopInstances", "gd-1", "Security Hub: skipped"} {
+		for _, want := range []string{"record of the instance</", "ev-stop", "StopInstances", "gd-1", "Security Hub skipped"} {
 			if name == "markdown" && strings.HasSuffix(want, "</") {
 				want = "## The cloud's record of the instance"
 			}

@@ -143,7 +143,7 @@ func readGuardDuty(ctx context.Context, api cloud.GuardDuty, instanceID string) 
 		}
 	}
 	if len(detectors) == 0 {
-		return findingsSource[gdtypes.Finding]{Status: sourceSkipped, Reason: "GuardDuty has no detector in this account and Region (not enabled)"}
+		return findingsSource[gdtypes.Finding]{Status: sourceSkipped, Reason: "no detector in this account and Region: GuardDuty is not enabled"}
 	}
 	src := findingsSource[gdtypes.Finding]{Status: sourceCollected, DetectorIDs: detectors, Findings: []gdtypes.Finding{}}
 	for _, d := range detectors {
@@ -223,7 +223,7 @@ func readSecurityHub(ctx context.Context, api cloud.SecurityHubFindings, arn str
 		switch {
 		case cloud.IsErrorCode(err, "InvalidAccessException"):
 			return findingsSource[shtypes.AwsSecurityFinding]{Status: sourceSkipped,
-				Reason: "Security Hub is not enabled in this account and Region (InvalidAccessException)"}
+				Reason: "not enabled in this account and Region: GetFindings answered InvalidAccessException"}
 		case err != nil:
 			return skippedOrFailed[shtypes.AwsSecurityFinding]("securityhub:GetFindings", err)
 		}
@@ -272,7 +272,7 @@ func describeSources(doc findingsDocument) string {
 		if status == sourceCollected {
 			return fmt.Sprintf("%s %d finding(s)", name, n)
 		}
-		return fmt.Sprintf("%s %s (%s)", name, status, reason)
+		return fmt.Sprintf("%s %s: %s", name, status, reason)
 	}
 	return say("GuardDuty", doc.GuardDuty.Status, doc.GuardDuty.Reason, len(doc.GuardDuty.Findings)) + "; " +
 		say("Security Hub", doc.SecurityHub.Status, doc.SecurityHub.Reason, len(doc.SecurityHub.Findings))
