@@ -187,7 +187,7 @@ func playbookTable(w io.Writer, p playbooks.Playbook) error {
 		fmt.Fprintf(w, "Lock      case snapshots and their copies: EBS snapshot lock, %s mode, %d days\n", l.Mode, l.Days)
 	}
 	if slices.Contains(p.Names(), "cloudtrail-events") {
-		fmt.Fprintf(w, "Record    CloudTrail events of the instance over the %s before the response (cloud_record.window)\n", p.CloudRecord.WindowOrDefault())
+		fmt.Fprintf(w, "Record    CloudTrail events of the instance over the %s before the response (cloud_record.window), GuardDuty and Security Hub findings\n", durationText(step.Duration(p.CloudRecord.WindowOrDefault())))
 	}
 	if p.CollectsOS() {
 		c := p.Collection
