@@ -223,7 +223,7 @@ func readSecurityHub(ctx context.Context, api cloud.SecurityHubFindings, arn str
 		switch {
 		case cloud.IsErrorCode(err, "InvalidAccessException"):
 			return findingsSource[shtypes.AwsSecurityFinding]{Status: sourceSkipped,
-				Reason: "not enabled in this account and Region: GetFindings answered InvalidAccessException"}
+				Reason: "GetFindings answered InvalidAccessException: Security Hub is not enabled for this account and Region, or the account may not use it"}
 		case err != nil:
 			return skippedOrFailed[shtypes.AwsSecurityFinding]("securityhub:GetFindings", err)
 		}
