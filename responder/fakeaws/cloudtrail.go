@@ -186,9 +186,18 @@ func (c *Cloud) lookupQuery(in *cloudtrail.LookupEventsInput) (lookupQuery, erro
 	default:
 		return q, apiError("InvalidLookupAttributesException", "You can specify only one lookup attribute.")
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v|%v", q.start.UnixNano(), q.end.UnixNano(), q.max, lookupAttrString(q.attr)))
+	// The token binds to the parameters as given (an unset time is not
+	// the moving default).
+	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v|%v", timeKey(in.StartTime), timeKey(in.EndTime), q.max, lookupAttrString(q.attr)))
 	q.key = hex.EncodeToString(sum[:8])
 	return q, nil
+}
+
+func timeKey(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return strconv.FormatInt(t.UnixNano(), 10)
 }
 
 func knownLookupKey(k cttypes.LookupAttributeKey) bool {
