@@ -72,6 +72,9 @@ type fixture struct {
 	// locks are the snapshot locks the proxy keeps for moto, which lacks
 	// LockSnapshot and DescribeLockedSnapshots (StubSnapshotLock).
 	locks *SnapshotLocks
+	// trail is the CloudTrail Event history the proxy answers LookupEvents
+	// from, which moto lacks (StubLookupEvents).
+	trail *TrailEvents
 }
 
 // setup prepares a test against moto. When moto cannot start, the test fails
@@ -94,13 +97,14 @@ func setup(t testing.TB) *fixture {
 	t.Cleanup(func() { proxy.Close() })
 	proxy.StubConsoleScreenshot()
 	locks := proxy.StubSnapshotLock()
+	trail := proxy.StubLookupEvents()
 
 	ctx := context.Background()
 	clients, err := lab.NewClients(ctx, suite.moto.URL, "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, proxy: proxy, aws: clients, home: t.TempDir(), caseDir: t.TempDir(), locks: locks}
+	return &fixture{t: t, proxy: proxy, aws: clients, home: t.TempDir(), caseDir: t.TempDir(), locks: locks, trail: trail}
 }
 
 var labCount atomic.Int32

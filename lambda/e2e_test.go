@@ -105,6 +105,7 @@ func newAWSWorld(t testing.TB, m *integration.Moto, name string) *awsWorld {
 	t.Cleanup(func() { proxy.Close() })
 	proxy.StubConsoleScreenshot()
 	proxy.StubSnapshotLock() // moto lacks LockSnapshot and DescribeLockedSnapshots
+	proxy.StubLookupEvents() // and CloudTrail LookupEvents
 
 	clients, err := lab.NewClients(ctx, m.URL, "us-east-1")
 	if err != nil {

@@ -64,6 +64,9 @@ type Playbook struct {
 	// SnapshotLock is how step snapshot-lock locks the case snapshots
 	// (preserve.snapshot_lock; zero: governance, 90 days).
 	SnapshotLock step.SnapshotLock
+	// CloudRecord is how cloudtrail-events and findings read the cloud's
+	// own record of the instance (cloud_record; zero: a 24-hour window).
+	CloudRecord step.CloudRecord
 	// Source is where the playbook was read from: "playbooks/<name>.yaml"
 	// for an embedded one, or the path of a file.
 	Source string
@@ -279,13 +282,14 @@ var autoScalingSteps = map[string]string{AutoScalingStandby: "auto-scaling", Aut
 
 // file is the YAML document of a playbook.
 type file struct {
-	Name        string           `yaml:"name"`
-	Summary     string           `yaml:"summary"`
-	Tradeoff    string           `yaml:"tradeoff"`
-	Steps       []Entry          `yaml:"steps"`
-	Collection  *step.Collection `yaml:"collection"`
-	Containment *Containment     `yaml:"containment"`
-	Preserve    *Preserve        `yaml:"preserve"`
+	Name        string            `yaml:"name"`
+	Summary     string            `yaml:"summary"`
+	Tradeoff    string            `yaml:"tradeoff"`
+	Steps       []Entry           `yaml:"steps"`
+	Collection  *step.Collection  `yaml:"collection"`
+	Containment *Containment      `yaml:"containment"`
+	Preserve    *Preserve         `yaml:"preserve"`
+	CloudRecord *step.CloudRecord `yaml:"cloud_record"`
 }
 
 // Preserve is the evidence-keeping settings of a playbook file.
@@ -484,6 +488,12 @@ func Parse(data []byte, source string) (Playbook, error) {
 			return fail("preserve: %v", err)
 		}
 		p.SnapshotLock = *f.Preserve.SnapshotLock
+	}
+	if f.CloudRecord != nil {
+		if err := f.CloudRecord.Validate(); err != nil {
+			return fail("%v", err)
+		}
+		p.CloudRecord = *f.CloudRecord
 	}
 	return p, nil
 }

@@ -98,7 +98,10 @@ func run(b *testing.B, c *fakeaws.Cloud, store evidence.Store, req responder.Req
 	b.Helper()
 	r := &responder.Responder{
 		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), SNS: c.SNS(), Region: c.Region,
-			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()},
+			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(),
+			// The cloud's record, paced at the documented two LookupEvents a
+			// second: off isolation's path, it bounds the end of Respond.
+			CloudTrail: c.CloudTrail(), GuardDuty: c.GuardDuty(), SecurityHub: c.SecurityHub()},
 		Store: store,
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

@@ -113,8 +113,8 @@ func TestNextRunContinuesAnInterruptedSave(t *testing.T) {
 			if got := runNumbers(m); !equalInts(got, tc.wantRuns) {
 				t.Errorf("runs %v, want %v", got, tc.wantRuns)
 			}
-			if len(m.Artifacts) != 3 || len(m.Snapshots) != len(caseSnapshots(c, caseID)) || len(m.Snapshots) != 2 {
-				t.Errorf("recorded %d artifacts and %d snapshots (%d tagged with the case), want 3 and 2",
+			if len(m.Artifacts) != 5 || len(m.Snapshots) != len(caseSnapshots(c, caseID)) || len(m.Snapshots) != 2 {
+				t.Errorf("recorded %d artifacts and %d snapshots (%d tagged with the case), want 5 and 2",
 					len(m.Artifacts), len(m.Snapshots), len(caseSnapshots(c, caseID)))
 			}
 			before, ok := m.FirstBefore("quarantine")

@@ -53,6 +53,9 @@ type Request struct {
 	// SnapshotLock is how snapshot-lock locks the case snapshots (a
 	// playbook's preserve.snapshot_lock; zero: governance, 90 days).
 	SnapshotLock step.SnapshotLock
+	// CloudRecord is how cloudtrail-events and findings read the cloud's
+	// own record (a playbook's cloud_record; zero: a 24-hour window).
+	CloudRecord step.CloudRecord
 	// Progress, when set, receives the progress of long steps.
 	Progress func(step.Progress)
 	// StepDone, when set, receives each step's record as the step ends.
@@ -113,6 +116,11 @@ type Clients struct {
 	// IAM revokes the role credentials delivered to the suspect instance
 	// (workload account).
 	IAM cloud.IAM
+	// CloudTrail, GuardDuty and SecurityHub serve the cloudtrail-events and
+	// findings steps (workload account).
+	CloudTrail  cloud.CloudTrail
+	GuardDuty   cloud.GuardDuty
+	SecurityHub cloud.SecurityHubFindings
 	// SSM, Presign and Staging serve OS-level collection; nil without it.
 	SSM     cloud.SSM
 	Presign cloud.Presigner
@@ -127,6 +135,7 @@ func NewClients(c *cloud.Clients) Clients {
 		EC2: c.EC2, STS: c.STS, CallerSTS: c.CallerSTS, SNS: c.SNS, Region: c.Region,
 		SSM: c.SSM, Presign: c.Presign, IAM: c.IAM,
 		AutoScaling: c.AutoScaling, ELBv2: c.ELBv2, ELB: c.ELB,
+		CloudTrail: c.CloudTrail, GuardDuty: c.GuardDuty, SecurityHub: c.SecurityHubFindings,
 	}
 	if c.S3 != nil {
 		rc.Staging = c.S3
@@ -243,6 +252,9 @@ func (req *Request) Validate() error {
 	if err := req.SnapshotLock.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
+	if err := req.CloudRecord.Validate(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if req.BlastRadius < 0 || req.BlastRadius > evidence.MaxBlastRadius {
 		errs = multierror.Append(errs, fmt.Errorf("blast radius %d: want 1 to %d instances per account per hour", req.BlastRadius, evidence.MaxBlastRadius))
 	}
@@ -339,8 +351,10 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			SSM: r.Clients.SSM, Presign: r.Clients.Presign, Staging: r.Clients.Staging,
 			PresignValidUntil: r.Clients.PresignValidUntil,
 			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,
+			CloudTrail: r.Clients.CloudTrail, GuardDuty: r.Clients.GuardDuty, SecurityHub: r.Clients.SecurityHub,
 		},
-		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, StepDone: req.StepDone, Log: log, Now: r.Now, Stage: req.Stage,
+		CloudRecord: req.CloudRecord,
+		Collection:  req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, StepDone: req.StepDone, Log: log, Now: r.Now, Stage: req.Stage,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 

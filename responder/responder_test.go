@@ -95,6 +95,8 @@ func caseSnapshots(c *fakeaws.Cloud, id string) []types.Snapshot {
 
 func TestRespondContainsAndRecords(t *testing.T) {
 	c, s := fakeaws.NewSuspect()
+	c.EnableGuardDuty() // findings: both sources answer
+	c.EnableSecurityHub()
 	topic := c.AddTopic("responder")
 	dir := t.TempDir()
 	store := &evidence.Folder{Root: dir}
@@ -178,7 +180,7 @@ func TestRespondContainsAndRecords(t *testing.T) {
 		t.Errorf("manifest snapshots %v", m.Snapshots)
 	}
 	// Every artifact is in the folder with the recorded hash.
-	wantPaths := []string{"console-output.txt", "console-screenshot.jpg", "metadata.json"}
+	wantPaths := []string{"cloudtrail-events.json", "console-output.txt", "console-screenshot.jpg", "findings.json", "metadata.json"}
 	if len(m.Artifacts) != len(wantPaths) {
 		t.Fatalf("artifacts %v", m.Artifacts)
 	}
@@ -214,7 +216,7 @@ func TestRespondContainsAndRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.CaseID != caseID || n.Status != evidence.CaseContained || len(n.Snapshots) != 2 || len(n.Artifacts) != 3 || n.Manifest != store.Location(caseID, "manifest.json") {
+	if n.CaseID != caseID || n.Status != evidence.CaseContained || len(n.Snapshots) != 2 || len(n.Artifacts) != 5 || n.Manifest != store.Location(caseID, "manifest.json") {
 		t.Errorf("notification JSON %+v", n)
 	}
 	_ = qg
@@ -390,7 +392,7 @@ func TestRerunSameCaseChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.LastRun() != 2 || len(m.Snapshots) != 2 || len(m.Artifacts) != 3 {
+	if m.LastRun() != 2 || len(m.Snapshots) != 2 || len(m.Artifacts) != 5 {
 		t.Fatalf("after rerun: runs %d, snapshots %d, artifacts %d", m.LastRun(), len(m.Snapshots), len(m.Artifacts))
 	}
 	// The first run's before-state (the one a release needs) is kept.

@@ -26,9 +26,11 @@ var epoch = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 // still so that the output is stable.
 func testDeps(c *fakeaws.Cloud) deps {
 	c.Clock = func() time.Time { return epoch }
+	fakeaws.FastLookups(c)
 	return deps{
 		loadClients: func(ctx context.Context, opts cloud.Options) (*cloud.Clients, error) {
-			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), S3: c.S3(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), SNS: c.SNS(), Signing: c.KMS(), Region: c.Region}, nil
+			return &cloud.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), S3: c.S3(), AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(), SNS: c.SNS(), Signing: c.KMS(), Region: c.Region,
+				CloudTrail: c.CloudTrail(), GuardDuty: c.GuardDuty(), SecurityHubFindings: c.SecurityHub()}, nil
 		},
 		now: func() time.Time { return epoch },
 	}

@@ -186,6 +186,9 @@ func playbookTable(w io.Writer, p playbooks.Playbook) error {
 		l := p.SnapshotLock.WithDefaults()
 		fmt.Fprintf(w, "Lock      case snapshots and their copies: EBS snapshot lock, %s mode, %d days\n", l.Mode, l.Days)
 	}
+	if slices.Contains(p.Names(), "cloudtrail-events") {
+		fmt.Fprintf(w, "Record    CloudTrail events of the instance over the %s before the response (cloud_record.window), GuardDuty and Security Hub findings\n", durationText(step.Duration(p.CloudRecord.WindowOrDefault())))
+	}
 	if p.CollectsOS() {
 		c := p.Collection
 		fmt.Fprintf(w, "Collect   capture timeout %s, registration timeout %s; memory: tool %s, compression %s, parts of %s MiB; files modified in the last %s days\n",

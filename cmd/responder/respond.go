@@ -200,7 +200,7 @@ func (o *respondOptions) plan(c *cli.Context, req *responder.Request) error {
 			return exitf(exitUsage, "--playbook: %v", err)
 		}
 		req.Plan, req.After, req.PlanName, req.Collection = p.Names(), p.After(), p.Name, p.Collection
-		req.SnapshotLock = p.SnapshotLock
+		req.SnapshotLock, req.CloudRecord = p.SnapshotLock, p.CloudRecord
 	}
 	if o.ForensicProfile != "" {
 		req.Collection.ForensicProfileARN = o.ForensicProfile

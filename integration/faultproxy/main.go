@@ -1,9 +1,10 @@
 // Command faultproxy runs integration.FaultProxy in front of an emulator
 // until it is interrupted. It prints its URL on the first line of stdout.
-// The demo uses it so that GetConsoleScreenshot, LockSnapshot and
-// DescribeLockedSnapshots, which moto does not implement, get an answer:
+// The demo uses it so that GetConsoleScreenshot, LockSnapshot,
+// DescribeLockedSnapshots and CloudTrail LookupEvents, which moto does not
+// implement, get an answer:
 //
-//	faultproxy -target http://127.0.0.1:5000 -screenshot -snapshot-lock [-latency 100ms]
+//	faultproxy -target http://127.0.0.1:5000 -screenshot -snapshot-lock -lookup-events [-latency 100ms]
 package main
 
 import (
@@ -21,6 +22,7 @@ func main() {
 	latency := flag.Duration("latency", 0, "added before every request")
 	screenshot := flag.Bool("screenshot", false, "answer GetConsoleScreenshot with a 1x1 JPEG (moto does not implement it)")
 	snapshotLock := flag.Bool("snapshot-lock", false, "answer LockSnapshot and DescribeLockedSnapshots from a table of locks (moto does not implement them)")
+	lookupEvents := flag.Bool("lookup-events", false, "answer CloudTrail LookupEvents with an empty Event history (moto does not implement it)")
 	flag.Parse()
 	if *target == "" {
 		fmt.Fprintln(os.Stderr, "faultproxy: -target is required")
@@ -38,6 +40,9 @@ func main() {
 	}
 	if *snapshotLock {
 		p.StubSnapshotLock()
+	}
+	if *lookupEvents {
+		p.StubLookupEvents()
 	}
 	fmt.Println(p.URL)
 	stop := make(chan os.Signal, 1)

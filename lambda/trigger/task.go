@@ -183,7 +183,8 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, payload json.Ra
 	req := responder.Request{
 		InstanceID: in.InstanceID, CaseID: in.CaseID, CaseIDGiven: true,
 		Plan: playbook.Names(), After: playbook.After(), PlanName: playbook.Name, Collection: playbook.Collection, SnapshotLock: playbook.SnapshotLock,
-		TopicARN: h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx), Force: in.Force,
+		CloudRecord: playbook.CloudRecord,
+		TopicARN:    h.Config.TopicARN, Actor: in.Actor, StepTimeout: stepTimeout(ctx), Force: in.Force,
 		ProtectedTag: h.Config.ProtectedTag, BlastRadius: h.Config.BlastRadius,
 	}
 	if playbook.CollectsOS() {

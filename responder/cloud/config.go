@@ -11,13 +11,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -62,6 +65,11 @@ type Clients struct {
 	ELBv2       ELBv2
 	ELB         ELB
 	IAM         IAM
+	// CloudTrail, GuardDuty and SecurityHubFindings read the cloud's own
+	// record of the instance: management events and findings.
+	CloudTrail          CloudTrail
+	GuardDuty           GuardDuty
+	SecurityHubFindings SecurityHubFindings
 	// Caller-credential clients, for the evidence store and notifications.
 	S3  S3
 	SNS SNS
@@ -116,6 +124,9 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		ELBv2:               elbv2.NewFromConfig(workload),
 		ELB:                 elb.NewFromConfig(workload),
 		IAM:                 iam.NewFromConfig(workload),
+		CloudTrail:          cloudtrail.NewFromConfig(workload),
+		GuardDuty:           guardduty.NewFromConfig(workload),
+		SecurityHubFindings: securityhub.NewFromConfig(workload),
 		S3:                  s3Client,
 		SNS:                 sns.NewFromConfig(base),
 		Presign:             s3.NewPresignClient(s3Client),

@@ -74,6 +74,11 @@ type Cloud struct {
 	// the Date every answer carries (recorded as the call's server_date);
 	// negative: behind. Zero: the clocks agree.
 	ServerClockSkew time.Duration
+	// LookupEventsRate and LookupEventsBurst are the request rate of
+	// CloudTrail LookupEvents (zero: DefaultLookupEventsRate and
+	// DefaultLookupEventsBurst); faster calls answer ThrottlingException.
+	LookupEventsRate  float64
+	LookupEventsBurst int
 	// OnCall, when set, is called with the name of every operation before
 	// it is served, outside the Cloud's lock: a test cancels a run at a
 	// chosen call with it (the call then sees the cancelled context).
@@ -118,6 +123,12 @@ type Cloud struct {
 	elbv2       *ELBv2
 	elb         *ELB
 	iam         *IAM
+
+	// The cloud's own record: the CloudTrail Event history, GuardDuty and
+	// Security Hub (cloudtrail.go, guardduty.go, securityhub.go).
+	trail       trailState
+	guardDuty   guardDutyState
+	securityHub securityHubState
 }
 
 // state is everything a call can change. StateDigest hashes its JSON form, so
@@ -245,6 +256,10 @@ var (
 	_ cloud.ELBv2        = (*ELBv2)(nil)
 	_ cloud.ELB          = (*ELB)(nil)
 	_ cloud.IAM          = (*IAM)(nil)
+
+	_ cloud.CloudTrail          = (*CloudTrail)(nil)
+	_ cloud.GuardDuty           = (*GuardDuty)(nil)
+	_ cloud.SecurityHubFindings = (*SecurityHub)(nil)
 )
 
 // CallCount returns how many calls of operation op (for example

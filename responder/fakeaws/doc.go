@@ -7,6 +7,17 @@
 // role of the same name); SessionDenied evaluates a role's inline denies for
 // one session, as AWS would for a request signed with it.
 //
+// The cloud's own record of an instance: CloudTrail's Event history
+// (AddTrailEvents; LookupEvents with one lookup attribute, a time range,
+// pages of at most 50, NextToken bound to the request, ThrottlingException
+// above two requests a second: LookupEventsThrottled counts them, and
+// FastLookups raises the rate for tests not about pacing), GuardDuty
+// (EnableGuardDuty, AddGuardDutyFinding; ListDetectors, ListFindings with
+// criteria, GetFindings of at most 50) and Security Hub as a member account
+// reads it (EnableSecurityHub, AddSecurityHubFinding; GetFindings with
+// ResourceId and RecordState filters, paged, InvalidAccessException until
+// enabled).
+//
 // OS-level collection through SSM is modelled end to end: SetAgent gives an
 // instance an SSM Agent (Agent: platform, whether it needs an instance
 // profile, warm-up, polls, faults); DescribeInstanceInformation shows it as a

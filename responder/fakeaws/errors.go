@@ -34,28 +34,30 @@ var serverFaultCodes = map[string]bool{
 
 // httpStatus is the HTTP status AWS answers a code with; 400 unless listed.
 var httpStatus = map[string]int{
-	"UnauthorizedOperation": http.StatusForbidden,
-	"AccessDenied":          http.StatusForbidden,
-	"Forbidden":             http.StatusForbidden,
-	"AuthorizationError":    http.StatusForbidden,
-	"RequestLimitExceeded":  http.StatusServiceUnavailable,
-	"SlowDown":              http.StatusServiceUnavailable,
-	"ServiceUnavailable":    http.StatusServiceUnavailable,
-	"Unavailable":           http.StatusServiceUnavailable,
-	"InternalError":         http.StatusInternalServerError,
-	"InternalFailure":       http.StatusInternalServerError,
-	"NoSuchBucket":          http.StatusNotFound,
-	"NoSuchEntity":          http.StatusNotFound,
-	"LimitExceeded":         http.StatusConflict,
-	"NoSuchKey":             http.StatusNotFound,
-	"NoSuchVersion":         http.StatusNotFound,
-	"NoSuchUpload":          http.StatusNotFound,
-	"InternalServerError":   http.StatusInternalServerError,
-	"NotFound":              http.StatusNotFound,
-	"PreconditionFailed":    http.StatusPreconditionFailed,
-	"DryRunOperation":       http.StatusPreconditionFailed, // EC2 answers a successful dry run with 412
-	"NotImplemented":        http.StatusNotImplemented,
-	"MethodNotAllowed":      http.StatusMethodNotAllowed,
+	"UnauthorizedOperation":  http.StatusForbidden,
+	"AccessDenied":           http.StatusForbidden,
+	"AccessDeniedException":  http.StatusForbidden,
+	"InvalidAccessException": http.StatusUnauthorized, // Security Hub: not subscribed
+	"Forbidden":              http.StatusForbidden,
+	"AuthorizationError":     http.StatusForbidden,
+	"RequestLimitExceeded":   http.StatusServiceUnavailable,
+	"SlowDown":               http.StatusServiceUnavailable,
+	"ServiceUnavailable":     http.StatusServiceUnavailable,
+	"Unavailable":            http.StatusServiceUnavailable,
+	"InternalError":          http.StatusInternalServerError,
+	"InternalFailure":        http.StatusInternalServerError,
+	"NoSuchBucket":           http.StatusNotFound,
+	"NoSuchEntity":           http.StatusNotFound,
+	"LimitExceeded":          http.StatusConflict,
+	"NoSuchKey":              http.StatusNotFound,
+	"NoSuchVersion":          http.StatusNotFound,
+	"NoSuchUpload":           http.StatusNotFound,
+	"InternalServerError":    http.StatusInternalServerError,
+	"NotFound":               http.StatusNotFound,
+	"PreconditionFailed":     http.StatusPreconditionFailed,
+	"DryRunOperation":        http.StatusPreconditionFailed, // EC2 answers a successful dry run with 412
+	"NotImplemented":         http.StatusNotImplemented,
+	"MethodNotAllowed":       http.StatusMethodNotAllowed,
 }
 
 // wrapError wraps an API error the way the SDK's clients return it:
@@ -208,6 +210,8 @@ func deniedError(service, op, caller string) error {
 		return apiError("AccessDeniedException", "User: %s is not authorized to perform: kms:%s", caller, op)
 	case serviceSSM:
 		return apiError("AccessDeniedException", "User: %s is not authorized to perform: ssm:%s", caller, op)
+	case serviceCloudTrail, serviceGuardDuty, serviceSecurityHub:
+		return apiError("AccessDeniedException", "User: %s is not authorized to perform: %s:%s", caller, strings.ToLower(service), op)
 	default:
 		return apiError("AccessDenied", "User: %s is not authorized to perform: %s:%s", caller, strings.ToLower(service), op)
 	}

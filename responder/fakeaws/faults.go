@@ -42,6 +42,10 @@ func (c *Cloud) Throttle(op string, times int) {
 		serviceKMS: "ThrottlingException",
 		serviceSSM: "ThrottlingException",
 		serviceIAM: "Throttling",
+
+		serviceCloudTrail:  "ThrottlingException",
+		serviceGuardDuty:   "TooManyRequestsException",
+		serviceSecurityHub: "TooManyRequestsException",
 	}[serviceOf(op)]
 	c.Fail(op, code, times)
 }
@@ -148,6 +152,10 @@ var operationServices = func() map[string]string {
 		serviceELBv2:       {reflect.TypeFor[cloud.ELBv2]()},
 		serviceELB:         {reflect.TypeFor[cloud.ELB]()},
 		serviceIAM:         {reflect.TypeFor[cloud.IAM]()},
+
+		serviceCloudTrail:  {reflect.TypeFor[cloud.CloudTrail]()},
+		serviceGuardDuty:   {reflect.TypeFor[cloud.GuardDuty]()},
+		serviceSecurityHub: {reflect.TypeFor[cloud.SecurityHubFindings]()},
 	} {
 		for _, iface := range ifaces {
 			for i := range iface.NumMethod() {

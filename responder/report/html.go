@@ -56,6 +56,9 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return out
 	},
+	// The cloud's record (cloudrecord.go): capped lists, joined names.
+	"cloudRows": func(v any) any { return capCloudRows(v) },
+	"join":      func(s []string) string { return strings.Join(s, "; ") },
 }).Parse(htmlSource))
 
 // htmlCall is one AWS request row of the HTML report.

@@ -158,6 +158,7 @@ func (m *mdWriter) report(r *Report) {
 		"No snapshot has been copied into a forensics account (responder preserve).")
 
 	m.investigation(r.Investigation)
+	m.cloudRecord(r.CloudRecord)
 
 	m.line("## Console screenshot")
 	m.line("")

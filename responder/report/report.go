@@ -73,6 +73,10 @@ var Formats = []string{FormatMarkdown, FormatHTML, FormatJSON}
 //	clock           per run, the largest skew between the local clock that stamped the
 //	                record and AWS's Date on its responses (run, calls, skew_ns, step,
 //	                operation); a run beyond the threshold is also a note
+//	cloud_record    the CloudTrail events and the GuardDuty and Security Hub findings
+//	                about the instance (steps cloudtrail-events and findings), read
+//	                after their SHA-256 matched the record; absent when the case holds
+//	                neither
 //	notes           problems met while making the report (an unreadable custody
 //	                record, a screenshot that does not match its hash)
 type Report struct {
@@ -108,6 +112,9 @@ type Report struct {
 	Indicators Indicators `json:"indicators"`
 	// Verification is the verification made with the report, if any.
 	Verification *Verification `json:"verification,omitempty"`
+	// CloudRecord is the CloudTrail events and findings about the instance
+	// (cloudrecord.go); nil when the case holds neither.
+	CloudRecord *CloudRecord `json:"cloud_record,omitempty"`
 }
 
 // Case is the case as a whole.
@@ -326,6 +333,9 @@ func Build(ctx context.Context, store evidence.Store, caseID string, opts Option
 		r.Notes = append(r.Notes, "console screenshot: "+r.Screenshot.Detail)
 	}
 	r.Notes = append(r.Notes, clockNotes(r.Clock, opts.MaxClockSkew)...)
+	var cloudNotes []string
+	r.CloudRecord, cloudNotes = cloudRecord(ctx, store, m)
+	r.Notes = append(r.Notes, cloudNotes...)
 	custody, notes := custodyEvents(ctx, store, caseID)
 	r.Notes = append(r.Notes, notes...)
 	r.Timeline = append(r.Timeline, custody...)

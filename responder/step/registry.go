@@ -36,6 +36,8 @@ var registry = map[string]func() Step{
 	CredentialRevocation{}.Name():    func() Step { return CredentialRevocation{} },
 	NetworkACL{}.Name():              func() Step { return NetworkACL{} },
 	SnapshotLocking{}.Name():         func() Step { return SnapshotLocking{} },
+	CloudTrailEvents{}.Name():        func() Step { return CloudTrailEvents{} },
+	Findings{}.Name():                func() Step { return Findings{} },
 }
 
 // recordOnly maps the name of an entry of the case record that no plan runs
@@ -50,7 +52,7 @@ var recordOnly = map[string]func() Description{
 
 // DefaultPlan is the standard response: acquire, then contain, then notify.
 var DefaultPlan = []string{
-	"metadata", "console-output", "console-screenshot", "snapshots", "snapshot-lock",
+	"metadata", "console-output", "console-screenshot", "snapshots", "snapshot-lock", "cloudtrail-events", "findings",
 	"quarantine-group", "untracking-group", "quarantine", "auto-scaling", "load-balancers", "termination-protection", "shutdown-behavior",
 	"stop-protection", "delete-on-termination", "instance-profile", "credential-revocation", "case-tag", "notify",
 }

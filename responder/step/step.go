@@ -161,6 +161,10 @@ type Env struct {
 	// SnapshotLock is how snapshot-lock locks the case snapshots (a
 	// playbook's preserve.snapshot_lock; zero: the defaults).
 	SnapshotLock SnapshotLock
+	// CloudRecord is how cloudtrail-events and findings read the cloud's
+	// own record of the instance (a playbook's cloud_record; zero: the
+	// defaults).
+	CloudRecord CloudRecord
 	// Progress, when set, receives progress of long steps, for people.
 	Progress func(Progress)
 	// StepDone, when set, receives each step's record as the step ends (a
@@ -240,6 +244,11 @@ type Clients struct {
 	AutoScaling cloud.AutoScaling
 	ELBv2       cloud.ELBv2
 	ELB         cloud.ELB
+	// CloudTrail, GuardDuty and SecurityHub serve the cloudtrail-events and
+	// findings steps (nil: the step is skipped, saying so).
+	CloudTrail  cloud.CloudTrail
+	GuardDuty   cloud.GuardDuty
+	SecurityHub cloud.SecurityHubFindings
 	// PresignValidUntil is when the credentials that sign presigned URLs
 	// expire (zero: they do not, or it is unknown).
 	PresignValidUntil time.Time

@@ -20,9 +20,11 @@ const CaseID = "case-test-0001"
 // NewResponder returns a Responder on the fake cloud c that records into
 // store and logs nowhere.
 func NewResponder(c *fakeaws.Cloud, store evidence.Store) *responder.Responder {
+	fakeaws.FastLookups(c)
 	return &responder.Responder{
 		Clients: responder.Clients{EC2: c.EC2(), STS: c.STS(), IAM: c.IAM(), SNS: c.SNS(), Region: c.Region,
-			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB()},
+			AutoScaling: c.AutoScaling(), ELBv2: c.ELBv2(), ELB: c.ELB(),
+			CloudTrail: c.CloudTrail(), GuardDuty: c.GuardDuty(), SecurityHub: c.SecurityHub()},
 		Store: store,
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
