@@ -306,7 +306,9 @@ func (s *S3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipa
 		listed := in.MultipartUpload.Parts
 		size := 0
 		for _, lp := range listed {
-			size += len(u.Parts[aws.ToInt32(lp.PartNumber)].Body)
+			if p, ok := u.Parts[aws.ToInt32(lp.PartNumber)]; ok {
+				size += len(p.Body)
+			}
 		}
 		body := make([]byte, 0, size) // one allocation: images are GiBs
 		md5s := md5.New()
