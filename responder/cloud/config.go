@@ -47,6 +47,11 @@ type Options struct {
 	// APIOptions are extra SDK middleware (tests use them to inject latency
 	// and faults in front of an emulator).
 	APIOptions []func(*middleware.Stack) error
+	// NoPacing leaves the workload EC2 client unpaced. By default its calls
+	// wait on one Pacer per Clients (EC2's token buckets per action, see
+	// pacer.go) and its concurrent reads coalesce: every response run
+	// through the same Clients shares them.
+	NoPacing bool
 }
 
 // Clients are the SDK clients of one response.
@@ -129,6 +134,9 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 	}
 	if opts.RoleARN != "" {
 		c.CallerSTS = sts.NewFromConfig(base)
+	}
+	if !opts.NoPacing {
+		c.EC2 = PaceEC2(c.EC2, NewPacer(PacerOptions{}))
 	}
 	return c, nil
 }
