@@ -154,7 +154,7 @@ func (b *batcher[I, O]) join(c *caller[O]) {
 			wait = b.window
 		}
 		b.inFlight++
-		go b.run(b.open, wait)
+		go b.run(b.open, c, wait)
 	}
 	b.open.callers = append(b.open.callers, c)
 	b.open.keys += len(c.keys)
@@ -174,7 +174,7 @@ func (b *batcher[I, O]) closeLocked(bt *batch[I, O]) {
 }
 
 // run waits for the window and a token, closes the batch and makes its call.
-func (b *batcher[I, O]) run(bt *batch[I, O], wait time.Duration) {
+func (b *batcher[I, O]) run(bt *batch[I, O], first *caller[O], wait time.Duration) {
 	defer func() {
 		b.mu.Lock()
 		b.inFlight--
@@ -188,7 +188,6 @@ func (b *batcher[I, O]) run(bt *batch[I, O], wait time.Duration) {
 			t.Stop()
 		}
 	}
-	first := bt.callers[0] // a batch opens with its first caller
 	prio := callPriority(first.ctx, b.kind.op, first.opts)
 	// The token is the batch's, not one caller's: no caller's end cancels it.
 	if err := b.e.pacer.Wait(context.WithoutCancel(first.ctx), b.kind.op, prio); err != nil {

@@ -43,7 +43,7 @@ func splitReservations(out *ec2.DescribeInstancesOutput, ids []string) *ec2.Desc
 		}
 	}
 	found = byKeyOrder(found, ids, func(o one) string { return o.id })
-	res := &ec2.DescribeInstancesOutput{ResultMetadata: out.ResultMetadata}
+	res := &ec2.DescribeInstancesOutput{ResultMetadata: out.ResultMetadata, Reservations: []types.Reservation{}}
 	index := map[string]int{} // reservation ID -> its place in res
 	for _, o := range found {
 		inst := instanceOf(o.r, o.id)
@@ -80,7 +80,7 @@ func volumesKind(next EC2) readKind[*ec2.DescribeVolumesInput, *ec2.DescribeVolu
 		merged: func(ids []string) *ec2.DescribeVolumesInput { return &ec2.DescribeVolumesInput{VolumeIds: ids} },
 		split: func(out *ec2.DescribeVolumesOutput, ids []string) *ec2.DescribeVolumesOutput {
 			want := keySet(ids)
-			var vols []types.Volume
+			vols := []types.Volume{}
 			for _, v := range out.Volumes {
 				if want[aws.ToString(v.VolumeId)] {
 					vols = append(vols, v)
@@ -150,7 +150,7 @@ func attachmentsKind(next EC2) readKind[*ec2.DescribeNetworkInterfacesInput, *ec
 }
 
 func interfacesWhere(out *ec2.DescribeNetworkInterfacesOutput, want map[string]bool, key func(types.NetworkInterface) string) []types.NetworkInterface {
-	var nis []types.NetworkInterface
+	nis := []types.NetworkInterface{}
 	for _, n := range out.NetworkInterfaces {
 		if want[key(n)] {
 			nis = append(nis, n)
@@ -187,7 +187,7 @@ func associationsKind(next EC2) readKind[*ec2.DescribeIamInstanceProfileAssociat
 		},
 		split: func(o *out, ids []string) *out {
 			want := keySet(ids)
-			res := &out{ResultMetadata: o.ResultMetadata}
+			res := &out{ResultMetadata: o.ResultMetadata, IamInstanceProfileAssociations: []types.IamInstanceProfileAssociation{}}
 			for _, a := range o.IamInstanceProfileAssociations {
 				if want[aws.ToString(a.InstanceId)] {
 					res.IamInstanceProfileAssociations = append(res.IamInstanceProfileAssociations, a)
