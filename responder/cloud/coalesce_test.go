@@ -58,7 +58,7 @@ func TestCoalescedReadsAnswerAsSingleCalls(t *testing.T) {
 		enis = append(enis, aws.ToString(v.NetworkInterfaces[0].NetworkInterfaceId))
 	}
 	ids = append(ids, "i-0123456789abcdef0") // unknown
-	vols = append(vols, "vol-nothex")         // malformed
+	vols = append(vols, "vol-nothex")        // malformed
 	enis = append(enis, "eni-0123456789abcdef0")
 
 	reads := []struct {
