@@ -105,4 +105,3 @@ func stored(t testing.TB, dir, name string) bool {
 	}
 	return found
 }
-
