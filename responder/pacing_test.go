@@ -28,9 +28,9 @@ func fleet(c *fakeaws.Cloud, n int) []string {
 
 // respondAll runs one response per instance, all at once, through one
 // shared paced Clients, as a fleet run does.
-func respondAll(t testing.TB, c *fakeaws.Cloud, ec2 cloud.EC2, root string, ids []string) []*responder.Result {
+func respondAll(t testing.TB, c *fakeaws.Cloud, ec2 cloud.EC2, store evidence.Store, ids []string) []*responder.Result {
 	t.Helper()
-	r := casetest.NewResponder(c, &evidence.Folder{Root: root})
+	r := casetest.NewResponder(c, store)
 	r.Clients.EC2 = ec2
 	results := make([]*responder.Result, len(ids))
 	var wg sync.WaitGroup
@@ -62,7 +62,7 @@ func TestFleetLosesNoScreenshotToThrottling(t *testing.T) {
 	c.Throttle("GetConsoleOutput", 150)
 	root := t.TempDir()
 	paced := cloud.PaceEC2(c.EC2(), cloud.NewPacer(cloud.PacerOptions{Scale: scale}))
-	for i, res := range respondAll(t, c, paced, root, ids) {
+	for i, res := range respondAll(t, c, paced, &evidence.Folder{Root: root}, ids) {
 		if res == nil {
 			continue
 		}

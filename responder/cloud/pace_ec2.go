@@ -15,9 +15,10 @@ import (
 // single instances, interfaces, volumes and profile associations are
 // merged into one call (coalesce.go).
 type PacedEC2 struct {
-	next  EC2
-	pacer *Pacer
-	reads *coalescer
+	next   EC2
+	pacer  *Pacer
+	reads  *coalescer
+	groups groupFlights
 }
 
 var _ EC2 = (*PacedEC2)(nil)

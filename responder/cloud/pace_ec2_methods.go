@@ -45,10 +45,6 @@ func (e *PacedEC2) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.
 	return pace(e, ctx, "ModifyNetworkInterfaceAttribute", in, o, e.next.ModifyNetworkInterfaceAttribute)
 }
 
-func (e *PacedEC2) CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput, o ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error) {
-	return pace(e, ctx, "CreateSecurityGroup", in, o, e.next.CreateSecurityGroup)
-}
-
 func (e *PacedEC2) RevokeSecurityGroupEgress(ctx context.Context, in *ec2.RevokeSecurityGroupEgressInput, o ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error) {
 	return pace(e, ctx, "RevokeSecurityGroupEgress", in, o, e.next.RevokeSecurityGroupEgress)
 }

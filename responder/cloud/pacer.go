@@ -1,9 +1,11 @@
 package cloud
 
 import (
+	"container/heap"
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,8 +26,9 @@ import (
 // (its point in time is the evidence), then the calls isolation waits on
 // (those made with Urgent, or under WithPriority(ctx, PriorityIsolation)),
 // then everything else. A token is handed, when it is due, to the waiter of
-// the highest level that waits at that moment, first come first served
-// within a level. With a full bucket a call takes its token at once: a
+// the highest level that waits at that moment; within a level, to the call
+// of the response that began first (WithResponseOrder), then first come
+// first served. With a full bucket a call takes its token at once: a
 // single response is not slowed.
 
 // BucketShape is a token bucket: how many tokens it holds and how many it
@@ -73,14 +76,23 @@ func EC2Bucket(action string) BucketShape {
 	return ec2Mutating
 }
 
-// Headroom: the pacer's buckets are this fraction of AWS's, so that a call
+// Headroom: the pacer's buckets are smaller than AWS's, so that a call
 // that leaves on time but arrives late (a slow connection, a loaded
-// machine) still finds a token at AWS: the burst covers BurstHeadroom of
-// the bucket, the refill RateHeadroom of AWS's.
+// machine, a Go scheduler behind) still finds a token at AWS. A call may
+// arrive up to LateArrival after it left: the pacer's bucket holds the
+// tokens AWS refills in that time fewer than AWS's (never fewer than a
+// fifth of it), and refills at RateHeadroom of AWS's rate, so that the
+// margin grows with the run.
 const (
-	BurstHeadroom = 0.8
-	RateHeadroom  = 0.95
+	LateArrival  = 3 * time.Second
+	RateHeadroom = 0.95
 )
+
+// pacedShape is the pacer's bucket for AWS's bucket s.
+func pacedShape(s BucketShape) BucketShape {
+	burst := float64(s.Burst) - s.Rate*LateArrival.Seconds()
+	return BucketShape{Burst: max(1, int(max(burst, float64(s.Burst)/5))), Rate: s.Rate * RateHeadroom}
+}
 
 // Priority orders the callers waiting on one bucket: lower goes first.
 type Priority int
@@ -96,6 +108,31 @@ const (
 )
 
 type priorityKey struct{}
+
+type orderKey struct{}
+
+// order numbers responses and unmarked calls in the order they began.
+var order atomic.Uint64
+
+// WithResponseOrder marks ctx as one response's: within a priority level,
+// a bucket hands its tokens to the calls of the response that began first.
+// A fleet's responses then finish one after the other as fast as the
+// buckets allow, rather than all advancing together and all finishing at
+// the end. A context already marked keeps its place.
+func WithResponseOrder(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(orderKey{}).(uint64); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, orderKey{}, order.Add(1))
+}
+
+// ticketOf is ctx's response order, or a new number for an unmarked call.
+func ticketOf(ctx context.Context) uint64 {
+	if t, ok := ctx.Value(orderKey{}).(uint64); ok {
+		return t
+	}
+	return order.Add(1)
+}
 
 // WithPriority returns a context whose calls wait for tokens at level p.
 func WithPriority(ctx context.Context, p Priority) context.Context {
@@ -204,8 +241,9 @@ type bucket struct {
 	lim     *rate.Limiter
 
 	mu        sync.Mutex
-	waiting   [numPriorities][]*waiter
-	running   bool // a dispatcher goroutine hands out tokens
+	waiting   [numPriorities]waiters
+	seq       uint64 // arrival order, to break ties between equal tickets
+	running   bool   // a dispatcher goroutine hands out tokens
 	rate      float64
 	changed   time.Time // last rate change
 	granted   int
@@ -213,17 +251,38 @@ type bucket struct {
 }
 
 type waiter struct {
-	ready chan struct{}
-	gone  bool
+	ready  chan struct{}
+	gone   bool
+	ticket uint64 // the response's order (ticketOf)
+	seq    uint64
+}
+
+// waiters is a min-heap of one level's callers, by ticket then arrival.
+type waiters []*waiter
+
+func (w waiters) Len() int { return len(w) }
+func (w waiters) Less(i, j int) bool {
+	if w[i].ticket != w[j].ticket {
+		return w[i].ticket < w[j].ticket
+	}
+	return w[i].seq < w[j].seq
+}
+func (w waiters) Swap(i, j int) { w[i], w[j] = w[j], w[i] }
+func (w *waiters) Push(x any)   { *w = append(*w, x.(*waiter)) }
+func (w *waiters) Pop() any {
+	old := *w
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*w = old[:len(old)-1]
+	return x
 }
 
 func newBucket(action string, aws BucketShape, scale float64) *bucket {
-	burst := max(1, int(float64(aws.Burst)*BurstHeadroom))
-	r := aws.Rate * RateHeadroom
+	s := pacedShape(aws)
 	return &bucket{
-		action: action, nominal: r, rate: r, scale: scale,
+		action: action, nominal: s.Rate, rate: s.Rate, scale: scale,
 		window: time.Duration(float64(backoffWindow) / scale),
-		lim:    rate.NewLimiter(rate.Limit(r*scale), burst),
+		lim:    rate.NewLimiter(rate.Limit(s.Rate*scale), s.Burst),
 	}
 }
 
@@ -231,10 +290,12 @@ func (b *bucket) wait(ctx context.Context, prio Priority) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w := &waiter{ready: make(chan struct{})}
+	w := &waiter{ready: make(chan struct{}), ticket: ticketOf(ctx)}
 	b.mu.Lock()
 	b.recoverLocked(time.Now())
-	b.waiting[prio] = append(b.waiting[prio], w)
+	b.seq++
+	w.seq = b.seq
+	heap.Push(&b.waiting[prio], w)
 	if !b.running {
 		b.running = true
 		go b.dispatch()
@@ -292,11 +353,8 @@ func (b *bucket) emptyLocked() bool {
 
 func (b *bucket) popLocked() *waiter {
 	for p := range b.waiting {
-		for len(b.waiting[p]) > 0 {
-			w := b.waiting[p][0]
-			b.waiting[p][0] = nil
-			b.waiting[p] = b.waiting[p][1:]
-			if !w.gone {
+		for b.waiting[p].Len() > 0 {
+			if w := heap.Pop(&b.waiting[p]).(*waiter); !w.gone {
 				return w
 			}
 		}

@@ -42,8 +42,8 @@ func instances(c *fakeaws.Cloud, n int) []string {
 // the pacer against a fake throttled as EC2 is: no call is refused and
 // every instance carries its tag. Without the pacer the same burst is
 // refused (the test can fail). Scale 20: the 22 s the refill takes on AWS
-// take about a second; a call that arrives up to 100 ms late (2 s in AWS
-// time) still finds a token, thanks to the headroom.
+// take about a second; a call that arrives up to 150 ms late (LateArrival,
+// 3 s in AWS time) still finds a token, thanks to the headroom.
 func TestPacedBurstDrawsNoThrottle(t *testing.T) {
 	const scale, n = 20, 300
 	c := fakeaws.New()
