@@ -92,6 +92,14 @@ func TestCoalescedReadsAnswerAsSingleCalls(t *testing.T) {
 			}
 			return out.NetworkInterfaces, err
 		}, "DescribeNetworkInterfaces"},
+		{"identical security group reads", func(api cloud.EC2, i int) (any, error) {
+			out, err := api.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{
+				Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}}})
+			if out == nil {
+				return nil, err
+			}
+			return out.SecurityGroups, err
+		}, "DescribeSecurityGroups"},
 		{"attachments", func(api cloud.EC2, i int) (any, error) {
 			out, err := api.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{
 				Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{ids[i]}}}})

@@ -52,6 +52,8 @@ type Options struct {
 	// pacer.go) and its concurrent reads coalesce: every response run
 	// through the same Clients shares them.
 	NoPacing bool
+	// Pace configures the pacer (tests and benchmarks scale its clock).
+	Pace PacerOptions
 }
 
 // Clients are the SDK clients of one response.
@@ -136,7 +138,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		c.CallerSTS = sts.NewFromConfig(base)
 	}
 	if !opts.NoPacing {
-		c.EC2 = PaceEC2(c.EC2, NewPacer(PacerOptions{}))
+		c.EC2 = PaceEC2(c.EC2, NewPacer(opts.Pace))
 	}
 	return c, nil
 }

@@ -15,10 +15,11 @@ import (
 // single instances, interfaces, volumes and profile associations are
 // merged into one call (coalesce.go).
 type PacedEC2 struct {
-	next   EC2
-	pacer  *Pacer
-	reads  *coalescer
-	groups groupFlights
+	next       EC2
+	pacer      *Pacer
+	reads      *coalescer
+	groups     groupFlights
+	groupReads *sameReads[*ec2.DescribeSecurityGroupsInput, *ec2.DescribeSecurityGroupsOutput]
 }
 
 var _ EC2 = (*PacedEC2)(nil)
@@ -28,6 +29,8 @@ var _ EC2 = (*PacedEC2)(nil)
 func PaceEC2(next EC2, pacer *Pacer) *PacedEC2 {
 	e := &PacedEC2{next: next, pacer: pacer}
 	e.reads = newCoalescer(e, scaledWindow(pacer))
+	e.groupReads = &sameReads[*ec2.DescribeSecurityGroupsInput, *ec2.DescribeSecurityGroupsOutput]{
+		e: e, op: "DescribeSecurityGroups", call: next.DescribeSecurityGroups}
 	return e
 }
 

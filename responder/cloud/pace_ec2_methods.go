@@ -13,10 +13,6 @@ func (e *PacedEC2) DescribeInstanceAttribute(ctx context.Context, in *ec2.Descri
 	return pace(e, ctx, "DescribeInstanceAttribute", in, o, e.next.DescribeInstanceAttribute)
 }
 
-func (e *PacedEC2) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, o ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
-	return pace(e, ctx, "DescribeSecurityGroups", in, o, e.next.DescribeSecurityGroups)
-}
-
 func (e *PacedEC2) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, o ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error) {
 	return pace(e, ctx, "DescribeSnapshots", in, o, e.next.DescribeSnapshots)
 }
