@@ -223,11 +223,13 @@ func (b *batcher[I, O]) call(callers []*caller[O], prio Priority, hasToken bool)
 	in := b.kind.merged(unionKeys(callers))
 	var out O
 	var err error
-	if hasToken {
-		out, err = afterToken(b.e, ctx, b.kind.op, prio, in, first.opts, b.kind.call)
-	} else {
-		out, err = pace(b.e, ctx, b.kind.op, in, first.opts, b.kind.call)
+	if !hasToken {
+		if err = b.e.pacer.Wait(ctx, b.kind.op, prio); err != nil {
+			b.answerAll(callers, canceled(b.kind.op, err))
+			return
+		}
 	}
+	out, err = afterTokenMerged(b.e, ctx, b.kind.op, prio, in, first.opts, b.kind.call)
 	for _, c := range callers {
 		for _, rec := range log.Calls() {
 			RecordCall(c.ctx, rec)
@@ -235,6 +237,10 @@ func (b *batcher[I, O]) call(callers []*caller[O], prio Priority, hasToken bool)
 	}
 	if err != nil && isBadID(err) {
 		b.isolate(callers, err, prio)
+		return
+	}
+	if isThrottle(err) { // still throttled: each asks on its own
+		b.each(callers)
 		return
 	}
 	for _, c := range callers {
@@ -263,15 +269,20 @@ func (b *batcher[I, O]) isolate(callers []*caller[O], err error, prio Priority) 
 	if len(bad) == 0 {
 		bad, good = callers, nil
 	}
+	if len(good) > 0 {
+		go b.call(good, prio, false)
+	}
+	b.each(bad)
+}
+
+// each lets every caller make its own call.
+func (b *batcher[I, O]) each(callers []*caller[O]) {
 	var wg sync.WaitGroup
-	for _, c := range bad {
+	for _, c := range callers {
 		wg.Go(func() {
 			c.out, c.err = pace(b.e, c.ctx, b.kind.op, b.kind.merged(c.keys), c.opts, b.kind.call)
 			close(c.done)
 		})
-	}
-	if len(good) > 0 {
-		b.call(good, prio, false)
 	}
 	wg.Wait()
 }

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +27,8 @@ type sameReads[I, O any] struct {
 	e    *PacedEC2
 	op   string
 	call func(context.Context, I, ...func(*ec2.Options)) (O, error)
+	// clone gives each caller its own answer (callers sort and keep them).
+	clone func(O) O
 
 	mu   sync.Mutex
 	open map[string]*sameFlight[O]
@@ -90,12 +93,34 @@ func (s *sameReads[I, O]) run(key string, f *sameFlight[O], first *caller[O], in
 		return
 	}
 	log := &CallLog{}
-	out, err := afterToken(s.e, WithCallLog(context.WithoutCancel(first.ctx), log), s.op, prio, in, first.opts, s.call)
+	out, err := afterTokenMerged(s.e, WithCallLog(context.WithoutCancel(first.ctx), log), s.op, prio, in, first.opts, s.call)
 	for _, c := range callers {
 		for _, rec := range log.Calls() {
 			RecordCall(c.ctx, rec)
 		}
-		c.out, c.err = out, err
+	}
+	if isThrottle(err) { // still throttled: each asks on its own
+		var wg sync.WaitGroup
+		for _, c := range callers {
+			wg.Go(func() {
+				c.out, c.err = pace(s.e, c.ctx, s.op, in, c.opts, s.call)
+				close(c.done)
+			})
+		}
+		wg.Wait()
+		return
+	}
+	for _, c := range callers {
+		if err == nil {
+			c.out = s.clone(out)
+		}
+		c.err = err
 		close(c.done)
 	}
+}
+
+func cloneSecurityGroups(o *ec2.DescribeSecurityGroupsOutput) *ec2.DescribeSecurityGroupsOutput {
+	c := *o
+	c.SecurityGroups = slices.Clone(o.SecurityGroups)
+	return &c
 }

@@ -30,7 +30,7 @@ func PaceEC2(next EC2, pacer *Pacer) *PacedEC2 {
 	e := &PacedEC2{next: next, pacer: pacer}
 	e.reads = newCoalescer(e, scaledWindow(pacer))
 	e.groupReads = &sameReads[*ec2.DescribeSecurityGroupsInput, *ec2.DescribeSecurityGroupsOutput]{
-		e: e, op: "DescribeSecurityGroups", call: next.DescribeSecurityGroups}
+		e: e, op: "DescribeSecurityGroups", call: next.DescribeSecurityGroups, clone: cloneSecurityGroups}
 	return e
 }
 
@@ -127,4 +127,23 @@ func (a *attempts) attempt(ctx context.Context, in middleware.FinalizeInput, nex
 		a.pacer.Throttled(a.op)
 	}
 	return out, md, err
+}
+
+// mergedThrottleRetries: a merged read answers many callers, so a throttle
+// of it would fail them all; it is asked again, each time after a new
+// token, up to this many times, before the SDK retryer's own attempts are
+// all that is left.
+const mergedThrottleRetries = 3
+
+// afterTokenMerged is afterToken for a call that answers several callers.
+func afterTokenMerged[I, O any](e *PacedEC2, ctx context.Context, op string, prio Priority, in I, opts []func(*ec2.Options),
+	call func(context.Context, I, ...func(*ec2.Options)) (O, error)) (O, error) {
+	out, err := afterToken(e, ctx, op, prio, in, opts, call)
+	for i := 0; i < mergedThrottleRetries && isThrottle(err); i++ {
+		if werr := e.pacer.Wait(ctx, op, prio); werr != nil {
+			return out, err
+		}
+		out, err = afterToken(e, ctx, op, prio, in, opts, call)
+	}
+	return out, err
 }

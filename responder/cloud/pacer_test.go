@@ -41,11 +41,11 @@ func instances(c *fakeaws.Cloud, n int) []string {
 // A burst three times EC2's CreateTags bucket (100, 10 a second), through
 // the pacer against a fake throttled as EC2 is: no call is refused and
 // every instance carries its tag. Without the pacer the same burst is
-// refused (the test can fail). Scale 20: the 22 s the refill takes on AWS
-// take about a second; a call that arrives up to 150 ms late (LateArrival,
-// 3 s in AWS time) still finds a token, thanks to the headroom.
+// refused (the test can fail). Scale 10: the 24 s the refill takes on AWS
+// take 2.4 s; a call that arrives up to 200 ms late (2 s in AWS time: the
+// headroom's LateArrival less a whole refill second) still finds a token.
 func TestPacedBurstDrawsNoThrottle(t *testing.T) {
-	const scale, n = 20, 300
+	const scale, n = 10, 300
 	c := fakeaws.New()
 	ids := instances(c, n)
 	c.Latency = 100 * time.Millisecond / scale
