@@ -3,7 +3,7 @@ GO ?= go
 # Extra flags for go test, for example TESTFLAGS=-v (used by .ci/run).
 TESTFLAGS ?=
 
-.PHONY: build lint vet test demo lambda bench-fleet
+.PHONY: build lint vet test demo lambda bench-capture bench-fleet
 
 # The responder binary, in ./bin.
 build:
@@ -20,8 +20,11 @@ vet:
 # The fast checks, then the unit and integration tests. The integration
 # tests (./integration) start their own moto emulator on loopback; a test
 # that lacks a program or moto skips locally and fails in CI (CI=true).
+# -timeout 20m: the collection tests run the real scripts (memory, volatile
+# data) on the test machine; the lambda package took 8.5 minutes alone and 12
+# within the full suite on 2 cores at load average 10, past go test's default 10.
 test: lint
-	$(GO) test -race $(TESTFLAGS) ./...
+	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
 
 # Contain a suspect instance in a local moto emulator; the case lands in ./cases.
 demo:
@@ -30,6 +33,14 @@ demo:
 # The Lambda function artifact (provided.al2023, arm64): dist/responder-lambda.zip.
 lambda:
 	lambda/build.sh
+
+# The instance-side capture pipeline (ssm-documents/scripts/stream-upload.sh)
+# on 1 GiB of memory-like data against the loopback HTTPS receiver, beside
+# openssl dgst -sha256 and zstd -1 on the same file in the same run
+# (pct-of-bound: percent of the slower of the two). See BENCHMARKS.md.
+bench-capture:
+	STREAM_BENCH_MIB=$${STREAM_BENCH_MIB:-1024} $(GO) test ./ssm-documents -run '^$$' \
+		-bench 'StreamUpload/(openssl|zstd-1|stream-upload-zstd)' -benchtime 3x
 
 # A fleet response at EC2's token buckets: N = 1, 10, 100, 1000 instances
 # through one paced Clients, against the fake with 100 ms a call and EC2's

@@ -227,6 +227,7 @@ func TestLambdaEnvironment(t *testing.T) {
 					ForensicProfile: "responder/" + trigger.DefaultMemberRoleName + "-forensic-ssm", StagingBucket: staging,
 					ActionPlaybooks: map[string]string{"ResponderCapture": "collect"},
 				},
+				Fleet: trigger.FleetConfig{Concurrency: trigger.DefaultFleetConcurrency, DistributedFrom: trigger.DefaultFleetDistributedFrom},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("configuration\n got %+v\nwant %+v", c, want)
@@ -318,8 +319,8 @@ func apiRoutes(t *testing.T, tmpl *Template, apiID string) map[string]Resource {
 	return routes
 }
 
-// The API serves exactly POST /cases, GET /cases/{id} and POST
-// /cases/{id}/release, each with AWS_IAM
+// The API serves exactly POST /cases, GET /cases/{id}, POST
+// /cases/{id}/release and GET /fleets/{id}, each with AWS_IAM
 // authorization and a Lambda proxy integration to the function, deployed,
 // allowed to the responder role by the API's resource policy, and allowed to
 // invoke the function for that route only.
@@ -331,7 +332,7 @@ func TestApiRoutes(t *testing.T) {
 		got = append(got, r)
 	}
 	sort.Strings(got)
-	if want := []string{"GET /cases/{id}", "POST /cases", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"GET /cases/{id}", "GET /fleets/{id}", "POST /cases", "POST /cases/{id}/release"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("routes %v, want %v (lambda/README.md)", got, want)
 	}
 
@@ -399,7 +400,7 @@ func TestApiRoutes(t *testing.T) {
 	for _, s := range policy {
 		if s.Effect == "Allow" {
 			for _, r := range Strings(s.Resources) {
-				if !strings.HasPrefix(r, "execute-api:/*/POST/cases") && !strings.HasPrefix(r, "execute-api:/*/GET/cases/") {
+				if !strings.HasPrefix(r, "execute-api:/*/POST/cases") && !strings.HasPrefix(r, "execute-api:/*/GET/cases/") && r != "execute-api:/*/GET/fleets/*" {
 					t.Errorf("the API's resource policy allows %s, which is no route", r)
 				}
 			}

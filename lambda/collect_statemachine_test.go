@@ -435,6 +435,17 @@ func TestStateMachineCollectionTimesOut(t *testing.T) {
 	if rec.Status != evidence.StatusFailed || !strings.Contains(string(rec.After), "capture timeout") {
 		t.Errorf("memory-capture record %s %s", rec.Status, rec.After)
 	}
+	// The volatile-data command hung too: cancelled at its own bound (a
+	// third of the capture timeout), recorded as failed; the capture was
+	// sent after it all the same.
+	if v := w.checkVolatile(t, m, caseID, evidence.StatusFailed); !strings.Contains(v.Error, "cancelled") {
+		t.Errorf("volatile-data error %q", v.Error)
+	}
+	for _, c := range w.c.Commands() {
+		if c.DocumentName == ssmdocuments.LinuxVolatileData && c.Status != "Cancelled" {
+			t.Errorf("volatile-data command %s", c.Status)
+		}
+	}
 	// 30 minutes of capture at one poll every 30 s.
 	if ex.Waits < 55 || ex.Waits > 70 {
 		t.Errorf("%d waits", ex.Waits)
@@ -541,6 +552,11 @@ func TestStateMachineCustomActionCapturesMemory(t *testing.T) {
 			Status      string `json:"status"`
 			ImageSHA256 string `json:"image_sha256"`
 			Polls       int    `json:"polls"`
+			Volatile    *struct {
+				Status        string `json:"status"`
+				Ended         bool   `json:"ended"`
+				ArchiveSHA256 string `json:"archive_sha256"`
+			} `json:"volatile"`
 		} `json:"collection"`
 	}
 	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Collection == nil {
@@ -548,6 +564,15 @@ func TestStateMachineCustomActionCapturesMemory(t *testing.T) {
 	}
 	if c := body.Collection; c.Stage != step.StageFinish || c.Status != evidence.StatusOK || c.ImageSHA256 != sum || c.Polls < 1 {
 		t.Errorf("collection %+v", *c)
+	}
+	archive := ""
+	for _, a := range m.Artifacts {
+		if strings.HasSuffix(a.Path, "/volatile-data.tar.gz") {
+			archive = a.SHA256
+		}
+	}
+	if v := body.Collection.Volatile; v == nil || v.Status != evidence.StatusOK || !v.Ended || archive == "" || v.ArchiveSHA256 != archive {
+		t.Errorf("collection.volatile %+v, archive recorded with SHA-256 %q", v, archive)
 	}
 }
 
@@ -628,4 +653,123 @@ func TestStateMachineCloseKeepsAnEarlierContainmentFailure(t *testing.T) {
 	if m := w.record(t, caseID); m.Status != evidence.CasePartiallyContained {
 		t.Errorf("case status %s, want %s", m.Status, evidence.CasePartiallyContained)
 	}
+}
+
+// checkVolatile checks the case's volatile-data collection: its record
+// ended with status want, and, when it succeeded, the archive and the
+// instance's report are in the evidence bucket and in the case record, each
+// with the SHA-256 of the stored bytes; its one command was sent before the
+// capture command. It returns the volatile-data record.
+func (w *collectWorld) checkVolatile(t *testing.T, m *evidence.Manifest, caseID, want string) evidence.StepRecord {
+	t.Helper()
+	rec, ok := lastStep(m, "volatile-data")
+	if !ok {
+		t.Fatal("no volatile-data record")
+	}
+	var st struct {
+		Staged struct {
+			Ended bool   `json:"ended"`
+			Error string `json:"error"`
+		} `json:"staged"`
+	}
+	_ = json.Unmarshal(rec.After, &st)
+	if rec.Status != want || !st.Staged.Ended {
+		t.Fatalf("volatile-data record %s (ended %v, error %q), want %s: %s", rec.Status, st.Staged.Ended, st.Staged.Error, want, rec.Error)
+	}
+	volatile, capture := -1, -1
+	for i, c := range w.c.Commands() {
+		switch c.DocumentName {
+		case ssmdocuments.LinuxVolatileData:
+			if volatile >= 0 {
+				t.Errorf("a second volatile-data command: %s", c.CommandID)
+			}
+			volatile = i
+		case ssmdocuments.LinuxMemoryCapture:
+			capture = i
+		}
+	}
+	if volatile < 0 || capture >= 0 && capture < volatile {
+		t.Errorf("volatile-data command at %d, capture command at %d: volatile data comes first", volatile, capture)
+	}
+	if want != evidence.StatusOK {
+		return rec
+	}
+	base := w.suspect.InstanceID + "/volatile/run-001/"
+	for _, name := range []string{"volatile-data.tar.gz", "report.json"} {
+		var art *evidence.Artifact
+		for i, a := range m.Artifacts {
+			if a.Path == base+name {
+				art = &m.Artifacts[i]
+			}
+		}
+		if art == nil {
+			t.Fatalf("no artifact %s in the case record", base+name)
+		}
+		stored, ok := w.forensics.Objects("evidence")[evidence.Prefix+caseID+"/"+art.Path]
+		if !ok {
+			t.Fatalf("no object for %s", art.Path)
+		}
+		if sum := sha256.Sum256(stored.Body); art.SHA256 != hex.EncodeToString(sum[:]) || art.Size != int64(len(stored.Body)) {
+			t.Errorf("%s recorded with SHA-256 %s (%d bytes), stored %x (%d)", name, art.SHA256, art.Size, sum, len(stored.Body))
+		}
+		if name == "volatile-data.tar.gz" && !bytes.HasPrefix(stored.Body, []byte{0x1f, 0x8b}) {
+			t.Errorf("the archive is not gzip")
+		}
+	}
+	return rec
+}
+
+// The collecting playbooks from the API run volatile data too, as the CLI
+// does, before the memory capture: its archive and report land in the
+// evidence bucket, hashed, and are in the case record; then the image. The
+// function dies once after the send stage: the retry sends no second
+// volatile-data command (checkVolatile) and no second capture.
+func TestStateMachineCollectsVolatileData(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux", PollsToFinish: 2}, true)
+	w.crash["send"] = true
+	ex, caseID := w.run(t, "collect", 30*time.Second)
+	if ex.Status != "SUCCEEDED" || ex.End != "Done" {
+		t.Fatalf("execution %s at %s: %s %s", ex.Status, ex.End, ex.Error, ex.Cause)
+	}
+	if !w.crashed["send"] {
+		t.Fatal("the send stage never crashed")
+	}
+	m := w.record(t, caseID)
+	if m.Status != evidence.CaseContained {
+		t.Errorf("case status %s", m.Status)
+	}
+	w.checkVolatile(t, m, caseID, evidence.StatusOK)
+	if cmds := w.captureCommands(); len(cmds) != 1 || cmds[0].Status != "Success" {
+		t.Errorf("capture commands %+v, want one that succeeded", cmds)
+	}
+	w.checkClosed(t)
+}
+
+// Volatile data that fails (the instance's script dies) is recorded as
+// failed; the memory capture still runs and lands, and containment holds.
+func TestStateMachineVolatileFailureKeepsMemory(t *testing.T) {
+	w := newCollectWorld(t, fakeaws.Agent{Online: true, PlatformType: "Linux", Fault: fakeaws.FaultVolatileExit1}, true)
+	ex, caseID := w.run(t, "collect", 30*time.Second)
+	if ex.Status != "SUCCEEDED" || ex.End != "Done" {
+		t.Fatalf("execution %s at %s: %s %s", ex.Status, ex.End, ex.Error, ex.Cause)
+	}
+	m := w.record(t, caseID)
+	if m.Status != evidence.CaseContained {
+		t.Errorf("case status %s", m.Status)
+	}
+	rec := w.checkVolatile(t, m, caseID, evidence.StatusFailed)
+	if !strings.Contains(rec.Error, ssmdocuments.LinuxVolatileData) {
+		t.Errorf("volatile-data error %q does not name the document", rec.Error)
+	}
+	image := false
+	for _, a := range m.Artifacts {
+		image = image || strings.HasSuffix(a.Path, "/memory-image") && a.SHA256 != ""
+		if strings.Contains(a.Path, "/volatile/") && strings.HasSuffix(a.Path, ".tar.gz") {
+			t.Errorf("an archive was recorded from a collection that never ran: %+v", a)
+		}
+	}
+	if !image {
+		t.Errorf("no memory image recorded: %+v", m.Artifacts)
+	}
+	w.checkClosed(t)
 }

@@ -96,8 +96,12 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	states, err := m.allStates()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var seen []string
-	for name, st := range m.States {
+	for name, st := range states {
 		if st.Type != "Task" {
 			continue
 		}
@@ -125,7 +129,13 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 		if task == trigger.TaskRespond && !slices.Equal(keys, fields) {
 			t.Errorf("%s: the respond payload has %v, want every field of the case %v", name, keys, fields)
 		}
-		if st.ResultPath == nil || *st.ResultPath == "$" {
+		if task == trigger.TaskFleetOpen {
+			// The plan replaces the fleet's input (its targets are in the
+			// lanes now), carrying the fleet's fields on.
+			if st.ResultSelector["fleet_id.$"] != "$.Payload.fleet_id" {
+				t.Errorf("%s: the plan does not carry fleet_id on", name)
+			}
+		} else if st.ResultPath == nil || *st.ResultPath == "$" {
 			t.Errorf("%s: its result replaces the state's data (and the case_id with it): give a ResultPath", name)
 		}
 		retriesLambda := false
@@ -140,6 +150,14 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 			continue
 		}
 		caught := st.Catch[len(st.Catch)-1].Next
+		if task == trigger.TaskFleetCase || task == trigger.TaskFleetCaseStatus {
+			// One case that cannot be started or read ends its iteration
+			// (the fleet's close reads every case's record), not the fleet.
+			if c := states[caught]; c.Type != "Pass" || !c.End {
+				t.Errorf("%s: failures do not end the case's iteration", name)
+			}
+			continue
+		}
 		if task == trigger.TaskCollect && payload["stage"] != trigger.StageClose {
 			// A collection that fails must still close the forensic
 			// access (and, capture-first, isolate): Close, then on.
@@ -148,7 +166,7 @@ func TestStateMachineTasksRouteToTheHandler(t *testing.T) {
 			}
 			continue
 		}
-		if m.States[caught].Type != "Fail" {
+		if states[caught].Type != "Fail" {
 			t.Errorf("%s: failures are not caught into a Fail state", name)
 		}
 	}

@@ -55,6 +55,8 @@ type Request struct {
 	SnapshotLock step.SnapshotLock
 	// Progress, when set, receives the progress of long steps.
 	Progress func(step.Progress)
+	// StepDone, when set, receives each step's record as the step ends.
+	StepDone func(evidence.StepRecord)
 	// Actor, when set, is who asked for the response as the caller
 	// authenticated them (the IAM principal of an API call, the analyst of
 	// a Security Hub custom action). The identity the toolkit runs as is
@@ -82,6 +84,17 @@ type Request struct {
 	// otherwise claim what its few steps proved, and hide an earlier run's
 	// failed containment.
 	StatusOfCase bool
+	// Described, when set, is the instance as the caller already described
+	// it (a fleet's batched DescribeInstances): the response uses it and
+	// does not describe the instance again.
+	Described *DescribedInstance
+}
+
+// DescribedInstance is an instance as DescribeInstances answered, with the
+// account that owns it (its reservation's OwnerId).
+type DescribedInstance struct {
+	Instance  types.Instance
+	AccountID string
 }
 
 // Clients are the AWS clients a response uses: EC2 and STS in the workload
@@ -135,6 +148,10 @@ type Responder struct {
 	Signer evidence.Signer
 	Log    *slog.Logger
 	Now    func() time.Time
+	// BlastLedger, when set, takes the blast-radius slots (a fleet shares
+	// one between its engines, so that its responses do not race each
+	// other for slots); nil: evidence.TakeBlastSlot.
+	BlastLedger *evidence.BlastLedger
 }
 
 // Result is the outcome of one run.
@@ -183,6 +200,12 @@ var (
 	// ErrBlastRadius: the account's hour has no free slot of the blast
 	// radius; nothing was done. The error wraps *evidence.BlastRadiusError.
 	ErrBlastRadius = errors.New("blast radius reached")
+	// ErrInstanceBusy: another case is at work on the instance (another
+	// fleet, another respond); nothing was done. The error wraps
+	// *evidence.InstanceBusyError, and matches ErrCaseBusy as well: a
+	// caller that waits for a busy case (the Lambda retries it) waits for
+	// a busy instance the same way.
+	ErrInstanceBusy = errors.New("another case is at work on the instance")
 )
 
 var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -282,6 +305,12 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	if forced != nil {
 		log.Warn("protected instance: the response goes on because it was forced", "forced_by", forced.By, "tag", forced.Tag)
 	}
+	// The instance is claimed before a blast-radius slot is taken: a run
+	// refused because another case is at work on the instance takes none.
+	if err := r.claimInstance(ctx, req, t, log); err != nil {
+		log.Error("response could not start", "error", err)
+		return nil, err
+	}
 	// The slot is taken before the case's run lock: a run refused here
 	// leaves no lock that would hold the case.
 	blast, err := r.takeBlastSlot(ctx, req, t, plan, log)
@@ -295,6 +324,10 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer release()
+	if err := r.describeContinued(ctx, req, t); err != nil {
+		log.Error("response could not start", "error", err)
+		return nil, err
+	}
 	env := &step.Env{
 		Target: step.Target{
 			CaseID: req.CaseID, CaseIDGiven: req.CaseIDGiven, Instance: t.instance,
@@ -309,7 +342,7 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 			PresignValidUntil: r.Clients.PresignValidUntil,
 			AutoScaling:       r.Clients.AutoScaling, ELBv2: r.Clients.ELBv2, ELB: r.Clients.ELB,
 		},
-		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, Log: log, Now: r.Now, Stage: req.Stage,
+		Collection: req.Collection, SnapshotLock: req.SnapshotLock, Progress: req.Progress, StepDone: req.StepDone, Log: log, Now: r.Now, Stage: req.Stage,
 	}
 	records := step.Execute(ctx, env, plan, req.StepTimeout)
 
@@ -418,16 +451,21 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 		priorErr     error
 		reservations []types.Reservation
 	)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
-		if err != nil {
-			descErr = err
-			return
-		}
-		reservations = out.Reservations
-	}()
+	wg.Add(2)
+	if d := req.Described; d != nil {
+		reservations = []types.Reservation{{OwnerId: aws.String(d.AccountID), Instances: []types.Instance{d.Instance}}}
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
+			if err != nil {
+				descErr = err
+				return
+			}
+			reservations = out.Reservations
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		out, err := r.Clients.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -519,6 +557,30 @@ func (r *Responder) resolve(ctx context.Context, req Request, log *slog.Logger) 
 	return &t, nil
 }
 
+// describeContinued describes the instance again when the caller gave its
+// description (Request.Described) and the case has earlier runs: a run of
+// the case may have changed the instance since the caller described it
+// (another run of a fleet, finished while this one waited), and the steps
+// must start from what is, not from what was.
+func (r *Responder) describeContinued(ctx context.Context, req Request, t *target) error {
+	if req.Described == nil || t.prior == nil {
+		return nil
+	}
+	out, err := r.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{req.InstanceID}}, cloud.Urgent)
+	if err != nil {
+		return fmt.Errorf("describe instance %s again (its case has earlier runs): %w", req.InstanceID, err)
+	}
+	for _, res := range out.Reservations {
+		for _, inst := range res.Instances {
+			if aws.ToString(inst.InstanceId) == req.InstanceID {
+				t.instance = inst
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s is not in the DescribeInstances answer of region %s", ErrInstanceNotFound, req.InstanceID, r.Clients.Region)
+}
+
 // continueRecord makes t continue a record: its newest manifest and the
 // run number, for the instance the record is about.
 func (t *target) continueRecord(req Request) error {
@@ -543,6 +605,36 @@ func (t *target) unrecordedSnapshots(run int) []evidence.Snapshot {
 		out = append(out, s)
 	}
 	return out
+}
+
+// claimInstance claims the instance for the case (evidence.ClaimInstance),
+// so that no other case acts on it at the same time. A dry run changes
+// nothing and claims nothing. When the store cannot be reached, containment
+// goes on without the claim, as without the run lock.
+func (r *Responder) claimInstance(ctx context.Context, req Request, t *target, log *slog.Logger) error {
+	if req.DryRun {
+		return nil
+	}
+	err := evidence.ClaimInstance(ctx, r.Store, evidence.InstanceClaim{
+		AccountID: t.accountID, Region: r.Clients.Region, InstanceID: req.InstanceID, CaseID: req.CaseID, Holder: t.actor, Taken: r.now(),
+	}, r.now)
+	var busy *evidence.InstanceBusyError
+	switch {
+	case errors.As(err, &busy):
+		return instanceBusy{err: err}
+	case err != nil:
+		log.Warn("could not claim the instance for the case; continuing without the claim", "error", err)
+	}
+	return nil
+}
+
+// instanceBusy is ErrInstanceBusy with the claim that holds the instance.
+type instanceBusy struct{ err error }
+
+func (e instanceBusy) Error() string { return ErrInstanceBusy.Error() + ": " + e.err.Error() }
+func (e instanceBusy) Unwrap() error { return e.err }
+func (e instanceBusy) Is(target error) bool {
+	return target == ErrInstanceBusy || target == ErrCaseBusy
 }
 
 // holdCase takes the lock of this run of the case (evidence.ClaimRun), so

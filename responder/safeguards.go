@@ -78,9 +78,16 @@ func (r *Responder) takeBlastSlot(ctx context.Context, req Request, t *target, p
 	if req.BlastRadiusRaised {
 		rec.RaisedBy = t.actor
 	}
-	slot, reused, err := evidence.TakeBlastSlot(ctx, r.Store, evidence.BlastSlot{
+	want := evidence.BlastSlot{
 		AccountID: t.accountID, Hour: rec.Hour, CaseID: req.CaseID, InstanceID: req.InstanceID, Holder: t.actor, Taken: r.now(),
-	}, limit)
+	}
+	take := evidence.TakeBlastSlot
+	if r.BlastLedger != nil {
+		take = func(ctx context.Context, _ evidence.Store, want evidence.BlastSlot, limit int) (evidence.BlastSlot, bool, error) {
+			return r.BlastLedger.Take(ctx, want, limit)
+		}
+	}
+	slot, reused, err := take(ctx, r.Store, want, limit)
 	var full *evidence.BlastRadiusError
 	switch {
 	case errors.As(err, &full):

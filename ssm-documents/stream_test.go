@@ -89,8 +89,14 @@ func TestStreamUploadIntact(t *testing.T) {
 				if p.PartNumber < len(parts) && p.Size != 5*mib {
 					t.Errorf("part %d is %d bytes; all but the last must be the part size", p.PartNumber, p.Size)
 				}
-				if want := `"` + md5Hex(r.assembledPart(t, p.PartNumber)) + `"`; p.ETag != want {
+				body := r.assembledPart(t, p.PartNumber)
+				if want := `"` + md5Hex(body) + `"`; p.ETag != want {
 					t.Errorf("part %d ETag %s, receiver gave %s", p.PartNumber, p.ETag, want)
+				}
+				// The Content-MD5 the instance sent (the splitter computes it
+				// while cutting the part) is the MD5 of the bytes S3 holds.
+				if sum := md5.Sum(body); p.ContentMD5 != base64.StdEncoding.EncodeToString(sum[:]) {
+					t.Errorf("part %d content_md5 %s is not the MD5 of the part", p.PartNumber, p.ContentMD5)
 				}
 			}
 		})
@@ -145,45 +151,52 @@ func TestStreamUploadFailuresAreReported(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name        string
-		urls        int
-		failPart    int
-		source      string
-		wantFailure string
-		wantPart    int
-	}{
+	tests := []streamFailure{
 		{"server keeps failing a part", 20, 2, src, "upload", 2},
 		{"more parts than URLs", 1, 0, src, "exhausted", 2},
 		{"source unreadable", 20, 0, filepath.Join(t.TempDir(), "missing"), "source", 0},
 		{"source empty", 20, 0, empty, "source", 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := newReceiver(t)
-			if tt.failPart > 0 {
-				r.failPartTimes(tt.failPart, -1)
-			}
-			rep, res := streamRun(t, r, tt.urls, "none", tt.source, "RC_PUT_ATTEMPTS=2", "RC_CURL_RETRY=0")
-			if res.exit == 0 {
-				t.Fatalf("exit 0 for a failed upload: %+v", rep)
-			}
-			if rep.Status != StatusFailed || rep.Failure != tt.wantFailure || rep.FailedPart != tt.wantPart {
-				t.Errorf("status %s failure %q part %d, want failed %q part %d (%s)",
-					rep.Status, rep.Failure, rep.FailedPart, tt.wantFailure, tt.wantPart, rep.Error)
-			}
-			if _, err := rep.CompletedParts(); err == nil {
-				t.Errorf("CompletedParts accepted a failed upload")
-			}
-			if tt.failPart > 0 {
-				if n := r.putsOfPart(tt.failPart); n != 2 {
-					t.Errorf("part %d was sent %d times, want 2 (RC_PUT_ATTEMPTS)", tt.failPart, n)
-				}
-				if p := rep.Parts[tt.failPart-1]; p.Status != "failed" || p.HTTPStatus != 500 {
-					t.Errorf("part %d reported %s/%d, want failed/500", tt.failPart, p.Status, p.HTTPStatus)
-				}
-			}
-		})
+		// python: the one-pass splitter; coreutils: tee, dd and md5sum.
+		for _, hashtee := range []string{"python", "coreutils"} {
+			t.Run(tt.name+"/"+hashtee, func(t *testing.T) { tt.check(t, hashtee) })
+		}
+	}
+}
+
+type streamFailure struct {
+	name        string
+	urls        int
+	failPart    int
+	source      string
+	wantFailure string
+	wantPart    int
+}
+
+func (tt streamFailure) check(t *testing.T, hashtee string) {
+	r := newReceiver(t)
+	if tt.failPart > 0 {
+		r.failPartTimes(tt.failPart, -1)
+	}
+	rep, res := streamRun(t, r, tt.urls, "none", tt.source, "RC_PUT_ATTEMPTS=2", "RC_CURL_RETRY=0", "SU_HASHTEE="+hashtee)
+	if res.exit == 0 {
+		t.Fatalf("exit 0 for a failed upload: %+v", rep)
+	}
+	if rep.Status != StatusFailed || rep.Failure != tt.wantFailure || rep.FailedPart != tt.wantPart {
+		t.Errorf("status %s failure %q part %d, want failed %q part %d (%s)",
+			rep.Status, rep.Failure, rep.FailedPart, tt.wantFailure, tt.wantPart, rep.Error)
+	}
+	if _, err := rep.CompletedParts(); err == nil {
+		t.Errorf("CompletedParts accepted a failed upload")
+	}
+	if tt.failPart > 0 {
+		if n := r.putsOfPart(tt.failPart); n != 2 {
+			t.Errorf("part %d was sent %d times, want 2 (RC_PUT_ATTEMPTS)", tt.failPart, n)
+		}
+		if p := rep.Parts[tt.failPart-1]; p.Status != "failed" || p.HTTPStatus != 500 {
+			t.Errorf("part %d reported %s/%d, want failed/500", tt.failPart, p.Status, p.HTTPStatus)
+		}
 	}
 }
 

@@ -39,7 +39,8 @@ and the instance's responder:status tag carry):
    2  bad input (nothing was called)
    3  contained or acquired, but some evidence, the case record or the notification failed
    4  could not start: instance not found or terminated, no credentials, case not found,
-      or another run of the case is at work (it holds the case's run lock), or refused by
+      or another run of the case is at work (it holds the case's run lock), or another case is
+      at work on the instance (it holds the instance's claim), or refused by
       a safeguard: the instance is protected (--force), or the blast radius is reached
       (--blast-radius); nothing was changed
    5  dry run, would-contain or would-acquire: nothing was changed and every check that could

@@ -24,11 +24,17 @@ var commandExamples = map[string][]example{
 			"--forensic-profile arn:aws:iam::111122223333:instance-profile/responder/responder-ir-member-forensic-ssm " +
 			"--staging-bucket responder-staging-444455556666"},
 		{"the names of the steps that failed, for a script", "responder respond -i i-0123456789abcdef0 --output text --query 'steps[?status==`failed`].name'"},
+		{"a fleet: every instance tagged app=web in two Regions, one case each; shows the plan, --yes acts on it", "responder respond --filter tag:app=web --region eu-west-1,us-east-1 --fleet-id fleet-worm-1 --yes"},
+		{"the EC2 instances of Security Hub findings, in the accounts they are in", "responder respond --findings findings.json " +
+			"--accounts 111122223333,444455556666 --role-arn 'arn:aws:iam::{account}:role/responder-ir-member' --yes"},
+		{"continue a fleet: contained instances are left alone, the others continue their case", "responder respond --fleet-id fleet-worm-1 --filter tag:app=web --region eu-west-1,us-east-1 --yes"},
 	},
 	"status": {
 		{"the record of a case: who ran each run, every step, the evidence", "responder status --case-id case-20261123-093012-1a2b3c4d"},
 		{"the case status alone", "responder status --case-id case-20261123-093012-1a2b3c4d --output text --query status"},
 		{"from the forensics bucket, as JSON", "responder status --case-id case-20261123-093012-1a2b3c4d --evidence-bucket forensics-evidence-444455556666 --output json"},
+		{"a fleet: every target, its case and outcome", "responder status --fleet-id fleet-worm-1"},
+		{"the instances of a fleet that are not contained", "responder status --fleet-id fleet-worm-1 --output text --query 'cases[?status!=`contained`].instance_id'"},
 	},
 	"verify": {
 		{"a local case, without AWS access", "responder verify --case-id case-20261123-093012-1a2b3c4d --no-snapshots"},
@@ -55,6 +61,7 @@ var commandExamples = map[string][]example{
 	},
 	"report": {
 		{"one self-contained HTML file to attach to a ticket", "responder report --case-id case-20261123-093012-1a2b3c4d --format html --out case.html"},
+		{"verify the evidence first: the headline then says VERIFIED (or why not)", "responder report --case-id case-20261123-093012-1a2b3c4d --verify --format html --out case-verified.html"},
 		{"Markdown on standard output", "responder report --case-id case-20261123-093012-1a2b3c4d"},
 	},
 	"playbooks": {

@@ -17,6 +17,7 @@ import (
 	"github.com/responder-ir/responder/responder"
 	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
+	"github.com/responder-ir/responder/responder/fleet"
 	"github.com/responder-ir/responder/responder/step"
 )
 
@@ -42,12 +43,13 @@ type respondOptions struct {
 	AWS          awsOptions
 	Store        storeOptions
 	Signing      signingOptions
+	// Fleet are the flags that name several targets (fleet.go).
+	Fleet fleetOptions
 }
 
 func respondCommand(s *streams, d deps) *cli.Command {
 	o := &respondOptions{}
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "instance-id", Aliases: []string{"i"}, Usage: "the suspect EC2 instance (i-...)", Required: true, Destination: &o.InstanceID},
 		&cli.StringFlag{Name: "case-id", Usage: "the case to record under (default: a new case-YYYYMMDD-HHMMSS-xxxxxxxx); reuse it to resume a case", Destination: &o.CaseID},
 		&cli.StringFlag{Name: "topic-arn", Usage: "SNS topic to notify", Destination: &o.TopicARN, EnvVars: []string{"RESPONDER_TOPIC_ARN"}},
 		&cli.StringFlag{Name: "playbook", Usage: "run the playbook `NAME|FILE`: a name listed above, or a playbook file of your own (a regular file of at most 1 MiB)", Value: playbooks.Default, Destination: &o.Playbook},
@@ -62,7 +64,8 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
 	flags = append(flags, roleFlags(&o.roleOptions, " (the evidence store keeps your own credentials)")...)
-	flags = append(flags, awsFlags(&o.AWS)...)
+	flags = append(fleetFlags(&o.Fleet), flags...)
+	flags = append(flags, withRegions(awsFlags(&o.AWS), &o.Fleet)...)
 	flags = append(flags, storeFlags(&o.Store)...)
 	flags = append(flags, signingFlags(&o.Signing)...)
 	return &cli.Command{
@@ -70,7 +73,9 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		Usage: "acquire evidence from an instance, contain it, record the case and notify",
 		UsageText: "responder respond --instance-id i-0123456789abcdef0 [--case-id ID] [--playbook NAME|FILE | --steps a,b,c]\n" +
 			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--forensic-profile ARN] [--staging-bucket B] [--dry-run]\n" +
-			"    [--protected-tag KEY] [--force] [--blast-radius N]",
+			"    [--protected-tag KEY] [--force] [--blast-radius N]\n" +
+			"responder respond (--instance-id ID,ID... | --filter NAME=VALUES | --findings FILE)... [--region R,R...]\n" +
+			"    [--accounts A,A... --role-arn 'arn:aws:iam::{account}:role/NAME'] [--fleet-id ID] [--yes] [--max-concurrency N] [...]",
 		Description: respondDescription(),
 		Flags:       flags,
 		Action: func(c *cli.Context) error {
@@ -79,6 +84,16 @@ func respondCommand(s *streams, d deps) *cli.Command {
 			}
 			if err := o.Signing.validate(); err != nil {
 				return err
+			}
+			if len(o.Fleet.InstanceIDs) == 0 && len(o.Fleet.Filters) == 0 && o.Fleet.Findings == "" {
+				return exitf(exitUsage, "respond needs --instance-id (see responder respond --help)")
+			}
+			if o.Fleet.isFleet() {
+				return runFleet(c, s, d, o)
+			}
+			o.InstanceID = fleet.SplitIDs(o.Fleet.InstanceIDs)[0]
+			if regions := fleet.SplitIDs(o.Fleet.Regions); len(regions) == 1 {
+				o.AWS.Region = regions[0]
 			}
 			return runRespond(c, s, d, o)
 		},
@@ -114,6 +129,7 @@ func respondDescription() string {
 		"case partially-contained. A playbook turns it off with containment: {revoke_credentials: false}.\n" +
 		"The collect playbooks need --evidence-bucket (the instance uploads its memory and volatile\n" +
 		"data there through presigned URLs), and usually --forensic-profile and --staging-bucket.\n\n" +
+		fleetHelp + "\n\n" +
 		scalingHelp + "\n\n" +
 		safeguardsHelp + "\n\n" +
 		wrap("Steps for --steps: "+strings.Join(step.Names(), ", ")+".", 95) + "\n\n")

@@ -23,8 +23,9 @@ import (
 
 // The API's routes.
 const (
-	routeCases = "/cases"      // POST: start a case
-	routeCase  = "/cases/{id}" // GET: read a case
+	routeCases = "/cases"       // POST: start a case
+	routeCase  = "/cases/{id}"  // GET: read a case
+	routeFleet = "/fleets/{id}" // GET: read a fleet
 	// routeRelease (release.go), POST: release a case.
 )
 
@@ -73,6 +74,8 @@ func (h *Handler) apiV1(ctx context.Context, log *slog.Logger, event json.RawMes
 		req.Route, req.CaseID = routeCase, ev.PathParameters["id"]
 	case ev.Resource == routeRelease && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeRelease, ev.PathParameters["id"]
+	case ev.Resource == routeFleet && ev.PathParameters["id"] != "":
+		req.Route, req.CaseID = routeFleet, ev.PathParameters["id"]
 	default:
 		req.Route, req.CaseID = routeOf(ev.Path)
 	}
@@ -100,6 +103,8 @@ func (h *Handler) apiV2(ctx context.Context, log *slog.Logger, event json.RawMes
 		req.Route, req.CaseID = routeCase, ev.PathParameters["id"]
 	case route == routeRelease && ev.PathParameters["id"] != "":
 		req.Route, req.CaseID = routeRelease, ev.PathParameters["id"]
+	case route == routeFleet && ev.PathParameters["id"] != "":
+		req.Route, req.CaseID = routeFleet, ev.PathParameters["id"]
 	default:
 		req.Route, req.CaseID = routeOf(ev.RawPath)
 	}
@@ -132,10 +137,15 @@ func (h *Handler) serveAPI(ctx context.Context, log *slog.Logger, req apiRequest
 			return h.postRelease(ctx, log, req)
 		}
 		allowed = http.MethodPost
+	case routeFleet:
+		if req.Method == http.MethodGet {
+			return h.getFleet(ctx, log, req)
+		}
+		allowed = http.MethodGet
 	default:
 		log.Info("API request rejected: no such route")
 		return errorResponse(&apiError{Status: http.StatusNotFound, Code: "not_found",
-			Message: "no such resource: use POST /cases, GET /cases/{id} or POST /cases/{id}/release"}, req.RequestID)
+			Message: "no such resource: use POST /cases, GET /cases/{id}, POST /cases/{id}/release or GET /fleets/{id}"}, req.RequestID)
 	}
 	log.Info("API request rejected: method not allowed")
 	r := errorResponse(&apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
@@ -174,6 +184,9 @@ func (h *Handler) postCase(ctx context.Context, log *slog.Logger, req apiRequest
 	cr, e := decodeCaseRequest(body)
 	if e != nil {
 		return h.rejected(log, e, req.RequestID)
+	}
+	if cr.isFleet() {
+		return h.postFleet(ctx, log, req, cr)
 	}
 	t, e := h.validate(cr)
 	if e != nil {
@@ -426,6 +439,12 @@ func routeOf(path string) (route, caseID string) {
 			id = segs[n-2]
 		}
 		return routeRelease, id
+	case n >= 2 && segs[n-2] == "fleets":
+		id, err := url.PathUnescape(segs[n-1])
+		if err != nil {
+			id = segs[n-1]
+		}
+		return routeFleet, id
 	case n >= 2 && segs[n-2] == "cases":
 		id, err := url.PathUnescape(segs[n-1])
 		if err != nil {

@@ -17,9 +17,10 @@ import (
 	"github.com/responder-ir/responder/responder/evidence"
 )
 
-// MaxBodyBytes caps the body of POST /cases. A valid body is a few hundred
-// bytes; anything larger is refused before it is parsed.
-const MaxBodyBytes = 16 << 10
+// MaxBodyBytes caps the body of POST /cases. A one-instance body is a few
+// hundred bytes, a fleet of MaxFleetInstances instance IDs about 23 KiB;
+// anything larger is refused before it is parsed.
+const MaxBodyBytes = 64 << 10
 
 // caseRequest is the body of POST /cases.
 type caseRequest struct {
@@ -31,6 +32,13 @@ type caseRequest struct {
 	// Force responds to an instance tagged as protected (the case record
 	// names who forced it).
 	Force bool `json:"force"`
+	// A fleet (fleet_request.go): instance IDs or ARNs, or EC2 filters in
+	// accounts and Regions; fleet_id names (or continues) the fleet.
+	InstanceIDs []string      `json:"instance_ids"`
+	Filters     []fleetFilter `json:"filters"`
+	Accounts    []string      `json:"accounts"`
+	Regions     []string      `json:"regions"`
+	FleetID     string        `json:"fleet_id"`
 }
 
 // apiError is an error answer of the API: an HTTP status, a stable code for

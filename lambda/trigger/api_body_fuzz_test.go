@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -84,7 +85,7 @@ func checkParsed(t *testing.T, body []byte, req caseRequest) {
 		t.Fatal(err)
 	}
 	again, e := decodeCaseRequest(encoded)
-	if e != nil || again != req {
+	if e != nil || !reflect.DeepEqual(again, req) {
 		t.Fatalf("round trip: %+v -> %s -> %+v, %v", req, encoded, again, e)
 	}
 }

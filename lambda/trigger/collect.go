@@ -99,18 +99,56 @@ func (h *Handler) collect(ctx context.Context, log *slog.Logger, payload json.Ra
 		name = (step.SSMAccess{}).Name()
 	}
 	req.Plan, req.KeepStatus = []string{name}, true
+	if p.Stage != step.StageAccess && h.volatileInStage(ctx, log, p, playbook) {
+		// Volatile data first, as the CLI runs it; the capture is sent
+		// once it has ended. Its failure ends only itself.
+		volatile := (step.VolatileData{}).Name()
+		req.Plan, req.After = []string{volatile, name}, map[string][]string{name: {volatile}}
+	}
 	req.Stage = step.CollectStage{Name: p.Stage, Collection: p.Collection, Reason: p.Reason}
 	res, err := r.Respond(ctx, req)
 	if err = h.runFailure(ctx, log, res, err); err != nil {
 		return nil, err
 	}
-	out := stageResult(p, res.Steps[0])
+	rec, ok := stepRecord(res.Steps, name)
+	if !ok {
+		return nil, fail(ErrorInternal, "collect stage %s: no %s record", p.Stage, name)
+	}
+	out := stageResult(p, rec)
 	log.Info("collect stage done", "collection_id", p.Collection, "failed", out.Failed, "command_status", out.CommandStatus,
 		"parts_uploaded", out.PartsUploaded, "bytes_uploaded", out.BytesUploaded)
 	if out.ImageSHA256 != "" && p.Stage == step.StageFinish {
 		h.noteImage(ctx, log, p, out)
 	}
 	return out, nil
+}
+
+// volatileInStage says whether a stage runs the playbook's volatile-data
+// collection: from prepare on, until it has ended (the case record says).
+func (h *Handler) volatileInStage(ctx context.Context, log *slog.Logger, p collectPayload, playbook playbooks.Playbook) bool {
+	if !slices.Contains(playbook.Names(), (step.VolatileData{}).Name()) {
+		return false
+	}
+	if p.Stage == step.StagePrepare {
+		return true
+	}
+	m, err := evidence.LoadManifest(ctx, h.Store, p.CaseID)
+	if err != nil {
+		// The stage then sees for itself: an ended collection says so again.
+		log.Warn("collect stage: case record not read to plan volatile data", "error", err)
+		return true
+	}
+	return step.VolatileOpen(m, p.Collection)
+}
+
+// stepRecord finds a step's record among a run's.
+func stepRecord(recs []evidence.StepRecord, name string) (evidence.StepRecord, bool) {
+	for _, r := range recs {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return evidence.StepRecord{}, false
 }
 
 // checkCollect validates a collect payload before any AWS call.

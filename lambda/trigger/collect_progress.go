@@ -20,6 +20,48 @@ type collectionSummary struct {
 	Reason string    `json:"reason,omitempty"`
 	Error  string    `json:"error,omitempty"`
 	step.StagedProgress
+	// Volatile is the newest record of the staged volatile-data collection.
+	Volatile *volatileSummary `json:"volatile,omitempty"`
+}
+
+// volatileSummary is what GET /cases/{id} shows of the volatile data.
+type volatileSummary struct {
+	Stage         string `json:"stage"`
+	Status        string `json:"status"`
+	Ended         bool   `json:"ended"`
+	Error         string `json:"error,omitempty"`
+	CommandStatus string `json:"command_status,omitempty"`
+	ArchivePath   string `json:"archive_path,omitempty"`
+	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
+}
+
+// volatileProgress reads the newest staged volatile-data record.
+func volatileProgress(m *evidence.Manifest) *volatileSummary {
+	for i := len(m.Steps) - 1; i >= 0; i-- {
+		st := m.Steps[i]
+		if st.Name != (step.VolatileData{}).Name() {
+			continue
+		}
+		var rec struct {
+			Command struct {
+				Status string `json:"status"`
+			} `json:"command"`
+			Archive *evidence.Artifact `json:"archive"`
+			Staged  *struct {
+				Stage string `json:"stage"`
+				Ended bool   `json:"ended"`
+			} `json:"staged"`
+		}
+		if json.Unmarshal(st.After, &rec) != nil || rec.Staged == nil {
+			continue // a CLI run: the steps show it
+		}
+		v := &volatileSummary{Stage: rec.Staged.Stage, Status: st.Status, Ended: rec.Staged.Ended, Error: st.Error, CommandStatus: rec.Command.Status}
+		if rec.Archive != nil {
+			v.ArchivePath, v.ArchiveSHA256 = rec.Archive.Path, rec.Archive.SHA256
+		}
+		return v
+	}
+	return nil
 }
 
 // collectionProgress reads the newest memory-capture (or, before it,
@@ -45,7 +87,7 @@ func collectionProgress(m *evidence.Manifest) *collectionSummary {
 				stage = staged.Staged.Stage
 			}
 			return &collectionSummary{Stage: stage, Status: st.Status, Run: st.Run, At: st.EndedAt, Reason: st.Reason, Error: st.Error,
-				StagedProgress: step.ReadStagedProgress(st.After)}
+				StagedProgress: step.ReadStagedProgress(st.After), Volatile: volatileProgress(m)}
 		}
 	}
 	return nil

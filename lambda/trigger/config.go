@@ -103,6 +103,8 @@ type Config struct {
 	SigningKey string
 	// Collection configures OS-level collection (collect_config.go).
 	Collection CollectionConfig
+	// Fleet configures the fan-out of a fleet (fleet_config.go).
+	Fleet FleetConfig
 }
 
 // ConfigError is a missing or invalid environment variable.
@@ -248,6 +250,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.loadCollection(get, bad)
+	c.loadFleet(get, bad)
 	return c, errlist.Join(errs...)
 }
 

@@ -58,6 +58,8 @@ type Handler struct {
 	// Now and NewCaseID default to time.Now and responder.NewCaseID.
 	Now       func() time.Time
 	NewCaseID func(time.Time) string
+	// NewFleetID defaults to fleet-YYYYMMDD-HHMMSS-<8 hex>.
+	NewFleetID func(time.Time) string
 }
 
 // New builds the handler of the Lambda function from its environment:

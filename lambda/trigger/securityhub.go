@@ -21,6 +21,7 @@ import (
 // event: the findings an analyst selected, in ASFF, and the custom action.
 type customActionEvent struct {
 	ID        string   `json:"id"`
+	Time      string   `json:"time"`
 	Account   string   `json:"account"`
 	Region    string   `json:"region"`
 	Resources []string `json:"resources"` // the custom action's ARN
@@ -86,7 +87,10 @@ type caseRef struct {
 
 // customActionResult is the answer to a custom action event.
 type customActionResult struct {
-	Action                  string        `json:"action"`
+	Action string `json:"action"`
+	// FleetID is the fleet that runs the cases when the findings named
+	// several instances (fleet_findings.go).
+	FleetID                 string        `json:"fleet_id,omitempty"`
 	Findings                int           `json:"findings"`
 	Cases                   []caseRef     `json:"cases"`
 	FindingsUpdated         int           `json:"findings_updated"`
@@ -139,9 +143,9 @@ func (h *Handler) customAction(ctx context.Context, log *slog.Logger, event json
 	if len(ev.Resources) > 0 {
 		playbook = h.Config.actionPlaybook(ev.Resources[0])
 	}
-	outcomes := h.startAll(ctx, log, targets, asking, actor, SourceSecurityHub, playbook)
+	outcomes, fleetID := h.startFindingCases(ctx, log, ev, targets, asking, actor, playbook)
 
-	res := customActionResult{Action: ev.Detail.ActionName, Findings: len(ev.Detail.Findings), Cases: []caseRef{}}
+	res := customActionResult{Action: ev.Detail.ActionName, Findings: len(ev.Detail.Findings), Cases: []caseRef{}, FleetID: fleetID}
 	var failures []error
 	for _, t := range targets {
 		o := outcomes[t]

@@ -10,6 +10,7 @@ import (
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
 	"github.com/responder-ir/responder/lambda/trigger"
+	"github.com/responder-ir/responder/responder/evidence"
 	"github.com/responder-ir/responder/responder/fakeaws"
 )
 
@@ -78,7 +79,8 @@ func (e *env) addFindings(findings ...map[string]any) {
 }
 
 type customActionAnswer struct {
-	Cases []struct {
+	FleetID string `json:"fleet_id"`
+	Cases   []struct {
 		CaseID     string `json:"case_id"`
 		InstanceID string `json:"instance_id"`
 		Joined     bool   `json:"joined"`
@@ -123,8 +125,9 @@ func TestCustomActionSampleEvent(t *testing.T) {
 }
 
 // Several findings naming the same instances, an instance of an account not
-// allowed, a malformed resource: one case per allowed instance, and every
-// finding told what became of it.
+// allowed, a malformed resource: one case per allowed instance, run as one
+// fleet (whose input gives each case the findings that name its instance),
+// and every finding told what became of it.
 func TestCustomActionManyFindings(t *testing.T) {
 	e := newEnv(t)
 	second := e.cloud.AddInstance(fakeaws.InstanceSpec{VpcID: e.suspect.VpcID})
@@ -147,11 +150,31 @@ func TestCustomActionManyFindings(t *testing.T) {
 	for _, c := range ans.Cases {
 		caseOf[c.InstanceID] = c.CaseID
 	}
-	if len(ans.Cases) != 2 || caseOf[e.suspect.InstanceID] == "" || caseOf[second] == "" {
-		t.Fatalf("cases %+v, want one per instance", ans.Cases)
+	if len(ans.Cases) != 2 || caseOf[e.suspect.InstanceID] != evidence.FleetCaseID(ans.FleetID, e.suspect.InstanceID) ||
+		caseOf[second] != evidence.FleetCaseID(ans.FleetID, second) {
+		t.Fatalf("cases %+v of fleet %s, want one per instance, named after the fleet", ans.Cases, ans.FleetID)
 	}
-	if exs := e.sfn.Executions(); len(exs) != 2 {
-		t.Errorf("%d executions, want 2", len(exs))
+	exs := e.sfn.Executions()
+	if len(exs) != 1 || exs[0].Name != ans.FleetID {
+		t.Fatalf("executions %+v, want the fleet's", exs)
+	}
+	var in trigger.FleetInput
+	if err := json.Unmarshal([]byte(exs[0].Input), &in); err != nil {
+		t.Fatal(err)
+	}
+	asked := map[string][]string{}
+	for _, target := range in.Targets {
+		for _, f := range target.Findings {
+			asked[target.InstanceID] = append(asked[target.InstanceID], f.ID)
+		}
+	}
+	if fmt.Sprint(asked[e.suspect.InstanceID]) != "[F1 F2]" || fmt.Sprint(asked[second]) != "[F2 F3]" {
+		t.Errorf("findings per case %v", asked)
+	}
+	// EventBridge's retry of the event finds the same fleet.
+	e.mustHandle(e.customActionEvent(findings...))
+	if n := len(e.sfn.Executions()); n != 1 {
+		t.Errorf("%d executions after the event's retry, want 1", n)
 	}
 
 	for _, tc := range []struct {
@@ -185,8 +208,8 @@ func TestCustomActionManyFindings(t *testing.T) {
 	}
 }
 
-// 100 findings, each naming its own instance: 100 cases, 100 findings noted
-// (each note differs, so in calls of one finding each).
+// 100 findings, each naming its own instance: 100 cases in one fleet, 100
+// findings noted (each note differs, so in calls of one finding each).
 func TestCustomActionHundredFindings(t *testing.T) {
 	e := newEnv(t)
 	var findings []map[string]any
@@ -202,8 +225,8 @@ func TestCustomActionHundredFindings(t *testing.T) {
 	if len(ans.Cases) != 100 || ans.FindingsUpdated != 100 {
 		t.Fatalf("answer: %d cases, %d findings updated", len(ans.Cases), ans.FindingsUpdated)
 	}
-	if exs := e.sfn.Executions(); len(exs) != 100 {
-		t.Errorf("%d executions, want 100", len(exs))
+	if exs := e.sfn.Executions(); len(exs) != 1 || exs[0].Name != ans.FleetID || strings.Count(exs[0].Input, `"case_id"`) != 100 {
+		t.Errorf("%d executions, want the fleet's, of 100 cases", len(exs))
 	}
 	for _, f := range e.hub.Findings() {
 		if f.Workflow != shtypes.WorkflowStatusNotified || len(f.Note) > trigger.MaxNoteLength {

@@ -205,7 +205,12 @@ func (h *Handler) startExecution(ctx context.Context, input CaseInput) (string, 
 	if err != nil {
 		return "", fmt.Errorf("encode execution input: %w", err)
 	}
-	names := []string{input.CaseID, rerunName(input)}
+	return h.startNamed(ctx, []string{input.CaseID, rerunName(input)}, body)
+}
+
+// startNamed starts an execution under the first of names that is free or
+// already has this input (see startExecution).
+func (h *Handler) startNamed(ctx context.Context, names []string, body []byte) (string, error) {
 	for _, name := range names {
 		out, err := h.Executions.StartExecution(ctx, &sfn.StartExecutionInput{
 			StateMachineArn: aws.String(h.Config.StateMachineARN), Name: aws.String(name), Input: aws.String(string(body)),

@@ -39,6 +39,11 @@ var taskRoutes = map[string]taskRoute{
 	TaskSnapshotStatus: {reflect.TypeFor[snapshotPayload](), (*Handler).snapshotStatus},
 	TaskPreserve:       {reflect.TypeFor[preservePayload](), (*Handler).preserve},
 	TaskCollect:        {reflect.TypeFor[collectPayload](), (*Handler).collect},
+	// A fleet's tasks (fleet_tasks.go).
+	TaskFleetOpen:       {reflect.TypeFor[fleetOpenPayload](), (*Handler).fleetOpen},
+	TaskFleetCase:       {reflect.TypeFor[fleetCasePayload](), (*Handler).fleetCase},
+	TaskFleetCaseStatus: {reflect.TypeFor[fleetCaseStatusPayload](), (*Handler).fleetCaseStatus},
+	TaskFleetClose:      {reflect.TypeFor[fleetClosePayload](), (*Handler).fleetClose},
 }
 
 // Tasks lists the task routes, sorted.

@@ -230,7 +230,7 @@ func TestTaskFieldsAreThePayloads(t *testing.T) {
 	if _, ok := trigger.TaskFields("nope"); ok {
 		t.Error("TaskFields knows an unknown task")
 	}
-	if got := strings.Join(trigger.Tasks(), ","); got != "collect,preserve,respond,snapshot-status" {
+	if got := strings.Join(trigger.Tasks(), ","); got != "collect,fleet-case,fleet-case-status,fleet-close,fleet-open,preserve,respond,snapshot-status" {
 		t.Errorf("Tasks() = %s", got)
 	}
 }

@@ -127,13 +127,16 @@ func ValidateCaseID(id string) error {
 	if strings.EqualFold(id, LocksFolder) {
 		return fmt.Errorf("invalid case ID %q: %q is reserved for the evidence store's locks", id, LocksFolder)
 	}
+	if strings.EqualFold(id, FleetsFolder) {
+		return fmt.Errorf("invalid case ID %q: %q is reserved for the evidence store's fleet records", id, FleetsFolder)
+	}
 	return nil
 }
 
 // validateFolder checks the folder a store operation names: a case, or the
 // locks folder (only the lock code in this package names it).
 func validateFolder(id string) error {
-	if id == LocksFolder {
+	if id == LocksFolder || id == FleetsFolder {
 		return nil
 	}
 	return ValidateCaseID(id)

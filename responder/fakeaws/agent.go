@@ -95,12 +95,15 @@ const (
 	// stdout, nothing uploaded. Documents that do not run bash are not
 	// affected.
 	FaultExit1 = "exit-1"
+	// FaultVolatileExit1 is FaultExit1 for the volatile-data documents
+	// only: every other document runs as without a fault.
+	FaultVolatileExit1 = "volatile-exit-1"
 )
 
-var agentFaults = []string{"", FaultSource, FaultUploadPart2, FaultLieHash, FaultShort, FaultHang, FaultNoReport, FaultExit1}
+var agentFaults = []string{"", FaultSource, FaultUploadPart2, FaultLieHash, FaultShort, FaultHang, FaultNoReport, FaultExit1, FaultVolatileExit1}
 
 // scriptFaults need a script to act on: the Windows stand-in has none.
-var scriptFaults = []string{FaultSource, FaultExit1}
+var scriptFaults = []string{FaultSource, FaultExit1, FaultVolatileExit1}
 
 // LinuxAgent returns an online Amazon Linux 2023 agent.
 func LinuxAgent() Agent {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
 
 // What the fake SSM Agent does with a command: what the real agent does,
@@ -95,6 +97,12 @@ func (c *Cloud) newJobLocked(cmd *command, inst *instance, a *agentState, conten
 	if isSealingKeyDocument(j.document) {
 		// Faults are the collection's: the key is made whatever they are.
 		j.fault = ""
+	}
+	if j.fault == FaultVolatileExit1 {
+		j.fault = ""
+		if j.document == ssmdocuments.LinuxVolatileData || j.document == ssmdocuments.WindowsVolatileData {
+			j.fault = FaultExit1
+		}
 	}
 	return j
 }

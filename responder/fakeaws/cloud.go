@@ -89,6 +89,9 @@ type Cloud struct {
 	// without a change (see Ignore; negative: every call).
 	ignored map[string]int
 	calls   map[string]int // operation -> number of calls served
+	// inFlight counts the calls being served now, by service; maxInFlight
+	// is the most seen at once (MaxConcurrentCalls).
+	inFlight, maxInFlight map[string]int
 	// groupPending counts, per security group made by CreateSecurityGroup, the
 	// ModifyNetworkInterfaceAttribute calls that still do not see it.
 	groupPending map[string]int
@@ -254,6 +257,17 @@ func (c *Cloud) CallCount(op string) int {
 	return c.calls[op]
 }
 
+// MaxConcurrentCalls is the most calls of a service ("EC2", "S3", "SNS",
+// "STS", "KMS", "SSM", "IAM") or of one operation ("CreateSnapshots") this
+// account and Region served at once, each call counted from its arrival,
+// its Latency included, to its answer: what a test of bounded concurrency
+// per account and Region asserts on.
+func (c *Cloud) MaxConcurrentCalls(serviceOrOperation string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxInFlight[serviceOrOperation]
+}
+
 // TotalCalls returns how many calls of any operation were served, failed
 // ones included: zero proves that nothing reached the (fake) cloud.
 func (c *Cloud) TotalCalls() int {
@@ -277,9 +291,20 @@ func (c *Cloud) call(ctx context.Context, service, op string, dryRun bool, md *m
 	c.mu.Lock()
 	requestID := c.uuidLocked()
 	latency := c.Latency
+	if c.inFlight == nil {
+		c.inFlight, c.maxInFlight = map[string]int{}, map[string]int{}
+	}
+	for _, k := range []string{service, op} {
+		c.inFlight[k]++
+		c.maxInFlight[k] = max(c.maxInFlight[k], c.inFlight[k])
+	}
 	c.mu.Unlock()
 
 	err := c.serve(ctx, service, op, dryRun, latency, prepare)
+	c.mu.Lock()
+	c.inFlight[service]--
+	c.inFlight[op]--
+	c.mu.Unlock()
 	received := time.Now()
 	rec := evidence.Call{Service: service, Operation: op, RequestID: requestID, Duration: received.Sub(start)}
 	c.mu.Lock()

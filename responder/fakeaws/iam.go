@@ -36,6 +36,8 @@ type role struct {
 	ID       string
 	Created  time.Time
 	Policies map[string]string
+	// Attached are the ARNs of the managed policies attached to it.
+	Attached []string
 }
 
 // instanceProfile is an IAM instance profile; Roles holds at most one name.

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/responder-ir/responder/responder/evidence"
 )
@@ -21,6 +22,40 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"tsp":   tsPtr,
 	"upper": strings.ToUpper,
 	"took":  func(e Event) string { return duration(e.EndedAt.Sub(e.At)) },
+	"brk":   breakable,
+	"tsw":   tsBreakable,
+	"tspw": func(t *time.Time) template.HTML {
+		if t == nil {
+			return "-"
+		}
+		return tsBreakable(*t)
+	},
+	"camel":        camelBreakable,
+	"dur":          func(ns int64) string { return duration(time.Duration(ns)) },
+	"svg":          svgChart,
+	"size":         sizeText,
+	"after":        offset,
+	"first":        upperFirst,
+	"open":         openText,
+	"evidenceText": evidenceText,
+	"runEvents": func(r *Report, run int) []Event {
+		var out []Event
+		for _, e := range r.Timeline {
+			if e.Kind == KindStep && e.Run == run {
+				out = append(out, e)
+			}
+		}
+		return out
+	},
+	"custody": func(r *Report) []Event {
+		var out []Event
+		for _, e := range r.Timeline {
+			if e.Kind == KindCustody {
+				out = append(out, e)
+			}
+		}
+		return out
+	},
 }).Parse(htmlSource))
 
 // htmlCall is one AWS request row of the HTML report.

@@ -58,6 +58,7 @@ func (m *mdWriter) report(r *Report) {
 		m.line("> **%s**", text(c.StatusText))
 		m.line("")
 	}
+	m.headline(r)
 	summary := [][]string{
 		{"Status", "**" + text(c.StatusText) + "**"},
 		{"Instance", code(c.InstanceID) + " in account " + code(c.AccountID) + ", " + text(c.Region)},
@@ -98,6 +99,9 @@ func (m *mdWriter) report(r *Report) {
 	}
 	m.table([]string{"Run", "Step", "Result", "Detail", "What it means"}, rows,
 		"No step failed, and no evidence step was skipped without its evidence.")
+
+	m.exposure(r)
+	m.indicators(r)
 
 	m.line("## State before and after containment")
 	m.line("")
@@ -174,25 +178,16 @@ func (m *mdWriter) report(r *Report) {
 
 	m.line("## Timeline")
 	m.line("")
-	m.line("Every action of every run, oldest first (UTC). The AWS requests of each step follow below.")
+	m.line("Every step of every run, oldest first (UTC), the actor said once per run. The AWS requests of each step follow below.")
 	m.line("")
-	rows = nil
-	for _, e := range r.Timeline {
-		run := fmt.Sprint(e.Run)
-		if e.Kind == KindCustody {
-			run = "custody"
-		}
-		detail := text(e.Detail)
-		if e.Error != "" {
-			detail = "**ERROR:** " + text(e.Error)
-		}
-		if e.Record != "" {
-			detail += " (record " + code(e.Record) + ")"
-		}
-		rows = append(rows, []string{ts(e.At), run, who(e.Actor, e.ActingAs), text(e.Action), strings.ToUpper(e.Status),
-			duration(e.EndedAt.Sub(e.At)), detail})
+	for _, c := range r.Chart {
+		m.runTimeline(r, c)
 	}
-	m.table([]string{"When", "Run", "Who", "Action", "Result", "Took", "Detail"}, rows, "No action is recorded.")
+	if len(r.Chart) == 0 {
+		m.line("No run is recorded.")
+		m.line("")
+	}
+	m.custodyTimeline(r)
 
 	m.line("## AWS requests")
 	m.line("")

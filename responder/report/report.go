@@ -95,6 +95,19 @@ type Report struct {
 	// Clock is, per run, how the local clock that stamped the record
 	// compared with AWS's Date (records since 1.5).
 	Clock []evidence.RunClock `json:"clock"`
+	// Headline is what an investigator reads first; Chart the visual
+	// timeline, one entry per run.
+	Headline Headline   `json:"headline"`
+	Chart    []RunChart `json:"chart"`
+	// SecurityGroups, Profile and UserData are the instance's network
+	// exposure, role and boot script, before and after.
+	SecurityGroups SecurityGroups `json:"security_groups"`
+	Profile        Profile        `json:"instance_profile"`
+	UserData       UserData       `json:"user_data"`
+	// Indicators are drawn from the collected volatile data.
+	Indicators Indicators `json:"indicators"`
+	// Verification is the verification made with the report, if any.
+	Verification *Verification `json:"verification,omitempty"`
 }
 
 // Case is the case as a whole.
@@ -277,6 +290,9 @@ type Options struct {
 	// MaxClockSkew is the skew between the local clock and AWS's above
 	// which the report flags a run's times (0: evidence.DefaultMaxClockSkew).
 	MaxClockSkew time.Duration
+	// Verification is the result of a verification made for this report
+	// (responder report --verify); nil: the report says "not verified".
+	Verification *Verification
 }
 
 // Build reads a case's record and evidence from the store and makes its
@@ -314,6 +330,16 @@ func Build(ctx context.Context, store evidence.Store, caseID string, opts Option
 	r.Notes = append(r.Notes, notes...)
 	r.Timeline = append(r.Timeline, custody...)
 	sortTimeline(r.Timeline)
+	meta, src, note := metadataDoc(ctx, store, m)
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
+	r.SecurityGroups = buildSecurityGroups(m, meta, src)
+	r.Profile = buildProfile(m, meta)
+	r.UserData = buildUserData(meta, src)
+	r.Indicators = volatileIndicators(ctx, store, m)
+	r.Verification = opts.Verification
+	r.Headline.applyVerification(opts.Verification)
 	return r, nil
 }
 
@@ -395,6 +421,12 @@ func FromManifest(m *evidence.Manifest, store evidence.Store, tool string, gener
 	r.State = buildState(m)
 	r.Failures = failures(m)
 	r.Clock = m.RunClocks()
+	r.Headline = buildHeadline(m)
+	r.Chart = buildChart(m, r.Headline)
+	r.SecurityGroups = buildSecurityGroups(m, nil, nil)
+	r.Profile = buildProfile(m, nil)
+	r.UserData = buildUserData(nil, nil)
+	r.Indicators = noIndicators(IndicatorsNotCollected, "not read: the report was made from the record alone")
 	return r
 }
 

@@ -600,7 +600,7 @@ func TestJSONModel(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := "case clock evidence failures generated_at generated_by investigation notes report_version runs screenshot snapshot_copies snapshots state timeline"
+	want := "case chart clock evidence failures generated_at generated_by headline indicators instance_profile investigation notes report_version runs screenshot security_groups snapshot_copies snapshots state timeline user_data"
 	if strings.Join(keys, " ") != want {
 		t.Fatalf("JSON keys %v, want %s", keys, want)
 	}

@@ -217,17 +217,8 @@ func (s MemoryCapture) runStage(ctx context.Context, env *Env) Result {
 // prepareStage plans and prepares the capture as Run does, then stages the
 // sealed command parameters for the send stage.
 func (s MemoryCapture) prepareStage(ctx context.Context, env *Env) Result {
-	node, err := describeNode(ctx, env.Clients.SSM, env.Target.InstanceID())
-	if err != nil {
+	if err := stageNode(ctx, env); err != nil {
 		return Failed(err, nil)
-	}
-	if node == nil || node.PingStatus != string(ssmtypes.PingStatusOnline) {
-		return Failed(fmt.Errorf("%s is %s: the capture cannot be prepared", env.Target.InstanceID(), nodeState(node)), nil)
-	}
-	env.setNode(node, "")
-	var access stagedAccess
-	if priorAfter(env, (SSMAccess{}).Name(), env.Stage.Collection, &access) {
-		env.setCollectionDeadline(captureFirstDeadline(env, access.WaitingSince))
 	}
 	c, res := s.plan(ctx, env)
 	if c == nil {
@@ -240,18 +231,64 @@ func (s MemoryCapture) prepareStage(ctx context.Context, env *Env) Result {
 	st := c.st.Staged
 	st.Bound, st.ImagePath, st.ReportPath = c.bound, c.imagePath, c.reportPath
 	st.CommandKey = fmt.Sprintf("parts/%s/%s-%s-command.json", env.Target.CaseID, env.Target.InstanceID(), env.Stage.Collection)
-	body, err := json.Marshal(c.params)
-	if err != nil {
-		return c.fail(ctx, "invalid parameters", err)
-	}
-	if _, err := env.Clients.Staging.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(st.CommandKey),
-		Body: bytes.NewReader(body), ContentType: aws.String("application/json"),
-	}); err != nil {
-		return c.fail(ctx, "the command could not be staged", fmt.Errorf("stage the sealed command parameters in s3://%s: %w", env.Collection.StagingBucket, err))
+	if err := stageCommand(ctx, env, st.CommandKey, c.params); err != nil {
+		return c.fail(ctx, "the command could not be staged", err)
 	}
 	return OK(fmt.Sprintf("prepared %s: upload %s open for %d MiB of memory in up to %d parts of %d MiB, until %s",
 		c.docName, c.st.Upload.UploadID, c.st.MemoryBytes>>20, c.st.PartURLs, c.st.PartSizeMiB, c.bound.Format(time.RFC3339)), nil, c.st)
+}
+
+// stageNode sets the managed node a prepare stage runs on, which the access
+// stage found online, and the collection's deadline when it runs before
+// isolation.
+func stageNode(ctx context.Context, env *Env) error {
+	if node, _ := env.ssmNode(); node != nil {
+		return nil // an earlier step of this run set it
+	}
+	node, err := describeNode(ctx, env.Clients.SSM, env.Target.InstanceID())
+	if err != nil {
+		return err
+	}
+	if node == nil || node.PingStatus != string(ssmtypes.PingStatusOnline) {
+		return fmt.Errorf("%s is %s: the collection cannot be prepared", env.Target.InstanceID(), nodeState(node))
+	}
+	env.setNode(node, "")
+	var access stagedAccess
+	if priorAfter(env, (SSMAccess{}).Name(), env.Stage.Collection, &access) {
+		env.setCollectionDeadline(captureFirstDeadline(env, access.WaitingSince))
+	}
+	return nil
+}
+
+// stageCommand keeps a command's sealed parameters in the staging bucket
+// from the prepare stage to the send stage (never in the record or the
+// state machine's data).
+func stageCommand(ctx context.Context, env *Env, key string, params map[string][]string) error {
+	body, err := json.Marshal(params)
+	if err != nil {
+		return fmt.Errorf("staged command: %w", err)
+	}
+	if _, err := env.Clients.Staging.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(key),
+		Body: bytes.NewReader(body), ContentType: aws.String("application/json"),
+	}); err != nil {
+		return fmt.Errorf("stage the sealed command parameters in s3://%s: %w", env.Collection.StagingBucket, err)
+	}
+	return nil
+}
+
+// readStagedCommand reads what stageCommand kept.
+func readStagedCommand(ctx context.Context, env *Env, key string) (map[string][]string, error) {
+	out, err := env.Clients.Staging.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("read the staged command s3://%s/%s: %w", env.Collection.StagingBucket, key, err)
+	}
+	defer out.Body.Close()
+	var params map[string][]string
+	if err := json.NewDecoder(io.LimitReader(out.Body, 1<<20)).Decode(&params); err != nil {
+		return nil, fmt.Errorf("staged command: %w", err)
+	}
+	return params, nil
 }
 
 // beginUpload opens the capture's multipart upload. A staged collection
@@ -300,20 +337,19 @@ func (c *memoryCapture) sendStage(ctx context.Context) Result {
 	if c.st.Command.CommandID != "" {
 		return OK("already sent: command "+c.st.Command.CommandID, nil, c.st)
 	}
-	if id, err := c.sentBefore(ctx); err != nil {
+	if env.volatilePending() {
+		// As the CLI runs them: volatile data first, memory once it ended.
+		return OK("waiting for volatile-data to end before the capture is sent", nil, c.st)
+	}
+	if id, err := findSentCommand(ctx, env, c.docName); err != nil {
 		return c.fail(ctx, "the command could not be looked up", err)
 	} else if id != "" {
 		c.st.Command.CommandID, c.st.Command.SentAt = id, env.now()
 		return OK("already sent (found in SSM): command "+id, nil, c.st)
 	}
-	out, err := env.Clients.Staging.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(c.st.Staged.CommandKey)})
+	params, err := readStagedCommand(ctx, env, c.st.Staged.CommandKey)
 	if err != nil {
-		return c.fail(ctx, "the staged command could not be read", fmt.Errorf("read the staged command s3://%s/%s: %w", env.Collection.StagingBucket, c.st.Staged.CommandKey, err))
-	}
-	defer out.Body.Close()
-	var params map[string][]string
-	if err := json.NewDecoder(io.LimitReader(out.Body, 1<<20)).Decode(&params); err != nil {
-		return c.fail(ctx, "the staged command is unreadable", fmt.Errorf("staged command: %w", err))
+		return c.fail(ctx, "the staged command could not be read", err)
 	}
 	if err := sendCommand(ctx, env, env.Clients.SSM, &c.st.Command, params, c.bound); err != nil {
 		return c.fail(ctx, "the command could not be sent", err)
@@ -321,25 +357,26 @@ func (c *memoryCapture) sendStage(ctx context.Context) Result {
 	return OK(fmt.Sprintf("sent %s version %s: command %s", c.docName, c.st.Command.DocumentVersion, c.st.Command.CommandID), nil, c.st)
 }
 
-// sentBefore finds a command of this collection that an earlier attempt
-// sent but did not record (ListCommands, by instance and document).
-func (c *memoryCapture) sentBefore(ctx context.Context) (string, error) {
-	lister, ok := c.env.Clients.SSM.(commandLister)
+// findSentCommand finds a command of this collection and document that an
+// earlier attempt sent but did not record (ListCommands, by instance and
+// document).
+func findSentCommand(ctx context.Context, env *Env, docName string) (string, error) {
+	lister, ok := env.Clients.SSM.(commandLister)
 	if !ok {
 		return "", nil
 	}
-	in := &ssm.ListCommandsInput{InstanceId: aws.String(c.env.Target.InstanceID()),
-		Filters: []ssmtypes.CommandFilter{{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(c.docName)}}}
+	in := &ssm.ListCommandsInput{InstanceId: aws.String(env.Target.InstanceID()),
+		Filters: []ssmtypes.CommandFilter{{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(docName)}}}
 	for {
 		out, err := lister.ListCommands(ctx, in)
 		if err != nil {
-			return "", fmt.Errorf("list the commands sent to %s: %w", c.env.Target.InstanceID(), err)
+			return "", fmt.Errorf("list the commands sent to %s: %w", env.Target.InstanceID(), err)
 		}
 		for _, cmd := range out.Commands {
 			// The sealing-key command of the same collection carries the
 			// same comment: the document tells them apart (the filter
 			// alone is not relied on).
-			if aws.ToString(cmd.Comment) == commandComment(c.env) && aws.ToString(cmd.DocumentName) == c.docName {
+			if aws.ToString(cmd.Comment) == commandComment(env) && aws.ToString(cmd.DocumentName) == docName {
 				return aws.ToString(cmd.CommandId), nil
 			}
 		}
@@ -353,6 +390,15 @@ func (c *memoryCapture) sentBefore(ctx context.Context) (string, error) {
 // pollStage looks once at the command and at the parts S3 holds.
 func (c *memoryCapture) pollStage(ctx context.Context) Result {
 	env, st := c.env, c.st.Staged
+	if c.st.Command.CommandID == "" {
+		// Not sent yet: volatile data ran first.
+		if st.TimedOut = !env.now().Before(st.Bound); st.TimedOut {
+			return OK("the capture was not sent before its bound "+st.Bound.Format(time.RFC3339), nil, c.st)
+		}
+		if res := c.sendStage(ctx); res.Status == evidence.StatusFailed || c.st.Command.CommandID == "" {
+			return res
+		}
+	}
 	id := env.Target.InstanceID()
 	out, err := env.Clients.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: &c.st.Command.CommandID, InstanceId: &id})
 	switch {

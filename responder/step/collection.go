@@ -201,6 +201,9 @@ type collectionState struct {
 	notReady string
 	// deadline bounds the collection when it runs before isolation.
 	deadline time.Time
+	// volatilePending: a staged volatile-data collection has not ended yet
+	// (the memory capture is sent only after it, as the CLI runs them).
+	volatilePending bool
 }
 
 // SetForensicGroup records the forensic access group prepared for a VPC.
@@ -262,4 +265,18 @@ func (e *Env) collectionDeadline() time.Time {
 	e.facts.mu.Lock()
 	defer e.facts.mu.Unlock()
 	return e.facts.collection.deadline
+}
+
+func (e *Env) setVolatilePending(pending bool) {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	e.facts.collection.volatilePending = pending
+}
+
+// volatilePending says whether a staged volatile-data collection of this
+// run has not ended yet.
+func (e *Env) volatilePending() bool {
+	e.facts.mu.Lock()
+	defer e.facts.mu.Unlock()
+	return e.facts.collection.volatilePending
 }

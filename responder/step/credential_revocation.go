@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,6 +48,14 @@ type revocationState struct {
 	Document           string `json:"document,omitempty"`
 	// Kept: a release left the policy in place (--keep-credential-revocation).
 	Kept bool `json:"kept,omitempty"`
+	// The role's policies, for the record and report, read beside the
+	// revocation (never before it): the names of its inline policies (the
+	// case's own revocation policy left out) and the ARNs of its managed
+	// ones. PoliciesListed says they were read; PoliciesError why not.
+	InlinePolicies  []string `json:"role_inline_policies,omitempty"`
+	ManagedPolicies []string `json:"role_managed_policies,omitempty"`
+	PoliciesListed  bool     `json:"role_policies_listed,omitempty"`
+	PoliciesError   string   `json:"role_policies_error,omitempty"`
 }
 
 // RevocationPolicyName is the name of the inline policy a case puts on the
@@ -75,6 +85,13 @@ func (s CredentialRevocation) Run(ctx context.Context, env *Env) Result {
 			return res
 		}
 	}
+	withPolicies := s.listPolicies(ctx, env, api, before.Role, before.PolicyName)
+	return withPolicies(s.revoke(ctx, env, api, before))
+}
+
+// revoke writes the revocation on the role, unless the case wrote it
+// already, and reads it back.
+func (s CredentialRevocation) revoke(ctx context.Context, env *Env, api cloud.IAM, before revocationState) Result {
 	if strings.Contains(before.RoleARN, ":role"+serviceLinkedPath) {
 		return Failed(fmt.Errorf("role %s is service-linked: IAM refuses inline policies on it, so the credentials already on the instance "+
 			"stay valid until they expire (containment is not complete)", before.RoleARN), before).Held(false)
@@ -128,6 +145,62 @@ func (s CredentialRevocation) target(env *Env) (revocationState, error) {
 	st.InstanceProfileARN = aws.ToString(p.Arn)
 	_, err := profileName(st.InstanceProfileARN)
 	return st, err
+}
+
+// listPolicies reads the names of the role's inline and managed policies
+// beside the revocation, two lists at once, and returns what puts them into
+// the result's before: it waits for them only once the revocation is done.
+// A failed list is recorded, and fails nothing.
+func (CredentialRevocation) listPolicies(ctx context.Context, env *Env, api cloud.IAM, role, own string) func(Result) Result {
+	if env.Target.DryRun {
+		return func(r Result) Result { return r }
+	}
+	var (
+		wg                sync.WaitGroup
+		inline, managed   []string
+		inlineE, managedE error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		p := iam.NewListRolePoliciesPaginator(api, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+		for p.HasMorePages() && inlineE == nil {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				inlineE = fmt.Errorf("list the inline policies of role %s: %w", role, err)
+				break
+			}
+			inline = append(inline, slices.DeleteFunc(out.PolicyNames, func(n string) bool { return n == own })...)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		p := iam.NewListAttachedRolePoliciesPaginator(api, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+		for p.HasMorePages() && managedE == nil {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				managedE = fmt.Errorf("list the managed policies of role %s: %w", role, err)
+				break
+			}
+			for _, a := range out.AttachedPolicies {
+				managed = append(managed, aws.ToString(a.PolicyArn))
+			}
+		}
+	}()
+	return func(r Result) Result {
+		wg.Wait()
+		st, ok := r.Before.(revocationState)
+		if !ok {
+			return r
+		}
+		if err := errors.Join(inlineE, managedE); err != nil {
+			st.PoliciesError = err.Error()
+		} else {
+			st.InlinePolicies, st.ManagedPolicies, st.PoliciesListed = inline, managed, true
+		}
+		r.Before = st
+		return r
+	}
 }
 
 // findRole reads the role of the instance profile into st. When it cannot,

@@ -287,3 +287,37 @@ func TestCredentialRevocationDryRun(t *testing.T) {
 		t.Errorf("dry run: %s %s, changed the cloud: %t", res.Status, res.Reason, c.StateDigest() != digest)
 	}
 }
+
+// The record names the role's policies (inline, the case's own left out,
+// and managed), read beside the revocation; a list that is refused is
+// recorded and fails nothing.
+func TestCredentialRevocationRecordsRolePolicies(t *testing.T) {
+	c, suspect, _ := twoInstancesOneRole(t)
+	c.SetRolePolicy("app", "read-config", `{"Version":"2012-10-17","Statement":[]}`)
+	c.AttachRolePolicy("app", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+	res, before, _ := runRevocation(t, revocationEnv(t, c, suspect))
+	if res.Status != evidence.StatusOK || res.Containment != evidence.ContainmentHeld {
+		t.Fatalf("%s %s %v", res.Status, res.Containment, res.Err)
+	}
+	if !reflect.DeepEqual(before["role_inline_policies"], []any{"read-config"}) ||
+		!reflect.DeepEqual(before["role_managed_policies"], []any{"arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}) ||
+		before["role_policies_listed"] != true {
+		t.Errorf("before %v", before)
+	}
+	// A second run finds its own revocation on the role: it is not listed
+	// as one of the role's policies.
+	res, before, _ = runRevocation(t, revocationEnv(t, c, suspect))
+	if res.Status != evidence.StatusSkipped || !reflect.DeepEqual(before["role_inline_policies"], []any{"read-config"}) {
+		t.Errorf("second run %s: before %v", res.Status, before)
+	}
+
+	c2, suspect2, _ := twoInstancesOneRole(t)
+	c2.Deny("ListRolePolicies")
+	res, before, _ = runRevocation(t, revocationEnv(t, c2, suspect2))
+	if res.Status != evidence.StatusOK || res.Containment != evidence.ContainmentHeld {
+		t.Fatalf("with the list refused: %s %s %v", res.Status, res.Containment, res.Err)
+	}
+	if e, _ := before["role_policies_error"].(string); !strings.Contains(e, "ListRolePolicies") && !strings.Contains(e, "inline policies") || before["role_policies_listed"] != nil {
+		t.Errorf("with the list refused: before %v", before)
+	}
+}

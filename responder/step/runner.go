@@ -135,6 +135,9 @@ func Execute(ctx context.Context, env *Env, plan []Step, timeout time.Duration) 
 			}
 			records[i] = runStep(ctx, env, s, timeout)
 			env.addFinished(records[i], order)
+			if env.StepDone != nil {
+				env.StepDone(records[i])
+			}
 			for _, m := range milestonesOf(s) {
 				env.Reach(context.WithValue(ctx, stepNameKey{}, s.Name()), m)
 			}

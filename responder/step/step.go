@@ -163,6 +163,9 @@ type Env struct {
 	SnapshotLock SnapshotLock
 	// Progress, when set, receives progress of long steps, for people.
 	Progress func(Progress)
+	// StepDone, when set, receives each step's record as the step ends (a
+	// fleet's live count of isolated instances and snapshot sets).
+	StepDone func(evidence.StepRecord)
 	Log      *slog.Logger
 	Now      func() time.Time
 	// Stage, when named, runs one stage of an OS-level collection split

@@ -41,6 +41,8 @@ type volatileState struct {
 	Report     *evidence.Artifact     `json:"report,omitempty"`
 	Sections   []ssmdocuments.Section `json:"sections,omitempty"`
 	Warnings   []string               `json:"warnings,omitempty"`
+	// Staged is set when the collection runs as separate stages (Env.Stage).
+	Staged *stagedVolatile `json:"staged,omitempty"`
 }
 
 // Run goes in three phases: plan (pick the document, change nothing),
@@ -49,6 +51,9 @@ type volatileState struct {
 // the instance's report). Every failure after plan goes through
 // volatileCollection.fail.
 func (s VolatileData) Run(ctx context.Context, env *Env) Result {
+	if env.Stage.Name != "" {
+		return s.runStage(ctx, env)
+	}
 	c, res := s.plan(env)
 	if c == nil {
 		return res
@@ -114,7 +119,14 @@ func (c *volatileCollection) prepare(ctx context.Context) error {
 	if err := pinDocument(ctx, env.Clients.SSM, c.doc, &c.st.Command); err != nil {
 		return err
 	}
-	c.bound = env.collectionBound(time.Duration(env.Collection.CaptureTimeout.Or(DefaultVolatileTimeout)))
+	own := time.Duration(env.Collection.CaptureTimeout.Or(DefaultVolatileTimeout))
+	if env.Stage.Name != "" {
+		// Staged, the memory capture is sent after it and its bound runs
+		// from the prepare stage: volatile data gets a third of it, at
+		// most DefaultVolatileTimeout.
+		own = min(own/3, DefaultVolatileTimeout)
+	}
+	c.bound = env.collectionBound(own)
 	ttl, warning, err := env.presignTTL(c.bound)
 	if err != nil {
 		return err
@@ -123,6 +135,9 @@ func (c *volatileCollection) prepare(ctx context.Context) error {
 		c.st.Warnings = append(c.st.Warnings, warning)
 	}
 	base := fmt.Sprintf("%s/volatile/run-%03d/", env.Target.InstanceID(), env.Target.Run)
+	if env.Stage.Collection != "" {
+		base = fmt.Sprintf("%s/volatile/%s/", env.Target.InstanceID(), env.Stage.Collection)
+	}
 	c.archivePath, c.reportPath = base+"volatile-data."+c.ext, base+"report.json"
 	archiveURL, err := c.rcv.PresignPut(ctx, env.Target.CaseID, c.archivePath, ttl)
 	if err != nil {

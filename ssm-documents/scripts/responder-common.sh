@@ -197,15 +197,17 @@ rc_get() {
 	[[ $rc == 0 && $RC_HTTP == 200 ]]
 }
 
-# rc_put URL FILE [CONTENT_TYPE] uploads FILE with a Content-MD5 header, in a
-# bounded loop of attempts (curl also retries transient errors inside each).
+# rc_put URL FILE [CONTENT_TYPE [CONTENT_MD5]] uploads FILE with a Content-MD5
+# header (computed here unless given), in a bounded loop of attempts (curl
+# also retries transient errors inside each).
 # Sets RC_HTTP, RC_CURL_RC, RC_ATTEMPTS, RC_ETAG and RC_MD5; returns non-zero
 # when no attempt got a 200 with an ETag.
 rc_put() {
 	local url=$1 file=$2 ctype=${3:-application/octet-stream} hdr delay=$RC_RETRY_SLEEP
 	hdr=$(mktemp "${file}.hdr.XXXXXX") || return 1
 	RC_ETAG='' RC_HTTP=000 RC_CURL_RC=0 RC_ATTEMPTS=0
-	RC_MD5=$(rc_md5_b64 "$file") || RC_MD5=''
+	RC_MD5=${4:-}
+	[[ $RC_MD5 =~ ^[A-Za-z0-9+/]{22}==$ ]] || RC_MD5=$(rc_md5_b64 "$file") || RC_MD5=''
 	while ((RC_ATTEMPTS < RC_PUT_ATTEMPTS)); do
 		RC_ATTEMPTS=$((RC_ATTEMPTS + 1))
 		RC_CURL_RC=0

@@ -76,6 +76,63 @@ main()
 '
 # compact: on
 
+# SU_PY_SPLIT cuts stdin (the compressed stream) into parts of argv[3] bytes
+# in the directory argv[2] (files 1, 2, ...) in one pass: each chunk read is
+# hashed for the part's Content-MD5 and for the whole stream's SHA-256 and
+# written once, so no part is read again before its upload. For each part it
+# prints "N SIZE CONTENT-MD5" on stdout when the part is complete. It cuts
+# part N > argv[5] only after reading one byte from the fifo argv[4] (the
+# caller writes one per part uploaded), so at most argv[5] parts are on disk
+# at once. At the end it writes "SHA256 BYTES" of the stream to argv[1].
+# compact: off
+SU_PY_SPLIT='
+import base64, hashlib, os, sys
+def main():
+    out, parts, size, free = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[5])
+    try:
+        import fcntl
+        fcntl.fcntl(0, 1031, 1 << 20)
+    except Exception:
+        pass
+    tok = os.open(sys.argv[4], os.O_RDONLY)
+    src = os.fdopen(0, "rb", 0)
+    whole = hashlib.sha256()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    n = total = 0
+    while True:
+        n += 1
+        if n > free and not os.read(tok, 1):
+            sys.exit(3)
+        path = os.path.join(parts, str(n))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        md5 = hashlib.md5()
+        got = 0
+        while got < size:
+            k = src.readinto(view[:min(len(buf), size - got)])
+            if not k:
+                break
+            chunk = view[:k]
+            md5.update(chunk)
+            whole.update(chunk)
+            off = 0
+            while off < k:
+                off += os.write(fd, chunk[off:])
+            got += k
+        os.close(fd)
+        if not got:
+            os.unlink(path)
+            break
+        total += got
+        os.write(1, b"%d %d %s\n" % (n, got, base64.b64encode(md5.digest())))
+        if got < size:
+            break
+    with open(out, "w") as f:
+        f.write("%s %d\n" % (whole.hexdigest(), total))
+main()
+'
+# compact: on
+
 # su_hashtee OUT [TAP] copies stdin to stdout (and to the fifo TAP), and
 # writes "SHA256 BYTES" of the stream to OUT.
 su_hashtee() {
@@ -99,6 +156,39 @@ su_hashtee() {
 	return "$rc"
 }
 
+# su_last_stage WORK PART_SIZE is the stage after the compressor: with
+# python, the splitter that cuts, hashes and writes the parts in one pass;
+# else the hashing tee of the compressed stream, cut by dd in the caller.
+su_last_stage() {
+	if [[ $SU_HASHTEE_USED == python ]]; then
+		"$SU_PYTHON" -I -S -c "$SU_PY_SPLIT" "$1/cmp.hash" "$1/parts" "$2" "$1/tokens" "$((SU_MAX_INFLIGHT + 1))"
+	else
+		su_hashtee "$1/cmp.hash"
+	fi
+}
+
+# su_next_part WORK N PART_SIZE FD puts part N of the compressed stream read
+# from FD in WORK/parts/N and sets SU_PART_SIZE (0 at the end of the stream)
+# and SU_PART_MD5 (empty when rc_put is to compute it). Returns non-zero when
+# reading failed.
+su_next_part() {
+	local work=$1 n=$2 part_size=$3 fd=$4 k size md5
+	SU_PART_SIZE=0 SU_PART_MD5=''
+	if [[ $SU_HASHTEE_USED == python ]]; then
+		# The splitter has written the part; its line names it. End of the
+		# lines is the end of the stream (the splitter's status says whether
+		# it ended well).
+		read -r -u "$fd" k size md5 || return 0
+		[[ $k == "$n" && $size =~ ^[0-9]+$ ]] || return 1
+		SU_PART_SIZE=$size SU_PART_MD5=$md5
+		return 0
+	fi
+	# dd reads exactly part_size bytes (count_bytes), in large reads.
+	dd bs=1M count="$part_size" iflag=count_bytes,fullblock status=none <&"$fd" >"$work/parts/$n" || return 1
+	SU_PART_SIZE=$(stat -c %s -- "$work/parts/$n")
+	((SU_PART_SIZE > 0)) || rm -f -- "$work/parts/$n"
+}
+
 # su_pick_compressor NAME sets SU_COMPRESSION (the format) and SU_COMPRESS_CMD.
 su_pick_compressor() {
 	local want=$1
@@ -118,11 +208,11 @@ su_pick_compressor() {
 	SU_COMPRESSION=$want
 }
 
-# su_upload_part N URL FILE uploads one part and records the outcome in
-# FILE.result as: status attempts http_status curl_exit content_md5 etag.
+# su_upload_part N URL FILE [CONTENT_MD5] uploads one part and records the
+# outcome in FILE.result as: status attempts http_status curl_exit content_md5 etag.
 su_upload_part() {
 	local n=$1 url=$2 file=$3 status=failed
-	rc_put "$url" "$file" && status=ok
+	rc_put "$url" "$file" application/octet-stream "${4:-}" && status=ok
 	printf '%s %s %s %s %s %s\n' "$status" "$RC_ATTEMPTS" "$RC_HTTP" "$RC_CURL_RC" \
 		"${RC_MD5:--}" "${RC_ETAG:--}" >"$file.result.tmp"
 	mv -f -- "$file.result.tmp" "$file.result"
@@ -147,7 +237,7 @@ su_stream_upload() {
 	shift 5
 	[[ ${1-} == -- ]] && shift
 	local -a urls=() pids=() sizes=()
-	local n=0 k size total=0 err='' failed_part=0 fd started line tap=''
+	local n=0 k size total=0 err='' failed_part=0 fd tok='' started line tap=''
 	local p_tap='' p_prod pstatus='' raw_sha='' cmp_sha='' raw_bytes=0 cmp_bytes=-1 x
 	started=${EPOCHREALTIME:-$(date +%s)}
 	SU_STATUS=failed SU_FAILURE=none SU_SOURCE_EXIT='' SU_RAW_BYTES=0
@@ -184,7 +274,7 @@ su_stream_upload() {
 		fi
 		[[ -x $SU_PYTHON ]] && SU_HASHTEE_USED=python
 	fi
-	mkfifo "$work/stream.fifo"
+	mkfifo "$work/stream.fifo" "$work/tokens"
 	if [[ -n ${SU_RAW_TAP:-} ]]; then
 		tap=$work/tap.fifo
 		mkfifo "$tap"
@@ -196,29 +286,32 @@ su_stream_upload() {
 		if [[ $1 == --file ]]; then
 			# A file is read by the first stage itself; its open is the source's status.
 			{ if [[ -r $2 ]]; then su_hashtee "$work/raw.hash" "$tap" <"$2"; else echo "cannot read the source" >&2; false; fi; } |
-				"${SU_COMPRESS_CMD[@]}" | su_hashtee "$work/cmp.hash"
+				"${SU_COMPRESS_CMD[@]}" | su_last_stage "$work" "$part_size"
 			x="${PIPESTATUS[*]}"
 			if [[ -r $2 ]]; then x="0 $x"; else x="1 $x"; fi
 			printf '%s\n' "$x" >"$work/producer.status"
 		else
-			"$@" | su_hashtee "$work/raw.hash" "$tap" | "${SU_COMPRESS_CMD[@]}" | su_hashtee "$work/cmp.hash"
+			"$@" | su_hashtee "$work/raw.hash" "$tap" | "${SU_COMPRESS_CMD[@]}" | su_last_stage "$work" "$part_size"
 			printf '%s\n' "${PIPESTATUS[*]}" >"$work/producer.status"
 		fi
 	) >"$work/stream.fifo" 2>>"$work/producer.err" &
 	p_prod=$!
 	exec {fd}<"$work/stream.fifo"
+	# The splitter takes one byte from here per part it may cut beyond the
+	# first SU_MAX_INFLIGHT + 1. Opened read-write (never blocks), after the
+	# producer started, so that only this shell holds it open for writing:
+	# when it closes it, the splitter sees the end and stops.
+	exec {tok}<>"$work/tokens"
 
 	while :; do
 		n=$((n + 1))
-		# dd reads exactly part_size bytes (count_bytes), in large reads.
-		if ! dd bs=1M count="$part_size" iflag=count_bytes,fullblock status=none <&"$fd" >"$work/parts/$n"; then
+		if ! su_next_part "$work" "$n" "$part_size" "$fd"; then
 			err="reading the compressed stream failed at part $n" failed_part=$n SU_FAILURE=compress
 			break
 		fi
-		size=$(stat -c %s -- "$work/parts/$n")
+		size=$SU_PART_SIZE
 		if ((size == 0)); then
 			# End of the stream. An empty stream uploads nothing and fails below.
-			rm -f -- "$work/parts/$n"
 			n=$((n - 1))
 			break
 		fi
@@ -230,7 +323,7 @@ su_stream_upload() {
 		fi
 		sizes[n]=$size
 		total=$((total + size))
-		su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" &
+		su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" "$SU_PART_MD5" {fd}<&- {tok}>&- &
 		pids[n]=$!
 		if ((n > SU_MAX_INFLIGHT)); then
 			k=$((n - SU_MAX_INFLIGHT))
@@ -239,11 +332,13 @@ su_stream_upload() {
 				err="part $k could not be uploaded" failed_part=$k SU_FAILURE=upload
 				break
 			fi
+			printf . >&"$tok"
 		fi
 		((size < part_size)) && break
 	done
-	# Closing the stream stops the producer (SIGPIPE) when we stopped early.
-	exec {fd}<&-
+	# Closing the stream stops the producer (SIGPIPE, or the end of the
+	# tokens for the splitter) when we stopped early.
+	exec {fd}<&- {tok}>&-
 	for ((k = 1; k <= n; k++)); do
 		[[ -n ${pids[k]-} ]] && { wait "${pids[k]}" 2>/dev/null || true; }
 	done
