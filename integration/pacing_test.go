@@ -14,12 +14,12 @@ import (
 
 // TestPacedClientsUnderEC2Buckets: the clients cloud.Load builds, against
 // moto behind a proxy that throttles each EC2 action on EC2's buckets
-// (scaled 20 times), make a burst of 300 DescribeInstances, three times the
+// (scaled 5 times), make a burst of 300 DescribeInstances, three times the
 // bucket, without one refusal; the same burst from clients built with
 // NoPacing is refused (the SDK retryer then gets it through).
 func TestPacedClientsUnderEC2Buckets(t *testing.T) {
 	f := setup(t)
-	const scale, n = 20, 300
+	const scale, n = 5, 300
 	t.Setenv("AWS_ENDPOINT_URL", f.proxy.URL)
 	t.Setenv("AWS_ACCESS_KEY_ID", lab.DummyAccessKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", lab.DummySecretAccessKey)
