@@ -3,7 +3,7 @@ GO ?= go
 # Extra flags for go test, for example TESTFLAGS=-v (used by .ci/run).
 TESTFLAGS ?=
 
-.PHONY: build lint vet test demo lambda bench-capture
+.PHONY: build lint vet test demo lambda bench-capture bench-fleet
 
 # The responder binary, in ./bin.
 build:
@@ -46,3 +46,11 @@ lambda:
 bench-capture:
 	STREAM_BENCH_MIB=$${STREAM_BENCH_MIB:-1024} $(GO) test ./ssm-documents -run '^$$' \
 		-bench 'StreamUpload/(openssl|zstd-1|stream-upload-zstd)' -benchtime 3x
+
+# A fleet response at EC2's token buckets: N = 1, 10, 100, 1000 instances
+# through one paced Clients, against the fake with 100 ms a call and EC2's
+# buckets per action, on a clock FLEET_SCALE times faster (default 5),
+# beside the token-bucket bounds (see BENCHMARKS.md).
+FLEET_SCALE ?= 5
+bench-fleet:
+	FLEET_SCALE=$(FLEET_SCALE) $(GO) test -run '^$$' -bench 'BenchmarkFleetRespond|BenchmarkBlastSlots' -benchtime 1x -timeout 60m ./responder/

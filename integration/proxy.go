@@ -26,6 +26,8 @@ import (
 //     stand-in for an operation the emulator lacks or fakes, whose answer
 //     depends on the request and on state, such as SSM's
 //     DescribeInstanceInformation);
+//   - shape the EC2 actions on EC2's token buckets per action
+//     (SetRequestThrottle: RequestLimitExceeded when a bucket is empty);
 //   - and add a latency to every request (SetLatency: a benchmark can make
 //     each AWS call cost 100 ms, as a remote Region does).
 //
@@ -45,6 +47,7 @@ type FaultProxy struct {
 	handlers map[string]http.Handler
 	counts   map[string]int
 	total    int
+	throttle *requestThrottle // EC2's per-action buckets (SetRequestThrottle)
 }
 
 type fault struct {
@@ -152,6 +155,7 @@ func (p *FaultProxy) Reset() {
 	p.handlers = map[string]http.Handler{}
 	p.counts = map[string]int{}
 	p.total = 0
+	p.throttle = nil
 	p.mu.Unlock()
 }
 
@@ -171,7 +175,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.total++
 	p.counts[action]++
-	latency := p.latency
+	latency, throttle := p.latency, p.throttle
 	var answer *stub
 	var handler http.Handler
 	if f := p.faults[action]; f != nil && f.remaining > 0 {
@@ -191,6 +195,9 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if answer == nil && throttle != nil && action != "" && isEC2(r) && !throttle.take(action, time.Now()) {
+		answer = &stub{http.StatusServiceUnavailable, EC2Error("RequestLimitExceeded", "Request limit exceeded.")}
 	}
 	if answer != nil {
 		w.Header().Set("Content-Type", "text/xml")

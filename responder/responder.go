@@ -293,6 +293,8 @@ func (r *Responder) Respond(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	// Paced clients serve the responses that began first first.
+	ctx = cloud.WithResponseOrder(ctx)
 	plan, _ := step.PlanAfter(req.planNames(), req.After)
 	log := r.Log
 	if log == nil {

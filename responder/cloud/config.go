@@ -50,6 +50,13 @@ type Options struct {
 	// APIOptions are extra SDK middleware (tests use them to inject latency
 	// and faults in front of an emulator).
 	APIOptions []func(*middleware.Stack) error
+	// NoPacing leaves the workload EC2 client unpaced. By default its calls
+	// wait on one Pacer per Clients (EC2's token buckets per action, see
+	// pacer.go) and its concurrent reads coalesce: every response run
+	// through the same Clients shares them.
+	NoPacing bool
+	// Pace configures the pacer (tests and benchmarks scale its clock).
+	Pace PacerOptions
 }
 
 // Clients are the SDK clients of one response.
@@ -140,6 +147,9 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 	}
 	if opts.RoleARN != "" {
 		c.CallerSTS = sts.NewFromConfig(base)
+	}
+	if !opts.NoPacing {
+		c.EC2 = PaceEC2(c.EC2, NewPacer(opts.Pace))
 	}
 	return c, nil
 }

@@ -111,6 +111,8 @@ type Cloud struct {
 	// agentS3 are the other accounts' S3 services the agents reach through
 	// presigned URLs, besides this account's own (see AgentS3).
 	agentS3 []*S3
+	// throttle is EC2's request rate limiting (SetRequestThrottle).
+	throttle *throttle
 
 	ec2 *EC2
 	s3  *S3
@@ -365,6 +367,9 @@ func (c *Cloud) serve(ctx context.Context, service, op string, dryRun bool, late
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls[op]++
+	if err := c.takeTokenLocked(service, op); err != nil {
+		return err
+	}
 	if err := c.takeFaultLocked(service, op); err != nil {
 		return err
 	}

@@ -29,10 +29,18 @@ func (s ConsoleOutput) Run(ctx context.Context, env *Env) Result {
 	var api consoleOutputAPI = env.Clients.EC2
 	id := env.Target.InstanceID()
 	latest := true
-	out, err := api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id, Latest: &latest})
+	var out *ec2.GetConsoleOutputOutput
+	// Throttling and server errors are retried until the step's deadline.
+	err := retryTransient(ctx, func() (err error) {
+		out, err = api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id, Latest: &latest})
+		return err
+	})
 	if cloud.IsErrorCode(err, "UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination") {
 		latest = false
-		out, err = api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id})
+		err = retryTransient(ctx, func() (err error) {
+			out, err = api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &id})
+			return err
+		})
 	}
 	if err != nil {
 		return Failed(fmt.Errorf("get console output of %s: %w", id, err), nil)
@@ -78,9 +86,15 @@ func (s ConsoleScreenshot) Run(ctx context.Context, env *Env) Result {
 	if state := env.Target.Instance.State; state != nil && state.Name != "running" {
 		return Skipped(fmt.Sprintf("instance is %s: a screenshot needs a running instance", state.Name), nil)
 	}
-	// Few attempts: an endpoint that cannot take screenshots may answer with
-	// a retryable server error, and this evidence is not worth minutes.
-	out, err := api.GetConsoleScreenshot(ctx, &ec2.GetConsoleScreenshotInput{InstanceId: &id}, func(o *ec2.Options) { o.RetryMaxAttempts = 3 })
+	// Few attempts of the SDK per call, each waiting for its token, but
+	// throttling and server errors retried until the step's deadline: the
+	// screenshot of this moment cannot be taken later. Errors no retry can
+	// fix (unsupported, unknown instance, access denied) end it at once.
+	var out *ec2.GetConsoleScreenshotOutput
+	err := retryTransient(ctx, func() (err error) {
+		out, err = api.GetConsoleScreenshot(ctx, &ec2.GetConsoleScreenshotInput{InstanceId: &id}, func(o *ec2.Options) { o.RetryMaxAttempts = 3 })
+		return err
+	})
 	switch {
 	case cloud.IsErrorCode(err, "UnsupportedOperation", "InvalidInstanceType", "NotImplemented", "InvalidAction"):
 		return Skipped("console screenshot is not supported for this instance or endpoint ("+cloud.ErrorCode(err)+")", nil)
