@@ -44,9 +44,9 @@ func (c CloudRecord) Validate() error {
 // the generic ones.
 var accessDeniedCodes = []string{"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
 
-// throttleCodes are the throttling answers of CloudTrail, GuardDuty and
+// cloudRecordThrottleCodes are the throttling answers of CloudTrail, GuardDuty and
 // Security Hub.
-var throttleCodes = []string{"ThrottlingException", "TooManyRequestsException", "Throttling", "LimitExceededException"}
+var cloudRecordThrottleCodes = []string{"ThrottlingException", "TooManyRequestsException", "Throttling", "LimitExceededException"}
 
 // retryThrottled calls f again, with a doubling wait, while it is
 // throttled. The SDK's retryer retries throttling of the real clients
@@ -57,7 +57,7 @@ func retryThrottled(ctx context.Context, f func() error) error {
 	const attempts = 6 // about 15 s of waiting in all
 	var err error
 	for i := range attempts {
-		if err = f(); err == nil || !cloud.IsErrorCode(err, throttleCodes...) || i == attempts-1 {
+		if err = f(); err == nil || !cloud.IsErrorCode(err, cloudRecordThrottleCodes...) || i == attempts-1 {
 			return err
 		}
 		select {
