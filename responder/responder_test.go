@@ -276,6 +276,9 @@ func TestRespondEdgeCases(t *testing.T) {
 		prepare    func(c *fakeaws.Cloud)
 		wantStatus string
 		wantSteps  map[string]string // step -> status
+		// stepTimeout bounds each step (default: the engine's): a step
+		// that retries a server error until its deadline ends sooner.
+		stepTimeout time.Duration
 	}{
 		{
 			name:       "stopped instance",
@@ -326,6 +329,8 @@ func TestRespondEdgeCases(t *testing.T) {
 			prepare:    func(c *fakeaws.Cloud) { c.Fail("GetConsoleScreenshot", "InternalError", -1) },
 			wantStatus: evidence.CaseContained,
 			wantSteps:  map[string]string{"console-screenshot": "failed", "quarantine": "ok"},
+			// The screenshot is retried until the step's deadline.
+			stepTimeout: 10 * time.Second,
 		},
 		{
 			name:       "quarantine denied",
@@ -348,7 +353,7 @@ func TestRespondEdgeCases(t *testing.T) {
 			if tc.prepare != nil {
 				tc.prepare(c)
 			}
-			res := respond(t, c, &evidence.Folder{Root: t.TempDir()}, responder.Request{InstanceID: id})
+			res := respond(t, c, &evidence.Folder{Root: t.TempDir()}, responder.Request{InstanceID: id, StepTimeout: tc.stepTimeout})
 			if res.Status != tc.wantStatus {
 				t.Errorf("status %s, want %s (err %v)", res.Status, tc.wantStatus, res.Err)
 			}
