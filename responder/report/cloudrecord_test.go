@@ -93,3 +93,44 @@ func TestCloudRecordSection(t *testing.T) {
 		t.Errorf("changed artifacts: record %+v, notes %v", cr, notes)
 	}
 }
+
+// The CloudTrail events are on the case timeline, among the response's
+// moments, in time order: the attacker's StopInstances an hour before the
+// run comes before "run 1 started".
+func TestCloudTrailEventsOnTheCaseTimeline(t *testing.T) {
+	store, m := cloudRecordCase(t)
+	started := time.Now().UTC()
+	m.SchemaVersion = evidence.SchemaVersion
+	m.Runs = []evidence.Run{{Number: 1, Playbook: "default", Status: evidence.CaseContained, StartedAt: started, EndedAt: started.Add(time.Second)}}
+	if err := store.SaveManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Build(context.Background(), store, "case-1", Options{Tool: "responder test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onTimeline bool
+	for _, e := range r.Timeline {
+		onTimeline = onTimeline || (e.Kind == KindCloudTrail && e.Action == "StopInstances" && e.Actor == "mallory")
+	}
+	if !onTimeline {
+		t.Fatalf("no CloudTrail event on the timeline: %+v", r.Timeline)
+	}
+	var md, html bytes.Buffer
+	if err := Markdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"markdown": md.String(), "html": strings.ReplaceAll(html.String(), "<wbr>", "")} {
+		i, j := strings.Index(out, "CloudTrail events and the response"), -1
+		if i >= 0 {
+			j = strings.Index(out[i:], "StopInstances")
+		}
+		k := strings.Index(out[max(i, 0):], "run 1 started")
+		if i < 0 || j < 0 || k < 0 || j > k {
+			t.Errorf("%s: the case timeline does not show StopInstances before run 1 started (section %d, event %d, run %d)", name, i, j, k)
+		}
+	}
+}

@@ -47,6 +47,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return out
 	},
+	"moments": caseMoments,
 	"custody": func(r *Report) []Event {
 		var out []Event
 		for _, e := range r.Timeline {

@@ -189,6 +189,7 @@ func (m *mdWriter) report(r *Report) {
 		m.line("")
 	}
 	m.custodyTimeline(r)
+	m.caseTimeline(r)
 
 	m.line("## AWS requests")
 	m.line("")

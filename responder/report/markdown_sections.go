@@ -286,3 +286,29 @@ func (m *mdWriter) indicators(r *Report) {
 	m.line("")
 	m.table([]string{"File", "Line", "Entry", "Note", "From"}, rows, "None.")
 }
+
+// caseTimeline writes the CloudTrail events about the instance among the
+// response's moments (nothing when the case holds no event).
+func (m *mdWriter) caseTimeline(r *Report) {
+	moments := caseMoments(r)
+	if len(moments) == 0 {
+		return
+	}
+	var rows [][]string
+	for _, c := range moments {
+		what := text(c.What)
+		if c.Response {
+			what = "**" + what + "**"
+		}
+		who := "-"
+		if c.Who != "" {
+			who = code(c.Who)
+		}
+		rows = append(rows, []string{ts(c.At), what, who, text(c.Text)})
+	}
+	m.line("### CloudTrail events and the response")
+	m.line("")
+	m.line("The CloudTrail management events about the instance (from the cloud's record, below) among the moments of the response, oldest first; the response's own moments in bold.")
+	m.line("")
+	m.table([]string{"When", "What", "Who", "Detail"}, rows, "")
+}

@@ -339,6 +339,7 @@ func Build(ctx context.Context, store evidence.Store, caseID string, opts Option
 	custody, notes := custodyEvents(ctx, store, caseID)
 	r.Notes = append(r.Notes, notes...)
 	r.Timeline = append(r.Timeline, custody...)
+	r.Timeline = append(r.Timeline, cloudTrailEvents(r.CloudRecord)...)
 	sortTimeline(r.Timeline)
 	meta, src, note := metadataDoc(ctx, store, m)
 	if note != "" {
