@@ -514,20 +514,7 @@ func fleetResume(c *cli.Context, o *respondOptions, fleetID string) string {
 	add("findings", o.Fleet.Findings)
 	add("accounts", o.Fleet.Accounts)
 	add("region", fleet.SplitIDs(o.Fleet.Regions)...)
-	add("profile", o.AWS.Profile)
-	add("role-arn", o.RoleARN)
-	add("external-id", o.ExternalID)
-	if o.Steps != "" {
-		add("steps", o.Steps)
-	} else if c.IsSet("playbook") {
-		add("playbook", o.Playbook)
-	}
-	add("evidence-bucket", o.Store.Bucket)
-	if o.Store.Bucket == "" && c.IsSet("evidence-dir") {
-		add("evidence-dir", o.Store.Dir)
-	}
-	add("evidence-kms-key", o.Store.KMSKeyID)
-	add("topic-arn", o.TopicARN)
+	resumeArgs(c, o, add)
 	if c.IsSet("blast-radius") {
 		add("blast-radius", fmt.Sprint(o.BlastRadius))
 	}

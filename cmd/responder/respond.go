@@ -350,26 +350,15 @@ func unchecked(steps []evidence.StepRecord) []string {
 // Flags left at their defaults are left out.
 func resumeCommand(c *cli.Context, o *respondOptions, caseID string) string {
 	args := []string{"responder", "respond", "--case-id", caseID, "--instance-id", o.InstanceID}
-	add := func(flag, value string) {
-		if value != "" {
-			args = append(args, "--"+flag, value)
+	add := func(flag string, values ...string) {
+		for _, v := range values {
+			if v != "" {
+				args = append(args, "--"+flag, v)
+			}
 		}
 	}
 	add("region", o.AWS.Region)
-	add("profile", o.AWS.Profile)
-	add("role-arn", o.RoleARN)
-	add("external-id", o.ExternalID)
-	if o.Steps != "" {
-		add("steps", o.Steps)
-	} else if c.IsSet("playbook") {
-		add("playbook", o.Playbook)
-	}
-	add("evidence-bucket", o.Store.Bucket)
-	if o.Store.Bucket == "" && c.IsSet("evidence-dir") {
-		add("evidence-dir", o.Store.Dir)
-	}
-	add("evidence-kms-key", o.Store.KMSKeyID)
-	add("topic-arn", o.TopicARN)
+	resumeArgs(c, o, add)
 	add("forensic-profile", o.ForensicProfile)
 	add("staging-bucket", o.StagingBucket)
 	if c.IsSet("protected-tag") {
@@ -388,6 +377,26 @@ func resumeCommand(c *cli.Context, o *respondOptions, caseID string) string {
 		args[i] = shellQuote(a)
 	}
 	return strings.Join(args, " ")
+}
+
+// resumeArgs adds, through add, the flags a command that continues a
+// response repeats: the account to act in, the plan, and where the evidence
+// and the notification go.
+func resumeArgs(c *cli.Context, o *respondOptions, add func(flag string, values ...string)) {
+	add("profile", o.AWS.Profile)
+	add("role-arn", o.RoleARN)
+	add("external-id", o.ExternalID)
+	if o.Steps != "" {
+		add("steps", o.Steps)
+	} else if c.IsSet("playbook") {
+		add("playbook", o.Playbook)
+	}
+	add("evidence-bucket", o.Store.Bucket)
+	if o.Store.Bucket == "" && c.IsSet("evidence-dir") {
+		add("evidence-dir", o.Store.Dir)
+	}
+	add("evidence-kms-key", o.Store.KMSKeyID)
+	add("topic-arn", o.TopicARN)
 }
 
 // shellQuote quotes a word for a POSIX shell when it needs it.
