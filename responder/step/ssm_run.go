@@ -288,6 +288,21 @@ func waitCommand(ctx context.Context, env *Env, api commandAPI, run *CommandRun,
 	}
 }
 
+// poll reads the command's invocation on the instance once into the record;
+// an invocation SSM does not know yet is Pending.
+func (run *CommandRun) poll(ctx context.Context, api cloud.SSM, instanceID string) error {
+	out, err := api.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: &run.CommandID, InstanceId: &instanceID})
+	switch {
+	case cloud.IsErrorCode(err, "InvocationDoesNotExist"):
+		run.Status = "Pending"
+	case err != nil:
+		return fmt.Errorf("poll command %s: %w", run.CommandID, err)
+	default:
+		run.record(out)
+	}
+	return nil
+}
+
 // record takes an invocation's state into the record.
 func (run *CommandRun) record(out *ssm.GetCommandInvocationOutput) {
 	run.Status, run.StatusDetails, run.ResponseCode = string(out.Status), aws.ToString(out.StatusDetails), out.ResponseCode

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/responder-ir/responder/responder/cloud"
 	"github.com/responder-ir/responder/responder/evidence"
 	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
@@ -189,14 +188,8 @@ func (c *volatileCollection) pollStage(ctx context.Context) Result {
 	}
 	st.Polls++
 	id := env.Target.InstanceID()
-	out, err := env.Clients.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: &c.st.Command.CommandID, InstanceId: &id})
-	switch {
-	case cloud.IsErrorCode(err, "InvocationDoesNotExist"):
-		c.st.Command.Status = "Pending"
-	case err != nil:
-		return Result{Status: evidence.StatusFailed, Err: fmt.Errorf("poll command %s: %w", c.st.Command.CommandID, err), After: c.st}
-	default:
-		c.st.Command.record(out)
+	if err := c.st.Command.poll(ctx, env.Clients.SSM, id); err != nil {
+		return Result{Status: evidence.StatusFailed, Err: err, After: c.st}
 	}
 	switch {
 	case terminalStatuses[c.st.Command.Status]:
