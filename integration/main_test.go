@@ -75,6 +75,9 @@ type fixture struct {
 	// trail is the CloudTrail Event history the proxy answers LookupEvents
 	// from, which moto lacks (StubLookupEvents).
 	trail *TrailEvents
+	// connTrack is the connection tracking timeouts the proxy keeps for
+	// moto, which ignores them (StubConnectionTracking).
+	connTrack *ConnTrackTimeouts
 }
 
 // setup prepares a test against moto. When moto cannot start, the test fails
@@ -98,13 +101,14 @@ func setup(t testing.TB) *fixture {
 	proxy.StubConsoleScreenshot()
 	locks := proxy.StubSnapshotLock()
 	trail := proxy.StubLookupEvents()
+	connTrack := proxy.StubConnectionTracking()
 
 	ctx := context.Background()
 	clients, err := lab.NewClients(ctx, suite.moto.URL, "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, proxy: proxy, aws: clients, home: t.TempDir(), caseDir: t.TempDir(), locks: locks, trail: trail}
+	return &fixture{t: t, proxy: proxy, aws: clients, home: t.TempDir(), caseDir: t.TempDir(), locks: locks, trail: trail, connTrack: connTrack}
 }
 
 var labCount atomic.Int32

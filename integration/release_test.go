@@ -35,6 +35,13 @@ func TestReleaseRestoresTheInstance(t *testing.T) {
 	}
 	assertContained(t, f.aws, l, caseID)
 	contained := observe(t, f.aws, l)
+	// Connection tracking timeouts at their minimums on every interface (the
+	// lab's t3.micro is Nitro; the proxy keeps what moto ignores).
+	for eni := range contained.InterfaceGroups {
+		if got, _ := f.connTrack.Of(eni); got != (ConnTrack{TCPEstablished: 60, UDPStream: 60, UDP: 30}) {
+			t.Errorf("connection tracking timeouts of %s after respond: %+v, want 60/60/30", eni, got)
+		}
+	}
 	// The response changed what the release must give back, or the round
 	// trip below would prove nothing.
 	if reflect.DeepEqual(contained.InterfaceGroups, before.InterfaceGroups) || contained.DisableAPITermination == before.DisableAPITermination ||
@@ -69,6 +76,12 @@ func TestReleaseRestoresTheInstance(t *testing.T) {
 	}
 	if got := lifecycle(t, f, l.InstanceID); !reflect.DeepEqual(got, beforeDisk) {
 		t.Errorf("stop protection and delete on termination after release %+v, before %+v", got, beforeDisk)
+	}
+	// Timeouts not set before come back as their documented defaults.
+	for eni := range after.InterfaceGroups {
+		if got, _ := f.connTrack.Of(eni); got != (ConnTrack{TCPEstablished: 432000, UDPStream: 180, UDP: 30}) {
+			t.Errorf("connection tracking timeouts of %s after release: %+v, want the defaults 432000/180/30", eni, got)
+		}
 	}
 	if after.Tags["responder:status"] != "released" {
 		t.Errorf("tag responder:status = %q, want released", after.Tags["responder:status"])

@@ -104,8 +104,9 @@ func newAWSWorld(t testing.TB, m *integration.Moto, name string) *awsWorld {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	proxy.StubConsoleScreenshot()
-	proxy.StubSnapshotLock() // moto lacks LockSnapshot and DescribeLockedSnapshots
-	proxy.StubLookupEvents() // and CloudTrail LookupEvents
+	proxy.StubSnapshotLock()       // moto lacks LockSnapshot and DescribeLockedSnapshots
+	proxy.StubLookupEvents()       // and CloudTrail LookupEvents
+	proxy.StubConnectionTracking() // and connection tracking timeouts
 
 	clients, err := lab.NewClients(ctx, m.URL, "us-east-1")
 	if err != nil {

@@ -29,7 +29,7 @@ go build -o "$work/faultproxy" ./integration/faultproxy
 
 echo "== starting moto"
 moto_url=$(scripts/moto-start.sh "$work")
-"$work/faultproxy" -target "$moto_url" -screenshot -snapshot-lock -lookup-events >"$work/proxy.url" &
+"$work/faultproxy" -target "$moto_url" -screenshot -snapshot-lock -lookup-events -connection-tracking >"$work/proxy.url" &
 proxy_pid=$!
 for _ in $(seq 1 50); do [ -s "$work/proxy.url" ] && break; sleep 0.1; done
 proxy_url=$(head -n 1 "$work/proxy.url")

@@ -1,10 +1,11 @@
 // Command faultproxy runs integration.FaultProxy in front of an emulator
 // until it is interrupted. It prints its URL on the first line of stdout.
 // The demo uses it so that GetConsoleScreenshot, LockSnapshot,
-// DescribeLockedSnapshots and CloudTrail LookupEvents, which moto does not
-// implement, get an answer:
+// DescribeLockedSnapshots, CloudTrail LookupEvents and the connection tracking
+// timeouts of network interfaces, which moto does not implement, get an
+// answer:
 //
-//	faultproxy -target http://127.0.0.1:5000 -screenshot -snapshot-lock -lookup-events [-latency 100ms]
+//	faultproxy -target http://127.0.0.1:5000 -screenshot -snapshot-lock -lookup-events -connection-tracking [-latency 100ms]
 package main
 
 import (
@@ -23,6 +24,7 @@ func main() {
 	screenshot := flag.Bool("screenshot", false, "answer GetConsoleScreenshot with a 1x1 JPEG (moto does not implement it)")
 	snapshotLock := flag.Bool("snapshot-lock", false, "answer LockSnapshot and DescribeLockedSnapshots from a table of locks (moto does not implement them)")
 	lookupEvents := flag.Bool("lookup-events", false, "answer CloudTrail LookupEvents with an empty Event history (moto does not implement it)")
+	connTrack := flag.Bool("connection-tracking", false, "keep the connection tracking timeouts of network interfaces (ModifyNetworkInterfaceAttribute, DescribeNetworkInterfaces), which moto ignores")
 	flag.Parse()
 	if *target == "" {
 		fmt.Fprintln(os.Stderr, "faultproxy: -target is required")
@@ -43,6 +45,9 @@ func main() {
 	}
 	if *lookupEvents {
 		p.StubLookupEvents()
+	}
+	if *connTrack {
+		p.StubConnectionTracking()
 	}
 	fmt.Println(p.URL)
 	stop := make(chan os.Signal, 1)

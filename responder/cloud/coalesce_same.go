@@ -12,7 +12,8 @@ import (
 
 // Identical reads: every response of a fleet reads the toolkit's security
 // groups with the same request (every group tagged responder:quarantine),
-// at the isolation path's priority. A read that asks exactly what another
+// at the isolation path's priority, and the connection tracking step of
+// every instance of one type reads that type (DescribeInstanceTypes). A read that asks exactly what another
 // read waiting for its token asks joins it: the one call, sent after both
 // asked, answers both, as each one's own call sent at that moment would
 // have. A read never joins a call already sent, so no one gets an answer
@@ -40,6 +41,14 @@ func (e *PacedEC2) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeS
 		return pace(e, ctx, "DescribeSecurityGroups", in, o, e.next.DescribeSecurityGroups)
 	}
 	return e.groupReads.do(ctx, in, o)
+}
+
+// DescribeInstanceTypes merges identical reads waiting for a token.
+func (e *PacedEC2) DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, o ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error) {
+	if in == nil || aws.ToBool(in.DryRun) || in.NextToken != nil {
+		return pace(e, ctx, "DescribeInstanceTypes", in, o, e.next.DescribeInstanceTypes)
+	}
+	return e.typeReads.do(ctx, in, o)
 }
 
 func (s *sameReads[I, O]) do(ctx context.Context, in I, opts []func(*ec2.Options)) (O, error) {
@@ -122,5 +131,11 @@ func (s *sameReads[I, O]) run(key string, f *sameFlight[O], first *caller[O], in
 func cloneSecurityGroups(o *ec2.DescribeSecurityGroupsOutput) *ec2.DescribeSecurityGroupsOutput {
 	c := *o
 	c.SecurityGroups = slices.Clone(o.SecurityGroups)
+	return &c
+}
+
+func cloneInstanceTypes(o *ec2.DescribeInstanceTypesOutput) *ec2.DescribeInstanceTypesOutput {
+	c := *o
+	c.InstanceTypes = slices.Clone(o.InstanceTypes)
 	return &c
 }

@@ -100,6 +100,14 @@ func TestCoalescedReadsAnswerAsSingleCalls(t *testing.T) {
 			}
 			return out.SecurityGroups, err
 		}, "DescribeSecurityGroups"},
+		{"identical instance type reads", func(api cloud.EC2, i int) (any, error) {
+			out, err := api.DescribeInstanceTypes(context.Background(), &ec2.DescribeInstanceTypesInput{
+				InstanceTypes: []types.InstanceType{types.InstanceTypeM5Large}})
+			if out == nil {
+				return nil, err
+			}
+			return out.InstanceTypes, err
+		}, "DescribeInstanceTypes"},
 		{"attachments", func(api cloud.EC2, i int) (any, error) {
 			out, err := api.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{
 				Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{ids[i]}}}})

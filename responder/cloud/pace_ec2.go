@@ -20,6 +20,7 @@ type PacedEC2 struct {
 	reads      *coalescer
 	groups     groupFlights
 	groupReads *sameReads[*ec2.DescribeSecurityGroupsInput, *ec2.DescribeSecurityGroupsOutput]
+	typeReads  *sameReads[*ec2.DescribeInstanceTypesInput, *ec2.DescribeInstanceTypesOutput]
 }
 
 var _ EC2 = (*PacedEC2)(nil)
@@ -31,6 +32,8 @@ func PaceEC2(next EC2, pacer *Pacer) *PacedEC2 {
 	e.reads = newCoalescer(e, scaledWindow(pacer))
 	e.groupReads = &sameReads[*ec2.DescribeSecurityGroupsInput, *ec2.DescribeSecurityGroupsOutput]{
 		e: e, op: "DescribeSecurityGroups", call: next.DescribeSecurityGroups, clone: cloneSecurityGroups}
+	e.typeReads = &sameReads[*ec2.DescribeInstanceTypesInput, *ec2.DescribeInstanceTypesOutput]{
+		e: e, op: "DescribeInstanceTypes", call: next.DescribeInstanceTypes, clone: cloneInstanceTypes}
 	return e
 }
 

@@ -65,10 +65,6 @@ func (e *PacedEC2) CopySnapshot(ctx context.Context, in *ec2.CopySnapshotInput, 
 	return pace(e, ctx, "CopySnapshot", in, o, e.next.CopySnapshot)
 }
 
-func (e *PacedEC2) DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, o ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error) {
-	return pace(e, ctx, "DescribeInstanceTypes", in, o, e.next.DescribeInstanceTypes)
-}
-
 func (e *PacedEC2) DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, o ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error) {
 	return pace(e, ctx, "DescribeVpcEndpoints", in, o, e.next.DescribeVpcEndpoints)
 }

@@ -54,7 +54,7 @@ var recordOnly = map[string]func() Description{
 var DefaultPlan = []string{
 	"metadata", "console-output", "console-screenshot", "snapshots", "snapshot-lock", "cloudtrail-events", "findings",
 	"quarantine-group", "untracking-group", "quarantine", "auto-scaling", "load-balancers", "termination-protection", "shutdown-behavior",
-	"stop-protection", "delete-on-termination", "instance-profile", "credential-revocation", "case-tag", "notify",
+	"stop-protection", "delete-on-termination", "connection-tracking", "instance-profile", "credential-revocation", "case-tag", "notify",
 }
 
 // Lookup returns the step with the given name.
