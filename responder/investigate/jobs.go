@@ -19,10 +19,11 @@ const (
 	ToolPlaso      = "plaso"
 )
 
-// Volatility 3 plugins run on a memory image, by the image's platform.
+// Volatility 3 plugins run on a memory image, by the image's platform, by
+// their full names (vol takes a name as a substring of the registered ones).
 var (
-	linuxPlugins   = "linux.pslist,linux.bash,linux.sockstat"
-	windowsPlugins = "windows.pslist,windows.netscan,windows.cmdline"
+	linuxPlugins   = ssmdocuments.DefaultLinuxPlugins
+	windowsPlugins = "windows.info.Info,windows.pslist.PsList,windows.netscan.NetScan,windows.cmdline.CmdLine"
 )
 
 // jobReport is the report of Responder-AnalysisJob.
