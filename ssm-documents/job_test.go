@@ -234,8 +234,9 @@ func standInPlaso(t *testing.T, bin string) {
 	writeScript(t, bin, "log2timeline.py", `#!/bin/bash
 [ "$1" = --version ] && { echo "plaso - log2timeline version 20260720"; exit 0; }
 for last; do :; done
-while [ $# -gt 1 ]; do [ "$1" = --storage_file ] && storage=$2; shift; done
+while [ $# -gt 1 ]; do case $1 in --storage_file) storage=$2;; --logfile) logfile=$2;; esac; shift; done
 find "$last" -type f -printf '%P %TY-%Tm-%TdT%TH:%TM:%TS\n' >"$storage"
+echo "extraction log" | gzip >"$logfile"
 echo "Processing completed."
 `)
 	writeScript(t, bin, "psort.py", `#!/bin/bash
@@ -272,12 +273,15 @@ func TestAnalysisJobPlasoRecordsEachRun(t *testing.T) {
 	standInPlaso(t, bin)
 	res := runDocument(t, AnalysisJob, params, env)
 	rep = decodeJob(t, res)
-	if res.exit != 0 || rep.Status != "ok" || rep.Version != "plaso - log2timeline version 20260720" || len(rep.Runs) != 3 || len(rep.Outputs) != 6 {
+	if res.exit != 0 || rep.Status != "ok" || rep.Version != "plaso - log2timeline version 20260720" || len(rep.Runs) != 3 || len(rep.Outputs) != 7 {
 		t.Fatalf("exit %d %+v\n%s", res.exit, rep, res.stderr)
 	}
 	stored := store.checkOutputs(t, rep, prefix+"plaso/")
 	if b := stored[prefix+"plaso/timeline.jsonl"]; !strings.Contains(string(b), `"filename": "/evidence.txt"`) {
 		t.Errorf("timeline.jsonl: %q", b)
+	}
+	if b := stored[prefix+"plaso/log2timeline.log.gz"]; len(b) == 0 {
+		t.Errorf("log2timeline's own log (--logfile) is not stored")
 	}
 	for _, r := range rep.Runs {
 		if r.ExitStatus != 0 || r.Status != "ok" || r.Output == "" {

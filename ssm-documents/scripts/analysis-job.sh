@@ -135,16 +135,20 @@ aj_volatility() {
 }
 
 # aj_plaso_run NAME OUTPUT LOGNAME CMD... runs one plaso tool with its
-# console output to LOGNAME, stores OUTPUT (when made) and the log, and
-# records the run. Returns the tool's exit status.
+# console output to LOGNAME and its own log (--logfile) to LOGNAME.gz,
+# stores OUTPUT (when made) and both logs, and records the run. Returns the
+# tool's exit status.
 aj_plaso_run() {
 	local name=$1 output=$2 log=$work/$3 rc okey=''
 	shift 3
-	(cd "$work" && TMPDIR=$work/tmp "$@") >"$log" 2>&1
+	(cd "$work" && TMPDIR=$work/tmp "$1" --logfile "$log.gz" "${@:2}") >"$log" 2>&1
 	rc=$?
 	if ((rc == 0)) && [[ -s $output ]]; then
 		aj_store "$output" "plaso/${output##*/}"
 		okey=$REPLY
+	fi
+	if [[ -s $log.gz ]]; then
+		aj_store "$log.gz" "plaso/${log##*/}.gz"
 	fi
 	aj_store "$log" "plaso/${log##*/}"
 	aj_run_record "$name" "$rc" "$okey" "$REPLY"
