@@ -131,8 +131,8 @@ func decodeJob(t *testing.T, res runResult) jobReport {
 // line on stderr, JSON on stdout; banners.Banners runs on any image; a
 // linux plugin needs a symbol table under -s DIR/linux and otherwise exits
 // 1 ("Unable to validate the plugin requirements"); without --offline it
-// fails as the remote ISF fetch does in a VPC with no internet; -o must name
-// an existing directory.
+// fails as a symbol download (Microsoft's symbol server, a remote ISF) does
+// in a VPC with no internet; -o must name an existing directory.
 const standInVol = `#!/bin/bash
 echo "Volatility 3 Framework 2.28.2" >&2
 offline=0 symbols= outdir= file= plugin=
