@@ -3,7 +3,7 @@ GO ?= go
 # Extra flags for go test, for example TESTFLAGS=-v (used by .ci/run).
 TESTFLAGS ?=
 
-.PHONY: build lint vet test demo lambda bench-capture bench-fleet
+.PHONY: build lint vet test demo lambda bench-capture bench-fleet analysis-tools test-analysis-tools
 
 # The responder binary, in ./bin.
 build:
@@ -54,3 +54,14 @@ bench-capture:
 FLEET_SCALE ?= 5
 bench-fleet:
 	FLEET_SCALE=$(FLEET_SCALE) $(GO) test -run '^$$' -bench 'BenchmarkFleetRespond|BenchmarkBlastSlots' -benchtime 1x -timeout 60m ./responder/
+
+# Volatility 3 and plaso in a virtual environment (scripts/analysis-tools.sh:
+# idempotent; prints its bin directory), then the analysis job run with the
+# real tools (ssm-documents/realtools_test.go, build tag analysistools). Not
+# part of make test or CI: this project's machines reach no Python package
+# index, and the script says so and fails.
+analysis-tools:
+	scripts/analysis-tools.sh
+
+test-analysis-tools:
+	bin=$$(scripts/analysis-tools.sh) && PATH="$$bin:$$PATH" $(GO) test -tags analysistools -run RealTools -count=1 -v ./ssm-documents

@@ -25,6 +25,9 @@ echo "== go mod tidy -diff"
 
 echo "== go vet ./..."
 "$go" vet ./... || fail "go vet found the problems above"
+# The real-tool tests are built only with their tag (make test-analysis-tools):
+# vet them here so that they keep compiling.
+"$go" vet -tags analysistools ./ssm-documents/ || fail "go vet -tags analysistools found the problems above"
 
 echo "== staticcheck ./... (go tool: the version go.mod pins)"
 "$go" tool staticcheck ./... || fail "staticcheck found the problems above"

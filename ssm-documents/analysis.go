@@ -26,9 +26,24 @@ const (
 	// PatternAnalysisPrefix admits cases/<case-id>/analysis/<workspace>/.
 	PatternAnalysisPrefix = `^cases/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/analysis/ws-[0-9]{3,9}/$`
 	PatternMemoryPath     = `^/analysis/[a-z0-9-]{1,32}/[a-z.-]{1,32}$`
-	// PatternPlugins admits Volatility 3 plugin names (os.plugin[.sub]).
-	PatternPlugins = `^[a-z]+\.[a-z._]+(,[a-z]+\.[a-z._]+){0,15}$`
+	// PatternPlugins admits 1 to 16 Volatility 3 plugin names, comma-separated,
+	// in full (module path and class: linux.pslist.PsList). vol matches a
+	// name as a substring of the registered ones and refuses one that matches
+	// several, so a short name can stop working when a release adds a plugin.
+	PatternPlugins = `^[a-z]+(\.[A-Za-z0-9_]+){1,3}(,[a-z]+(\.[A-Za-z0-9_]+){1,3}){0,15}$`
+	// PatternSymbolDirs admits none or one absolute directory (no "..": the
+	// script checks) holding Volatility 3 symbol tables (ISF).
+	PatternSymbolDirs = `^(none|/[A-Za-z0-9._/-]{1,200})$`
 )
+
+// DefaultLinuxPlugins are the Volatility 3 plugins the job runs on a Linux
+// memory image unless told otherwise: banners.Banners first, which needs no
+// symbol tables and names the kernel whose tables the others need.
+const DefaultLinuxPlugins = "banners.Banners,linux.pslist.PsList,linux.bash.Bash,linux.sockstat.Sockstat"
+
+// DefaultSymbolDirs is where the analysis image keeps Volatility 3 symbol
+// tables (see ssm-documents/README.md, "Analysis jobs").
+const DefaultSymbolDirs = "/opt/volatility3/symbols"
 
 // MountSchema and FetchSchema are the reports' schemas.
 const (
@@ -87,9 +102,10 @@ var analysisDocuments = []Document{
 		Name:     AnalysisJob,
 		Platform: "Linux",
 		StepName: "runAnalysisTool",
-		Description: "Responder: run Volatility 3 on the memory image or plaso (log2timeline, psort) on the read-only " +
-			"mounts, as installed on the analysis image (a missing tool is reported as skipped), and store each output " +
-			"once under the case's analysis/ prefix with its SHA-256.",
+		Description: "Responder: run Volatility 3 (offline, with the image's symbol tables) on the memory image or plaso " +
+			"(log2timeline, psort) on the read-only mounts, as installed on the analysis image (a missing tool is reported " +
+			"as skipped), report each run's exit status, and store each output and log once under the case's analysis/ " +
+			"prefix with its SHA-256.",
 		Parameters: []Parameter{
 			caseID,
 			{Name: "Tool", Var: "RESPONDER_TOOL", AllowedPattern: `^(volatility|plaso)$`,
@@ -102,8 +118,10 @@ var analysisDocuments = []Document{
 				Description: "The memory image on the instance (Volatility 3)."},
 			{Name: "MountRoot", Var: "RESPONDER_MOUNT_ROOT", Default: "/mnt/evidence", AllowedPattern: PatternMountRoot,
 				Description: "The read-only mounts (plaso)."},
-			{Name: "Plugins", Var: "RESPONDER_PLUGINS", Default: "linux.pslist,linux.bash,linux.sockstat", AllowedPattern: PatternPlugins,
-				Description: "Volatility 3 plugins, comma-separated."},
+			{Name: "Plugins", Var: "RESPONDER_PLUGINS", Default: DefaultLinuxPlugins, AllowedPattern: PatternPlugins,
+				Description: "Volatility 3 plugins, comma-separated, full names (linux.pslist.PsList)."},
+			{Name: "SymbolDirs", Var: "RESPONDER_SYMBOLS", Default: DefaultSymbolDirs, AllowedPattern: PatternSymbolDirs,
+				Description: "Volatility 3 symbol tables (ISF) on the analysis image, or none; Volatility runs --offline."},
 			timeout("21600"),
 		},
 		Scripts:          []string{"scripts/responder-common.sh", "scripts/analysis-job.sh"},

@@ -26,6 +26,10 @@ func TestAnalysisPatternBounds(t *testing.T) {
 		{PatternCaseKey, []string{"cases/c1/i-1/memory/run-001/memory-image"},
 			[]string{"cases/c1", "other/c1/x", "/cases/c1/x", "cases/c1/a b", "cases/-x/y"}},
 		{PatternDest, []string{"/analysis/memory"}, []string{"/analysis", "/tmp/x", "/analysis/../etc"}},
+		{PatternPlugins, []string{DefaultLinuxPlugins, "banners.Banners", "windows.netscan.NetScan", "linux.malware.malfind.Malfind"},
+			[]string{"", "pslist", "linux.pslist;id", "linux.pslist,", "linux.pslist --help", "-f", "Linux.pslist",
+				"linux.pslist.PsList,-o/tmp", strings.TrimSuffix(strings.Repeat("linux.bash.Bash,", 17), ",")}},
+		{PatternSymbolDirs, []string{"none", DefaultSymbolDirs, "/srv/isf"}, []string{"", "symbols", "/a b", "/a;b", "/$(x)", "http://x/isf"}},
 	}
 	for _, tt := range tests {
 		re := regexp.MustCompile(tt.pattern)

@@ -75,8 +75,11 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 			"is recorded in the case (an \"investigation\" entry); it is \"ready\" only when every part was\n" +
 			"proven. A case without a completed copy is refused, and so is a second workspace unless --new.\n" +
 			"--volatility and --plaso run those tools of the analysis image (Responder-AnalysisJob); each\n" +
-			"output is stored once under analysis/<workspace>/ of the case, read back and recorded with\n" +
-			"its SHA-256; a tool missing on the image is reported as skipped. The memory image and the\n" +
+			"output and each run's stderr or log is stored once under analysis/<workspace>/ of the case,\n" +
+			"read back and recorded with its SHA-256; a run that exits non-zero fails the job; a tool\n" +
+			"missing on the image is reported as skipped. Volatility 3 runs --offline (the analysis VPC has\n" +
+			"no internet): the kernel's symbol tables must be on the image under /opt/volatility3/symbols\n" +
+			"(banners.Banners, run first, names the kernel). The memory image and the\n" +
 			"outputs need the case in the evidence bucket (--evidence-bucket): the instance cannot reach a\n" +
 			"local folder. --shell opens a Session Manager session to the workspace's instance through the\n" +
 			"AWS CLI, or prints the command when session-manager-plugin is not installed.\n" +

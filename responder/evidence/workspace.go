@@ -113,10 +113,22 @@ type MemoryFetch struct {
 // AnalysisJob is one tool run on the instance (Volatility 3, plaso); its
 // outputs are artifacts of the case under analysis/.
 type AnalysisJob struct {
-	Tool    string   `json:"tool"`
-	Status  string   `json:"status"` // ok, failed, skipped
-	Reason  string   `json:"reason,omitempty"`
-	Outputs []string `json:"outputs,omitempty"` // artifact paths
+	Tool    string        `json:"tool"`
+	Status  string        `json:"status"` // ok, failed, skipped
+	Reason  string        `json:"reason,omitempty"`
+	Version string        `json:"version,omitempty"` // as the tool printed it
+	Runs    []AnalysisRun `json:"runs,omitempty"`
+	Outputs []string      `json:"outputs,omitempty"` // artifact paths
+}
+
+// AnalysisRun is one run of a tool in a job (a Volatility 3 plugin,
+// log2timeline, one psort output) as the instance reported it.
+type AnalysisRun struct {
+	Name       string `json:"name"`
+	ExitStatus int    `json:"exit_status"`
+	Status     string `json:"status"`           // ok, failed
+	Output     string `json:"output,omitempty"` // artifact path
+	Log        string `json:"log,omitempty"`    // artifact path: its stderr or log
 }
 
 // SessionAccess records a Session Manager session asked for (--shell).

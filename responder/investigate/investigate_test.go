@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/responder-ir/responder/responder/investigate/investigatetest"
 	"github.com/responder-ir/responder/responder/preserve"
 	"github.com/responder-ir/responder/responder/report"
+	ssmdocuments "github.com/responder-ir/responder/ssm-documents"
 )
 
 const forensicsAccount = "444455556666"
@@ -407,8 +409,18 @@ func TestStartRunsTheAnalysisJobs(t *testing.T) {
 	if ws.Memory == nil || !ws.Memory.Matches || ws.Memory.Artifact != img.Path || ws.Memory.Path != "/analysis/"+ws.ID+"/memory.lime" {
 		t.Errorf("memory %+v", ws.Memory)
 	}
-	if len(ws.Jobs) != 2 || ws.Jobs[0].Status != evidence.StatusOK || len(ws.Jobs[0].Outputs) != 3 || ws.Jobs[1].Status != evidence.StatusOK {
+	plugins := strings.Split(ssmdocuments.DefaultLinuxPlugins, ",")
+	if len(ws.Jobs) != 2 || ws.Jobs[0].Status != evidence.StatusOK || len(ws.Jobs[0].Outputs) != 2*len(plugins) ||
+		len(ws.Jobs[0].Runs) != len(plugins) || ws.Jobs[1].Status != evidence.StatusOK || len(ws.Jobs[1].Runs) != 1 {
 		t.Fatalf("jobs %+v", ws.Jobs)
+	}
+	// Each run's output and log are artifacts of the case.
+	for _, r := range append(ws.Jobs[0].Runs, ws.Jobs[1].Runs...) {
+		for _, p := range []string{r.Output, r.Log} {
+			if !slices.Contains(append(ws.Jobs[0].Outputs, ws.Jobs[1].Outputs...), p) || !strings.HasPrefix(p, "analysis/"+ws.ID+"/") {
+				t.Errorf("run %+v: %q is not a recorded output", r, p)
+			}
+		}
 	}
 	rec, err := evidence.LoadRecord(context.Background(), l.store, casetest.CaseID)
 	if err != nil {
@@ -493,4 +505,42 @@ func TestStopFindsAnUnrecordedWorkspace(t *testing.T) {
 		}
 	}
 	l.copiesIntact(t)
+}
+
+// The case report lists each analysis job, each of its runs with its exit
+// status, and the run's output and log with the SHA-256 the case records.
+func TestReportShowsTheAnalysisJobs(t *testing.T) {
+	l := newLabIn(t, true, true)
+	l.addMemoryImage(t)
+	l.agent.S3 = l.dst.S3()
+	req := l.request()
+	req.Volatility, req.Plaso = true, true
+	ws := l.start(t, req).Workspace
+	r, err := report.Build(context.Background(), l.store, casetest.CaseID, report.Options{Tool: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := report.Render(&b, report.FormatMarkdown, r); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := evidence.LoadRecord(context.Background(), l.store, casetest.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	for _, j := range ws.Jobs {
+		for _, run := range j.Runs {
+			runs++
+			for _, p := range []string{run.Output, run.Log} {
+				a, ok := rec.Manifest.Artifact(p)
+				if !ok || !strings.Contains(b.String(), "`"+p+"` `"+a.SHA256+"`") {
+					t.Errorf("the report lacks %s with its SHA-256 (%v)", p, ok)
+				}
+			}
+		}
+	}
+	if runs == 0 {
+		t.Fatalf("no run recorded: %+v", ws.Jobs)
+	}
 }

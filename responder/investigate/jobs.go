@@ -19,10 +19,11 @@ const (
 	ToolPlaso      = "plaso"
 )
 
-// Volatility 3 plugins run on a memory image, by the image's platform.
+// Volatility 3 plugins run on a memory image, by the image's platform, by
+// their full names (vol takes a name as a substring of the registered ones).
 var (
-	linuxPlugins   = "linux.pslist,linux.bash,linux.sockstat"
-	windowsPlugins = "windows.pslist,windows.netscan,windows.cmdline"
+	linuxPlugins   = ssmdocuments.DefaultLinuxPlugins
+	windowsPlugins = "windows.info.Info,windows.pslist.PsList,windows.netscan.NetScan,windows.cmdline.CmdLine"
 )
 
 // jobReport is the report of Responder-AnalysisJob.
@@ -30,6 +31,14 @@ type jobReport struct {
 	Schema  string `json:"schema"`
 	Status  string `json:"status"`
 	Reason  string `json:"reason"`
+	Version string `json:"version"`
+	Runs    []struct {
+		Name       string `json:"name"`
+		ExitStatus int    `json:"exit_status"`
+		Status     string `json:"status"`
+		Output     string `json:"output"`
+		Log        string `json:"log"`
+	} `json:"runs"`
 	Outputs []struct {
 		Key    string `json:"key"`
 		SHA256 string `json:"sha256"`
@@ -95,9 +104,15 @@ func (j *startJob) job(ctx context.Context, tool, notReady string) {
 		j.problem("%s: %v", tool, err)
 		return
 	}
-	aj.Status, aj.Reason = jobStatus(rep.Status), rep.Reason
+	aj.Status, aj.Reason, aj.Version = jobStatus(rep.Status), rep.Reason, rep.Version
 	if aj.Status == evidence.StatusFailed {
 		j.problem("%s: %s", tool, rep.Reason)
+	}
+	prefix := "cases/" + j.ws.CaseID + "/"
+	for _, r := range rep.Runs {
+		output, _ := strings.CutPrefix(r.Output, prefix)
+		log, _ := strings.CutPrefix(r.Log, prefix)
+		aj.Runs = append(aj.Runs, evidence.AnalysisRun{Name: r.Name, ExitStatus: r.ExitStatus, Status: jobStatus(r.Status), Output: output, Log: log})
 	}
 	for _, o := range rep.Outputs {
 		if path, ok := j.output(ctx, tool, o.Key, o.SHA256); ok {
@@ -164,7 +179,9 @@ func contentType(path string) string {
 		return "application/json"
 	case strings.HasSuffix(path, ".csv"):
 		return "text/csv"
-	case strings.HasSuffix(path, ".log"), strings.HasSuffix(path, ".err"):
+	case strings.HasSuffix(path, ".jsonl"):
+		return "application/x-ndjson"
+	case strings.HasSuffix(path, ".log"), strings.HasSuffix(path, ".err"), strings.HasSuffix(path, ".txt"):
 		return "text/plain"
 	}
 	return "application/octet-stream"

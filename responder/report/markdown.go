@@ -157,7 +157,7 @@ func (m *mdWriter) report(r *Report) {
 	m.table([]string{"Source snapshot", "Copy", "Account, Region", "KMS key", "Via", "State", "Started", "Completed", "Run"}, rows,
 		"No snapshot has been copied into a forensics account (responder preserve).")
 
-	m.investigation(r.Investigation)
+	m.investigation(r.Investigation, r.Evidence)
 	m.cloudRecord(r.CloudRecord)
 
 	m.line("## Console screenshot")
@@ -297,7 +297,7 @@ func upperFirst(s string) string {
 }
 
 // investigation renders the investigation workspaces: one block each.
-func (m *mdWriter) investigation(wss []evidence.Workspace) {
+func (m *mdWriter) investigation(wss []evidence.Workspace, stored []Evidence) {
 	m.line("## Investigation")
 	m.line("")
 	if len(wss) == 0 {
@@ -331,6 +331,7 @@ func (m *mdWriter) investigation(wss []evidence.Workspace) {
 			m.line("Memory image %s copied to %s: SHA-256 %s, matches the record: %v.", code(mem.Artifact), code(mem.Path), code(mem.SHA256), mem.Matches)
 			m.line("")
 		}
+		m.analysisJobs(ws.Jobs, stored)
 		for _, d := range ws.Documents {
 			m.line("- Document %s version %s, command %s: %s", code(d.Name), text(d.Version), code(d.CommandID), text(d.Status))
 		}
@@ -339,4 +340,32 @@ func (m *mdWriter) investigation(wss []evidence.Workspace) {
 		}
 		m.line("")
 	}
+}
+
+// analysisJobs renders the analysis jobs of a workspace: each tool's status,
+// then each run with its exit status and its output and log with the
+// SHA-256 the case records for them.
+func (m *mdWriter) analysisJobs(jobs []evidence.AnalysisJob, stored []Evidence) {
+	sums := map[string]string{}
+	for _, e := range stored {
+		sums[e.Path] = e.SHA256
+	}
+	file := func(path string) string {
+		if path == "" {
+			return "-"
+		}
+		return code(path) + " " + code(sums[path])
+	}
+	var rows [][]string
+	for _, j := range jobs {
+		status := text(j.Status)
+		if j.Reason != "" {
+			status += ": " + text(j.Reason)
+		}
+		rows = append(rows, []string{text(j.Tool), text(j.Version), "-", status, "-", "-"})
+		for _, r := range j.Runs {
+			rows = append(rows, []string{text(j.Tool), "", text(r.Name), text(r.Status), fmt.Sprint(r.ExitStatus), file(r.Output) + "<br>" + file(r.Log)})
+		}
+	}
+	m.table([]string{"Tool", "Version", "Run", "Status", "Exit status", "Output and log (SHA-256)"}, rows, "No analysis job was run.")
 }

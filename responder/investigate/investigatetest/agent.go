@@ -128,27 +128,40 @@ func (a *Agent) job(ctx context.Context, tool, bucket, prefix, plugins string) (
 		return fmt.Sprintf(`{"schema":%q,"status":"skipped","tool":%q,"reason":"%s is not installed on the analysis image","outputs":[]}`,
 			ssmdocuments.JobSchema, tool, tool), nil
 	}
-	names := []string{"plaso/timeline.csv"}
+	// Each run stores its output and its log, as analysis-job.sh does.
+	runs := map[string]string{"log2timeline": "plaso/timeline.plaso"}
 	if tool == "volatility" {
-		names = nil
+		runs = map[string]string{}
 		for _, pl := range strings.Split(plugins, ",") {
-			names = append(names, "volatility/"+pl+".json")
+			runs[pl] = "volatility/" + pl + ".json"
 		}
 	}
-	var outputs []string
-	for _, n := range names {
-		body := []byte(`{"tool":"` + tool + `","output":"` + n + `"}`)
-		key := prefix + n
-		if _, err := a.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-			IfNoneMatch: aws.String("*")}); err != nil {
-			return "", err
+	var outputs, reports []string
+	for name, out := range runs {
+		for _, n := range []string{out, out + ".log"} {
+			o, err := a.put(ctx, tool, bucket, prefix+n)
+			if err != nil {
+				return "", err
+			}
+			outputs = append(outputs, o)
 		}
-		sum := sha256.Sum256(body)
-		reported := hex.EncodeToString(sum[:])
-		if a.LieHash {
-			reported = strings.Repeat("0", 64)
-		}
-		outputs = append(outputs, fmt.Sprintf(`{"key":%q,"sha256":%q,"size":%d}`, key, reported, len(body)))
+		reports = append(reports, fmt.Sprintf(`{"name":%q,"exit_status":0,"status":"ok","output":%q,"log":%q}`, name, prefix+out, prefix+out+".log"))
 	}
-	return fmt.Sprintf(`{"schema":%q,"status":"ok","tool":%q,"reason":"","outputs":[%s]}`, ssmdocuments.JobSchema, tool, strings.Join(outputs, ",")), nil
+	return fmt.Sprintf(`{"schema":%q,"status":"ok","tool":%q,"version":"stand-in","reason":"","runs":[%s],"outputs":[%s]}`,
+		ssmdocuments.JobSchema, tool, strings.Join(reports, ","), strings.Join(outputs, ",")), nil
+}
+
+// put stores one output once (If-None-Match) and returns its report entry.
+func (a *Agent) put(ctx context.Context, tool, bucket, key string) (string, error) {
+	body := []byte(`{"tool":"` + tool + `","output":"` + key + `"}`)
+	if _, err := a.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		IfNoneMatch: aws.String("*")}); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(body)
+	reported := hex.EncodeToString(sum[:])
+	if a.LieHash {
+		reported = strings.Repeat("0", 64)
+	}
+	return fmt.Sprintf(`{"key":%q,"sha256":%q,"size":%d}`, key, reported, len(body)), nil
 }
