@@ -171,7 +171,11 @@ am_lvm() {
 		am_error "$vol $pv: LVM physical volume, lvm2 not installed: not mounted"
 		return
 	fi
-	read -r vg uuid < <(pvs --noheadings -o vg_name,vg_uuid --devices "$am_lvm_devices" --config "$am_lvm_ro" -- "$pv" 2>/dev/null)
+	if ! out=$(am_pvs "$pv" 2>/dev/null); then
+		am_error "$vol $pv: pvs failed: $(am_pvs "$pv" 2>&1 >/dev/null | tail -n 3)"
+		return
+	fi
+	read -r vg uuid <<<"$out"
 	if [[ ! $vg =~ ^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$ || ! $uuid =~ ^[A-Za-z0-9]{6}(-[A-Za-z0-9]{4}){5}-[A-Za-z0-9]{6}$ ]]; then
 		am_error "$vol $pv: no volume group found on the physical volume"
 		return
@@ -191,10 +195,17 @@ am_lvm() {
 	am_lvm_mount "$vol" "$vg" "$uuid"
 }
 
+# am_pvs PV prints the name and UUID of the volume group on a physical volume.
+am_pvs() {
+	pvs --noheadings -o vg_name,vg_uuid --devices "$am_lvm_devices" --config "$am_lvm_ro" -- "$1"
+}
+
 # am_lvm_clash VG UUID prints why the volume group must not be activated and
-# returns 1 when a device-mapper device of the host (or of a working volume
-# activated before) has its UUID (a copy of an active disk: "activating" it
-# would hand back the host's own LVs) or its name (the vg-lv names collide).
+# returns 1 when a device-mapper device of the host has its UUID (a copy of a
+# disk the host uses, whose "activation" would hand back the host's own LVs,
+# or the VG was activated before this document ran, by the host's LVM
+# autoactivation, without the guarantees below) or its name (the vg-lv names
+# collide).
 # Renaming the suspect's VG (vgimportclone) would write its metadata: the VG
 # is left inactive, with the reason.
 am_lvm_clash() {
@@ -208,7 +219,7 @@ am_lvm_clash() {
 		dmvg=${dmvg%%-*}
 		dmvg=${dmvg//$'\x01'/-}
 		if [[ $dmuuid == "LVM-${uuid//-/}"* ]]; then
-			printf 'a volume group with UUID %s is already active on this host (%s): the volume is a copy of an active disk' "$uuid" "$name"
+			printf 'a volume group with UUID %s is already active on this host (%s): a copy of a disk the host uses, or activated before this document ran (LVM autoactivation)' "$uuid" "$name"
 			return 1
 		elif [[ $dmvg == "$vg" && $dmuuid == LVM-* ]]; then
 			printf 'a volume group named %s is already active on this host (%s); renaming the suspect one (vgimportclone) would write its metadata' "$vg" "$name"
