@@ -32,13 +32,16 @@ type lvmCase struct {
 // physical volumes of a volume group built with the real lvm2 tools. Where
 // the kernel has device-mapper it runs with the real tools end to end; where
 // it has none (this project's machines and CI: CONFIG_MD is off) the real
-// tools run up to the activation, which must fail cleanly, and a stand-in
+// tools run up to the activation, which the document must refuse cleanly
+// (device-mapper unavailable, nothing mounted), and a stand-in
 // device-mapper (testdata/fakedm: vgchange and dmsetup, the activation done
 // with loop devices over the LVs' extents, the arguments still checked by the
 // real vgchange in test mode) takes the rest. Either way each LV is mounted
 // read-only from the activation read back read-only, the files read back,
 // writes fail, and the images' SHA-256 are the same afterwards; a volume group
-// whose UUID or name is already active on the host is refused.
+// whose UUID or name is already active on the host is refused. (On a machine
+// whose udev autoactivates LVM, the real run would see the VG active before
+// the document and rightly refuse it.)
 func TestAnalysisMountLVM(t *testing.T) {
 	requireMountPrivileges(t)
 	requireTools(t, "mkfs.ext4")
