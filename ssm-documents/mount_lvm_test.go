@@ -89,7 +89,14 @@ func TestAnalysisMountLVM(t *testing.T) {
 		loops := c.attach(t)
 		dm, env := fake(t)
 		t.Cleanup(func() { c.deactivate(dm) })
-		rep, res := runMount(t, mountRoot(t.TempDir()), c.volumes(loops), env...)
+		root := mountRoot(t.TempDir())
+		rep, res := runMount(t, root, c.volumes(loops), env...)
+		// A second run (the document is retried) finds the volume group
+		// it activated and mounts it again, read back as before.
+		again, res2 := runMount(t, root, c.volumes(loops), env...)
+		if res2.exit != 0 || again.Status != "ok" || len(again.Mounts) != len(c.files) {
+			t.Errorf("second run: exit %d, status %q, errors %q", res2.exit, again.Status, again.Errors)
+		}
 		c.checkMounted(t, rep, res)
 		for lv := range c.files {
 			line, err := os.ReadFile(filepath.Join(dm, c.dmName(lv)))
@@ -243,6 +250,7 @@ func (c *lvmCase) deactivate(dm string) {
 		}
 	}
 	os.RemoveAll("/dev/" + c.vg)
+	os.Remove("/run/responder-analysis-mount/" + c.uuid)
 }
 
 // checkMounted asserts that each LV was mounted read-only without journal

@@ -46,6 +46,9 @@ am_lvm_devices=''   # every working volume and partition, comma-separated
 # in need of repair is read as if repaired, not repaired), and no metadata
 # backup or archive written on the host.
 am_lvm_ro='global{metadata_read_only=1} backup{backup=0 archive=0}'
+# A volume group this document activated is marked here (by UUID), so that a
+# second run mounts it again instead of refusing it as already active.
+am_lvm_marks=/run/responder-analysis-mount
 
 am_fail() {
 	rc_json_q "$1"
@@ -166,7 +169,7 @@ am_record() {
 # cannot activate; lvchange --permission r writes the permission into the
 # metadata.)
 am_lvm() {
-	local vol=$1 pv=$2 vg='' uuid='' out
+	local vol=$1 pv=$2 vg='' uuid='' out rc
 	if ! rc_have vgchange || ! rc_have dmsetup; then
 		am_error "$vol $pv: LVM physical volume, lvm2 not installed: not mounted"
 		return
@@ -183,14 +186,18 @@ am_lvm() {
 	# A volume group on several working volumes is activated once.
 	[[ " ${am_vgs[*]} " == *" $uuid "* ]] && return
 	am_vgs+=("$uuid")
-	if ! out=$(am_lvm_clash "$vg" "$uuid"); then
+	out=$(am_lvm_clash "$vg" "$uuid")
+	rc=$?
+	if ((rc == 1)); then
 		am_error "$vol $pv: volume group $vg not activated: $out"
 		return
-	fi
-	if ! out=$(vgchange -ay --devices "$am_lvm_devices" --monitor n --poll n --select "vg_uuid=$uuid" \
-		--config "$am_lvm_ro activation{read_only_volume_list=[\"$vg\"]}" 2>&1); then
-		am_error "$vol $pv: vgchange -ay $vg failed: $out"
-		return
+	elif ((rc == 0)); then
+		if ! out=$(vgchange -ay --devices "$am_lvm_devices" --monitor n --poll n --select "vg_uuid=$uuid" \
+			--config "$am_lvm_ro activation{read_only_volume_list=[\"$vg\"]}" 2>&1); then
+			am_error "$vol $pv: vgchange -ay $vg failed: $out"
+			return
+		fi
+		mkdir -p "$am_lvm_marks" && : >"$am_lvm_marks/$uuid"
 	fi
 	am_lvm_mount "$vol" "$vg" "$uuid"
 }
@@ -200,8 +207,9 @@ am_pvs() {
 	pvs --noheadings -o vg_name,vg_uuid --devices "$am_lvm_devices" --config "$am_lvm_ro" -- "$1"
 }
 
-# am_lvm_clash VG UUID prints why the volume group must not be activated and
-# returns 1 when a device-mapper device of the host has its UUID (a copy of a
+# am_lvm_clash VG UUID returns 2 when this document activated the volume group
+# before (it is marked and active), else prints why the volume group must not
+# be activated and returns 1 when a device-mapper device of the host has its UUID (a copy of a
 # disk the host uses, whose "activation" would hand back the host's own LVs,
 # or the VG was activated before this document ran, by the host's LVM
 # autoactivation, without the guarantees below) or its name (the vg-lv names
@@ -209,7 +217,7 @@ am_pvs() {
 # Renaming the suspect's VG (vgimportclone) would write its metadata: the VG
 # is left inactive, with the reason.
 am_lvm_clash() {
-	local vg=$1 uuid=$2 out name dmuuid dmvg
+	local vg=$1 uuid=$2 out name dmuuid dmvg ours=false
 	if ! out=$(dmsetup info -c --noheadings -o name,uuid --separator ' ' 2>&1); then
 		printf 'device-mapper unavailable: %s' "$out"
 		return 1
@@ -218,7 +226,9 @@ am_lvm_clash() {
 		dmvg=${name//--/$'\x01'}
 		dmvg=${dmvg%%-*}
 		dmvg=${dmvg//$'\x01'/-}
-		if [[ $dmuuid == "LVM-${uuid//-/}"* ]]; then
+		if [[ $dmuuid == "LVM-${uuid//-/}"* && -e $am_lvm_marks/$uuid ]]; then
+			ours=true
+		elif [[ $dmuuid == "LVM-${uuid//-/}"* ]]; then
 			printf 'a volume group with UUID %s is already active on this host (%s): a copy of a disk the host uses, or activated before this document ran (LVM autoactivation)' "$uuid" "$name"
 			return 1
 		elif [[ $dmvg == "$vg" && $dmuuid == LVM-* ]]; then
@@ -226,7 +236,9 @@ am_lvm_clash() {
 			return 1
 		fi
 	done <<<"$out"
-	if [[ -e /dev/$vg ]]; then
+	if [[ $ours == true ]]; then
+		return 2
+	elif [[ -e /dev/$vg ]]; then
 		printf '/dev/%s already exists on this host' "$vg"
 		return 1
 	fi
