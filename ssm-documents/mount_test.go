@@ -42,17 +42,10 @@ type mountReport struct {
 // the script) are the same afterwards. Without root, loop devices or the
 // mkfs programs the test cannot run: it fails in CI and says why.
 func TestAnalysisMountLoopDevices(t *testing.T) {
-	requireTools(t, "mkfs.ext4", "mkfs.xfs", "losetup", "blockdev", "blkid", "lsblk", "findmnt", "mount", "umount", "openssl")
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "the mount test needs root (losetup, mount): run it as root")
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		testenv.Missing(t, "no /dev/loop-control: this machine or container offers no loop devices (%v)", err)
-	}
+	requireTools(t, "mkfs.ext4", "mkfs.xfs")
+	requireMountPrivileges(t)
 	dir := t.TempDir()
-	sum := sha256.Sum256([]byte(dir))
-	root := "/mnt/responder-test-" + hex.EncodeToString(sum[:6])
-	t.Cleanup(func() { os.RemoveAll(root) })
+	root := mountRoot(dir)
 
 	images := map[string]string{"ext4": filepath.Join(dir, "ext4.img"), "xfs": filepath.Join(dir, "xfs.img")}
 	makeImage(t, images["ext4"], 64, "mkfs.ext4", "-q", "-F", "-L", "evidence-ext4")
@@ -69,23 +62,7 @@ func TestAnalysisMountLoopDevices(t *testing.T) {
 		loops[fs] = attachLoop(t, img)
 	}
 	vols := map[string]string{"ext4": "vol-0000000000000e4e4", "xfs": "vol-000000000000000f5"}
-	res := runDocument(t, AnalysisMount, map[string]string{
-		"CaseId":      "case-loop",
-		"Volumes":     vols["ext4"] + ":" + loops["ext4"] + "," + vols["xfs"] + ":" + loops["xfs"],
-		"MountRoot":   root,
-		"HashDevices": "true",
-	}, nil)
-	var rep mountReport
-	if err := json.Unmarshal(res.stdout, &rep); err != nil {
-		t.Fatalf("report: %v\nstdout: %s\nstderr: %s", err, res.stdout, res.stderr)
-	}
-	t.Cleanup(func() {
-		for _, m := range rep.Mounts {
-			if m.MountPoint != "" {
-				exec.Command("umount", m.MountPoint).Run()
-			}
-		}
-	})
+	rep, res := runMount(t, root, vols["ext4"]+":"+loops["ext4"]+","+vols["xfs"]+":"+loops["xfs"])
 	if res.exit != 0 || rep.Status != "ok" || rep.Schema != MountSchema {
 		t.Fatalf("exit %d, status %q, errors %q\nstdout: %s\nstderr: %s", res.exit, rep.Status, rep.Errors, res.stdout, res.stderr)
 	}
@@ -126,6 +103,54 @@ func TestAnalysisMountLoopDevices(t *testing.T) {
 			t.Errorf("%s image changed: SHA-256 %s before, %s after", fs, before[fs], got)
 		}
 	}
+}
+
+// requireMountPrivileges ends the test (a failure in CI) unless it runs as
+// root on a machine with loop devices and the programs the mount document
+// and the test use.
+func requireMountPrivileges(t testing.TB) {
+	t.Helper()
+	requireTools(t, "losetup", "blockdev", "blkid", "lsblk", "findmnt", "mount", "umount", "openssl")
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "the mount test needs root (losetup, mount): run it as root")
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		testenv.Missing(t, "no /dev/loop-control: this machine or container offers no loop devices (%v)", err)
+	}
+}
+
+// mountRoot is a mount root under /mnt (the document takes no other) of the
+// test's own, removed afterwards.
+func mountRoot(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	root := "/mnt/responder-test-" + hex.EncodeToString(sum[:6])
+	return root
+}
+
+// runMount runs Responder-AnalysisMount with HashDevices on the volumes
+// (vol-ID:/dev/NAME,...) and env, and reads its report; whatever it mounted
+// is unmounted after the test.
+func runMount(t testing.TB, root, volumes string, env ...string) (mountReport, runResult) {
+	t.Helper()
+	t.Cleanup(func() { os.RemoveAll(root) })
+	res := runDocument(t, AnalysisMount, map[string]string{
+		"CaseId":      "case-loop",
+		"Volumes":     volumes,
+		"MountRoot":   root,
+		"HashDevices": "true",
+	}, env)
+	var rep mountReport
+	if err := json.Unmarshal(res.stdout, &rep); err != nil {
+		t.Fatalf("report: %v\nstdout: %s\nstderr: %s", err, res.stdout, res.stderr)
+	}
+	t.Cleanup(func() {
+		for _, m := range rep.Mounts {
+			if m.MountPoint != "" {
+				exec.Command("umount", m.MountPoint).Run()
+			}
+		}
+	})
+	return rep, res
 }
 
 func makeImage(t testing.TB, path string, mib int64, mkfs string, args ...string) {
