@@ -16,6 +16,7 @@ import (
 	"github.com/responder-ir/responder/responder/internal/casetest"
 	"github.com/responder-ir/responder/responder/investigate"
 	"github.com/responder-ir/responder/responder/preserve"
+	"github.com/responder-ir/responder/responder/report"
 )
 
 const analysisRole = investigate.DefaultInstanceProfile
@@ -164,6 +165,17 @@ func TestStartConfinesTheInstanceToItsCase(t *testing.T) {
 	}
 	if l.may(t, ws.InstanceID, "s3:GetObject", own+"i-1/memory-image") {
 		t.Error("the instance still reads its case after the stop")
+	}
+	r, err := report.Build(context.Background(), l.store, casetest.CaseID, report.Options{Tool: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := report.Render(&b, report.FormatMarkdown, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Evidence access: policy `" + ws.Access.PolicyName + "` on role `" + analysisRole + "`, for `" + ws.Access.InstanceARN + "` only: revoked"; !strings.Contains(b.String(), want) {
+		t.Errorf("the report lacks %q", want)
 	}
 }
 
