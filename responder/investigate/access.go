@@ -108,6 +108,9 @@ func (j *startJob) grantAccess(ctx context.Context) bool {
 	}
 	a, err := j.accessRecord(bucket)
 	if err != nil {
+		// Recorded failed, so that nothing is fetched without the policy.
+		j.ws.Access = &evidence.EvidenceAccess{Role: j.req.analysisRole(), PolicyName: accessPolicyName(j.ws.CaseID, j.ws.ID),
+			State: evidence.AccessFailed, Error: err.Error()}
 		j.problem("evidence access: %v: the instance cannot read the case's evidence", err)
 		return false
 	}

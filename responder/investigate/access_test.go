@@ -334,3 +334,21 @@ func TestStopRemovesThePolicyOfAnUnrecordedWorkspace(t *testing.T) {
 		t.Fatalf("stopped %+v, policies %v", res.Workspace, l.dst.RolePolicyNames(analysisRole))
 	}
 }
+
+// Without an IAM client (or a forensics account to name the instance by),
+// no policy can be put: the workspace says so and fetches nothing.
+func TestNoPolicyWithoutIAMFetchesNothing(t *testing.T) {
+	l := newLabIn(t, true, true)
+	l.addMemoryImage(t)
+	iv := l.investigator()
+	iv.IAM = nil
+	res, err := iv.Start(context.Background(), l.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := res.Workspace
+	if ws.State != evidence.WorkspaceIncomplete || ws.Access == nil || ws.Access.State != evidence.AccessFailed ||
+		ws.Memory == nil || ws.Memory.Matches || !strings.Contains(ws.Memory.Error, "not fetched") {
+		t.Fatalf("state %s access %+v memory %+v", ws.State, ws.Access, ws.Memory)
+	}
+}
