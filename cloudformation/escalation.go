@@ -23,6 +23,10 @@ const (
 	// RulePolicyWriteOnAssumable: writing or attaching a policy to itself,
 	// or to a role it can assume or pass, grants the principal anything. An
 	// explicit, unconditional Deny of those writes on the role takes it out.
+	// So does a permissions boundary on that role (a managed policy of the
+	// template) that the principal can neither change nor remove: it then
+	// reaches at most the boundary's grants, which are checked in its hands
+	// (boundary.go).
 	RulePolicyWriteOnAssumable = "policy-write-on-assumable-role"
 	// RuleLegalHoldLiftOrBypass: lifting a legal hold, or bypassing
 	// governance retention, belongs to the data custodian only.
@@ -71,7 +75,7 @@ func CheckEscalations(templates ...*Template) []string {
 		for _, problem := range []string{
 			documentWriteAndRun(r),
 			broadPassRoleAndLaunch(r),
-			policyWriteOnAssumable(r),
+			policyWriteOnAssumable(r, roles),
 			legalHoldLiftOrBypass(r),
 			rootTrustWithoutConditions(r),
 		} {
@@ -210,10 +214,16 @@ func coversMany(resource, kind string) bool {
 	return strings.ContainsAny(name, "*?") || strings.Contains(name, "{getatt:") || strings.Contains(name, "{ref:")
 }
 
-func policyWriteOnAssumable(r principalRole) string {
+func policyWriteOnAssumable(r principalRole, roles []principalRole) string {
 	targets := append(append(r.selfARNs(), r.assumable()...), r.passable()...)
 	for _, s := range r.granting(policyWriteActions...) {
 		for _, res := range r.resources(s) {
+			if q, ok := r.namedRole(res, roles); ok {
+				if problem := r.writeOnRole(s, res, q); problem != "" {
+					return problem
+				}
+				continue
+			}
 			for _, target := range targets {
 				if overlap(res, target) && !r.deniesWrites(s, target) {
 					return fmt.Sprintf("%s: writes or attaches policies on %s (statement %q), which covers itself or a role it can assume or pass (%s)",

@@ -128,6 +128,21 @@ func TestEscalationRulesFire(t *testing.T) {
 		{name: "inline policy on a role it passes", rule: RulePolicyWriteOnAssumable, statements: associate + `
               - {Sid: Pass, Effect: Allow, Action: iam:PassRole, Resource: !GetAtt ForensicRole.Arn}
               - {Sid: Write, Effect: Allow, Action: iam:PutRolePolicy, Resource: !GetAtt ForensicRole.Arn}`},
+		// The analysis role's shape (forensics-account.yaml): policies
+		// written on the role it passes, under a boundary it cannot change.
+		{name: "inline policy on a role it passes, under a boundary", statements: associate + `
+              - {Sid: Pass, Effect: Allow, Action: iam:PassRole, Resource: !GetAtt ForensicRole.Arn}
+              - {Sid: Write, Effect: Allow, Action: iam:PutRolePolicy, Resource: !GetAtt ForensicRole.Arn}`,
+			others: boundedForensicRole},
+		{name: "inline policy on a role it passes, whose boundary it may remove", rule: RulePolicyWriteOnAssumable, statements: associate + `
+              - {Sid: Pass, Effect: Allow, Action: iam:PassRole, Resource: !GetAtt ForensicRole.Arn}
+              - {Sid: Write, Effect: Allow, Action: [iam:PutRolePolicy, iam:DeleteRolePermissionsBoundary], Resource: !GetAtt ForensicRole.Arn}`,
+			others: boundedForensicRole},
+		{name: "inline policy on a role it passes, under a boundary that writes documents", rule: RulePolicyWriteOnAssumable, statements: associate + `
+              - {Sid: Pass, Effect: Allow, Action: iam:PassRole, Resource: !GetAtt ForensicRole.Arn}
+              - {Sid: Write, Effect: Allow, Action: iam:PutRolePolicy, Resource: !GetAtt ForensicRole.Arn}
+              - {Sid: Run, Effect: Allow, Action: ssm:SendCommand, Resource: "*"}`,
+			others: strings.Replace(boundedForensicRole, "s3:GetObject", "ssm:CreateDocument", 1)},
 		// The credential revocation's shape (member-account.yaml,
 		// ResponderMemberRevokePolicy): policies on every role, but an
 		// unconditional deny on itself and on the role it passes.
@@ -222,6 +237,18 @@ func TestEscalationRulesFire(t *testing.T) {
 		})
 	}
 }
+
+// boundedForensicRole gives ForensicRole a permissions boundary, Cap, that
+// allows reading one bucket.
+const boundedForensicRole = `
+      PermissionsBoundary: !Ref Cap
+  Cap:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Sid: Read, Effect: Allow, Action: s3:GetObject, Resource: "arn:aws:s3:::evidence/cases/*"}`
 
 // revokeEvery grants the credential revocation's writes on every role, and
 // passes one role (ForensicRole) to instances.

@@ -3,12 +3,17 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
 )
 
 // TestInvestigate builds an investigation workspace through the binary,
@@ -147,4 +152,83 @@ func tagOf(tags []ec2types.Tag, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestInvestigateConfinesTheAnalysisRole: with the case in the evidence
+// bucket, `responder investigate` puts on the analysis role (moto's IAM)
+// the workspace's evidence policy, exactly: the case's prefix of the bucket
+// only, every statement under ArnEquals ec2:SourceInstanceARN = the
+// workspace's instance; `--stop` deletes it (GetRolePolicy: NoSuchEntity).
+func TestInvestigateConfinesTheAnalysisRole(t *testing.T) {
+	f := setup(t)
+	l := f.buildLab()
+	ctx := context.Background()
+	caseID := "case-confine"
+	store := []string{"--evidence-bucket", l.Bucket}
+	if res := f.run(append([]string{"respond", "--instance-id", l.InstanceID, "--case-id", caseID, "--steps", "snapshots"}, store...)...); res.Code != exitOK {
+		t.Fatalf("respond: want exit %d:\n%s", exitOK, res)
+	}
+	key := "arn:aws:kms:" + l.Region + ":" + l.AccountID + ":key/11111111-2222-3333-4444-555555555555"
+	if res := f.run(append([]string{"preserve", "--case-id", caseID, "--forensics-account", l.AccountID, "--forensics-kms-key", key,
+		"--wait", "--poll-interval", "200ms", "--timeout", "1m"}, store...)...); res.Code != exitOK {
+		t.Fatalf("preserve: want exit %d:\n%s", exitOK, res)
+	}
+	sub, err := f.aws.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(l.VpcID), CidrBlock: aws.String("10.20.201.0/24"), AvailabilityZone: aws.String(l.Region + "b")})
+	must(t, err)
+	profile := l.InstanceProfileARN[strings.LastIndex(l.InstanceProfileARN, "/")+1:]
+	res := f.run(append([]string{"investigate", "--case-id", caseID, "--subnet-id", aws.ToString(sub.Subnet.SubnetId), "--ami-id", l.ImageID,
+		"--instance-type", "t3.micro", "--instance-profile", profile, "--analysis-role", l.RoleName,
+		"--poll-interval", "200ms", "--timeout", "8s", "--output", "json"}, store...)...)
+	if res.Code != 1 {
+		t.Fatalf("investigate: want exit 1 (moto runs no SSM command):\n%s", res)
+	}
+	var printed struct {
+		Workspace struct {
+			ID         string `json:"workspace_id"`
+			InstanceID string `json:"instance_id"`
+			Access     struct {
+				Role, State string
+				PolicyName  string          `json:"policy_name"`
+				Document    json.RawMessage `json:"document"`
+			} `json:"evidence_access"`
+		} `json:"workspace"`
+	}
+	must(t, json.Unmarshal([]byte(res.Stdout), &printed))
+	ws := printed.Workspace
+	name := "responder-analysis-" + caseID + "-" + ws.ID
+	if ws.Access.State != "granted" || ws.Access.PolicyName != name || ws.Access.Role != l.RoleName {
+		t.Fatalf("recorded access %+v, want %s granted on %s", ws.Access, name, l.RoleName)
+	}
+	arn := "arn:aws:ec2:" + l.Region + ":" + l.AccountID + ":instance/" + ws.InstanceID
+	only := map[string]any{"ec2:SourceInstanceARN": arn}
+	bucket, prefix := "arn:aws:s3:::"+l.Bucket, "cases/"+caseID+"/"
+	want := map[string]any{"Version": "2012-10-17", "Statement": []any{
+		map[string]any{"Effect": "Allow", "Action": "s3:GetObject", "Resource": bucket + "/" + prefix + "*", "Condition": map[string]any{"ArnEquals": only}},
+		map[string]any{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
+			"Condition": map[string]any{"ArnEquals": only, "StringLike": map[string]any{"s3:prefix": prefix + "*"}}},
+		map[string]any{"Effect": "Allow", "Action": "s3:PutObject", "Resource": bucket + "/" + prefix + "analysis/*", "Condition": map[string]any{"ArnEquals": only}},
+		map[string]any{"Effect": "Allow", "Action": []any{"kms:Decrypt", "kms:GenerateDataKey"}, "Resource": "arn:aws:kms:" + l.Region + ":" + l.AccountID + ":key/*",
+			"Condition": map[string]any{"ArnEquals": only, "StringEquals": map[string]any{"kms:ViaService": "s3." + l.Region + ".amazonaws.com"}}},
+	}}
+	got, err := f.aws.IAM.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(l.RoleName), PolicyName: aws.String(name)})
+	must(t, err)
+	doc := aws.ToString(got.PolicyDocument)
+	if decoded, derr := url.PathUnescape(doc); derr == nil {
+		doc = decoded
+	}
+	var onRole, recorded any
+	must(t, json.Unmarshal([]byte(doc), &onRole))
+	must(t, json.Unmarshal(ws.Access.Document, &recorded))
+	if !reflect.DeepEqual(onRole, want) || !reflect.DeepEqual(recorded, want) {
+		t.Errorf("policy %s on %s:\n%s\nrecorded:\n%s\nwant %v", name, l.RoleName, doc, ws.Access.Document, want)
+	}
+
+	if res := f.run(append([]string{"investigate", "--case-id", caseID, "--stop", "--poll-interval", "200ms", "--timeout", "1m"}, store...)...); res.Code != exitOK {
+		t.Fatalf("stop: want exit %d:\n%s", exitOK, res)
+	}
+	_, err = f.aws.IAM.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(l.RoleName), PolicyName: aws.String(name)})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NoSuchEntity" {
+		t.Errorf("after --stop, GetRolePolicy %s: %v, want NoSuchEntity", name, err)
+	}
 }

@@ -277,7 +277,8 @@ func investigationWorld(t *testing.T, m *aslMachine) (w *world, dst *fakeaws.Clo
 		return &cloud.Clients{EC2: w.cloud.EC2(), STS: w.cloud.STS(), IAM: w.cloud.IAM(), AutoScaling: w.cloud.AutoScaling(),
 			ELBv2: w.cloud.ELBv2(), ELB: w.cloud.ELB(), CallerSTS: dst.STS()}, nil
 	}
-	w.h.InvestigationEC2, w.h.InvestigationSSM = dst.EC2(), &investigatetest.Agent{}
+	w.h.InvestigationEC2, w.h.InvestigationSSM, w.h.InvestigationIAM = dst.EC2(), &investigatetest.Agent{}, dst.IAM()
+	dst.AddRole(investigate.DefaultInstanceProfile, "")
 	input := w.startCaseBody(t, `{"instance_id": "`+w.suspect.InstanceID+`", "account_id": "`+w.cloud.Account+`"}`)
 	ex, err := m.run(input, w.invoke, nil, 200)
 	if err != nil || ex.End != "Done" {
@@ -327,6 +328,13 @@ func TestStateMachineInvestigationStartsAndStops(t *testing.T) {
 		t.Fatalf("recorded workspaces %+v", all)
 	}
 	ws := all[0]
+	// The instance's own evidence policy, put by the staged launch,
+	// recorded as put and read back.
+	if a := ws.Access; a == nil || a.State != evidence.AccessGranted || !strings.HasSuffix(a.InstanceARN, ":instance/"+ws.InstanceID) {
+		t.Fatalf("evidence access %+v", ws.Access)
+	} else if doc, ok := dst.RolePolicy(a.Role, a.PolicyName); !ok || !strings.Contains(doc, a.InstanceARN) || !strings.Contains(doc, "cases/"+caseID+"/*") {
+		t.Fatalf("policy %s on %s: %v %s", a.PolicyName, a.Role, ok, doc)
+	}
 	for _, v := range ws.Volumes {
 		got := dst.Volume(v.VolumeID)
 		if got == nil || len(got.Attachments) != 1 || aws.ToString(got.Attachments[0].InstanceId) != ws.InstanceID || !aws.ToBool(got.Encrypted) {
@@ -368,8 +376,12 @@ func TestStateMachineInvestigationStartsAndStops(t *testing.T) {
 		}
 	}
 	rec, _ = evidence.LoadManifest(context.Background(), w.h.Store, caseID)
-	if all := investigate.Workspaces(rec); len(all) != 1 || all[0].State != evidence.WorkspaceStopped {
+	if all := investigate.Workspaces(rec); len(all) != 1 || all[0].State != evidence.WorkspaceStopped ||
+		all[0].Access == nil || all[0].Access.State != evidence.AccessRevoked {
 		t.Fatalf("recorded after teardown %+v", all)
+	}
+	if names := dst.RolePolicyNames(ws.Access.Role); len(names) != 0 {
+		t.Errorf("policies left on the analysis role: %v", names)
 	}
 	if status, body := w.api(t, http.MethodDelete, "/cases/{id}/investigation", caseID, ``); status != http.StatusConflict || body["code"] != "no_workspace" {
 		t.Fatalf("second DELETE: %d %v", status, body)

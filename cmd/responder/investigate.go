@@ -41,6 +41,7 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 		&cli.StringFlag{Name: "ami-id", Usage: "the analysis image (SSM Agent, aws CLI; Volatility 3 and plaso for the analysis jobs)", Destination: &o.AMIID, EnvVars: []string{"RESPONDER_ANALYSIS_AMI"}},
 		&cli.StringFlag{Name: "instance-type", Usage: "instance type of the analysis instance", Value: investigate.DefaultInstanceType, Destination: &o.InstanceType},
 		&cli.StringFlag{Name: "instance-profile", Usage: "analysis instance profile (name or ARN)", Value: investigate.DefaultInstanceProfile, Destination: &o.InstanceProfile},
+		&cli.StringFlag{Name: "analysis-role", Usage: "the profile's role, which gets the workspace's evidence policy (default: the profile's name, as the forensics stack names both)", Destination: &o.AnalysisRole},
 		&cli.StringSliceFlag{Name: "security-group-id", Usage: "security group of the analysis instance (the stack's AnalysisSecurityGroupId: no ingress); repeatable", Destination: &o.Groups},
 		&cli.StringFlag{Name: "kms-key", Usage: "KMS key of the working volumes (default: the key of the snapshot copies)", Destination: &o.KMSKeyID},
 		&cli.BoolFlag{Name: "new", Usage: "start another workspace although the case has one", Destination: &o.New},
@@ -61,7 +62,7 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 		Name:  "investigate",
 		Usage: "mount the case's snapshot copies read-only on a fresh analysis instance in the forensics account",
 		UsageText: "responder investigate --case-id ID --subnet-id SUBNET --ami-id AMI [--instance-type T] [--new]\n" +
-			"    [--instance-profile P] [--security-group-id SG] [--kms-key K] [--hash-devices] [--volatility] [--plaso]\n" +
+			"    [--instance-profile P] [--analysis-role R] [--security-group-id SG] [--kms-key K] [--hash-devices] [--volatility] [--plaso]\n" +
 			"    [--evidence-bucket B | --evidence-dir DIR] [--output table|json|text]\n" +
 			"responder investigate --case-id ID --stop [--workspace-id ws-NNN]\n" +
 			"responder investigate --case-id ID --shell",
@@ -71,9 +72,14 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 			"runs Responder-AnalysisMount: every device is set read-only in the kernel, then mounted\n" +
 			"without journal replay (ext4 ro,noload; XFS ro,norecovery; NTFS ntfs-3g ro; LVM read-only),\n" +
 			"and its write counters are compared before and after. The case's memory image is copied onto\n" +
-			"the instance (Responder-AnalysisFetch) and checked against its recorded SHA-256. The workspace\n" +
-			"is recorded in the case (an \"investigation\" entry); it is \"ready\" only when every part was\n" +
-			"proven. A case without a completed copy is refused, and so is a second workspace unless --new.\n" +
+			"the instance (Responder-AnalysisFetch) and checked against its recorded SHA-256. With the case\n" +
+			"in the evidence bucket, right after the launch an inline policy responder-analysis-<case>-<ws>\n" +
+			"on the analysis role lets that instance alone (ec2:SourceInstanceARN) read cases/<case-id>/ and\n" +
+			"write cases/<case-id>/analysis/; it is read back, recorded, and deleted by --stop. IAM holds\n" +
+			"10,240 characters of inline policy per role (about eight workspaces at once): past that the\n" +
+			"workspace is incomplete and fetches nothing. The workspace is recorded in the case (an\n" +
+			"\"investigation\" entry); it is \"ready\" only when every part was proven. A case without a\n" +
+			"completed copy is refused, and so is a second workspace unless --new.\n" +
 			"--volatility and --plaso run those tools of the analysis image (Responder-AnalysisJob); each\n" +
 			"output and each run's stderr or log is stored once under analysis/<workspace>/ of the case,\n" +
 			"read back and recorded with its SHA-256; a run that exits non-zero fails the job; a tool\n" +
@@ -83,8 +89,9 @@ func investigateCommand(s *streams, d deps) *cli.Command {
 			"outputs need the case in the evidence bucket (--evidence-bucket): the instance cannot reach a\n" +
 			"local folder. --shell opens a Session Manager session to the workspace's instance through the\n" +
 			"AWS CLI, or prints the command when session-manager-plugin is not installed.\n" +
-			"--stop detaches and deletes the working volumes (never a snapshot copy) and terminates the\n" +
-			"instance, read back and recorded; a workspace a stopped run did not record is found by its tags.\n\n" +
+			"--stop deletes the workspace's evidence policy, detaches and deletes the working volumes\n" +
+			"(never a snapshot copy) and terminates the instance, read back and recorded; a workspace a\n" +
+			"stopped run did not record is found by its tags.\n\n" +
 			"EXIT CODES:\n" +
 			"   0  workspace ready (or stopped, with --stop)\n" +
 			"   1  the workspace is incomplete (see PROBLEMS), or the record was not saved\n" +

@@ -54,11 +54,13 @@ type Handler struct {
 	Staging step.StagingAPI
 	// EBS reads the case's snapshot copies block by block (the image
 	// task); InvestigationEC2 and InvestigationSSM run the investigation
-	// workspaces (the investigate task). All act in the function's own
+	// workspaces (the investigate task), InvestigationIAM their evidence
+	// policies on the analysis role. All act in the function's own
 	// account, with its own credentials.
 	EBS              cloud.EBS
 	InvestigationEC2 cloud.InvestigationEC2
 	InvestigationSSM cloud.InvestigationSSM
+	InvestigationIAM cloud.InvestigationIAM
 	// ImagePace bounds each advance stage of an image (default: as much
 	// as fits in image.DefaultBudget).
 	ImagePace image.Pace
@@ -112,6 +114,7 @@ func New(ctx context.Context, getenv func(string) string) (*Handler, error) {
 		// Investigation workspaces in the function's own account.
 		InvestigationEC2: home.InvestigationEC2,
 		InvestigationSSM: home.InvestigationSSM,
+		InvestigationIAM: home.InvestigationIAM,
 		Workload:         AssumeRole(cfg),
 		Log:              NewLogger(os.Stdout, cfg.LogLevel),
 	}, nil

@@ -104,7 +104,7 @@ type investigationResult struct {
 }
 
 func (h *Handler) investigator(log *slog.Logger) *investigate.Investigator {
-	return &investigate.Investigator{EC2: h.InvestigationEC2, SSM: h.InvestigationSSM, Store: h.Store, Region: h.Config.Region,
+	return &investigate.Investigator{EC2: h.InvestigationEC2, SSM: h.InvestigationSSM, IAM: h.InvestigationIAM, Store: h.Store, Region: h.Config.Region,
 		Account: h.Config.HomeAccount, Signer: h.Signer, Log: log, Now: h.Now}
 }
 

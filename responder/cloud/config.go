@@ -93,6 +93,9 @@ type Clients struct {
 	// too, with the caller's own credentials: responder investigate.
 	InvestigationEC2 InvestigationEC2
 	InvestigationSSM InvestigationSSM
+	// InvestigationIAM writes, reads back and deletes the per-workspace
+	// evidence policy on the analysis role (forensics account).
+	InvestigationIAM InvestigationIAM
 	// Signing is KMS with the caller's own credentials: it signs the case
 	// records with the forensics account's signing key (--signing-key).
 	Signing Signing
@@ -141,6 +144,7 @@ func Load(ctx context.Context, opts Options) (*Clients, error) {
 		ForensicsEC2:        ec2.NewFromConfig(base),
 		InvestigationEC2:    ec2.NewFromConfig(base),
 		InvestigationSSM:    ssm.NewFromConfig(base),
+		InvestigationIAM:    iam.NewFromConfig(base),
 		Signing:             kms.NewFromConfig(base),
 		EBS:                 ebs.NewFromConfig(base),
 		Region:              base.Region,

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -55,6 +56,19 @@ type InvestigationSSM interface {
 	GetCommandInvocation(context.Context, *ssm.GetCommandInvocationInput, ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
 }
 
+// InvestigationIAM lists the AWS IAM operations `responder investigate`
+// calls in the forensics account: the per-workspace inline policy on the
+// analysis role that lets the workspace's instance, and only it
+// (ec2:SourceInstanceARN), read its case's evidence and write its analysis
+// outputs, put after the launch and deleted by --stop, each read back. The
+// stack grants them on the analysis role only, whose permissions boundary
+// the responder cannot change.
+type InvestigationIAM interface {
+	GetRolePolicy(context.Context, *iam.GetRolePolicyInput, ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error)
+	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	DeleteRolePolicy(context.Context, *iam.DeleteRolePolicyInput, ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+}
+
 // Investigation operations run with the caller's own credentials in the
 // forensics account, by the CLI's `responder investigate` only.
 const Investigation = "investigation"
@@ -62,9 +76,11 @@ const Investigation = "investigation"
 var (
 	_ InvestigationEC2 = (*ec2.Client)(nil)
 	_ InvestigationSSM = (*ssm.Client)(nil)
+	_ InvestigationIAM = (*iam.Client)(nil)
 )
 
 func init() {
 	Register("ec2", Investigation, reflect.TypeFor[InvestigationEC2]())
 	Register("ssm", Investigation, reflect.TypeFor[InvestigationSSM]())
+	Register("iam", Investigation, reflect.TypeFor[InvestigationIAM]())
 }

@@ -54,6 +54,10 @@ type Workspace struct {
 	StoppedAt *time.Time     `json:"stopped_at,omitempty"`
 	Run       int            `json:"run"`
 	Shell     *SessionAccess `json:"shell,omitempty"`
+	// Access is the workspace's evidence policy on the analysis role: what
+	// lets its instance, and only it, read the case's evidence in the
+	// bucket. None when the case is kept in a local folder.
+	Access *EvidenceAccess `json:"evidence_access,omitempty"`
 	// Execution names the Step Functions execution that builds the
 	// workspace (a start from the API); empty from the CLI.
 	Execution string `json:"execution,omitempty"`
@@ -129,6 +133,35 @@ type AnalysisRun struct {
 	Status     string `json:"status"`           // ok, failed
 	Output     string `json:"output,omitempty"` // artifact path
 	Log        string `json:"log,omitempty"`    // artifact path: its stderr or log
+}
+
+// Evidence access states.
+const (
+	// AccessGranted: the policy was read back on the role as written.
+	AccessGranted = "granted"
+	// AccessFailed: the policy was refused or not read back (Error says
+	// why); the instance cannot read the case's evidence.
+	AccessFailed = "failed"
+	// AccessRevoked: the policy was deleted and read back gone.
+	AccessRevoked = "revoked"
+)
+
+// EvidenceAccess is the inline policy responder investigate puts on the
+// analysis role for one workspace (PolicyName
+// responder-analysis-<case-id>-<workspace-id>): s3:GetObject and
+// s3:ListBucket on cases/<case-id>/ of the evidence bucket, s3:PutObject on
+// cases/<case-id>/analysis/, KMS through S3, every statement conditioned on
+// ec2:SourceInstanceARN = InstanceARN. Document is the policy exactly as
+// put; --stop deletes it.
+type EvidenceAccess struct {
+	Role        string          `json:"role"`
+	PolicyName  string          `json:"policy_name"`
+	InstanceARN string          `json:"instance_arn"`
+	Document    json.RawMessage `json:"document"`
+	State       string          `json:"state"`
+	GrantedAt   *time.Time      `json:"granted_at,omitempty"`
+	RevokedAt   *time.Time      `json:"revoked_at,omitempty"`
+	Error       string          `json:"error,omitempty"`
 }
 
 // SessionAccess records a Session Manager session asked for (--shell).

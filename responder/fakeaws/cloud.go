@@ -160,6 +160,9 @@ type state struct {
 	ClassicLoadBalancers map[string]*classicLB       `json:",omitempty"`
 	Roles                map[string]*role            // IAM roles, by name
 	Profiles             map[string]*instanceProfile // IAM instance profiles, by name
+	// LaunchTokens are the RunInstances client tokens, to the instance
+	// each launched (a retried launch answers the same instance).
+	LaunchTokens map[string]string `json:",omitempty"`
 }
 
 // Option configures a Cloud made by New.
@@ -205,6 +208,7 @@ func New(opts ...Option) *Cloud {
 			TargetGroups:         map[string]*targetGroup{},
 			ClassicLoadBalancers: map[string]*classicLB{},
 			Roles:                map[string]*role{},
+			LaunchTokens:         map[string]string{},
 			Profiles:             map[string]*instanceProfile{},
 		},
 	}

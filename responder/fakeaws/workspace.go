@@ -74,6 +74,9 @@ func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...
 		if err := checkClientToken(in.ClientToken); err != nil {
 			return nil, err
 		}
+		if done := c.relaunchLocked(aws.ToString(in.ClientToken), out); done != nil {
+			return done, nil
+		}
 		if aws.ToInt32(in.MinCount) != 1 || aws.ToInt32(in.MaxCount) != 1 {
 			return nil, notModelled("RunInstances", "with a count other than 1")
 		}
@@ -126,6 +129,12 @@ func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...
 			out.Instances = []types.Instance{r}
 			out.ReservationId = aws.String(c.hexIDLocked("r"))
 			out.OwnerId = aws.String(c.Account)
+			if token := aws.ToString(in.ClientToken); token != "" {
+				if c.st.LaunchTokens == nil {
+					c.st.LaunchTokens = map[string]string{}
+				}
+				c.st.LaunchTokens[token] = aws.ToString(r.InstanceId)
+			}
 		}, nil
 	})
 	if err != nil {
@@ -134,8 +143,25 @@ func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...
 	return out, nil
 }
 
+// relaunchLocked answers a launch whose client token launched an instance
+// already, as EC2 does: that instance, nothing new (nil when the token is
+// new).
+func (c *Cloud) relaunchLocked(token string, out *ec2.RunInstancesOutput) func() {
+	id, ok := c.st.LaunchTokens[token]
+	inst, exists := c.st.Instances[id]
+	if token == "" || !ok || !exists {
+		return nil
+	}
+	return func() {
+		out.Instances = []types.Instance{c.renderInstanceLocked(inst)}
+		out.ReservationId = aws.String(c.hexIDLocked("r"))
+		out.OwnerId = aws.String(c.Account)
+	}
+}
+
 // checkClientToken: an idempotency token is at most 64 ASCII characters
-// (EC2 API reference, ClientToken). Idempotency itself is not modelled.
+// (EC2 API reference, ClientToken); a token seen before answers its
+// instance (relaunchLocked).
 func checkClientToken(token *string) error {
 	if t := aws.ToString(token); len(t) > 64 {
 		return apiError("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length must be at most 64.", t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -216,6 +217,12 @@ func (j *startJob) fetchMemory(ctx context.Context) {
 	if !ok {
 		return
 	}
+	if wait := time.Until(j.iv.accessSettled(j.ws)); wait > 0 {
+		if err := sleep(ctx, wait); err != nil {
+			j.fetched(img, "", fmt.Errorf("waiting for the evidence policy to settle: %w", err))
+			return
+		}
+	}
 	out, err := j.command(ctx, ssmdocuments.AnalysisFetch, params)
 	j.fetched(img, out, err)
 }
@@ -232,6 +239,11 @@ func (j *startJob) fetchParams() (evidence.Artifact, map[string]string, bool) {
 	bucket, key := s3Location(j.iv.Store.Location(j.ws.CaseID, img.Path))
 	if bucket == "" {
 		mf.Error = "the case is kept in a local folder, which the analysis instance cannot read: copy the image yourself"
+		j.problem("memory image: %s", mf.Error)
+		return img, nil, false
+	}
+	if ok, why := accessReady(j.ws); !ok {
+		mf.Error = "not fetched: " + why
 		j.problem("memory image: %s", mf.Error)
 		return img, nil, false
 	}

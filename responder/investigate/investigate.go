@@ -67,8 +67,13 @@ type Request struct {
 	AMIID        string
 	InstanceType string
 	// InstanceProfile is the analysis instance profile (name or ARN): the
-	// forensics stack's, which reads only the case's own evidence.
-	InstanceProfile  string
+	// forensics stack's. Its role reads no evidence by itself: the
+	// workspace puts an evidence policy on it for its instance alone.
+	InstanceProfile string
+	// AnalysisRole is the instance profile's role, which the workspace's
+	// evidence policy goes on; default: the profile's name (the forensics
+	// stack gives both AnalysisRoleName).
+	AnalysisRole     string
 	SecurityGroupIDs []string
 	// KMSKeyID encrypts the working volumes; default: the key the copies
 	// were made under (the forensics key).
@@ -99,8 +104,11 @@ type Result struct {
 
 // Investigator runs workspaces in the forensics account.
 type Investigator struct {
-	EC2    cloud.InvestigationEC2
-	SSM    cloud.InvestigationSSM
+	EC2 cloud.InvestigationEC2
+	SSM cloud.InvestigationSSM
+	// IAM puts, reads back and deletes the workspaces' evidence policies on
+	// the analysis role.
+	IAM    cloud.InvestigationIAM
 	Caller cloud.STS
 	Store  evidence.Store
 	Region string
@@ -110,6 +118,10 @@ type Investigator struct {
 	Signer evidence.Signer
 	Log    *slog.Logger
 	Now    func() time.Time
+	// AccessSettle is how long after the evidence policy is put the
+	// evidence is first fetched (default DefaultAccessSettle; IAM is
+	// eventually consistent). Negative: no wait.
+	AccessSettle time.Duration
 }
 
 // New builds the investigation engine from the clients cloud.Load built:
@@ -119,7 +131,7 @@ func New(c *cloud.Clients, store evidence.Store) *Investigator {
 	if c.CallerSTS != nil {
 		caller = c.CallerSTS
 	}
-	return &Investigator{EC2: c.InvestigationEC2, SSM: c.InvestigationSSM, Caller: caller, Store: store, Region: c.Region}
+	return &Investigator{EC2: c.InvestigationEC2, SSM: c.InvestigationSSM, IAM: c.InvestigationIAM, Caller: caller, Store: store, Region: c.Region}
 }
 
 var (
@@ -130,6 +142,7 @@ var (
 	profilePattern  = regexp.MustCompile(`^([\w+=,.@-]{1,128}|arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,128})$`)
 	keyPattern      = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[\w/+=,.@-]+|alias/[\w/+=,.@-]+|[0-9a-f-]{36})$`)
 	workspacePatten = regexp.MustCompile(`^ws-[0-9]{3,}$`)
+	rolePattern     = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 )
 
 // Validate checks a request without calling AWS.
@@ -150,6 +163,9 @@ func (req *Request) Validate() error {
 	}
 	if req.InstanceProfile != "" && !profilePattern.MatchString(req.InstanceProfile) {
 		add("invalid instance profile %q: want a name or an instance-profile ARN", req.InstanceProfile)
+	}
+	if req.AnalysisRole != "" && !rolePattern.MatchString(req.AnalysisRole) {
+		add("invalid analysis role %q: want a role name", req.AnalysisRole)
 	}
 	for _, g := range req.SecurityGroupIDs {
 		if !groupPattern.MatchString(g) {

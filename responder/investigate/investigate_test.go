@@ -83,13 +83,24 @@ func newLabIn(t testing.TB, wait, inBucket bool) *lab {
 	}
 	l.az = l.dst.Region + "b"
 	l.subnet = l.dst.AddSubnetIn(l.dst.AddVPC(), l.az)
-	l.agent = &investigatetest.Agent{}
+	l.agent = &investigatetest.Agent{Allowed: l.instanceMay}
+	l.dst.AddRole(investigate.DefaultInstanceProfile, "")
 	return l
 }
 
+// instanceMay decides a request an analysis instance makes with its role's
+// credentials by the analysis role's inline policies, as IAM would.
+func (l *lab) instanceMay(instanceID, action, resource string) (bool, error) {
+	return l.dst.RoleAllows(investigate.DefaultInstanceProfile, fakeaws.Session{InstanceARN: l.instanceARN(instanceID)}, action, resource, nil)
+}
+
+func (l *lab) instanceARN(id string) string {
+	return "arn:aws:ec2:" + l.dst.Region + ":" + forensicsAccount + ":instance/" + id
+}
+
 func (l *lab) investigator() *investigate.Investigator {
-	return &investigate.Investigator{EC2: l.dst.EC2(), SSM: l.agent, Caller: l.dst.STS(), Store: l.store, Region: l.dst.Region,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &investigate.Investigator{EC2: l.dst.EC2(), SSM: l.agent, IAM: l.dst.IAM(), Caller: l.dst.STS(), Store: l.store, Region: l.dst.Region,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AccessSettle: -1}
 }
 
 func (l *lab) request() investigate.Request {
@@ -371,15 +382,20 @@ func TestReportShowsTheInvestigation(t *testing.T) {
 // would have stored it.
 func (l *lab) addMemoryImage(t *testing.T) evidence.Artifact {
 	t.Helper()
+	return l.addMemoryImageOf(t, casetest.CaseID)
+}
+
+func (l *lab) addMemoryImageOf(t *testing.T, caseID string) evidence.Artifact {
+	t.Helper()
 	ctx := context.Background()
-	rec, err := evidence.LoadRecord(ctx, l.store, casetest.CaseID)
+	rec, err := evidence.LoadRecord(ctx, l.store, caseID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := rec.Manifest
 	path := m.InstanceID + "/memory/run-009/memory-image"
 	body := []byte("LiME image")
-	if _, err := l.store.Put(ctx, casetest.CaseID, path, body, "application/octet-stream"); err != nil {
+	if _, err := l.store.Put(ctx, caseID, path, body, "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)

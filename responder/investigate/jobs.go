@@ -87,6 +87,10 @@ func (j *startJob) job(ctx context.Context, tool, notReady string) {
 		aj.Status, aj.Reason = evidence.StatusSkipped, "the case is kept in a local folder: the instance cannot store outputs in it"
 		return
 	}
+	if ok, why := accessReady(j.ws); !ok {
+		aj.Status, aj.Reason = evidence.StatusSkipped, why
+		return
+	}
 	params := map[string]string{"CaseId": j.ws.CaseID, "Tool": tool, "Bucket": bucket,
 		"Prefix": "cases/" + j.ws.CaseID + "/analysis/" + j.ws.ID + "/"}
 	if tool == ToolVolatility {

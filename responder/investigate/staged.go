@@ -37,6 +37,7 @@ type StagedRequest struct {
 	AMIID            string        `json:"ami_id"`
 	InstanceType     string        `json:"instance_type"`
 	InstanceProfile  string        `json:"instance_profile"`
+	AnalysisRole     string        `json:"analysis_role,omitempty"`
 	SecurityGroupIDs []string      `json:"security_group_ids"`
 	KMSKeyID         string        `json:"kms_key_id"`
 	HashDevices      bool          `json:"hash_devices"`
@@ -45,7 +46,7 @@ type StagedRequest struct {
 
 func (r StagedRequest) request(caseID string) Request {
 	return Request{CaseID: caseID, SubnetID: r.SubnetID, AMIID: r.AMIID, InstanceType: r.InstanceType,
-		InstanceProfile: r.InstanceProfile, SecurityGroupIDs: r.SecurityGroupIDs, KMSKeyID: r.KMSKeyID,
+		InstanceProfile: r.InstanceProfile, AnalysisRole: r.AnalysisRole, SecurityGroupIDs: r.SecurityGroupIDs, KMSKeyID: r.KMSKeyID,
 		HashDevices: r.HashDevices, Timeout: r.Timeout}
 }
 
@@ -88,7 +89,7 @@ func (iv *Investigator) BeginStaged(ctx context.Context, req Request, actor, exe
 		return nil, &responder.InputError{Err: fmt.Errorf("case %s has %d snapshot copies; a workspace attaches at most %d", req.CaseID, len(copies), maxVolumes)}
 	}
 	staged := StagedRequest{SubnetID: req.SubnetID, AMIID: req.AMIID, InstanceType: req.InstanceType, InstanceProfile: req.InstanceProfile,
-		SecurityGroupIDs: req.SecurityGroupIDs, KMSKeyID: req.KMSKeyID, HashDevices: req.HashDevices, Timeout: req.Timeout}
+		AnalysisRole: req.AnalysisRole, SecurityGroupIDs: req.SecurityGroupIDs, KMSKeyID: req.KMSKeyID, HashDevices: req.HashDevices, Timeout: req.Timeout}
 	if ws, ok := active(rec.Manifest); ok {
 		if ws.State == evidence.WorkspaceStarting && execution != "" && ws.Execution == execution {
 			return iv.resumed(staged, ws, actor), nil
@@ -188,6 +189,11 @@ func (iv *Investigator) launchPhase(ctx context.Context, j *startJob, s *Staged)
 			s.Phase = PhaseReady
 			return false, nil
 		}
+	}
+	if s.Workspace.Access == nil {
+		// Once, right after the launch; a retried stage (the same launch,
+		// by its client token) finds the policy as wanted and reads it back.
+		j.grantAccess(ctx)
 	}
 	ok, err := j.running(ctx)
 	switch {
@@ -313,6 +319,9 @@ func (iv *Investigator) sendPhase(ctx context.Context, j *startJob, s *Staged) (
 		}
 		doc, next = ssmdocuments.AnalysisFetch, PhaseReady
 		_, params, ok = j.fetchParams()
+		if ok && iv.now().Before(iv.accessSettled(&s.Workspace)) {
+			return true, nil // the evidence policy settling in IAM
+		}
 	}
 	if !ok {
 		s.Phase = next

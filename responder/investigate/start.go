@@ -63,6 +63,9 @@ func (iv *Investigator) Start(ctx context.Context, req Request) (*Result, error)
 	runCtx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	actor, account := iv.actor(ctx)
+	if account == "" {
+		account = iv.Account
+	}
 	ws := evidence.Workspace{
 		ID: "ws-" + fmt.Sprintf("%03d", rec.Run), CaseID: req.CaseID, AccountID: account, Region: iv.Region,
 		AMIID: req.AMIID, InstanceType: req.InstanceType, SubnetID: req.SubnetID, KMSKeyID: req.KMSKeyID,
@@ -97,7 +100,14 @@ func (j *startJob) problem(format string, args ...any) {
 
 // build does the work; what fails is a problem of the workspace.
 func (j *startJob) build(ctx context.Context, copies []evidence.SnapshotCopy) {
-	if err := j.launch(ctx); err != nil {
+	if err := j.runInstance(ctx); err != nil {
+		j.problem("analysis instance: %v", err)
+		return
+	}
+	// Before anything on the instance needs it: the instance's own
+	// evidence policy.
+	j.grantAccess(ctx)
+	if err := j.waitRunning(ctx); err != nil {
 		j.problem("analysis instance: %v", err)
 		return
 	}
@@ -166,14 +176,14 @@ func (j *startJob) runInstance(ctx context.Context) error {
 		return fmt.Errorf("launch from %s: no instance in the answer", j.req.AMIID)
 	}
 	j.ws.InstanceID = aws.ToString(out.Instances[0].InstanceId)
+	if j.ws.AccountID == "" {
+		j.ws.AccountID = aws.ToString(out.OwnerId)
+	}
 	return nil
 }
 
-// launch starts the analysis instance and waits until it runs.
-func (j *startJob) launch(ctx context.Context) error {
-	if err := j.runInstance(ctx); err != nil {
-		return err
-	}
+// waitRunning waits until the analysis instance runs.
+func (j *startJob) waitRunning(ctx context.Context) error {
 	return poll(ctx, j.req.PollInterval, "instance "+j.ws.InstanceID, func() (bool, error) { return j.running(ctx) })
 }
 

@@ -79,6 +79,9 @@ func (iv *Investigator) Stop(ctx context.Context, req StopRequest) (*Result, err
 	r := runRecord{rec: rec, playbook: PlaybookStop, actor: actor, started: iv.now(), before: before, calls: calls}
 	ws.Problems = nil
 	job := &stopJob{iv: iv, req: Request{PollInterval: req.PollInterval}, ws: &ws}
+	// First the case's evidence: credentials taken from the instance lose
+	// it with the policy, before the instance is gone.
+	job.revokeAccess(runCtx)
 	for i := range ws.Volumes {
 		job.removeVolume(runCtx, &ws.Volumes[i])
 	}
@@ -227,6 +230,9 @@ func (iv *Investigator) unrecorded(ctx context.Context, caseID string) (evidence
 		SubnetID: aws.ToString(in.SubnetId), Volumes: []evidence.WorkVol{}}
 	if !workspacePatten.MatchString(ws.ID) {
 		return evidence.Workspace{}, false, fmt.Errorf("instance %s is tagged with case %s but has no valid %s tag: terminate it yourself", id, caseID, TagWorkspaceID)
+	}
+	if bucket, _ := s3Location(iv.Store.Location(caseID, "")); bucket != "" && in.IamInstanceProfile != nil {
+		ws.Access = unrecordedAccess(aws.ToString(in.IamInstanceProfile.Arn), caseID, ws.ID)
 	}
 	out, err := iv.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
 		{Name: aws.String("tag:" + TagWorkspaceID), Values: []string{ws.ID}},

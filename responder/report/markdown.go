@@ -327,6 +327,11 @@ func (m *mdWriter) investigation(wss []evidence.Workspace, stored []Evidence) {
 				text(mt.WritesBefore + " / " + mt.WritesAfter), code(mt.SHA256Before), fmt.Sprint(mt.Unchanged)})
 		}
 		m.table([]string{"Volume", "Filesystem", "Mount point", "Options", "Writes before / after", "SHA-256 before", "Unchanged"}, rows, "Nothing mounted.")
+		if a := ws.Access; a != nil {
+			m.line("Evidence access: policy %s on role %s, for %s only: %s (granted %s, revoked %s)%s.",
+				code(a.PolicyName), code(a.Role), code(a.InstanceARN), text(a.State), tsPtr(a.GrantedAt), tsPtr(a.RevokedAt), accessError(a.Error))
+			m.line("")
+		}
 		if mem := ws.Memory; mem != nil {
 			m.line("Memory image %s copied to %s: SHA-256 %s, matches the record: %v.", code(mem.Artifact), code(mem.Path), code(mem.SHA256), mem.Matches)
 			m.line("")
@@ -368,4 +373,11 @@ func (m *mdWriter) analysisJobs(jobs []evidence.AnalysisJob, stored []Evidence) 
 		}
 	}
 	m.table([]string{"Tool", "Version", "Run", "Status", "Exit status", "Output and log (SHA-256)"}, rows, "No analysis job was run.")
+}
+
+func accessError(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + text(e)
 }

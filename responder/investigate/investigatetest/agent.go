@@ -40,6 +40,10 @@ type Agent struct {
 	NoTools bool
 	// LieHash reports a SHA-256 that is not that of the stored output.
 	LieHash bool
+	// Allowed, when set, decides each S3 request the instance makes with
+	// its role's credentials (the fetch's GetObject, the jobs' PutObject):
+	// a refused one fails as AccessDenied, as the aws CLI reports it.
+	Allowed func(instanceID, action, resource string) (bool, error)
 	cmds    map[string]*ssm.SendCommandInput
 }
 
@@ -92,11 +96,15 @@ func (a *Agent) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvo
 	case ssmdocuments.AnalysisMount:
 		stdout = a.mount(p("Volumes"))
 	case ssmdocuments.AnalysisFetch:
+		if denied := a.denied(aws.ToString(in.InstanceId), "s3:GetObject", p("Bucket"), p("Key")); denied != "" {
+			stdout = fmt.Sprintf(`{"schema":%q,"status":"failed","error":%q}`, ssmdocuments.FetchSchema, "download failed: "+denied)
+			break
+		}
 		stdout = fmt.Sprintf(`{"schema":%q,"status":"ok","path":"%s/memory-image","sha256":%q,"matches":true,"decoded_path":"%s/memory.lime"}`,
 			ssmdocuments.FetchSchema, p("Destination"), p("Sha256"), p("Destination"))
 	case ssmdocuments.AnalysisJob:
 		var err error
-		if stdout, err = a.job(ctx, p("Tool"), p("Bucket"), p("Prefix"), p("Plugins")); err != nil {
+		if stdout, err = a.job(ctx, aws.ToString(in.InstanceId), p("Tool"), p("Bucket"), p("Prefix"), p("Plugins")); err != nil {
 			return nil, err
 		}
 	}
@@ -123,7 +131,7 @@ func (a *Agent) mount(volumes string) string {
 // job stores one output per Volatility plugin (or a plaso timeline) in the
 // bucket through S3, as the instance would, and reports their SHA-256;
 // without S3 or with NoTools it reports the tool missing.
-func (a *Agent) job(ctx context.Context, tool, bucket, prefix, plugins string) (string, error) {
+func (a *Agent) job(ctx context.Context, instanceID, tool, bucket, prefix, plugins string) (string, error) {
 	if a.S3 == nil || a.NoTools {
 		return fmt.Sprintf(`{"schema":%q,"status":"skipped","tool":%q,"reason":"%s is not installed on the analysis image","outputs":[]}`,
 			ssmdocuments.JobSchema, tool, tool), nil
@@ -139,6 +147,9 @@ func (a *Agent) job(ctx context.Context, tool, bucket, prefix, plugins string) (
 	var outputs, reports []string
 	for name, out := range runs {
 		for _, n := range []string{out, out + ".log"} {
+			if denied := a.denied(instanceID, "s3:PutObject", bucket, prefix+n); denied != "" {
+				return fmt.Sprintf(`{"schema":%q,"status":"failed","tool":%q,"reason":%q,"outputs":[]}`, ssmdocuments.JobSchema, tool, "upload failed: "+denied), nil
+			}
 			o, err := a.put(ctx, tool, bucket, prefix+n)
 			if err != nil {
 				return "", err
@@ -164,4 +175,20 @@ func (a *Agent) put(ctx context.Context, tool, bucket, key string) (string, erro
 		reported = strings.Repeat("0", 64)
 	}
 	return fmt.Sprintf(`{"key":%q,"sha256":%q,"size":%d}`, key, reported, len(body)), nil
+}
+
+// denied is the error the aws CLI prints when the instance's role may not
+// make the request, "" when it may.
+func (a *Agent) denied(instanceID, action, bucket, key string) string {
+	if a.Allowed == nil {
+		return ""
+	}
+	ok, err := a.Allowed(instanceID, action, "arn:aws:s3:::"+bucket+"/"+key)
+	switch {
+	case err != nil:
+		return "An error occurred (AccessDenied): " + err.Error()
+	case !ok:
+		return "An error occurred (AccessDenied) when calling the " + strings.TrimPrefix(action, "s3:") + " operation: Access Denied"
+	}
+	return ""
 }
