@@ -18,7 +18,7 @@ import (
 )
 
 // ReleasePlaybook is the playbook name a release run is recorded under.
-const ReleasePlaybook = "release"
+const ReleasePlaybook = evidence.ReleasePlaybook
 
 // ReleaseRequest is one release of a case: restore what its containment
 // changed, from the before-states the case recorded.
