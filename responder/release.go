@@ -85,7 +85,8 @@ func (req *ReleaseRequest) Validate() error {
 // (ErrCaseNotFound), its record does not match its seal (ErrRecordTampered),
 // it is about another instance, account or Region (ErrCaseMismatch, an
 // InputError), the instance is gone (ErrInstanceNotFound,
-// ErrInstanceTerminated), or another run holds the case (ErrCaseBusy). A
+// ErrInstanceTerminated), another run holds the case (ErrCaseBusy), or
+// another case is at work on the instance (ErrInstanceBusy). A
 // change of the instance since the response that a step cannot reconcile
 // (an interface recorded no longer attached, another instance profile
 // associated) is refused by that step, which says so; the run is then
@@ -114,6 +115,11 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 	t, err := r.resolve(ctx, rreq, log)
 	if err == nil {
 		err = r.sameCase(t, m)
+	}
+	if err == nil {
+		// Another case at work on the instance (a response that started
+		// meanwhile) would be undone behind its read-back.
+		err = r.claimInstance(ctx, rreq, t, log)
 	}
 	if err != nil {
 		log.Error("release could not start", "error", err)

@@ -2,7 +2,10 @@ package responder_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -56,4 +59,31 @@ func TestReleaseAfterContainingAgainRestoresTheLaterState(t *testing.T) {
 		t.Fatalf("second release: %s %v\n%+v", rel.Status, rel.Err, rel.Steps)
 	}
 	assertSameState(t, stateOf(t, c, id), hardened)
+}
+
+// A release does not run while another case is at work on the instance (a
+// finding's automated response that started meanwhile): it would give back
+// the groups, the profile and the protections that case is taking away,
+// after that case read its containment back. It is refused, changing
+// nothing, as a response would be (ErrInstanceBusy).
+func TestReleaseRefusedWhileAnotherCaseActsOnTheInstance(t *testing.T) {
+	c, id := releaseSuspect(t)
+	dir := t.TempDir()
+	store := &evidence.Folder{Root: dir}
+	if res := respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan}); res.Status != evidence.CaseContained {
+		t.Fatalf("respond: %s %v", res.Status, res.Err)
+	}
+	ctx := context.Background()
+	if err := evidence.ClaimInstance(ctx, store, evidence.InstanceClaim{AccountID: c.Account, Region: c.Region, InstanceID: id,
+		CaseID: "case-other", Holder: "automation", Taken: time.Now()}, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	before := c.StateDigest()
+	_, err := newResponder(c, store).Release(ctx, responder.ReleaseRequest{CaseID: caseID})
+	if !errors.Is(err, responder.ErrInstanceBusy) || !strings.Contains(err.Error(), "case-other") {
+		t.Fatalf("Release: %v; want ErrInstanceBusy naming case-other", err)
+	}
+	if c.StateDigest() != before {
+		t.Error("the refused release changed the cloud")
+	}
 }
