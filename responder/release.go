@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -67,10 +68,28 @@ func (req *ReleaseRequest) Validate() error {
 			errs = multierror.Append(errs, err)
 		}
 	}
+	if err := validateTopicARN(req.TopicARN); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if err := errlist.OneLine(errs); err != nil {
 		return &InputError{Err: err}
 	}
 	return nil
+}
+
+// topicARN is the shape of an SNS topic ARN (SNS API reference, CreateTopic:
+// a name of 1 to 256 letters, digits, hyphens and underscores; a FIFO
+// topic's ends in .fifo).
+var topicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+
+// validateTopicARN refuses a topic that is not an SNS topic ARN ("" is
+// none), before the response or release changes anything and the
+// notification finds out.
+func validateTopicARN(arn string) error {
+	if arn == "" || topicARN.MatchString(arn) {
+		return nil
+	}
+	return fmt.Errorf("topic %q: want an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", arn)
 }
 
 // Release restores what a case's containment changed, from the

@@ -87,3 +87,27 @@ func TestReleaseRefusedWhileAnotherCaseActsOnTheInstance(t *testing.T) {
 		t.Error("the refused release changed the cloud")
 	}
 }
+
+// A topic that is not an SNS topic ARN is bad input: refused before any AWS
+// call, not found out by the notification after the instance was changed.
+func TestReleaseRefusesABadTopicBeforeAnyCall(t *testing.T) {
+	c, id := releaseSuspect(t)
+	store := &evidence.Folder{Root: t.TempDir()}
+	respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan})
+	calls := c.CallCount("DescribeInstances")
+	before := c.StateDigest()
+	for _, topic := range []string{"alerts", "arn:aws:sqs:us-east-1:111122223333:alerts", "arn:aws:sns:us-east-1:1111:alerts"} {
+		_, err := newResponder(c, store).Release(context.Background(), responder.ReleaseRequest{CaseID: caseID, TopicARN: topic})
+		var ie *responder.InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), topic) {
+			t.Errorf("topic %q: %v; want an input error naming it", topic, err)
+		}
+		_, err = newResponder(c, store).Respond(context.Background(), responder.Request{InstanceID: id, CaseID: "case-topic", TopicARN: topic})
+		if !errors.As(err, &ie) {
+			t.Errorf("respond, topic %q: %v; want an input error", topic, err)
+		}
+	}
+	if c.CallCount("DescribeInstances") != calls || c.StateDigest() != before {
+		t.Error("a refused request called AWS")
+	}
+}
