@@ -209,7 +209,8 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 // last run, as verify does: a release restores the before-states the record
 // holds, and must not restore ones someone wrote into it. A save that
 // stopped before manifest.json leaves a newer history copy, which
-// evidence.LoadRecord takes only when it matches its own seal.
+// evidence.LoadRecord takes when it matches its own seal or has none; a
+// release takes it only with its seal.
 func (r *Responder) sealedRecord(ctx context.Context, req ReleaseRequest) (*evidence.Manifest, error) {
 	rec, err := evidence.LoadRecord(ctx, r.Store, req.CaseID)
 	if err != nil {
@@ -221,7 +222,19 @@ func (r *Responder) sealedRecord(ctx context.Context, req ReleaseRequest) (*evid
 	if rec.Manifest == nil {
 		return nil, fmt.Errorf("%w: %s has no record in %s", ErrCaseNotFound, req.CaseID, r.Store.Location(req.CaseID, ""))
 	}
-	if rec.Interrupted == 0 {
+	if rec.Interrupted != 0 {
+		// A later run's history copy whose save stopped: LoadRecord checked
+		// it against its seal, if any. Without one, anyone who can write
+		// the case folder could have written it.
+		if _, err := r.Store.Get(ctx, req.CaseID, evidence.SealName(rec.Interrupted)); err != nil {
+			if errors.Is(err, evidence.ErrNotFound) {
+				return nil, fmt.Errorf("%w (run responder verify --case-id %s): %w: run %d's copy %s has no seal "+
+					"(its save stopped before the seal, or someone else wrote it): the before-states it holds cannot be trusted",
+					ErrRecordTampered, req.CaseID, evidence.ErrSealMismatch, rec.Interrupted, evidence.HistoryName(rec.Interrupted))
+			}
+			return nil, fmt.Errorf("read the case record: %w", err)
+		}
+	} else {
 		if _, err := evidence.CheckSealed(ctx, r.Store, req.CaseID); err != nil {
 			if errors.Is(err, evidence.ErrSealMismatch) {
 				return nil, fmt.Errorf("%w (run responder verify --case-id %s): %w", ErrRecordTampered, req.CaseID, err)

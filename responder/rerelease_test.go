@@ -2,7 +2,9 @@ package responder_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,48 @@ func TestReleaseRefusesABadTopicBeforeAnyCall(t *testing.T) {
 	}
 	if c.CallCount("DescribeInstances") != calls || c.StateDigest() != before {
 		t.Error("a refused request called AWS")
+	}
+}
+
+// A history copy of a later run with no seal is what a save that stopped
+// before its seal leaves, and also what anyone who can write the case
+// folder can leave: a release must not restore the before-states it holds
+// (here, a forged first before of termination-protection: "enabled").
+func TestReleaseRefusesAnUnsealedLaterCopy(t *testing.T) {
+	c, id := releaseSuspect(t)
+	dir := t.TempDir()
+	store := &evidence.Folder{Root: dir}
+	respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan})
+	ctx := context.Background()
+	m, err := evidence.LoadManifest(ctx, store, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := evidence.AppendRun(m, evidence.Manifest{}, evidence.Revision{
+		Run: evidence.Run{Number: 2, Playbook: "default", Status: m.Status, StartedAt: m.EndedAt, EndedAt: m.EndedAt.Add(time.Second)}, SetStatus: true,
+	})
+	for i, s := range forged.Steps {
+		if s.Name == "termination-protection" {
+			forged.Steps[i].Before = json.RawMessage(`{"disable_api_termination":true}`)
+		}
+	}
+	body, err := evidence.EncodeManifest(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, caseID, evidence.HistoryName(2), body, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	before := c.StateDigest()
+	files := listFiles(t, dir)
+	_, err = newResponder(c, store).Release(ctx, responder.ReleaseRequest{CaseID: caseID})
+	if !errors.Is(err, responder.ErrRecordTampered) {
+		t.Fatalf("Release: %v; want ErrRecordTampered", err)
+	}
+	if c.StateDigest() != before {
+		t.Error("the refused release changed the cloud")
+	}
+	if !slices.Equal(listFiles(t, dir), files) {
+		t.Error("the refused release wrote to the case folder")
 	}
 }
