@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/responder-ir/responder/responder/step"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -154,5 +156,39 @@ func TestReleaseRefusesAnUnsealedLaterCopy(t *testing.T) {
 	}
 	if !slices.Equal(listFiles(t, dir), files) {
 		t.Error("the refused release wrote to the case folder")
+	}
+}
+
+// A release that kept the revocation, a new containment of the case, then a
+// plain release: the new containment denied the sessions issued up to it
+// (the profile was back), and its release gives back the state it found,
+// the deny the first release kept.
+func TestReleaseAfterKeptRevocationAndContainingAgain(t *testing.T) {
+	c, id := releaseSuspect(t)
+	store := &evidence.Folder{Root: t.TempDir()}
+	respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan})
+	if rel := release(t, c, store, responder.ReleaseRequest{KeepCredentialRevocation: true}); rel.Status != evidence.CaseReleased {
+		t.Fatalf("release: %s %v", rel.Status, rel.Err)
+	}
+	policy := step.RevocationPolicyName(caseID)
+	kept, ok := c.RolePolicy("app", policy)
+	if !ok {
+		t.Fatal("the kept revocation is not on the role")
+	}
+	// An hour later (the clock of the new containment; no sleep).
+	later := newResponder(c, store)
+	later.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	res, err := later.Respond(context.Background(), responder.Request{InstanceID: id, CaseID: caseID, CaseIDGiven: true, Plan: releasePlan})
+	if err != nil || res.Status != evidence.CaseContained {
+		t.Fatalf("respond again: %v %+v", err, res)
+	}
+	if doc, _ := c.RolePolicy("app", policy); doc == kept {
+		t.Error("the new containment kept the first cut-off: sessions issued since the release are not denied")
+	}
+	if rel := release(t, c, store, responder.ReleaseRequest{}); rel.Status != evidence.CaseReleased {
+		t.Fatalf("second release: %s %v\n%+v", rel.Status, rel.Err, rel.Steps)
+	}
+	if doc, ok := c.RolePolicy("app", policy); !ok || doc != kept {
+		t.Errorf("after the second release the role holds %q (%t), want the deny the first release kept", doc, ok)
 	}
 }
