@@ -70,7 +70,8 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--dry-run] [--yes] [--keep-credential-revocation]\n" +
 			"    [--output table|json]",
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
-			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
+			"anything (for a case contained again after a release: what the new containment found):\n" +
+			"the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
 			"tracking timeouts, Auto Scaling membership (ExitStandby, or AttachInstances after a detach)\n" +
 			"and scale-in protection, the target groups (with the recorded port and zone) and Classic Load\n" +
@@ -85,7 +86,8 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"copies) is never touched.\n\n" +
 			"It refuses, changing nothing, a case whose record does not match its seal (the before-states\n" +
 			"could have been rewritten), a case of another instance, account or Region, a case another\n" +
-			"run holds, and an instance another case is at work on (a response started meanwhile). A step refuses, saying what, a change of the instance since the response it cannot\n" +
+			"run holds, and an instance another case is at work on (a response started meanwhile).\n" +
+			"A step refuses, saying what, a change of the instance since the response it cannot\n" +
 			"reconcile (an interface recorded that is no longer attached, another instance profile\n" +
 			"associated since, an Auto Scaling group or target group deleted, a group at its maximum size);\n" +
 			"the others are still restored. Returning an instance to its Auto Scaling group raises the\n" +
