@@ -192,3 +192,38 @@ func TestReleaseAfterKeptRevocationAndContainingAgain(t *testing.T) {
 		t.Errorf("after the second release the role holds %q (%t), want the deny the first release kept", doc, ok)
 	}
 }
+
+// A volume detached since the response (an analyst took it) cannot have its
+// DeleteOnTermination back: the release restores the others and its record
+// names the volume it left, rather than pass over it in silence.
+func TestReleaseNamesAVolumeDetachedSince(t *testing.T) {
+	c, id := releaseSuspect(t)
+	store := &evidence.Folder{Root: t.TempDir()}
+	inst := c.Instance(id)
+	var detached, device string
+	for _, m := range inst.BlockDeviceMappings {
+		if aws.ToString(m.DeviceName) != aws.ToString(inst.RootDeviceName) {
+			detached, device = aws.ToString(m.Ebs.VolumeId), aws.ToString(m.DeviceName)
+		}
+	}
+	// The data volume too is deleted on termination before the response.
+	if _, err := c.EC2().ModifyInstanceAttribute(context.Background(), &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id),
+		BlockDeviceMappings: []types.InstanceBlockDeviceMappingSpecification{{DeviceName: aws.String(device),
+			Ebs: &types.EbsInstanceBlockDeviceSpecification{DeleteOnTermination: aws.Bool(true)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	respond(t, c, store, responder.Request{InstanceID: id, Plan: releasePlan})
+	if _, err := c.EC2().DetachVolume(context.Background(), &ec2.DetachVolumeInput{VolumeId: aws.String(detached)}); err != nil {
+		t.Fatal(err)
+	}
+	rel := release(t, c, store, responder.ReleaseRequest{})
+	st := stepOf(t, rel.Steps, "delete-on-termination")
+	if !strings.Contains(st.Reason, detached) || !strings.Contains(st.Reason, "no longer attached") {
+		t.Errorf("delete-on-termination: %s %q; want it to name %s, no longer attached", st.Status, st.Reason, detached)
+	}
+	for vol, d := range stateOf(t, c, id).DeleteOnTermination {
+		if !d {
+			t.Errorf("volume %s still attached was not given DeleteOnTermination back", vol)
+		}
+	}
+}
