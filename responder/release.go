@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ import (
 )
 
 // ReleasePlaybook is the playbook name a release run is recorded under.
-const ReleasePlaybook = "release"
+const ReleasePlaybook = evidence.ReleasePlaybook
 
 // ReleaseRequest is one release of a case: restore what its containment
 // changed, from the before-states the case recorded.
@@ -67,10 +68,28 @@ func (req *ReleaseRequest) Validate() error {
 			errs = multierror.Append(errs, err)
 		}
 	}
+	if err := validateTopicARN(req.TopicARN); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if err := errlist.OneLine(errs); err != nil {
 		return &InputError{Err: err}
 	}
 	return nil
+}
+
+// topicARN is the shape of an SNS topic ARN (SNS API reference, CreateTopic:
+// a name of 1 to 256 letters, digits, hyphens and underscores; a FIFO
+// topic's ends in .fifo).
+var topicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+
+// validateTopicARN refuses a topic that is not an SNS topic ARN ("" is
+// none), before the response or release changes anything and the
+// notification finds out.
+func validateTopicARN(arn string) error {
+	if arn == "" || topicARN.MatchString(arn) {
+		return nil
+	}
+	return fmt.Errorf("topic %q: want an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", arn)
 }
 
 // Release restores what a case's containment changed, from the
@@ -85,7 +104,8 @@ func (req *ReleaseRequest) Validate() error {
 // (ErrCaseNotFound), its record does not match its seal (ErrRecordTampered),
 // it is about another instance, account or Region (ErrCaseMismatch, an
 // InputError), the instance is gone (ErrInstanceNotFound,
-// ErrInstanceTerminated), or another run holds the case (ErrCaseBusy). A
+// ErrInstanceTerminated), another run holds the case (ErrCaseBusy), or
+// another case is at work on the instance (ErrInstanceBusy). A
 // change of the instance since the response that a step cannot reconcile
 // (an interface recorded no longer attached, another instance profile
 // associated) is refused by that step, which says so; the run is then
@@ -114,6 +134,11 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 	t, err := r.resolve(ctx, rreq, log)
 	if err == nil {
 		err = r.sameCase(t, m)
+	}
+	if err == nil {
+		// Another case at work on the instance (a response that started
+		// meanwhile) would be undone behind its read-back.
+		err = r.claimInstance(ctx, rreq, t, log)
 	}
 	if err != nil {
 		log.Error("release could not start", "error", err)
@@ -184,7 +209,8 @@ func (r *Responder) Release(ctx context.Context, req ReleaseRequest) (*Result, e
 // last run, as verify does: a release restores the before-states the record
 // holds, and must not restore ones someone wrote into it. A save that
 // stopped before manifest.json leaves a newer history copy, which
-// evidence.LoadRecord takes only when it matches its own seal.
+// evidence.LoadRecord takes when it matches its own seal or has none; a
+// release takes it only with its seal.
 func (r *Responder) sealedRecord(ctx context.Context, req ReleaseRequest) (*evidence.Manifest, error) {
 	rec, err := evidence.LoadRecord(ctx, r.Store, req.CaseID)
 	if err != nil {
@@ -196,7 +222,19 @@ func (r *Responder) sealedRecord(ctx context.Context, req ReleaseRequest) (*evid
 	if rec.Manifest == nil {
 		return nil, fmt.Errorf("%w: %s has no record in %s", ErrCaseNotFound, req.CaseID, r.Store.Location(req.CaseID, ""))
 	}
-	if rec.Interrupted == 0 {
+	if rec.Interrupted != 0 {
+		// A later run's history copy whose save stopped: LoadRecord checked
+		// it against its seal, if any. Without one, anyone who can write
+		// the case folder could have written it.
+		if _, err := r.Store.Get(ctx, req.CaseID, evidence.SealName(rec.Interrupted)); err != nil {
+			if errors.Is(err, evidence.ErrNotFound) {
+				return nil, fmt.Errorf("%w (run responder verify --case-id %s): %w: run %d's copy %s has no seal "+
+					"(its save stopped before the seal, or someone else wrote it): the before-states it holds cannot be trusted",
+					ErrRecordTampered, req.CaseID, evidence.ErrSealMismatch, rec.Interrupted, evidence.HistoryName(rec.Interrupted))
+			}
+			return nil, fmt.Errorf("read the case record: %w", err)
+		}
+	} else {
 		if _, err := evidence.CheckSealed(ctx, r.Store, req.CaseID); err != nil {
 			if errors.Is(err, evidence.ErrSealMismatch) {
 				return nil, fmt.Errorf("%w (run responder verify --case-id %s): %w", ErrRecordTampered, req.CaseID, err)

@@ -258,6 +258,9 @@ func (req *Request) Validate() error {
 	if req.BlastRadius < 0 || req.BlastRadius > evidence.MaxBlastRadius {
 		errs = multierror.Append(errs, fmt.Errorf("blast radius %d: want 1 to %d instances per account per hour", req.BlastRadius, evidence.MaxBlastRadius))
 	}
+	if err := validateTopicARN(req.TopicARN); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if req.ProtectedTag != "" && !validTagKey(req.ProtectedTag) {
 		errs = multierror.Append(errs, fmt.Errorf("protected tag key %q: want 1 to 128 characters, not starting with \"aws:\" (reserved)", req.ProtectedTag))
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -111,10 +113,19 @@ func roleFlags(o *roleOptions, purpose string) []cli.Flag {
 	}
 }
 
-// validate refuses an ExternalId without a role to use it with.
+// roleARN is the shape of an IAM role ARN (IAM User Guide, "IAM
+// identifiers": a path, then a name of letters, digits and +=,.@_-).
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+
+// validate refuses an ExternalId without a role to use it with, and a role
+// that is not an IAM role ARN (a fleet's {account} stands for an account),
+// before any AWS call.
 func (o roleOptions) validate() error {
 	if o.ExternalID != "" && o.RoleARN == "" {
 		return exitf(exitUsage, "--external-id needs --role-arn")
+	}
+	if o.RoleARN != "" && !roleARN.MatchString(strings.ReplaceAll(o.RoleARN, "{account}", "111122223333")) {
+		return exitf(exitUsage, "--role-arn %q: want an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", o.RoleARN)
 	}
 	return nil
 }

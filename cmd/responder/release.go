@@ -41,8 +41,8 @@ responder:status tag carry):
    3  released, but the case record could not be stored (it is kept in a local file) or the
       instance could not be tagged
    4  could not start: case not found, its record does not match its seal (changed after it was
-      sealed: run responder verify), instance not found or terminated, no credentials, or
-      another run of the case is at work
+      sealed: run responder verify), instance not found or terminated, no credentials,
+      another run of the case is at work, or another case is at work on the instance
    5  dry run, would-release: nothing was changed and every check that could be made passed
    6  dry run, would-fail: a check was refused; a real release would fail the steps marked FAILED
    7  interrupted (Ctrl-C, SIGTERM): the record says what was restored; run the release again`
@@ -70,7 +70,8 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"    [--evidence-bucket B | --evidence-dir DIR] [--topic-arn ARN] [--dry-run] [--yes] [--keep-credential-revocation]\n" +
 			"    [--output table|json]",
 		Description: "Restores, from the case record, the state every containment step found before it changed\n" +
-			"anything: the security groups of each interface, the instance profile, termination and stop\n" +
+			"anything (for a case contained again after a release: what the new containment found):\n" +
+			"the security groups of each interface, the instance profile, termination and stop\n" +
 			"protection, the shutdown behaviour, DeleteOnTermination of each volume, the connection\n" +
 			"tracking timeouts, Auto Scaling membership (ExitStandby, or AttachInstances after a detach)\n" +
 			"and scale-in protection, the target groups (with the recorded port and zone) and Classic Load\n" +
@@ -84,8 +85,9 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
 			"copies) is never touched.\n\n" +
 			"It refuses, changing nothing, a case whose record does not match its seal (the before-states\n" +
-			"could have been rewritten), a case of another instance, account or Region, and a case another\n" +
-			"run holds. A step refuses, saying what, a change of the instance since the response it cannot\n" +
+			"could have been rewritten), a case of another instance, account or Region, a case another\n" +
+			"run holds, and an instance another case is at work on (a response started meanwhile).\n" +
+			"A step refuses, saying what, a change of the instance since the response it cannot\n" +
 			"reconcile (an interface recorded that is no longer attached, another instance profile\n" +
 			"associated since, an Auto Scaling group or target group deleted, a group at its maximum size);\n" +
 			"the others are still restored. Returning an instance to its Auto Scaling group raises the\n" +

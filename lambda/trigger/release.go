@@ -34,6 +34,9 @@ type releaseRequest struct {
 	InstanceID string `json:"instance_id"`
 	// DryRun changes nothing: EC2's DryRun checks say what would fail.
 	DryRun bool `json:"dry_run"`
+	// KeepCredentialRevocation leaves the deny on the instance's role
+	// (responder.ReleaseRequest.KeepCredentialRevocation).
+	KeepCredentialRevocation bool `json:"keep_credential_revocation"`
 }
 
 var releaseRequestFields = jsonFields(reflect.TypeFor[releaseRequest]())
@@ -148,6 +151,7 @@ func (h *Handler) postRelease(ctx context.Context, log *slog.Logger, req apiRequ
 	res, err := r.Release(rctx, responder.ReleaseRequest{
 		CaseID: req.CaseID, InstanceID: m.InstanceID, DryRun: rr.DryRun, Actor: req.Actor,
 		TopicARN: h.Config.TopicARN, CannotPassRoles: true, StepTimeout: stepTimeout(rctx),
+		KeepCredentialRevocation: rr.KeepCredentialRevocation,
 	})
 	if err != nil {
 		return h.releaseRefused(log, err, req)
@@ -210,7 +214,7 @@ func (h *Handler) releaseRefused(log *slog.Logger, err error, req apiRequest) ap
 	var inputErr *responder.InputError
 	switch {
 	case errors.Is(err, responder.ErrCaseBusy):
-		return h.conflict(log, req, "case_busy", "another run of the case (a response, a preservation or a release) is at work: try again when it ends")
+		return h.conflict(log, req, "case_busy", "another run of the case (a response, a preservation or a release), or another case on its instance, is at work: try again when it ends")
 	case errors.Is(err, responder.ErrCaseMismatch):
 		return h.conflict(log, req, "case_of_another_instance", err.Error())
 	case errors.Is(err, responder.ErrRecordTampered):

@@ -243,3 +243,38 @@ func sortedKeys(m map[string][]string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// POST /cases/{id}/release with keep_credential_revocation leaves the deny
+// on the instance's role, as the CLI's --keep-credential-revocation does,
+// and the record says it was kept; without it the deny is removed.
+func TestReleaseAPIKeepsTheCredentialRevocation(t *testing.T) {
+	for _, keep := range []bool{true, false} {
+		e := newEnv(t)
+		caseID := e.respondedCase()
+		policy := step.RevocationPolicyName(caseID)
+		if !slices.Contains(e.cloud.RolePolicyNames("web-server"), policy) {
+			t.Fatalf("the respond task did not revoke the role's credentials: %v", e.cloud.RolePolicyNames("web-server"))
+		}
+		body := `{"keep_credential_revocation": true}`
+		if !keep {
+			body = `{"keep_credential_revocation": false}`
+		}
+		a := decodeAPI(t, e.mustHandle(e.releaseV1(caseID, body)))
+		if a.Status != http.StatusOK {
+			t.Fatalf("release (keep %t): %d %s", keep, a.Status, a.Raw)
+		}
+		if got := slices.Contains(e.cloud.RolePolicyNames("web-server"), policy); got != keep {
+			t.Errorf("keep %t: the revocation is on the role: %t", keep, got)
+		}
+		m, err := evidence.LoadManifest(t.Context(), e.h.Store, caseID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range m.Steps {
+			var after struct{ Kept bool }
+			if s.Run == m.LastRun() && s.Name == "credential-revocation" && (json.Unmarshal(s.After, &after) != nil || after.Kept != keep) {
+				t.Errorf("keep %t: the release's record of credential-revocation: %s (%s)", keep, s.After, s.Reason)
+			}
+		}
+	}
+}

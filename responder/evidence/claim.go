@@ -64,10 +64,41 @@ func ClaimInstance(ctx context.Context, store Store, want InstanceClaim, now fun
 	if err != nil {
 		return fmt.Errorf("claim instance %s: %w", want.InstanceID, err)
 	}
-	if took || held.CaseID == want.CaseID {
+	switch {
+	case took:
+		return nil
+	case held.CaseID != want.CaseID:
+		return &InstanceBusyError{Held: held}
+	}
+	return laterClaim(ctx, locker, store, want, now)
+}
+
+// laterClaim: the case's own claim answered the Locker first, but it may
+// have ended, and another case may have claimed the instance after it in
+// the same window (the chain's newest claim): that case, while at work,
+// holds the instance.
+func laterClaim(ctx context.Context, locker *Locker[InstanceClaim], store Store, want InstanceClaim, now func() time.Time) error {
+	for _, at := range []time.Time{want.Taken, want.Taken.Add(-ClaimWindow)} {
+		last, found, err := locker.newest(ctx, want.key(), at)
+		if err != nil {
+			return fmt.Errorf("claim instance %s: %w", want.InstanceID, err)
+		}
+		if !found || want.Taken.Sub(last.Taken) >= ClaimWindow {
+			continue
+		}
+		if last.CaseID == want.CaseID {
+			return nil
+		}
+		alive, err := caseAtWork(ctx, store, last, now().UTC())
+		if err != nil {
+			return fmt.Errorf("claim instance %s: is case %s still at work: %w", want.InstanceID, last.CaseID, err)
+		}
+		if alive {
+			return &InstanceBusyError{Held: last}
+		}
 		return nil
 	}
-	return &InstanceBusyError{Held: held}
+	return nil
 }
 
 // caseAtWork reports whether the case of a claim may still be acting on

@@ -49,6 +49,11 @@ func TestClaimInstance(t *testing.T) {
 	if err := claim("case-b"); err != nil {
 		t.Errorf("another case once case-a's run is recorded: %v", err)
 	}
+	// case-a's own, dead, claim comes first in the window: case-b's,
+	// taken after it, holds (a rerun or a release of case-a waits).
+	if err := claim("case-a"); !errors.As(err, &busy) || busy.Held.CaseID != "case-b" {
+		t.Errorf("case-a again while case-b starts: %v; want busy, held by case-b", err)
+	}
 	at = at.Add(evidence.StaleAfter / 2)
 	if err := claim("case-c"); !errors.As(err, &busy) || busy.Held.CaseID != "case-b" {
 		t.Errorf("a third case while case-b starts: %v; want busy, held by case-b", err)

@@ -270,17 +270,37 @@ func (m *Manifest) LastRun() int {
 	return m.Runs[len(m.Runs)-1].Number
 }
 
+// ReleasePlaybook is the playbook a release run of a case is recorded under.
+const ReleasePlaybook = "release"
+
 // FirstBefore returns the before-state the step recorded the first time it
 // set out to change something in this case (its status ok, or failed: a
 // failed step may have changed part of what it set out to, such as some of
-// the interfaces): the state a release restores.
+// the interfaces): the state a release restores. A release run that read
+// back that state for the step (its containment held) closes it: a later
+// containment of the case records, and its release restores, the state
+// found then (what changed on the instance between the release and the new
+// containment is kept), not the state of the first response.
 func (m *Manifest) FirstBefore(step string) (json.RawMessage, bool) {
-	for _, s := range m.Steps {
-		if s.Name == step && s.Status != StatusSkipped && len(s.Before) > 0 {
-			return s.Before, true
+	releases := map[int]bool{}
+	for _, r := range m.Runs {
+		if r.Playbook == ReleasePlaybook {
+			releases[r.Number] = true
 		}
 	}
-	return nil, false
+	var first json.RawMessage
+	for _, s := range m.Steps {
+		switch {
+		case s.Name != step:
+		case releases[s.Run]:
+			if s.Containment == ContainmentHeld {
+				first = nil
+			}
+		case first == nil && s.Status != StatusSkipped && len(s.Before) > 0:
+			first = s.Before
+		}
+	}
+	return first, first != nil
 }
 
 // SnapshotLock is an EBS snapshot lock as DescribeLockedSnapshots read it

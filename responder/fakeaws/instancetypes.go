@@ -38,7 +38,13 @@ var instanceTypes = []instanceTypeSpec{
 	{"c6g.large", 4096, 2, types.ArchitectureTypeArm64, false, false},
 	{"m6g.large", 8192, 2, types.ArchitectureTypeArm64, false, false},
 	{"t2.micro", 1024, 1, types.ArchitectureTypeX8664, true, true},
+	{"m8i.large", 8192, 2, types.ArchitectureTypeX8664, false, false},
 }
+
+// nitroV6 are the catalogue's Nitro v6 types: their interfaces idle
+// established TCP flows out after 350 s by default, not 432,000 s (API
+// reference, ConnectionTrackingConfiguration).
+var nitroV6 = map[types.InstanceType]bool{"m8i.large": true}
 
 func lookupInstanceType(name types.InstanceType) (instanceTypeSpec, bool) {
 	for _, t := range instanceTypes {
@@ -58,7 +64,17 @@ func renderInstanceType(t instanceTypeSpec) types.InstanceTypeInfo {
 	if t.Xen {
 		hypervisor = types.InstanceTypeHypervisorXen
 	}
+	var network *types.NetworkInfo
+	if !t.Xen {
+		tcp := int32(432000)
+		if nitroV6[t.Name] {
+			tcp = 350
+		}
+		network = &types.NetworkInfo{ConnectionTrackingConfiguration: &types.DefaultConnectionTrackingConfiguration{
+			DefaultTcpEstablishedTimeout: aws.Int32(tcp), DefaultUdpStreamTimeout: aws.Int32(180), DefaultUdpTimeout: aws.Int32(30)}}
+	}
 	return types.InstanceTypeInfo{
+		NetworkInfo:                   network,
 		InstanceType:                  t.Name,
 		CurrentGeneration:             aws.Bool(true),
 		BareMetal:                     aws.Bool(false),

@@ -22,9 +22,10 @@ type connTrackAPI interface {
 
 // The documented minimums of the connection tracking timeouts, in seconds
 // (API reference, ConnectionTrackingSpecificationRequest), and the defaults a
-// release restores when the interface had none set (TCP: 432,000 s on most
-// types; Nitro v6 types default to 350 s, which no API call restores: an
-// unset value can only be replaced).
+// release restores when the interface had none set and EC2 did not give the
+// instance type's own (TCP: 432,000 s on most types; Nitro v6 types default
+// to 350 s, which DescribeInstanceTypes gives; an unset value can only be
+// replaced, by the type's default).
 const (
 	minTCPEstablished = 60
 	minUDPStream      = 60
@@ -54,6 +55,10 @@ func (ConnectionTracking) Isolates() bool  { return true }
 type connTrackState struct {
 	Interfaces  []connTrackTimeouts `json:"interfaces"`
 	Unsupported string              `json:"unsupported,omitempty"`
+	// TypeDefaults are, in a before, the instance type's defaults
+	// (DescribeInstanceTypes): what an interface with no timeouts of its
+	// own has, and what a release gives it back.
+	TypeDefaults *connTrackTimeouts `json:"type_defaults,omitempty"`
 }
 
 type connTrackTimeouts struct {
@@ -75,7 +80,8 @@ func (s ConnectionTracking) Run(ctx context.Context, env *Env) Result {
 	if len(ids) == 0 {
 		return Skipped("the instance has no network interface", nil).Held(true)
 	}
-	if why, err := s.unsupported(ctx, api, env.Target.Instance.InstanceType); err != nil {
+	defaults, why, err := s.typeDefaults(ctx, api, env.Target.Instance.InstanceType)
+	if err != nil {
 		return Failed(err, nil).Unchecked()
 	} else if why != "" {
 		return Skipped(why, connTrackState{Interfaces: []connTrackTimeouts{}, Unsupported: why}).Held(true)
@@ -84,6 +90,7 @@ func (s ConnectionTracking) Run(ctx context.Context, env *Env) Result {
 	if err != nil {
 		return Failed(err, nil).Unchecked()
 	}
+	before.TypeDefaults = defaults
 	want := map[string]connTrackTimeouts{}
 	for _, t := range before.Interfaces {
 		if !t.atMinimum() {
@@ -106,20 +113,26 @@ func (ConnectionTracking) interfaceIDs(env *Env) []string {
 	return ids
 }
 
-// unsupported says why the instance type cannot have connection tracking
-// timeouts ("" when it can): they are a Nitro feature.
-func (ConnectionTracking) unsupported(ctx context.Context, api connTrackAPI, it types.InstanceType) (string, error) {
+// typeDefaults reads the instance type's connection tracking defaults (nil
+// when EC2 gives none), or says why the type cannot have the timeouts set
+// (they are a Nitro feature).
+func (ConnectionTracking) typeDefaults(ctx context.Context, api connTrackAPI, it types.InstanceType) (*connTrackTimeouts, string, error) {
 	out, err := api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{it}})
 	if err != nil {
-		return "", fmt.Errorf("describe instance type %s: %w", it, err)
+		return nil, "", fmt.Errorf("describe instance type %s: %w", it, err)
 	}
 	if len(out.InstanceTypes) != 1 {
-		return "", fmt.Errorf("describe instance type %s: not in the answer", it)
+		return nil, "", fmt.Errorf("describe instance type %s: not in the answer", it)
 	}
-	if h := out.InstanceTypes[0].Hypervisor; h != types.InstanceTypeHypervisorNitro {
-		return fmt.Sprintf("instance type %s is not Nitro-based (hypervisor %q): its connection tracking timeouts cannot be set; tracked flows end only when idle by the type's defaults", it, h), nil
+	info := out.InstanceTypes[0]
+	if h := info.Hypervisor; h != types.InstanceTypeHypervisorNitro {
+		return nil, fmt.Sprintf("instance type %s is not Nitro-based (hypervisor %q): its connection tracking timeouts cannot be set; tracked flows end only when idle by the type's defaults", it, h), nil
 	}
-	return "", nil
+	if info.NetworkInfo == nil || info.NetworkInfo.ConnectionTrackingConfiguration == nil {
+		return nil, "", nil
+	}
+	d := info.NetworkInfo.ConnectionTrackingConfiguration
+	return &connTrackTimeouts{TCPEstablishedTimeout: d.DefaultTcpEstablishedTimeout, UDPStreamTimeout: d.DefaultUdpStreamTimeout, UDPTimeout: d.DefaultUdpTimeout}, "", nil
 }
 
 // read reads the timeouts of the interfaces as EC2 has them now.
@@ -200,11 +213,23 @@ func (s ConnectionTracking) set(ctx context.Context, api connTrackAPI, env *Env,
 }
 
 // Release gives each interface still attached the timeouts it had before;
-// a timeout that was not set gets its documented default.
+// a timeout that was not set gets the instance type's default (recorded
+// before; read now for a record without it), else the documented default
+// of most types.
 func (s ConnectionTracking) Release(ctx context.Context, env *Env, raw json.RawMessage) Result {
 	var before connTrackState
 	if err := json.Unmarshal(raw, &before); err != nil {
 		return Failed(fmt.Errorf("read recorded state: %w", err), nil)
+	}
+	defaults := connTrackTimeouts{TCPEstablishedTimeout: aws.Int32(defaultTCPEstablished), UDPStreamTimeout: aws.Int32(defaultUDPStream), UDPTimeout: aws.Int32(defaultUDP)}
+	typed := before.TypeDefaults
+	if typed == nil && len(before.Interfaces) > 0 {
+		typed, _, _ = s.typeDefaults(ctx, env.Clients.EC2, env.Target.Instance.InstanceType)
+	}
+	if typed != nil {
+		defaults.TCPEstablishedTimeout = aws.Int32(orDefault(typed.TCPEstablishedTimeout, defaultTCPEstablished))
+		defaults.UDPStreamTimeout = aws.Int32(orDefault(typed.UDPStreamTimeout, defaultUDPStream))
+		defaults.UDPTimeout = aws.Int32(orDefault(typed.UDPTimeout, defaultUDP))
 	}
 	attached := map[string]bool{}
 	for _, id := range s.interfaceIDs(env) {
@@ -214,15 +239,15 @@ func (s ConnectionTracking) Release(ctx context.Context, env *Env, raw json.RawM
 	for _, t := range before.Interfaces {
 		if attached[t.NetworkInterfaceID] && !t.atMinimum() {
 			want[t.NetworkInterfaceID] = connTrackTimeouts{NetworkInterfaceID: t.NetworkInterfaceID,
-				TCPEstablishedTimeout: aws.Int32(orDefault(t.TCPEstablishedTimeout, defaultTCPEstablished)),
-				UDPStreamTimeout:      aws.Int32(orDefault(t.UDPStreamTimeout, defaultUDPStream)),
-				UDPTimeout:            aws.Int32(orDefault(t.UDPTimeout, defaultUDP))}
+				TCPEstablishedTimeout: aws.Int32(orDefault(t.TCPEstablishedTimeout, *defaults.TCPEstablishedTimeout)),
+				UDPStreamTimeout:      aws.Int32(orDefault(t.UDPStreamTimeout, *defaults.UDPStreamTimeout)),
+				UDPTimeout:            aws.Int32(orDefault(t.UDPTimeout, *defaults.UDPTimeout))}
 		}
 	}
 	if len(want) == 0 {
 		return Skipped("no attached interface had other connection tracking timeouts before the response", before)
 	}
-	return s.set(ctx, env.Clients.EC2, env, want, before, "restored (a timeout not set before is set to its documented default)")
+	return s.set(ctx, env.Clients.EC2, env, want, before, "restored (a timeout not set before is set to the instance type's default)")
 }
 
 func orDefault(v *int32, def int32) int32 {

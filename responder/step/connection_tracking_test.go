@@ -109,3 +109,25 @@ func TestConnectionTrackingNotReadBackIsPartiallyContained(t *testing.T) {
 		t.Errorf("case status %s, want %s", got, evidence.CasePartiallyContained)
 	}
 }
+
+// On a Nitro v6 type an interface with no timeouts of its own idles TCP
+// flows out after 350 s, not 432,000 s (API reference,
+// ConnectionTrackingConfiguration): a release gives it back the type's
+// defaults, as DescribeInstanceTypes gives them, never five days.
+func TestConnectionTrackingReleaseRestoresTheTypesDefaults(t *testing.T) {
+	c := fakeaws.New()
+	id := c.AddInstance(fakeaws.InstanceSpec{InstanceType: "m8i.large"})
+	_, recs := runSteps(t, c, id, "connection-tracking")
+	rec := recs["connection-tracking"]
+	if rec.Status != evidence.StatusOK || rec.Containment != evidence.ContainmentHeld {
+		t.Fatalf("connection-tracking: %s %s %s", rec.Status, rec.Containment, rec.Error)
+	}
+	if r := release(t, c, id, rec); r.Status != evidence.StatusOK || r.Containment != evidence.ContainmentHeld {
+		t.Fatalf("release: %s %s %v", r.Status, r.Containment, r.Err)
+	}
+	for eni, ct := range connTrack(t, c, id) {
+		if got, want := [3]int32{aws.ToInt32(ct.TcpEstablishedTimeout), aws.ToInt32(ct.UdpStreamTimeout), aws.ToInt32(ct.UdpTimeout)}, [3]int32{350, 180, 30}; got != want {
+			t.Errorf("%s after release: %v, want the type's defaults %v", eni, got, want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/responder-ir/responder/responder/cloud"
+	"github.com/responder-ir/responder/responder/evidence"
 )
 
 // CredentialRevocation revokes the role credentials already delivered to the
@@ -107,16 +108,32 @@ func (s CredentialRevocation) revoke(ctx context.Context, env *Env, api cloud.IA
 	if err != nil {
 		return Failed(err, before).Unchecked()
 	}
-	if found && isRevocation(doc, instanceARN) {
-		// An earlier run of the case wrote it: leave it as it is.
+	cutoff := env.now().Truncate(time.Second).Add(time.Second)
+	if found && isRevocation(doc, instanceARN) && (revocationCutoff(doc) >= cutoff.UTC().Format(time.RFC3339) || !s.deliveredSince(env)) {
+		// An earlier run of the case wrote it, and the instance received
+		// no credentials since: leave it as it is.
 		r := Skipped(fmt.Sprintf("already revoked: policy %s of role %s denies the sessions issued to %s before %s",
 			before.PolicyName, before.Role, env.Target.InstanceID(), revocationCutoff(doc)), before)
 		r.After = before
 		return r.Held(true)
 	}
-	cutoff := env.now().Truncate(time.Second).Add(time.Second)
 	want := revocationDocument(instanceARN, cutoff)
 	return s.put(ctx, env, api, before, want)
+}
+
+// deliveredSince reports whether the instance may have received role
+// credentials after an earlier run of the case revoked the older ones: it
+// has an instance profile of its own now (that run could not remove it, or
+// someone associated one), or a release of the case gave it back. A rerun
+// then moves the cut-off to now.
+func (CredentialRevocation) deliveredSince(env *Env) bool {
+	if p := env.Target.Instance.IamInstanceProfile; p != nil && aws.ToString(p.Arn) != "" && aws.ToString(p.Arn) != env.Collection.ForensicProfileARN {
+		return true
+	}
+	if env.Target.Prior == nil {
+		return false
+	}
+	return slices.ContainsFunc(env.Target.Prior.Runs, func(r evidence.Run) bool { return r.Playbook == evidence.ReleasePlaybook })
 }
 
 // target is the profile (and, from an earlier run of the case, the role)

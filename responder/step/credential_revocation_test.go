@@ -321,3 +321,51 @@ func TestCredentialRevocationRecordsRolePolicies(t *testing.T) {
 		t.Errorf("with the list refused: before %v", before)
 	}
 }
+
+// A rerun of the case while the instance still had its profile since the
+// first revocation (the profile's removal failed, or a release gave it
+// back) denies the sessions issued up to the rerun too: the instance may
+// have received new credentials after the first cut-off, which an attacker
+// on it can take. Without the profile and without a release since, the
+// first revocation stands (TestCredentialRevocationRoundTrip).
+func TestCredentialRevocationRerunDeniesSessionsIssuedSince(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		profile bool
+		prior   func(first evidence.StepRecord) *evidence.Manifest
+	}{
+		{"profile still associated", true, func(first evidence.StepRecord) *evidence.Manifest {
+			return &evidence.Manifest{Runs: []evidence.Run{{Number: 1, Playbook: "default"}}, Steps: []evidence.StepRecord{first}}
+		}},
+		{"released since, profile removed by hand", false, func(first evidence.StepRecord) *evidence.Manifest {
+			return &evidence.Manifest{Runs: []evidence.Run{{Number: 1, Playbook: "default"}, {Number: 2, Playbook: evidence.ReleasePlaybook}},
+				Steps: []evidence.StepRecord{first}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, suspect, _ := twoInstancesOneRole(t)
+			res, _, _ := runRevocation(t, revocationEnv(t, c, suspect))
+			if res.Containment != evidence.ContainmentHeld {
+				t.Fatalf("respond: %s %v", res.Status, res.Err)
+			}
+			before, _ := json.Marshal(res.Before)
+			first := evidence.StepRecord{Run: 1, Name: "credential-revocation", Status: res.Status, Before: before}
+
+			rerunAt := revocationAt.Add(time.Hour)
+			rerun := revocationEnv(t, c, suspect)
+			if !tc.profile {
+				rerun.Target.Instance.IamInstanceProfile = nil
+			}
+			rerun.Target.Prior = tc.prior(first)
+			rerun.Now = func() time.Time { return rerunAt }
+			again, _, _ := runRevocation(t, rerun)
+			if again.Containment != evidence.ContainmentHeld {
+				t.Fatalf("rerun: %s %s %v", again.Status, again.Containment, again.Err)
+			}
+			issuedSince := fakeaws.Session{Issued: rerunAt.Add(-time.Minute), InstanceARN: arnOf(c, suspect)}
+			if denied, err := c.SessionDenied("app", issuedSince); err != nil || !denied {
+				t.Errorf("a session issued to the suspect between the two runs is not denied (%v): rerun %s %q", err, again.Status, again.Reason)
+			}
+		})
+	}
+}

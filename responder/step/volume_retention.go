@@ -163,15 +163,28 @@ func (s VolumeRetention) Release(ctx context.Context, env *Env, raw json.RawMess
 		}
 	}
 	want := map[string]bool{}
+	var gone []string
 	for _, v := range before.Volumes {
-		if v.DeleteOnTermination && attached[v.DeviceName] == v.VolumeID {
+		switch {
+		case !v.DeleteOnTermination:
+		case attached[v.DeviceName] == v.VolumeID:
 			want[v.DeviceName] = true
+		default:
+			gone = append(gone, v.VolumeID+" ("+v.DeviceName+")")
 		}
 	}
-	if len(want) == 0 {
-		return Skipped("no volume still attached was deleted on termination before the response", before)
+	left := ""
+	if len(gone) > 0 {
+		left = "; left as it is: " + strings.Join(gone, ", ") + " no longer attached at its device (DeleteOnTermination belongs to an attachment)"
 	}
-	return s.set(ctx, env.Clients.EC2, env, want, before)
+	if len(want) == 0 {
+		r := Skipped("no volume still attached was deleted on termination before the response", before)
+		r.Reason += left
+		return r
+	}
+	r := s.set(ctx, env.Clients.EC2, env, want, before)
+	r.Reason += left
+	return r
 }
 
 // Describe: which attached volumes a termination would delete.
