@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -265,11 +266,23 @@ func (r *Responder) sameCase(t *target, m *evidence.Manifest) error {
 	return nil
 }
 
+// returnsToService are the release steps that put the instance back in
+// service (its Auto Scaling group, its load balancers), and restoresNetwork
+// those that give it back its network: the first run after the second, and
+// only when it was restored. An instance back in service but still cut off
+// fails its health checks, and its group would replace it (terminate it:
+// termination protection does not stop Auto Scaling).
+var (
+	returnsToService = []string{"auto-scaling", "auto-scaling-detach", "load-balancers"}
+	restoresNetwork  = []string{"quarantine", "network-acl"}
+)
+
 // releasePlan is what a release of the case runs: every containment step the
 // case recorded a before-state for (a Releaser), in the reverse order of
-// their first record (the order of containment), the instance's tag last,
-// one after the other; then, with a topic, the notification of the
-// release's status.
+// their first record (the order of containment), except that the steps
+// that return the instance to service come after every other and the
+// instance's tag last, one after the other; then, with a topic, the
+// notification of the release's status.
 func releasePlan(m *evidence.Manifest, topicARN string) []step.Step {
 	var names []string
 	for _, s := range m.Steps {
@@ -281,10 +294,13 @@ func releasePlan(m *evidence.Manifest, topicARN string) []step.Step {
 		}
 	}
 	slices.Reverse(names)
-	tag := (step.CaseTag{}).Name()
-	if i := slices.Index(names, tag); i >= 0 {
-		names = append(slices.Delete(names, i, i+1), tag)
+	for _, last := range append(slices.Clone(returnsToService), (step.CaseTag{}).Name()) {
+		if i := slices.Index(names, last); i >= 0 {
+			names = append(slices.Delete(names, i, i+1), last)
+		}
 	}
+	tag := (step.CaseTag{}).Name()
+	network := &networkRestore{}
 	var plan []step.Step
 	for _, n := range names {
 		s, err := step.Lookup(n)
@@ -296,7 +312,7 @@ func releasePlan(m *evidence.Manifest, topicARN string) []step.Step {
 			continue
 		}
 		before, _ := m.FirstBefore(n)
-		rs := releaseStep{Releaser: rel, name: n, before: before, tag: n == tag}
+		rs := releaseStep{Releaser: rel, name: n, before: before, tag: n == tag, network: network}
 		if len(plan) > 0 {
 			rs.after = plan[len(plan)-1].Name()
 		}
@@ -326,6 +342,28 @@ type releaseStep struct {
 	before json.RawMessage
 	after  string // the step before it in the release, "" for the first
 	tag    bool
+	// network is what the release's network steps read back, shared by the
+	// steps of one release.
+	network *networkRestore
+}
+
+// networkRestore records the network release steps that did not read back
+// their before-state.
+type networkRestore struct {
+	mu     sync.Mutex
+	failed []string
+}
+
+func (n *networkRestore) fail(name string) {
+	n.mu.Lock()
+	n.failed = append(n.failed, name)
+	n.mu.Unlock()
+}
+
+func (n *networkRestore) failures() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.failed)
 }
 
 func (s releaseStep) Name() string      { return s.name }
@@ -344,6 +382,20 @@ func (s releaseStep) Needs() []string {
 }
 
 func (s releaseStep) Run(ctx context.Context, env *step.Env) step.Result {
+	if failed := s.network.failures(); len(failed) > 0 && slices.Contains(returnsToService, s.name) {
+		return step.Skipped("not returned to service: the release of "+strings.Join(failed, ", ")+
+			" did not read back the instance's network as it was, and an instance in service but cut off would fail its health checks "+
+			"and be replaced; release again once the network is restored", nil).Held(false)
+	}
+	res := s.release(ctx, env)
+	if slices.Contains(restoresNetwork, s.name) && (res.Status == evidence.StatusFailed ||
+		res.Containment == evidence.ContainmentNotHeld || (res.Containment == evidence.ContainmentUnchecked && !env.Target.DryRun)) {
+		s.network.fail(s.name)
+	}
+	return res
+}
+
+func (s releaseStep) release(ctx context.Context, env *step.Env) step.Result {
 	res := s.Release(ctx, env, s.before)
 	if res.Containment != "" || res.Status != evidence.StatusSkipped {
 		return res

@@ -61,3 +61,49 @@ func TestDefaultPlanTakesTheInstanceOutOfScalingAndLoadBalancers(t *testing.T) {
 func hasTargetID(ts []fakeaws.TargetView, id string) bool {
 	return slices.ContainsFunc(ts, func(t fakeaws.TargetView) bool { return t.ID == id })
 }
+
+// TestReleaseKeepsTheInstanceOutOfServiceUntilItsNetworkIsBack: when the
+// release cannot give the interfaces their groups back, it does not return
+// the instance to its Auto Scaling group or its load balancers (in service
+// but cut off, it would fail its health checks and be replaced): it stays
+// in standby and deregistered, the release is incomplete, and a release
+// once the network can be restored finishes it.
+func TestReleaseKeepsTheInstanceOutOfServiceUntilItsNetworkIsBack(t *testing.T) {
+	c, s := fakeaws.NewSuspect()
+	tg := c.AddTargetGroup(fakeaws.TargetGroupSpec{Name: "app", VpcID: s.VpcID, Port: 8443})
+	c.RegisterTarget(tg, s.InstanceID, 0, "")
+	c.AddAutoScalingGroup(fakeaws.AutoScalingGroupSpec{Name: "web", Min: 1, Max: 3, Instances: []string{s.InstanceID}})
+	targets := c.Targets(tg)
+
+	store := &evidence.Folder{Root: t.TempDir()}
+	if res := respond(t, c, store, responder.Request{InstanceID: s.InstanceID}); res.Status != evidence.CaseContained {
+		t.Fatalf("respond: %s %v", res.Status, res.Err)
+	}
+	c.Fail("ModifyNetworkInterfaceAttribute", "UnauthorizedOperation", -1)
+	rel := release(t, c, store, responder.ReleaseRequest{})
+	if rel.Status == evidence.CaseReleased {
+		t.Fatalf("release with the groups not restored: %s", rel.Status)
+	}
+	for _, name := range []string{"auto-scaling", "load-balancers"} {
+		if rec := stepOf(t, rel.Steps, name); rec.Status != evidence.StatusSkipped || rec.Containment != evidence.ContainmentNotHeld {
+			t.Errorf("%s: %s %s %s", name, rec.Status, rec.Containment, rec.Reason)
+		}
+	}
+	if m := c.AutoScalingGroup("web").Members[s.InstanceID]; m.State != "Standby" {
+		t.Errorf("instance returned to its group (%s) while cut off", m.State)
+	}
+	if hasTargetID(c.Targets(tg), s.InstanceID) {
+		t.Error("instance registered again while cut off")
+	}
+
+	c.ClearFaults()
+	if again := release(t, c, store, responder.ReleaseRequest{}); again.Status != evidence.CaseReleased {
+		t.Fatalf("second release: %s %v", again.Status, again.Err)
+	}
+	if m := c.AutoScalingGroup("web").Members[s.InstanceID]; m.State != "InService" {
+		t.Errorf("after the second release: %s", m.State)
+	}
+	if got := c.Targets(tg); !slices.Equal(got, targets) {
+		t.Errorf("target group after the second release %+v, want %+v", got, targets)
+	}
+}

@@ -79,7 +79,10 @@ func releaseCommand(s *streams, d deps) *cli.Command {
 			"credentials issued to the instance before the response) unless --keep-credential-revocation:\n" +
 			"the instance then works again with the credentials its profile delivers after the release, and\n" +
 			"the old ones, which an attacker may hold, stay denied. One step after the other, in the reverse\n" +
-			"order of containment, then it tags the instance responder:status=released (and, with\n" +
+			"order of containment, the Auto Scaling group and load balancers last and only once the\n" +
+			"security groups (and network ACL entries) read back as they were (an instance in service but\n" +
+			"cut off would fail its health checks and be replaced), then it tags the instance\n" +
+			"responder:status=released (and, with\n" +
 			"--topic-arn, notifies the topic with the same word). Each step reads back what it restored: the status\n" +
 			"is released only when every one holds, release-incomplete otherwise. The release is\n" +
 			"recorded as a new run of the case (playbook release); evidence (artifacts, snapshots, their\n" +
