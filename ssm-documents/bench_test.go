@@ -2,11 +2,13 @@ package ssmdocuments
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,11 +100,13 @@ func BenchmarkStreamUpload(b *testing.B) {
 			env := append(os.Environ(), append(r.env(), "SU_HASHTEE="+c.hashtee)...)
 			var ratio float64
 			var cpu time.Duration
+			stages := map[string]time.Duration{}
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
+				stageDir := b.TempDir()
 				cmd := exec.Command("bash", append([]string{script, "--part-size", strconv.Itoa(64 << 20),
 					"--part-urls", list, "--compression", compression}, source...)...)
-				cmd.Env = env
+				cmd.Env = append(env, "SU_STAGE_CPU="+stageDir)
 				out, err := cmd.Output()
 				if err != nil {
 					b.Fatalf("stream-upload: %v: %s", err, out)
@@ -113,11 +117,16 @@ func BenchmarkStreamUpload(b *testing.B) {
 				}
 				ratio = float64(rep.CompressedBytes) / float64(rep.RawBytes)
 				cpu += cpuTime(cmd)
+				if err := addStageCPU(stages, stageDir); err != nil {
+					b.Fatal(err)
+				}
 			}
 			mbs := float64(size) * float64(b.N) / time.Since(start).Seconds() / 1e6
-			if bound := min(rate["openssl-sha256"], rate["zstd-1"]); bound > 0 && compression == "zstd" {
+			bound := min(rate["openssl-sha256"], rate["zstd-1"])
+			if bound > 0 && compression == "zstd" {
 				b.ReportMetric(100*mbs/bound, "pct-of-bound")
 			}
+			reportStages(b, stages, cpu, size, bound)
 			b.ReportMetric(ratio, "ratio")
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 		})
@@ -129,4 +138,61 @@ func BenchmarkStreamUpload(b *testing.B) {
 // of how busy the machine was.
 func cpuTime(cmd *exec.Cmd) time.Duration {
 	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// stageNames are the stages stream-upload.sh times with SU_STAGE_CPU: the
+// source (cat, in "pipe" runs), the raw hashing tee, the compressor, the
+// splitter (or the coreutils tee of the compressed stream) and every part's
+// upload (curl and its shell) together.
+var stageNames = []string{"source", "hashtee", "compress", "split", "upload"}
+
+// addStageCPU adds the CPU time each stage wrote to dir (the output of
+// bash's times: two lines of "user system", the shell's and its children's).
+func addStageCPU(stages map[string]time.Duration, dir string) error {
+	for _, name := range stageNames {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		for _, f := range strings.Fields(string(b)) {
+			m, s, ok := strings.Cut(strings.TrimSuffix(f, "s"), "m")
+			mins, err1 := strconv.ParseFloat(m, 64)
+			secs, err2 := strconv.ParseFloat(s, 64)
+			if !ok || err1 != nil || err2 != nil {
+				return fmt.Errorf("stage %s: cannot read %q", name, f)
+			}
+			stages[name] += time.Duration((mins*60 + secs) * float64(time.Second))
+		}
+	}
+	return nil
+}
+
+// reportStages reports each stage's CPU-s per GiB of raw input, the rest
+// (the script's own shell: reading the splitter's lines, starting the
+// uploads) and a model: with a core for every busy stage, the stages overlap
+// and the slowest sets the pace, at size / its CPU time ("model-pct-of-bound"
+// against the yardstick of the same run). The model counts a multi-threaded
+// stage's CPU as if it ran on one core, so it errs slow. On a machine with
+// fewer cores than busy stages (2 here), the sum bounds the wall time instead.
+func reportStages(b *testing.B, stages map[string]time.Duration, total time.Duration, size int, bound float64) {
+	gib := float64(size) / (1 << 30) * float64(b.N)
+	var sum, slowest time.Duration
+	for _, name := range stageNames {
+		d, ok := stages[name]
+		if !ok {
+			continue
+		}
+		sum += d
+		b.ReportMetric(d.Seconds()/gib, name+"-cpu-s/GiB")
+		if name != "source" {
+			slowest = max(slowest, d)
+		}
+	}
+	b.ReportMetric((total-sum).Seconds()/gib, "shell-cpu-s/GiB")
+	if slowest > 0 && bound > 0 {
+		model := float64(size) * float64(b.N) / slowest.Seconds() / 1e6
+		b.ReportMetric(100*model/bound, "model-pct-of-bound")
+	}
 }

@@ -35,6 +35,8 @@ fi
 : "${SU_MAX_INFLIGHT:=2}"   # parts uploading while the next one is read
 : "${SU_ZSTD_THREADS:=1}"   # zstd -T; 0 means one thread per core
 : "${SU_HASHTEE:=auto}"     # auto (python3 when installed), python or coreutils
+# SU_STAGE_CPU (benchmarks only): a directory where each stage of the
+# pipeline appends its CPU time (bash "times") to a file named after it.
 
 # SU_PY_HASHTEE copies stdin to stdout and to the file named by argv[2] (if
 # any), and writes "SHA256 BYTES" to argv[1]. One 1 MiB buffer is reused, so
@@ -132,6 +134,17 @@ def main():
 main()
 '
 # compact: on
+
+# su_stage NAME COMMAND... runs COMMAND and, when SU_STAGE_CPU names a
+# directory, appends the CPU time of this (sub)shell and its children to
+# SU_STAGE_CPU/NAME. Called as a stage of a pipeline or a background job.
+su_stage() {
+	local name=$1 rc=0
+	shift
+	"$@" || rc=$?
+	[[ -n ${SU_STAGE_CPU:-} ]] && times >>"$SU_STAGE_CPU/$name"
+	return "$rc"
+}
 
 # su_hashtee OUT [TAP] copies stdin to stdout (and to the fifo TAP), and
 # writes "SHA256 BYTES" of the stream to OUT.
@@ -285,13 +298,14 @@ su_stream_upload() {
 		set +e +o pipefail
 		if [[ $1 == --file ]]; then
 			# A file is read by the first stage itself; its open is the source's status.
-			{ if [[ -r $2 ]]; then su_hashtee "$work/raw.hash" "$tap" <"$2"; else echo "cannot read the source" >&2; false; fi; } |
-				"${SU_COMPRESS_CMD[@]}" | su_last_stage "$work" "$part_size"
+			{ if [[ -r $2 ]]; then su_stage hashtee su_hashtee "$work/raw.hash" "$tap" <"$2"; else echo "cannot read the source" >&2; false; fi; } |
+				su_stage compress "${SU_COMPRESS_CMD[@]}" | su_stage split su_last_stage "$work" "$part_size"
 			x="${PIPESTATUS[*]}"
 			if [[ -r $2 ]]; then x="0 $x"; else x="1 $x"; fi
 			printf '%s\n' "$x" >"$work/producer.status"
 		else
-			"$@" | su_hashtee "$work/raw.hash" "$tap" | "${SU_COMPRESS_CMD[@]}" | su_last_stage "$work" "$part_size"
+			su_stage source "$@" | su_stage hashtee su_hashtee "$work/raw.hash" "$tap" |
+				su_stage compress "${SU_COMPRESS_CMD[@]}" | su_stage split su_last_stage "$work" "$part_size"
 			printf '%s\n' "${PIPESTATUS[*]}" >"$work/producer.status"
 		fi
 	) >"$work/stream.fifo" 2>>"$work/producer.err" &
@@ -323,7 +337,7 @@ su_stream_upload() {
 		fi
 		sizes[n]=$size
 		total=$((total + size))
-		su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" "$SU_PART_MD5" {fd}<&- {tok}>&- &
+		su_stage upload su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" "$SU_PART_MD5" {fd}<&- {tok}>&- &
 		pids[n]=$!
 		if ((n > SU_MAX_INFLIGHT)); then
 			k=$((n - SU_MAX_INFLIGHT))
