@@ -4,16 +4,18 @@
 # more than a few parts in memory.
 #
 #   source | hashing tee: SHA-256 and byte count of the raw stream, optional raw tap
-#          | compressor (zstd -1, else gzip -1)
-#          | hashing tee: SHA-256 and byte count of the compressed stream
-#          | cut into parts of PART_SIZE bytes, each PUT to its URL (bounded
-#            retries, Content-MD5), SU_MAX_INFLIGHT parts in flight at once
+#          | compressor (zstd -1 --no-check: the SHA-256s and Content-MD5s make
+#            zstd's own xxhash redundant; else gzip -1)
+#          | cut into parts of PART_SIZE bytes, with each part's Content-MD5, the
+#            byte count and (unless SU_HASH_COMPRESSED=0) the SHA-256 of the
+#            compressed stream, each PUT to its URL (bounded retries,
+#            Content-MD5), SU_MAX_INFLIGHT parts in flight at once
 #
-# The hashing tee is coreutils tee feeding fifos read by sha256 and wc. GNU tee
-# copies 8 KiB at a time, which costs more than hashing on a small instance;
-# when python3 is installed, a 20-line python tee with 1 MiB reads and 1 MiB
-# pipes does the same job at about twice the speed (SU_HASHTEE=coreutils
-# forces the fallback; the report names the one used).
+# With python3 installed, the raw tee and the splitter are short python
+# programs (1 MiB buffers and pipes, one pass over each byte); without it,
+# coreutils tee feeds fifos read by sha256 and wc, and dd and md5sum cut
+# and hash the parts, at about half the speed (SU_HASHTEE=coreutils forces
+# the fallback; the report names the one used).
 #
 # A part that cannot be uploaded, a source or compressor that exits non-zero,
 # or a stream longer than the URLs provided ends the run as failed, naming the
@@ -34,46 +36,83 @@ fi
 
 : "${SU_MAX_INFLIGHT:=2}"   # parts uploading while the next one is read
 : "${SU_ZSTD_THREADS:=1}"   # zstd -T; 0 means one thread per core
+# SU_HASH_COMPRESSED=0: the python splitter does not hash the compressed
+# stream (compressed_sha256 is then empty; the coreutils fallback always
+# hashes it). The engine asks for it only when it will not read the stored
+# image back and hash it itself.
+: "${SU_HASH_COMPRESSED:=1}"
 : "${SU_HASHTEE:=auto}"     # auto (python3 when installed), python or coreutils
 # SU_STAGE_CPU (benchmarks only): a directory where each stage of the
 # pipeline appends its CPU time (bash "times") to a file named after it.
 
 # SU_PY_HASHTEE copies stdin to stdout and to the file named by argv[2] (if
-# any), and writes "SHA256 BYTES" to argv[1]. One 1 MiB buffer is reused, so
-# the copy costs no allocation or page faults; pipes are grown to 1 MiB.
+# any), and writes "SHA256 BYTES" to argv[1]. When stdin and stdout are
+# pipes, tee(2) (through ctypes) duplicates what stdin holds into stdout
+# without copying it, and the same bytes are then read from stdin for the
+# hash: one copy of the stream instead of two. Else (a file, no ctypes) it
+# reads and writes. One 1 MiB buffer is reused; pipes are grown to 1 MiB.
+# (The python is indented with tabs: the document has to fit in 64 KB.)
 # compact: off
 SU_PY_HASHTEE='
 import hashlib, os, sys
 def grow(fd):
-    try:
-        import fcntl
-        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
-    except Exception:
-        pass
+	try:
+		import fcntl
+		fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+	except Exception:
+		pass
+def pipetee():
+	try:
+		import ctypes, stat
+		if not all(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in (0, 1)):
+			return None
+		f = ctypes.CDLL(None, use_errno=True).tee
+		f.restype, f.argtypes = ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+		def tee(k):
+			r = f(0, 1, k, 0)
+			if r < 0:
+				raise OSError(ctypes.get_errno(), "tee")
+			return r
+		return tee
+	except Exception:
+		return None
+def write(fd, b):
+	off = 0
+	while off < len(b):
+		off += os.write(fd, b[off:])
 def main():
-    fds = [1]
-    if len(sys.argv) > 2:
-        fds.append(os.open(sys.argv[2], os.O_WRONLY))
-    for fd in [0] + fds:
-        grow(fd)
-    h = hashlib.sha256()
-    n = 0
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    src = os.fdopen(0, "rb", 0)
-    while True:
-        k = src.readinto(buf)
-        if not k:
-            break
-        chunk = view[:k]
-        h.update(chunk)
-        n += k
-        for fd in fds:
-            off = 0
-            while off < k:
-                off += os.write(fd, chunk[off:])
-    with open(sys.argv[1], "w") as f:
-        f.write("%s %d\n" % (h.hexdigest(), n))
+	tap = os.open(sys.argv[2], os.O_WRONLY) if len(sys.argv) > 2 else -1
+	for fd in (0, 1, tap):
+		grow(fd)
+	h = hashlib.sha256()
+	n = 0
+	buf = bytearray(1 << 20)
+	view = memoryview(buf)
+	src = os.fdopen(0, "rb", 0)
+	tee = pipetee()
+	while True:
+		want = tee(len(buf)) if tee else len(buf)
+		k = 0
+		while k < want:
+			r = src.readinto(view[k:want])
+			if not r:
+				break
+			k += r
+			if not tee:
+				break
+		if tee and k != want:
+			sys.exit("hashtee: read %d of the %d bytes teed" % (k, want))
+		if not k:
+			break
+		chunk = view[:k]
+		h.update(chunk)
+		n += k
+		if not tee:
+			write(1, chunk)
+		if tap >= 0:
+			write(tap, chunk)
+	with open(sys.argv[1], "w") as f:
+		f.write("%s %d\n" % (h.hexdigest(), n))
 main()
 '
 # compact: on
@@ -85,52 +124,54 @@ main()
 # prints "N SIZE CONTENT-MD5" on stdout when the part is complete. It cuts
 # part N > argv[5] only after reading one byte from the fifo argv[4] (the
 # caller writes one per part uploaded), so at most argv[5] parts are on disk
-# at once. At the end it writes "SHA256 BYTES" of the stream to argv[1].
+# at once. At the end it writes "SHA256 BYTES" of the stream to argv[1]
+# ("- BYTES" when argv[6] is 0: the stream is not hashed).
 # compact: off
 SU_PY_SPLIT='
 import base64, hashlib, os, sys
 def main():
-    out, parts, size, free = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[5])
-    try:
-        import fcntl
-        fcntl.fcntl(0, 1031, 1 << 20)
-    except Exception:
-        pass
-    tok = os.open(sys.argv[4], os.O_RDONLY)
-    src = os.fdopen(0, "rb", 0)
-    whole = hashlib.sha256()
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    n = total = 0
-    while True:
-        n += 1
-        if n > free and not os.read(tok, 1):
-            sys.exit(3)
-        path = os.path.join(parts, str(n))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        md5 = hashlib.md5()
-        got = 0
-        while got < size:
-            k = src.readinto(view[:min(len(buf), size - got)])
-            if not k:
-                break
-            chunk = view[:k]
-            md5.update(chunk)
-            whole.update(chunk)
-            off = 0
-            while off < k:
-                off += os.write(fd, chunk[off:])
-            got += k
-        os.close(fd)
-        if not got:
-            os.unlink(path)
-            break
-        total += got
-        os.write(1, b"%d %d %s\n" % (n, got, base64.b64encode(md5.digest())))
-        if got < size:
-            break
-    with open(out, "w") as f:
-        f.write("%s %d\n" % (whole.hexdigest(), total))
+	out, parts, size, free = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[5])
+	try:
+		import fcntl
+		fcntl.fcntl(0, 1031, 1 << 20)
+	except Exception:
+		pass
+	tok = os.open(sys.argv[4], os.O_RDONLY)
+	src = os.fdopen(0, "rb", 0)
+	whole = hashlib.sha256() if sys.argv[6] != "0" else None
+	buf = bytearray(1 << 20)
+	view = memoryview(buf)
+	n = total = 0
+	while True:
+		n += 1
+		if n > free and not os.read(tok, 1):
+			sys.exit(3)
+		path = os.path.join(parts, str(n))
+		fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+		md5 = hashlib.md5()
+		got = 0
+		while got < size:
+			k = src.readinto(view[:min(len(buf), size - got)])
+			if not k:
+				break
+			chunk = view[:k]
+			md5.update(chunk)
+			if whole:
+				whole.update(chunk)
+			off = 0
+			while off < k:
+				off += os.write(fd, chunk[off:])
+			got += k
+		os.close(fd)
+		if not got:
+			os.unlink(path)
+			break
+		total += got
+		os.write(1, b"%d %d %s\n" % (n, got, base64.b64encode(md5.digest())))
+		if got < size:
+			break
+	with open(out, "w") as f:
+		f.write("%s %d\n" % (whole.hexdigest() if whole else "-", total))
 main()
 '
 # compact: on
@@ -174,7 +215,7 @@ su_hashtee() {
 # else the hashing tee of the compressed stream, cut by dd in the caller.
 su_last_stage() {
 	if [[ $SU_HASHTEE_USED == python ]]; then
-		"$SU_PYTHON" -I -S -c "$SU_PY_SPLIT" "$1/cmp.hash" "$1/parts" "$2" "$1/tokens" "$((SU_MAX_INFLIGHT + 1))"
+		"$SU_PYTHON" -I -S -c "$SU_PY_SPLIT" "$1/cmp.hash" "$1/parts" "$2" "$1/tokens" "$((SU_MAX_INFLIGHT + 1))" "$SU_HASH_COMPRESSED"
 	else
 		su_hashtee "$1/cmp.hash"
 	fi
@@ -209,7 +250,7 @@ su_pick_compressor() {
 		if rc_have zstd; then want=zstd; else want=gzip; fi
 	fi
 	case $want in
-	zstd) rc_have zstd || return 1; SU_COMPRESS_CMD=(zstd -1 -q -c "-T$SU_ZSTD_THREADS") ;;
+	zstd) rc_have zstd || return 1; SU_COMPRESS_CMD=(zstd -1 -q -c --no-check "-T$SU_ZSTD_THREADS") ;;
 	gzip)
 		if rc_have pigz; then SU_COMPRESS_CMD=(pigz -1 -c)
 		elif rc_have gzip; then SU_COMPRESS_CMD=(gzip -1 -c)
@@ -386,7 +427,7 @@ su_stream_upload() {
 			err="the source exited with status $SU_SOURCE_EXIT" SU_FAILURE=source
 		elif [[ $pstatus != "0 0 0 0" ]]; then
 			err="the hashing or compression pipeline failed (statuses $pstatus)" SU_FAILURE=compress
-		elif ! rc_valid_sha256 "$raw_sha" || ! rc_valid_sha256 "$cmp_sha"; then
+		elif ! rc_valid_sha256 "$raw_sha" || { [[ $cmp_sha != - || $SU_HASH_COMPRESSED != 0 ]] && ! rc_valid_sha256 "$cmp_sha"; }; then
 			err="hashing failed" SU_FAILURE=compress
 		elif [[ $cmp_bytes != "$total" ]]; then
 			err="the parts hold $total bytes but the compressed stream had $cmp_bytes" SU_FAILURE=compress
@@ -404,7 +445,7 @@ su_stream_upload() {
 # is called only by su_stream_upload and reads its locals work, part_size and
 # sizes (bash scoping is dynamic).
 su_write_report() {
-	local file=$1 err=$2 failed=$3 raw_sha=$4 cmp_sha=$5 raw_bytes=$6 cmp_bytes=$7
+	local file=$1 err=$2 failed=$3 raw_sha=$4 cmp_sha=${5#-} raw_bytes=$6 cmp_bytes=$7
 	local parts=${8:-0} pstatus=${9:-} started=${10:-} k st att http crc md5 etag sep='' out elapsed=null
 	out="{\"status\":\"$SU_STATUS\""
 	if [[ -n $err ]]; then
