@@ -124,6 +124,8 @@ var documents = []Document{
 				Description: "Size of every part but the last, in MiB (5 to 5120)."},
 			{Name: "Compression", Var: "RESPONDER_COMPRESSION", Default: "auto", AllowedPattern: `^(auto|zstd|gzip|none)$`,
 				Description: "auto: zstd -1 when installed, else gzip -1. The report says which was used."},
+			{Name: "HashCompressed", Var: "RESPONDER_HASH_COMPRESSED", Default: "on", AllowedPattern: `^(on|off)$`,
+				Description: "on: hash the compressed image too; off: the raw stream only (the image is hashed where it lands)."},
 			{Name: "ResultUrl", Var: "RESPONDER_RESULT_URL", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the JSON report (sent with Content-MD5)."},
 			timeout("21600"),

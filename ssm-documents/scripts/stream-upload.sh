@@ -50,7 +50,8 @@ fi
 # pipes, tee(2) (through ctypes) duplicates what stdin holds into stdout
 # without copying it, and the same bytes are then read from stdin for the
 # hash: one copy of the stream instead of two. Else (a file, no ctypes) it
-# reads and writes. One 1 MiB buffer is reused; pipes are grown to 1 MiB.
+# reads and writes. One 1 MiB buffer is reused; pipes are grown to 1 MiB
+# (fcntl 1031 is F_SETPIPE_SZ).
 # (The python is indented with tabs: the document has to fit in 64 KB.)
 # compact: off
 SU_PY_HASHTEE='
@@ -58,20 +59,20 @@ import hashlib, os, sys
 def grow(fd):
 	try:
 		import fcntl
-		fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+		fcntl.fcntl(fd, 1031, 1 << 20)
 	except Exception:
 		pass
 def pipetee():
 	try:
-		import ctypes, stat
+		import ctypes as c, stat
 		if not all(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in (0, 1)):
 			return None
-		f = ctypes.CDLL(None, use_errno=True).tee
-		f.restype, f.argtypes = ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+		f = c.CDLL(None, use_errno=True).tee
+		f.restype, f.argtypes = c.c_ssize_t, [c.c_int, c.c_int, c.c_size_t, c.c_uint]
 		def tee(k):
 			r = f(0, 1, k, 0)
 			if r < 0:
-				raise OSError(ctypes.get_errno(), "tee")
+				raise OSError(c.get_errno(), "tee")
 			return r
 		return tee
 	except Exception:
@@ -101,7 +102,7 @@ def main():
 			if not tee:
 				break
 		if tee and k != want:
-			sys.exit("hashtee: read %d of the %d bytes teed" % (k, want))
+			sys.exit("tee: short read")
 		if not k:
 			break
 		chunk = view[:k]
