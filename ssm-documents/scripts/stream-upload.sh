@@ -119,7 +119,10 @@ main()
 # compact: on
 
 # SU_PY_SPLIT cuts stdin (the compressed stream) into parts of argv[3] bytes
-# in the directory argv[2] (files 1, 2, ...) in one pass: each chunk read is
+# in the directory argv[2] in one pass, part N in the slot file s((N-1) mod
+# argv[5]), overwritten in place (tmpfs keeps its pages: a new file per part
+# costs allocating, zeroing and freeing them, about 0.1 CPU-s per GiB of
+# memory, BENCHMARKS.md). Each chunk read is
 # hashed for the part's Content-MD5 and for the whole stream's SHA-256 and
 # written once, so no part is read again before its upload. For each part it
 # prints "N SIZE CONTENT-MD5" on stdout when the part is complete. It cuts
@@ -147,8 +150,8 @@ def main():
 		n += 1
 		if n > free and not os.read(tok, 1):
 			sys.exit(3)
-		path = os.path.join(parts, str(n))
-		fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+		path = os.path.join(parts, "s%d" % ((n - 1) % free))
+		fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
 		md5 = hashlib.md5()
 		got = 0
 		while got < size:
@@ -163,6 +166,7 @@ def main():
 			while off < k:
 				off += os.write(fd, chunk[off:])
 			got += k
+		os.ftruncate(fd, got)
 		os.close(fd)
 		if not got:
 			os.unlink(path)
@@ -223,9 +227,9 @@ su_last_stage() {
 }
 
 # su_next_part WORK N PART_SIZE FD puts part N of the compressed stream read
-# from FD in WORK/parts/N and sets SU_PART_SIZE (0 at the end of the stream)
-# and SU_PART_MD5 (empty when rc_put is to compute it). Returns non-zero when
-# reading failed.
+# from FD in a file and sets SU_PART_FILE (its path), SU_PART_SIZE (0 at the
+# end of the stream) and SU_PART_MD5 (empty when rc_put is to compute it).
+# Returns non-zero when reading failed.
 su_next_part() {
 	local work=$1 n=$2 part_size=$3 fd=$4 k size md5
 	SU_PART_SIZE=0 SU_PART_MD5=''
@@ -235,10 +239,11 @@ su_next_part() {
 		# it ended well).
 		read -r -u "$fd" k size md5 || return 0
 		[[ $k == "$n" && $size =~ ^[0-9]+$ ]] || return 1
-		SU_PART_SIZE=$size SU_PART_MD5=$md5
+		SU_PART_SIZE=$size SU_PART_MD5=$md5 SU_PART_FILE=$work/parts/s$(((n - 1) % (SU_MAX_INFLIGHT + 1)))
 		return 0
 	fi
 	# dd reads exactly part_size bytes (count_bytes), in large reads.
+	SU_PART_FILE=$work/parts/$n
 	dd bs=1M count="$part_size" iflag=count_bytes,fullblock status=none <&"$fd" >"$work/parts/$n" || return 1
 	SU_PART_SIZE=$(stat -c %s -- "$work/parts/$n")
 	((SU_PART_SIZE > 0)) || rm -f -- "$work/parts/$n"
@@ -264,17 +269,18 @@ su_pick_compressor() {
 }
 
 # su_upload_part N URL FILE [CONTENT_MD5] uploads one part and records the
-# outcome in FILE.result as: status attempts http_status curl_exit content_md5 etag.
+# outcome in WORK/parts/N.result (work: the caller's) as: status attempts
+# http_status curl_exit content_md5 etag.
 su_upload_part() {
 	local n=$1 url=$2 file=$3 status=failed
 	rc_put "$url" "$file" application/octet-stream "${4:-}" && status=ok
 	printf '%s %s %s %s %s %s\n' "$status" "$RC_ATTEMPTS" "$RC_HTTP" "$RC_CURL_RC" \
-		"${RC_MD5:--}" "${RC_ETAG:--}" >"$file.result.tmp"
-	mv -f -- "$file.result.tmp" "$file.result"
-	# The buffer of an uploaded part is freed at once; a failed one is kept
-	# until the run ends, for the record.
-	if [[ $status == ok ]]; then rm -f -- "$file"; fi
-	: "$n"
+		"${RC_MD5:--}" "${RC_ETAG:--}" >"$work/parts/$n.result.tmp"
+	mv -f -- "$work/parts/$n.result.tmp" "$work/parts/$n.result"
+	# A part dd cut (WORK/parts/N) is freed once uploaded; a slot of the
+	# splitter is kept for its next part. A failed part is kept until the
+	# run ends, for the record.
+	if [[ $status == ok && $file == */"$n" ]]; then rm -f -- "$file"; fi
 }
 
 su_part_ok() { [[ -f $1.result && $(<"$1.result") == ok\ * ]]; }
@@ -373,13 +379,13 @@ su_stream_upload() {
 		fi
 		if ((n > ${#urls[@]})); then
 			err="the stream needs more than the ${#urls[@]} part URLs provided" failed_part=$n SU_FAILURE=exhausted
-			rm -f -- "$work/parts/$n"
+			rm -f -- "$SU_PART_FILE"
 			n=$((n - 1))
 			break
 		fi
 		sizes[n]=$size
 		total=$((total + size))
-		su_stage upload su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" "$SU_PART_MD5" {fd}<&- {tok}>&- &
+		su_stage upload su_upload_part "$n" "${urls[n - 1]}" "$SU_PART_FILE" "$SU_PART_MD5" {fd}<&- {tok}>&- &
 		pids[n]=$!
 		if ((n > SU_MAX_INFLIGHT)); then
 			k=$((n - SU_MAX_INFLIGHT))
@@ -478,6 +484,8 @@ su_write_report() {
 	printf '%s\n' "$out" >"$file"
 }
 
+# The command line (a document sources the functions above and never runs it).
+# compact: omit
 su_usage() {
 	echo "usage: stream-upload.sh --part-size BYTES --part-urls FILE [--compression auto|zstd|gzip|none] [--work DIR] (--source FILE | -- COMMAND [ARG...])" >&2
 	exit 2
@@ -519,3 +527,4 @@ if [[ ${BASH_SOURCE[0]-} == "$0" ]]; then
 	su_main "$@"
 	exit $?
 fi
+# compact: on
