@@ -70,10 +70,12 @@ def pipetee():
 		f = c.CDLL(None, use_errno=True).tee
 		f.restype, f.argtypes = c.c_ssize_t, [c.c_int, c.c_int, c.c_size_t, c.c_uint]
 		def tee(k):
-			r = f(0, 1, k, 0)
-			if r < 0:
-				raise OSError(c.get_errno(), "tee")
-			return r
+			while True:
+				r = f(0, 1, k, 0)
+				if r >= 0:
+					return r
+				if c.get_errno() != 4:  # EINTR: again
+					raise OSError(c.get_errno(), "tee")
 		return tee
 	except Exception:
 		return None
