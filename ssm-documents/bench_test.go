@@ -14,14 +14,16 @@ import (
 )
 
 // BenchmarkStreamUpload measures the streaming upload path of the memory
-// document (stream-upload.sh: read, SHA-256 of the raw stream, compress,
-// cut into 64 MiB parts with their Content-MD5 and the SHA-256 of the
-// compressed stream, PUT each to the loopback HTTPS receiver) on a
-// memory-like stand-in, beside the yardsticks on the same file in the same
-// run: openssl dgst -sha256 and zstd -1 alone (and sha256sum, gzip -1).
-// MB/s is of raw input; "pct-of-bound" is the run's MB/s as a percentage of
-// the slower of openssl and zstd measured just before it. Not run by plain
-// go test (make bench-capture runs it on 1 GiB):
+// document (stream-upload.sh: read, SHA-256 of the raw stream, compress, cut
+// into 64 MiB parts with their Content-MD5 (and the SHA-256 of the
+// compressed stream in the "+cmphash" runs), PUT each to the loopback HTTPS
+// receiver) on a memory-like stand-in, beside the yardsticks on the same
+// file in the same run: openssl dgst -sha256 and zstd -1 alone (and
+// sha256sum, gzip -1). MB/s is of raw input; "pct-of-bound" is the run's
+// MB/s as a percentage of the slower of openssl and zstd measured just
+// before it; the "<stage>-cpu-s/GiB" metrics split the CPU by stage
+// (reportStages). Not run by plain go test (make bench-capture runs it on
+// 1 GiB):
 //
 //	STREAM_BENCH_MIB=1024 go test ./ssm-documents -run '^$' -bench StreamUpload -benchtime 3x
 //
