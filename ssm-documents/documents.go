@@ -124,6 +124,8 @@ var documents = []Document{
 				Description: "Size of every part but the last, in MiB (5 to 5120)."},
 			{Name: "Compression", Var: "RESPONDER_COMPRESSION", Default: "auto", AllowedPattern: `^(auto|zstd|gzip|none)$`,
 				Description: "auto: zstd -1 when installed, else gzip -1. The report says which was used."},
+			{Name: "HashCompressed", Var: "RESPONDER_HASH_COMPRESSED", Default: "on", AllowedPattern: `^(on|off)$`,
+				Description: "on: hash the compressed image too; off: the raw stream only (the image is hashed where it lands)."},
 			{Name: "ResultUrl", Var: "RESPONDER_RESULT_URL", Sealed: true, AllowedPattern: PatternURL,
 				Description: "Presigned PUT URL for the JSON report (sent with Content-MD5)."},
 			timeout("21600"),
@@ -394,20 +396,26 @@ func (d Document) scriptLines() ([]string, error) {
 // block, and indentation, so that a document and the parameter values sent
 // with it stay within SSM's 64 KB. Lines between "# compact: off" and
 // "# compact: on" are kept as they are (embedded Python, where indentation
-// matters). Elsewhere the scripts are written so that this does not change
+// matters); lines between "# compact: omit" and "# compact: on" are left
+// out (a script's own command line, which a document never runs). Elsewhere the scripts are written so that this does not change
 // their meaning: no string spans lines whose leading whitespace or leading #
 // matters. The tests run the compacted scripts through the documents.
 func compactScript(in []string) []string {
 	var out []string
-	inHelp, verbatim := false, false
+	inHelp, verbatim, omit := false, false, false
 	for i, l := range in {
 		t := strings.TrimSpace(l)
 		switch {
 		case t == "# compact: off":
 			verbatim = true
 			continue
+		case t == "# compact: omit":
+			omit = true
+			continue
 		case t == "# compact: on":
-			verbatim = false
+			verbatim, omit = false, false
+			continue
+		case omit:
 			continue
 		case verbatim:
 			out = append(out, strings.TrimRight(l, " \t"))

@@ -18,13 +18,20 @@ const mib = 1 << 20
 // the report it prints.
 func streamRun(t *testing.T, r *receiver, urls int, compression, source string, env ...string) (StreamUpload, runResult) {
 	t.Helper()
+	return streamRunFrom(t, r, urls, compression, []string{"--source", source}, env...)
+}
+
+// streamRunFrom is streamRun with the source arguments: "--source FILE" or
+// "-- COMMAND...".
+func streamRunFrom(t *testing.T, r *receiver, urls int, compression string, source []string, env ...string) (StreamUpload, runResult) {
+	t.Helper()
 	list := filepath.Join(t.TempDir(), "part-urls")
 	if err := os.WriteFile(list, PartURLList(r.partURLs(urls)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env = append(append(r.env(), "RC_RETRY_SLEEP=0"), env...)
-	res := run(t, env, "bash", "scripts/stream-upload.sh", "--part-size", "5242880", "--part-urls", list,
-		"--compression", compression, "--source", source)
+	res := run(t, env, "bash", append([]string{"scripts/stream-upload.sh", "--part-size", "5242880", "--part-urls", list,
+		"--compression", compression}, source...)...)
 	var rep StreamUpload
 	if err := json.Unmarshal(res.stdout, &rep); err != nil {
 		t.Fatalf("report: %v\nstdout: %s\nstderr: %s", err, res.stdout, res.stderr)
@@ -47,21 +54,33 @@ func writeStandInFile(t *testing.T, n int) (string, []byte) {
 
 // TestStreamUploadIntact: whatever the compression, the parts the receiver
 // holds, in order, are the compressed stream the report hashes, and they
-// decompress to the source byte for byte.
+// decompress to the source byte for byte. "pipe" reads the source through
+// cat (the python tee then duplicates the pipe with tee(2)); "nocmp" sets
+// SU_HASH_COMPRESSED=0, which the python splitter honours (no
+// compressed_sha256) and the coreutils fallback does not.
 func TestStreamUploadIntact(t *testing.T) {
 	t.Parallel()
 	requireTools(t, "curl", "zstd", "gzip")
 	src, data := writeStandInFile(t, 24*mib)
-	for _, tt := range []struct{ compression, hashtee string }{
-		{"zstd", "python"}, {"zstd", "coreutils"}, {"gzip", "python"}, {"gzip", "coreutils"}, {"none", "coreutils"},
+	for _, tt := range []struct{ compression, hashtee, variant string }{
+		{"zstd", "python", ""}, {"zstd", "coreutils", ""}, {"gzip", "python", ""}, {"gzip", "coreutils", ""}, {"none", "coreutils", ""},
+		{"zstd", "python", "pipe"}, {"zstd", "python", "pipe-nocmp"}, {"zstd", "coreutils", "pipe-nocmp"},
 	} {
 		compression := tt.compression
-		t.Run(compression+"/"+tt.hashtee, func(t *testing.T) {
+		t.Run(compression+"/"+tt.hashtee+"/"+tt.variant, func(t *testing.T) {
 			if tt.hashtee == "python" {
 				requireTools(t, "python3")
 			}
 			r := newReceiver(t)
-			rep, res := streamRun(t, r, 20, compression, src, "SU_HASHTEE="+tt.hashtee)
+			source, env := []string{"--source", src}, []string{"SU_HASHTEE=" + tt.hashtee}
+			if strings.HasPrefix(tt.variant, "pipe") {
+				source = []string{"--", "cat", src}
+			}
+			noHash := strings.HasSuffix(tt.variant, "nocmp")
+			if noHash {
+				env = append(env, "SU_HASH_COMPRESSED=0")
+			}
+			rep, res := streamRunFrom(t, r, 20, compression, source, env...)
 			if rep.HashingTee != tt.hashtee {
 				t.Errorf("hashing tee %q, want %q", rep.HashingTee, tt.hashtee)
 			}
@@ -76,8 +95,12 @@ func TestStreamUploadIntact(t *testing.T) {
 			if len(r.partNumbers()) != len(parts) {
 				t.Errorf("receiver holds parts %v, report lists %d", r.partNumbers(), len(parts))
 			}
-			if sha256Hex(got) != rep.CompressedSHA256 || int64(len(got)) != rep.CompressedBytes {
-				t.Errorf("uploaded parts hash %s (%d bytes), report says %s (%d)", sha256Hex(got), len(got), rep.CompressedSHA256, rep.CompressedBytes)
+			want := sha256Hex(got)
+			if noHash && tt.hashtee == "python" {
+				want = ""
+			}
+			if rep.CompressedSHA256 != want || int64(len(got)) != rep.CompressedBytes {
+				t.Errorf("uploaded parts hash %s (%d bytes), report says %q (%d), want %q", sha256Hex(got), len(got), rep.CompressedSHA256, rep.CompressedBytes, want)
 			}
 			if rep.RawSHA256 != sha256Hex(data) || rep.RawBytes != int64(len(data)) {
 				t.Errorf("raw hash %s (%d bytes), want %s (%d)", rep.RawSHA256, rep.RawBytes, sha256Hex(data), len(data))

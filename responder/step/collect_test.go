@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +263,48 @@ func TestWindowsCollection(t *testing.T) {
 	recs = runPlan(t, env2, "ssm-access", "memory-capture")
 	if r := recs["memory-capture"]; r.Status != evidence.StatusFailed || !strings.Contains(r.Error, "winpmem-x64") {
 		t.Errorf("memory-capture without WinPmem: %s %s", r.Status, r.Error)
+	}
+}
+
+// TestMemoryImageHashedWhereItLands: with the read-back on (the default),
+// the instance hashes only the raw stream and the image's SHA-256 is the one
+// computed from the stored object, the record saying the instance reported
+// none; with verify_image false, the instance hashes the compressed image
+// too and the record keeps that hash, which is the stored object's.
+func TestMemoryImageHashedWhereItLands(t *testing.T) {
+	for _, verify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("verify_image=%v", verify), func(t *testing.T) {
+			env, _, forensics, _ := collectEnv(t, fakeaws.Agent{Online: true, PlatformType: "Linux"})
+			env.Collection.Memory.VerifyImage = &verify
+			r := runPlan(t, env, "ssm-access", "memory-capture")["memory-capture"]
+			if r.Status == evidence.StatusFailed {
+				t.Fatalf("memory-capture: %s", r.Error)
+			}
+			var st struct {
+				Image     *evidence.Artifact `json:"image"`
+				ImageHash string             `json:"image_hash"`
+			}
+			if err := json.Unmarshal(r.After, &st); err != nil || st.Image == nil {
+				t.Fatalf("record: %s (%v)", r.After, err)
+			}
+			var stored []byte
+			for key, o := range forensics.Objects("evidence") {
+				if strings.HasSuffix(key, "/memory-image") {
+					stored = o.Body
+				}
+			}
+			sum := sha256.Sum256(stored)
+			a := st.Image
+			if len(stored) == 0 || a.SHA256 != hex.EncodeToString(sum[:]) || a.DecodedSHA256 == "" {
+				t.Fatalf("image %+v, stored %d bytes with SHA-256 %x", a, len(stored), sum)
+			}
+			wantReported, wantBy, wantNote := "", "", "the instance hashed the raw stream only"
+			if !verify {
+				wantReported, wantBy, wantNote = a.SHA256, "instance", "not read back"
+			}
+			if a.ReportedSHA256 != wantReported || a.HashedBy != wantBy || !strings.Contains(st.ImageHash, wantNote) {
+				t.Errorf("reported_sha256 %q hashed_by %q image_hash %q; want %q %q %q", a.ReportedSHA256, a.HashedBy, st.ImageHash, wantReported, wantBy, wantNote)
+			}
+		})
 	}
 }

@@ -54,22 +54,27 @@ func (MemoryCapture) Timeout(env *Env) time.Duration {
 type memoryState struct {
 	// SealingKey is the command that made the key the capture's URLs were
 	// sealed to; Command the capture itself.
-	SealingKey  CommandRun                    `json:"sealing_key_command"`
-	Command     CommandRun                    `json:"command"`
-	MemoryBytes int64                         `json:"memory_bytes"`
-	PartSizeMiB int                           `json:"part_size_mib"`
-	PartURLs    int                           `json:"part_urls"`
-	Upload      *evidence.Upload              `json:"upload,omitempty"`
-	Aborted     string                        `json:"aborted,omitempty"`
-	Image       *evidence.Artifact            `json:"image,omitempty"`
-	Report      *evidence.Artifact            `json:"report,omitempty"`
-	Tool        *ssmdocuments.MemoryTool      `json:"tool,omitempty"`
-	Attempts    []ssmdocuments.CaptureAttempt `json:"attempts,omitempty"`
-	Skipped     []ssmdocuments.Range          `json:"ranges_skipped,omitempty"`
-	ZeroFilled  []string                      `json:"ranges_zero_filled,omitempty"`
-	Warnings    []string                      `json:"warnings,omitempty"`
-	Failure     string                        `json:"failure,omitempty"`
-	FailedPart  int                           `json:"failed_part,omitempty"`
+	SealingKey  CommandRun         `json:"sealing_key_command"`
+	Command     CommandRun         `json:"command"`
+	MemoryBytes int64              `json:"memory_bytes"`
+	PartSizeMiB int                `json:"part_size_mib"`
+	PartURLs    int                `json:"part_urls"`
+	Upload      *evidence.Upload   `json:"upload,omitempty"`
+	Aborted     string             `json:"aborted,omitempty"`
+	Image       *evidence.Artifact `json:"image,omitempty"`
+	// ImageHash says who hashed the image: read back in the forensics
+	// account (matching the instance's SHA-256 of the compressed stream, or
+	// with none from the instance, which then hashed the raw stream only),
+	// or only on the instance (verify_image false).
+	ImageHash  string                        `json:"image_hash,omitempty"`
+	Report     *evidence.Artifact            `json:"report,omitempty"`
+	Tool       *ssmdocuments.MemoryTool      `json:"tool,omitempty"`
+	Attempts   []ssmdocuments.CaptureAttempt `json:"attempts,omitempty"`
+	Skipped    []ssmdocuments.Range          `json:"ranges_skipped,omitempty"`
+	ZeroFilled []string                      `json:"ranges_zero_filled,omitempty"`
+	Warnings   []string                      `json:"warnings,omitempty"`
+	Failure    string                        `json:"failure,omitempty"`
+	FailedPart int                           `json:"failed_part,omitempty"`
 	// Staged is set when the capture runs as separate stages (Env.Stage).
 	Staged *stagedCapture `json:"staged,omitempty"`
 }
@@ -226,6 +231,7 @@ func (c *memoryCapture) toolParameters(ctx context.Context, ttl time.Duration) (
 	if compression := env.Collection.Memory.Compression; compression != "" {
 		params["Compression"] = compression
 	}
+	c.askCompressedHash(params)
 	maps.Copy(params, c.tools.params)
 	for param, tool := range c.tools.urls {
 		url, err := env.Clients.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(env.Collection.StagingBucket), Key: aws.String(tool.Key)},
@@ -305,7 +311,7 @@ func (c *memoryCapture) conclude(ctx context.Context, runErr error) Result {
 		var image *evidence.Artifact
 		image, err = c.complete(rctx, upl, report)
 		if image != nil {
-			c.st.Image = image
+			c.st.Image, c.st.ImageHash = image, hashProvenance(image)
 		}
 	}
 	if err != nil {
@@ -351,6 +357,32 @@ func (c *memoryCapture) fail(ctx context.Context, why string, err error) Result 
 		}
 	}
 	return Result{Status: evidence.StatusFailed, Err: err, After: c.st}
+}
+
+// askCompressedHash sets the document's HashCompressed parameter (the
+// Linux document has it; Windows always hashes): the instance hashes the
+// compressed image too only when the image will not be read back and hashed
+// in the forensics account. With the read-back, the stored bytes are proved
+// by S3's check of every part's Content-MD5, the multipart ETag and the
+// read-back hash; the instance's SHA-256 of the raw stream stays the custody
+// anchor. The instance's SHA-256 of the compressed stream costs it about 6%
+// of the CPU of a capture (BENCHMARKS.md).
+func (c *memoryCapture) askCompressedHash(params map[string]string) {
+	for _, p := range c.doc.Parameters {
+		if p.Name == "HashCompressed" {
+			params[p.Name] = "on"
+			if readsBack(c.env) {
+				params[p.Name] = "off"
+			}
+		}
+	}
+}
+
+// readsBack reports whether the stored image is read back and hashed in the
+// forensics account (the playbook's verify_image, true unless set false).
+func readsBack(env *Env) bool {
+	v := env.Collection.Memory.VerifyImage
+	return v == nil || *v
 }
 
 // reason is what a completed capture says in the record.
@@ -400,7 +432,7 @@ func (c *memoryCapture) complete(ctx context.Context, upl *ssmdocuments.StreamUp
 	if err != nil {
 		return nil, err
 	}
-	if a.HashedBy != "instance" {
+	if a.HashedBy != "instance" && upl.CompressedSHA256 != "" {
 		problems.check("image SHA-256", upl.CompressedSHA256, a.SHA256)
 	}
 	if a.Size != upl.CompressedBytes {
@@ -442,7 +474,9 @@ func compareParts(stored []evidence.UploadedPart, reported []ssmdocuments.Part, 
 // storedImage records the completed image as an artifact: read back and
 // hashed in the forensics account, unless the playbook turned that off
 // (VerifyImage), when the record keeps the instance's hash and says so
-// (HashedBy "instance").
+// (HashedBy "instance"). An instance that reported no hash of the image
+// (HashCompressed off, or an older engine's parameters) has its image read
+// back whatever the playbook says: no image is recorded unhashed.
 func (c *memoryCapture) storedImage(ctx context.Context, upl *ssmdocuments.StreamUpload, report *ssmdocuments.MemoryReport, got evidence.Received) (evidence.Artifact, error) {
 	env, cmd := c.env, c.st.Command
 	a := evidence.Artifact{
@@ -454,7 +488,7 @@ func (c *memoryCapture) storedImage(ctx context.Context, upl *ssmdocuments.Strea
 	if upl.Compression != "none" {
 		a.Encoding = upl.Compression
 	}
-	if v := env.Collection.Memory.VerifyImage; v != nil && !*v {
+	if !readsBack(env) && upl.CompressedSHA256 != "" {
 		a.SHA256, a.Size, a.HashedBy = upl.CompressedSHA256, got.Size, "instance"
 		a.VersionID, a.Encryption, a.CollectedAt = got.VersionID, got.Encryption, env.now()
 		env.addArtifact(a)
@@ -498,10 +532,18 @@ func reportedUpload(r *ssmdocuments.MemoryReport) *ssmdocuments.StreamUpload {
 }
 
 func hashedBy(a *evidence.Artifact) string {
-	if a.HashedBy == "instance" {
-		return a.SHA256 + " (as the instance reported it; not read back)"
+	return a.SHA256 + " (" + hashProvenance(a) + ")"
+}
+
+// hashProvenance says who hashed the image and against what.
+func hashProvenance(a *evidence.Artifact) string {
+	switch {
+	case a.HashedBy == "instance":
+		return "as the instance reported it; not read back"
+	case a.ReportedSHA256 == "":
+		return "read back; the instance hashed the raw stream only"
 	}
-	return a.SHA256 + " (read back and matching the instance's)"
+	return "read back and matching the instance's"
 }
 
 // memoryTools are the tool parameters of one capture.

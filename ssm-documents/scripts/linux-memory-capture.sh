@@ -17,6 +17,9 @@
 #                               presigned UploadPart URL of part N
 #   RESPONDER_PART_SIZE_MIB     part size in MiB (5..5120)
 #   RESPONDER_COMPRESSION       auto (zstd, else gzip) | zstd | gzip | none
+#   RESPONDER_HASH_COMPRESSED   on (default) | off: whether the SHA-256 of the
+#                               compressed stream is computed here too (off
+#                               when the engine hashes the stored image)
 #   RESPONDER_RESULT_URL        presigned PUT for the JSON report, or none
 # The documents deliver the URLs sealed (RESPONDER_SEALING_KEY_ID,
 # RESPONDER_SEALED, RESPONDER_SEALED_VARS), opened by rc_unseal; run by hand,
@@ -304,7 +307,7 @@ mc_main() {
 	: "${RESPONDER_TOOL:=auto}" "${RESPONDER_AVML_URL:=none}" "${RESPONDER_AVML_SHA256:=none}"
 	: "${RESPONDER_LIME_URL:=none}" "${RESPONDER_LIME_SHA256:=none}" "${RESPONDER_LIME_TIMEOUT_MS:=0}"
 	: "${RESPONDER_COMPRESSION:=auto}" "${RESPONDER_RESULT_URL:=none}" "${RESPONDER_CASE_ID:=}"
-	: "${RESPONDER_PART_URLS_URL:=}" "${RESPONDER_PART_SIZE_MIB:=64}"
+	: "${RESPONDER_PART_URLS_URL:=}" "${RESPONDER_PART_SIZE_MIB:=64}" "${RESPONDER_HASH_COMPRESSED:=on}"
 
 	# Parts in flight plus the one being cut are buffered here.
 	local need mib=${RESPONDER_PART_SIZE_MIB//[!0-9]/}
@@ -320,6 +323,9 @@ mc_main() {
 	[[ $RESPONDER_TOOL =~ ^(auto|avml|lime)$ ]] || mc_fail_early "invalid tool"
 	[[ $RESPONDER_COMPRESSION =~ ^(auto|zstd|gzip|none)$ ]] || mc_fail_early "invalid compression"
 	[[ $RESPONDER_LIME_TIMEOUT_MS =~ ^[0-9]{1,6}$ ]] || mc_fail_early "invalid LiME timeout"
+	[[ $RESPONDER_HASH_COMPRESSED =~ ^(on|off)$ ]] || mc_fail_early "invalid HashCompressed"
+	SU_HASH_COMPRESSED=1
+	[[ $RESPONDER_HASH_COMPRESSED == off ]] && SU_HASH_COMPRESSED=0
 	if ! [[ $RESPONDER_PART_SIZE_MIB =~ ^[0-9]{1,4}$ ]] || ((RESPONDER_PART_SIZE_MIB < 5 || RESPONDER_PART_SIZE_MIB > 5120)); then
 		mc_fail_early "part size must be 5 to 5120 MiB"
 	fi

@@ -4,16 +4,18 @@
 # more than a few parts in memory.
 #
 #   source | hashing tee: SHA-256 and byte count of the raw stream, optional raw tap
-#          | compressor (zstd -1, else gzip -1)
-#          | hashing tee: SHA-256 and byte count of the compressed stream
-#          | cut into parts of PART_SIZE bytes, each PUT to its URL (bounded
-#            retries, Content-MD5), SU_MAX_INFLIGHT parts in flight at once
+#          | compressor (zstd -1 --no-check: the SHA-256s and Content-MD5s make
+#            zstd's own xxhash redundant; else gzip -1)
+#          | cut into parts of PART_SIZE bytes, with each part's Content-MD5, the
+#            byte count and (unless SU_HASH_COMPRESSED=0) the SHA-256 of the
+#            compressed stream, each PUT to its URL (bounded retries,
+#            Content-MD5), SU_MAX_INFLIGHT parts in flight at once
 #
-# The hashing tee is coreutils tee feeding fifos read by sha256 and wc. GNU tee
-# copies 8 KiB at a time, which costs more than hashing on a small instance;
-# when python3 is installed, a 20-line python tee with 1 MiB reads and 1 MiB
-# pipes does the same job at about twice the speed (SU_HASHTEE=coreutils
-# forces the fallback; the report names the one used).
+# With python3 installed, the raw tee and the splitter are short python
+# programs (1 MiB buffers and pipes, one pass over each byte); without it,
+# coreutils tee feeds fifos read by sha256 and wc, and dd and md5sum cut
+# and hash the parts, at about half the speed (SU_HASHTEE=coreutils forces
+# the fallback; the report names the one used).
 #
 # A part that cannot be uploaded, a source or compressor that exits non-zero,
 # or a stream longer than the URLs provided ends the run as failed, naming the
@@ -34,104 +36,163 @@ fi
 
 : "${SU_MAX_INFLIGHT:=2}"   # parts uploading while the next one is read
 : "${SU_ZSTD_THREADS:=1}"   # zstd -T; 0 means one thread per core
+# SU_HASH_COMPRESSED=0: the python splitter does not hash the compressed
+# stream (compressed_sha256 is then empty; the coreutils fallback always
+# hashes it). The engine asks for it only when it will not read the stored
+# image back and hash it itself.
+: "${SU_HASH_COMPRESSED:=1}"
 : "${SU_HASHTEE:=auto}"     # auto (python3 when installed), python or coreutils
+# SU_STAGE_CPU (benchmarks only): a directory where each stage of the
+# pipeline appends its CPU time (bash "times") to a file named after it.
 
 # SU_PY_HASHTEE copies stdin to stdout and to the file named by argv[2] (if
-# any), and writes "SHA256 BYTES" to argv[1]. One 1 MiB buffer is reused, so
-# the copy costs no allocation or page faults; pipes are grown to 1 MiB.
+# any), and writes "SHA256 BYTES" to argv[1]. When stdin and stdout are
+# pipes, tee(2) (through ctypes) duplicates what stdin holds into stdout
+# without copying it, and the same bytes are then read from stdin for the
+# hash: one copy of the stream instead of two. Else (a file, no ctypes) it
+# reads and writes. One 1 MiB buffer is reused; pipes are grown to 1 MiB
+# (fcntl 1031 is F_SETPIPE_SZ).
+# (The python is indented with tabs: the document has to fit in 64 KB.)
 # compact: off
 SU_PY_HASHTEE='
 import hashlib, os, sys
 def grow(fd):
-    try:
-        import fcntl
-        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
-    except Exception:
-        pass
+	try:
+		import fcntl
+		fcntl.fcntl(fd, 1031, 1 << 20)
+	except Exception:
+		pass
+def pipetee():
+	try:
+		import ctypes as c, stat
+		if not all(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in (0, 1)):
+			return None
+		f = c.CDLL(None, use_errno=True).tee
+		f.restype, f.argtypes = c.c_ssize_t, [c.c_int, c.c_int, c.c_size_t, c.c_uint]
+		def tee(k):
+			while True:
+				r = f(0, 1, k, 0)
+				if r >= 0:
+					return r
+				if c.get_errno() != 4:  # EINTR: again
+					raise OSError(c.get_errno(), "tee")
+		return tee
+	except Exception:
+		return None
+def write(fd, b):
+	off = 0
+	while off < len(b):
+		off += os.write(fd, b[off:])
 def main():
-    fds = [1]
-    if len(sys.argv) > 2:
-        fds.append(os.open(sys.argv[2], os.O_WRONLY))
-    for fd in [0] + fds:
-        grow(fd)
-    h = hashlib.sha256()
-    n = 0
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    src = os.fdopen(0, "rb", 0)
-    while True:
-        k = src.readinto(buf)
-        if not k:
-            break
-        chunk = view[:k]
-        h.update(chunk)
-        n += k
-        for fd in fds:
-            off = 0
-            while off < k:
-                off += os.write(fd, chunk[off:])
-    with open(sys.argv[1], "w") as f:
-        f.write("%s %d\n" % (h.hexdigest(), n))
+	tap = os.open(sys.argv[2], os.O_WRONLY) if len(sys.argv) > 2 else -1
+	for fd in (0, 1, tap):
+		grow(fd)
+	h = hashlib.sha256()
+	n = 0
+	buf = bytearray(1 << 20)
+	view = memoryview(buf)
+	src = os.fdopen(0, "rb", 0)
+	tee = pipetee()
+	while True:
+		want = tee(len(buf)) if tee else len(buf)
+		k = 0
+		while k < want:
+			r = src.readinto(view[k:want])
+			if not r:
+				break
+			k += r
+			if not tee:
+				break
+		if tee and k != want:
+			sys.exit("tee: short read")
+		if not k:
+			break
+		chunk = view[:k]
+		h.update(chunk)
+		n += k
+		if not tee:
+			write(1, chunk)
+		if tap >= 0:
+			write(tap, chunk)
+	with open(sys.argv[1], "w") as f:
+		f.write("%s %d\n" % (h.hexdigest(), n))
 main()
 '
 # compact: on
 
 # SU_PY_SPLIT cuts stdin (the compressed stream) into parts of argv[3] bytes
-# in the directory argv[2] (files 1, 2, ...) in one pass: each chunk read is
+# in the directory argv[2] in one pass, part N in the slot file s((N-1) mod
+# argv[5]), overwritten in place (tmpfs keeps its pages: a new file per part
+# costs allocating, zeroing and freeing them, about 0.1 CPU-s per GiB of
+# memory, BENCHMARKS.md). Each chunk read is
 # hashed for the part's Content-MD5 and for the whole stream's SHA-256 and
 # written once, so no part is read again before its upload. For each part it
 # prints "N SIZE CONTENT-MD5" on stdout when the part is complete. It cuts
 # part N > argv[5] only after reading one byte from the fifo argv[4] (the
 # caller writes one per part uploaded), so at most argv[5] parts are on disk
-# at once. At the end it writes "SHA256 BYTES" of the stream to argv[1].
+# at once. At the end it writes "SHA256 BYTES" of the stream to argv[1]
+# ("- BYTES" when argv[6] is 0: the stream is not hashed).
 # compact: off
 SU_PY_SPLIT='
 import base64, hashlib, os, sys
 def main():
-    out, parts, size, free = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[5])
-    try:
-        import fcntl
-        fcntl.fcntl(0, 1031, 1 << 20)
-    except Exception:
-        pass
-    tok = os.open(sys.argv[4], os.O_RDONLY)
-    src = os.fdopen(0, "rb", 0)
-    whole = hashlib.sha256()
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    n = total = 0
-    while True:
-        n += 1
-        if n > free and not os.read(tok, 1):
-            sys.exit(3)
-        path = os.path.join(parts, str(n))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        md5 = hashlib.md5()
-        got = 0
-        while got < size:
-            k = src.readinto(view[:min(len(buf), size - got)])
-            if not k:
-                break
-            chunk = view[:k]
-            md5.update(chunk)
-            whole.update(chunk)
-            off = 0
-            while off < k:
-                off += os.write(fd, chunk[off:])
-            got += k
-        os.close(fd)
-        if not got:
-            os.unlink(path)
-            break
-        total += got
-        os.write(1, b"%d %d %s\n" % (n, got, base64.b64encode(md5.digest())))
-        if got < size:
-            break
-    with open(out, "w") as f:
-        f.write("%s %d\n" % (whole.hexdigest(), total))
+	out, parts, size, free = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[5])
+	try:
+		import fcntl
+		fcntl.fcntl(0, 1031, 1 << 20)
+	except Exception:
+		pass
+	tok = os.open(sys.argv[4], os.O_RDONLY)
+	src = os.fdopen(0, "rb", 0)
+	whole = hashlib.sha256() if sys.argv[6] != "0" else None
+	buf = bytearray(1 << 20)
+	view = memoryview(buf)
+	n = total = 0
+	while True:
+		n += 1
+		if n > free and not os.read(tok, 1):
+			sys.exit(3)
+		path = os.path.join(parts, "s%d" % ((n - 1) % free))
+		fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+		md5 = hashlib.md5()
+		got = 0
+		while got < size:
+			k = src.readinto(view[:min(len(buf), size - got)])
+			if not k:
+				break
+			chunk = view[:k]
+			md5.update(chunk)
+			if whole:
+				whole.update(chunk)
+			off = 0
+			while off < k:
+				off += os.write(fd, chunk[off:])
+			got += k
+		os.ftruncate(fd, got)
+		os.close(fd)
+		if not got:
+			os.unlink(path)
+			break
+		total += got
+		os.write(1, b"%d %d %s\n" % (n, got, base64.b64encode(md5.digest())))
+		if got < size:
+			break
+	with open(out, "w") as f:
+		f.write("%s %d\n" % (whole.hexdigest() if whole else "-", total))
 main()
 '
 # compact: on
+
+# su_stage NAME COMMAND... runs COMMAND and, when SU_STAGE_CPU names a
+# directory, appends the CPU time of this (sub)shell and its children to
+# SU_STAGE_CPU/NAME. Called as a stage of a pipeline or a background job.
+su_stage() {
+	local name=$1 rc=0
+	shift
+	"$@" || rc=$?
+	[[ -n ${SU_STAGE_CPU:-} ]] && times >>"$SU_STAGE_CPU/$name"
+	return "$rc"
+}
 
 # su_hashtee OUT [TAP] copies stdin to stdout (and to the fifo TAP), and
 # writes "SHA256 BYTES" of the stream to OUT.
@@ -161,16 +222,16 @@ su_hashtee() {
 # else the hashing tee of the compressed stream, cut by dd in the caller.
 su_last_stage() {
 	if [[ $SU_HASHTEE_USED == python ]]; then
-		"$SU_PYTHON" -I -S -c "$SU_PY_SPLIT" "$1/cmp.hash" "$1/parts" "$2" "$1/tokens" "$((SU_MAX_INFLIGHT + 1))"
+		"$SU_PYTHON" -I -S -c "$SU_PY_SPLIT" "$1/cmp.hash" "$1/parts" "$2" "$1/tokens" "$((SU_MAX_INFLIGHT + 1))" "$SU_HASH_COMPRESSED"
 	else
 		su_hashtee "$1/cmp.hash"
 	fi
 }
 
 # su_next_part WORK N PART_SIZE FD puts part N of the compressed stream read
-# from FD in WORK/parts/N and sets SU_PART_SIZE (0 at the end of the stream)
-# and SU_PART_MD5 (empty when rc_put is to compute it). Returns non-zero when
-# reading failed.
+# from FD in a file and sets SU_PART_FILE (its path), SU_PART_SIZE (0 at the
+# end of the stream) and SU_PART_MD5 (empty when rc_put is to compute it).
+# Returns non-zero when reading failed.
 su_next_part() {
 	local work=$1 n=$2 part_size=$3 fd=$4 k size md5
 	SU_PART_SIZE=0 SU_PART_MD5=''
@@ -180,10 +241,11 @@ su_next_part() {
 		# it ended well).
 		read -r -u "$fd" k size md5 || return 0
 		[[ $k == "$n" && $size =~ ^[0-9]+$ ]] || return 1
-		SU_PART_SIZE=$size SU_PART_MD5=$md5
+		SU_PART_SIZE=$size SU_PART_MD5=$md5 SU_PART_FILE=$work/parts/s$(((n - 1) % (SU_MAX_INFLIGHT + 1)))
 		return 0
 	fi
 	# dd reads exactly part_size bytes (count_bytes), in large reads.
+	SU_PART_FILE=$work/parts/$n
 	dd bs=1M count="$part_size" iflag=count_bytes,fullblock status=none <&"$fd" >"$work/parts/$n" || return 1
 	SU_PART_SIZE=$(stat -c %s -- "$work/parts/$n")
 	((SU_PART_SIZE > 0)) || rm -f -- "$work/parts/$n"
@@ -196,7 +258,7 @@ su_pick_compressor() {
 		if rc_have zstd; then want=zstd; else want=gzip; fi
 	fi
 	case $want in
-	zstd) rc_have zstd || return 1; SU_COMPRESS_CMD=(zstd -1 -q -c "-T$SU_ZSTD_THREADS") ;;
+	zstd) rc_have zstd || return 1; SU_COMPRESS_CMD=(zstd -1 -q -c --no-check "-T$SU_ZSTD_THREADS") ;;
 	gzip)
 		if rc_have pigz; then SU_COMPRESS_CMD=(pigz -1 -c)
 		elif rc_have gzip; then SU_COMPRESS_CMD=(gzip -1 -c)
@@ -209,17 +271,18 @@ su_pick_compressor() {
 }
 
 # su_upload_part N URL FILE [CONTENT_MD5] uploads one part and records the
-# outcome in FILE.result as: status attempts http_status curl_exit content_md5 etag.
+# outcome in WORK/parts/N.result (work: the caller's) as: status attempts
+# http_status curl_exit content_md5 etag.
 su_upload_part() {
 	local n=$1 url=$2 file=$3 status=failed
 	rc_put "$url" "$file" application/octet-stream "${4:-}" && status=ok
 	printf '%s %s %s %s %s %s\n' "$status" "$RC_ATTEMPTS" "$RC_HTTP" "$RC_CURL_RC" \
-		"${RC_MD5:--}" "${RC_ETAG:--}" >"$file.result.tmp"
-	mv -f -- "$file.result.tmp" "$file.result"
-	# The buffer of an uploaded part is freed at once; a failed one is kept
-	# until the run ends, for the record.
-	if [[ $status == ok ]]; then rm -f -- "$file"; fi
-	: "$n"
+		"${RC_MD5:--}" "${RC_ETAG:--}" >"$work/parts/$n.result.tmp"
+	mv -f -- "$work/parts/$n.result.tmp" "$work/parts/$n.result"
+	# A part dd cut (WORK/parts/N) is freed once uploaded; a slot of the
+	# splitter is kept for its next part. A failed part is kept until the
+	# run ends, for the record.
+	if [[ $status == ok && $file == */"$n" ]]; then rm -f -- "$file"; fi
 }
 
 su_part_ok() { [[ -f $1.result && $(<"$1.result") == ok\ * ]]; }
@@ -285,13 +348,14 @@ su_stream_upload() {
 		set +e +o pipefail
 		if [[ $1 == --file ]]; then
 			# A file is read by the first stage itself; its open is the source's status.
-			{ if [[ -r $2 ]]; then su_hashtee "$work/raw.hash" "$tap" <"$2"; else echo "cannot read the source" >&2; false; fi; } |
-				"${SU_COMPRESS_CMD[@]}" | su_last_stage "$work" "$part_size"
+			{ if [[ -r $2 ]]; then su_stage hashtee su_hashtee "$work/raw.hash" "$tap" <"$2"; else echo "cannot read the source" >&2; false; fi; } |
+				su_stage compress "${SU_COMPRESS_CMD[@]}" | su_stage split su_last_stage "$work" "$part_size"
 			x="${PIPESTATUS[*]}"
 			if [[ -r $2 ]]; then x="0 $x"; else x="1 $x"; fi
 			printf '%s\n' "$x" >"$work/producer.status"
 		else
-			"$@" | su_hashtee "$work/raw.hash" "$tap" | "${SU_COMPRESS_CMD[@]}" | su_last_stage "$work" "$part_size"
+			su_stage source "$@" | su_stage hashtee su_hashtee "$work/raw.hash" "$tap" |
+				su_stage compress "${SU_COMPRESS_CMD[@]}" | su_stage split su_last_stage "$work" "$part_size"
 			printf '%s\n' "${PIPESTATUS[*]}" >"$work/producer.status"
 		fi
 	) >"$work/stream.fifo" 2>>"$work/producer.err" &
@@ -317,13 +381,13 @@ su_stream_upload() {
 		fi
 		if ((n > ${#urls[@]})); then
 			err="the stream needs more than the ${#urls[@]} part URLs provided" failed_part=$n SU_FAILURE=exhausted
-			rm -f -- "$work/parts/$n"
+			rm -f -- "$SU_PART_FILE"
 			n=$((n - 1))
 			break
 		fi
 		sizes[n]=$size
 		total=$((total + size))
-		su_upload_part "$n" "${urls[n - 1]}" "$work/parts/$n" "$SU_PART_MD5" {fd}<&- {tok}>&- &
+		su_stage upload su_upload_part "$n" "${urls[n - 1]}" "$SU_PART_FILE" "$SU_PART_MD5" {fd}<&- {tok}>&- &
 		pids[n]=$!
 		if ((n > SU_MAX_INFLIGHT)); then
 			k=$((n - SU_MAX_INFLIGHT))
@@ -372,7 +436,7 @@ su_stream_upload() {
 			err="the source exited with status $SU_SOURCE_EXIT" SU_FAILURE=source
 		elif [[ $pstatus != "0 0 0 0" ]]; then
 			err="the hashing or compression pipeline failed (statuses $pstatus)" SU_FAILURE=compress
-		elif ! rc_valid_sha256 "$raw_sha" || ! rc_valid_sha256 "$cmp_sha"; then
+		elif ! rc_valid_sha256 "$raw_sha" || { [[ $cmp_sha != - || $SU_HASH_COMPRESSED != 0 ]] && ! rc_valid_sha256 "$cmp_sha"; }; then
 			err="hashing failed" SU_FAILURE=compress
 		elif [[ $cmp_bytes != "$total" ]]; then
 			err="the parts hold $total bytes but the compressed stream had $cmp_bytes" SU_FAILURE=compress
@@ -390,7 +454,7 @@ su_stream_upload() {
 # is called only by su_stream_upload and reads its locals work, part_size and
 # sizes (bash scoping is dynamic).
 su_write_report() {
-	local file=$1 err=$2 failed=$3 raw_sha=$4 cmp_sha=$5 raw_bytes=$6 cmp_bytes=$7
+	local file=$1 err=$2 failed=$3 raw_sha=$4 cmp_sha=${5#-} raw_bytes=$6 cmp_bytes=$7
 	local parts=${8:-0} pstatus=${9:-} started=${10:-} k st att http crc md5 etag sep='' out elapsed=null
 	out="{\"status\":\"$SU_STATUS\""
 	if [[ -n $err ]]; then
@@ -422,6 +486,8 @@ su_write_report() {
 	printf '%s\n' "$out" >"$file"
 }
 
+# The command line (a document sources the functions above and never runs it).
+# compact: omit
 su_usage() {
 	echo "usage: stream-upload.sh --part-size BYTES --part-urls FILE [--compression auto|zstd|gzip|none] [--work DIR] (--source FILE | -- COMMAND [ARG...])" >&2
 	exit 2
@@ -463,3 +529,4 @@ if [[ ${BASH_SOURCE[0]-} == "$0" ]]; then
 	su_main "$@"
 	exit $?
 fi
+# compact: on
