@@ -31,6 +31,14 @@ import (
 // recent). A case takes one slot once: a later run of the case finds its
 // slot (in the record, or among the slots of H and H-1 when the run that
 // took it died) and takes no other. Slots are never freed: they age out.
+//
+// What this does not close: a slot of H-1 whose write lands after a run of
+// H read H-1 (both runs within one store round trip of the hour's end, plus
+// the skew between their clocks) is not counted by that run, so the window
+// across the boundary can hold those in-flight slots above the limit. Within
+// an hour, racing runs contend for the same objects and cannot overshoot.
+// A run reads slots 1..limit of H-1 (its own limit): slots above it, taken
+// by a run that raised the limit, are not counted.
 
 // DefaultBlastRadius is the default limit: instances contained per account
 // in any 60 minutes.
