@@ -358,11 +358,12 @@ func BenchmarkBlastSlots(b *testing.B) {
 		b.Run(fmt.Sprintf("cases-%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				store := &memStore{files: map[string][]byte{}, slots: true}
+				at := time.Now() // one window: an hour boundary mid-run must not refuse
 				var wg sync.WaitGroup
 				for k := range n {
 					wg.Go(func() {
 						_, _, err := evidence.TakeBlastSlot(context.Background(), store, evidence.BlastSlot{
-							AccountID: fakeaws.DefaultAccount, CaseID: fmt.Sprintf("case-%04d", k), Taken: time.Now()}, n)
+							AccountID: fakeaws.DefaultAccount, CaseID: fmt.Sprintf("case-%04d", k), Taken: at}, n)
 						if err != nil {
 							b.Error(err)
 						}

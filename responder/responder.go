@@ -70,8 +70,8 @@ type Request struct {
 	// is refused (ErrProtected) unless Force, which the record then names.
 	ProtectedTag string
 	Force        bool
-	// BlastRadius is the limit of instances contained per account per hour
-	// (evidence.DefaultBlastRadius when 0), enforced through the evidence
+	// BlastRadius is the limit of instances contained per account in any
+	// 60 minutes (evidence.DefaultBlastRadius when 0), enforced through the evidence
 	// store (evidence.TakeBlastSlot). BlastRadiusRaised says the caller
 	// raised it for this run: the record names the actor who did.
 	BlastRadius       int
@@ -206,8 +206,8 @@ var (
 	// ErrProtected: the instance carries the protection tag and the request
 	// did not force the response; nothing was done.
 	ErrProtected = errors.New("instance is protected")
-	// ErrBlastRadius: the account's hour has no free slot of the blast
-	// radius; nothing was done. The error wraps *evidence.BlastRadiusError.
+	// ErrBlastRadius: the account's last 60 minutes hold the blast radius's
+	// slots; nothing was done. The error wraps *evidence.BlastRadiusError.
 	ErrBlastRadius = errors.New("blast radius reached")
 	// ErrInstanceBusy: another case is at work on the instance (another
 	// fleet, another respond); nothing was done. The error wraps
@@ -256,7 +256,7 @@ func (req *Request) Validate() error {
 		errs = multierror.Append(errs, err)
 	}
 	if req.BlastRadius < 0 || req.BlastRadius > evidence.MaxBlastRadius {
-		errs = multierror.Append(errs, fmt.Errorf("blast radius %d: want 1 to %d instances per account per hour", req.BlastRadius, evidence.MaxBlastRadius))
+		errs = multierror.Append(errs, fmt.Errorf("blast radius %d: want 1 to %d instances per account in any 60 minutes", req.BlastRadius, evidence.MaxBlastRadius))
 	}
 	if err := validateTopicARN(req.TopicARN); err != nil {
 		errs = multierror.Append(errs, err)

@@ -74,12 +74,13 @@ func (r *Responder) takeBlastSlot(ctx context.Context, req Request, t *target, p
 	if limit == 0 {
 		limit = evidence.DefaultBlastRadius
 	}
-	rec := &evidence.BlastRadius{Limit: limit, Hour: evidence.BlastHour(r.now())}
+	now := r.now()
+	rec := &evidence.BlastRadius{Limit: limit, Hour: evidence.BlastHour(now)}
 	if req.BlastRadiusRaised {
 		rec.RaisedBy = t.actor
 	}
 	want := evidence.BlastSlot{
-		AccountID: t.accountID, Hour: rec.Hour, CaseID: req.CaseID, InstanceID: req.InstanceID, Holder: t.actor, Taken: r.now(),
+		AccountID: t.accountID, Hour: rec.Hour, CaseID: req.CaseID, InstanceID: req.InstanceID, Holder: t.actor, Taken: now,
 	}
 	take := evidence.TakeBlastSlot
 	if r.BlastLedger != nil {
@@ -91,7 +92,7 @@ func (r *Responder) takeBlastSlot(ctx context.Context, req Request, t *target, p
 	var full *evidence.BlastRadiusError
 	switch {
 	case errors.As(err, &full):
-		return nil, fmt.Errorf("%w: %w", ErrBlastRadius, err)
+		return nil, blastRefused{err}
 	case err != nil:
 		log.Warn("could not check the blast radius; containing without a slot", "error", err)
 		rec.Unchecked = err.Error()
@@ -104,3 +105,9 @@ func (r *Responder) takeBlastSlot(ctx context.Context, req Request, t *target, p
 	log.Info("blast radius slot held", "slot", slot.Slot, "limit", limit, "hour", rec.Hour, "reused", reused)
 	return rec, nil
 }
+
+// blastRefused is ErrBlastRadius with the refusal's own words.
+type blastRefused struct{ err error }
+
+func (e blastRefused) Error() string   { return e.err.Error() }
+func (e blastRefused) Unwrap() []error { return []error{ErrBlastRadius, e.err} }

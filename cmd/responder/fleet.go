@@ -162,7 +162,7 @@ func fleetRequest(c *cli.Context, o *respondOptions, fleetID string) (responder.
 		BlastRadius: o.BlastRadius, BlastRadiusRaised: c.IsSet("blast-radius"),
 	}
 	if c.IsSet("blast-radius") && o.BlastRadius < 1 {
-		return req, exitf(exitUsage, "--blast-radius %d: want 1 to %d instances per account per hour", o.BlastRadius, evidence.MaxBlastRadius)
+		return req, exitf(exitUsage, "--blast-radius %d: want 1 to %d instances per account in any 60 minutes", o.BlastRadius, evidence.MaxBlastRadius)
 	}
 	if o.CaseID != "" {
 		return req, exitf(exitUsage, "--case-id names one case; a fleet's cases are named after --fleet-id and each instance (%s)", evidence.FleetCaseID("FLEET", "i-..."))
@@ -344,7 +344,7 @@ func approve(s *streams, o *respondOptions, req responder.Request, p *fleet.Plan
 	}
 	for account, n := range p.PerAccount() {
 		if n > limit {
-			return exitf(exitCannotStart, "blast radius: the plan contains %d instances of account %s, above the limit of %d per account per hour; "+
+			return exitf(exitCannotStart, "blast radius: the plan contains %d instances of account %s, above the limit of %d per account in any 60 minutes; "+
 				"nothing was changed. Give --blast-radius %d (at most %d) to allow it for this run", n, account, limit, n, evidence.MaxBlastRadius)
 		}
 	}

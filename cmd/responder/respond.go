@@ -59,7 +59,7 @@ func respondCommand(s *streams, d deps) *cli.Command {
 		&cli.BoolFlag{Name: "dry-run", Usage: "change nothing: check permissions with EC2's DryRun and print the plan (would-contain, would-acquire: exit 5; would-fail: exit 6)", Destination: &o.DryRun},
 		&cli.StringFlag{Name: "protected-tag", Usage: "tag `KEY` that protects an instance: one tagged KEY=true is refused (exit 4) unless --force", Value: responder.DefaultProtectedTag, Destination: &o.ProtectedTag, EnvVars: []string{"RESPONDER_PROTECTED_TAG"}},
 		&cli.BoolFlag{Name: "force", Usage: "respond to a protected instance anyway; the case record names you as who forced it", Destination: &o.Force},
-		&cli.IntFlag{Name: "blast-radius", Usage: fmt.Sprintf("contain even if the account's hour already has up to `N` contained instances (default %d), for this run only; the case record names you as who raised it", evidence.DefaultBlastRadius), Destination: &o.BlastRadius},
+		&cli.IntFlag{Name: "blast-radius", Usage: fmt.Sprintf("contain even if the account's last 60 minutes already hold up to `N` contained instances (default %d), for this run only; the case record names you as who raised it", evidence.DefaultBlastRadius), Destination: &o.BlastRadius},
 		outputFlag(&o.Output), queryFlag(&o.Output),
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every step to standard error", Destination: &o.Verbose},
 	}
@@ -157,8 +157,10 @@ they start at once, beside the quarantine, and do not delay it):
 var safeguardsHelp = fmt.Sprintf(`Safeguards, checked before anything is changed (a refusal exits 4 and records nothing):
   Protected instances: an instance tagged %[1]s=true (the key: --protected-tag or
   RESPONDER_PROTECTED_TAG) is refused unless --force; a forced run records who forced it.
-  Blast radius: at most %[2]d instances contained per account per hour, counted in the evidence
-  store across every CLI and Lambda run (a slot object per case under locks/blast-radius/).
+  Blast radius: at most %[2]d instances contained per account in any 60 minutes (a sliding
+  window, not the clock hour), counted in the evidence store across every CLI and Lambda run
+  (a slot object per case under locks/blast-radius/). A refusal names the limit, the cases
+  that hold the window and when the next slot frees.
   A case takes one slot once (a later run of the case takes none); a dry run, or a plan that
   contains nothing, takes none. --blast-radius N allows up to N for this run only, and the
   record names who raised it. When the store cannot be reached, containment goes on and the
@@ -236,7 +238,7 @@ func runRespond(c *cli.Context, s *streams, d deps, o *respondOptions) error {
 		ProtectedTag: o.ProtectedTag, Force: o.Force, BlastRadius: o.BlastRadius, BlastRadiusRaised: c.IsSet("blast-radius"),
 	}
 	if c.IsSet("blast-radius") && o.BlastRadius < 1 {
-		return exitf(exitUsage, "--blast-radius %d: want 1 to %d instances per account per hour", o.BlastRadius, evidence.MaxBlastRadius)
+		return exitf(exitUsage, "--blast-radius %d: want 1 to %d instances per account in any 60 minutes", o.BlastRadius, evidence.MaxBlastRadius)
 	}
 	if req.CaseID == "" {
 		req.CaseID = responder.NewCaseID(now)

@@ -51,7 +51,7 @@ func TestRespondBlastRadius(t *testing.T) {
 		}
 	}
 	code, _, errOut := runCLI(t, c, "respond", "--instance-id", a, "--case-id", "case-a", "--evidence-dir", dir)
-	if code != exitCannotStart || !strings.Contains(errOut, "the limit is 20 per account per hour") || !strings.Contains(errOut, "--blast-radius") {
+	if code != exitCannotStart || !strings.Contains(errOut, "the limit is 20 per account in any 60 minutes") || !strings.Contains(errOut, "--blast-radius") {
 		t.Fatalf("exit %d, stderr %q; want %d naming the limit", code, errOut, exitCannotStart)
 	}
 	if n := c.CallCount("CreateSnapshots") + c.CallCount("ModifyNetworkInterfaceAttribute"); n != 0 {

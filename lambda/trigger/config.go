@@ -94,7 +94,7 @@ type Config struct {
 	SourceKMSKeyAlias string
 	// ProtectedTag is the key of the tag that protects an instance
 	// (responder.DefaultProtectedTag when empty); BlastRadius the limit of
-	// instances contained per account per hour (0: the default).
+	// instances contained per account in any 60 minutes (0: the default).
 	ProtectedTag string
 	BlastRadius  int
 	// SigningKey is the KMS key (ECC_NIST_P256, SIGN_VERIFY) in the

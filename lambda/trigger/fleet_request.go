@@ -193,7 +193,7 @@ func (h *Handler) checkFleetAccounts(targets []Target) *apiError {
 	sort.Strings(accounts)
 	for _, a := range accounts {
 		if n := perAccount[a]; n > limit {
-			return badRequest("blast_radius_exceeded", "the fleet has %d instances in account %s; at most %d instances are contained per account per hour (RESPONDER_BLAST_RADIUS): split the fleet or raise the limit",
+			return badRequest("blast_radius_exceeded", "the fleet has %d instances in account %s; at most %d instances are contained per account in any 60 minutes (RESPONDER_BLAST_RADIUS): split the fleet or raise the limit",
 				n, a, limit)
 		}
 	}

@@ -75,7 +75,7 @@ func TestPostFleetRejectsBadInput(t *testing.T) {
 		{"bad fleet ID", `{"instance_ids": ["` + idA + `"], "fleet_id": "../x"}`, 0, 400, "invalid_fleet_id",
 			`invalid fleet ID "../x": use 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit`},
 		{"past the blast radius", `{"instance_ids": ["` + idA + `", "` + idB + `"]}`, 1, 400, "blast_radius_exceeded",
-			`the fleet has 2 instances in account 111122223333; at most 1 instances are contained per account per hour (RESPONDER_BLAST_RADIUS): split the fleet or raise the limit`},
+			`the fleet has 2 instances in account 111122223333; at most 1 instances are contained per account in any 60 minutes (RESPONDER_BLAST_RADIUS): split the fleet or raise the limit`},
 		{"unknown playbook", `{"instance_ids": ["` + idA + `"], "playbook": "nuke"}`, 0, 400, "unknown_playbook", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

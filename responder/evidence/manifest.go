@@ -71,8 +71,8 @@ type Run struct {
 	// Forced is set when the instance carried the protection tag and the
 	// run went on because its actor forced it.
 	Forced *Forced `json:"forced,omitempty"`
-	// BlastRadius is the slot of the account's hour this run took before
-	// containment, and the limit it was taken under.
+	// BlastRadius is the blast-radius slot (of the account's clock hour,
+	// counted over any 60 minutes) this run took before containment, and the limit it was taken under.
 	BlastRadius *BlastRadius `json:"blast_radius,omitempty"`
 	// PreviousSHA256 is the SHA-256 of the history copy of the run before
 	// (history/manifest-run-NNN.json, as stored): each revision holds the
