@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
+	"testing"
 
 	"github.com/responder-ir/responder/cloudformation"
 )
@@ -345,4 +347,46 @@ func number(v any) (int, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// TestAnalysisNetworkExtraction checks the extraction without moto: the
+// subnets' Fn::Cidr evaluated as CloudFormation does, references outside
+// the network turned into stand-in parameters, no DependsOn left on a
+// resource that is not deployed.
+func TestAnalysisNetworkExtraction(t *testing.T) {
+	tmpl, err := cloudformation.Load("../cloudformation/forensics-account.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := analysisNetwork(tmpl, map[string]string{"AnalysisVpcCidr": "10.7.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"AnalysisSubnetA": "10.7.0.0/20", "AnalysisSubnetB": "10.7.16.0/20"} {
+		sel, _ := n.Resources[id]["Properties"].(map[string]any)["CidrBlock"].(map[string]any)["Fn::Select"].([]any)
+		if len(sel) != 2 || !reflect.DeepEqual(sel[1], []any{"10.7.0.0/20", "10.7.16.0/20"}) {
+			t.Errorf("%s: CidrBlock %v, want a selection from [10.7.0.0/20 10.7.16.0/20] (%s)", id, n.Resources[id]["Properties"], want)
+		}
+	}
+	if want := map[string]string{"EvidenceBucketArn": "EvidenceBucket.Arn", "AccessLogBucketArn": "AccessLogBucket.Arn"}; !reflect.DeepEqual(n.StandIns, want) {
+		t.Errorf("stand-ins %v, want %v", n.StandIns, want)
+	}
+	resources, err := json.Marshal(n.Resources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(resources)
+	for _, outside := range []string{"EvidenceBucket.Arn", "AccessLogBucket.Arn", "AccessLogBucketPolicy", "AnalysisRole", "Fn::Cidr"} {
+		if strings.Contains(body, outside) {
+			t.Errorf("the network's resources still name %s", outside)
+		}
+	}
+	for _, p := range []string{"AnalysisEnvironment", "AnalysisVpcCidr", "EvidenceBucketArn", "AccessLogBucketArn"} {
+		if _, ok := n.Parameters[p]; !ok {
+			t.Errorf("the network template has no parameter %s (has %v)", p, n.ParameterNames())
+		}
+	}
+	if _, err := (rewriter{t: tmpl, n: n}).cidr([]any{"10.7.0.0/16", 17, 12}); err == nil {
+		t.Error("Fn::Cidr of 17 /20 blocks in a /16: no error")
+	}
 }
