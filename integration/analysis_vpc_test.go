@@ -38,7 +38,12 @@ import (
 // log's DependsOn AccessLogBucketPolicy is dropped. moto reads an S3 flow
 // log destination as a bucket name and refuses the template's
 // ".../flow-logs/" key prefix (AWS accepts it): the deployed destination is
-// the bare bucket ARN, so the prefix is not checked here.
+// the bare bucket ARN, so the prefix is not checked here. motoserver.py
+// makes moto's CloudFormation associate subnets with their route table and
+// honour MapPublicIpOnLaunch, as AWS does; without that neither would show
+// through the EC2 API. Not checked: the endpoint security group's rules
+// (only the analysis instances' group, which must have no ingress), and
+// the S3 endpoint policy's effect (moto does not enforce it).
 func TestAnalysisVpcHasNoInternetPath(t *testing.T) {
 	f := setup(t)
 	net := deployAnalysisNetwork(t, f, "analysis-vpc", nil)
