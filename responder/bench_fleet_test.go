@@ -105,15 +105,19 @@ func stepEnds(results []*responder.Result, aws func(time.Time) float64) string {
 	return out
 }
 
-// lastMove records when the last interface move succeeded.
+// lastMove records when the last interface move (a change of its groups;
+// not of its connection tracking timeouts, which comes after the
+// quarantine) succeeded, and how many there were.
 type lastMove struct {
 	cloud.EC2
-	at atomic.Int64
+	at    atomic.Int64
+	moves atomic.Int64
 }
 
 func (l *lastMove) ModifyNetworkInterfaceAttribute(ctx context.Context, in *ec2.ModifyNetworkInterfaceAttributeInput, o ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
 	out, err := l.EC2.ModifyNetworkInterfaceAttribute(ctx, in, o...)
-	if err == nil {
+	if err == nil && len(in.Groups) > 0 {
+		l.moves.Add(1)
 		now := time.Now().UnixNano()
 		for {
 			cur := l.at.Load()
@@ -162,11 +166,24 @@ func runFleet(b *testing.B, n int, scale float64) fleetRun {
 	if t, ok := first.Load("ModifyInstanceAttribute"); ok {
 		m.steps += fmt.Sprintf("first ModifyInstanceAttribute call %.0f", aws(t.(time.Time)))
 	}
-	m.quarantineBound, m.quarantineBy = busiest(c, "ModifyNetworkInterfaceAttribute", "CreateSnapshots")
+	m.quarantineBound, m.quarantineBy = quarantineBound(c, int(moves.moves.Load()))
 	m.containBound, m.containBy = busiest(c)
 	m.callsPerInstance = float64(c.TotalCalls()) / float64(n)
 	m.throttles, m.perAction = callsByAction(c)
 	return m
+}
+
+// quarantineBound is the larger of the bounds the interface moves (moves of
+// the ModifyNetworkInterfaceAttribute bucket's calls) and the snapshot
+// requests set on the last quarantine.
+func quarantineBound(c *fakeaws.Cloud, moves int) (float64, string) {
+	bound, by := busiest(c, "CreateSnapshots")
+	s := cloud.EC2Bucket("ModifyNetworkInterfaceAttribute")
+	if t := math.Max(0, float64(moves-s.Burst)) / s.Rate; t > bound {
+		bound, by = t, fmt.Sprintf("ModifyNetworkInterfaceAttribute: %d group moves of %d calls, bucket %d + %.0f/s",
+			moves, c.CallCount("ModifyNetworkInterfaceAttribute")-c.Throttled("ModifyNetworkInterfaceAttribute"), s.Burst, s.Rate)
+	}
+	return bound, by
 }
 
 // fleetOps are the EC2 operations a response may call.
@@ -177,7 +194,7 @@ var fleetOps = []string{
 	"CreateSecurityGroup", "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress",
 	"DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "DescribeNetworkInterfaces",
 	"AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress", "DescribeNetworkAcls",
-	"LockSnapshot", "DescribeLockedSnapshots", "DescribeVpcEndpoints", "DescribePrefixLists",
+	"LockSnapshot", "DescribeLockedSnapshots", "DescribeVpcEndpoints", "DescribePrefixLists", "DescribeInstanceTypes",
 }
 
 // busiest returns the largest lower bound, in seconds, that one of the
