@@ -1,12 +1,10 @@
 package trigger
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -80,20 +78,9 @@ type releaseRoleAction struct {
 // decodeReleaseRequest parses a POST /cases/{id}/release body as strictly as
 // POST /cases; an empty body is {}.
 func decodeReleaseRequest(b []byte) (releaseRequest, *apiError) {
-	var req releaseRequest
-	if len(bytes.TrimSpace(b)) == 0 {
-		return req, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, jsonError(err, releaseRequestFields)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return req, badRequest("malformed_json", "the body holds more than one JSON value")
-	}
-	if e := checkKeys(b, releaseRequestFields); e != nil {
-		return releaseRequest{}, e
+	req, e := decodeOptionalBody[releaseRequest](b, releaseRequestFields)
+	if e != nil {
+		return req, e
 	}
 	if req.InstanceID != "" {
 		if err := ValidateInstanceID(req.InstanceID); err != nil {
