@@ -52,24 +52,7 @@ func (h *Handler) startActionExecution(ctx context.Context, name string, input a
 	if err != nil {
 		return "", fmt.Errorf("encode execution input: %w", err)
 	}
-	out, err := h.Executions.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(h.Config.StateMachineARN), Name: aws.String(name), Input: aws.String(string(body)),
-	})
-	if err == nil {
-		return aws.ToString(out.ExecutionArn), nil
-	}
-	if !cloud.IsErrorCode(err, "ExecutionAlreadyExists") {
-		return "", fmt.Errorf("start execution %s: %w", name, err)
-	}
-	arn := h.executionARN(name)
-	desc, err := h.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
-	if err != nil {
-		return "", fmt.Errorf("describe existing execution %s: %w", arn, err)
-	}
-	if !sameJSON(aws.ToString(desc.Input), body) {
-		return "", fmt.Errorf("execution %s already exists with another input", name)
-	}
-	return arn, nil
+	return h.startNamed(ctx, []string{name}, body)
 }
 
 // executionRunning says whether the named execution of the state machine

@@ -230,6 +230,9 @@ func (h *Handler) startNamed(ctx context.Context, names []string, body []byte) (
 			return arn, nil
 		}
 	}
+	if len(names) == 1 {
+		return "", fmt.Errorf("execution %s already exists with another input", names[0])
+	}
 	return "", fmt.Errorf("executions %s already exist with other inputs", strings.Join(names, " and "))
 }
 
