@@ -273,8 +273,8 @@ func (r *Responder) sameCase(t *target, m *evidence.Manifest) error {
 // fails its health checks, and its group would replace it (terminate it:
 // termination protection does not stop Auto Scaling).
 var (
-	returnsToService = []string{"auto-scaling", "auto-scaling-detach", "load-balancers"}
-	restoresNetwork  = []string{"quarantine", "network-acl"}
+	returnsToService = []string{step.AutoScaling{}.Name(), step.AutoScaling{Detach: true}.Name(), step.LoadBalancers{}.Name()}
+	restoresNetwork  = []string{step.Quarantine{}.Name(), step.NetworkACL{}.Name()}
 )
 
 // releasePlan is what a release of the case runs: every containment step the
